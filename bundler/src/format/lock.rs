@@ -1,0 +1,88 @@
+//! `bundles.lock`: every resolved artifact pinned to exact bytes.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::digest::Digest;
+
+pub const LOCK_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockFile {
+    pub version: u32,
+    #[serde(default, rename = "image", skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageLock>,
+}
+
+/// One image: the upstream manifest or index it resolved to and the platform manifests kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageLock {
+    pub kind: String,
+    /// Canonical reference served by the mirror, e.g. `docker.io/library/postgres:13`.
+    pub name: String,
+    /// Where the bytes came from: a registry URL or a local `oci-layout:`/`docker-archive:` path.
+    pub source: String,
+    /// Digest of the upstream manifest or index the reference resolved to.
+    pub sha256: Digest,
+    pub size: u64,
+    pub media_type: String,
+    /// Platforms requested; empty for a single-platform manifest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformLock>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformLock {
+    pub platform: String,
+    pub digest: Digest,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot read lock file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("lock file {path} is not valid: {detail}")]
+    Parse { path: String, detail: String },
+    #[error("cannot write lock file {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+impl LockFile {
+    pub fn load(path: &Path) -> Result<Option<LockFile>, LockError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(LockError::Read { path: path.display().to_string(), source }),
+        };
+        let lock: LockFile = toml::from_str(&text)
+            .map_err(|e| LockError::Parse { path: path.display().to_string(), detail: e.to_string() })?;
+        if lock.version != LOCK_VERSION {
+            return Err(LockError::Parse {
+                path: path.display().to_string(),
+                detail: format!("version {} is not supported (this bundler writes {LOCK_VERSION})", lock.version),
+            });
+        }
+        Ok(Some(lock))
+    }
+
+    pub fn to_toml(&self) -> String {
+        let mut s = String::from("# Written by `bundler lock`. Every artifact pinned to exact bytes; edit the manifest, not this file.\n");
+        s.push_str(&toml::to_string_pretty(self).expect("lock serializes"));
+        s
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), LockError> {
+        let tmp = path.with_extension("lock.tmp");
+        let w = |source| LockError::Write { path: path.display().to_string(), source };
+        std::fs::write(&tmp, self.to_toml()).map_err(w)?;
+        std::fs::rename(&tmp, path).map_err(w)
+    }
+
+    pub fn image(&self, name: &str) -> Option<&ImageLock> {
+        self.images.iter().find(|i| i.name == name)
+    }
+}

@@ -1,0 +1,13 @@
+//! The bundle format, shared by the bundler (writes it) and the mirror (reads it).
+
+pub mod bundle;
+pub mod digest;
+pub mod hash;
+pub mod lock;
+pub mod oci;
+pub mod reader;
+pub mod sign;
+pub mod writer;
+
+pub use digest::{Algorithm, Digest};
+pub use hash::{HashReader, HashWriter, Hasher};

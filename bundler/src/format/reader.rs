@@ -1,0 +1,250 @@
+//! Streaming bundle reader shared by `bundler verify` and `mirror import`.
+//!
+//! The order in the tar is fixed so the signature is checked before any blob is read: a
+//! bundle from an untrusted or modified source is refused having consumed only `bundle.json`.
+//! Blobs are hashed while they stream to the sink; nothing is unpacked whole.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Component, Path};
+
+use super::bundle::{self, BlobRef, BundleJson};
+use super::digest::Digest;
+use super::hash::HashReader;
+use super::sign::{self, KeyId, PublicKey, SignError};
+
+const MAX_BUNDLE_JSON: u64 = 256 << 20;
+const MAX_SIGNATURE: u64 = 64 << 10;
+const MAX_INDEX_JSON: u64 = 256 << 20;
+const MAX_OCI_LAYOUT: u64 = 4 << 10;
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("reading the bundle failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("the bundle ends early ({0}): the file is truncated or a split part is missing; copy it again")]
+    Truncated(String),
+    #[error("not a bundle: {0}")]
+    NotABundle(String),
+    #[error("tar entry {path:?} escapes the bundle (absolute path or `..`); the bundle is malformed or malicious and was refused")]
+    UnsafePath { path: String },
+    #[error("tar entry {path:?} is a {kind}; bundles contain regular files only, refused")]
+    NotAFile { path: String, kind: String },
+    #[error("unexpected tar entry {path:?} {context}; refused")]
+    Unexpected { path: String, context: String },
+    #[error("bundle.json has no signature entry (bundle.json.minisig must follow it); unsigned bundles are refused")]
+    MissingSignature,
+    #[error("signature check failed: {0}")]
+    Signature(#[from] SignError),
+    #[error("bundle.json is not valid: {0}")]
+    BadBundleJson(String),
+    #[error("index.json does not match the digest signed in bundle.json (expected {expected}, got {actual}); the bundle was modified")]
+    IndexMismatch { expected: Digest, actual: Digest },
+    #[error("blob {0} is not listed in the signed bundle.json; refused")]
+    UnlistedBlob(Digest),
+    #[error("blob {0} appears twice in the bundle; refused")]
+    DuplicateBlob(Digest),
+    #[error("blob {digest} is damaged: bundle.json lists {expected_size} bytes with that digest, the bundle holds {actual_size} bytes hashing to {actual}; copy the bundle again")]
+    BlobMismatch { digest: Digest, expected_size: u64, actual: Digest, actual_size: u64 },
+    #[error("{count} blob(s) listed in bundle.json are missing from the bundle (first: {first}); the file is truncated or a part is missing")]
+    MissingBlobs { count: usize, first: Digest },
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+/// What a reader of a bundle does with its parts. Each call happens only after everything
+/// before it verified.
+pub trait Sink {
+    /// The signature is valid; the sink may still refuse (sequence, expiry, already imported).
+    fn on_verified(&mut self, bundle: &BundleJson, bundle_json: &[u8], signer: KeyId) -> Result<(), BundleError>;
+    /// index.json, already checked against the digest in bundle.json.
+    fn on_index(&mut self, _index: &[u8]) -> Result<(), BundleError> {
+        Ok(())
+    }
+    /// One listed blob. Must read `data` to its end. The reader checks digest and size after
+    /// this returns, so what the sink wrote is unverified until `read_bundle` returns Ok.
+    fn on_blob(&mut self, blob: &BlobRef, data: &mut dyn Read) -> Result<(), BundleError>;
+}
+
+/// Summary of a bundle that read and verified whole.
+#[derive(Debug)]
+pub struct Verified {
+    pub bundle: BundleJson,
+    pub bundle_json: Vec<u8>,
+    pub signer: KeyId,
+    pub index: Vec<u8>,
+}
+
+/// Open a bundle stream, transparently decompressing zstd.
+pub fn open(r: impl Read + 'static) -> io::Result<Box<dyn Read>> {
+    let mut buf = BufReader::with_capacity(256 << 10, r);
+    let head = buf.fill_buf()?;
+    if head.len() >= 4 && head[..4] == ZSTD_MAGIC {
+        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(buf)?))
+    } else {
+        Ok(Box::new(buf))
+    }
+}
+
+fn truncated_or(e: io::Error, what: &str) -> BundleError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        BundleError::Truncated(format!("while reading {what}"))
+    } else {
+        BundleError::Io(e)
+    }
+}
+
+fn read_small(entry: &mut impl Read, size: u64, max: u64, name: &str) -> Result<Vec<u8>, BundleError> {
+    if size > max {
+        return Err(BundleError::NotABundle(format!("{name} is {size} bytes, more than the {max} allowed")));
+    }
+    let mut v = Vec::with_capacity(size as usize);
+    entry.take(max + 1).read_to_end(&mut v).map_err(|e| truncated_or(e, name))?;
+    if v.len() as u64 != size {
+        return Err(BundleError::Truncated(format!("{name} is short")));
+    }
+    Ok(v)
+}
+
+fn check_path(raw: &[u8]) -> Result<String, BundleError> {
+    let path = String::from_utf8_lossy(raw).into_owned();
+    let p = Path::new(&path);
+    if p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_))) {
+        return Err(BundleError::UnsafePath { path });
+    }
+    Ok(path.trim_start_matches("./").to_string())
+}
+
+/// Read, verify and hand a whole bundle to `sink`.
+pub fn read_bundle(stream: impl Read, trusted: &[PublicKey], sink: &mut dyn Sink) -> Result<Verified, BundleError> {
+    let mut archive = tar::Archive::new(stream);
+    let mut entries = archive.entries().map_err(|e| truncated_or(e, "the tar stream"))?;
+
+    #[derive(PartialEq)]
+    enum Stage {
+        Start,
+        Signed,
+        Layout,
+        Index,
+    }
+    let mut stage = Stage::Start;
+    let mut bundle_json: Option<(BundleJson, Vec<u8>)> = None;
+    let mut signer = None;
+    let mut index = Vec::new();
+    let mut listed: BTreeMap<Digest, u64> = BTreeMap::new();
+    let mut seen: BTreeSet<Digest> = BTreeSet::new();
+
+    for entry in entries.by_ref() {
+        let mut entry = entry.map_err(|e| truncated_or(e, "a tar header"))?;
+        let path = check_path(&entry.path_bytes())?;
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            // Tolerated only for the blobs directories tools like `tar -c` add.
+            if matches!(path.trim_end_matches('/'), "blobs" | "blobs/sha256" | "blobs/sha512") && stage == Stage::Index {
+                continue;
+            }
+            return Err(BundleError::Unexpected { path, context: "(directory)".into() });
+        }
+        if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+            let kind = format!("{kind:?}").to_lowercase();
+            return Err(BundleError::NotAFile { path, kind });
+        }
+        let size = entry.size();
+        match (&stage, path.as_str()) {
+            (Stage::Start, bundle::BUNDLE_JSON) if bundle_json.is_none() => {
+                let bytes = read_small(&mut entry, size, MAX_BUNDLE_JSON, "bundle.json")?;
+                let parsed: BundleJson = serde_json::from_slice(&bytes).map_err(|e| BundleError::BadBundleJson(e.to_string()))?;
+                bundle_json = Some((parsed, bytes));
+            }
+            (Stage::Start, bundle::SIGNATURE) if bundle_json.is_some() => {
+                let sig = read_small(&mut entry, size, MAX_SIGNATURE, "bundle.json.minisig")?;
+                let sig = String::from_utf8(sig).map_err(|_| SignError::BadSignature("not UTF-8".into()))?;
+                let (parsed, bytes) = bundle_json.as_ref().expect("checked");
+                let id = sign::verify(trusted, bytes, &sig)?;
+                if parsed.format != bundle::FORMAT_VERSION {
+                    return Err(BundleError::BadBundleJson(format!(
+                        "format {} is not supported by this version (reads {}); upgrade the mirror",
+                        parsed.format,
+                        bundle::FORMAT_VERSION
+                    )));
+                }
+                for b in &parsed.blobs {
+                    listed.insert(b.digest.clone(), b.size);
+                }
+                sink.on_verified(parsed, bytes, id)?;
+                signer = Some(id);
+                stage = Stage::Signed;
+            }
+            (Stage::Start, _) if bundle_json.is_some() => return Err(BundleError::MissingSignature),
+            (Stage::Start, _) => {
+                return Err(BundleError::NotABundle(format!("first entry is {path:?}, expected bundle.json")))
+            }
+            (Stage::Signed, bundle::OCI_LAYOUT) => {
+                let bytes = read_small(&mut entry, size, MAX_OCI_LAYOUT, "oci-layout")?;
+                let v: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| BundleError::NotABundle(format!("oci-layout is not JSON: {e}")))?;
+                if v.get("imageLayoutVersion").and_then(|x| x.as_str()) != Some("1.0.0") {
+                    return Err(BundleError::NotABundle("oci-layout lacks imageLayoutVersion 1.0.0".into()));
+                }
+                stage = Stage::Layout;
+            }
+            (Stage::Layout, bundle::INDEX_JSON) => {
+                let bytes = read_small(&mut entry, size, MAX_INDEX_JSON, "index.json")?;
+                let expected = &bundle_json.as_ref().expect("signed").0.index;
+                let actual = Digest::of(expected.digest.algorithm(), &bytes);
+                if actual != expected.digest || bytes.len() as u64 != expected.size {
+                    return Err(BundleError::IndexMismatch { expected: expected.digest.clone(), actual });
+                }
+                sink.on_index(&bytes)?;
+                index = bytes;
+                stage = Stage::Index;
+            }
+            (Stage::Index, p) if p.starts_with(bundle::BLOBS_PREFIX) => {
+                let digest = p[bundle::BLOBS_PREFIX.len()..]
+                    .replacen('/', ":", 1)
+                    .parse::<Digest>()
+                    .map_err(|_| BundleError::Unexpected { path: path.clone(), context: "(not a blob name)".into() })?;
+                let Some(&expected_size) = listed.get(&digest) else {
+                    return Err(BundleError::UnlistedBlob(digest));
+                };
+                if !seen.insert(digest.clone()) {
+                    return Err(BundleError::DuplicateBlob(digest));
+                }
+                let blob = BlobRef { digest: digest.clone(), size: expected_size };
+                let mut hr = HashReader::new((&mut entry).take(size), digest.algorithm());
+                sink.on_blob(&blob, &mut hr)?;
+                let (actual, actual_size) = hr.finish().map_err(|e| truncated_or(e, &path))?;
+                if actual_size != size {
+                    return Err(BundleError::Truncated(format!("inside {path}")));
+                }
+                if actual != digest || actual_size != expected_size {
+                    return Err(BundleError::BlobMismatch { digest, expected_size, actual, actual_size });
+                }
+            }
+            (_, _) => {
+                let context = match stage {
+                    Stage::Signed => "where oci-layout was expected",
+                    Stage::Layout => "where index.json was expected",
+                    _ => "after the blobs",
+                };
+                return Err(BundleError::Unexpected { path, context: context.into() });
+            }
+        }
+    }
+
+    let Some((bundle, bundle_json)) = bundle_json else {
+        return Err(BundleError::NotABundle("empty stream: no bundle.json".into()));
+    };
+    let Some(signer) = signer else {
+        return Err(BundleError::MissingSignature);
+    };
+    if stage != Stage::Index {
+        return Err(BundleError::Truncated("index.json never arrived".into()));
+    }
+    let missing: Vec<&Digest> = listed.keys().filter(|d| !seen.contains(*d)).collect();
+    if let Some(first) = missing.first() {
+        return Err(BundleError::MissingBlobs { count: missing.len(), first: (*first).clone() });
+    }
+    Ok(Verified { bundle, bundle_json, signer, index })
+}
