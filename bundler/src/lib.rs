@@ -1,4 +1,9 @@
 //! The bundler: reads manifests, resolves every artifact to exact digests, and packs signed,
 //! content-addressed bundles. `format` is shared with the mirror.
 
+pub mod cache;
 pub mod format;
+pub mod manifest;
+pub mod progress;
+pub mod reference;
+pub mod sources;

@@ -32,6 +32,20 @@ pub struct ImageLock {
     /// Platforms requested; empty for a single-platform manifest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<PlatformLock>,
+    /// Cosign signature/attestation/SBOM tags and OCI referrers carried with the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accessories: Vec<AccessoryLock>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessoryLock {
+    /// `sha256-<hex>.sig` style tag, or absent for an OCI referrer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

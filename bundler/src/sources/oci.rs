@@ -1,0 +1,583 @@
+//! Container images: from a registry (oci-client), a local OCI layout directory, or a
+//! `docker save` tarball. Resolves tags to digests, keeps only the requested platforms,
+//! carries cosign signature tags and OCI referrers, and fetches every blob once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::{StreamExt, TryStreamExt};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use tokio::io::AsyncWriteExt;
+
+use super::Fetched;
+use crate::cache::{BlobCache, CacheError};
+use crate::format::bundle::{annotations, kinds};
+use crate::format::lock::{AccessoryLock, ImageLock, PlatformLock};
+use crate::format::oci::{self as oci_types, AnyManifest, Descriptor, ImageIndex, ANNOTATION_REF_NAME};
+use crate::format::{Digest, HashWriter};
+use crate::manifest::{ImageOrigin, ImageSpec, RegistryConfig};
+use crate::reference::ImageRef;
+
+/// Blob downloads in flight at once.
+const CONCURRENCY: usize = 6;
+/// Resumes of one blob download after a dropped connection.
+const MAX_RESUMES: usize = 5;
+/// Largest manifest we accept (the distribution spec suggests registries cap at 4 MiB).
+const MAX_MANIFEST: usize = 4 << 20;
+const ACCESSORY_SUFFIXES: &[&str] = &["sig", "att", "sbom"];
+const ATTESTATION_REF: &str = "vnd.docker.reference.digest";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("image {image}: {what} not found at {url}; check the tag or digest exists upstream")]
+    NotFound { image: String, what: String, url: String },
+    #[error("image {image}: registry {url} is unreachable ({detail}); check the registries: entry and the network")]
+    Unreachable { image: String, url: String, detail: String },
+    #[error("image {image}: registry {url} refused access ({detail}); set username/password_env in registries: or log in with `docker login` (~/.docker/config.json)")]
+    Unauthorized { image: String, url: String, detail: String },
+    #[error("image {image}: fetching {what} from {url} failed: {detail}")]
+    Registry { image: String, what: String, url: String, detail: String },
+    #[error("image {image}: upstream bytes changed: the lock pins {locked} but {url} now serves {actual}; run `bundler lock` to accept the new content")]
+    Drift { image: String, locked: String, actual: String, url: String },
+    #[error("image {image}: none of the requested platforms {wanted:?} exist upstream (it has {available:?}); set `platforms:` on the image")]
+    NoPlatform { image: String, wanted: Vec<String>, available: Vec<String> },
+    #[error("image {image}: {detail}")]
+    Invalid { image: String, detail: String },
+    #[error("image {image}: local source {path}: {detail}")]
+    Local { image: String, path: PathBuf, detail: String },
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+/// Where and how to reach one image's upstream.
+struct Upstream {
+    reference: Reference,
+    auth: RegistryAuth,
+    /// Base URL for messages.
+    url: String,
+}
+
+pub struct ImageSource {
+    registries: BTreeMap<String, RegistryConfig>,
+    client: Client,
+    cache: Arc<BlobCache>,
+}
+
+impl ImageSource {
+    pub fn new(registries: BTreeMap<String, RegistryConfig>, cache: Arc<BlobCache>) -> ImageSource {
+        let insecure: Vec<String> = registries.values().filter(|r| r.url.starts_with("http://")).filter_map(|r| host_of(&r.url)).collect();
+        let config = ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(insecure),
+            connect_timeout: Some(std::time::Duration::from_secs(15)),
+            read_timeout: Some(std::time::Duration::from_secs(120)),
+            ..Default::default()
+        };
+        ImageSource { registries, client: Client::new(config), cache }
+    }
+
+    fn upstream(&self, image: &ImageRef, reference: &str) -> Upstream {
+        let (host, url) = match self.registries.get(&image.registry) {
+            Some(cfg) => (host_of(&cfg.url).unwrap_or_else(|| image.registry.clone()), cfg.url.trim_end_matches('/').to_string()),
+            None => {
+                let host = if image.registry == "docker.io" { "registry-1.docker.io".to_string() } else { image.registry.clone() };
+                (image.registry.clone(), format!("https://{host}"))
+            }
+        };
+        let reference = if let Some(d) = reference.strip_prefix("sha256:").map(|_| reference) {
+            Reference::with_digest(host, image.repository.clone(), d.to_string())
+        } else {
+            Reference::with_tag(host, image.repository.clone(), reference.to_string())
+        };
+        Upstream { reference, auth: self.auth_for(&image.registry), url }
+    }
+
+    fn auth_for(&self, registry: &str) -> RegistryAuth {
+        if let Some(cfg) = self.registries.get(registry) {
+            if let (Some(user), Some(var)) = (&cfg.username, &cfg.password_env) {
+                if let Ok(pass) = std::env::var(var) {
+                    return RegistryAuth::Basic(user.clone(), pass);
+                }
+            }
+        }
+        docker_config_auth(registry).unwrap_or(RegistryAuth::Anonymous)
+    }
+
+    fn classify(&self, image: &ImageRef, what: &str, up: &Upstream, e: OciDistributionError) -> ImageError {
+        let detail = e.to_string();
+        let (img, url) = (image.to_string(), up.url.clone());
+        match e {
+            OciDistributionError::ImageManifestNotFoundError(_) => ImageError::NotFound { image: img, what: what.into(), url },
+            OciDistributionError::RegistryError { ref envelope, .. }
+                if envelope.errors.iter().any(|er| matches!(format!("{:?}", er.code).as_str(), "ManifestUnknown" | "NameUnknown" | "BlobUnknown")) =>
+            {
+                ImageError::NotFound { image: img, what: what.into(), url }
+            }
+            OciDistributionError::ServerError { code: 404, .. } => ImageError::NotFound { image: img, what: what.into(), url },
+            OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
+                ImageError::Unauthorized { image: img, url, detail }
+            }
+            OciDistributionError::RequestError(ref r) if r.is_connect() || r.is_timeout() => {
+                ImageError::Unreachable { image: img, url, detail: root_cause(&e) }
+            }
+            _ => ImageError::Registry { image: img, what: what.into(), url, detail: root_cause(&e) },
+        }
+    }
+
+    /// Fetch a manifest by tag or digest; returns (bytes, digest). Digest pins are verified.
+    async fn pull_manifest(&self, image: &ImageRef, reference: &str) -> Result<(Vec<u8>, Digest), ImageError> {
+        if let Ok(d) = reference.parse::<Digest>() {
+            if self.cache.has(&d, None) {
+                return Ok((self.cache.read(&d)?, d));
+            }
+        }
+        let up = self.upstream(image, reference);
+        let what = format!("manifest {reference}");
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(&up.reference, &up.auth, oci_types::MANIFEST_ACCEPT)
+            .await
+            .map_err(|e| self.classify(image, &what, &up, e))?;
+        if bytes.len() > MAX_MANIFEST {
+            return Err(ImageError::Invalid { image: image.to_string(), detail: format!("{what} is {} bytes, over the 4 MiB limit", bytes.len()) });
+        }
+        let actual = Digest::sha256_of(&bytes);
+        if let Ok(pinned) = reference.parse::<Digest>() {
+            if pinned != Digest::of(pinned.algorithm(), &bytes) {
+                return Err(ImageError::Drift { image: image.to_string(), locked: pinned.to_string(), actual: actual.to_string(), url: up.url });
+            }
+            self.cache.put_bytes(&what, &pinned, &bytes)?;
+            return Ok((bytes.to_vec(), pinned));
+        }
+        self.cache.put_bytes(&what, &actual, &bytes)?;
+        Ok((bytes.to_vec(), actual))
+    }
+
+    /// Like `pull_manifest`, but a missing manifest is `None` (optional accessories).
+    async fn try_pull_manifest(&self, image: &ImageRef, reference: &str) -> Result<Option<(Vec<u8>, Digest)>, ImageError> {
+        match self.pull_manifest(image, reference).await {
+            Ok(v) => Ok(Some(v)),
+            Err(ImageError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Resolve one manifest entry to a lock entry.
+    pub async fn resolve(&self, spec: &ImageSpec) -> Result<ImageLock, ImageError> {
+        match &spec.origin {
+            ImageOrigin::Registry => self.resolve_registry(spec).await,
+            ImageOrigin::OciLayout(dir) => {
+                let layout = LocalLayout::open_dir(dir, spec)?;
+                self.resolve_local(spec, &layout)
+            }
+            ImageOrigin::DockerArchive(file) => {
+                let layout = LocalLayout::open_archive(file, spec, &self.cache)?;
+                self.resolve_local(spec, &layout)
+            }
+        }
+    }
+
+    async fn resolve_registry(&self, spec: &ImageSpec) -> Result<ImageLock, ImageError> {
+        let image = &spec.reference;
+        let (bytes, digest) = self.pull_manifest(image, &image.reference()).await?;
+        let mut lock = self.lock_from_top(spec, &bytes, digest, self.upstream(image, &image.reference()).url + "/" + &image.repository)?;
+        if spec.signatures {
+            lock.accessories = self.resolve_accessories(image, &lock).await?;
+        }
+        Ok(lock)
+    }
+
+    fn lock_from_top(&self, spec: &ImageSpec, bytes: &[u8], digest: Digest, source: String) -> Result<ImageLock, ImageError> {
+        let image = spec.reference.to_string();
+        let m = AnyManifest::parse(bytes).map_err(|e| ImageError::Invalid { image: image.clone(), detail: format!("manifest {digest} is not valid JSON: {e}") })?;
+        let media_type = m.effective_media_type(None);
+        let platforms = if oci_types::is_index(&media_type) {
+            select_platforms(&image, &m.manifests, &spec.platforms)?
+                .into_iter()
+                .map(|d| PlatformLock { platform: d.platform.as_ref().map(|p| p.key()).unwrap_or_else(|| "unknown/unknown".into()), digest: d.digest.clone() })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(ImageLock {
+            kind: "image".into(),
+            name: image,
+            source,
+            sha256: digest,
+            size: bytes.len() as u64,
+            media_type,
+            platforms,
+            accessories: Vec::new(),
+        })
+    }
+
+    /// Cosign tags of the top digest, and OCI referrers of the top and each kept platform.
+    async fn resolve_accessories(&self, image: &ImageRef, lock: &ImageLock) -> Result<Vec<AccessoryLock>, ImageError> {
+        let mut out: Vec<AccessoryLock> = Vec::new();
+        for suffix in ACCESSORY_SUFFIXES {
+            let tag = format!("{}.{suffix}", lock.sha256.tag_form());
+            if let Some((bytes, digest)) = self.try_pull_manifest(image, &tag).await? {
+                let media_type = AnyManifest::parse(&bytes).map(|m| m.effective_media_type(None)).unwrap_or_else(|_| oci_types::OCI_MANIFEST.into());
+                out.push(AccessoryLock { tag: Some(tag), digest, size: bytes.len() as u64, media_type });
+            }
+        }
+        let subjects = std::iter::once(&lock.sha256).chain(lock.platforms.iter().map(|p| &p.digest));
+        for subject in subjects {
+            let up = self.upstream(image, &subject.to_string());
+            // Registries without the referrers API answer 404; oci-client then tries the tag
+            // schema and returns an empty index, so errors here are real failures.
+            let referrers = match self.client.pull_referrers(&up.reference, None).await {
+                Ok(idx) => idx.manifests,
+                Err(OciDistributionError::ImageManifestNotFoundError(_)) => Vec::new(),
+                Err(OciDistributionError::ServerError { code: 404 | 405 | 400, .. }) => Vec::new(),
+                Err(e) => return Err(self.classify(image, &format!("referrers of {subject}"), &up, e)),
+            };
+            for r in referrers {
+                let digest: Digest = r.digest.parse().map_err(|e: crate::format::digest::InvalidDigest| ImageError::Invalid { image: image.to_string(), detail: e.to_string() })?;
+                if out.iter().any(|a| a.digest == digest) {
+                    continue;
+                }
+                let (bytes, digest) = self.pull_manifest(image, &digest.to_string()).await?;
+                out.push(AccessoryLock { tag: None, digest, size: bytes.len() as u64, media_type: r.media_type.clone() });
+            }
+        }
+        Ok(out)
+    }
+
+    fn resolve_local(&self, spec: &ImageSpec, layout: &LocalLayout) -> Result<ImageLock, ImageError> {
+        let top = layout.top.clone();
+        let bytes = layout.read_small(&top.digest, &spec.reference)?;
+        self.cache.put_bytes(&format!("{} manifest", spec.reference), &top.digest, &bytes)?;
+        self.lock_from_top(spec, &bytes, top.digest, layout.source.clone())
+    }
+
+    /// Fetch exactly what `lock` pins into the cache.
+    pub async fn fetch(&self, spec: &ImageSpec, lock: &ImageLock, progress: &crate::progress::Progress) -> Result<Fetched, ImageError> {
+        let image = &spec.reference;
+        let local = match &spec.origin {
+            ImageOrigin::Registry => None,
+            ImageOrigin::OciLayout(dir) => Some(LocalLayout::open_dir(dir, spec)?),
+            ImageOrigin::DockerArchive(file) => Some(LocalLayout::open_archive(file, spec, &self.cache)?),
+        };
+        let getter = Getter { src: self, image, local: local.as_ref(), progress };
+
+        let top_bytes = getter.manifest(&lock.sha256).await?;
+        let top = AnyManifest::parse(&top_bytes).map_err(|e| ImageError::Invalid { image: image.to_string(), detail: e.to_string() })?;
+        let mut fetched = Fetched::default();
+        let mut manifests: Vec<Digest> = Vec::new();
+        let (top_digest, top_size) = if oci_types::is_index(&lock.media_type) {
+            let keep: BTreeSet<&Digest> = lock.platforms.iter().map(|p| &p.digest).collect();
+            let kept: Vec<Descriptor> = top.manifests.iter().filter(|d| keep.contains(&d.digest)).cloned().collect();
+            if kept.len() != keep.len() {
+                return Err(ImageError::Drift { image: image.to_string(), locked: format!("{} platform manifests", keep.len()), actual: format!("{} of them in {}", kept.len(), lock.sha256), url: lock.source.clone() });
+            }
+            manifests.extend(kept.iter().map(|d| d.digest.clone()));
+            if kept.len() == top.manifests.len() {
+                fetched.blobs.insert(lock.sha256.clone(), top_bytes.len() as u64);
+                (lock.sha256.clone(), top_bytes.len() as u64)
+            } else {
+                // The stored index lists only what is carried, so clients never ask for a
+                // platform the mirror cannot serve.
+                let mut idx = ImageIndex::new(kept);
+                idx.media_type = Some(lock.media_type.clone());
+                idx.annotations = top.annotations.clone();
+                idx.annotations.insert("dev.feas.filtered-from".into(), lock.sha256.to_string());
+                let bytes = idx.to_bytes();
+                let d = self.cache.put_new(&bytes)?;
+                fetched.blobs.insert(d.clone(), bytes.len() as u64);
+                (d, bytes.len() as u64)
+            }
+        } else {
+            manifests.push(lock.sha256.clone());
+            (lock.sha256.clone(), top_bytes.len() as u64)
+        };
+
+        let mut top_desc = Descriptor::new(lock.media_type.clone(), top_digest.clone(), top_size);
+        let repo = image.repository_name();
+        top_desc.annotations.insert(annotations::KIND.into(), kinds::IMAGE.into());
+        top_desc.annotations.insert(annotations::REPOSITORY.into(), repo.clone());
+        top_desc.annotations.insert(annotations::SOURCE.into(), lock.source.clone());
+        match &image.tag {
+            Some(t) => {
+                top_desc.annotations.insert(annotations::TAG.into(), t.clone());
+                top_desc.annotations.insert(ANNOTATION_REF_NAME.into(), format!("{repo}:{t}"));
+            }
+            None => {
+                top_desc.annotations.insert(ANNOTATION_REF_NAME.into(), format!("{repo}@{top_digest}"));
+            }
+        }
+        fetched.descriptors.push(top_desc);
+
+        for acc in &lock.accessories {
+            let mut d = Descriptor::new(acc.media_type.clone(), acc.digest.clone(), acc.size);
+            d.annotations.insert(annotations::KIND.into(), kinds::IMAGE_ACCESSORY.into());
+            d.annotations.insert(annotations::REPOSITORY.into(), repo.clone());
+            d.annotations.insert(annotations::SOURCE.into(), lock.source.clone());
+            match &acc.tag {
+                Some(t) => {
+                    d.annotations.insert(annotations::TAG.into(), t.clone());
+                    d.annotations.insert(ANNOTATION_REF_NAME.into(), format!("{repo}:{t}"));
+                }
+                None => {
+                    d.annotations.insert(ANNOTATION_REF_NAME.into(), format!("{repo}@{}", acc.digest));
+                }
+            }
+            fetched.descriptors.push(d);
+            manifests.push(acc.digest.clone());
+        }
+
+        // Walk manifests (nested indexes included), collecting blobs to fetch.
+        let mut blobs: BTreeMap<Digest, Descriptor> = BTreeMap::new();
+        let mut seen = BTreeSet::new();
+        while let Some(d) = manifests.pop() {
+            if !seen.insert(d.clone()) {
+                continue;
+            }
+            let bytes = getter.manifest(&d).await?;
+            fetched.blobs.insert(d.clone(), bytes.len() as u64);
+            let m = AnyManifest::parse(&bytes).map_err(|e| ImageError::Invalid { image: image.to_string(), detail: format!("manifest {d}: {e}") })?;
+            manifests.extend(m.manifests.iter().map(|c| c.digest.clone()));
+            for b in m.blob_children() {
+                blobs.entry(b.digest.clone()).or_insert_with(|| b.clone());
+            }
+        }
+        progress.add_total(blobs.values().filter(|b| !self.cache.has(&b.digest, Some(b.size))).map(|b| b.size).sum());
+        futures_util::stream::iter(blobs.values().map(|b| getter.blob(b)))
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        for b in blobs.into_values() {
+            fetched.blobs.insert(b.digest, b.size);
+        }
+        Ok(fetched)
+    }
+}
+
+/// Fetches manifests and blobs for one image from its registry or local source.
+struct Getter<'a> {
+    src: &'a ImageSource,
+    image: &'a ImageRef,
+    local: Option<&'a LocalLayout>,
+    progress: &'a crate::progress::Progress,
+}
+
+impl Getter<'_> {
+    async fn manifest(&self, d: &Digest) -> Result<Vec<u8>, ImageError> {
+        if self.src.cache.has(d, None) {
+            return Ok(self.src.cache.read(d)?);
+        }
+        match self.local {
+            Some(l) => {
+                let bytes = l.read_small(d, self.image)?;
+                self.src.cache.put_bytes(&format!("{} manifest {d}", self.image), d, &bytes)?;
+                Ok(bytes)
+            }
+            None => Ok(self.src.pull_manifest(self.image, &d.to_string()).await?.0),
+        }
+    }
+
+    async fn blob(&self, b: &Descriptor) -> Result<(), ImageError> {
+        if self.src.cache.has(&b.digest, Some(b.size)) {
+            return Ok(());
+        }
+        let what = format!("{} blob {}", self.image, b.digest);
+        if let Some(l) = self.local {
+            let mut r = l.open_blob(&b.digest, self.image)?;
+            self.src.cache.put_reader(&what, &b.digest, Some(b.size), &mut r)?;
+            self.progress.inc(b.size);
+            return Ok(());
+        }
+        let up = self.src.upstream(self.image, &b.digest.to_string());
+        let desc = OciDescriptor { media_type: b.media_type.clone(), digest: b.digest.to_string(), size: b.size as i64, ..Default::default() };
+        let tmp = self.src.cache.temp()?;
+        let tmp_path = tmp.path().to_path_buf();
+        let io_err = |e: std::io::Error| ImageError::Cache(CacheError::Io { path: tmp_path.clone(), source: e });
+        let file = tokio::fs::File::from_std(tmp.reopen().map_err(io_err)?);
+        let mut out = HashWriter::new(tokio::io::BufWriter::with_capacity(1 << 20, file), b.digest.algorithm());
+        let mut resumes = 0;
+        loop {
+            let offset = out.size();
+            let stream = if offset == 0 {
+                self.src.client.pull_blob_stream(&up.reference, &desc).await.map(|s| (s, false))
+            } else {
+                match self.src.client.pull_blob_stream_partial(&up.reference, &desc, offset, None).await {
+                    Ok(oci_client::client::BlobResponse::Partial(s)) => Ok((s, false)),
+                    Ok(oci_client::client::BlobResponse::Full(s)) => Ok((s, true)),
+                    Err(e) => Err(e),
+                }
+            };
+            let (sized, restart) = stream.map_err(|e| self.src.classify(self.image, &format!("blob {}", b.digest), &up, e))?;
+            if restart {
+                // The server ignored Range: start over with a fresh hash.
+                let file = tokio::fs::File::create(&tmp_path).await.map_err(io_err)?;
+                out = HashWriter::new(tokio::io::BufWriter::with_capacity(1 << 20, file), b.digest.algorithm());
+            }
+            let mut stream = sized.stream;
+            let mut failed = None;
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(bytes) => {
+                        out.write_all(&bytes).await.map_err(io_err)?;
+                        self.progress.inc(bytes.len() as u64);
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                None => break,
+                Some(e) if resumes < MAX_RESUMES && out.size() < b.size => {
+                    resumes += 1;
+                    tracing::warn!("{what}: connection dropped at {} of {} bytes ({e}); resuming", out.size(), b.size);
+                }
+                Some(e) => {
+                    return Err(ImageError::Registry { image: self.image.to_string(), what: format!("blob {}", b.digest), url: up.url.clone(), detail: e.to_string() })
+                }
+            }
+        }
+        out.flush().await.map_err(io_err)?;
+        let (_, d, n) = out.into_parts();
+        self.src.cache.commit(tmp, &what, &b.digest, Some(b.size), (d, n))?;
+        Ok(())
+    }
+}
+
+/// Keep the index entries for the wanted platforms, plus buildkit attestation manifests
+/// attached to a kept entry.
+fn select_platforms<'a>(image: &str, entries: &'a [Descriptor], wanted: &[String]) -> Result<Vec<&'a Descriptor>, ImageError> {
+    let kept: Vec<&Descriptor> = entries.iter().filter(|d| d.platform.as_ref().is_some_and(|p| wanted.iter().any(|w| p.matches(w)))).collect();
+    if kept.is_empty() {
+        return Err(ImageError::NoPlatform {
+            image: image.into(),
+            wanted: wanted.to_vec(),
+            available: entries.iter().filter_map(|d| d.platform.as_ref().map(|p| p.key())).collect(),
+        });
+    }
+    for w in wanted {
+        if !kept.iter().any(|d| d.platform.as_ref().is_some_and(|p| p.matches(w))) {
+            tracing::warn!("image {image} has no {w} variant upstream; carrying the others");
+        }
+    }
+    let kept_digests: BTreeSet<String> = kept.iter().map(|d| d.digest.to_string()).collect();
+    let attestations = entries.iter().filter(|d| d.annotations.get(ATTESTATION_REF).is_some_and(|r| kept_digests.contains(r)));
+    let mut out: Vec<&Descriptor> = kept;
+    out.extend(attestations);
+    Ok(out)
+}
+
+/// A local OCI layout: a directory, or one unpacked from a `docker save`/OCI archive into the cache.
+struct LocalLayout {
+    blobs_root: PathBuf,
+    top: Descriptor,
+    source: String,
+}
+
+impl LocalLayout {
+    fn open_dir(dir: &Path, spec: &ImageSpec) -> Result<LocalLayout, ImageError> {
+        let image = spec.reference.to_string();
+        let local = |detail: String| ImageError::Local { image: image.clone(), path: dir.to_path_buf(), detail };
+        let index_path = dir.join("index.json");
+        let bytes = std::fs::read(&index_path).map_err(|e| local(format!("cannot read index.json ({e}); is this an OCI image layout directory?")))?;
+        let index = AnyManifest::parse(&bytes).map_err(|e| local(format!("index.json is not valid: {e}")))?;
+        let names: Vec<&str> = index.manifests.iter().filter_map(|d| d.annotations.get(ANNOTATION_REF_NAME).map(String::as_str)).collect();
+        let wanted: Vec<String> = match &spec.layout_ref {
+            Some(r) => vec![r.clone()],
+            None => {
+                let mut w = vec![spec.reference.to_string()];
+                if let Some(t) = &spec.reference.tag {
+                    w.push(t.clone());
+                }
+                w
+            }
+        };
+        let top = index
+            .manifests
+            .iter()
+            .find(|d| d.annotations.get(ANNOTATION_REF_NAME).is_some_and(|n| wanted.contains(n)))
+            .or_else(|| if spec.layout_ref.is_none() && index.manifests.len() == 1 { index.manifests.first() } else { None })
+            .ok_or_else(|| local(format!("no image named {wanted:?} in index.json (it has {names:?}); set layout_ref")))?
+            .clone();
+        let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        Ok(LocalLayout { blobs_root: dir.join("blobs"), source: format!("oci-layout:{}", abs.display()), top })
+    }
+
+    /// A docker-archive tarball: `docker save` output (manifest.json + layer tars) or an OCI
+    /// archive. Unpacked once into the cache as an OCI layout keyed by the archive's sha256.
+    fn open_archive(file: &Path, spec: &ImageSpec, cache: &BlobCache) -> Result<LocalLayout, ImageError> {
+        let image = spec.reference.to_string();
+        let dir = crate::sources::archive::unpack(file, cache).map_err(|detail| ImageError::Local { image: image.clone(), path: file.to_path_buf(), detail })?;
+        let mut l = LocalLayout::open_dir(&dir, spec)?;
+        let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+        l.source = format!("docker-archive:{}", abs.display());
+        Ok(l)
+    }
+
+    fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.blobs_root.join(d.algorithm().as_str()).join(d.hex())
+    }
+
+    fn read_small(&self, d: &Digest, image: &ImageRef) -> Result<Vec<u8>, ImageError> {
+        let p = self.blob_path(d);
+        let bytes = std::fs::read(&p).map_err(|e| ImageError::Local { image: image.to_string(), path: p.clone(), detail: e.to_string() })?;
+        if Digest::of(d.algorithm(), &bytes) != *d {
+            return Err(ImageError::Local { image: image.to_string(), path: p, detail: format!("content does not hash to {d}; the layout is damaged") });
+        }
+        Ok(bytes)
+    }
+
+    fn open_blob(&self, d: &Digest, image: &ImageRef) -> Result<std::fs::File, ImageError> {
+        let p = self.blob_path(d);
+        std::fs::File::open(&p).map_err(|e| ImageError::Local { image: image.to_string(), path: p, detail: format!("{e}; the layout is missing blob {d}") })
+    }
+}
+
+fn host_of(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    Some(match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    })
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// Basic credentials from `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
+fn docker_config_auth(registry: &str) -> Option<RegistryAuth> {
+    use base64::Engine;
+    let path = match std::env::var_os("DOCKER_CONFIG") {
+        Some(d) => PathBuf::from(d).join("config.json"),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".docker/config.json"),
+    };
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let auths = v.get("auths")?.as_object()?;
+    let keys: Vec<String> = if registry == "docker.io" {
+        vec!["https://index.docker.io/v1/".into(), "docker.io".into(), "index.docker.io".into(), "registry-1.docker.io".into()]
+    } else {
+        vec![registry.to_string(), format!("https://{registry}"), format!("http://{registry}")]
+    };
+    let entry = keys.iter().find_map(|k| auths.get(k))?;
+    let raw = entry.get("auth")?.as_str()?;
+    let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(raw).ok()?).ok()?;
+    let (u, p) = decoded.split_once(':')?;
+    Some(RegistryAuth::Basic(u.into(), p.into()))
+}
+
