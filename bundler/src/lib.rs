@@ -2,8 +2,11 @@
 //! content-addressed bundles. `format` is shared with the mirror.
 
 pub mod cache;
+pub mod cli;
+pub mod commands;
 pub mod format;
 pub mod manifest;
+pub mod plan;
 pub mod progress;
 pub mod reference;
 pub mod sources;

@@ -136,7 +136,7 @@ impl ImageSource {
             }
         }
         let up = self.upstream(image, reference);
-        let what = format!("manifest {reference}");
+        let what = if reference.contains(':') { format!("manifest {reference}") } else { format!("tag {reference:?}") };
         let (bytes, _) = self
             .client
             .pull_manifest_raw(&up.reference, &up.auth, oci_types::MANIFEST_ACCEPT)

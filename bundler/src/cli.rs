@@ -1,0 +1,81 @@
+//! Command-line surface (clap types only; bodies live in `commands`).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "bundler", version, about = "Resolve manifests to exact digests and pack signed, content-addressed bundles for an air gap")]
+pub struct Cli {
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CompressionArg {
+    Zstd,
+    None,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a signing key pair: DIR/bundle.key and DIR/bundle.pub (minisign format).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Resolve every artifact of the manifests to exact digests and write the lock file.
+    Lock {
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
+        #[arg(long, default_value = "bundles.lock")]
+        lock: PathBuf,
+        /// Blob cache directory [default: $BUNDLER_CACHE or ~/.cache/feas-bundler]
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+    /// Fetch what the lock pins and write a signed bundle.
+    Create {
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
+        /// Secret key (minisign, unencrypted).
+        #[arg(long)]
+        key: PathBuf,
+        /// Bundle file to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "bundles.lock")]
+        lock: PathBuf,
+        /// Use the lock exactly; fail if it does not cover the manifests or upstream bytes changed.
+        #[arg(long)]
+        locked: bool,
+        #[arg(long, value_enum, default_value = "zstd")]
+        compression: CompressionArg,
+        /// Bundle sequence number [default: SOURCE_DATE_EPOCH or the current time in seconds].
+        #[arg(long)]
+        sequence: Option<u64>,
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Print a JSON summary on stdout and no progress.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a bundle's signature and every blob; exit 0 only if it is whole.
+    Verify {
+        file: PathBuf,
+        /// Trusted public key(s).
+        #[arg(long = "pub", required = true)]
+        public: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what a bundle holds.
+    Inspect {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
