@@ -1,1 +1,10 @@
+//! The mirror: verifies and imports bundles atomically, then serves them to unmodified clients.
+
+pub mod cli;
+pub mod commands;
+pub mod import;
+pub mod routes;
+pub mod serve;
+pub mod store;
+
 pub use bundler::format;
