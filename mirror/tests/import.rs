@@ -176,8 +176,10 @@ fn untrusted_key_and_downgrade_are_refused() {
     assert!(store.tag("docker.io/library/hello", "old").unwrap().is_some());
 }
 
+type Entry<'a> = (&'a str, tar::EntryType, &'a [u8]);
+
 /// Hand-made tars for entries no honest writer produces.
-fn raw_tar(path: &Path, entries: &[(&str, tar::EntryType, &[u8])]) {
+fn raw_tar(path: &Path, entries: &[Entry]) {
     let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
     for (name, kind, data) in entries {
         let mut h = tar::Header::new_gnu();
@@ -205,7 +207,7 @@ fn escaping_paths_links_and_missing_signature_are_refused() {
     let sig = f.key.sign(&bj, &b.trusted_comment());
     let layout = bundler::format::bundle::OCI_LAYOUT_CONTENT;
     let reg = tar::EntryType::Regular;
-    let cases: Vec<(&str, Vec<(&str, tar::EntryType, &[u8])>, &str)> = vec![
+    let cases: Vec<(&str, Vec<Entry>, &str)> = vec![
         ("traversal", vec![("bundle.json", reg, &bj), ("bundle.json.minisig", reg, sig.as_bytes()), ("oci-layout", reg, layout), ("index.json", reg, &index), ("../../etc/x", reg, b"x")], "escapes"),
         ("symlink", vec![("bundle.json", reg, &bj), ("bundle.json.minisig", reg, sig.as_bytes()), ("oci-layout", reg, layout), ("index.json", reg, &index), ("blobs/sha256/link", tar::EntryType::Symlink, b"")], "symlink"),
         ("unsigned", vec![("bundle.json", reg, &bj), ("oci-layout", reg, layout)], "no signature"),
