@@ -60,6 +60,9 @@ pub struct ImageSpec {
     pub origin: ImageOrigin,
     /// For local layouts holding several images: the `org.opencontainers.image.ref.name` to take.
     pub layout_ref: Option<String>,
+    /// Local source as written in the manifest (relative to it), for the lock: absolute
+    /// paths would make locks and bundles differ between machines.
+    pub origin_label: Option<String>,
     pub file: String,
     pub line: u64,
 }
@@ -226,6 +229,7 @@ impl Manifest {
             if let Some(bad) = raw.platforms.iter().flatten().find(|p| !valid_platform(p)) {
                 return Err(invalid(format!("platform {bad:?} of {} is not of the form os/arch[/variant]", raw.reference)));
             }
+            let origin_label = raw.oci_layout.clone().or(raw.docker_archive.clone());
             let origin = match (raw.oci_layout, raw.docker_archive) {
                 (Some(_), Some(_)) => return Err(invalid(format!("{}: give either oci_layout or docker_archive, not both", raw.reference))),
                 (Some(p), None) => ImageOrigin::OciLayout(base.join(p)),
@@ -241,6 +245,7 @@ impl Manifest {
                 signatures: raw.signatures.unwrap_or(true),
                 origin,
                 layout_ref: raw.layout_ref,
+                origin_label,
                 file: file.clone(),
                 line,
             };

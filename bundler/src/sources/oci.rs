@@ -503,8 +503,8 @@ impl LocalLayout {
             .or_else(|| if spec.layout_ref.is_none() && index.manifests.len() == 1 { index.manifests.first() } else { None })
             .ok_or_else(|| local(format!("no image named {wanted:?} in index.json (it has {names:?}); set layout_ref")))?
             .clone();
-        let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-        Ok(LocalLayout { blobs_root: dir.join("blobs"), source: format!("oci-layout:{}", abs.display()), top })
+        let label = spec.origin_label.clone().unwrap_or_else(|| dir.display().to_string());
+        Ok(LocalLayout { blobs_root: dir.join("blobs"), source: format!("oci-layout:{label}"), top })
     }
 
     /// A docker-archive tarball: `docker save` output (manifest.json + layer tars) or an OCI
@@ -513,8 +513,7 @@ impl LocalLayout {
         let image = spec.reference.to_string();
         let dir = crate::sources::archive::unpack(file, cache).map_err(|detail| ImageError::Local { image: image.clone(), path: file.to_path_buf(), detail })?;
         let mut l = LocalLayout::open_dir(&dir, spec)?;
-        let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-        l.source = format!("docker-archive:{}", abs.display());
+        l.source = format!("docker-archive:{}", spec.origin_label.clone().unwrap_or_else(|| file.display().to_string()));
         Ok(l)
     }
 
