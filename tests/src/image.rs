@@ -130,7 +130,7 @@ pub fn push_artifact(host: &str, repo: &str, reference: &str, manifest: &[u8], b
         let url = if loc.starts_with("http") { loc.clone() } else { format!("http://{host}{loc}") };
         let f = tmp.path().join(&d[7..]);
         std::fs::write(&f, b).unwrap();
-        run(std::process::Command::new("curl").args(["-sSf", "-X", "PUT", "--data-binary", &format!("@{}", f.display()), &format!("{url}{sep}digest={d}")])).ok();
+        run(std::process::Command::new("curl").args(["-sSf", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary", &format!("@{}", f.display()), &format!("{url}{sep}digest={d}")])).ok();
     }
     let mf = tmp.path().join("manifest.json");
     std::fs::write(&mf, manifest).unwrap();

@@ -225,7 +225,9 @@ fn bad_input_is_refused_and_the_store_is_unchanged() {
     assert_eq!(repro("r1.bundle"), repro("r2.bundle"), "bundles must be byte-identical");
 
     // An earlier import the refusals must not disturb.
-    let base = gap.create(&manifest(&gap, "base", &reg.host, "[linux/arm64]", "  - docker.io/library/other:1\n"), "base.bundle", &["--lock", gap.path("base.lock").to_str().unwrap()]);
+    let base_m = manifest(&gap, "base", &reg.host, "[linux/arm64]", "  - docker.io/library/other:1\n").display().to_string();
+    let (k, base, base_lock) = (gap.key().display().to_string(), gap.path("base.bundle"), gap.path("base.lock").display().to_string());
+    gap.bundler(&["create", &base_m, "--key", &k, "--out", base.to_str().unwrap(), "--lock", &base_lock]).ok();
     gap.import(&base).ok();
 
     let v = |name: &str| gap.path(name);
