@@ -100,15 +100,18 @@ impl ImageBuilder {
 
     /// `skopeo copy --all` the layout's `tag` to `docker://host/repo:tag`.
     pub fn push(&self, tag: &str, host: &str, repo: &str) {
-        run(std::process::Command::new("skopeo").args([
-            "copy",
-            "--all",
-            "--quiet",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:{tag}", self.dir.display()),
-            &format!("docker://{host}/{repo}:{tag}"),
-        ]))
-        .ok();
+        self.push_with_creds(tag, host, repo, "");
+    }
+
+    /// Like `push`, with `user:password` for a registry that requires them ("" for none).
+    pub fn push_with_creds(&self, tag: &str, host: &str, repo: &str, creds: &str) {
+        let mut cmd = std::process::Command::new("skopeo");
+        cmd.args(["copy", "--all", "--quiet", "--dest-tls-verify=false"]);
+        if !creds.is_empty() {
+            cmd.arg(format!("--dest-creds={creds}"));
+        }
+        cmd.arg(format!("oci:{}:{tag}", self.dir.display())).arg(format!("docker://{host}/{repo}:{tag}"));
+        run(&mut cmd).ok();
     }
 }
 
@@ -146,4 +149,22 @@ pub fn push_artifact(host: &str, repo: &str, reference: &str, manifest: &[u8], b
     ]))
     .ok();
     sha256(manifest)
+}
+
+/// PUT an image index (e.g. a referrers tag-schema index) under `reference`.
+pub fn push_index(host: &str, repo: &str, reference: &str, index: &[u8]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("index.json");
+    std::fs::write(&f, index).unwrap();
+    run(std::process::Command::new("curl").args([
+        "-sSf",
+        "-X",
+        "PUT",
+        "-H",
+        &format!("Content-Type: {INDEX}"),
+        "--data-binary",
+        &format!("@{}", f.display()),
+        &format!("http://{host}/v2/{repo}/manifests/{reference}"),
+    ]))
+    .ok();
 }

@@ -80,21 +80,36 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
+        Self::start_with(None)
+    }
+
+    /// A registry that requires basic auth (htpasswd, bcrypt) for everything.
+    pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
+        Self::start_with(Some((user, password)))
+    }
+
+    fn start_with(auth: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
         let cfg = dir.path().join("config.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "version: 0.1\nlog: {{level: info}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp: {{addr: {host}}}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut text = format!(
+            "version: 0.1\nlog: {{level: info}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp: {{addr: {host}}}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = auth {
+            let hash = run(Command::new("python3").args(["-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", password])).ok();
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{user}:{}\n", hash.stdout.trim())).unwrap();
+            text.push_str(&format!("auth:\n  htpasswd: {{realm: e2e, path: {}}}\n", htpasswd.display()));
+        }
+        std::fs::write(&cfg, text).unwrap();
         let mut server = Server::start("docker-registry", Command::new("docker-registry").arg("serve").arg(&cfg), dir.path().join("registry.log"));
         let url = format!("http://{host}/v2/");
-        server.wait_until("answering /v2/", || http_ok(&url));
+        // With auth /v2/ answers 401, which still means the registry is up.
+        server.wait_until("answering /v2/", || {
+            Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", &url]).output().is_ok_and(|o| matches!(&o.stdout[..], b"200" | b"401"))
+        });
         Registry { server, host, _dir: dir }
     }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use e2e::image::{push_artifact, MANIFEST};
+use e2e::image::{push_artifact, push_index, MANIFEST};
 use e2e::{run, sha256, snapshot, BuiltImage, Containerd, Gap, ImageBuilder, Mirror, Registry};
 
 fn manifest(gap: &Gap, name: &str, registry: &str, platforms: &str, images: &str) -> PathBuf {
@@ -131,22 +131,38 @@ fn signatures_and_local_sources_are_carried() {
                     "annotations": {"dev.cosignproject.cosign/signature": "MEUCIQ=="}}]});
     let sig_tag = format!("sha256-{}.sig", &hello.index[7..]);
     let sig_digest = push_artifact(&reg.host, "library/hello", &sig_tag, &serde_json::to_vec(&sig).unwrap(), &[cfg, payload]);
+    // An OCI 1.1 referrer (an SBOM with `subject`). docker-registry 2.8 has no referrers API,
+    // so it is published through the referrers tag schema, as the distribution spec says.
+    let sbom = br#"{"spdxVersion":"SPDX-2.3"}"#;
+    let empty = b"{}";
+    let referrer = serde_json::json!({"schemaVersion": 2, "mediaType": MANIFEST, "artifactType": "application/spdx+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(empty), "size": 2},
+        "layers": [{"mediaType": "application/spdx+json", "digest": sha256(sbom), "size": sbom.len()}],
+        "subject": {"mediaType": e2e::image::INDEX, "digest": hello.index, "size": std::fs::metadata(gap.path("layout/blobs/sha256").join(&hello.index[7..])).unwrap().len()}});
+    let referrer_bytes = serde_json::to_vec(&referrer).unwrap();
+    let referrer_digest = push_artifact(&reg.host, "library/hello", &sha256(&referrer_bytes), &referrer_bytes, &[empty, sbom]);
+    let tag_schema = serde_json::json!({"schemaVersion": 2, "mediaType": e2e::image::INDEX, "manifests": [
+        {"mediaType": MANIFEST, "digest": referrer_digest, "size": referrer_bytes.len(), "artifactType": "application/spdx+json"}]});
+    push_index(&reg.host, "library/hello", &format!("sha256-{}", &hello.index[7..]), &serde_json::to_vec(&tag_schema).unwrap());
 
     // Local sources: the OCI layout directory, and a docker-archive made by skopeo.
     let archive = gap.path("hello.tar");
     run(Command::new("skopeo").args(["copy", "--quiet", "--override-arch", "amd64", &format!("oci:{}:1", gap.path("layout").display()), &format!("docker-archive:{}:localhost/archived:1", archive.display())])).ok();
-    let images = format!(
-        "  - docker.io/library/hello:1\n  - {{ref: localhost/fromlayout:1, oci_layout: layout, layout_ref: \"1\"}}\n  - {{ref: localhost/archived:1, docker_archive: hello.tar}}\n"
-    );
-    let m = manifest(&gap, "sig", &reg.host, "[linux/amd64, linux/arm64]", &images);
+    let images = "  - docker.io/library/hello:1\n  - {ref: localhost/fromlayout:1, oci_layout: layout, layout_ref: \"1\"}\n  - {ref: localhost/archived:1, docker_archive: hello.tar}\n";
+    let m = manifest(&gap, "sig", &reg.host, "[linux/amd64, linux/arm64]", images);
     let bundle = gap.create(&m, "sig.bundle", &[]);
     let info = gap.bundler(&["inspect", bundle.to_str().unwrap(), "--json"]).ok().json();
-    let acc = info["artifacts"].as_array().unwrap().iter().find(|a| a["kind"] == "image-accessory").expect("signature carried");
-    assert_eq!(acc["tag"], sig_tag.as_str());
-    assert_eq!(acc["digest"], sig_digest.as_str());
+    let accessories: Vec<&serde_json::Value> = info["artifacts"].as_array().unwrap().iter().filter(|a| a["kind"] == "image-accessory").collect();
+    let sig_acc = accessories.iter().find(|a| a["tag"] == sig_tag.as_str()).expect("signature tag carried");
+    assert_eq!(sig_acc["digest"], sig_digest.as_str());
+    assert!(accessories.iter().any(|a| a["digest"] == referrer_digest.as_str() && a["tag"].is_null()), "referrer carried: {accessories:?}");
     gap.import(&bundle).ok();
     let mirror = Mirror::start(&gap.store());
     assert_eq!(sha256(&raw_manifest(&mirror.host, &format!("docker.io/library/hello:{sig_tag}"))), sig_digest);
+    let referrers = run(Command::new("curl").args(["-sSf", &format!("http://{}/v2/docker.io/library/hello/referrers/{}?artifactType=application/spdx%2Bjson", mirror.host, hello.index)])).ok();
+    let referrers: serde_json::Value = serde_json::from_str(&referrers.stdout).unwrap();
+    assert_eq!(referrers["manifests"][0]["digest"], referrer_digest.as_str(), "{referrers}");
+    assert_eq!(referrers["manifests"][0]["artifactType"], "application/spdx+json");
     assert_eq!(sha256(&raw_manifest(&mirror.host, "localhost/fromlayout:1")), hello.index);
     let archived: serde_json::Value = serde_json::from_slice(&raw_manifest(&mirror.host, "localhost/archived:1")).unwrap();
     let served_cfg = archived["config"]["digest"].as_str().unwrap().to_string();
@@ -288,4 +304,27 @@ fn manifest_and_upstream_errors_name_the_culprit() {
     let down = manifest(&gap, "down", &down_host, "[linux/amd64]", "  - docker.io/library/hello:1\n");
     let r = gap.bundler(&["lock", down.to_str().unwrap(), "--lock", &lock]).fails();
     assert!(r.stderr.contains(&down_host) && r.stderr.contains("unreachable"), "{}", r.stderr);
+}
+
+#[test]
+fn basic_auth_credentials_come_from_the_environment() {
+    let gap = Gap::new();
+    let reg = Registry::start_with_htpasswd("feas", "s3cret");
+    let mut b = ImageBuilder::new(&gap.path("layout"));
+    let img = b.multi_arch("1", "auth shared", "auth");
+    b.push_with_creds("1", &reg.host, "library/private", "feas:s3cret");
+    let with_user = |user: &str| {
+        format!("name: auth\nplatforms: [linux/amd64]\nregistries:\n  docker.io: {{url: \"http://{}\", insecure: true{user}}}\nimages: [docker.io/library/private:1]\n", reg.host)
+    };
+    let anon = gap.write("anon.yaml", &with_user(""));
+    let r = gap.bundler(&["lock", anon.to_str().unwrap(), "--lock", gap.path("a.lock").to_str().unwrap()]).fails();
+    assert!(r.stderr.contains("refused access") || r.stderr.contains("Not authorized"), "{}", r.stderr);
+    let authed = gap.write("authed.yaml", &with_user(", username: feas, password_env: FEAS_TEST_PASSWORD"));
+    let lock = gap.path("b.lock");
+    let out = run(Command::new(e2e::bin("bundler"))
+        .args(["lock", authed.to_str().unwrap(), "--lock", lock.to_str().unwrap()])
+        .env("BUNDLER_CACHE", gap.path("cache"))
+        .env("FEAS_TEST_PASSWORD", "s3cret"))
+    .ok();
+    assert!(std::fs::read_to_string(&lock).unwrap().contains(&img.index), "{}", out.stderr);
 }
