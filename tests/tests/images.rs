@@ -328,3 +328,51 @@ fn basic_auth_credentials_come_from_the_environment() {
     .ok();
     assert!(std::fs::read_to_string(&lock).unwrap().contains(&img.index), "{}", out.stderr);
 }
+
+#[test]
+fn registry_api_details() {
+    let gap = Gap::new();
+    let (reg, hello, _) = upstream(gap.dir.path());
+    let m = manifest(&gap, "api", &reg.host, "[linux/amd64, linux/arm64]", "  - docker.io/library/hello:1\n  - docker.io/library/hello:2\n  - docker.io/library/other:1\n");
+    // Tag 2 is the same image under another tag.
+    run(Command::new("skopeo").args(["copy", "--all", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", &format!("docker://{}/library/hello:1", reg.host), &format!("docker://{}/library/hello:2", reg.host)])).ok();
+    let bundle = gap.create(&m, "api.bundle", &[]);
+    gap.import(&bundle).ok();
+    let mirror = Mirror::start(&gap.store());
+    let curl = |args: &[&str]| run(Command::new("curl").args(["-sS"]).args(args)).ok().stdout;
+    let url = |p: &str| format!("http://{}{p}", mirror.host);
+
+    let base = curl(&["-i", &url("/v2/")]);
+    assert!(base.to_lowercase().contains("docker-distribution-api-version: registry/2.0"), "{base}");
+    let head = curl(&["-I", &url("/v2/docker.io/library/hello/manifests/1")]).to_lowercase();
+    assert!(head.contains(&format!("docker-content-digest: {}", hello.index)) && head.contains(e2e::image::INDEX), "{head}");
+    assert!(head.contains(&format!("etag: \"{}\"", hello.index)), "{head}");
+
+    // Range on a blob returns exactly those bytes.
+    let layer = std::fs::read(gap.path("layout/blobs/sha256").join(&hello.shared_layer[7..])).unwrap();
+    let part = run(Command::new("curl").args(["-sS", "-r", "5-14", "-o", gap.path("part").to_str().unwrap(), "-w", "%{http_code}", &url(&format!("/v2/docker.io/library/hello/blobs/{}", hello.shared_layer))])).ok();
+    assert_eq!(part.stdout, "206");
+    assert_eq!(std::fs::read(gap.path("part")).unwrap(), layer[5..15]);
+    let bad_range = curl(&["-o", "/dev/null", "-w", "%{http_code}", "-r", &format!("{}-", layer.len() + 10), &url(&format!("/v2/docker.io/library/hello/blobs/{}", hello.shared_layer))]);
+    assert_eq!(bad_range, "416");
+
+    // Tag list pagination with a Link header, and the catalog.
+    let page = curl(&["-i", &url("/v2/docker.io/library/hello/tags/list?n=1")]);
+    assert!(page.contains(r#""tags":["1"]"#) && page.to_lowercase().contains("link: </v2/docker.io/library/hello/tags/list?n=1&last=1>; rel=\"next\""), "{page}");
+    let next = curl(&[&url("/v2/docker.io/library/hello/tags/list?n=1&last=1")]);
+    assert!(next.contains(r#""tags":["2"]"#), "{next}");
+    let catalog = curl(&[&url("/v2/_catalog")]);
+    assert!(catalog.contains("docker.io/library/hello") && catalog.contains("docker.io/library/other"), "{catalog}");
+
+    // OCI error bodies, and no writes.
+    let missing = curl(&["-w", " %{http_code}", &url("/v2/docker.io/library/hello/manifests/nope")]);
+    assert!(missing.contains("MANIFEST_UNKNOWN") && missing.ends_with("404"), "{missing}");
+    let unknown = curl(&["-w", " %{http_code}", &url("/v2/docker.io/library/nothere/tags/list")]);
+    assert!(unknown.contains("NAME_UNKNOWN") && unknown.ends_with("404"), "{unknown}");
+    let blob = curl(&["-w", " %{http_code}", &url(&format!("/v2/docker.io/library/hello/blobs/sha256:{}", "0".repeat(64)))]);
+    assert!(blob.contains("BLOB_UNKNOWN") && blob.ends_with("404"), "{blob}");
+    let put = curl(&["-X", "PUT", "-w", " %{http_code}", &url("/v2/docker.io/library/hello/manifests/3")]);
+    assert!(put.contains("UNSUPPORTED") && put.ends_with("405"), "{put}");
+    let home = curl(&[&url("/")]);
+    assert!(home.contains("docker.io/library/hello") && home.contains("api"), "{home}");
+}
