@@ -71,22 +71,30 @@ create_cached=$secs; create_rss=$rss
 t "$B" create "$T/m.yaml" --key "$T/keys/bundle.key" --out "$T/n.bundle" --lock "$T/b.lock" --compression none --json >/dev/null
 create_plain=$secs
 size=$(stat -c %s "$T/b.bundle"); plain_size=$(stat -c %s "$T/n.bundle")
-sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-t "$M" import "$T/n.bundle" --store "$T/store" --trust "$T/keys/bundle.pub"
-import_secs=$secs; import_rss=$rss
-# Peer: unpack the same uncompressed tar and hash every blob.
-mkdir "$T/peer"
-t bash -c "tar -x -C '$T/peer' -f '$T/n.bundle' && sha256sum '$T'/peer/blobs/sha256/* > /dev/null"
-peer_secs=$secs; peer_rss=$rss
-rm -rf "$T/store"
-t "$M" import "$T/b.bundle" --store "$T/store" --trust "$T/keys/bundle.pub"
-zimport_secs=$secs; zimport_rss=$rss
+
+# Import vs peer, ROUNDS rounds each from a cold page cache (when allowed); medians reported.
+ROUNDS=${ROUNDS:-3}
+cold() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+: > "$T/r_ours"; : > "$T/r_ours_rss"; : > "$T/r_peer"; : > "$T/r_peer_rss"; : > "$T/r_z"; : > "$T/r_z_rss"
+for _ in $(seq "$ROUNDS"); do
+  rm -rf "$T/store" "$T/peer"; mkdir "$T/peer"; cold
+  t "$M" import "$T/n.bundle" --store "$T/store" --trust "$T/keys/bundle.pub" 2>/dev/null; echo "$secs" >> "$T/r_ours"; echo "$rss" >> "$T/r_ours_rss"
+  cold
+  t bash -c "tar -x -C '$T/peer' -f '$T/n.bundle' && sha256sum '$T'/peer/blobs/sha256/* > /dev/null"; echo "$secs" >> "$T/r_peer"; echo "$rss" >> "$T/r_peer_rss"
+  rm -rf "$T/store"; cold
+  t "$M" import "$T/b.bundle" --store "$T/store" --trust "$T/keys/bundle.pub" 2>/dev/null; echo "$secs" >> "$T/r_z"; echo "$rss" >> "$T/r_z_rss"
+done
+import_secs=$(median < "$T/r_ours"); import_rss=$(sort -n "$T/r_ours_rss" | tail -1)
+peer_secs=$(median < "$T/r_peer"); peer_rss=$(sort -n "$T/r_peer_rss" | tail -1)
+zimport_secs=$(median < "$T/r_z"); zimport_rss=$(sort -n "$T/r_z_rss" | tail -1)
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
-echo "bundle: $((size >> 20)) MiB zstd, $((plain_size >> 20)) MiB uncompressed (2 platforms, shared layer)"
-echo "create (fetch from docker-registry + write zstd): ${create_fetch}s, peak RSS $((create_fetch_rss / 1024)) MiB"
-echo "create (cache warm, zstd): ${create_cached}s, peak RSS $((create_rss / 1024)) MiB; uncompressed: ${create_plain}s"
-echo "import uncompressed: ${import_secs}s, peak RSS $((import_rss / 1024)) MiB"
-echo "peer tar -x + sha256sum: ${peer_secs}s, peak RSS $((peer_rss / 1024)) MiB"
-echo "import/peer time ratio: $(ratio "$import_secs" "$peer_secs") (lower is better; throughput ours/peer = $(ratio "$peer_secs" "$import_secs"))"
-echo "import zstd bundle: ${zimport_secs}s, peak RSS $((zimport_rss / 1024)) MiB"
+mibs() { python3 -c "print(f'{$plain_size/1048576/$1:.0f}')"; }
+echo "bundle: $((size >> 20)) MiB zstd, $((plain_size >> 20)) MiB uncompressed (2 platforms, one shared layer; random data)"
+echo "create, fetching from docker-registry + zstd: ${create_fetch}s, peak RSS $((create_fetch_rss / 1024)) MiB"
+echo "create, cache warm: zstd ${create_cached}s (peak RSS $((create_rss / 1024)) MiB), uncompressed ${create_plain}s"
+echo "import uncompressed (median of $ROUNDS): ${import_secs}s = $(mibs "$import_secs") MiB/s, peak RSS $((import_rss / 1024)) MiB"
+echo "peer tar -x + sha256sum (median of $ROUNDS): ${peer_secs}s = $(mibs "$peer_secs") MiB/s, peak RSS $((peer_rss / 1024)) MiB"
+echo "import throughput ours/peer: $(ratio "$peer_secs" "$import_secs")"
+echo "import zstd bundle (median of $ROUNDS): ${zimport_secs}s, peak RSS $((zimport_rss / 1024)) MiB"

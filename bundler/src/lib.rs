@@ -10,3 +10,4 @@ pub mod plan;
 pub mod progress;
 pub mod reference;
 pub mod sources;
+pub mod term;

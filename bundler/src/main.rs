@@ -4,20 +4,7 @@ use bundler::cli::{Cli, Command, CompressionArg};
 use bundler::commands;
 use bundler::format::writer::Compression;
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BUNDLER_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
-}
 
-fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let cache = |c: Option<std::path::PathBuf>| c.unwrap_or_else(bundler::cache::BlobCache::default_dir);
@@ -41,7 +28,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await?;
             if json {
-                print_json(&s)
+                bundler::term::print_json(&s)
             } else {
                 eprintln!("wrote {} ({} bytes, {} blobs, sequence {}) sha256:{}", s.bundle, s.size, s.blobs, s.sequence, s.sha256.hex());
                 for a in &s.artifacts {
@@ -53,7 +40,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify { file, public, json } => {
             let s = commands::verify::run(&file, &public)?;
             if json {
-                print_json(&s)
+                bundler::term::print_json(&s)
             } else {
                 eprintln!("OK {}: bundle {} sequence {} signed by {}; {} blobs ({} bytes) verified", s.bundle, s.name, s.sequence, s.signer, s.blobs, s.bytes);
                 Ok(())
@@ -62,7 +49,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect { file, json } => {
             let s = commands::inspect::run(&file)?;
             if json {
-                print_json(&s)
+                bundler::term::print_json(&s)
             } else {
                 print!("{}", commands::inspect::render(&s));
                 Ok(())
@@ -74,12 +61,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
-    match run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    bundler::term::init_logging("BUNDLER_LOG", "warn", cli.verbose);
+    bundler::term::exit(run(cli).await)
 }

@@ -135,33 +135,25 @@ pub fn push_artifact(host: &str, repo: &str, reference: &str, manifest: &[u8], b
         std::fs::write(&f, b).unwrap();
         run(std::process::Command::new("curl").args(["-sSf", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary", &format!("@{}", f.display()), &format!("{url}{sep}digest={d}")])).ok();
     }
-    let mf = tmp.path().join("manifest.json");
-    std::fs::write(&mf, manifest).unwrap();
-    run(std::process::Command::new("curl").args([
-        "-sSf",
-        "-X",
-        "PUT",
-        "-H",
-        &format!("Content-Type: {MANIFEST}"),
-        "--data-binary",
-        &format!("@{}", mf.display()),
-        &format!("http://{host}/v2/{repo}/manifests/{reference}"),
-    ]))
-    .ok();
+    put_manifest(host, repo, reference, MANIFEST, manifest);
     sha256(manifest)
 }
 
 /// PUT an image index (e.g. a referrers tag-schema index) under `reference`.
 pub fn push_index(host: &str, repo: &str, reference: &str, index: &[u8]) {
+    put_manifest(host, repo, reference, INDEX, index);
+}
+
+fn put_manifest(host: &str, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) {
     let tmp = tempfile::tempdir().unwrap();
-    let f = tmp.path().join("index.json");
-    std::fs::write(&f, index).unwrap();
+    let f = tmp.path().join("manifest.json");
+    std::fs::write(&f, bytes).unwrap();
     run(std::process::Command::new("curl").args([
         "-sSf",
         "-X",
         "PUT",
         "-H",
-        &format!("Content-Type: {INDEX}"),
+        &format!("Content-Type: {media_type}"),
         "--data-binary",
         &format!("@{}", f.display()),
         &format!("http://{host}/v2/{repo}/manifests/{reference}"),

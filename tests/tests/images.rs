@@ -376,3 +376,51 @@ fn registry_api_details() {
     let home = curl(&[&url("/")]);
     assert!(home.contains("docker.io/library/hello") && home.contains("api"), "{home}");
 }
+
+#[test]
+fn docker_schema2_lists_are_filtered_and_served_as_docker_types() {
+    let gap = Gap::new();
+    let (reg, hello, _) = upstream(gap.dir.path());
+    run(Command::new("skopeo").args(["copy", "--all", "--quiet", "--format", "v2s2", "--src-tls-verify=false", "--dest-tls-verify=false", &format!("oci:{}:1", gap.path("layout").display()), &format!("docker://{}/library/dockerfmt:1", reg.host)])).ok();
+    let upstream_list: serde_json::Value = serde_json::from_slice(&raw_manifest(&reg.host, "library/dockerfmt:1")).unwrap();
+    assert_eq!(upstream_list["mediaType"], "application/vnd.docker.distribution.manifest.list.v2+json");
+    let m = manifest(&gap, "docker", &reg.host, "[linux/arm64]", "  - docker.io/library/dockerfmt:1\n");
+    let bundle = gap.create(&m, "docker.bundle", &[]);
+    gap.import(&bundle).ok();
+    let mirror = Mirror::start(&gap.store());
+    let head = run(Command::new("curl").args(["-sSI", &format!("http://{}/v2/docker.io/library/dockerfmt/manifests/1", mirror.host)])).ok().stdout.to_lowercase();
+    assert!(head.contains("content-type: application/vnd.docker.distribution.manifest.list.v2+json"), "{head}");
+    let served: serde_json::Value = serde_json::from_slice(&raw_manifest(&mirror.host, "docker.io/library/dockerfmt:1")).unwrap();
+    let arm = upstream_list["manifests"].as_array().unwrap().iter().find(|d| d["platform"]["architecture"] == "arm64").unwrap();
+    assert_eq!(served["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(served["manifests"][0]["digest"], arm["digest"]);
+    // The arm64 image itself is byte-identical to upstream's.
+    let digest = arm["digest"].as_str().unwrap();
+    assert_eq!(sha256(&raw_manifest(&mirror.host, &format!("docker.io/library/dockerfmt@{digest}"))), digest);
+    let _ = hello;
+}
+
+#[test]
+fn locked_create_refuses_a_stale_lock_and_drifted_bytes() {
+    let gap = Gap::new();
+    let mut b = ImageBuilder::new(&gap.path("layout"));
+    let img = b.multi_arch("1", "drift shared", "drift");
+    let m = gap.write("local.yaml", "name: local\nplatforms: [linux/amd64, linux/arm64]\nimages:\n  - {ref: localhost/drift:1, oci_layout: layout, layout_ref: \"1\"}\n");
+    let (ms, k, lock) = (m.display().to_string(), gap.key().display().to_string(), gap.path("bundles.lock").display().to_string());
+    let out = gap.path("x.bundle").display().to_string();
+    // No lock yet: --locked refuses and says what to run.
+    let r = gap.bundler(&["create", &ms, "--key", &k, "--out", &out, "--lock", &lock, "--locked"]).fails();
+    assert!(r.stderr.contains("localhost/drift:1") && r.stderr.contains("bundler lock"), "{}", r.stderr);
+    gap.bundler(&["lock", &ms, "--lock", &lock]).ok();
+    assert!(std::fs::read_to_string(&lock).unwrap().contains(&img.index));
+    // The layout's arm64 manifest changes under the same digest name: supply-chain drift.
+    let cache = gap.path("cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let victim = gap.path("layout/blobs/sha256").join(&img.manifests["arm64"][7..]);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes.push(b' ');
+    std::fs::write(&victim, bytes).unwrap();
+    let r = gap.bundler(&["create", &ms, "--key", &k, "--out", &out, "--lock", &lock, "--locked"]).fails();
+    assert!(r.stderr.contains(&img.manifests["arm64"]) && r.stderr.contains("damaged"), "{}", r.stderr);
+    assert!(!gap.path("x.bundle").exists(), "no bundle written on failure");
+}

@@ -296,36 +296,12 @@ impl ImageSource {
             (lock.sha256.clone(), top_bytes.len() as u64)
         };
 
-        let mut top_desc = Descriptor::new(lock.media_type.clone(), top_digest.clone(), top_size);
         let repo = image.repository_name();
-        top_desc.annotations.insert(annotations::KIND.into(), kinds::IMAGE.into());
-        top_desc.annotations.insert(annotations::REPOSITORY.into(), repo.clone());
-        top_desc.annotations.insert(annotations::SOURCE.into(), lock.source.clone());
-        match &image.tag {
-            Some(t) => {
-                top_desc.annotations.insert(annotations::TAG.into(), t.clone());
-                top_desc.annotations.insert(ANNOTATION_REF_NAME.into(), format!("{repo}:{t}"));
-            }
-            None => {
-                top_desc.annotations.insert(ANNOTATION_REF_NAME.into(), format!("{repo}@{top_digest}"));
-            }
-        }
+        let top_desc = artifact_descriptor(&lock.media_type, top_digest, top_size, kinds::IMAGE, &repo, &lock.source, image.tag.as_deref());
         fetched.descriptors.push(top_desc);
 
         for acc in &lock.accessories {
-            let mut d = Descriptor::new(acc.media_type.clone(), acc.digest.clone(), acc.size);
-            d.annotations.insert(annotations::KIND.into(), kinds::IMAGE_ACCESSORY.into());
-            d.annotations.insert(annotations::REPOSITORY.into(), repo.clone());
-            d.annotations.insert(annotations::SOURCE.into(), lock.source.clone());
-            match &acc.tag {
-                Some(t) => {
-                    d.annotations.insert(annotations::TAG.into(), t.clone());
-                    d.annotations.insert(ANNOTATION_REF_NAME.into(), format!("{repo}:{t}"));
-                }
-                None => {
-                    d.annotations.insert(ANNOTATION_REF_NAME.into(), format!("{repo}@{}", acc.digest));
-                }
-            }
+            let d = artifact_descriptor(&acc.media_type, acc.digest.clone(), acc.size, kinds::IMAGE_ACCESSORY, &repo, &lock.source, acc.tag.as_deref());
             fetched.descriptors.push(d);
             manifests.push(acc.digest.clone());
         }
@@ -446,6 +422,23 @@ impl Getter<'_> {
         self.src.cache.commit(tmp, &what, &b.digest, Some(b.size), (d, n))?;
         Ok(())
     }
+}
+
+/// An index.json entry: what the mirror needs to serve the artifact under `repo[:tag]`.
+fn artifact_descriptor(media_type: &str, digest: Digest, size: u64, kind: &str, repo: &str, source: &str, tag: Option<&str>) -> Descriptor {
+    let mut d = Descriptor::new(media_type, digest, size);
+    let ref_name = match tag {
+        Some(t) => format!("{repo}:{t}"),
+        None => format!("{repo}@{}", d.digest),
+    };
+    d.annotations.insert(annotations::KIND.into(), kind.into());
+    d.annotations.insert(annotations::REPOSITORY.into(), repo.into());
+    d.annotations.insert(annotations::SOURCE.into(), source.into());
+    if let Some(t) = tag {
+        d.annotations.insert(annotations::TAG.into(), t.into());
+    }
+    d.annotations.insert(ANNOTATION_REF_NAME.into(), ref_name);
+    d
 }
 
 /// Keep the index entries for the wanted platforms, plus buildkit attestation manifests

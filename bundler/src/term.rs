@@ -1,0 +1,37 @@
+//! What both binaries do the same way at their edges: logging to stderr and turning a
+//! command's result into an exit status with the whole error chain.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+/// Log to stderr; `env_var` overrides the level (e.g. `BUNDLER_LOG=debug`).
+pub fn init_logging(env_var: &str, quiet_default: &str, verbose: u8) {
+    let default = match verbose {
+        0 => quiet_default,
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env(env_var).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// Exit 0 only on full success; otherwise print `error: <chain>` for the operator.
+pub fn exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
