@@ -1,13 +1,14 @@
-//! Command-line surface (clap types only).
+//! Command-line surface (clap types only; bodies live in `commands`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "mirror", version, about = "Verify and import signed bundles; serve them to containerd, podman, skopeo and friends")]
 pub struct Cli {
+    /// More log output (-v info, -vv debug: one line per request). MIRROR_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[command(subcommand)]
@@ -17,44 +18,57 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Verify a bundle and import it atomically (through a running `mirror serve` if there is one).
-    Import {
-        file: PathBuf,
-        #[arg(long)]
-        store: PathBuf,
-        /// Trusted publisher key(s) (minisign .pub); repeat for several.
-        #[arg(long, required = true)]
-        trust: Vec<PathBuf>,
-        /// Accept a bundle whose sequence is not newer than the last one of its name.
-        #[arg(long)]
-        allow_downgrade: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    Import(ImportArgs),
     /// Serve the store on one listener.
-    Serve {
-        #[arg(long)]
-        store: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:5000")]
-        listen: SocketAddr,
-        /// Accepted for compatibility: this version only serves reads.
-        #[arg(long)]
-        read_only: bool,
-    },
+    Serve(ServeArgs),
     /// Print the blobs and bundle sequences held (JSON), for `bundler create --have`.
-    Inventory {
-        #[arg(long)]
-        store: PathBuf,
-    },
+    Inventory(StoreArgs),
     /// Re-hash every blob; exit non-zero naming damaged ones.
-    Verify {
-        #[arg(long)]
-        store: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
+    Verify(VerifyArgs),
     /// Show past imports.
-    History {
-        #[arg(long)]
-        store: PathBuf,
-    },
+    History(StoreArgs),
+}
+
+#[derive(Args)]
+pub struct StoreArgs {
+    /// Store directory.
+    #[arg(long)]
+    pub store: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// Bundle file (.bundle, zstd-compressed or plain tar).
+    pub file: PathBuf,
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Trusted publisher key (minisign .pub); repeat for several.
+    #[arg(long, required = true)]
+    pub trust: Vec<PathBuf>,
+    /// Accept a bundle older than the last one imported under its name (a deliberate rollback).
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[arg(long)]
+    pub store: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub listen: SocketAddr,
+    /// Serve reads only (the only mode for now: content arrives via `mirror import`).
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

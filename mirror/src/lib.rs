@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod control;
 pub mod import;
 pub mod routes;
 pub mod serve;

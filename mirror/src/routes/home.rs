@@ -2,11 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
 use super::AppState;
+use crate::store::StoreError;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/", get(index)).route("/healthz", get(healthz))
@@ -20,24 +21,28 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-async fn index(State(st): State<AppState>) -> impl IntoResponse {
-    let repos = match st.store.repositories() {
-        Ok(r) => r,
+async fn index(State(st): State<AppState>) -> Response {
+    match page(&st) {
+        Ok(body) => Html(body).into_response(),
         Err(e) => {
-            tracing::error!("listing repositories: {e}");
-            return (StatusCode::INTERNAL_SERVER_ERROR, Html("store error\n".to_string()));
+            tracing::error!("rendering /: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "store error; see the mirror's log\n").into_response()
         }
-    };
-    let mut body = String::from("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>mirror</title></head><body><h1>Air-gap mirror</h1>");
-    body.push_str("<h2>Container images</h2><p>Pull path-style (<code>HOST/docker.io/library/x:tag</code>) or configure a containerd mirror for the registry.</p><ul>");
-    for r in &repos {
-        let tags = st.store.tags(r).unwrap_or_default();
-        body.push_str(&format!("<li><code>{}</code>: {}</li>", esc(r), tags.iter().map(|t| esc(t)).collect::<Vec<_>>().join(", ")));
     }
-    body.push_str("</ul><h2>Imports</h2><ul>");
-    for (name, b) in st.store.bundles().unwrap_or_default() {
-        body.push_str(&format!("<li>{} sequence {} imported {}</li>", esc(&name), b.sequence, esc(&b.imported_at)));
+}
+
+fn page(st: &AppState) -> Result<String, StoreError> {
+    let mut body = String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>mirror</title></head><body>\n<h1>Air-gap mirror</h1>\n");
+    body.push_str("<h2>Container images</h2>\n<p>Pull path-style (<code>HOST/docker.io/library/x:tag</code>) or configure this host as a registry mirror.</p>\n<ul>\n");
+    for repo in st.store.repositories()? {
+        let tags = st.store.tags(&repo)?;
+        let tags = if tags.is_empty() { "(by digest only)".to_string() } else { tags.iter().map(|t| esc(t)).collect::<Vec<_>>().join(", ") };
+        body.push_str(&format!("<li><code>{}</code>: {tags}</li>\n", esc(&repo)));
     }
-    body.push_str("</ul></body></html>\n");
-    (StatusCode::OK, Html(body))
+    body.push_str("</ul>\n<h2>Bundles imported</h2>\n<ul>\n");
+    for (name, b) in st.store.bundles()? {
+        body.push_str(&format!("<li>{} sequence {} imported {}</li>\n", esc(&name), b.sequence, esc(&b.imported_at)));
+    }
+    body.push_str(&format!("</ul>\n<p>Store generation {}.</p>\n</body></html>\n", st.store.generation()?));
+    Ok(body)
 }

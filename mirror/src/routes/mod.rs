@@ -2,6 +2,7 @@
 
 pub mod home;
 pub mod oci;
+pub mod range;
 
 use std::sync::Arc;
 

@@ -1,14 +1,22 @@
 //! Metadata in sled. Keys are `repo \0 tag`, `repo \0 digest`, `repo \0 subject \0 digest`, so
-//! a tag list or referrer list is one prefix scan and a manifest lookup is one get.
+//! a tag or referrer list is one prefix scan and a manifest lookup is one get. Everything one
+//! import adds goes in through `commit`, one transaction across all trees, flushed before it
+//! returns.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
 
 use bundler::format::oci::Descriptor;
 use bundler::format::Digest;
 
-pub const SEP: u8 = 0;
+use super::StoreError;
 
-pub fn key(parts: &[&str]) -> Vec<u8> {
+const SEP: u8 = 0;
+const GENERATION: &[u8] = b"generation";
+
+fn key(parts: &[&str]) -> Vec<u8> {
     let mut k = Vec::new();
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
@@ -19,24 +27,38 @@ pub fn key(parts: &[&str]) -> Vec<u8> {
     k
 }
 
+fn json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("record serializes")
+}
+
+fn decode<T: DeserializeOwned>(tree: &str, v: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt(format!("{tree}: {e}")))
+}
+
+fn u64_of(v: &[u8]) -> Result<u64, StoreError> {
+    Ok(u64::from_be_bytes(v.try_into().map_err(|_| StoreError::Corrupt("bad counter".into()))?))
+}
+
 /// A manifest held in a repository.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ManifestRecord {
     pub media_type: String,
     pub size: u64,
 }
 
-/// Last import of a bundle name.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Last import of a bundle name: what the sequence rule compares against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BundleRecord {
     pub sequence: u64,
+    /// sha256 of the exact bundle.json bytes: the same bundle again is a no-op.
     pub bundle_json: Digest,
     pub imported_at: String,
 }
 
-/// One line of `mirror history`.
+/// One past import, keyed by the generation it produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistoryRecord {
+    pub generation: u64,
     pub imported_at: String,
     pub name: String,
     pub sequence: u64,
@@ -57,5 +79,194 @@ pub struct Changes {
     pub referrers: Vec<(String, Digest, Descriptor)>,
     pub blobs: Vec<(Digest, u64)>,
     pub bundle: Option<(String, BundleRecord)>,
+    /// `generation` is filled in by `commit`.
     pub history: Option<HistoryRecord>,
+}
+
+pub struct Meta {
+    db: sled::Db,
+    repos: sled::Tree,
+    tags: sled::Tree,
+    manifests: sled::Tree,
+    referrers: sled::Tree,
+    blobs: sled::Tree,
+    bundles: sled::Tree,
+    history: sled::Tree,
+    state: sled::Tree,
+}
+
+impl Meta {
+    pub fn open(db: sled::Db) -> Result<Meta, StoreError> {
+        let t = |n: &str| db.open_tree(n);
+        let meta = Meta {
+            repos: t("repos")?,
+            tags: t("tags")?,
+            manifests: t("manifests")?,
+            referrers: t("referrers")?,
+            blobs: t("blobs")?,
+            bundles: t("bundles")?,
+            history: t("history")?,
+            state: t("state")?,
+            db,
+        };
+        // Persist the freshly created trees now, so nothing is written later behind our back.
+        meta.db.flush()?;
+        Ok(meta)
+    }
+
+    pub fn repo_exists(&self, repo: &str) -> Result<bool, StoreError> {
+        Ok(self.repos.contains_key(repo.as_bytes())?)
+    }
+
+    /// Repositories, sorted.
+    pub fn repositories(&self) -> Result<Vec<String>, StoreError> {
+        self.repos.iter().keys().map(|k| Ok(String::from_utf8_lossy(&k?).into_owned())).collect()
+    }
+
+    pub fn tag(&self, repo: &str, tag: &str) -> Result<Option<Digest>, StoreError> {
+        match self.tags.get(key(&[repo, tag]))? {
+            None => Ok(None),
+            Some(v) => std::str::from_utf8(&v)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt(format!("tag {repo}:{tag}"))),
+        }
+    }
+
+    /// Tags of a repository, sorted bytewise (the spec's "ASCIIbetical" order).
+    pub fn tags(&self, repo: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = key(&[repo, ""]);
+        self.tags.scan_prefix(&prefix).keys().map(|k| Ok(String::from_utf8_lossy(&k?[prefix.len()..]).into_owned())).collect()
+    }
+
+    pub fn manifest(&self, repo: &str, d: &Digest) -> Result<Option<ManifestRecord>, StoreError> {
+        self.manifests.get(key(&[repo, &d.to_string()]))?.map(|v| decode("manifests", &v)).transpose()
+    }
+
+    pub fn referrers(&self, repo: &str, subject: &Digest) -> Result<Vec<Descriptor>, StoreError> {
+        let prefix = key(&[repo, &subject.to_string(), ""]);
+        self.referrers.scan_prefix(&prefix).values().map(|v| decode("referrers", &v?)).collect()
+    }
+
+    pub fn has_blob(&self, d: &Digest) -> Result<bool, StoreError> {
+        Ok(self.blobs.contains_key(d.to_string().as_bytes())?)
+    }
+
+    /// Every blob the metadata records as held, with its size, sorted by digest.
+    pub fn blobs(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
+        self.blobs
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let d = std::str::from_utf8(&k).ok().and_then(|s| s.parse().ok()).ok_or_else(|| StoreError::Corrupt("blob key".into()))?;
+                Ok((d, u64_of(&v)?))
+            })
+            .collect()
+    }
+
+    pub fn bundle(&self, name: &str) -> Result<Option<BundleRecord>, StoreError> {
+        self.bundles.get(name.as_bytes())?.map(|v| decode("bundles", &v)).transpose()
+    }
+
+    pub fn bundles(&self) -> Result<Vec<(String, BundleRecord)>, StoreError> {
+        self.bundles
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), decode("bundles", &v)?))
+            })
+            .collect()
+    }
+
+    pub fn history(&self) -> Result<Vec<HistoryRecord>, StoreError> {
+        self.history.iter().values().map(|v| decode("history", &v?)).collect()
+    }
+
+    /// Bumped by every import that changed something; 0 for an empty store.
+    pub fn generation(&self) -> Result<u64, StoreError> {
+        self.state.get(GENERATION)?.map(|v| u64_of(&v)).transpose().map(|g| g.unwrap_or(0))
+    }
+
+    /// Apply one import's metadata atomically and make it durable. Returns the new generation.
+    pub fn commit(&self, c: &Changes) -> Result<u64, StoreError> {
+        let trees = [
+            self.repos.clone(),
+            self.tags.clone(),
+            self.manifests.clone(),
+            self.referrers.clone(),
+            self.blobs.clone(),
+            self.bundles.clone(),
+            self.history.clone(),
+            self.state.clone(),
+        ];
+        let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
+            let [repos, tags, manifests, referrers, blobs, bundles, history, state] = &t[..] else {
+                unreachable!("eight trees")
+            };
+            let generation = match state.get(GENERATION)? {
+                Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
+                None => 0,
+            } + 1;
+            for r in &c.repos {
+                repos.insert(r.as_bytes(), &[][..])?;
+            }
+            for (r, tag, d) in &c.tags {
+                tags.insert(key(&[r, tag]), d.to_string().as_bytes())?;
+            }
+            for (r, d, m) in &c.manifests {
+                manifests.insert(key(&[r, &d.to_string()]), json(m))?;
+            }
+            for (r, s, desc) in &c.referrers {
+                referrers.insert(key(&[r, &s.to_string(), &desc.digest.to_string()]), json(desc))?;
+            }
+            for (d, n) in &c.blobs {
+                blobs.insert(d.to_string().as_bytes(), &n.to_be_bytes()[..])?;
+            }
+            if let Some((name, rec)) = &c.bundle {
+                bundles.insert(name.as_bytes(), json(rec))?;
+            }
+            if let Some(h) = &c.history {
+                let h = HistoryRecord { generation, ..h.clone() };
+                history.insert(&generation.to_be_bytes()[..], json(&h))?;
+            }
+            state.insert(GENERATION, &generation.to_be_bytes()[..])?;
+            Ok::<u64, ConflictableTransactionError<()>>(generation)
+        });
+        let generation = res.map_err(|e| StoreError::Db(format!("{e:?}")))?;
+        self.db.flush()?;
+        Ok(generation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_is_visible_and_counts_generations() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Meta::open(sled::Config::new().path(dir.path()).open().unwrap()).unwrap();
+        assert_eq!(meta.generation().unwrap(), 0);
+        let d = Digest::sha256_of(b"m");
+        let subject = Digest::sha256_of(b"s");
+        let mut referrer = Descriptor::new("application/vnd.oci.image.manifest.v1+json", d.clone(), 1);
+        referrer.artifact_type = Some("application/spdx+json".into());
+        let c = Changes {
+            repos: vec!["docker.io/library/a".into()],
+            tags: vec![("docker.io/library/a".into(), "1".into(), d.clone()), ("docker.io/library/a".into(), "0".into(), d.clone())],
+            manifests: vec![("docker.io/library/a".into(), d.clone(), ManifestRecord { media_type: "x".into(), size: 1 })],
+            referrers: vec![("docker.io/library/a".into(), subject.clone(), referrer.clone())],
+            blobs: vec![(d.clone(), 1)],
+            ..Changes::default()
+        };
+        assert_eq!(meta.commit(&c).unwrap(), 1);
+        assert_eq!(meta.generation().unwrap(), 1);
+        assert_eq!(meta.tags("docker.io/library/a").unwrap(), vec!["0", "1"]);
+        assert_eq!(meta.tag("docker.io/library/a", "1").unwrap(), Some(d.clone()));
+        assert!(meta.tags("docker.io/library").unwrap().is_empty(), "prefix must not leak across repos");
+        assert_eq!(meta.referrers("docker.io/library/a", &subject).unwrap(), vec![referrer]);
+        assert!(meta.repo_exists("docker.io/library/a").unwrap() && !meta.repo_exists("docker.io/library").unwrap());
+        assert_eq!(meta.blobs().unwrap(), vec![(d, 1)]);
+    }
 }

@@ -2,15 +2,18 @@
 //!
 //! ```text
 //! STORE/blobs/<alg>/<hex>     content-addressed blobs (immutable once renamed in)
-//! STORE/meta/                 sled database: refs, indexes, sequences, history
-//! STORE/tmp/                  temp files and import-<id>/ staging dirs (wiped at open)
-//! STORE/import.lock           held while an import runs
+//! STORE/meta/                 sled database: refs, referrers, sequences, history, generation
+//! STORE/tmp/                  temp files and import-*/ staging dirs (leftovers wiped at open)
+//! STORE/lock                  flock'd for the whole of an import
 //! STORE/mirror.sock           a running `mirror serve` takes imports here
 //! ```
 
 use std::path::{Path, PathBuf};
 
-use bundler::format::Digest;
+use bundler::format::{Algorithm, Digest};
+
+/// Prefix of per-import staging directories under `tmp/`.
+pub const STAGING_PREFIX: &str = "import-";
 
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -27,7 +30,12 @@ impl Paths {
     pub fn blobs(&self) -> PathBuf {
         self.root.join("blobs")
     }
+    /// One directory per digest algorithm; both exist so a listing never trips on a missing one.
+    pub fn blob_dirs(&self) -> [PathBuf; 2] {
+        [Algorithm::Sha256, Algorithm::Sha512].map(|a| self.blobs().join(a.as_str()))
+    }
     pub fn blob(&self, d: &Digest) -> PathBuf {
+        // `Digest` validates its hex on parse, so this can never escape the store.
         self.blobs().join(d.algorithm().as_str()).join(d.hex())
     }
     pub fn meta(&self) -> PathBuf {
@@ -36,11 +44,12 @@ impl Paths {
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
     }
-    pub fn staging(&self, id: &str) -> PathBuf {
-        self.tmp().join(format!("import-{id}"))
+    /// Where an import stages a blob before it is verified.
+    pub fn staged_blob(staging: &Path, d: &Digest) -> PathBuf {
+        staging.join(format!("{}-{}", d.algorithm().as_str(), d.hex()))
     }
-    pub fn import_lock(&self) -> PathBuf {
-        self.root.join("import.lock")
+    pub fn lock(&self) -> PathBuf {
+        self.root.join("lock")
     }
     pub fn socket(&self) -> PathBuf {
         self.root.join("mirror.sock")

@@ -1,0 +1,49 @@
+//! `mirror import`: hand the bundle to a running server if one holds the store, else open the
+//! store here. Either way the same library import runs.
+
+use anyhow::Context;
+
+use bundler::format::sign::PublicKey;
+
+use crate::cli::ImportArgs;
+use crate::control::{self, ImportRequest, TrustedKey};
+use crate::import::{self, ImportOptions, ImportSummary};
+use crate::store::Store;
+
+pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
+    let summary = import(args)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else if summary.already_imported {
+        eprintln!("{}: bundle {} sequence {} is already imported; nothing to do", args.file.display(), summary.name, summary.sequence);
+    } else {
+        eprintln!(
+            "imported bundle {} sequence {} (signed by {}): {} blobs added ({} bytes), {} already held",
+            summary.name, summary.sequence, summary.signer, summary.blobs_added, summary.bytes_added, summary.blobs_present
+        );
+        for a in &summary.artifacts {
+            eprintln!("  {a}");
+        }
+    }
+    Ok(())
+}
+
+fn import(args: &ImportArgs) -> anyhow::Result<ImportSummary> {
+    // Read the keys here so a bad --trust fails the same way with or without a server.
+    let mut keys = Vec::new();
+    let mut texts = Vec::new();
+    for p in &args.trust {
+        keys.push(PublicKey::load(p)?);
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading trusted key {}", p.display()))?;
+        texts.push(TrustedKey { source: p.display().to_string(), text });
+    }
+    let file = std::fs::canonicalize(&args.file).with_context(|| format!("cannot open bundle {}", args.file.display()))?;
+    let req = ImportRequest { file: file.clone(), trust: texts, allow_downgrade: args.allow_downgrade };
+    if let Some(reply) = control::request_import(&args.store, &req) {
+        tracing::info!("handed {} to the mirror serving {}", file.display(), args.store.display());
+        return Ok(reply?);
+    }
+    let store = Store::open(&args.store)?;
+    let opts = ImportOptions { trust: keys, allow_downgrade: args.allow_downgrade, progress: !args.json };
+    Ok(import::import(&store, &file, &opts)?)
+}

@@ -1,0 +1,142 @@
+//! Imports through a running server. sled lets one process open a store, and a running
+//! `mirror serve` is that process; so `mirror import` first offers the bundle to the server on
+//! STORE/mirror.sock, and the server runs the same library import in-process — its routes read
+//! the same database, so new content is served at once, without a restart.
+//!
+//! Protocol: one JSON line each way. The socket is mode 0600 and the server also checks the
+//! peer's uid, because whoever talks to it chooses the trusted keys.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+use bundler::format::sign::PublicKey;
+
+use crate::import::{self, ImportOptions, ImportSummary};
+use crate::store::{Paths, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("cannot listen on {path}: {source}")]
+    Bind { path: PathBuf, source: std::io::Error },
+    #[error("talking to the running mirror at {path}: {detail}")]
+    Talk { path: PathBuf, detail: String },
+    /// The server ran the import and it failed; the message is the import's own.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A key travels as its text, so the server needs no access to the operator's files but the bundle.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TrustedKey {
+    pub source: String,
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ImportRequest {
+    /// Absolute: the server's working directory is not the client's.
+    pub file: PathBuf,
+    pub trust: Vec<TrustedKey>,
+    pub allow_downgrade: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ImportReply {
+    Ok(ImportSummary),
+    Err(String),
+}
+
+/// Bind STORE/mirror.sock (replacing a stale one) for the server's lifetime.
+pub fn bind(paths: &Paths) -> Result<tokio::net::UnixListener, ControlError> {
+    let path = paths.socket();
+    let err = |source| ControlError::Bind { path: path.clone(), source };
+    match std::fs::remove_file(&path) {
+        Ok(()) => tracing::debug!("removed stale {}", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    let listener = tokio::net::UnixListener::bind(&path).map_err(err)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    Ok(listener)
+}
+
+/// Serve import requests until the task is dropped.
+pub async fn accept(listener: tokio::net::UnixListener, store: Arc<Store>) {
+    let owner = std::fs::metadata(store.paths.socket()).map(|m| m.uid()).ok();
+    loop {
+        let conn = match listener.accept().await {
+            Ok((c, _)) => c,
+            Err(e) => {
+                tracing::warn!("control socket: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let peer = conn.peer_cred().ok().map(|c| c.uid());
+        if peer.is_none() || (peer != owner && peer != Some(0)) {
+            tracing::warn!("control socket: refused a connection from uid {peer:?}");
+            continue;
+        }
+        tokio::spawn(handle(conn, store.clone()));
+    }
+}
+
+async fn handle(conn: tokio::net::UnixStream, store: Arc<Store>) {
+    let (rd, mut wr) = conn.into_split();
+    let mut line = String::new();
+    if tokio::io::BufReader::new(rd).read_line(&mut line).await.is_err() {
+        return;
+    }
+    let reply = match serde_json::from_str::<ImportRequest>(&line) {
+        Err(e) => ImportReply::Err(format!("bad request on the control socket: {e}")),
+        Ok(req) => {
+            tracing::info!("import of {} requested on the control socket", req.file.display());
+            tokio::task::spawn_blocking(move || run(&store, &req)).await.unwrap_or_else(|e| ImportReply::Err(format!("import task failed: {e}")))
+        }
+    };
+    let mut out = serde_json::to_vec(&reply).expect("reply serializes");
+    out.push(b'\n');
+    let _ = wr.write_all(&out).await;
+}
+
+fn run(store: &Store, req: &ImportRequest) -> ImportReply {
+    let trust = match req.trust.iter().map(|k| PublicKey::parse(&k.text, &k.source).map_err(|e| format!("trusted key {}: {e}", k.source))).collect::<Result<Vec<_>, _>>() {
+        Ok(t) => t,
+        Err(e) => return ImportReply::Err(e),
+    };
+    let opts = ImportOptions { trust, allow_downgrade: req.allow_downgrade, progress: false };
+    match import::import(store, &req.file, &opts) {
+        Ok(s) => ImportReply::Ok(s),
+        Err(e) => {
+            tracing::warn!("import of {} failed: {e}", req.file.display());
+            ImportReply::Err(e.to_string())
+        }
+    }
+}
+
+/// Offer an import to a server running on this store. `None` when no server answers (no
+/// socket, or a stale one): then the caller opens the store itself.
+pub fn request_import(store_dir: &Path, req: &ImportRequest) -> Option<Result<ImportSummary, ControlError>> {
+    let path = Paths::new(store_dir).socket();
+    let conn = std::os::unix::net::UnixStream::connect(&path).ok()?;
+    let talk = |detail: String| ControlError::Talk { path: path.clone(), detail };
+    let exchange = || -> Result<ImportSummary, ControlError> {
+        let mut line = serde_json::to_vec(req).expect("request serializes");
+        line.push(b'\n');
+        (&conn).write_all(&line).map_err(|e| talk(e.to_string()))?;
+        let mut reply = String::new();
+        BufReader::new(&conn).read_line(&mut reply).map_err(|e| talk(e.to_string()))?;
+        match serde_json::from_str::<ImportReply>(&reply) {
+            Ok(ImportReply::Ok(s)) => Ok(s),
+            Ok(ImportReply::Err(e)) => Err(ControlError::Failed(e)),
+            Err(_) if reply.is_empty() => Err(talk("the server closed the connection (refused our uid, or stopped)".into())),
+            Err(e) => Err(talk(format!("unreadable reply {reply:?}: {e}"))),
+        }
+    };
+    Some(exchange())
+}

@@ -1,0 +1,146 @@
+//! Walk every artifact in index.json (index → child manifests → config/layers, and `subject`
+//! → referrer) and turn it into the metadata one import adds. Anything the graph references
+//! that is neither staged nor stored is collected, so the refusal can name all of it.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use bundler::format::bundle::annotations;
+use bundler::format::oci::{AnyManifest, Descriptor};
+use bundler::format::Digest;
+
+use crate::store::{BlobStore, Changes, ManifestRecord};
+
+/// The distribution spec's limit clients and registries agree on; also bounds our memory.
+const MAX_MANIFEST: u64 = 4 << 20;
+
+pub struct Plan {
+    pub changes: Changes,
+    /// `repo:tag` or `repo@digest`, for people.
+    pub artifacts: Vec<String>,
+    pub missing: BTreeSet<Digest>,
+}
+
+/// `lookup` says where a blob's bytes are (staging or store) and how big it is.
+pub fn walk(index: &[u8], lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>) -> Result<Plan, String> {
+    let index = AnyManifest::parse(index).map_err(|e| format!("index.json is not an OCI image index: {e}"))?;
+    let mut plan = Plan { changes: Changes::default(), artifacts: Vec::new(), missing: BTreeSet::new() };
+    for top in &index.manifests {
+        let entry = |e: String| format!("index.json entry {}: {e}", top.digest);
+        let repo = top
+            .annotations
+            .get(annotations::REPOSITORY)
+            .ok_or_else(|| entry(format!("no {} annotation; was the bundle made by `bundler create`?", annotations::REPOSITORY)))?;
+        validate_repo(repo).map_err(entry)?;
+        if !plan.changes.repos.contains(repo) {
+            plan.changes.repos.push(repo.clone());
+        }
+        match top.annotations.get(annotations::TAG) {
+            Some(tag) => {
+                validate_tag(tag).map_err(entry)?;
+                plan.changes.tags.push((repo.clone(), tag.clone(), top.digest.clone()));
+                plan.artifacts.push(format!("{repo}:{tag}"));
+            }
+            None => plan.artifacts.push(format!("{repo}@{}", top.digest)),
+        }
+        walk_artifact(repo, top, lookup, &mut plan)?;
+    }
+    Ok(plan)
+}
+
+fn check_size(d: &Descriptor, actual: u64, repo: &str) -> Result<(), String> {
+    if d.size != actual {
+        return Err(format!("{repo}: descriptor of {} says {} bytes, the blob has {actual}; the bundle is inconsistent", d.digest, d.size));
+    }
+    Ok(())
+}
+
+fn walk_artifact(repo: &str, top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>, plan: &mut Plan) -> Result<(), String> {
+    let mut stack = vec![top.clone()];
+    let mut seen = BTreeSet::new();
+    while let Some(d) = stack.pop() {
+        if !seen.insert(d.digest.clone()) {
+            continue;
+        }
+        let Some((path, size)) = lookup(&d.digest) else {
+            plan.missing.insert(d.digest.clone());
+            continue;
+        };
+        check_size(&d, size, repo)?;
+        let bytes = BlobStore::read_small(&path, MAX_MANIFEST).map_err(|e| format!("{repo}: manifest {}: {e}", d.digest))?;
+        let m = AnyManifest::parse(&bytes).map_err(|e| format!("{repo}: manifest {} is not a valid OCI/Docker manifest: {e}", d.digest))?;
+        let media_type = m.effective_media_type(Some(&d.media_type));
+        plan.changes.manifests.push((repo.to_string(), d.digest.clone(), ManifestRecord { media_type: media_type.clone(), size }));
+        if let Some(subject) = &m.subject {
+            // The referrers API lists descriptors of the referring manifests, with their
+            // artifactType and annotations, in the subject's repository.
+            let mut r = Descriptor::new(media_type, d.digest.clone(), size);
+            r.artifact_type = m.effective_artifact_type();
+            r.annotations = m.annotations.clone();
+            plan.changes.referrers.push((repo.to_string(), subject.digest.clone(), r));
+        }
+        for b in m.blob_children() {
+            match lookup(&b.digest) {
+                Some((_, n)) => check_size(b, n, repo)?,
+                None => {
+                    plan.missing.insert(b.digest.clone());
+                }
+            }
+        }
+        stack.extend(m.manifests.iter().cloned());
+    }
+    Ok(())
+}
+
+/// Repository names as the distribution spec allows them, with a registry host (and port)
+/// as the first component: `docker.io/library/x`, `127.0.0.1:5001/test/x`.
+pub fn validate_repo(name: &str) -> Result<(), String> {
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            && c.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && c.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+    };
+    let mut parts = name.split('/');
+    let host = parts.next().unwrap_or_default();
+    // The first component may be a host with a port (or a bracketless IP with a port).
+    let host_ok = match host.split_once(':') {
+        Some((h, port)) => component_ok(h) && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()),
+        None => component_ok(host),
+    };
+    let ok = name.len() <= 255 && host_ok && parts.all(component_ok);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid repository name {name:?}"))
+    }
+}
+
+pub fn validate_tag(tag: &str) -> Result<(), String> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid tag {tag:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for good in ["docker.io/library/x", "127.0.0.1:5001/test/x", "localhost/a_b/c-d.e", "nvcr.io/nvidia/cuda"] {
+            assert!(validate_repo(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Docker.io/x", "docker.io//x", "docker.io/../x", "docker.io/x/", "a:b/c:d", "-x/y"] {
+            assert!(validate_repo(bad).is_err(), "{bad}");
+        }
+        assert!(validate_tag("1.0_rc-1").is_ok());
+        assert!(validate_tag(".x").is_err() && validate_tag("a/b").is_err() && validate_tag("").is_err());
+    }
+}

@@ -1,0 +1,116 @@
+//! The import's `Sink`: applies the import policy once the signature verified, then streams
+//! each listed blob into the staging directory. Blobs the store already holds are only hashed
+//! (the reader still checks them), never rewritten.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use bundler::format::bundle::{BlobRef, BundleJson};
+use bundler::format::reader::{BundleError, Sink};
+use bundler::format::sign::KeyId;
+use bundler::format::Digest;
+
+use super::policy::{self, Decision};
+use super::ImportOptions;
+use crate::store::{Paths, Store};
+
+pub struct Staging<'a> {
+    store: &'a Store,
+    dir: PathBuf,
+    opts: &'a ImportOptions,
+    /// Verified only once `read_bundle` returns Ok.
+    pub staged: BTreeMap<Digest, u64>,
+    pub present: usize,
+    already: Option<(BundleJson, KeyId)>,
+    progress: Option<indicatif::ProgressBar>,
+}
+
+impl<'a> Staging<'a> {
+    pub fn new(store: &'a Store, dir: &Path, opts: &'a ImportOptions) -> Staging<'a> {
+        let progress = (opts.progress && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+            let p = indicatif::ProgressBar::new(0);
+            p.set_style(
+                indicatif::ProgressStyle::with_template("importing {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            p
+        });
+        Staging { store, dir: dir.to_path_buf(), opts, staged: BTreeMap::new(), present: 0, already: None, progress }
+    }
+
+    /// Set when the read stopped because this exact bundle was imported before.
+    pub fn already_imported(&self) -> Option<&(BundleJson, KeyId)> {
+        self.already.as_ref()
+    }
+
+    pub fn finish_progress(&self) {
+        if let Some(p) = &self.progress {
+            p.finish_and_clear();
+        }
+    }
+}
+
+impl Sink for Staging<'_> {
+    fn on_verified(&mut self, b: &BundleJson, bundle_json: &[u8], signer: KeyId) -> Result<(), BundleError> {
+        policy::check_expiry(b, chrono::Utc::now()).map_err(BundleError::Refused)?;
+        let prev = self.store.bundle(&b.name).map_err(|e| BundleError::Refused(e.to_string()))?;
+        let this = Digest::sha256_of(bundle_json);
+        match policy::check_sequence(b, &this, prev.as_ref(), self.opts.allow_downgrade).map_err(BundleError::Refused)? {
+            Decision::Import => {}
+            Decision::AlreadyImported => {
+                // Stop the read here: no blob needs to be touched.
+                self.already = Some((b.clone(), signer));
+                return Err(BundleError::Refused("already imported".into()));
+            }
+        }
+        if let Some(p) = &self.progress {
+            p.set_message(format!("{} #{}", b.name, b.sequence));
+            p.set_length(b.blobs.iter().map(|x| x.size).sum());
+        }
+        Ok(())
+    }
+
+    fn on_blob(&mut self, blob: &BlobRef, data: &mut dyn Read) -> Result<(), BundleError> {
+        if self.store.blobs.exists(&blob.digest) {
+            copy(blob, data, &mut io::sink(), Path::new("(discarded)"))?;
+            self.present += 1;
+        } else {
+            let dest = Paths::staged_blob(&self.dir, &blob.digest);
+            let file = File::create(&dest).map_err(|e| write_error(&dest, e))?;
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            copy(blob, data, &mut w, &dest)?;
+            let file = w.into_inner().map_err(|e| write_error(&dest, e.into_error()))?;
+            // fsync now, while the data is hot, so promotion is a bare rename.
+            file.sync_all().map_err(|e| write_error(&dest, e))?;
+            self.staged.insert(blob.digest.clone(), blob.size);
+        }
+        if let Some(p) = &self.progress {
+            p.inc(blob.size);
+        }
+        Ok(())
+    }
+}
+
+fn write_error(dest: &Path, e: io::Error) -> BundleError {
+    BundleError::Io(io::Error::new(e.kind(), format!("writing {} into the store failed: {e}; check free space and permissions", dest.display())))
+}
+
+/// Copy one blob, telling a short or broken bundle (read side) from a store problem (write side).
+fn copy(blob: &BlobRef, data: &mut dyn Read, out: &mut dyn Write, dest: &Path) -> Result<(), BundleError> {
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = match data.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(BundleError::Truncated(format!("inside blob {}", blob.digest)))
+            }
+            Err(e) => return Err(BundleError::Io(io::Error::new(e.kind(), format!("reading blob {} from the bundle: {e}", blob.digest)))),
+        };
+        out.write_all(&buf[..n]).map_err(|e| write_error(dest, e))?;
+    }
+}
