@@ -6,8 +6,10 @@ mod graph;
 mod policy;
 mod sink;
 
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +81,7 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, dir: &Path) -
     let shown = file.display().to_string();
     let bad = |source: BundleError| ImportError::Bundle { path: file.to_path_buf(), source };
     let f = std::fs::File::open(file).map_err(|source| ImportError::Open { path: file.to_path_buf(), source })?;
+    let (f, at_eof) = EofFlag::new(f);
     let stream = reader::open(f).map_err(|e| bad(BundleError::Io(e)))?;
     let mut sink = sink::Staging::new(store, dir, opts);
     let verified = match reader::read_bundle(stream, &opts.trust, &mut sink) {
@@ -101,7 +104,12 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, dir: &Path) -
                         artifacts: Vec::new(),
                     })
                 }
-                None => Err(bad(e)),
+                // tar and zstd report a stream that stops mid-entry as a generic read error;
+                // when the file itself ran out, the operator needs to hear "truncated".
+                None => Err(bad(match e {
+                    BundleError::Io(io) if at_eof.load(Ordering::Relaxed) => BundleError::Truncated(format!("the file ends mid-entry: {io}")),
+                    e => e,
+                })),
             };
         }
     };
@@ -164,4 +172,27 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, dir: &Path) -
         blobs_present: sink.present,
         artifacts: plan.artifacts,
     })
+}
+
+/// Remembers whether the underlying file reached its end, to tell truncation from damage.
+struct EofFlag<R> {
+    inner: R,
+    eof: Arc<AtomicBool>,
+}
+
+impl<R> EofFlag<R> {
+    fn new(inner: R) -> (EofFlag<R>, Arc<AtomicBool>) {
+        let eof = Arc::new(AtomicBool::new(false));
+        (EofFlag { inner, eof: eof.clone() }, eof)
+    }
+}
+
+impl<R: Read> Read for EofFlag<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.eof.store(true, Ordering::Relaxed);
+        }
+        Ok(n)
+    }
 }

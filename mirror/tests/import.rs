@@ -1,179 +1,210 @@
-//! Import refusals leave the store byte-for-byte unchanged; good bundles land whole.
+//! Import: good bundles land whole; every refusal names the problem and leaves the store
+//! byte-for-byte unchanged (every file under STORE hashed before and after).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use bundler::format::bundle::{annotations, kinds, BlobRef, BundleJson, FORMAT_VERSION};
-use bundler::format::oci::{Descriptor, ImageIndex, Platform, ANNOTATION_REF_NAME, OCI_INDEX, OCI_MANIFEST};
-use bundler::format::sign::{keygen, PublicKey, SecretKey};
-use bundler::format::writer::{BundleWriter, Compression};
-use bundler::format::Digest;
-use mirror::import::{import, ImportOptions};
+use bundler::format::writer::Compression;
+use common::*;
+use mirror::import::ImportOptions;
 use mirror::store::Store;
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    key: SecretKey,
-    public: PublicKey,
-}
+const REPO: &str = "docker.io/library/hello";
 
-impl Fixture {
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let (sk, pk, _) = keygen(&dir.path().join("keys")).unwrap();
-        Fixture { key: SecretKey::load(&sk).unwrap(), public: PublicKey::load(&pk).unwrap(), dir }
-    }
-    fn store_dir(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-    fn opts(&self) -> ImportOptions {
-        ImportOptions { trust: vec![self.public.clone()], allow_downgrade: false }
-    }
-}
-
-/// A two-platform image whose manifests share one layer.
-fn image_blobs(tag: &str) -> (Vec<u8>, BTreeMap<Digest, Vec<u8>>) {
-    let mut blobs = BTreeMap::new();
-    let mut put = |b: Vec<u8>| {
-        let d = Digest::sha256_of(&b);
-        blobs.insert(d.clone(), b.clone());
-        (d, b.len() as u64)
-    };
-    let shared = put(b"shared layer bytes".repeat(100));
-    let mut manifests = Vec::new();
-    for arch in ["amd64", "arm64"] {
-        let own = put(format!("layer for {arch}").into_bytes());
-        let cfg = put(format!(r#"{{"architecture":"{arch}","os":"linux"}}"#).into_bytes());
-        let m = serde_json::json!({"schemaVersion":2,"mediaType":OCI_MANIFEST,
-            "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":cfg.0,"size":cfg.1},
-            "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":shared.0,"size":shared.1},
-                      {"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":own.0,"size":own.1}]});
-        let (d, n) = put(serde_json::to_vec(&m).unwrap());
-        let mut desc = Descriptor::new(OCI_MANIFEST, d, n);
-        desc.platform = Some(Platform { architecture: arch.into(), os: "linux".into(), variant: None, os_version: None });
-        manifests.push(desc);
-    }
-    let idx = ImageIndex::new(manifests).to_bytes();
-    let (d, n) = put(idx);
-    let mut top = Descriptor::new(OCI_INDEX, d, n);
-    top.annotations.insert(annotations::KIND.into(), kinds::IMAGE.into());
-    top.annotations.insert(annotations::REPOSITORY.into(), "docker.io/library/hello".into());
-    top.annotations.insert(annotations::TAG.into(), tag.into());
-    top.annotations.insert(ANNOTATION_REF_NAME.into(), format!("docker.io/library/hello:{tag}"));
-    (ImageIndex::new(vec![top]).to_bytes(), blobs)
-}
-
-fn bundle_json(seq: u64, index: &[u8], blobs: &BTreeMap<Digest, Vec<u8>>) -> BundleJson {
-    BundleJson {
-        format: FORMAT_VERSION,
-        name: "t".into(),
-        sequence: seq,
-        created: "2026-11-22T00:00:00Z".into(),
-        expires: None,
-        index: BlobRef { digest: Digest::sha256_of(index), size: index.len() as u64 },
-        blobs: blobs.iter().map(|(d, b)| BlobRef { digest: d.clone(), size: b.len() as u64 }).collect(),
-        assumed: vec![],
-        sbom: None,
-        generator: "test".into(),
-    }
-}
-
-fn write_bundle(path: &Path, key: &SecretKey, seq: u64, tag: &str, tamper: impl Fn(&Digest, &mut Vec<u8>)) {
-    let (index, blobs) = image_blobs(tag);
-    let b = bundle_json(seq, &index, &blobs);
-    let sig = key.sign(&b.to_bytes(), &b.trusted_comment());
-    let mut w = BundleWriter::new(std::fs::File::create(path).unwrap(), Compression::Zstd, 0).unwrap();
-    w.write_head(&b, &sig, &index).unwrap();
-    for (d, bytes) in &blobs {
-        let mut bytes = bytes.clone();
-        tamper(d, &mut bytes);
-        w.write_blob(d, bytes.len() as u64, &bytes[..]).unwrap();
-    }
-    w.finish().unwrap();
-}
-
-/// Every file under the store with its content hash (sled's files included).
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Digest> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), Digest::sha256_of(&std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out
-}
-
-fn good_store(f: &Fixture) -> Store {
-    let good = f.dir.path().join("good.bundle");
-    write_bundle(&good, &f.key, 10, "1", |_, _| {});
-    let store = Store::open(&f.store_dir()).unwrap();
-    let s = import(&store, &good, &f.opts(), false).unwrap();
+/// A store holding `hello:1` from bundle `t` sequence 10.
+fn good_store(f: &Fixture) -> (Store, Image) {
+    let img = image(REPO, "1", "a");
+    Spec::new(10, &[&img]).write(&f.path("good.bundle"), &f.key);
+    let store = f.open();
+    let s = f.import(&store, &f.path("good.bundle")).unwrap();
     assert_eq!(s.blobs_added, 8, "index + 2 manifests + 2 configs + shared + 2 own layers, shared once");
-    store
+    assert!(!s.already_imported);
+    assert_eq!(s.generation, 1);
+    (store, img)
 }
 
-fn assert_refused_unchanged(f: &Fixture, store: &Store, bundle: &Path, opts: &ImportOptions, needle: &str) {
+fn refused(f: &Fixture, store: &Store, bundle: &Path, opts: &ImportOptions, needle: &str) -> String {
     let before = snapshot(&f.store_dir());
-    let err = import(store, bundle, opts, false).unwrap_err().to_string();
+    let err = mirror::import::import(store, bundle, opts).unwrap_err().to_string();
     assert!(err.contains(needle), "error {err:?} should mention {needle:?}");
     assert_eq!(before, snapshot(&f.store_dir()), "store changed after a refused import: {err}");
+    assert_eq!(std::fs::read_dir(f.store_dir().join("tmp")).unwrap().count(), 0, "staging left behind");
+    err
 }
 
 #[test]
 fn good_import_lands_whole_and_reimport_is_noop() {
     let f = Fixture::new();
-    let store = good_store(&f);
-    let top = store.tag("docker.io/library/hello", "1").unwrap().expect("tag served");
-    assert!(store.manifest("docker.io/library/hello", &top).unwrap().is_some());
-    let again = import(&store, &f.dir.path().join("good.bundle"), &f.opts(), false).unwrap();
+    let (store, img) = good_store(&f);
+    assert_eq!(store.tag(REPO, "1").unwrap(), Some(img.top.digest.clone()));
+    for d in img.manifests.values().chain([&img.top.digest]) {
+        assert!(store.manifest(REPO, d).unwrap().is_some(), "{d}");
+    }
+    for (d, bytes) in &img.blobs.0 {
+        assert_eq!(&std::fs::read(store.blobs.path(d)).unwrap(), bytes);
+    }
+    let before = snapshot(&f.store_dir());
+    let again = f.import(&store, &f.path("good.bundle")).unwrap();
     assert!(again.already_imported);
-    assert_eq!(again.name, "t");
+    assert_eq!((again.name.as_str(), again.sequence, again.generation), ("t", 10, 1));
+    assert_eq!(before, snapshot(&f.store_dir()), "a re-import must not write");
+    // Reopening keeps everything (metadata was flushed).
+    drop(store);
+    let store = f.open();
+    assert_eq!(store.tag(REPO, "1").unwrap(), Some(img.top.digest));
+    assert_eq!(store.generation().unwrap(), 1);
 }
 
 #[test]
-fn flipped_layer_byte_is_refused() {
+fn uncompressed_bundles_and_shared_blobs_across_bundles() {
     let f = Fixture::new();
-    let store = good_store(&f);
-    let bad = f.dir.path().join("bad.bundle");
-    // Damage is caught whether the blob is new to the store or already held (still hashed).
-    write_bundle(&bad, &f.key, 11, "2", |_, b| {
-        if b.starts_with(b"layer for arm64") {
-            b[0] ^= 1;
-        }
-    });
-    let fresh = Fixture::new();
-    let fresh_store = Store::open(&fresh.store_dir()).unwrap();
-    write_bundle(&fresh.dir.path().join("bad.bundle"), &fresh.key, 1, "1", |_, b| {
-        if b.starts_with(b"layer for arm64") {
-            b[0] ^= 1;
-        }
-    });
-    assert_refused_unchanged(&fresh, &fresh_store, &fresh.dir.path().join("bad.bundle"), &fresh.opts(), "damaged");
-    assert_refused_unchanged(&f, &store, &bad, &f.opts(), "damaged");
+    let (store, img) = good_store(&f);
+    // Same image under a new tag in a plain tar: nothing new to write but the metadata.
+    let mut spec = Spec::new(11, &[&image(REPO, "2", "a")]);
+    spec.compression = Compression::None;
+    spec.write(&f.path("plain.bundle"), &f.key);
+    let s = f.import(&store, &f.path("plain.bundle")).unwrap();
+    assert_eq!((s.blobs_added, s.blobs_present), (0, 8));
+    assert_eq!(store.tags(REPO).unwrap(), vec!["1", "2"]);
+    assert_eq!(store.tag(REPO, "2").unwrap(), Some(img.top.digest));
 }
 
 #[test]
-fn untrusted_key_and_downgrade_are_refused() {
+fn flipped_layer_byte_is_refused_new_or_already_held() {
     let f = Fixture::new();
-    let store = good_store(&f);
+    let flip = |_: &bundler::format::Digest, b: &mut Vec<u8>| {
+        if b.starts_with(b"layer for arm64") {
+            b[0] ^= 1;
+        }
+    };
+    // Into an empty store...
+    let fresh = f.open();
+    let img = image(REPO, "1", "a");
+    Spec::new(1, &[&img]).write_with(&f.path("bad1.bundle"), &f.key, |_| {}, flip);
+    refused(&f, &fresh, &f.path("bad1.bundle"), &f.opts(), "damaged");
+    drop(fresh);
+    // ...and where the blob is already held (still hashed, never trusted).
+    let (store, _) = good_store(&f);
+    Spec::new(11, &[&image(REPO, "2", "a")]).write_with(&f.path("bad2.bundle"), &f.key, |_| {}, flip);
+    let err = refused(&f, &store, &f.path("bad2.bundle"), &f.opts(), "damaged");
+    assert!(err.contains(img.own_layers["arm64"].hex()), "names the blob: {err}");
+}
+
+#[test]
+fn edited_bundle_json_and_untrusted_key_are_refused() {
+    let f = Fixture::new();
+    let (store, _) = good_store(&f);
+    let spec = Spec::new(20, &[&image(REPO, "2", "b")]);
+    spec.write_with(&f.path("edited.bundle"), &f.key, |b| b.generator = "evil".into(), |_, _| {});
+    refused(&f, &store, &f.path("edited.bundle"), &f.opts(), "does not match bundle.json");
     let other = Fixture::new();
-    let foreign = f.dir.path().join("foreign.bundle");
-    write_bundle(&foreign, &other.key, 20, "1", |_, _| {});
-    assert_refused_unchanged(&f, &store, &foreign, &f.opts(), "not among the trusted keys");
-    let old = f.dir.path().join("old.bundle");
-    write_bundle(&old, &f.key, 5, "old", |_, _| {});
-    assert_refused_unchanged(&f, &store, &old, &f.opts(), "--allow-downgrade");
-    let mut allow = f.opts();
-    allow.allow_downgrade = true;
-    import(&store, &old, &allow, false).unwrap();
-    assert!(store.tag("docker.io/library/hello", "old").unwrap().is_some());
+    spec.write(&f.path("foreign.bundle"), &other.key);
+    let err = refused(&f, &store, &f.path("foreign.bundle"), &f.opts(), "not among the trusted keys");
+    assert!(err.contains("--trust"), "says what to do: {err}");
+}
+
+#[test]
+fn sequence_rules() {
+    let f = Fixture::new();
+    let (store, _) = good_store(&f);
+    let old = image(REPO, "old", "c");
+    Spec::new(5, &[&old]).write(&f.path("old.bundle"), &f.key);
+    refused(&f, &store, &f.path("old.bundle"), &f.opts(), "--allow-downgrade");
+    Spec::new(10, &[&old]).write(&f.path("same-seq.bundle"), &f.key);
+    refused(&f, &store, &f.path("same-seq.bundle"), &f.opts(), "different content");
+    let allow = ImportOptions { allow_downgrade: true, ..f.opts() };
+    refused(&f, &store, &f.path("same-seq.bundle"), &allow, "different content");
+    let s = mirror::import::import(&store, &f.path("old.bundle"), &allow).unwrap();
+    assert_eq!(s.generation, 2);
+    assert_eq!(store.tag(REPO, "old").unwrap(), Some(old.top.digest));
+    // Another name has its own sequence line.
+    let mut other = Spec::new(1, &[&image("docker.io/library/other", "1", "d")]);
+    other.name = "other".into();
+    other.write(&f.path("other.bundle"), &f.key);
+    f.import(&store, &f.path("other.bundle")).unwrap();
+    let inv = mirror::commands::inventory::inventory(&store).unwrap();
+    assert_eq!(inv.sequences.get("t"), Some(&5));
+    assert_eq!(inv.sequences.get("other"), Some(&1));
+    assert_eq!(inv.generation, 3);
+}
+
+#[test]
+fn expired_bundle_is_refused() {
+    let f = Fixture::new();
+    let (store, _) = good_store(&f);
+    let mut spec = Spec::new(30, &[&image(REPO, "2", "e")]);
+    spec.expires = Some("2001-01-01T00:00:00Z".into());
+    spec.write(&f.path("expired.bundle"), &f.key);
+    refused(&f, &store, &f.path("expired.bundle"), &f.opts(), "expired");
+}
+
+#[test]
+fn deltas_need_their_assumed_blobs() {
+    let f = Fixture::new();
+    let (store, img) = good_store(&f);
+    // A delta over what the store has imports fine...
+    let next = image(REPO, "2", "a");
+    Spec::new(11, &[&next]).assume(&img.shared_layer).write(&f.path("delta.bundle"), &f.key);
+    f.import(&store, &f.path("delta.bundle")).unwrap();
+    // ...one assuming a blob this store never saw is refused, naming it.
+    let fresh = Fixture::new();
+    let fresh_store = fresh.open();
+    let other = image("docker.io/library/other", "1", "z");
+    Spec::new(1, &[&other]).assume(&other.shared_layer).write(&fresh.path("delta.bundle"), &fresh.key);
+    let err = refused(&fresh, &fresh_store, &fresh.path("delta.bundle"), &fresh.opts(), "neither carried nor in this store");
+    assert!(err.contains(&other.shared_layer.to_string()), "{err}");
+}
+
+#[test]
+fn graph_holes_are_refused_naming_every_missing_blob() {
+    let f = Fixture::new();
+    let store = f.open();
+    let img = image(REPO, "1", "h");
+    // Drop two layers from the bundle without declaring them assumed: bundle.json is honest
+    // about what it carries, but the graph points at blobs nobody has.
+    let mut spec = Spec::new(1, &[&img]);
+    spec.blobs.0.remove(&img.own_layers["amd64"]);
+    spec.blobs.0.remove(&img.manifests["arm64"]);
+    spec.write(&f.path("holes.bundle"), &f.key);
+    let err = refused(&f, &store, &f.path("holes.bundle"), &f.opts(), "neither carried nor in this store");
+    assert!(err.contains(&img.own_layers["amd64"].to_string()) && err.contains(&img.manifests["arm64"].to_string()), "{err}");
+}
+
+#[test]
+fn unlisted_blob_is_refused() {
+    let f = Fixture::new();
+    let (store, _) = good_store(&f);
+    let img = image(REPO, "2", "u");
+    let spec = Spec::new(40, &[&img]);
+    // Sign a bundle.json that does not list one blob, then carry it anyway.
+    let mut listed = spec.clone();
+    let (extra, bytes) = listed.blobs.0.pop_last().unwrap();
+    let b = listed.bundle_json();
+    let sig = f.key.sign(&b.to_bytes(), &b.trusted_comment());
+    let mut w = bundler::format::writer::BundleWriter::new(std::fs::File::create(f.path("unlisted.bundle")).unwrap(), Compression::Zstd, 0).unwrap();
+    w.write_head(&b, &sig, &spec.index()).unwrap();
+    for (d, data) in listed.blobs.0.iter().chain([(&extra, &bytes)]) {
+        w.write_blob(d, data.len() as u64, &data[..]).unwrap();
+    }
+    w.finish().unwrap();
+    let err = refused(&f, &store, &f.path("unlisted.bundle"), &f.opts(), "not listed");
+    assert!(err.contains(&extra.to_string()), "{err}");
+}
+
+#[test]
+fn truncated_bundles_are_refused() {
+    let f = Fixture::new();
+    let (store, _) = good_store(&f);
+    for compression in [Compression::Zstd, Compression::None] {
+        let mut spec = Spec::new(50, &[&image(REPO, "2", "t")]);
+        spec.compression = compression;
+        spec.write(&f.path("full.bundle"), &f.key);
+        let bytes = std::fs::read(f.path("full.bundle")).unwrap();
+        std::fs::write(f.path("cut.bundle"), &bytes[..bytes.len() / 2]).unwrap();
+        refused(&f, &store, &f.path("cut.bundle"), &f.opts(), "truncated");
+    }
 }
 
 type Entry<'a> = (&'a str, tar::EntryType, &'a [u8]);
@@ -200,22 +231,57 @@ fn raw_tar(path: &Path, entries: &[Entry]) {
 #[test]
 fn escaping_paths_links_and_missing_signature_are_refused() {
     let f = Fixture::new();
-    let store = good_store(&f);
-    let (index, blobs) = image_blobs("x");
-    let b = bundle_json(30, &index, &blobs);
+    let (store, _) = good_store(&f);
+    let spec = Spec::new(60, &[&image(REPO, "x", "x")]);
+    let (index, b) = (spec.index(), spec.bundle_json());
     let bj = b.to_bytes();
     let sig = f.key.sign(&bj, &b.trusted_comment());
     let layout = bundler::format::bundle::OCI_LAYOUT_CONTENT;
     let reg = tar::EntryType::Regular;
-    let cases: Vec<(&str, Vec<Entry>, &str)> = vec![
-        ("traversal", vec![("bundle.json", reg, &bj), ("bundle.json.minisig", reg, sig.as_bytes()), ("oci-layout", reg, layout), ("index.json", reg, &index), ("../../etc/x", reg, b"x")], "escapes"),
-        ("symlink", vec![("bundle.json", reg, &bj), ("bundle.json.minisig", reg, sig.as_bytes()), ("oci-layout", reg, layout), ("index.json", reg, &index), ("blobs/sha256/link", tar::EntryType::Symlink, b"")], "symlink"),
-        ("unsigned", vec![("bundle.json", reg, &bj), ("oci-layout", reg, layout)], "no signature"),
-        ("truncated", vec![("bundle.json", reg, &bj), ("bundle.json.minisig", reg, sig.as_bytes()), ("oci-layout", reg, layout), ("index.json", reg, &index)], "missing from the bundle"),
+    let head = |extra: Vec<Entry<'static>>| -> Vec<(String, tar::EntryType, Vec<u8>)> {
+        let mut v = vec![
+            ("bundle.json".to_string(), reg, bj.clone()),
+            ("bundle.json.minisig".to_string(), reg, sig.clone().into_bytes()),
+            ("oci-layout".to_string(), reg, layout.to_vec()),
+            ("index.json".to_string(), reg, index.clone()),
+        ];
+        v.extend(extra.into_iter().map(|(n, k, d)| (n.to_string(), k, d.to_vec())));
+        v
+    };
+    let cases = vec![
+        ("traversal", head(vec![("../../etc/x", reg, b"x")]), "escapes"),
+        ("symlink", head(vec![("blobs/sha256/link", tar::EntryType::Symlink, b"")]), "symlink"),
+        ("unsigned", vec![("bundle.json".to_string(), reg, bj.clone()), ("oci-layout".to_string(), reg, layout.to_vec())], "no signature"),
+        ("no-blobs", head(vec![]), "missing from the bundle"),
     ];
     for (name, entries, needle) in cases {
-        let p = f.dir.path().join(format!("{name}.tar"));
-        raw_tar(&p, &entries);
-        assert_refused_unchanged(&f, &store, &p, &f.opts(), needle);
+        let p = f.path(&format!("{name}.tar"));
+        let borrowed: Vec<Entry> = entries.iter().map(|(n, k, d)| (n.as_str(), *k, d.as_slice())).collect();
+        raw_tar(&p, &borrowed);
+        refused(&f, &store, &p, &f.opts(), needle);
     }
+}
+
+#[test]
+fn leftover_staging_is_removed_at_open() {
+    let f = Fixture::new();
+    drop(f.open());
+    let stale = f.store_dir().join("tmp/import-crashed");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("sha256-00"), b"partial").unwrap();
+    drop(f.open());
+    assert!(!stale.exists());
+}
+
+#[test]
+fn verify_names_damaged_blobs() {
+    let f = Fixture::new();
+    let (store, img) = good_store(&f);
+    assert!(mirror::commands::verify::verify(&store).unwrap().ok());
+    std::fs::write(store.blobs.path(&img.shared_layer), b"rot").unwrap();
+    std::fs::remove_file(store.blobs.path(&img.own_layers["amd64"])).unwrap();
+    let r = mirror::commands::verify::verify(&store).unwrap();
+    assert!(!r.ok());
+    assert!(r.damaged.len() == 1 && r.damaged[0].contains(&img.shared_layer.to_string()), "{:?}", r.damaged);
+    assert_eq!(r.missing, vec![img.own_layers["amd64"].to_string()]);
 }
