@@ -95,7 +95,7 @@ async fn manifests_by_tag_and_digest_get_and_head() {
     assert_eq!(h(&hd, CONTENT_TYPE.as_str()), bundler::format::oci::OCI_MANIFEST);
 
     // containerd mirror style: ?ns= names the registry.
-    let (st, _, body) = s.get(&format!("/v2/library/hello/manifests/1?ns=docker.io")).await;
+    let (st, _, body) = s.get("/v2/library/hello/manifests/1?ns=docker.io").await;
     assert_eq!((st, Digest::sha256_of(&body)), (StatusCode::OK, top.digest.clone()));
 
     // A manifest exists only in the repositories that imported it.

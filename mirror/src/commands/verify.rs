@@ -29,8 +29,9 @@ impl VerifyReport {
 
 pub fn verify(store: &Store) -> anyhow::Result<VerifyReport> {
     let mut r = VerifyReport::default();
-    let (on_disk, stray) = store.blobs.list()?;
-    r.stray = stray.iter().map(|p| p.display().to_string()).collect();
+    let listing = store.blobs.list()?;
+    let on_disk = listing.blobs;
+    r.stray = listing.stray.iter().map(|p| p.display().to_string()).collect();
     let present: BTreeSet<_> = on_disk.iter().map(|(d, _)| d.clone()).collect();
     for (d, _) in &on_disk {
         let path = store.blobs.path(d);

@@ -19,6 +19,14 @@ pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|f| f.sync_all()).map_err(io_at(dir))
 }
 
+/// What `BlobStore::list` finds on disk.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub blobs: Vec<(Digest, u64)>,
+    /// Entries under blobs/ not named by a digest.
+    pub stray: Vec<PathBuf>,
+}
+
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     paths: Paths,
@@ -95,7 +103,7 @@ impl BlobStore {
 
     /// Every blob file on disk with its size (what `verify` re-hashes). Stray names that are
     /// not digests are reported as such rather than skipped silently.
-    pub fn list(&self) -> Result<(Vec<(Digest, u64)>, Vec<PathBuf>), StoreError> {
+    pub fn list(&self) -> Result<Listing, StoreError> {
         let (mut found, mut stray) = (Vec::new(), Vec::new());
         for dir in self.paths.blob_dirs() {
             let alg = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
@@ -110,7 +118,7 @@ impl BlobStore {
             }
         }
         found.sort();
-        Ok((found, stray))
+        Ok(Listing { blobs: found, stray })
     }
 }
 
@@ -130,8 +138,8 @@ mod tests {
         assert!(matches!(store.blobs.write(&wrong, &mut &b"hello"[..]), Err(StoreError::DigestMismatch { .. })));
         assert!(!store.blobs.exists(&wrong));
         assert_eq!(std::fs::read_dir(store.paths.tmp()).unwrap().count(), 0, "temp file left behind");
-        let (list, stray) = store.blobs.list().unwrap();
-        assert_eq!(list, vec![(d, 5)]);
-        assert!(stray.is_empty());
+        let listing = store.blobs.list().unwrap();
+        assert_eq!(listing.blobs, vec![(d, 5)]);
+        assert!(listing.stray.is_empty());
     }
 }
