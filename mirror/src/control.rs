@@ -3,6 +3,8 @@
 //! STORE/mirror.sock, and the server runs the same library import in-process — its routes read
 //! the same database, so new content is served at once, without a restart.
 //!
+//! The same socket answers `mirror inventory`, which also needs the database.
+//!
 //! Protocol: one JSON line each way. The socket is mode 0600 and the server also checks the
 //! peer's uid, because whoever talks to it chooses the trusted keys.
 
@@ -17,6 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use bundler::format::sign::PublicKey;
 
 use crate::import::{self, ImportOptions, ImportSummary};
+use crate::inventory::{inventory, Inventory};
 use crate::store::{Paths, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +49,16 @@ pub struct ImportRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub enum ImportReply {
-    Ok(ImportSummary),
+pub enum Request {
+    Import(ImportRequest),
+    /// Reads that need the store's database, which the server holds.
+    Inventory,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Reply {
+    Imported(ImportSummary),
+    Inventory(Inventory),
     Err(String),
 }
 
@@ -92,51 +103,79 @@ async fn handle(conn: tokio::net::UnixStream, store: Arc<Store>) {
     if tokio::io::BufReader::new(rd).read_line(&mut line).await.is_err() {
         return;
     }
-    let reply = match serde_json::from_str::<ImportRequest>(&line) {
-        Err(e) => ImportReply::Err(format!("bad request on the control socket: {e}")),
-        Ok(req) => {
-            tracing::info!("import of {} requested on the control socket", req.file.display());
-            tokio::task::spawn_blocking(move || run(&store, &req)).await.unwrap_or_else(|e| ImportReply::Err(format!("import task failed: {e}")))
-        }
+    let reply = match serde_json::from_str::<Request>(&line) {
+        Err(e) => Reply::Err(format!("bad request on the control socket: {e}")),
+        Ok(req) => tokio::task::spawn_blocking(move || answer(&store, req)).await.unwrap_or_else(|e| Reply::Err(format!("request failed: {e}"))),
     };
     let mut out = serde_json::to_vec(&reply).expect("reply serializes");
     out.push(b'\n');
     let _ = wr.write_all(&out).await;
 }
 
-fn run(store: &Store, req: &ImportRequest) -> ImportReply {
+fn answer(store: &Store, req: Request) -> Reply {
+    match req {
+        Request::Import(req) => {
+            tracing::info!("import of {} requested on the control socket", req.file.display());
+            run_import(store, &req)
+        }
+        Request::Inventory => inventory(store).map(Reply::Inventory).unwrap_or_else(|e| Reply::Err(e.to_string())),
+    }
+}
+
+fn run_import(store: &Store, req: &ImportRequest) -> Reply {
     let trust = match req.trust.iter().map(|k| PublicKey::parse(&k.text, &k.source).map_err(|e| format!("trusted key {}: {e}", k.source))).collect::<Result<Vec<_>, _>>() {
         Ok(t) => t,
-        Err(e) => return ImportReply::Err(e),
+        Err(e) => return Reply::Err(e),
     };
     let opts = ImportOptions { trust, allow_downgrade: req.allow_downgrade, progress: false };
     match import::import(store, &req.file, &opts) {
-        Ok(s) => ImportReply::Ok(s),
+        Ok(s) => Reply::Imported(s),
         Err(e) => {
             tracing::warn!("import of {} failed: {e}", req.file.display());
-            ImportReply::Err(e.to_string())
+            Reply::Err(e.to_string())
         }
     }
 }
 
 /// Offer an import to a server running on this store. `None` when no server answers (no
 /// socket, or a stale one): then the caller opens the store itself.
-pub fn request_import(store_dir: &Path, req: &ImportRequest) -> Option<Result<ImportSummary, ControlError>> {
+pub fn request_import(store_dir: &Path, req: ImportRequest) -> Option<Result<ImportSummary, ControlError>> {
+    Some(match exchange(store_dir, &Request::Import(req))? {
+        Ok(Reply::Imported(s)) => Ok(s),
+        Ok(other) => Err(unexpected(store_dir, &other)),
+        Err(e) => Err(e),
+    })
+}
+
+/// The inventory from a server running on this store; `None` when none answers.
+pub fn request_inventory(store_dir: &Path) -> Option<Result<Inventory, ControlError>> {
+    Some(match exchange(store_dir, &Request::Inventory)? {
+        Ok(Reply::Inventory(i)) => Ok(i),
+        Ok(other) => Err(unexpected(store_dir, &other)),
+        Err(e) => Err(e),
+    })
+}
+
+fn unexpected(store_dir: &Path, reply: &Reply) -> ControlError {
+    ControlError::Talk { path: Paths::new(store_dir).socket(), detail: format!("unexpected reply {reply:?}") }
+}
+
+fn exchange(store_dir: &Path, req: &Request) -> Option<Result<Reply, ControlError>> {
     let path = Paths::new(store_dir).socket();
     let conn = std::os::unix::net::UnixStream::connect(&path).ok()?;
     let talk = |detail: String| ControlError::Talk { path: path.clone(), detail };
-    let exchange = || -> Result<ImportSummary, ControlError> {
+    let run = || -> Result<Reply, ControlError> {
         let mut line = serde_json::to_vec(req).expect("request serializes");
         line.push(b'\n');
         (&conn).write_all(&line).map_err(|e| talk(e.to_string()))?;
         let mut reply = String::new();
         BufReader::new(&conn).read_line(&mut reply).map_err(|e| talk(e.to_string()))?;
-        match serde_json::from_str::<ImportReply>(&reply) {
-            Ok(ImportReply::Ok(s)) => Ok(s),
-            Ok(ImportReply::Err(e)) => Err(ControlError::Failed(e)),
+        match serde_json::from_str::<Reply>(&reply) {
+            Ok(Reply::Err(e)) => Err(ControlError::Failed(e)),
+            Ok(r) => Ok(r),
             Err(_) if reply.is_empty() => Err(talk("the server closed the connection (refused our uid, or stopped)".into())),
             Err(e) => Err(talk(format!("unreadable reply {reply:?}: {e}"))),
         }
     };
-    Some(exchange())
+    Some(run())
 }

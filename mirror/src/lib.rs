@@ -4,6 +4,7 @@ pub mod cli;
 pub mod commands;
 pub mod control;
 pub mod import;
+pub mod inventory;
 pub mod routes;
 pub mod serve;
 pub mod store;

@@ -23,7 +23,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Import(args) => tokio::task::spawn_blocking(move || commands::import::run(&args)).await?,
         Command::Serve(args) => commands::serve::run(&args).await,
-        Command::Inventory(args) => commands::inventory::run(&Store::open(&args.store)?),
+        Command::Inventory(args) => tokio::task::spawn_blocking(move || commands::inventory::run(&args)).await?,
         Command::Verify(args) => commands::verify::run(&Store::open(&args.store)?, args.json),
         Command::History(args) => commands::history::run(&Store::open(&args.store)?),
     }

@@ -29,12 +29,20 @@ async fn log_request(req: Request, next: Next) -> Response {
 /// Serve until SIGTERM or SIGINT; in-flight requests finish, then the socket is removed.
 pub async fn run(store: Store, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let store = Arc::new(store);
-    let control = control::bind(&store.paths)?;
-    let admin = tokio::spawn(control::accept(control, store.clone()));
+    // Without the socket the mirror still serves; only imports must wait for a stop.
+    let admin = match control::bind(&store.paths) {
+        Ok(sock) => Some(tokio::spawn(control::accept(sock, store.clone()))),
+        Err(e) => {
+            tracing::warn!("{e}; `mirror import` will not reach this server (stop it to import)");
+            None
+        }
+    };
     let addr = listener.local_addr()?;
     tracing::info!("mirror serving {} on http://{addr} (read-only; imports through {})", store.paths.root().display(), store.paths.socket().display());
     let served = axum::serve(listener, app(store.clone())).with_graceful_shutdown(shutdown_signal()).await;
-    admin.abort();
+    if let Some(admin) = admin {
+        admin.abort();
+    }
     let _ = std::fs::remove_file(store.paths.socket());
     served?;
     tracing::info!("mirror stopped");

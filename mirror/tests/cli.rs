@@ -95,6 +95,12 @@ async fn import_while_serving_then_sigterm() {
     let out = import(&f, &f.path("two.bundle"), &[]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("already imported"));
 
+    // Inventory is answered by the server too (it holds the database).
+    let out = mirror(&["inventory", "--store", f.store_dir().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let served_inv: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(served_inv["generation"], 2);
+
     let pid = server.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let start = Instant::now();
@@ -113,6 +119,7 @@ async fn import_while_serving_then_sigterm() {
     let inv: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(inv["sequences"]["t"], 2);
     assert_eq!(inv["blobs"].as_array().unwrap().len(), 16);
+    assert_eq!(inv, served_inv);
     let out = mirror(&["verify", "--store", f.store_dir().to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -124,7 +124,7 @@ fn sequence_rules() {
     other.name = "other".into();
     other.write(&f.path("other.bundle"), &f.key);
     f.import(&store, &f.path("other.bundle")).unwrap();
-    let inv = mirror::commands::inventory::inventory(&store).unwrap();
+    let inv = mirror::inventory::inventory(&store).unwrap();
     assert_eq!(inv.sequences.get("t"), Some(&5));
     assert_eq!(inv.sequences.get("other"), Some(&1));
     assert_eq!(inv.generation, 3);

@@ -39,7 +39,7 @@ fn import(args: &ImportArgs) -> anyhow::Result<ImportSummary> {
     }
     let file = std::fs::canonicalize(&args.file).with_context(|| format!("cannot open bundle {}", args.file.display()))?;
     let req = ImportRequest { file: file.clone(), trust: texts, allow_downgrade: args.allow_downgrade };
-    if let Some(reply) = control::request_import(&args.store, &req) {
+    if let Some(reply) = control::request_import(&args.store, req) {
         tracing::info!("handed {} to the mirror serving {}", file.display(), args.store.display());
         return Ok(reply?);
     }
