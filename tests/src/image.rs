@@ -27,6 +27,19 @@ pub struct BuiltImage {
     pub shared_layer: String,
     /// arch → platform-specific layer digest
     pub own_layers: BTreeMap<String, String>,
+    /// arch → config digest
+    pub configs: BTreeMap<String, String>,
+}
+
+impl BuiltImage {
+    /// Every blob of the image: index, manifests, configs, layers (shared one once).
+    pub fn blobs(&self) -> Vec<String> {
+        let mut v = vec![self.index.clone(), self.shared_layer.clone()];
+        v.extend(self.manifests.values().cloned());
+        v.extend(self.configs.values().cloned());
+        v.extend(self.own_layers.values().cloned());
+        v
+    }
 }
 
 fn gz_tar(files: &[(&str, &[u8])]) -> (Vec<u8>, String) {
@@ -36,6 +49,8 @@ fn gz_tar(files: &[(&str, &[u8])]) -> (Vec<u8>, String) {
         h.set_size(data.len() as u64);
         h.set_mode(0o644);
         h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_cksum();
         tar.append_data(&mut h, name, *data).unwrap();
     }
@@ -73,6 +88,7 @@ impl ImageBuilder {
         let (shared_digest, shared_size) = self.put(&shared_gz);
         let mut manifests = BTreeMap::new();
         let mut own_layers = BTreeMap::new();
+        let mut configs = BTreeMap::new();
         let mut entries = Vec::new();
         for arch in ["amd64", "arm64"] {
             let text = format!("{own} for {arch}");
@@ -89,13 +105,14 @@ impl ImageBuilder {
             entries.push(serde_json::json!({"mediaType": MANIFEST, "digest": md, "size": ms, "platform": {"architecture": arch, "os": "linux"}}));
             manifests.insert(arch.to_string(), md);
             own_layers.insert(arch.to_string(), od);
+            configs.insert(arch.to_string(), cd);
         }
         let idx = serde_json::json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": entries});
         let (id, is) = self.put(&serde_json::to_vec(&idx).unwrap());
         self.refs.retain(|r| r["annotations"]["org.opencontainers.image.ref.name"] != tag);
         self.refs.push(serde_json::json!({"mediaType": INDEX, "digest": id, "size": is, "annotations": {"org.opencontainers.image.ref.name": tag}}));
         self.write_index();
-        BuiltImage { tag: tag.into(), index: id, manifests, shared_layer: shared_digest, own_layers }
+        BuiltImage { tag: tag.into(), index: id, manifests, shared_layer: shared_digest, own_layers, configs }
     }
 
     /// `skopeo copy --all` the layout's `tag` to `docker://host/repo:tag`.

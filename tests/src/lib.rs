@@ -2,18 +2,31 @@
 //! on free loopback ports, real clients (skopeo, ctr, podman), each fixture in its own temp
 //! dir and stopped on drop.
 
+pub mod containerd;
 pub mod image;
+pub mod podman;
 pub mod procs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub use containerd::Containerd;
 pub use image::{BuiltImage, ImageBuilder};
-pub use procs::{Containerd, Mirror, Registry, Server};
+pub use podman::Podman;
+pub use procs::{http_status, poll, Mirror, Registry, Server, READY_WITHIN};
 
-/// A free loopback port (bound then released; good enough with retries on bind failure).
+/// A free loopback port: bound, then released for the server to take. Never hands out the same
+/// port twice in one test process; servers retry with another port if one was taken meanwhile.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Built workspace binaries live next to the test executable's `deps/` directory.
@@ -26,6 +39,7 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 /// Result of a command, with everything needed for a useful assertion message.
+#[derive(Debug)]
 pub struct Run {
     pub status: i32,
     pub stdout: String,
@@ -34,23 +48,82 @@ pub struct Run {
 }
 
 impl Run {
+    /// Panics (with stdout and stderr) unless the command exited 0.
+    #[track_caller]
     pub fn ok(self) -> Run {
         assert!(self.status == 0, "`{}` failed ({}):\nstdout: {}\nstderr: {}", self.cmdline, self.status, self.stdout, self.stderr);
         self
     }
+    /// Panics (with stdout and stderr) if the command exited 0.
+    #[track_caller]
     pub fn fails(self) -> Run {
         assert!(self.status != 0, "`{}` should have failed:\nstdout: {}\nstderr: {}", self.cmdline, self.stdout, self.stderr);
         self
     }
+    /// Panics unless the command failed and its stderr contains every one of `needles`.
+    #[track_caller]
+    pub fn fails_with(self, needles: &[&str]) -> Run {
+        let r = self.fails();
+        for n in needles {
+            assert!(r.stderr.contains(n), "`{}`: error should mention {n:?}:\nstderr: {}\nstdout: {}", r.cmdline, r.stderr, r.stdout);
+        }
+        r
+    }
+    #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("`{}` printed no JSON ({e}): {}", self.cmdline, self.stdout))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("`{}` printed no JSON ({e}): {}\nstderr: {}", self.cmdline, self.stdout, self.stderr))
     }
 }
 
+/// No client command a test runs may take longer than this.
+pub const COMMAND_WITHIN: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Run a command to completion (bounded by `COMMAND_WITHIN`), capturing its output.
 pub fn run(cmd: &mut Command) -> Run {
+    run_within(cmd, COMMAND_WITHIN)
+}
+
+/// Run a command, killing it and panicking with its output so far if it outlives `within`.
+pub fn run_within(cmd: &mut Command, within: std::time::Duration) -> Run {
+    use std::io::Read;
+    use std::process::Stdio;
     let cmdline = format!("{cmd:?}");
-    let Output { status, stdout, stderr } = cmd.output().unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
-    Run { status: status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into(), cmdline }
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = r.read_to_end(&mut b);
+            b
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let mut status = None;
+    let _ = poll(within, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    let timed_out = status.is_none();
+    if timed_out {
+        let _ = child.kill();
+        status = child.wait().ok();
+    }
+    let Output { status, stdout, stderr } = Output { status: status.unwrap(), stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() };
+    let r = Run { status: status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into(), cmdline };
+    assert!(!timed_out, "`{}` did not finish within {within:?}; killed.\nstdout: {}\nstderr: {}", r.cmdline, r.stdout, r.stderr);
+    r
+}
+
+/// `skopeo ARGS`.
+pub fn skopeo(args: &[&str]) -> Run {
+    run(Command::new("skopeo").args(args))
+}
+
+/// The raw manifest (or index) bytes `docker://HOST/REFERENCE` serves, over plain HTTP.
+pub fn raw_manifest(host: &str, reference: &str) -> Vec<u8> {
+    let out = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{host}/{reference}")]).output().expect("skopeo");
+    assert!(out.status.success(), "skopeo inspect --raw docker://{host}/{reference}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
 }
 
 /// `sha256:<hex>` of bytes.
@@ -77,7 +150,8 @@ pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
     out
 }
 
-/// The connected side and air-gapped side of one test: keys, cache and store in a temp dir.
+/// The connected side and the air-gapped side of one test: a signing key, the bundler's blob
+/// cache and the mirror's store, all in one temp dir.
 pub struct Gap {
     pub dir: tempfile::TempDir,
 }
@@ -88,10 +162,16 @@ impl Default for Gap {
     }
 }
 
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
 impl Gap {
+    /// A temp dir with a fresh key pair (`bundler keygen --out DIR/keys`).
     pub fn new() -> Gap {
         let g = Gap { dir: tempfile::tempdir().unwrap() };
-        g.bundler(&["keygen", "--out", g.path("keys").to_str().unwrap()]).ok();
+        g.bundler(&["keygen", "--out", &s(&g.path("keys"))]).ok();
+        assert!(g.key().exists() && g.public().exists(), "`bundler keygen --out DIR` must write DIR/bundle.key and DIR/bundle.pub");
         g
     }
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -106,28 +186,61 @@ impl Gap {
     pub fn store(&self) -> PathBuf {
         self.path("store")
     }
-    pub fn bundler(&self, args: &[&str]) -> Run {
-        run(Command::new(bin("bundler")).args(args).env("BUNDLER_CACHE", self.path("cache")).current_dir(self.dir.path()))
+    pub fn lock_file(&self) -> PathBuf {
+        self.path("bundles.lock")
     }
+    /// `bundler ARGS` in the temp dir with its own blob cache.
+    pub fn bundler(&self, args: &[&str]) -> Run {
+        self.bundler_env(args, &[])
+    }
+    /// `bundler ARGS` with extra environment (e.g. `SOURCE_DATE_EPOCH`).
+    pub fn bundler_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(bin("bundler"));
+        cmd.args(args).env("BUNDLER_CACHE", self.path("cache")).current_dir(self.dir.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        run(&mut cmd)
+    }
+    /// `mirror ARGS` in the temp dir.
     pub fn mirror(&self, args: &[&str]) -> Run {
         run(Command::new(bin("mirror")).args(args).current_dir(self.dir.path()))
     }
+    /// Write a file under the temp dir (parents created); returns its path.
     pub fn write(&self, rel: &str, text: &str) -> PathBuf {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
         p
     }
-    /// `bundler create` with this gap's key and lock; returns the bundle path.
+    /// `bundler lock MANIFEST --lock DIR/bundles.lock`.
+    pub fn lock(&self, manifest: &Path) -> Run {
+        self.bundler(&["lock", &s(manifest), "--lock", &s(&self.lock_file())])
+    }
+    /// `bundler create MANIFEST --key KEY --out DIR/OUT --lock DIR/bundles.lock EXTRA…`, asserting
+    /// success; returns the bundle path.
     pub fn create(&self, manifest: &Path, out: &str, extra: &[&str]) -> PathBuf {
         let out = self.path(out);
-        let (m, k, o, l) = (manifest.display().to_string(), self.key().display().to_string(), out.display().to_string(), self.path("bundles.lock").display().to_string());
-        let mut args = vec!["create", &m, "--key", &k, "--out", &o, "--lock", &l];
-        args.extend_from_slice(extra);
-        self.bundler(&args).ok();
+        self.try_create(manifest, &out, &self.key(), extra).ok();
         out
     }
+    /// `bundler create` with any key and output, not asserting.
+    pub fn try_create(&self, manifest: &Path, out: &Path, key: &Path, extra: &[&str]) -> Run {
+        let (m, k, o, l) = (s(manifest), s(key), s(out), s(&self.lock_file()));
+        let mut args = vec!["create", &m, "--key", &k, "--out", &o, "--lock", &l];
+        args.extend_from_slice(extra);
+        self.bundler(&args)
+    }
+    /// `bundler verify BUNDLE --pub DIR/keys/bundle.pub`.
+    pub fn verify(&self, bundle: &Path) -> Run {
+        self.bundler(&["verify", &s(bundle), "--pub", &s(&self.public())])
+    }
+    /// `bundler inspect BUNDLE --json`, parsed.
+    pub fn inspect(&self, bundle: &Path) -> serde_json::Value {
+        self.bundler(&["inspect", &s(bundle), "--json"]).ok().json()
+    }
+    /// `mirror import BUNDLE --store DIR/store --trust DIR/keys/bundle.pub`.
     pub fn import(&self, bundle: &Path) -> Run {
-        self.mirror(&["import", bundle.to_str().unwrap(), "--store", self.store().to_str().unwrap(), "--trust", self.public().to_str().unwrap()])
+        self.mirror(&["import", &s(bundle), "--store", &s(&self.store()), "--trust", &s(&self.public())])
     }
 }
