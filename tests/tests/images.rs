@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use e2e::image::{push_artifact, push_index, MANIFEST};
-use e2e::{run, sha256, snapshot, BuiltImage, Containerd, Gap, ImageBuilder, Mirror, Registry};
+use e2e::{raw_manifest, run, sha256, skopeo, snapshot, BuiltImage, Containerd, Gap, ImageBuilder, Mirror, Podman, Registry};
 
 fn manifest(gap: &Gap, name: &str, registry: &str, platforms: &str, images: &str) -> PathBuf {
     gap.write(
@@ -28,10 +28,10 @@ fn upstream(dir: &Path) -> (Registry, BuiltImage, BuiltImage) {
     (reg, hello, other)
 }
 
-fn raw_manifest(host: &str, reference: &str) -> Vec<u8> {
-    let out = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{host}/{reference}")]).output().unwrap();
-    assert!(out.status.success(), "skopeo inspect {reference}: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
+/// Digests of the blobs `bundler inspect --json` says the bundle carries (`blobs[].digest`).
+fn carried(info: &serde_json::Value) -> Vec<String> {
+    let blobs = info["blobs"].as_array().unwrap_or_else(|| panic!("`bundler inspect --json` has no `blobs` array: {info}"));
+    blobs.iter().map(|b| b["digest"].as_str().unwrap_or_else(|| panic!("blob without `digest`: {b}")).to_string()).collect()
 }
 
 #[test]
@@ -39,58 +39,57 @@ fn images_reach_skopeo_ctr_and_podman_through_the_gap() {
     let gap = Gap::new();
     let (reg, hello, other) = upstream(gap.dir.path());
     let m = manifest(&gap, "stack", &reg.host, "[linux/amd64, linux/arm64]", "  - docker.io/library/hello:1\n  - {ref: other:1}\n");
-    gap.bundler(&["lock", m.to_str().unwrap(), "--lock", gap.path("bundles.lock").to_str().unwrap()]).ok();
+    gap.lock(&m).ok();
+    let lock = std::fs::read_to_string(gap.lock_file()).unwrap();
+    assert!(lock.contains(&hello.index) && lock.contains(&other.index), "lock pins both indexes:\n{lock}");
     let bundle = gap.create(&m, "stack.bundle", &["--locked"]);
-    gap.bundler(&["verify", bundle.to_str().unwrap(), "--pub", gap.public().to_str().unwrap()]).ok();
-    let info = gap.bundler(&["inspect", bundle.to_str().unwrap(), "--json"]).ok().json();
-    let blobs: Vec<&str> = info["blobs"].as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap()).collect();
+    gap.verify(&bundle).ok();
+    let info = gap.inspect(&bundle);
+    let blobs = carried(&info);
     assert_eq!(blobs.iter().filter(|d| **d == hello.shared_layer).count(), 1, "shared layer carried once");
     // 2 indexes + 4 manifests + 4 configs + 4 own layers + 1 shared layer
     assert_eq!(blobs.len(), 15, "{blobs:?}");
-    // The upstream index is carried unchanged when every platform is kept.
-    assert!(blobs.contains(&hello.index.as_str()) && blobs.contains(&other.index.as_str()));
+    for d in hello.blobs().iter().chain(other.blobs().iter()) {
+        assert!(blobs.contains(d), "{d} not carried: {blobs:?}");
+    }
 
     gap.import(&bundle).ok();
+    // Importing the same bundle again changes nothing.
+    let held = snapshot(&gap.path("store/blobs"));
+    gap.import(&bundle).ok();
+    assert_eq!(held, snapshot(&gap.path("store/blobs")));
     let mirror = Mirror::start(&gap.store());
 
     // skopeo, path-style: digests equal upstream's.
     assert_eq!(sha256(&raw_manifest(&mirror.host, "docker.io/library/hello:1")), hello.index);
     let oci = gap.path("pulled-oci");
-    run(Command::new("skopeo").args(["copy", "--all", "--quiet", "--src-tls-verify=false", &format!("docker://{}/docker.io/library/hello:1", mirror.host), &format!("oci:{}:1", oci.display())])).ok();
+    skopeo(&["copy", "--all", "--quiet", "--src-tls-verify=false", &format!("docker://{}/docker.io/library/hello:1", mirror.host), &format!("oci:{}:1", oci.display())]).ok();
     let idx: serde_json::Value = serde_json::from_slice(&std::fs::read(oci.join("index.json")).unwrap()).unwrap();
     assert_eq!(idx["manifests"][0]["digest"], hello.index.as_str());
-    for layer in [&hello.shared_layer, &hello.own_layers["arm64"], &hello.own_layers["amd64"]] {
-        let bytes = std::fs::read(oci.join("blobs/sha256").join(&layer[7..])).unwrap();
-        assert_eq!(&sha256(&bytes), layer);
+    for d in hello.blobs() {
+        assert_eq!(sha256(&std::fs::read(oci.join("blobs/sha256").join(&d[7..])).unwrap()), d, "oci: blob {d}");
     }
     let dir = gap.path("pulled-dir");
-    run(Command::new("skopeo").args(["copy", "--quiet", "--override-arch", "arm64", "--src-tls-verify=false", &format!("docker://{}/docker.io/library/other:1", mirror.host), &format!("dir:{}", dir.display())])).ok();
+    skopeo(&["copy", "--quiet", "--override-arch", "arm64", "--src-tls-verify=false", &format!("docker://{}/docker.io/library/other:1", mirror.host), &format!("dir:{}", dir.display())]).ok();
     assert_eq!(sha256(&std::fs::read(dir.join("manifest.json")).unwrap()), other.manifests["arm64"]);
-    assert_eq!(sha256(&std::fs::read(dir.join(&other.own_layers["arm64"][7..])).unwrap()), other.own_layers["arm64"]);
+    for d in [&other.shared_layer, &other.own_layers["arm64"], &other.configs["arm64"]] {
+        assert_eq!(&sha256(&std::fs::read(dir.join(&d[7..])).unwrap()), d, "dir: blob {d}");
+    }
 
-    // containerd through a hosts.toml mirror for docker.io (sends ?ns=docker.io).
+    // containerd through a hosts.toml mirror for docker.io (it sends ?ns=docker.io).
     let ctrd = Containerd::start();
-    let certs = ctrd.mirror_hosts("docker.io", &mirror.host);
-    ctrd.ctr(&["-n", "e2e", "images", "pull", "--hosts-dir", certs.to_str().unwrap(), "docker.io/library/hello:1"]).ok();
-    let check = ctrd.ctr(&["-n", "e2e", "images", "check"]).ok();
-    assert!(check.stdout.contains("complete"), "{}", check.stdout);
-    let ls = ctrd.ctr(&["-n", "e2e", "images", "ls"]).ok();
-    assert!(ls.stdout.contains(&hello.index), "ctr lists {}", ls.stdout);
-    assert!(std::fs::read_to_string(&mirror.server.log).is_ok());
+    ctrd.hosts_toml("docker.io", &mirror.host);
+    ctrd.pull("e2e", "docker.io/library/hello:1", &["--all-platforms"]).ok();
+    assert_eq!(ctrd.image_digest("e2e", "docker.io/library/hello:1").as_deref(), Some(hello.index.as_str()));
+    ctrd.check("e2e");
 
-    // podman through a registries.conf remap of docker.io.
-    let p = gap.path("podman");
-    std::fs::create_dir_all(&p).unwrap();
-    let conf = gap.write("podman/registries.conf", &format!("unqualified-search-registries = []\n[[registry]]\nprefix = \"docker.io\"\nlocation = \"{}/docker.io\"\ninsecure = true\n", mirror.host));
-    let podman = |args: &[&str]| {
-        run(Command::new("podman")
-            .args(["--root", p.join("root").to_str().unwrap(), "--runroot", p.join("run").to_str().unwrap(), "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"])
-            .args(args)
-            .env("CONTAINERS_REGISTRIES_CONF", &conf))
-    };
-    podman(&["pull", "--quiet", "docker.io/library/other:1"]).ok();
-    let digests = podman(&["images", "--digests", "--format", "{{.Digest}}"]).ok();
-    assert!(digests.stdout.contains(&other.index), "podman has {}", digests.stdout);
+    // podman through a registries.conf remap of docker.io to the mirror's path-style names.
+    let podman = Podman::new();
+    podman.remap("docker.io", &format!("{}/docker.io", mirror.host));
+    podman.pull("docker.io/library/other:1", &[]).ok();
+    assert_eq!(podman.image_digest("docker.io/library/other:1"), other.index);
+    podman.pull("docker.io/library/hello:1", &["--arch", "arm64"]).ok();
+    assert_eq!(podman.image_digest("docker.io/library/hello:1"), hello.index);
 
     let mut mirror = mirror;
     assert!(mirror.server.terminate(), "mirror should stop on SIGTERM");
@@ -102,20 +101,27 @@ fn platform_filter_carries_only_requested_platforms() {
     let gap = Gap::new();
     let (reg, hello, _) = upstream(gap.dir.path());
     let m = manifest(&gap, "arm", &reg.host, "[linux/amd64]", "  - {ref: docker.io/library/hello:1, platforms: [linux/arm64]}\n");
-    let bundle = gap.create(&m, "arm.bundle", &["--json"]);
-    let info = gap.bundler(&["inspect", bundle.to_str().unwrap(), "--json"]).ok().json();
-    let blobs: Vec<String> = info["blobs"].as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap().to_string()).collect();
-    assert!(blobs.contains(&hello.own_layers["arm64"]) && blobs.contains(&hello.shared_layer));
-    assert!(!blobs.contains(&hello.own_layers["amd64"]), "amd64 layer must not be carried");
-    assert!(!blobs.contains(&hello.manifests["amd64"]), "amd64 manifest must not be carried");
+    let bundle = gap.create(&m, "arm.bundle", &[]);
+    let blobs = carried(&gap.inspect(&bundle));
+    for d in [&hello.shared_layer, &hello.own_layers["arm64"], &hello.manifests["arm64"], &hello.configs["arm64"]] {
+        assert!(blobs.contains(d), "arm64 blob {d} must be carried: {blobs:?}");
+    }
+    for d in [&hello.own_layers["amd64"], &hello.manifests["amd64"], &hello.configs["amd64"]] {
+        assert!(!blobs.contains(d), "amd64 blob {d} must not be carried: {blobs:?}");
+    }
     gap.import(&bundle).ok();
     let mirror = Mirror::start(&gap.store());
     let index: serde_json::Value = serde_json::from_slice(&raw_manifest(&mirror.host, "docker.io/library/hello:1")).unwrap();
     let listed: Vec<&str> = index["manifests"].as_array().unwrap().iter().map(|d| d["digest"].as_str().unwrap()).collect();
     assert_eq!(listed, vec![hello.manifests["arm64"].as_str()], "served index lists only what is carried");
-    let status = |path: String| run(Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{}{path}", mirror.host)])).stdout;
-    assert_eq!(status(format!("/v2/docker.io/library/hello/blobs/{}", hello.own_layers["amd64"])), "404");
-    assert_eq!(status(format!("/v2/library/hello/blobs/{}?ns=docker.io", hello.own_layers["arm64"])), "200");
+    let status = |path: String| e2e::http_status(&mirror.url(&path));
+    assert_eq!(status(format!("/v2/docker.io/library/hello/blobs/{}", hello.own_layers["amd64"])), 404);
+    assert_eq!(status(format!("/v2/library/hello/blobs/{}?ns=docker.io", hello.own_layers["amd64"])), 404);
+    assert_eq!(status(format!("/v2/docker.io/library/hello/manifests/{}", hello.manifests["amd64"])), 404);
+    assert_eq!(status(format!("/v2/docker.io/library/hello/blobs/{}", hello.own_layers["arm64"])), 200);
+    assert_eq!(status(format!("/v2/library/hello/blobs/{}?ns=docker.io", hello.own_layers["arm64"])), 200);
+    // A client asking for the missing platform gets an error, not some other platform's image.
+    skopeo(&["inspect", "--tls-verify=false", "--override-arch", "amd64", &format!("docker://{}/docker.io/library/hello:1", mirror.host)]).fails();
 }
 
 #[test]
@@ -173,38 +179,57 @@ fn signatures_and_local_sources_are_carried() {
     assert_eq!(served_cfg, layout_cfg, "docker-archive keeps the image config byte for byte");
 }
 
-/// Rewrite a tar with `edit` deciding, per entry, what to keep or change.
+// ---- bad input: every variant is refused naming what is wrong, and the store stays as it was.
+
+/// Rewrite a tar entry by entry: `edit` gets each entry's name and data and returns the data to
+/// keep (headers are copied as they were, sizes fixed), or `None` to drop the entry.
 fn rewrite(src: &Path, dst: &Path, edit: impl Fn(&str, Vec<u8>) -> Option<Vec<u8>>) {
     let mut ar = tar::Archive::new(std::fs::File::open(src).unwrap());
     let mut out = tar::Builder::new(std::fs::File::create(dst).unwrap());
     for e in ar.entries().unwrap() {
         let mut e = e.unwrap();
         let name = e.path().unwrap().to_string_lossy().into_owned();
+        let mut header = e.header().clone();
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut e, &mut data).unwrap();
         if let Some(data) = edit(&name, data) {
-            let mut h = tar::Header::new_ustar();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            out.append_data(&mut h, &name, &data[..]).unwrap();
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+            out.append(&header, &data[..]).unwrap();
         }
     }
     out.finish().unwrap();
 }
 
-/// Append a raw entry (name written verbatim so `..` survives) after the good entries.
+/// Copy a tar, changing bytes of one entry's data in place (everything else byte-identical).
+fn patch_in_place(src: &Path, dst: &Path, entry: &str, patch: impl Fn(&mut [u8])) {
+    let mut bytes = std::fs::read(src).unwrap();
+    let mut ar = tar::Archive::new(&bytes[..]);
+    let (pos, size) = ar
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| e.path().unwrap().to_string_lossy() == entry)
+        .map(|e| (e.raw_file_position() as usize, e.size() as usize))
+        .unwrap_or_else(|| panic!("no entry {entry} in {}", src.display()));
+    patch(&mut bytes[pos..pos + size]);
+    std::fs::write(dst, bytes).unwrap();
+}
+
+/// Append an entry after the good ones, its name written raw so `..` survives (the tar crate
+/// refuses to write such names).
 fn with_extra_entry(src: &Path, dst: &Path, name: &str, kind: tar::EntryType) {
-    rewrite(src, dst, |_, d| Some(d));
-    let bytes = std::fs::read(dst).unwrap();
-    // Drop the two zero end blocks, add the entry, end the archive again.
-    let mut body = bytes[..bytes.len() - 1024].to_vec();
-    while body.ends_with(&[0u8; 512]) {
-        body.truncate(body.len() - 512);
-    }
+    let bytes = std::fs::read(src).unwrap();
+    // Cut the end-of-archive blocks: keep up to the end of the last entry's padded data.
+    let end = {
+        let mut ar = tar::Archive::new(&bytes[..]);
+        ar.entries().unwrap().map(Result::unwrap).map(|e| (e.raw_file_position() + e.size()).div_ceil(512) * 512).max().unwrap() as usize
+    };
+    let mut body = bytes[..end].to_vec();
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(0o644);
+    h.set_mtime(0);
     let data: &[u8] = if kind.is_symlink() { b"" } else { b"owned\n" };
     h.set_size(data.len() as u64);
     h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
@@ -219,91 +244,220 @@ fn with_extra_entry(src: &Path, dst: &Path, name: &str, kind: tar::EntryType) {
     std::fs::write(dst, body).unwrap();
 }
 
-#[test]
-fn bad_input_is_refused_and_the_store_is_unchanged() {
-    let gap = Gap::new();
-    let (reg, hello, _) = upstream(gap.dir.path());
-    let m = manifest(&gap, "bad", &reg.host, "[linux/amd64, linux/arm64]", "  - docker.io/library/hello:1\n");
-    let good = gap.create(&m, "good.bundle", &["--compression", "none"]);
+/// An upstream, a good uncompressed bundle of `docker.io/library/hello:1` (both platforms), and
+/// a store that already holds an earlier import (library/other:1, arm64) a refusal must not touch.
+struct Refusals {
+    gap: Gap,
+    _reg: Registry,
+    hello: BuiltImage,
+    manifest: PathBuf,
+    good: PathBuf,
+}
 
-    // minisign itself accepts our signature.
-    let x = gap.path("extracted");
-    std::fs::create_dir_all(&x).unwrap();
-    run(Command::new("tar").args(["-x", "-f", good.to_str().unwrap(), "-C", x.to_str().unwrap(), "bundle.json", "bundle.json.minisig"])).ok();
-    run(Command::new("minisign").args(["-V", "-m", x.join("bundle.json").to_str().unwrap(), "-p", gap.public().to_str().unwrap()])).ok();
-
-    // Reproducible: same lock and SOURCE_DATE_EPOCH give the same bytes.
-    let repro = |out: &str| {
-        let (m, k, o, l) = (m.display().to_string(), gap.key().display().to_string(), gap.path(out).display().to_string(), gap.path("bundles.lock").display().to_string());
-        run(Command::new(e2e::bin("bundler")).args(["create", &m, "--key", &k, "--out", &o, "--lock", &l, "--locked"]).env("BUNDLER_CACHE", gap.path("cache")).env("SOURCE_DATE_EPOCH", "1700000000")).ok();
-        sha256(&std::fs::read(gap.path(out)).unwrap())
-    };
-    assert_eq!(repro("r1.bundle"), repro("r2.bundle"), "bundles must be byte-identical");
-
-    // An earlier import the refusals must not disturb.
-    let base_m = manifest(&gap, "base", &reg.host, "[linux/arm64]", "  - docker.io/library/other:1\n").display().to_string();
-    let (k, base, base_lock) = (gap.key().display().to_string(), gap.path("base.bundle"), gap.path("base.lock").display().to_string());
-    gap.bundler(&["create", &base_m, "--key", &k, "--out", base.to_str().unwrap(), "--lock", &base_lock]).ok();
-    gap.import(&base).ok();
-
-    let v = |name: &str| gap.path(name);
-    // Flipped byte inside the amd64 layer.
-    let layer_hex = hello.own_layers["amd64"][7..].to_string();
-    rewrite(&good, &v("flipped.bundle"), |n, mut d| {
-        if n.ends_with(&layer_hex) {
-            d[10] ^= 0x40;
-        }
-        Some(d)
-    });
-    rewrite(&good, &v("edited.bundle"), |n, d| Some(if n == "bundle.json" { String::from_utf8(d).unwrap().replace("\"bad\"", "\"bax\"").into_bytes() } else { d }));
-    rewrite(&good, &v("unsigned.bundle"), |n, d| (n != "bundle.json.minisig").then_some(d));
-    let bytes = std::fs::read(&good).unwrap();
-    std::fs::write(v("truncated.bundle"), &bytes[..bytes.len() / 2]).unwrap();
-    with_extra_entry(&good, &v("traversal.bundle"), "../../etc/x", tar::EntryType::Regular);
-    with_extra_entry(&good, &v("symlink.bundle"), "blobs/sha256/evil", tar::EntryType::Symlink);
-    gap.bundler(&["keygen", "--out", v("other-keys").to_str().unwrap()]).ok();
-    let (mm, k2, o2, l2) = (m.display().to_string(), v("other-keys/bundle.key").display().to_string(), v("foreign.bundle").display().to_string(), v("bundles.lock").display().to_string());
-    gap.bundler(&["create", &mm, "--key", &k2, "--out", &o2, "--lock", &l2]).ok();
-
-    let cases = [
-        ("flipped.bundle", "damaged"),
-        ("edited.bundle", "does not match bundle.json"),
-        ("unsigned.bundle", "no signature"),
-        ("truncated.bundle", "truncated"),
-        ("traversal.bundle", "escapes"),
-        ("symlink.bundle", "symlink"),
-        ("foreign.bundle", "not among the trusted keys"),
-    ];
-    let before = snapshot(&gap.store().join("blobs"));
-    let inventory = gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok().stdout;
-    for (file, needle) in cases {
-        let r = gap.import(&v(file)).fails();
-        assert!(r.stderr.contains(needle), "{file}: import error should mention {needle:?}: {}", r.stderr);
-        assert_eq!(before, snapshot(&gap.store().join("blobs")), "{file}: blobs changed");
-        assert!(std::fs::read_dir(gap.store().join("tmp")).unwrap().next().is_none(), "{file}: staging left behind");
-        assert_eq!(inventory, gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok().stdout, "{file}: metadata changed");
-        gap.bundler(&["verify", v(file).to_str().unwrap(), "--pub", gap.public().to_str().unwrap()]).fails();
+impl Refusals {
+    fn new() -> Refusals {
+        let gap = Gap::new();
+        let (reg, hello, _) = upstream(gap.dir.path());
+        let base = manifest(&gap, "base", &reg.host, "[linux/arm64]", "  - docker.io/library/other:1\n");
+        let base_bundle = gap.path("base.bundle");
+        gap.bundler(&["create", base.to_str().unwrap(), "--key", gap.key().to_str().unwrap(), "--out", base_bundle.to_str().unwrap(), "--lock", gap.path("base.lock").to_str().unwrap()]).ok();
+        gap.import(&base_bundle).ok();
+        let m = manifest(&gap, "bad", &reg.host, "[linux/amd64, linux/arm64]", "  - docker.io/library/hello:1\n");
+        let good = gap.create(&m, "good.bundle", &["--compression", "none"]);
+        Refusals { gap, _reg: reg, hello, manifest: m, good }
     }
-    gap.bundler(&["verify", good.to_str().unwrap(), "--pub", gap.public().to_str().unwrap()]).ok();
+
+    fn variant(&self, name: &str) -> PathBuf {
+        self.gap.path(name)
+    }
+
+    /// `mirror import` fails naming every one of `needles`; no blob, no held metadata and, as
+    /// the issue says, no byte of any file under the store changes; `bundler verify` fails too.
+    /// Returns the import's stderr.
+    fn assert_refused(&self, bundle: &Path, needles: &[&str]) -> String {
+        let store = self.gap.store();
+        // What the store holds, read from a copy: even a read-only open of the real store must
+        // not happen between the snapshots.
+        let inventory = |dir: &Path| self.gap.mirror(&["inventory", "--store", dir.to_str().unwrap()]).ok().stdout;
+        let copy = self.gap.path("store-copy");
+        let _ = std::fs::remove_dir_all(&copy);
+        run(Command::new("cp").arg("-a").arg(&store).arg(&copy)).ok();
+        let held = inventory(&copy);
+        let before = snapshot(&store);
+        assert!(!before.is_empty(), "the base import left no files in {}", store.display());
+        let r = self.gap.import(bundle).fails_with(needles);
+        eprintln!("{}: {}", bundle.display(), r.stderr.trim());
+        let after = snapshot(&store);
+        let changed = |prefix: &Path| -> std::collections::BTreeSet<&PathBuf> { before.keys().chain(after.keys()).filter(|p| p.starts_with(prefix) && before.get(*p) != after.get(*p)).collect() };
+        assert!(changed(&store.join("blobs")).is_empty(), "refused import of {} changed blobs: {:?}", bundle.display(), changed(&store.join("blobs")));
+        let staging = std::fs::read_dir(store.join("tmp")).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(staging, 0, "refused import of {} left staging files", bundle.display());
+        assert_eq!(held, inventory(&store), "refused import of {} changed what the store holds", bundle.display());
+        assert!(
+            changed(&store).is_empty(),
+            "refused import of {} rewrote store files {:?}: a refused import must leave the store byte for byte \
+             (issue 2), so `mirror import` must not open/flush the metadata db before the bundle is accepted",
+            bundle.display(),
+            changed(&store)
+        );
+        let v = self.gap.verify(bundle).fails();
+        assert!(!v.stderr.trim().is_empty(), "`bundler verify` must say why it failed: {v:?}");
+        // The held image is still whole.
+        self.gap.mirror(&["verify", "--store", store.to_str().unwrap()]).ok();
+        r.stderr
+    }
 }
 
 #[test]
-fn manifest_and_upstream_errors_name_the_culprit() {
+fn good_bundle_verifies_with_bundler_and_minisign() {
+    let f = Refusals::new();
+    f.gap.verify(&f.good).ok();
+    let x = f.gap.path("extracted");
+    std::fs::create_dir_all(&x).unwrap();
+    let mut ar = tar::Archive::new(std::fs::File::open(&f.good).unwrap());
+    let names: Vec<String> = ar
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .take(4)
+        .map(|mut e| {
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("bundle.json") {
+                e.unpack(x.join(&name)).unwrap();
+            }
+            name
+        })
+        .collect();
+    assert_eq!(names, ["bundle.json", "bundle.json.minisig", "oci-layout", "index.json"], "entry order of DESIGN.md");
+    run(Command::new("minisign").args(["-V", "-m", x.join("bundle.json").to_str().unwrap(), "-p", f.gap.public().to_str().unwrap()])).ok();
+    // minisign also rejects a changed bundle.json with the same signature.
+    let mut doc = std::fs::read(x.join("bundle.json")).unwrap();
+    doc.push(b' ');
+    std::fs::write(x.join("bundle.json"), doc).unwrap();
+    run(Command::new("minisign").args(["-V", "-m", x.join("bundle.json").to_str().unwrap(), "-p", f.gap.public().to_str().unwrap()])).fails();
+}
+
+#[test]
+fn flipped_byte_in_a_layer_is_refused() {
+    let f = Refusals::new();
+    let layer = f.hello.own_layers["amd64"].clone();
+    let bad = f.variant("flipped.bundle");
+    patch_in_place(&f.good, &bad, &format!("blobs/sha256/{}", &layer[7..]), |d| d[d.len() / 2] ^= 0x01);
+    let err = f.assert_refused(&bad, &["damaged"]);
+    assert!(err.contains(&layer[7..]), "names the damaged blob {layer}: {err}");
+}
+
+#[test]
+fn edited_bundle_json_is_refused() {
+    let f = Refusals::new();
+    let bad = f.variant("edited.bundle");
+    // Same length, so only the content changes: the bundle name "bad" becomes "bax".
+    patch_in_place(&f.good, &bad, "bundle.json", |d| {
+        let at = d.windows(5).position(|w| w == b"\"bad\"").expect("bundle.json names the bundle");
+        d[at + 3] = b'x';
+    });
+    f.assert_refused(&bad, &["signature"]);
+}
+
+#[test]
+fn signature_by_an_untrusted_key_is_refused() {
+    let f = Refusals::new();
+    f.gap.bundler(&["keygen", "--out", f.variant("other-keys").to_str().unwrap()]).ok();
+    let bad = f.variant("foreign.bundle");
+    f.gap.try_create(&f.manifest, &bad, &f.variant("other-keys/bundle.key"), &[]).ok();
+    f.assert_refused(&bad, &["not among the trusted keys"]);
+}
+
+#[test]
+fn missing_signature_is_refused() {
+    let f = Refusals::new();
+    let bad = f.variant("unsigned.bundle");
+    rewrite(&f.good, &bad, |n, d| (n != "bundle.json.minisig").then_some(d));
+    f.assert_refused(&bad, &["no signature"]);
+}
+
+#[test]
+fn truncated_bundle_is_refused() {
+    let f = Refusals::new();
+    let bytes = std::fs::read(&f.good).unwrap();
+    // Cut in the middle of the bundle, and in the middle of the last blob.
+    let last_blob_middle = tar::Archive::new(&bytes[..]).entries().unwrap().map(Result::unwrap).map(|e| e.raw_file_position() + e.size() / 2).max().unwrap() as usize;
+    for (name, len) in [("truncated-half.bundle", bytes.len() / 2), ("truncated-last.bundle", last_blob_middle)] {
+        let bad = f.variant(name);
+        std::fs::write(&bad, &bytes[..len]).unwrap();
+        f.assert_refused(&bad, &["truncated"]);
+    }
+    // A zstd bundle cut short too.
+    let z = f.gap.create(&f.manifest, "z.bundle", &[]);
+    let zb = std::fs::read(&z).unwrap();
+    let bad = f.variant("truncated-zstd.bundle");
+    std::fs::write(&bad, &zb[..zb.len() * 2 / 3]).unwrap();
+    f.assert_refused(&bad, &["truncated"]);
+}
+
+#[test]
+fn path_traversal_entry_is_refused() {
+    let f = Refusals::new();
+    let bad = f.variant("traversal.bundle");
+    with_extra_entry(&f.good, &bad, "../../etc/x", tar::EntryType::Regular);
+    f.assert_refused(&bad, &["../../etc/x"]);
+    for p in [f.gap.path("../../etc/x"), f.gap.store().join("../../etc/x"), f.gap.store().join("tmp/../../etc/x")] {
+        assert!(!p.exists(), "{} was written", p.display());
+    }
+}
+
+#[test]
+fn symlink_entry_is_refused() {
+    let f = Refusals::new();
+    let bad = f.variant("symlink.bundle");
+    with_extra_entry(&f.good, &bad, "blobs/sha256/evil", tar::EntryType::Symlink);
+    f.assert_refused(&bad, &["symlink"]);
+}
+
+#[test]
+fn same_lock_and_source_date_epoch_give_identical_bundles() {
     let gap = Gap::new();
-    let lock = gap.path("x.lock").display().to_string();
+    let (reg, _, _) = upstream(gap.dir.path());
+    let m = manifest(&gap, "repro", &reg.host, "[linux/amd64, linux/arm64]", "  - docker.io/library/hello:1\n  - docker.io/library/other:1\n");
+    gap.lock(&m).ok();
+    let create = |out: &str, cache: &str| {
+        let (m, k, o, l, c) = (m.display().to_string(), gap.key().display().to_string(), gap.path(out).display().to_string(), gap.lock_file().display().to_string(), gap.path(cache).display().to_string());
+        gap.bundler_env(&["create", &m, "--key", &k, "--out", &o, "--lock", &l, "--locked", "--cache", &c], &[("SOURCE_DATE_EPOCH", "1700000000")]).ok();
+        std::fs::read(gap.path(out)).unwrap()
+    };
+    // The second run starts from an empty cache: nothing but the lock and upstream decide.
+    let (a, b) = (create("r1.bundle", "cache1"), create("r2.bundle", "cache2"));
+    assert!(a == b, "bundles differ: {} vs {}", sha256(&a), sha256(&b));
+    let info = gap.inspect(&gap.path("r1.bundle"));
+    assert!(info.to_string().contains("2023-11-14T22:13:20"), "created comes from SOURCE_DATE_EPOCH: {info}");
+}
+
+#[test]
+fn unknown_manifest_key_names_key_and_file() {
+    let gap = Gap::new();
     let typo = gap.write("typo.yaml", "name: t\nimages:\n  - {ref: busybox:1, platfroms: [linux/amd64]}\n");
-    let r = gap.bundler(&["lock", typo.to_str().unwrap(), "--lock", &lock]).fails();
-    assert!(r.stderr.contains("platfroms") && r.stderr.contains("typo.yaml") && r.stderr.contains("line 3"), "{}", r.stderr);
+    gap.lock(&typo).fails_with(&["platfroms", "typo.yaml", "line 3"]);
+    let top = gap.write("top.yaml", "name: t\nimagez: [busybox:1]\n");
+    gap.lock(&top).fails_with(&["imagez", "top.yaml"]);
+    assert!(!gap.lock_file().exists(), "no lock written on error");
+}
 
-    let reg = Registry::start();
-    let missing = manifest(&gap, "missing", &reg.host, "[linux/amd64]", "  - docker.io/library/nothere:1\n");
-    let r = gap.bundler(&["lock", missing.to_str().unwrap(), "--lock", &lock]).fails();
-    assert!(r.stderr.contains("docker.io/library/nothere:1") && r.stderr.contains(&reg.host) && r.stderr.contains("not found"), "{}", r.stderr);
+#[test]
+fn tag_missing_upstream_names_image_and_registry() {
+    let gap = Gap::new();
+    let (reg, _, _) = upstream(gap.dir.path());
+    let m = manifest(&gap, "missing", &reg.host, "[linux/amd64]", "  - docker.io/library/hello:1\n  - docker.io/library/hello:nothere\n");
+    gap.lock(&m).fails_with(&["docker.io/library/hello:nothere", &reg.host, "not found"]);
+    let r = gap.try_create(&m, &gap.path("x.bundle"), &gap.key(), &[]).fails_with(&["docker.io/library/hello:nothere", &reg.host]);
+    assert!(!gap.path("x.bundle").exists(), "no bundle written on error: {}", r.stderr);
+}
 
+#[test]
+fn upstream_down_names_the_registry_url() {
+    let gap = Gap::new();
     let down_host = format!("127.0.0.1:{}", e2e::free_port());
-    let down = manifest(&gap, "down", &down_host, "[linux/amd64]", "  - docker.io/library/hello:1\n");
-    let r = gap.bundler(&["lock", down.to_str().unwrap(), "--lock", &lock]).fails();
-    assert!(r.stderr.contains(&down_host) && r.stderr.contains("unreachable"), "{}", r.stderr);
+    let m = manifest(&gap, "down", &down_host, "[linux/amd64]", "  - docker.io/library/hello:1\n");
+    gap.lock(&m).fails_with(&[&format!("http://{down_host}"), "docker.io/library/hello:1", "unreachable"]);
 }
 
 #[test]
