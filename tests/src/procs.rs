@@ -146,7 +146,9 @@ impl Registry {
         let dir = tempfile::tempdir().unwrap();
         let mut auth_conf = String::new();
         if let Some((user, password)) = auth {
-            let hash = run(Command::new("python3").args(["-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", password])).ok();
+            // Debian's python3 (3.11) still has `crypt`; a newer one first on PATH may not.
+            let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+            let hash = run(Command::new(python).args(["-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", password])).ok();
             let htpasswd = dir.path().join("htpasswd");
             std::fs::write(&htpasswd, format!("{user}:{}\n", hash.stdout.trim())).unwrap();
             auth_conf = format!("auth:\n  htpasswd: {{realm: e2e, path: {}}}\n", htpasswd.display());
