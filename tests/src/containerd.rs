@@ -12,6 +12,9 @@ pub struct Containerd {
     pub dir: tempfile::TempDir,
     /// The gRPC socket, for `ctr --address`.
     pub address: PathBuf,
+    /// `overlayfs` where its plugin loaded (the kernel and the temp dir's filesystem allow it),
+    /// else `native`; every `pull` unpacks with it.
+    pub snapshotter: String,
 }
 
 /// Replace `from` (which must occur) in containerd's default config.
@@ -39,7 +42,12 @@ impl Containerd {
         let mut server = Server::start("containerd", Command::new("containerd").arg("--config").arg(d.join("config.toml")), d.join("containerd.log"));
         let addr = address.clone();
         server.wait_until("answering `ctr version`", move || Command::new("ctr").arg("--address").arg(&addr).arg("version").output().is_ok_and(|o| o.status.success()));
-        Containerd { server, dir, address }
+        let mut c = Containerd { server, dir, address, snapshotter: "native".into() };
+        let plugins = c.ctr(&["plugins", "ls"]).ok().stdout;
+        if plugins.lines().any(|l| l.contains("io.containerd.snapshotter.v1") && l.split_whitespace().nth(1) == Some("overlayfs") && l.trim_end().ends_with("ok")) {
+            c.snapshotter = "overlayfs".into();
+        }
+        c
     }
 
     /// The `--hosts-dir` directory (`certs.d`).
@@ -74,7 +82,7 @@ impl Containerd {
     /// in `extra`); the hosts.toml files decide where it goes.
     pub fn pull(&self, ns: &str, reference: &str, extra: &[&str]) -> Run {
         let hosts = self.hosts_dir().display().to_string();
-        let mut args = vec!["-n", ns, "images", "pull", "--hosts-dir", &hosts];
+        let mut args = vec!["-n", ns, "images", "pull", "--snapshotter", &self.snapshotter, "--hosts-dir", &hosts];
         args.extend_from_slice(extra);
         args.push(reference);
         self.ctr(&args)

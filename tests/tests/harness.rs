@@ -99,6 +99,7 @@ fn registry_images_reach_skopeo_ctr_and_podman() {
     podman.pull("docker.io/library/other:1", &["--arch", "arm64"]).ok();
     assert_eq!(podman.image_digest("docker.io/library/other:1"), other.index);
     let podman_dir = podman.dir.path().to_path_buf();
+    eprintln!("containerd snapshotter: {}; podman storage driver: {}", ctrd.snapshotter, podman.driver);
 
     // Every server stops with its fixture, and nothing stays mounted.
     let pids = [reg.server.pid(), ctrd.server.pid()];
