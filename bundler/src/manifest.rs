@@ -67,13 +67,94 @@ pub struct ImageSpec {
     pub line: u64,
 }
 
+/// What a target system already has; the apt closure leaves it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Baseline {
+    /// Nothing assumed installed: the full closure.
+    #[default]
+    None,
+    /// `Essential: yes` and `Priority: required` packages.
+    Required,
+    /// Also `Priority: important`.
+    Important,
+}
+
+/// One apt archive (a `sources.list` line) and the packages wanted from it. All apt entries
+/// of a manifest form one universe, as several sources.list lines do for apt.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AptSpec {
+    /// Archive root: the URL holding `dists/` and `pool/`.
+    pub source: String,
+    /// Served at `/apt/<id>/`.
+    pub id: String,
+    pub suite: String,
+    pub components: Vec<String>,
+    /// Debian architectures (amd64, arm64, …); `all` is always read too.
+    pub architectures: Vec<String>,
+    #[serde(skip)]
+    pub keyring: Option<PathBuf>,
+    /// The keyring as written in the manifest (locks must not depend on absolute paths).
+    pub keyring_label: Option<String>,
+    pub trusted: bool,
+    pub recommends: bool,
+    /// Relations as written: `name`, `name (>= 1.0)`, `name (= 1.2-3)`.
+    pub packages: Vec<String>,
+    pub exclude_installed: Baseline,
+    #[serde(skip)]
+    pub file: String,
+    #[serde(skip)]
+    pub line: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApt {
+    source: String,
+    id: Option<String>,
+    suite: String,
+    components: Option<Vec<String>>,
+    architectures: Option<Vec<String>>,
+    keyring: Option<String>,
+    #[serde(default)]
+    trusted: bool,
+    #[serde(default)]
+    recommends: bool,
+    #[serde(default)]
+    packages: Vec<String>,
+    #[serde(default)]
+    exclude_installed: Baseline,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Manifest {
     pub name: String,
     pub platforms: Vec<String>,
     pub registries: BTreeMap<String, RegistryConfig>,
     pub images: Vec<ImageSpec>,
+    pub apt: Vec<AptSpec>,
     pub files: Vec<String>,
+}
+
+/// Debian's name for an OCI platform's architecture (`linux/arm/v7` → `armhf`).
+pub fn debian_arch(platform: &str) -> Option<String> {
+    let mut p = platform.split('/');
+    let (os, arch, variant) = (p.next()?, p.next()?, p.next());
+    if os != "linux" {
+        return None;
+    }
+    Some(match (arch, variant) {
+        ("386", _) => "i386".into(),
+        ("arm", Some("v5")) => "armel".into(),
+        ("arm", _) => "armhf".into(),
+        ("ppc64le", _) => "ppc64el".into(),
+        (a, _) => a.into(),
+    })
+}
+
+/// Ids, suites, components and architectures become URL path segments on the mirror.
+fn safe_segment(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+~".contains(&b))
 }
 
 pub const DEFAULT_PLATFORMS: &[&str] = &["linux/amd64"];
@@ -87,8 +168,9 @@ struct Doc {
     registries: BTreeMap<String, RegistryConfig>,
     #[serde(default)]
     images: Vec<Spanned<RawImage>>,
+    #[serde(default)]
+    apt: Vec<Spanned<RawApt>>,
     // Ecosystems that later versions carry; named here so they get a clear message.
-    apt: Option<Spanned<IgnoredAny>>,
     pypi: Option<Spanned<IgnoredAny>>,
     charts: Option<Spanned<IgnoredAny>>,
     nltk: Option<Spanned<IgnoredAny>>,
@@ -158,6 +240,7 @@ impl Manifest {
         let mut name_from: Option<(String, String)> = None;
         let mut platforms_from: Option<(Vec<String>, String)> = None;
         let mut pending: Vec<(RawImage, String, u64, PathBuf)> = Vec::new();
+        let mut pending_apt: Vec<(RawApt, String, u64, PathBuf)> = Vec::new();
         let mut registry_from: BTreeMap<String, String> = BTreeMap::new();
         for path in paths {
             let file = path.display().to_string();
@@ -167,12 +250,12 @@ impl Manifest {
                 .map_err(|e| ManifestError::Yaml { path: file.clone(), detail: e.to_string() })?;
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
             for doc in docs.into_iter().flatten() {
-                for (key, v) in [("apt", &doc.apt), ("pypi", &doc.pypi), ("charts", &doc.charts), ("nltk", &doc.nltk), ("models", &doc.models), ("files", &doc.files)] {
+                for (key, v) in [("pypi", &doc.pypi), ("charts", &doc.charts), ("nltk", &doc.nltk), ("models", &doc.models), ("files", &doc.files)] {
                     if let Some(v) = v {
                         return Err(ManifestError::Invalid {
                             path: file.clone(),
                             line: v.referenced.line(),
-                            detail: format!("`{key}:` is not supported by this bundler version yet (images only); remove it or upgrade"),
+                            detail: format!("`{key}:` is not supported by this bundler version yet (images and apt only); remove it or upgrade"),
                         });
                     }
                 }
@@ -215,6 +298,9 @@ impl Manifest {
                 }
                 for img in doc.images {
                     pending.push((img.value, file.clone(), img.referenced.line(), base.clone()));
+                }
+                for a in doc.apt {
+                    pending_apt.push((a.value, file.clone(), a.referenced.line(), base.clone()));
                 }
             }
         }
@@ -262,8 +348,80 @@ impl Manifest {
             }
             m.images.push(spec);
         }
+        for (raw, file, line, base) in pending_apt {
+            let spec = apt_spec(raw, &m.platforms, &base).map_err(|detail| ManifestError::Invalid { path: file.clone(), line, detail })?;
+            if let Some(prev) = m.apt.iter().find(|a| a.id == spec.id && a.suite == spec.suite) {
+                if prev.source != spec.source {
+                    return Err(ManifestError::Invalid {
+                        path: file,
+                        line,
+                        detail: format!("apt id {:?} suite {:?} is already used for {} ({} line {}); give this source its own `id:`", spec.id, spec.suite, prev.source, prev.file, prev.line),
+                    });
+                }
+            }
+            m.apt.push(AptSpec { file, line, ..spec });
+        }
         Ok(m)
     }
+}
+
+fn apt_spec(raw: RawApt, platforms: &[String], base: &Path) -> Result<AptSpec, String> {
+    let source = raw.source.trim_end_matches('/').to_string();
+    if !(source.starts_with("http://") || source.starts_with("https://")) {
+        return Err(format!("apt source {:?} must be an http:// or https:// archive root", raw.source));
+    }
+    let id = match raw.id {
+        Some(id) => id,
+        None => source.rsplit('/').next().unwrap_or_default().to_string(),
+    };
+    if !safe_segment(&id) {
+        return Err(format!("apt id {id:?} (served at /apt/<id>/) must be letters, digits, `-_.+~`; set `id:`"));
+    }
+    if !safe_segment(&raw.suite) {
+        return Err(format!("apt suite {:?} must be one path segment of letters, digits, `-_.+~` (flat repositories are not supported yet)", raw.suite));
+    }
+    let components = raw.components.unwrap_or_else(|| vec!["main".into()]);
+    let architectures = match raw.architectures {
+        Some(a) => a,
+        None => {
+            let mut a: Vec<String> = platforms.iter().filter_map(|p| debian_arch(p)).collect();
+            a.dedup();
+            a
+        }
+    };
+    for s in components.iter().chain(&architectures) {
+        if !safe_segment(s) {
+            return Err(format!("{s:?} is not a valid apt component or architecture"));
+        }
+    }
+    if architectures.is_empty() {
+        return Err("no apt architecture: set `architectures:` or a linux `platforms:` entry".into());
+    }
+    if architectures.iter().any(|a| a == "all") {
+        return Err("`all` is always read; list the targets' architectures (amd64, arm64, …)".into());
+    }
+    if raw.keyring.is_none() && !raw.trusted {
+        return Err(format!("apt source {source} has no `keyring:`; give the archive's signing key (e.g. /usr/share/keyrings/debian-archive-keyring.gpg) or, only for an archive you trust by other means, `trusted: true`"));
+    }
+    for p in &raw.packages {
+        p.parse::<debian_control::lossy::Relation>().map_err(|e| format!("apt package {p:?} is not `name` or `name (op version)`: {e}"))?;
+    }
+    let keyring = raw.keyring.as_ref().map(|k| base.join(k));
+    Ok(AptSpec {
+        source,
+        id,
+        suite: raw.suite,
+        components,
+        architectures,
+        keyring,
+        keyring_label: raw.keyring,
+        trusted: raw.trusted,
+        recommends: raw.recommends,
+        packages: raw.packages,
+        exclude_installed: raw.exclude_installed,
+        file: String::new(),
+        line: 0,
+    })
 }
 
 #[cfg(test)]

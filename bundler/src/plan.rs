@@ -5,14 +5,19 @@ use std::sync::Arc;
 
 use crate::format::lock::{ImageLock, LockFile, LOCK_VERSION};
 use crate::manifest::{ImageOrigin, ImageSpec, Manifest};
+use crate::sources::apt::{self, AptError, AptSource, Loaded};
 use crate::sources::oci::{ImageError, ImageSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error("--locked: {image} ({file} line {line}) is not in the lock file or its entry is stale ({why}); run `bundler lock` and commit the lock")]
     NotLocked { image: String, file: String, line: u64, why: String },
+    #[error("--locked: the manifest's apt: section changed since the lock was written (or the lock has no debs); run `bundler lock` and commit the lock")]
+    AptNotLocked,
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Apt(#[from] AptError),
 }
 
 /// Whether a lock entry still describes what the manifest asks for.
@@ -46,15 +51,23 @@ fn stale(spec: &ImageSpec, lock: &ImageLock) -> Option<String> {
     None
 }
 
-/// Resolve every image. `existing` entries are reused when they still match, unless
-/// `refresh` (what `bundler lock` does). Returns the lock and whether it changed.
+/// The sources one run needs.
+pub struct Sources {
+    pub images: Arc<ImageSource>,
+    pub apt: AptSource,
+}
+
+/// Resolve every artifact. `existing` entries are reused when they still match, unless
+/// `refresh` (what `bundler lock` does). Returns the lock, whether it changed, and the apt
+/// archives' verified indexes (needed again to bundle the debs).
 pub async fn resolve(
     manifest: &Manifest,
     existing: Option<&LockFile>,
     locked: bool,
     refresh: bool,
-    source: &Arc<ImageSource>,
-) -> Result<(LockFile, bool), PlanError> {
+    sources: &Sources,
+) -> Result<(LockFile, bool, Option<Loaded>), PlanError> {
+    let source = &sources.images;
     let mut images = Vec::with_capacity(manifest.images.len());
     for spec in &manifest.images {
         let name = spec.reference.to_string();
@@ -80,9 +93,26 @@ pub async fn resolve(
         }
     }
     images.sort_by(|a, b| a.name.cmp(&b.name));
-    let lock = LockFile { version: LOCK_VERSION, images };
+
+    // The closure is one answer to the whole apt: section; reuse it while that is unchanged.
+    let apt_request = apt::request_digest(&manifest.apt);
+    let (debs, loaded) = match (&apt_request, existing) {
+        (None, _) => (Vec::new(), None),
+        (Some(want), prior) => {
+            tracing::info!("reading {} apt source(s)", manifest.apt.len());
+            let loaded = sources.apt.load(&manifest.apt).await?;
+            let fresh = prior.filter(|l| l.apt_request.as_ref() == Some(want) && !refresh);
+            let debs = match fresh {
+                Some(l) => l.debs.clone(),
+                None if locked => return Err(PlanError::AptNotLocked),
+                None => sources.apt.resolve(&loaded, &manifest.apt)?,
+            };
+            (debs, Some(loaded))
+        }
+    };
+    let lock = LockFile { version: LOCK_VERSION, apt_request, images, debs };
     let changed = existing != Some(&lock);
-    Ok((lock, changed))
+    Ok((lock, changed, loaded))
 }
 
 /// The spec for a lock entry's image.

@@ -19,6 +19,7 @@ use crate::format::Digest;
 use crate::manifest::Manifest;
 use crate::plan;
 use crate::progress::Progress;
+use crate::sources::apt::AptSource;
 use crate::sources::oci::ImageSource;
 use crate::sources::Fetched;
 
@@ -54,9 +55,10 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     // Fail on a bad key before fetching gigabytes.
     let key = SecretKey::load(&args.key)?;
     let cache = Arc::new(BlobCache::open(&args.cache)?);
-    let source = Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone()));
+    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()) };
+    let source = &sources.images;
     let existing = LockFile::load(&args.lock)?;
-    let (lock, changed) = plan::resolve(&manifest, existing.as_ref(), args.locked, false, &source).await?;
+    let (lock, changed, apt_loaded) = plan::resolve(&manifest, existing.as_ref(), args.locked, false, &sources).await?;
     if changed && !args.locked {
         lock.save(&args.lock)?;
     }
@@ -70,6 +72,10 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     .buffered(2)
     .try_collect()
     .await?;
+    let mut fetched = fetched;
+    if let Some(loaded) = &apt_loaded {
+        fetched.push(sources.apt.fetch(loaded, &manifest.apt, &lock.debs, &progress).await?);
+    }
     progress.finish();
 
     let mut all = Fetched::default();
@@ -81,6 +87,7 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
         (
             d.annotations.get(annotations::REPOSITORY).cloned().unwrap_or_default(),
             d.annotations.get(annotations::TAG).cloned().unwrap_or_default(),
+            d.annotations.get(crate::format::oci::ANNOTATION_REF_NAME).cloned().unwrap_or_default(),
             d.digest.clone(),
         )
     };

@@ -5,17 +5,22 @@ use crate::cache::BlobCache;
 use crate::format::lock::LockFile;
 use crate::manifest::Manifest;
 use crate::plan;
+use crate::sources::apt::AptSource;
 use crate::sources::oci::ImageSource;
 
 pub async fn run(manifests: &[PathBuf], lock_path: &Path, cache_dir: &Path) -> anyhow::Result<LockFile> {
     let manifest = Manifest::load(manifests)?;
     let cache = Arc::new(BlobCache::open(cache_dir)?);
-    let source = Arc::new(ImageSource::new(manifest.registries.clone(), cache));
+    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache) };
     let existing = LockFile::load(lock_path)?;
-    let (lock, _) = plan::resolve(&manifest, existing.as_ref(), false, true, &source).await?;
+    let (lock, _, _) = plan::resolve(&manifest, existing.as_ref(), false, true, &sources).await?;
     lock.save(lock_path)?;
     for i in &lock.images {
         eprintln!("locked {} -> {} ({} platform(s), {} accessories)", i.name, i.sha256, i.platforms.len(), i.accessories.len());
+    }
+    if !lock.debs.is_empty() {
+        let bytes: u64 = lock.debs.iter().map(|d| d.size).sum();
+        eprintln!("locked {} debs ({bytes} bytes) for the apt closure", lock.debs.len());
     }
     Ok(lock)
 }

@@ -29,6 +29,8 @@ pub mod kinds {
     pub const IMAGE: &str = "image";
     /// A cosign signature/attestation/SBOM tag, or an OCI referrer of an image.
     pub const IMAGE_ACCESSORY: &str = "image-accessory";
+    /// A Debian package (see `format::deb`).
+    pub const DEB: &str = "deb";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]

@@ -12,8 +12,35 @@ pub const LOCK_VERSION: u32 = 1;
 #[serde(deny_unknown_fields)]
 pub struct LockFile {
     pub version: u32,
+    /// Digest of the manifest's `apt:` section the debs were resolved for: the closure is
+    /// one answer to the whole section, so any change there re-resolves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apt_request: Option<Digest>,
     #[serde(default, rename = "image", skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<ImageLock>,
+    #[serde(default, rename = "deb", skip_serializing_if = "Vec::is_empty")]
+    pub debs: Vec<DebLock>,
+}
+
+/// One Debian package file of the resolved apt closure.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebLock {
+    pub kind: String,
+    /// `<id>/<package>_<version>_<arch>`.
+    pub name: String,
+    /// Archive root URL.
+    pub source: String,
+    pub id: String,
+    pub suite: String,
+    pub component: String,
+    pub package: String,
+    pub version: String,
+    pub architecture: String,
+    /// Path below the archive root, as the Packages index gives it.
+    pub filename: String,
+    pub sha256: Digest,
+    pub size: u64,
 }
 
 /// One image: the upstream manifest or index it resolved to and the platform manifests kept.

@@ -1,6 +1,7 @@
 //! The bundle format, shared by the bundler (writes it) and the mirror (reads it).
 
 pub mod bundle;
+pub mod deb;
 pub mod digest;
 pub mod hash;
 pub mod lock;

@@ -2,7 +2,9 @@
 //! exactly the locked bytes into the cache and says which index.json descriptors and blobs
 //! the bundle carries.
 
+pub mod apt;
 pub mod archive;
+pub mod http;
 pub mod oci;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,383 @@
+//! The dependency closure of an apt request, the way apt-get picks it: the candidate of a
+//! package is its highest version in any source; for each `Depends`/`Pre-Depends` group that
+//! nothing chosen (or assumed installed) satisfies, the first alternative that can be
+//! satisfied is installed, virtual names going to a provider. Only choices at `a | b` points
+//! are undone when a branch turns out unsatisfiable, as apt's resolver effectively does.
+//! Conflicts/Breaks are left to the target's installer: a bundle may carry more than one
+//! installation could use.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use debian_control::lossy::{Relation, Relations};
+use debian_control::relations::VersionConstraint;
+use debversion::Version;
+
+use crate::manifest::Baseline;
+
+/// One binary package of one source's Packages index.
+#[derive(Debug, Clone)]
+pub struct Pkg {
+    pub name: String,
+    pub version: Version,
+    pub arch: String,
+    pub multi_arch: Option<String>,
+    pub priority: Option<String>,
+    pub essential: bool,
+    /// Pre-Depends then Depends.
+    pub depends: Relations,
+    pub recommends: Relations,
+    pub provides: Vec<(String, Option<Version>)>,
+    /// Index of the apt source (manifest entry) it came from.
+    pub source: usize,
+    pub component: String,
+    pub filename: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The stanza verbatim, as the signed index has it.
+    pub stanza: String,
+}
+
+/// Every package every source offers, indexed by name and by what they provide.
+#[derive(Default)]
+pub struct Universe {
+    pub pkgs: Vec<Pkg>,
+    by_name: HashMap<String, Vec<usize>>,
+    providers: HashMap<String, Vec<usize>>,
+}
+
+impl Universe {
+    pub fn add(&mut self, p: Pkg) {
+        let i = self.pkgs.len();
+        self.by_name.entry(p.name.clone()).or_default().push(i);
+        for (v, _) in &p.provides {
+            self.providers.entry(v.clone()).or_default().push(i);
+        }
+        self.pkgs.push(p);
+    }
+
+    /// Versions of a real package visible to `arch`, highest first (earlier sources win ties).
+    fn versions(&self, name: &str, arch: &str) -> Vec<usize> {
+        let mut v: Vec<usize> = self.by_name.get(name).into_iter().flatten().copied().filter(|&i| visible(&self.pkgs[i], arch)).collect();
+        v.sort_by(|&a, &b| self.pkgs[b].version.cmp(&self.pkgs[a].version).then(self.pkgs[a].source.cmp(&self.pkgs[b].source)));
+        v
+    }
+
+    /// The candidate: the highest version, as apt picks with equal pin priorities.
+    fn candidate(&self, name: &str, arch: &str) -> Option<usize> {
+        self.versions(name, arch).first().copied()
+    }
+}
+
+/// `:arch` qualifiers other than any/native name another architecture's package.
+fn qual_arch<'a>(rel: &'a Relation, arch: &'a str) -> &'a str {
+    match rel.archqual.as_deref() {
+        None | Some("any") | Some("native") => arch,
+        Some(a) => a,
+    }
+}
+
+fn visible(p: &Pkg, arch: &str) -> bool {
+    p.arch == arch || p.arch == "all"
+}
+
+pub fn version_ok(have: &Version, want: &Option<(VersionConstraint, Version)>) -> bool {
+    match want {
+        None => true,
+        Some((c, v)) => match c {
+            VersionConstraint::LessThan => have < v,
+            VersionConstraint::LessThanEqual => have <= v,
+            VersionConstraint::Equal => have == v,
+            VersionConstraint::GreaterThanEqual => have >= v,
+            VersionConstraint::GreaterThan => have > v,
+        },
+    }
+}
+
+/// Whether package `p` satisfies `rel` directly or through Provides (a versioned
+/// dependency is only met by a versioned provide, as dpkg rules say).
+fn meets(p: &Pkg, rel: &Relation) -> bool {
+    if p.name == rel.name && version_ok(&p.version, &rel.version) {
+        return true;
+    }
+    p.provides.iter().any(|(n, v)| {
+        n == &rel.name
+            && match (&rel.version, v) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(_), Some(pv)) => version_ok(pv, &rel.version),
+            }
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot satisfy `{relation}` for {arch}: {why}; chain: {}", chain.join(" <- "))]
+pub struct Unsatisfiable {
+    pub relation: String,
+    pub arch: String,
+    pub why: String,
+    /// From the unmet relation back to the manifest's request.
+    pub chain: Vec<String>,
+}
+
+pub struct Request<'a> {
+    pub relation: &'a Relation,
+    /// Shown at the end of the chain, e.g. `requested in demo.yaml line 12`.
+    pub origin: String,
+    pub recommends: bool,
+}
+
+/// Resolve requests for one target architecture. Returns the chosen packages, sorted.
+/// Like apt-get, every requested package is marked first, then dependencies are followed.
+pub fn closure(u: &Universe, arch: &str, requests: &[Request], baseline: Baseline) -> Result<Vec<usize>, Unsatisfiable> {
+    let mut r = Resolver { u, arch, recommends: false, selected: BTreeMap::new(), expanded: HashSet::new(), baseline: baseline_of(u, arch, baseline) };
+    let mut marked = Vec::new();
+    for req in requests {
+        let chain = vec![req.origin.clone()];
+        // A request names a real package; pins like `pkg (= 1.2-3)` select that version.
+        let candidates: Vec<usize> = u.versions(&req.relation.name, qual_arch(req.relation, arch)).into_iter().filter(|&i| version_ok(&u.pkgs[i].version, &req.relation.version)).collect();
+        match candidates.first() {
+            Some(&i) => {
+                r.mark(i, &chain)?;
+                marked.push((i, req.recommends, chain));
+            }
+            None if r.satisfied(req.relation) => {}
+            None => {
+                r.recommends = req.recommends;
+                r.install_group(std::slice::from_ref(req.relation), &chain)?
+            }
+        }
+    }
+    for (i, recommends, chain) in marked {
+        r.recommends = recommends;
+        r.install(i, &chain)?;
+    }
+    let mut out: Vec<usize> = r.selected.into_values().collect();
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Packages a target of that baseline already has: candidates that are Essential or of the
+/// given priorities.
+fn baseline_of(u: &Universe, arch: &str, b: Baseline) -> Vec<usize> {
+    let wanted = |p: &Pkg| match b {
+        Baseline::None => false,
+        Baseline::Required => p.essential || p.priority.as_deref() == Some("required"),
+        Baseline::Important => p.essential || matches!(p.priority.as_deref(), Some("required" | "important")),
+    };
+    let mut names: Vec<&String> = u.by_name.keys().collect();
+    names.sort();
+    names.into_iter().filter_map(|n| u.candidate(n, arch)).filter(|&i| wanted(&u.pkgs[i])).collect()
+}
+
+struct Resolver<'a> {
+    u: &'a Universe,
+    arch: &'a str,
+    recommends: bool,
+    /// Package name (and arch, for foreign-arch qualifiers) → chosen version.
+    selected: BTreeMap<(String, String), usize>,
+    /// Chosen packages whose dependencies have been followed.
+    expanded: HashSet<usize>,
+    baseline: Vec<usize>,
+}
+
+impl Resolver<'_> {
+    fn satisfied(&self, rel: &Relation) -> bool {
+        let arch = qual_arch(rel, self.arch);
+        self.selected.values().chain(&self.baseline).any(|&i| {
+            let p = &self.u.pkgs[i];
+            visible(p, arch) && meets(p, rel)
+        })
+    }
+
+    fn describe(&self, i: usize) -> String {
+        let p = &self.u.pkgs[i];
+        format!("{} {} ({})", p.name, p.version, p.arch)
+    }
+
+    /// Choose package `i` (one version per name and architecture).
+    fn mark(&mut self, i: usize, chain: &[String]) -> Result<(), Unsatisfiable> {
+        let p = &self.u.pkgs[i];
+        let key = (p.name.clone(), if p.arch == "all" { self.arch.to_string() } else { p.arch.clone() });
+        match self.selected.get(&key) {
+            Some(&j) if j == i => Ok(()),
+            Some(&j) => Err(Unsatisfiable {
+                relation: format!("{} (= {})", p.name, p.version),
+                arch: self.arch.into(),
+                why: format!("{} is already chosen and only one version of a package can be installed", self.describe(j)),
+                chain: chain.to_vec(),
+            }),
+            None => {
+                self.selected.insert(key, i);
+                Ok(())
+            }
+        }
+    }
+
+    /// Choose package `i` and follow its dependencies.
+    fn install(&mut self, i: usize, chain: &[String]) -> Result<(), Unsatisfiable> {
+        if !self.expanded.insert(i) {
+            return Ok(());
+        }
+        self.mark(i, chain)?;
+        let p = &self.u.pkgs[i];
+        let mut chain = chain.to_vec();
+        chain.insert(0, self.describe(i));
+        let groups: Vec<Vec<Relation>> = if self.recommends { p.depends.0.iter().chain(&p.recommends.0).cloned().collect() } else { p.depends.0.clone() };
+        for group in &groups {
+            if group.iter().any(|r| self.satisfied(r)) {
+                continue;
+            }
+            self.install_group(group, &chain)?;
+        }
+        Ok(())
+    }
+
+    /// Install the first alternative of an unsatisfied `a | b | c` group that works.
+    fn install_group(&mut self, group: &[Relation], chain: &[String]) -> Result<(), Unsatisfiable> {
+        let mut first_err = None;
+        for rel in group {
+            let options = self.options(rel);
+            for i in options {
+                let saved = (self.selected.clone(), self.expanded.clone());
+                match self.install(i, chain) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => {
+                        (self.selected, self.expanded) = saved;
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        Err(first_err.unwrap_or_else(|| {
+            let rel = &group[0];
+            let shown: Vec<String> = group.iter().map(|r| r.to_string()).collect();
+            let versions: Vec<String> = self.u.versions(&rel.name, qual_arch(rel, self.arch)).iter().map(|&i| self.u.pkgs[i].version.to_string()).collect();
+            let why = if group.len() > 1 {
+                "no alternative is available in any source".to_string()
+            } else if versions.is_empty() {
+                format!("no source has {} for {}", rel.name, qual_arch(rel, self.arch))
+            } else {
+                format!("the sources only have {} {}", rel.name, versions.join(", "))
+            };
+            Unsatisfiable { relation: shown.join(" | "), arch: self.arch.into(), why, chain: chain.to_vec() }
+        }))
+    }
+
+    /// Packages that could satisfy `rel`, in the order apt would try them: the real
+    /// package's candidate (if it matches), then providers — ones of higher priority first.
+    fn options(&self, rel: &Relation) -> Vec<usize> {
+        let arch = qual_arch(rel, self.arch);
+        let mut out = Vec::new();
+        if let Some(c) = self.u.candidate(&rel.name, arch) {
+            if version_ok(&self.u.pkgs[c].version, &rel.version) {
+                out.push(c);
+            } else if !self.u.providers.contains_key(&rel.name) {
+                // apt would not pick an older version on its own; say so through the error.
+                return out;
+            }
+        }
+        let mut providers: Vec<usize> = self
+            .u
+            .providers
+            .get(&rel.name)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| visible(&self.u.pkgs[i], arch) && meets(&self.u.pkgs[i], rel))
+            // Only a provider's own candidate version is installable.
+            .filter(|&i| self.u.candidate(&self.u.pkgs[i].name, arch) == Some(i))
+            .collect();
+        let rank = |p: &Pkg| match p.priority.as_deref() {
+            Some("required") => 0,
+            Some("important") => 1,
+            Some("standard") => 2,
+            Some("optional") => 3,
+            _ => 4,
+        };
+        providers.sort_by(|&a, &b| rank(&self.u.pkgs[a]).cmp(&rank(&self.u.pkgs[b])).then(self.u.pkgs[a].name.cmp(&self.u.pkgs[b].name)));
+        providers.dedup();
+        out.extend(providers);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkg(name: &str, version: &str, arch: &str, depends: &str, provides: &str) -> Pkg {
+        let provides: Relations = provides.parse().unwrap();
+        Pkg {
+            name: name.into(),
+            version: version.parse().unwrap(),
+            arch: arch.into(),
+            multi_arch: None,
+            priority: None,
+            essential: false,
+            depends: depends.parse().unwrap(),
+            recommends: Relations::new(),
+            provides: provides.0.into_iter().flatten().map(|r| (r.name, r.version.map(|(_, v)| v))).collect(),
+            source: 0,
+            component: "main".into(),
+            filename: format!("pool/{name}_{version}.deb"),
+            size: 1,
+            sha256: String::new(),
+            stanza: String::new(),
+        }
+    }
+
+    fn names(u: &Universe, sel: &[usize]) -> Vec<String> {
+        let mut v: Vec<String> = sel.iter().map(|&i| format!("{}={}", u.pkgs[i].name, u.pkgs[i].version)).collect();
+        v.sort();
+        v
+    }
+
+    fn resolve(u: &Universe, want: &str, b: Baseline) -> Result<Vec<String>, Unsatisfiable> {
+        let rel: Relation = want.parse().unwrap();
+        let req = Request { relation: &rel, origin: "requested".into(), recommends: false };
+        closure(u, "amd64", &[req], b).map(|s| names(u, &s))
+    }
+
+    #[test]
+    fn alternatives_provides_versions_and_epochs() {
+        let mut u = Universe::default();
+        u.add(pkg("app", "1.0", "amd64", "libold (<< 2.0), missing | alt, virt (>= 2), data", ""));
+        u.add(pkg("libold", "1.5", "amd64", "", ""));
+        u.add(pkg("libold", "2.1", "amd64", "", ""));
+        u.add(pkg("alt", "1", "amd64", "", ""));
+        u.add(pkg("prov-old", "1", "amd64", "", "virt (= 1)"));
+        u.add(pkg("prov-new", "1", "amd64", "", "virt (= 2.0)"));
+        u.add(pkg("data", "1:0.1", "all", "", ""));
+        u.add(pkg("data", "9.9", "all", "", ""));
+        u.add(pkg("other-arch", "1", "arm64", "", ""));
+        // libold (<< 2.0): the candidate 2.1 does not fit and apt would not downgrade on its own.
+        let e = resolve(&u, "app", Baseline::None).unwrap_err();
+        assert!(e.relation.contains("libold") && e.chain.last().unwrap() == "requested", "{e}");
+        // A pin selects the older version, which then satisfies the dependency.
+        let rel_app: Relation = "app".parse().unwrap();
+        let rel_pin: Relation = "libold (= 1.5)".parse().unwrap();
+        let reqs = [
+            Request { relation: &rel_pin, origin: "pin".into(), recommends: false },
+            Request { relation: &rel_app, origin: "requested".into(), recommends: false },
+        ];
+        let got = closure(&u, "amd64", &reqs, Baseline::None).map(|s| names(&u, &s)).unwrap();
+        assert_eq!(got, vec!["alt=1", "app=1.0", "data=1:0.1", "libold=1.5", "prov-new=1"], "epoch 1:0.1 > 9.9; versioned provide");
+    }
+
+    #[test]
+    fn baseline_and_unsatisfiable_chain() {
+        let mut u = Universe::default();
+        u.add(pkg("top", "1", "amd64", "mid", ""));
+        u.add(pkg("mid", "1", "amd64", "libc6 (>= 2), gone (>= 3)", ""));
+        let mut libc = pkg("libc6", "2.36", "amd64", "", "");
+        libc.priority = Some("required".into());
+        u.add(libc);
+        u.add(pkg("gone", "2", "amd64", "", ""));
+        let e = resolve(&u, "top", Baseline::Required).unwrap_err();
+        assert_eq!(e.chain, vec!["mid 1 (amd64)", "top 1 (amd64)", "requested"]);
+        assert!(e.why.contains("only have gone 2"), "{e}");
+        u.pkgs[3].version = "3".parse().unwrap();
+        assert_eq!(resolve(&u, "top", Baseline::Required).unwrap(), vec!["gone=3", "mid=1", "top=1"]);
+        assert_eq!(resolve(&u, "top", Baseline::None).unwrap(), vec!["gone=3", "libc6=2.36", "mid=1", "top=1"]);
+    }
+}
