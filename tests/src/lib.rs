@@ -2,6 +2,7 @@
 //! on free loopback ports, real clients (skopeo, ctr, podman), each fixture in its own temp
 //! dir and stopped on drop.
 
+pub mod apt;
 pub mod containerd;
 pub mod image;
 pub mod podman;
@@ -10,6 +11,7 @@ pub mod procs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub use apt::{AptClient, AptRepo, AptRepoBuilder, DebSpec, FetchedDeb, Signer, StaticServer};
 pub use containerd::Containerd;
 pub use image::{BuiltImage, ImageBuilder};
 pub use podman::Podman;
