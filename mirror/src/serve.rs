@@ -15,7 +15,7 @@ use crate::store::Store;
 
 /// The full application, as tests mount it in-process.
 pub fn app(store: Arc<Store>) -> Router {
-    routes::router(AppState { store }).layer(middleware::from_fn(log_request))
+    routes::router(AppState { store, apt: Default::default() }).layer(middleware::from_fn(log_request))
 }
 
 /// One debug line per request: enough to see what a client asked for without a trace stack.

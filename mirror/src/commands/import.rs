@@ -45,5 +45,8 @@ fn import(args: &ImportArgs) -> anyhow::Result<ImportSummary> {
     }
     let store = Store::open(&args.store)?;
     let opts = ImportOptions { trust: keys, allow_downgrade: args.allow_downgrade, progress: !args.json };
-    Ok(import::import(&store, &file, &opts)?)
+    let summary = import::import(&store, &file, &opts)?;
+    drop(store);
+    Store::settle(&args.store)?;
+    Ok(summary)
 }

@@ -5,11 +5,12 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use bundler::format::bundle::annotations;
+use bundler::format::bundle::{annotations, kinds};
+use bundler::format::deb::{self, DebConfig};
 use bundler::format::oci::{AnyManifest, Descriptor};
 use bundler::format::Digest;
 
-use crate::store::{BlobStore, Changes, ManifestRecord};
+use crate::store::{BlobStore, Changes, DebKey, DebRecord, ManifestRecord};
 
 /// The distribution spec's limit clients and registries agree on; also bounds our memory.
 const MAX_MANIFEST: u64 = 4 << 20;
@@ -27,6 +28,10 @@ pub fn walk(index: &[u8], lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>) ->
     let mut plan = Plan { changes: Changes::default(), artifacts: Vec::new(), missing: BTreeSet::new() };
     for top in &index.manifests {
         let entry = |e: String| format!("index.json entry {}: {e}", top.digest);
+        if top.annotations.get(annotations::KIND).map(String::as_str) == Some(kinds::DEB) {
+            walk_deb(top, lookup, &mut plan).map_err(entry)?;
+            continue;
+        }
         let repo = top
             .annotations
             .get(annotations::REPOSITORY)
@@ -90,6 +95,69 @@ fn walk_artifact(repo: &str, top: &Descriptor, lookup: &dyn Fn(&Digest) -> Optio
         stack.extend(m.manifests.iter().cloned());
     }
     Ok(())
+}
+
+/// A deb artifact: manifest → config (`DebConfig`) + one layer (the .deb). Its stanza must
+/// describe exactly the carried file, since apt checks the file against it.
+fn walk_deb(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>, plan: &mut Plan) -> Result<(), String> {
+    let read = |d: &Descriptor, max: u64, plan: &mut Plan| -> Result<Option<Vec<u8>>, String> {
+        let Some((path, size)) = lookup(&d.digest) else {
+            plan.missing.insert(d.digest.clone());
+            return Ok(None);
+        };
+        check_size(d, size, "deb")?;
+        BlobStore::read_small(&path, max).map(Some).map_err(|e| format!("{}: {e}", d.digest))
+    };
+    let Some(bytes) = read(top, MAX_MANIFEST, plan)? else { return Ok(()) };
+    let m = AnyManifest::parse(&bytes).map_err(|e| format!("deb manifest is not an OCI manifest: {e}"))?;
+    let (Some(config), [layer]) = (&m.config, &m.layers[..]) else {
+        return Err("a deb artifact needs a config and exactly one layer".into());
+    };
+    if config.media_type != deb::CONFIG_MEDIA_TYPE {
+        return Err(format!("deb config has media type {}, expected {}", config.media_type, deb::CONFIG_MEDIA_TYPE));
+    }
+    let Some(cfg) = read(config, 1 << 20, plan)? else { return Ok(()) };
+    let cfg: DebConfig = serde_json::from_slice(&cfg).map_err(|e| format!("deb config: {e}"))?;
+    match lookup(&layer.digest) {
+        Some((_, n)) => check_size(layer, n, "deb")?,
+        None => {
+            plan.missing.insert(layer.digest.clone());
+        }
+    }
+    let field = |k: &str| deb::field(&cfg.control, k).ok_or_else(|| format!("deb stanza has no {k} field"));
+    let (package, version, filename) = (field("Package")?, field("Version")?, field("Filename")?);
+    let name = format!("apt/{}/{}", cfg.id, deb::deb_file_name(package, version, field("Architecture")?));
+    let bad = |e: String| format!("{name}: {e}");
+    for seg in [&cfg.id, &cfg.suite, &cfg.component].into_iter().chain(&cfg.architectures) {
+        if !safe_segment(seg) {
+            return Err(bad(format!("{seg:?} cannot be a path segment")));
+        }
+    }
+    if cfg.architectures.is_empty() {
+        return Err(bad("no target architecture".into()));
+    }
+    if filename.starts_with('/') || filename.starts_with("dists/") || filename.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err(bad(format!("unsafe Filename {filename:?}")));
+    }
+    if !field("SHA256")?.eq_ignore_ascii_case(layer.digest.hex()) || field("Size")? != layer.size.to_string() {
+        return Err(bad("the stanza's SHA256/Size do not describe the carried file".into()));
+    }
+    let arch = field("Architecture")?;
+    let record = DebRecord { stanza: cfg.control.clone(), digest: layer.digest.clone(), size: layer.size, codename: cfg.codename.clone(), origin: cfg.origin.clone(), label: cfg.label.clone() };
+    let index_archs: Vec<&String> = if arch == "all" { cfg.architectures.iter().collect() } else { cfg.architectures.iter().filter(|a| *a == arch).collect() };
+    if index_archs.is_empty() {
+        return Err(bad(format!("architecture {arch} is none of the targets {:?}", cfg.architectures)));
+    }
+    for a in index_archs {
+        let key = DebKey { id: cfg.id.clone(), suite: cfg.suite.clone(), component: cfg.component.clone(), arch: a.clone(), filename: filename.to_string() };
+        plan.changes.debs.push((key, record.clone()));
+    }
+    plan.artifacts.push(name);
+    Ok(())
+}
+
+fn safe_segment(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+~".contains(&b))
 }
 
 /// Repository names as the distribution spec allows them, with a registry host (and port)

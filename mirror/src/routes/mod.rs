@@ -1,5 +1,6 @@
 //! One router per protocol, merged here on one listener.
 
+pub mod apt;
 pub mod home;
 pub mod oci;
 pub mod range;
@@ -13,8 +14,9 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
+    pub apt: Arc<apt::AptState>,
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(home::router()).merge(oci::router()).with_state(state)
+    Router::new().merge(home::router()).merge(oci::router()).merge(apt::router()).with_state(state)
 }

@@ -3,6 +3,8 @@
 //! import adds goes in through `commit`, one transaction across all trees, flushed before it
 //! returns.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -70,6 +72,49 @@ pub struct HistoryRecord {
     pub artifacts: Vec<String>,
 }
 
+/// Where a deb is listed: one Packages index of one suite of one apt source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DebKey {
+    pub id: String,
+    pub suite: String,
+    pub component: String,
+    /// The index's architecture (an `all` package is listed under each target architecture).
+    pub arch: String,
+    /// Path below `/apt/<id>/`, as the stanza's Filename says.
+    pub filename: String,
+}
+
+impl DebKey {
+    fn bytes(&self) -> Vec<u8> {
+        key(&[&self.id, &self.suite, &self.component, &self.arch, &self.filename])
+    }
+}
+
+/// A deb as its Packages index lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DebRecord {
+    /// The upstream's stanza, verbatim (it carries Filename, Size and SHA256).
+    pub stanza: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default)]
+    pub codename: Option<String>,
+    #[serde(default)]
+    pub origin: Option<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// One suite of one apt source, as the stored debs describe it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SuiteInfo {
+    pub codename: Option<String>,
+    pub origin: Option<String>,
+    pub label: Option<String>,
+    pub components: std::collections::BTreeSet<String>,
+    pub architectures: std::collections::BTreeSet<String>,
+}
+
 /// What one import writes, applied in a single transaction.
 #[derive(Debug, Default)]
 pub struct Changes {
@@ -78,6 +123,7 @@ pub struct Changes {
     pub manifests: Vec<(String, Digest, ManifestRecord)>,
     pub referrers: Vec<(String, Digest, Descriptor)>,
     pub blobs: Vec<(Digest, u64)>,
+    pub debs: Vec<(DebKey, DebRecord)>,
     pub bundle: Option<(String, BundleRecord)>,
     /// `generation` is filled in by `commit`.
     pub history: Option<HistoryRecord>,
@@ -93,6 +139,10 @@ pub struct Meta {
     bundles: sled::Tree,
     history: sled::Tree,
     state: sled::Tree,
+    /// `id \0 suite \0 component \0 arch \0 filename` → DebRecord.
+    apt: sled::Tree,
+    /// `id \0 filename` → deb digest, for `/apt/<id>/pool/…`.
+    apt_pool: sled::Tree,
 }
 
 impl Meta {
@@ -107,6 +157,8 @@ impl Meta {
             bundles: t("bundles")?,
             history: t("history")?,
             state: t("state")?,
+            apt: t("apt")?,
+            apt_pool: t("apt_pool")?,
             db,
         };
         // Persist the freshly created trees now, so nothing is written later behind our back.
@@ -183,6 +235,41 @@ impl Meta {
         self.history.iter().values().map(|v| decode("history", &v?)).collect()
     }
 
+    /// Every apt source and suite held: id → suite → what it has.
+    pub fn apt_suites(&self) -> Result<BTreeMap<String, BTreeMap<String, SuiteInfo>>, StoreError> {
+        let mut out: BTreeMap<String, BTreeMap<String, SuiteInfo>> = BTreeMap::new();
+        for kv in self.apt.iter() {
+            let (k, v) = kv?;
+            let parts: Vec<&[u8]> = k.split(|b| *b == SEP).collect();
+            let [id, suite, component, arch, _] = parts[..] else { return Err(StoreError::Corrupt("apt key".into())) };
+            let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            let info = out.entry(s(id)).or_default().entry(s(suite)).or_default();
+            info.components.insert(s(component));
+            info.architectures.insert(s(arch));
+            if info.codename.is_none() && info.origin.is_none() && info.label.is_none() {
+                let r: DebRecord = decode("apt", &v)?;
+                (info.codename, info.origin, info.label) = (r.codename, r.origin, r.label);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The debs of one Packages index, sorted by Filename.
+    pub fn apt_packages(&self, id: &str, suite: &str, component: &str, arch: &str) -> Result<Vec<DebRecord>, StoreError> {
+        let prefix = key(&[id, suite, component, arch, ""]);
+        self.apt.scan_prefix(&prefix).values().map(|v| decode("apt", &v?)).collect()
+    }
+
+    /// The deb at `/apt/<id>/<filename>`.
+    pub fn apt_pool(&self, id: &str, filename: &str) -> Result<Option<(Digest, u64)>, StoreError> {
+        self.apt_pool.get(key(&[id, filename]))?.map(|v| decode("apt_pool", &v)).transpose()
+    }
+
+    /// When the store last changed (RFC 3339), from the import history.
+    pub fn last_import_time(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.history.last()?.map(|(_, v)| decode::<HistoryRecord>("history", &v)).transpose()?.map(|h| h.imported_at))
+    }
+
     /// Bumped by every import that changed something; 0 for an empty store.
     pub fn generation(&self) -> Result<u64, StoreError> {
         self.state.get(GENERATION)?.map(|v| u64_of(&v)).transpose().map(|g| g.unwrap_or(0))
@@ -199,10 +286,12 @@ impl Meta {
             self.bundles.clone(),
             self.history.clone(),
             self.state.clone(),
+            self.apt.clone(),
+            self.apt_pool.clone(),
         ];
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, history, state] = &t[..] else {
-                unreachable!("eight trees")
+            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool] = &t[..] else {
+                unreachable!("ten trees")
             };
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
@@ -222,6 +311,10 @@ impl Meta {
             }
             for (d, n) in &c.blobs {
                 blobs.insert(d.to_string().as_bytes(), &n.to_be_bytes()[..])?;
+            }
+            for (k, rec) in &c.debs {
+                apt.insert(k.bytes(), json(rec))?;
+                apt_pool.insert(key(&[&k.id, &k.filename]), json(&(&rec.digest, rec.size)))?;
             }
             if let Some((name, rec)) = &c.bundle {
                 bundles.insert(name.as_bytes(), json(rec))?;

@@ -14,7 +14,7 @@ use bundler::format::Digest;
 
 pub use blobs::BlobStore;
 pub use lock::ImportLock;
-pub use meta::{BundleRecord, Changes, HistoryRecord, ManifestRecord, Meta};
+pub use meta::{BundleRecord, Changes, DebKey, DebRecord, HistoryRecord, ManifestRecord, Meta, SuiteInfo};
 pub use paths::Paths;
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +73,20 @@ impl Store {
             .map_err(|e| StoreError::Busy { path: paths.meta(), socket: paths.socket(), detail: e.to_string() })?;
         remove_stale_staging(&paths.tmp());
         Ok(Store { blobs: BlobStore::new(paths.clone()), meta: Meta::open(db)?, paths })
+    }
+
+    /// sled writes a fresh snapshot the first time a database is opened after commits. Doing
+    /// that open right after an import (and not during the next, possibly refused, import)
+    /// keeps the promise that a refused import leaves every store file byte for byte.
+    pub fn settle(root: &Path) -> Result<(), StoreError> {
+        let paths = Paths::new(root);
+        let db = sled::Config::new()
+            .flush_every_ms(None)
+            .path(paths.meta())
+            .open()
+            .map_err(|e| StoreError::Busy { path: paths.meta(), socket: paths.socket(), detail: e.to_string() })?;
+        db.flush()?;
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@
 //! STORE/tmp/                  temp files and import-*/ staging dirs (leftovers wiped at open)
 //! STORE/lock                  flock'd for the whole of an import
 //! STORE/mirror.sock           a running `mirror serve` takes imports here
+//! STORE/keys/apt-signing.asc  the mirror's OpenPGP key for its apt repositories
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -50,6 +51,9 @@ impl Paths {
     }
     pub fn lock(&self) -> PathBuf {
         self.root.join("lock")
+    }
+    pub fn apt_key(&self) -> PathBuf {
+        self.root.join("keys").join("apt-signing.asc")
     }
     pub fn socket(&self) -> PathBuf {
         self.root.join("mirror.sock")

@@ -1,0 +1,193 @@
+//! apt repositories under `/apt/<id>/`: `dists/<suite>/{InRelease,Release,Release.gpg}`,
+//! `dists/<suite>/<component>/binary-<arch>/Packages{,.gz,.xz}` and the debs at their upstream
+//! `Filename`, signed with the mirror's own key (`/apt/key.gpg`, `/apt/key.asc`). Several
+//! bundles carrying the same suite merge: the indexes are rendered from everything stored,
+//! once per store generation.
+
+mod render;
+mod signer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+
+use super::range::{self, FileError};
+use super::AppState;
+use crate::store::{Store, StoreError};
+use render::Rendered;
+pub use signer::Signer;
+
+/// Per-server apt state: the signing key (loaded once) and rendered suites.
+#[derive(Default)]
+pub struct AptState {
+    signer: OnceLock<Result<Arc<Signer>, String>>,
+    /// (id, suite) → (generation it was rendered at, indexes).
+    rendered: Mutex<HashMap<(String, String), (u64, Arc<Rendered>)>>,
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/apt", any(listing)).route("/apt/", any(listing)).route("/apt/{*rest}", any(dispatch))
+}
+
+#[derive(Debug)]
+enum AptError {
+    NotFound(String),
+    Method,
+    Internal(String),
+}
+
+impl From<StoreError> for AptError {
+    fn from(e: StoreError) -> Self {
+        AptError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for AptError {
+    fn into_response(self) -> Response {
+        let (status, msg) = match self {
+            AptError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            AptError::Method => (StatusCode::METHOD_NOT_ALLOWED, "the apt repository is read-only".to_string()),
+            AptError::Internal(m) => {
+                tracing::error!("apt: {m}");
+                (StatusCode::INTERNAL_SERVER_ERROR, format!("{m}\n"))
+            }
+        };
+        (status, format!("{msg}\n")).into_response()
+    }
+}
+
+type R = Result<Response, AptError>;
+
+fn bytes_response(data: Vec<u8>, content_type: &'static str, head: bool) -> Response {
+    let len = data.len();
+    let mut resp = Response::new(if head { Body::empty() } else { Body::from(data) });
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    resp
+}
+
+fn check_method(m: &Method) -> Result<bool, AptError> {
+    match *m {
+        Method::GET => Ok(false),
+        Method::HEAD => Ok(true),
+        _ => Err(AptError::Method),
+    }
+}
+
+impl AptState {
+    fn signer(&self, store: &Store) -> Result<Arc<Signer>, AptError> {
+        self.signer
+            .get_or_init(|| Signer::load_or_create(&store.paths.apt_key()).map(Arc::new).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(AptError::Internal)
+    }
+
+    /// The suite's indexes at the current generation, rendered if needed.
+    fn suite(&self, store: &Store, id: &str, suite: &str) -> Result<Arc<Rendered>, AptError> {
+        let generation = store.generation()?;
+        let key = (id.to_string(), suite.to_string());
+        if let Some((g, r)) = self.rendered.lock().expect("not poisoned").get(&key) {
+            if *g == generation {
+                return Ok(r.clone());
+            }
+        }
+        let suites = store.apt_suites()?;
+        let info = suites.get(id).and_then(|s| s.get(suite)).ok_or_else(|| AptError::NotFound(format!("the mirror holds no apt suite {id}/{suite}; see /apt/ for what it has")))?;
+        let mut files = std::collections::BTreeMap::new();
+        for component in &info.components {
+            for arch in &info.architectures {
+                let debs = store.apt_packages(id, suite, component, arch)?;
+                let plain = render::packages(&debs);
+                let base = format!("{component}/binary-{arch}/Packages");
+                files.insert(format!("{base}.gz"), render::gzip(&plain));
+                files.insert(format!("{base}.xz"), render::xz(&plain));
+                files.insert(base, plain);
+            }
+        }
+        let release = render::release(id, suite, info, &render::debian_date(store.last_import_time()?.as_deref()), &files);
+        let signer = self.signer(store)?;
+        let sign_err = |e: signer::SignerError| AptError::Internal(e.to_string());
+        let in_release = signer.clearsign(&release).map_err(sign_err)?;
+        let release_gpg = signer.detached(release.as_bytes()).map_err(sign_err)?;
+        files.insert("Release".into(), release.into_bytes());
+        files.insert("InRelease".into(), in_release.into_bytes());
+        files.insert("Release.gpg".into(), release_gpg.into_bytes());
+        let rendered = Arc::new(Rendered { files });
+        self.rendered.lock().expect("not poisoned").insert(key, (generation, rendered.clone()));
+        Ok(rendered)
+    }
+}
+
+/// `/apt/`: what the mirror holds, for people and `mirror client-config apt`.
+async fn listing(State(st): State<AppState>, method: Method) -> R {
+    let head = check_method(&method)?;
+    let suites = tokio::task::spawn_blocking(move || st.store.apt_suites()).await.map_err(|e| AptError::Internal(e.to_string()))??;
+    let sources: Vec<serde_json::Value> = suites
+        .into_iter()
+        .map(|(id, suites)| {
+            let suites: Vec<serde_json::Value> = suites
+                .into_iter()
+                .map(|(suite, i)| serde_json::json!({"suite": suite, "codename": i.codename, "components": i.components, "architectures": i.architectures}))
+                .collect();
+            serde_json::json!({"id": id, "suites": suites})
+        })
+        .collect();
+    let body = serde_json::to_vec_pretty(&serde_json::json!({"key": "/apt/key.gpg", "key_armored": "/apt/key.asc", "sources": sources})).expect("json");
+    Ok(bytes_response(body, "application/json", head))
+}
+
+async fn dispatch(State(st): State<AppState>, req: Request) -> R {
+    let head = check_method(req.method())?;
+    let path = req.uri().path().strip_prefix("/apt/").unwrap_or_default().to_string();
+    match path.as_str() {
+        "key.gpg" | "key.asc" => {
+            let store = st.store.clone();
+            let apt = st.apt.clone();
+            let signer = tokio::task::spawn_blocking(move || apt.signer(&store)).await.map_err(|e| AptError::Internal(e.to_string()))??;
+            return Ok(if path == "key.gpg" {
+                bytes_response(signer.public_binary.clone(), "application/pgp-keys", head)
+            } else {
+                bytes_response(signer.public_armored.clone().into_bytes(), "application/pgp-keys", head)
+            });
+        }
+        _ => {}
+    }
+    let Some((id, rest)) = path.split_once('/') else {
+        return Err(AptError::NotFound(format!("/apt/{path} is not an apt repository path; see /apt/")));
+    };
+    let (id, rest) = (id.to_string(), rest.to_string());
+    if let Some(d) = rest.strip_prefix("dists/") {
+        let Some((suite, file)) = d.split_once('/') else {
+            return Err(AptError::NotFound(format!("/apt/{path}: no such index")));
+        };
+        let (suite, file) = (suite.to_string(), file.to_string());
+        let store = st.store.clone();
+        let apt = st.apt.clone();
+        let rendered = tokio::task::spawn_blocking(move || apt.suite(&store, &id, &suite)).await.map_err(|e| AptError::Internal(e.to_string()))??;
+        let data = rendered.files.get(&file).ok_or_else(|| AptError::NotFound(format!("/apt/{path}: no such index")))?;
+        let content_type = match file.rsplit('.').next() {
+            Some("gz") => "application/gzip",
+            Some("xz") => "application/x-xz",
+            Some("gpg") => "application/pgp-signature",
+            _ => "text/plain; charset=utf-8",
+        };
+        return Ok(bytes_response(data.clone(), content_type, head));
+    }
+    let store = st.store.clone();
+    let (i2, r2) = (id.clone(), rest.clone());
+    let found = tokio::task::spawn_blocking(move || store.apt_pool(&i2, &r2)).await.map_err(|e| AptError::Internal(e.to_string()))??;
+    let Some((digest, _)) = found else {
+        return Err(AptError::NotFound(format!("/apt/{path}: the mirror holds no such file")));
+    };
+    match range::file_response(&st.store.blobs.path(&digest), head, req.headers(), "application/vnd.debian.binary-package").await {
+        Ok(r) => Ok(r),
+        Err(FileError::NotFound) => Err(AptError::Internal(format!("{digest} for /apt/{path} is missing from the store; run `mirror verify`"))),
+        Err(FileError::Io(e)) => Err(AptError::Internal(format!("reading {digest}: {e}"))),
+    }
+}

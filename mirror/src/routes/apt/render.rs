@@ -1,0 +1,85 @@
+//! One suite's indexes, rendered from the store: a Packages file per component and
+//! architecture (plain, gzip, xz), and the Release file listing their sizes and hashes.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use bundler::format::Digest;
+
+use crate::store::{DebRecord, SuiteInfo};
+
+/// Everything under `dists/<suite>/`, keyed by path below it.
+pub struct Rendered {
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+/// Packages text: stanzas separated by blank lines, each ending in a newline.
+pub fn packages(debs: &[DebRecord]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(debs.iter().map(|d| d.stanza.len() + 2).sum());
+    for d in debs {
+        out.extend_from_slice(d.stanza.trim_end_matches('\n').as_bytes());
+        out.extend_from_slice(b"\n\n");
+    }
+    out
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).expect("in-memory write");
+    e.finish().expect("in-memory write")
+}
+
+pub fn xz(data: &[u8]) -> Vec<u8> {
+    let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
+    e.write_all(data).expect("in-memory write");
+    e.finish().expect("in-memory write")
+}
+
+/// The Release file. `Suite` is the directory clients name in sources.list, so apt never
+/// sees a conflicting distribution; `Codename`/`Origin`/`Label` are the upstream's. No
+/// `Valid-Until`: an air-gapped mirror is refreshed by hand, and apt would refuse an expired
+/// Release long before the next bundle arrives.
+pub fn release(id: &str, suite: &str, info: &SuiteInfo, date: &str, files: &BTreeMap<String, Vec<u8>>) -> String {
+    let mut r = String::new();
+    r.push_str(&format!("Origin: {}\n", info.origin.as_deref().unwrap_or(id)));
+    r.push_str(&format!("Label: {}\n", info.label.as_deref().unwrap_or(id)));
+    r.push_str(&format!("Suite: {suite}\n"));
+    r.push_str(&format!("Codename: {}\n", info.codename.as_deref().unwrap_or(suite)));
+    r.push_str(&format!("Date: {date}\n"));
+    r.push_str(&format!("Architectures: {}\n", info.architectures.iter().cloned().collect::<Vec<_>>().join(" ")));
+    r.push_str(&format!("Components: {}\n", info.components.iter().cloned().collect::<Vec<_>>().join(" ")));
+    r.push_str(&format!("Description: {id} {suite}, served by an air-gap mirror from signed bundles\n"));
+    r.push_str("SHA256:\n");
+    for (path, data) in files {
+        r.push_str(&format!(" {} {:>16} {path}\n", Digest::sha256_of(data).hex(), data.len()));
+    }
+    r
+}
+
+/// RFC 2822 in UTC, as Debian writes Release dates.
+pub fn debian_date(rfc3339: Option<&str>) -> String {
+    let t = rfc3339.and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&chrono::Utc)).unwrap_or_else(chrono::Utc::now);
+    t.format("%a, %d %b %Y %H:%M:%S UTC").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_lists_every_index_with_its_hash() {
+        let d = DebRecord { stanza: "Package: a\nVersion: 1\n".into(), digest: Digest::sha256_of(b"x"), size: 1, codename: Some("bookworm".into()), origin: None, label: None };
+        let p = packages(&[d.clone(), d]);
+        assert_eq!(p, b"Package: a\nVersion: 1\n\nPackage: a\nVersion: 1\n\n");
+        let mut files = BTreeMap::new();
+        files.insert("main/binary-amd64/Packages".to_string(), p.clone());
+        files.insert("main/binary-amd64/Packages.gz".to_string(), gzip(&p));
+        let mut info = SuiteInfo { codename: Some("bookworm".into()), ..Default::default() };
+        info.components.insert("main".into());
+        info.architectures.insert("amd64".into());
+        let r = release("debian", "bookworm", &info, &debian_date(Some("2026-11-23T10:00:00Z")), &files);
+        assert!(r.contains("Date: Mon, 23 Nov 2026 10:00:00 UTC\n"), "{r}");
+        assert!(r.contains(&format!(" {} ", Digest::sha256_of(&p).hex())), "{r}");
+        assert!(r.contains("Components: main\nDescription"), "{r}");
+    }
+}
