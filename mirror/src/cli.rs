@@ -27,6 +27,25 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Show past imports.
     History(StoreArgs),
+    /// Print (or write with --out) the configuration that points a client at a running mirror.
+    ClientConfig(ClientConfigArgs),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ClientKind {
+    /// deb822 .sources with the mirror's signing key inline, plus the key itself.
+    Apt,
+}
+
+#[derive(Args)]
+pub struct ClientConfigArgs {
+    pub kind: ClientKind,
+    /// The mirror's URL as clients reach it, e.g. http://mirror.example:5000.
+    #[arg(long)]
+    pub url: String,
+    /// Write files under DIR instead of printing.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args)]

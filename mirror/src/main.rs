@@ -26,6 +26,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inventory(args) => tokio::task::spawn_blocking(move || commands::inventory::run(&args)).await?,
         Command::Verify(args) => commands::verify::run(&Store::open(&args.store)?, args.json),
         Command::History(args) => commands::history::run(&Store::open(&args.store)?),
+        Command::ClientConfig(args) => commands::client_config::run(&args).await,
     }
 }
 

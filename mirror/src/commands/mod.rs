@@ -1,5 +1,6 @@
 //! Command bodies: library functions called by the thin `main.rs`.
 
+pub mod client_config;
 pub mod history;
 pub mod import;
 pub mod inventory;
