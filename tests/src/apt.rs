@@ -366,8 +366,12 @@ impl AptRepo {
     pub fn debs(&self) -> &[BuiltDeb] {
         &self.debs
     }
-    pub fn deb(&self, package: &str, version: &str) -> &BuiltDeb {
-        self.debs.iter().find(|d| d.spec.package == package && d.spec.version == version).unwrap_or_else(|| panic!("no deb {package} {version} in the stand-in"))
+    /// The deb `package` `version` for `arch` (`all` packages are found under any arch).
+    pub fn deb(&self, package: &str, version: &str, arch: &str) -> &BuiltDeb {
+        self.debs
+            .iter()
+            .find(|d| d.spec.package == package && d.spec.version == version && (d.spec.arch == arch || d.spec.arch == "all"))
+            .unwrap_or_else(|| panic!("no deb {package} {version} {arch} in the stand-in"))
     }
     pub fn components(&self) -> Vec<String> {
         let mut c: Vec<String> = self.debs.iter().map(|d| d.spec.component.clone()).collect();
@@ -396,8 +400,8 @@ impl AptRepo {
     }
 
     /// Take a deb out of the pool; `publish` drops it from the indexes.
-    pub fn remove(&mut self, package: &str, version: &str) {
-        let d = self.deb(package, version).clone();
+    pub fn remove(&mut self, package: &str, version: &str, arch: &str) {
+        let d = self.deb(package, version, arch).clone();
         std::fs::remove_file(self.root.join(&d.filename)).unwrap();
         self.debs.retain(|x| x.filename != d.filename);
     }
@@ -489,8 +493,8 @@ impl AptRepo {
     /// Replace a deb's bytes after indexing so its sha256 differs from its Packages entry while
     /// its size stays the same and it is still a valid deb (the mtime of its first `ar` member
     /// changes): only a hash check catches it. Returns the new sha256.
-    pub fn tamper_deb(&self, package: &str, version: &str) -> String {
-        let d = self.deb(package, version);
+    pub fn tamper_deb(&self, package: &str, version: &str, arch: &str) -> String {
+        let d = self.deb(package, version, arch);
         let path = self.root.join(&d.filename);
         let mut bytes = std::fs::read(&path).unwrap();
         // "!<arch>\n", then a 60-byte header: name[16] mtime[12] ...
@@ -506,8 +510,8 @@ impl AptRepo {
     }
 
     /// Replace a deb with a rebuilt one (another payload, so another size and hash) after indexing.
-    pub fn replace_deb(&self, package: &str, version: &str) -> String {
-        let d = self.deb(package, version);
+    pub fn replace_deb(&self, package: &str, version: &str, arch: &str) -> String {
+        let d = self.deb(package, version, arch);
         let spec = d.spec.clone().payload("replaced payload, not what Packages describes\n");
         let path = self.root.join(&d.filename);
         build_deb(&spec, &path);

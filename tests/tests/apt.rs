@@ -112,7 +112,7 @@ fn standin_repo_serves_apt_get() {
     let got = apt.install_download_only(&["app"]);
     assert_eq!(ids(&got), universe_closure("amd64"));
     for d in &got {
-        assert_eq!(d.sha256, repo.deb(&d.package, &d.version).sha256, "{} as upstream", d.file);
+        assert_eq!(d.sha256, repo.deb(&d.package, &d.version, &d.arch).sha256, "{} as upstream", d.file);
     }
     // Recommends are what the flag says.
     let with_rec = apt.install_download_only_with(&["app"], &["-o", "APT::Install-Recommends=true"]);
@@ -157,14 +157,14 @@ fn standin_repo_serves_apt_get() {
     repo.publish();
 
     // A deb changed after indexing.
-    let new_sha = repo.tamper_deb("alt-a", "1.0");
+    let new_sha = repo.tamper_deb("alt-a", "1.0", "amd64");
     let fresh = AptClient::new();
     fresh.set_source(&repo.keyring(), &http.url(), "stable", &["main"]);
     fresh.update().clean();
     let r = fresh.apt_get_in(t.path(), &["download", "alt-a"]).fails();
     assert!(format!("{}{}", r.stdout, r.stderr).to_lowercase().contains("hash sum mismatch"), "{r:?}");
-    assert_eq!(std::fs::metadata(repo.root.join(&repo.deb("alt-a", "1.0").filename)).unwrap().len(), repo.deb("alt-a", "1.0").size, "same size");
-    assert_ne!(new_sha, repo.deb("alt-a", "1.0").sha256);
+    assert_eq!(std::fs::metadata(repo.root.join(&repo.deb("alt-a", "1.0", "amd64").filename)).unwrap().len(), repo.deb("alt-a", "1.0", "amd64").size, "same size");
+    assert_ne!(new_sha, repo.deb("alt-a", "1.0", "amd64").sha256);
 
     // Everything started is stopped on drop.
     let (pid, home) = (http.server.pid(), repo.signer.gnupghome().to_path_buf());
@@ -306,7 +306,7 @@ fn closure_equals_apt_gets() {
     assert!(!ours.contains(&id("rec", "1.0", "amd64")), "Recommends are not followed by default");
     let lock = locked(&gap.path("amd64.lock"));
     for d in &lock {
-        let up = repo.deb(&d["package"], &d["version"]);
+        let up = repo.deb(&d["package"], &d["version"], &d["architecture"]);
         assert_eq!(bare_sha256(&d["sha256"]), up.sha256, "{d:?}");
         assert_eq!(d["filename"], up.filename, "{d:?}");
         assert_eq!(d["size"], up.size.to_string(), "{d:?}");
@@ -459,7 +459,7 @@ fn round_trip_through_the_gap() {
     curl_to(&format!("{base}/dists/stable/Release"), &dists.join("Release"));
     curl_to(&format!("{base}/dists/stable/Release.gpg"), &dists.join("Release.gpg"));
     run(Command::new("gpgv").arg("--keyring").arg(&key).arg(dists.join("Release.gpg")).arg(dists.join("Release"))).ok();
-    let web = repo.deb("web", "2.4-1");
+    let web = repo.deb("web", "2.4-1", "amd64");
     let served = gap.path("web.deb");
     curl_to(&format!("{base}/{}", web.filename), &served);
     assert_eq!(e2e::apt::FetchedDeb::read(&served).sha256, web.sha256, "{base}/{} is upstream's", web.filename);
@@ -470,7 +470,7 @@ fn round_trip_through_the_gap() {
     let got = apt.install_download_only(&["web"]);
     assert_eq!(ids(&got), simple_closure("amd64"));
     for d in &got {
-        assert_eq!(d.sha256, repo.deb(&d.package, &d.version).sha256, "{} as upstream", d.file);
+        assert_eq!(d.sha256, repo.deb(&d.package, &d.version, &d.arch).sha256, "{} as upstream", d.file);
     }
     let arm = AptClient::for_arch("arm64");
     arm.set_source(&key, &format!("{base}/"), "stable", &["main"]);
@@ -481,7 +481,7 @@ fn round_trip_through_the_gap() {
         let got = c.download(&want, &gap.path(dir));
         assert_eq!(got.len(), want.len(), "{arch}: {want:?} → {got:?}");
         for d in &got {
-            assert_eq!(d.sha256, repo.deb(&d.package, &d.version).sha256, "{} as upstream", d.file);
+            assert_eq!(d.sha256, repo.deb(&d.package, &d.version, &d.arch).sha256, "{} as upstream", d.file);
         }
     }
     // The version not carried is not offered.
@@ -542,7 +542,7 @@ fn two_sources_form_one_universe() {
     for d in &debs {
         let from_vendor = matches!(d["package"].as_str(), "vendorapp" | "libshared");
         let origin = if from_vendor { &vendor } else { &distro };
-        assert_eq!(bare_sha256(&d["sha256"]), origin.deb(&d["package"], &d["version"]).sha256, "{d:?}");
+        assert_eq!(bare_sha256(&d["sha256"]), origin.deb(&d["package"], &d["version"], &d["architecture"]).sha256, "{d:?}");
     }
 
     let bundle = gap.create(&m, "two.bundle", &["--locked"]);
@@ -554,10 +554,10 @@ fn two_sources_form_one_universe() {
     drop((dh, vh));
     let mirror = Mirror::start(&gap.store());
     let key = mirror_key(&gap, &mirror, "mirror.gpg");
-    for (idd, f) in [("distro", &distro.deb("libdist", "1.0").filename), ("vendor", &vendor.deb("libshared", "2.0").filename)] {
+    for (idd, f) in [("distro", &distro.deb("libdist", "1.0", "amd64").filename), ("vendor", &vendor.deb("libshared", "2.0", "amd64").filename)] {
         assert_eq!(e2e::http_status(&mirror.url(&format!("/apt/{idd}/{f}"))), 200, "/apt/{idd}/{f}");
     }
-    assert_ne!(e2e::http_status(&mirror.url(&format!("/apt/distro/{}", vendor.deb("libshared", "2.0").filename))), 200, "vendor's deb is not served under distro");
+    assert_ne!(e2e::http_status(&mirror.url(&format!("/apt/distro/{}", vendor.deb("libshared", "2.0", "amd64").filename))), 200, "vendor's deb is not served under distro");
     let apt = AptClient::new();
     apt.set_sources_list(&[source_line(&key, &mirror.url("/apt/distro"), "stable", &["main"]), source_line(&key, &mirror.url("/apt/vendor"), "stable", &["main"])]);
     apt.update().clean();
@@ -576,13 +576,13 @@ fn bundles_of_one_source_merge() {
         .build();
     let http = repo.serve();
     let url = http.url();
-    let old_alpha = repo.deb("alpha", "1.0").clone();
+    let old_alpha = repo.deb("alpha", "1.0", "amd64").clone();
     let m1 = manifest(&gap, "first", "[linux/amd64]", &[Entry::new(&url, "standin", &repo.keyring(), &["beta"])]);
     let b1 = gap.create(&m1, "first.bundle", &[]);
     // Upstream moves on: alpha 2.0 replaces 1.0, gamma appears.
     repo.add(DebSpec::new("alpha", "2.0", "amd64"));
     repo.add(DebSpec::new("gamma", "1.0", "amd64").depends("alpha (>= 2.0)"));
-    repo.remove("alpha", "1.0");
+    repo.remove("alpha", "1.0", "amd64");
     repo.publish();
     let m2 = manifest(&gap, "second", "[linux/amd64]", &[Entry::new(&url, "standin", &repo.keyring(), &["gamma"])]);
     gap.bundler(&["lock", m2.to_str().unwrap(), "--lock", gap.path("second.lock").to_str().unwrap()]).ok();
@@ -601,7 +601,7 @@ fn bundles_of_one_source_merge() {
     let expect: BTreeSet<Id> = [id("alpha", "1.0", "amd64"), id("alpha", "2.0", "amd64"), id("beta", "1.0", "amd64"), id("gamma", "1.0", "amd64")].into_iter().collect();
     assert_eq!(ids(&got), expect);
     for d in &got {
-        let want = if d.version == "1.0" && d.package == "alpha" { old_alpha.sha256.clone() } else { repo.deb(&d.package, &d.version).sha256.clone() };
+        let want = if d.version == "1.0" && d.package == "alpha" { old_alpha.sha256.clone() } else { repo.deb(&d.package, &d.version, &d.arch).sha256.clone() };
         assert_eq!(d.sha256, want, "{} as upstream", d.file);
     }
     // The newest wins for a fresh install.
@@ -672,9 +672,9 @@ fn deb_differing_from_its_packages_entry_is_refused() {
     let url = http.url();
     let m = manifest(&gap, "drift", "[linux/amd64]", &[Entry::new(&url, "standin", &repo.keyring(), &["web"])]);
     gap.lock(&m).ok();
-    let victim = repo.deb("libweb", "1.1-1");
+    let victim = repo.deb("libweb", "1.1-1", "amd64");
     let file = victim.filename.rsplit('/').next().unwrap().to_string();
-    repo.tamper_deb("libweb", "1.1-1");
+    repo.tamper_deb("libweb", "1.1-1", "amd64");
     let out = gap.path("drift.bundle");
     for extra in [&["--locked"][..], &[][..]] {
         let r = gap.try_create(&m, &out, &gap.key(), extra).fails();
@@ -682,7 +682,7 @@ fn deb_differing_from_its_packages_entry_is_refused() {
         assert!(!out.exists(), "no bundle written on error: {}", r.stderr);
     }
     // A deb rebuilt with other contents (another size too) is refused the same way.
-    repo.replace_deb("libweb", "1.1-1");
+    repo.replace_deb("libweb", "1.1-1", "amd64");
     let r = gap.try_create(&m, &out, &gap.key(), &["--locked"]).fails();
     stderr_has(&r, &[&file]);
     assert!(!out.exists(), "no bundle written on error: {}", r.stderr);
@@ -700,7 +700,7 @@ fn damaged_deb_in_a_bundle_is_refused_at_import() {
     gap.import(&b).ok();
     let m = manifest(&gap, "dmg", "[linux/amd64]", &[Entry::new(&url, "standin", &repo.keyring(), &["web"])]);
     let good = gap.create(&m, "good.bundle", &["--compression", "none"]);
-    let web = repo.deb("web", "2.4-1").sha256.clone();
+    let web = repo.deb("web", "2.4-1", "amd64").sha256.clone();
     let mut bytes = std::fs::read(&good).unwrap();
     let (pos, size) = tar::Archive::new(&bytes[..])
         .entries()
