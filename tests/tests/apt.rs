@@ -40,7 +40,7 @@ fn universe() -> Vec<DebSpec> {
             .recommends("rec"),
     ));
     v.extend(both(DebSpec::new("pre", "1.0", "amd64")));
-    // Epoch: 1:0.9 is newer than 1.0-1; both satisfy `>= 1:0.5`? No: 1.0-1 has epoch 0 < 1.
+    // Epochs: 1:0.9-1 is newer than 1.0-1 (epoch 0), and the only one satisfying `>= 1:0.5`.
     v.extend(both(DebSpec::new("libfoo", "1.0-1", "amd64")));
     v.extend(both(DebSpec::new("libfoo", "1:0.9-1", "amd64").depends("libbase")));
     v.extend(both(DebSpec::new("libbase", "3.0", "amd64")));
