@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: bundle manifests/demo.yaml on the "connected side", carry the bundle over, verify
 # and import it on the "air-gapped side", serve it, and print how to point clients at it.
-# Runs on a fresh Debian 12 as root with the Rust toolchain; needs no registry or internet
-# beyond the crate registry (the demo image is the OCI layout in manifests/demo-image).
+# Runs on a fresh Debian 12 as root with the Rust toolchain; needs the crate registry and the
+# Debian archive (the demo image is the OCI layout in manifests/demo-image; the debs come from
+# deb.debian.org, checked against Debian's archive keyring in manifests/keys/).
 # Env: LISTEN (default 127.0.0.1:5000), OUT (default ./demo-out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,9 @@ export BUNDLER_CACHE=$OUT/cache
 
 echo "== connected side: key, bundle (honouring the committed bundles.lock)"
 [ -f "$OUT/keys/bundle.key" ] || "$B" keygen --out "$OUT/keys"
-"$B" create manifests/demo.yaml --key "$OUT/keys/bundle.key" --out "$OUT/demo.bundle" --lock bundles.lock --locked
+# Not --locked: if Debian replaced a locked version (a point release), the closure is resolved
+# again and bundles.lock updated; `--locked` would refuse instead, naming the deb.
+"$B" create manifests/demo.yaml --key "$OUT/keys/bundle.key" --out "$OUT/demo.bundle" --lock bundles.lock
 "$B" inspect "$OUT/demo.bundle"
 
 echo "== air-gapped side: verify and import (signature checked before any blob is read)"
@@ -39,6 +42,26 @@ if command -v skopeo >/dev/null; then
   echo "== proof: skopeo reads the image back from the mirror"
   skopeo inspect --tls-verify=false "docker://$LISTEN/docker.io/library/hello-airgap:1.0" | grep -E '"(Digest|Architecture)"'
 fi
+
+echo "== proof: apt-get (own lists and cache under $OUT/apt, this system's dpkg status read as the target's) downloads from the mirror"
+"$M" client-config apt --url "http://$LISTEN" --out "$OUT/client"
+S=$OUT/apt; rm -rf "$S"
+mkdir -p "$S/sources.list.d" "$S/trusted.gpg.d" "$S/preferences.d" "$S/lists/partial" "$S/archives/partial" "$S/log"
+touch "$S/sources.list"
+cp "$OUT/client/apt/mirror.sources" "$S/sources.list.d/"
+cat > "$S/apt.conf" <<C
+Dir::Etc::SourceList "$S/sources.list"; Dir::Etc::SourceParts "$S/sources.list.d";
+Dir::Etc::Trusted "$S/trusted.gpg"; Dir::Etc::TrustedParts "$S/trusted.gpg.d";
+Dir::Etc::Preferences "$S/preferences"; Dir::Etc::PreferencesParts "$S/preferences.d";
+Dir::State "$S"; Dir::State::Lists "$S/lists"; Dir::State::status "/var/lib/dpkg/status";
+Dir::Cache "$S"; Dir::Cache::Archives "$S/archives"; Dir::Log "$S/log";
+APT::Architecture "$(dpkg --print-architecture)"; Debug::NoLocking "true";
+C
+APT_CONFIG=$S/apt.conf apt-get update 2>&1 | sed 's/^/  /'
+# The bundle left out what every Debian system has (exclude_installed: required), so apt-get
+# resolves against this machine's installed packages, as it would on a target.
+APT_CONFIG=$S/apt.conf apt-get install -y --download-only --reinstall --no-install-recommends hello jq 2>&1 | grep -E '^(Get|Fetched|E:|W:)' | sed 's/^/  /'
+(cd "$S/archives" && sha256sum ./*.deb | sed 's/^/  /')
 
 cat <<TXT
 
@@ -68,6 +91,10 @@ The mirror is serving. Point clients at it:
   location = "$LISTEN/docker.io"
   insecure = true
 
-  Browse http://$LISTEN/ for what the mirror holds. Ctrl-C stops it.
+  # apt (Debian 12 / Ubuntu 22.04+): the mirror's signing key is inline in the .sources file
+  cp $OUT/client/apt/mirror.sources /etc/apt/sources.list.d/ && apt-get update && apt-get install hello jq
+  # (\`mirror client-config apt --url http://$LISTEN\` prints it; the key alone is at http://$LISTEN/apt/key.gpg)
+
+  Browse http://$LISTEN/ for what the mirror holds, http://$LISTEN/apt/ for the apt suites. Ctrl-C stops it.
 TXT
 wait $SERVER

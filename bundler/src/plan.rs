@@ -101,9 +101,18 @@ pub async fn resolve(
         (Some(want), prior) => {
             tracing::info!("reading {} apt source(s)", manifest.apt.len());
             let loaded = sources.apt.load(&manifest.apt).await?;
-            let fresh = prior.filter(|l| l.apt_request.as_ref() == Some(want) && !refresh);
+            let wants_debs = manifest.apt.iter().any(|s| !s.packages.is_empty());
+            let fresh = prior.filter(|l| l.apt_request.as_ref() == Some(want) && (!l.debs.is_empty() || !wants_debs) && !refresh);
             let debs = match fresh {
-                Some(l) => l.debs.clone(),
+                Some(l) => match sources.apt.drifted(&loaded, &manifest.apt, &l.debs) {
+                    // Without --locked the lock is a starting point: an archive that moved on
+                    // (a point release replaced a version) is resolved again.
+                    Some(e) if !locked => {
+                        tracing::warn!("{e}: resolving the apt closure again");
+                        sources.apt.resolve(&loaded, &manifest.apt)?
+                    }
+                    _ => l.debs.clone(),
+                },
                 None if locked => return Err(PlanError::AptNotLocked),
                 None => sources.apt.resolve(&loaded, &manifest.apt)?,
             };

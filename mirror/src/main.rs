@@ -37,7 +37,7 @@ async fn main() -> std::process::ExitCode {
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", bundler::term::chain(&e));
             std::process::ExitCode::FAILURE
         }
     }

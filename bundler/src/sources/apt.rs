@@ -45,8 +45,9 @@ pub enum AptError {
     Index { id: String, url: String, detail: String },
     #[error("deb {file}: the bytes at {url} do not match the signed Packages index (expected sha256 {expected}, {expected_size} bytes; got {actual}, {actual_size} bytes); nothing was bundled — retry, or report the archive")]
     DebHash { file: String, url: String, expected: String, expected_size: u64, actual: String, actual_size: u64 },
+    // Not `#[from]`: that would make it the source too, and the chain would print it twice.
     #[error("apt: {0}; add the missing package's archive to `apt:` or change the request")]
-    Unsatisfiable(#[from] resolve::Unsatisfiable),
+    Unsatisfiable(resolve::Unsatisfiable),
     #[error("apt: requested package {package:?} ({file} line {line}) is not in any source for {arch}; check the name and `components:`")]
     NotFound { package: String, file: String, line: u64, arch: String },
     #[error("deb {name}: {detail}; run `bundler lock` to resolve again")]
@@ -219,7 +220,10 @@ impl AptSource {
                 continue;
             }
             let pkg = to_pkg(&para, n, component).map_err(bad)?;
-            u.add(pkg);
+            // Debian lists arch:all packages in binary-all and in every binary-<arch>.
+            if !u.contains(n, &pkg.name, &pkg.version, &pkg.arch) {
+                u.add(pkg);
+            }
         }
         Ok(())
     }
@@ -256,7 +260,7 @@ impl AptSource {
                     requests.push(Request { relation: rel, origin: origin.clone(), recommends: s.recommends });
                 }
             }
-            chosen.extend(resolve::closure(&loaded.universe, arch, &requests, baseline.unwrap_or_default())?);
+            chosen.extend(resolve::closure(&loaded.universe, arch, &requests, baseline.unwrap_or_default()).map_err(AptError::Unsatisfiable)?);
         }
         let mut locks: Vec<DebLock> = chosen
             .into_iter()
@@ -286,26 +290,39 @@ impl AptSource {
 
     /// Fetch every locked deb (checked against its signed index entry) and describe it as a
     /// bundle artifact.
+    /// The signed index entry a lock entry pins, or why it no longer matches upstream.
+    fn locate<'a>(&self, loaded: &'a Loaded, specs: &[AptSpec], d: &DebLock) -> Result<(usize, &'a Pkg), AptError> {
+        let n = specs.iter().position(|s| s.id == d.id && s.suite == d.suite && s.source == d.source).ok_or_else(|| AptError::Drift {
+            name: d.name.clone(),
+            detail: format!("the manifest no longer has apt source {} suite {}", d.id, d.suite),
+        })?;
+        let version: debversion::Version = d.version.parse().map_err(|e| AptError::Drift { name: d.name.clone(), detail: format!("bad version in the lock: {e}") })?;
+        let p = loaded
+            .universe
+            .pkgs
+            .iter()
+            .find(|p| p.source == n && p.name == d.package && p.arch == d.architecture && p.version == version)
+            .ok_or_else(|| AptError::Drift { name: d.name.clone(), detail: format!("{} {} is no longer in {}'s signed index (the archive moved on)", d.package, d.version, d.source) })?;
+        if format!("sha256:{}", p.sha256) != d.sha256.to_string() || p.size != d.size || p.filename != d.filename {
+            return Err(AptError::Drift {
+                name: d.name.clone(),
+                detail: format!("upstream bytes changed: the lock pins {} ({} bytes) but the signed index now lists sha256:{} ({} bytes) — supply-chain drift", d.sha256, d.size, p.sha256, p.size),
+            });
+        }
+        Ok((n, p))
+    }
+
+    /// The first lock entry upstream no longer serves as locked, if any.
+    pub fn drifted(&self, loaded: &Loaded, specs: &[AptSpec], debs: &[DebLock]) -> Option<AptError> {
+        debs.iter().find_map(|d| self.locate(loaded, specs, d).err())
+    }
+
+    /// Fetch every locked deb (checked against its signed index entry) and describe it as a
+    /// bundle artifact.
     pub async fn fetch(&self, loaded: &Loaded, specs: &[AptSpec], debs: &[DebLock], progress: &Progress) -> Result<Fetched, AptError> {
         let mut work = Vec::new();
         for d in debs {
-            let n = specs.iter().position(|s| s.id == d.id && s.suite == d.suite && s.source == d.source).ok_or_else(|| AptError::Drift {
-                name: d.name.clone(),
-                detail: format!("the manifest no longer has apt source {} suite {}", d.id, d.suite),
-            })?;
-            let version: debversion::Version = d.version.parse().map_err(|e| AptError::Drift { name: d.name.clone(), detail: format!("bad version in the lock: {e}") })?;
-            let p = loaded
-                .universe
-                .pkgs
-                .iter()
-                .find(|p| p.source == n && p.name == d.package && p.arch == d.architecture && p.version == version)
-                .ok_or_else(|| AptError::Drift { name: d.name.clone(), detail: format!("{} {} is no longer in {}'s signed index (the archive moved on)", d.package, d.version, d.source) })?;
-            if format!("sha256:{}", p.sha256) != d.sha256.to_string() || p.size != d.size || p.filename != d.filename {
-                return Err(AptError::Drift {
-                    name: d.name.clone(),
-                    detail: format!("upstream bytes changed: the lock pins {} ({} bytes) but the signed index now lists sha256:{} ({} bytes) — supply-chain drift", d.sha256, d.size, p.sha256, p.size),
-                });
-            }
+            let (n, p) = self.locate(loaded, specs, d)?;
             work.push((d, p, &specs[n], &loaded.archives[n]));
         }
         progress.add_total(work.iter().filter(|(d, ..)| !self.cache.has(&d.sha256, Some(d.size))).map(|(d, ..)| d.size).sum());
@@ -426,8 +443,7 @@ fn to_pkg(p: &deb822_fast::Paragraph, source: usize, component: &str) -> Result<
         }
     };
     let version = need("Version")?;
-    let mut depends = rels("Pre-Depends")?;
-    depends.0.extend(rels("Depends")?.0);
+    let depends = [p.get("Pre-Depends"), p.get("Depends")].into_iter().flatten().collect::<Vec<_>>().join(", ");
     let sha256 = need("SHA256")?.to_ascii_lowercase();
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("package {name}: bad SHA256 {sha256:?}"));
@@ -440,11 +456,10 @@ fn to_pkg(p: &deb822_fast::Paragraph, source: usize, component: &str) -> Result<
         name: name.to_string(),
         version: version.parse().map_err(|e| format!("package {name}: bad Version {version:?}: {e}"))?,
         arch: need("Architecture")?.to_string(),
-        multi_arch: p.get("Multi-Arch").map(str::to_string),
         priority: p.get("Priority").map(str::to_string),
         essential: p.get("Essential") == Some("yes"),
         depends,
-        recommends: rels("Recommends")?,
+        recommends: p.get("Recommends").unwrap_or_default().to_string(),
         provides: rels("Provides")?.0.into_iter().flatten().map(|r| (r.name, r.version.map(|(_, v)| v))).collect(),
         source,
         component: component.to_string(),
@@ -474,7 +489,7 @@ mod tests {
         let text = "Package: hello\nVersion: 1:2.10-3\nArchitecture: amd64\nPre-Depends: dpkg (>= 1.15)\nDepends: libc6 (>= 2.34), a | b\nProvides: greeter (= 1)\nFilename: pool/main/h/hello/hello_2.10-3_amd64.deb\nSize: 53000\nSHA256: 5bd8b2c7bb2a9ad8a3e5e8c1b1e1c8f8cbb3f24a5d5d6c0e7bb0c6f0e4f2f9a1\nDescription: hi\n multi-line\n";
         let para: deb822_fast::Paragraph = text.parse().unwrap();
         let p = to_pkg(&para, 0, "main").unwrap();
-        assert_eq!(p.depends.0.len(), 3, "Pre-Depends and Depends together");
+        assert_eq!(p.depends.parse::<Relations>().unwrap().0.len(), 3, "Pre-Depends and Depends together");
         assert_eq!(p.provides[0].0, "greeter");
         assert!(p.stanza.contains("Description: hi\n multi-line"), "{}", p.stanza);
         let bad = text.replace("pool/main", "../pool");

@@ -144,7 +144,11 @@ async fn listing(State(st): State<AppState>, method: Method) -> R {
 
 async fn dispatch(State(st): State<AppState>, req: Request) -> R {
     let head = check_method(req.method())?;
-    let path = req.uri().path().strip_prefix("/apt/").unwrap_or_default().to_string();
+    // apt percent-encodes `+` and `~` in file names (jq_1.6-2.1%2bdeb12u2_amd64.deb).
+    let raw = req.uri().path().strip_prefix("/apt/").unwrap_or_default();
+    let Ok(path) = percent_encoding::percent_decode_str(raw).decode_utf8().map(|p| p.into_owned()) else {
+        return Err(AptError::NotFound(format!("/apt/{raw} is not a valid path")));
+    };
     match path.as_str() {
         "key.gpg" | "key.asc" => {
             let store = st.store.clone();

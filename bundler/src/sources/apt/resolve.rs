@@ -6,7 +6,7 @@
 //! Conflicts/Breaks are left to the target's installer: a bundle may carry more than one
 //! installation could use.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use debian_control::lossy::{Relation, Relations};
 use debian_control::relations::VersionConstraint;
@@ -20,12 +20,12 @@ pub struct Pkg {
     pub name: String,
     pub version: Version,
     pub arch: String,
-    pub multi_arch: Option<String>,
     pub priority: Option<String>,
     pub essential: bool,
-    /// Pre-Depends then Depends.
-    pub depends: Relations,
-    pub recommends: Relations,
+    /// Pre-Depends then Depends, as written; parsed only for packages the closure visits
+    /// (a distribution has ~60,000 packages, a closure a few hundred).
+    pub depends: String,
+    pub recommends: String,
     pub provides: Vec<(String, Option<Version>)>,
     /// Index of the apt source (manifest entry) it came from.
     pub source: usize,
@@ -53,6 +53,13 @@ impl Universe {
             self.providers.entry(v.clone()).or_default().push(i);
         }
         self.pkgs.push(p);
+    }
+
+    pub fn contains(&self, source: usize, name: &str, version: &Version, arch: &str) -> bool {
+        self.by_name.get(name).into_iter().flatten().any(|&i| {
+            let p = &self.pkgs[i];
+            p.source == source && p.arch == arch && &p.version == version
+        })
     }
 
     /// Versions of a real package visible to `arch`, highest first (earlier sources win ties).
@@ -129,7 +136,7 @@ pub struct Request<'a> {
 /// Resolve requests for one target architecture. Returns the chosen packages, sorted.
 /// Like apt-get, every requested package is marked first, then dependencies are followed.
 pub fn closure(u: &Universe, arch: &str, requests: &[Request], baseline: Baseline) -> Result<Vec<usize>, Unsatisfiable> {
-    let mut r = Resolver { u, arch, recommends: false, selected: BTreeMap::new(), expanded: HashSet::new(), baseline: baseline_of(u, arch, baseline) };
+    let mut r = Resolver { u, arch, recommends: false, selected: BTreeSet::new(), expanded: HashSet::new(), baseline: baseline_of(u, arch, baseline) };
     let mut marked = Vec::new();
     for req in requests {
         let chain = vec![req.origin.clone()];
@@ -137,7 +144,7 @@ pub fn closure(u: &Universe, arch: &str, requests: &[Request], baseline: Baselin
         let candidates: Vec<usize> = u.versions(&req.relation.name, qual_arch(req.relation, arch)).into_iter().filter(|&i| version_ok(&u.pkgs[i].version, &req.relation.version)).collect();
         match candidates.first() {
             Some(&i) => {
-                r.mark(i, &chain)?;
+                r.mark(i);
                 marked.push((i, req.recommends, chain));
             }
             None if r.satisfied(req.relation) => {}
@@ -151,30 +158,47 @@ pub fn closure(u: &Universe, arch: &str, requests: &[Request], baseline: Baselin
         r.recommends = recommends;
         r.install(i, &chain)?;
     }
-    let mut out: Vec<usize> = r.selected.into_values().collect();
+    let mut out: Vec<usize> = r.selected.into_iter().collect();
     out.sort_unstable();
     Ok(out)
 }
 
 /// Packages a target of that baseline already has: candidates that are Essential or of the
-/// given priorities.
+/// given priorities, with what they depend on (libc6 is `optional`, yet every such system
+/// has it because required packages need it).
 fn baseline_of(u: &Universe, arch: &str, b: Baseline) -> Vec<usize> {
     let wanted = |p: &Pkg| match b {
         Baseline::None => false,
         Baseline::Required => p.essential || p.priority.as_deref() == Some("required"),
         Baseline::Important => p.essential || matches!(p.priority.as_deref(), Some("required" | "important")),
     };
+    if b == Baseline::None {
+        return Vec::new();
+    }
     let mut names: Vec<&String> = u.by_name.keys().collect();
     names.sort();
-    names.into_iter().filter_map(|n| u.candidate(n, arch)).filter(|&i| wanted(&u.pkgs[i])).collect()
+    let roots: Vec<usize> = names.into_iter().filter_map(|n| u.candidate(n, arch)).filter(|&i| wanted(&u.pkgs[i])).collect();
+    let mut r = Resolver { u, arch, recommends: false, selected: BTreeSet::new(), expanded: HashSet::new(), baseline: Vec::new() };
+    for &i in &roots {
+        r.mark(i);
+    }
+    for &i in &roots {
+        // A baseline package whose dependencies the sources cannot meet still counts as present.
+        let saved = (r.selected.clone(), r.expanded.clone());
+        if r.install(i, &[]).is_err() {
+            (r.selected, r.expanded) = saved;
+        }
+    }
+    r.selected.into_iter().collect()
 }
 
 struct Resolver<'a> {
     u: &'a Universe,
     arch: &'a str,
     recommends: bool,
-    /// Package name (and arch, for foreign-arch qualifiers) → chosen version.
-    selected: BTreeMap<(String, String), usize>,
+    /// Chosen packages. A bundle serves many installations, so two requests that need
+    /// different versions of one package get both (apt-get would refuse the pair at once).
+    selected: BTreeSet<usize>,
     /// Chosen packages whose dependencies have been followed.
     expanded: HashSet<usize>,
     baseline: Vec<usize>,
@@ -183,7 +207,7 @@ struct Resolver<'a> {
 impl Resolver<'_> {
     fn satisfied(&self, rel: &Relation) -> bool {
         let arch = qual_arch(rel, self.arch);
-        self.selected.values().chain(&self.baseline).any(|&i| {
+        self.selected.iter().chain(&self.baseline).any(|&i| {
             let p = &self.u.pkgs[i];
             visible(p, arch) && meets(p, rel)
         })
@@ -194,23 +218,8 @@ impl Resolver<'_> {
         format!("{} {} ({})", p.name, p.version, p.arch)
     }
 
-    /// Choose package `i` (one version per name and architecture).
-    fn mark(&mut self, i: usize, chain: &[String]) -> Result<(), Unsatisfiable> {
-        let p = &self.u.pkgs[i];
-        let key = (p.name.clone(), if p.arch == "all" { self.arch.to_string() } else { p.arch.clone() });
-        match self.selected.get(&key) {
-            Some(&j) if j == i => Ok(()),
-            Some(&j) => Err(Unsatisfiable {
-                relation: format!("{} (= {})", p.name, p.version),
-                arch: self.arch.into(),
-                why: format!("{} is already chosen and only one version of a package can be installed", self.describe(j)),
-                chain: chain.to_vec(),
-            }),
-            None => {
-                self.selected.insert(key, i);
-                Ok(())
-            }
-        }
+    fn mark(&mut self, i: usize) {
+        self.selected.insert(i);
     }
 
     /// Choose package `i` and follow its dependencies.
@@ -218,11 +227,17 @@ impl Resolver<'_> {
         if !self.expanded.insert(i) {
             return Ok(());
         }
-        self.mark(i, chain)?;
+        self.mark(i);
         let p = &self.u.pkgs[i];
         let mut chain = chain.to_vec();
         chain.insert(0, self.describe(i));
-        let groups: Vec<Vec<Relation>> = if self.recommends { p.depends.0.iter().chain(&p.recommends.0).cloned().collect() } else { p.depends.0.clone() };
+        let parse = |field: &str, text: &str| -> Result<Relations, Unsatisfiable> {
+            text.parse().map_err(|e| Unsatisfiable { relation: text.to_string(), arch: self.arch.into(), why: format!("{} of {} cannot be parsed: {e}", field, p.name), chain: chain.clone() })
+        };
+        let mut groups = parse("Depends", &p.depends)?.0;
+        if self.recommends {
+            groups.extend(parse("Recommends", &p.recommends)?.0);
+        }
         for group in &groups {
             if group.iter().any(|r| self.satisfied(r)) {
                 continue;
@@ -265,16 +280,14 @@ impl Resolver<'_> {
 
     /// Packages that could satisfy `rel`, in the order apt would try them: the real
     /// package's candidate (if it matches), then providers — ones of higher priority first.
+    /// Where the candidate does not match (`libbar (<< 2.0)` with 2.0 newest), the newest
+    /// version that does is chosen: apt-get would need a pin, but the mirror then carries
+    /// only that version, so the target's apt-get finds it without one.
     fn options(&self, rel: &Relation) -> Vec<usize> {
         let arch = qual_arch(rel, self.arch);
         let mut out = Vec::new();
-        if let Some(c) = self.u.candidate(&rel.name, arch) {
-            if version_ok(&self.u.pkgs[c].version, &rel.version) {
-                out.push(c);
-            } else if !self.u.providers.contains_key(&rel.name) {
-                // apt would not pick an older version on its own; say so through the error.
-                return out;
-            }
+        if let Some(&c) = self.u.versions(&rel.name, arch).iter().find(|&&i| version_ok(&self.u.pkgs[i].version, &rel.version)) {
+            out.push(c);
         }
         let mut providers: Vec<usize> = self
             .u
@@ -311,11 +324,10 @@ mod tests {
             name: name.into(),
             version: version.parse().unwrap(),
             arch: arch.into(),
-            multi_arch: None,
             priority: None,
             essential: false,
-            depends: depends.parse().unwrap(),
-            recommends: Relations::new(),
+            depends: depends.into(),
+            recommends: String::new(),
             provides: provides.0.into_iter().flatten().map(|r| (r.name, r.version.map(|(_, v)| v))).collect(),
             source: 0,
             component: "main".into(),
@@ -350,9 +362,8 @@ mod tests {
         u.add(pkg("data", "1:0.1", "all", "", ""));
         u.add(pkg("data", "9.9", "all", "", ""));
         u.add(pkg("other-arch", "1", "arm64", "", ""));
-        // libold (<< 2.0): the candidate 2.1 does not fit and apt would not downgrade on its own.
-        let e = resolve(&u, "app", Baseline::None).unwrap_err();
-        assert!(e.relation.contains("libold") && e.chain.last().unwrap() == "requested", "{e}");
+        // libold (<< 2.0): the candidate 2.1 does not fit, the newest that does is taken.
+        assert_eq!(resolve(&u, "app", Baseline::None).unwrap(), vec!["alt=1", "app=1.0", "data=1:0.1", "libold=1.5", "prov-new=1"]);
         // A pin selects the older version, which then satisfies the dependency.
         let rel_app: Relation = "app".parse().unwrap();
         let rel_pin: Relation = "libold (= 1.5)".parse().unwrap();
