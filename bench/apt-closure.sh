@@ -41,7 +41,7 @@ Dir::Etc::Trusted "$S/trusted.gpg"; Dir::Etc::TrustedParts "$S/trusted.gpg.d";
 Dir::Etc::Preferences "$S/preferences"; Dir::Etc::PreferencesParts "$S/preferences.d";
 Dir::State "$S"; Dir::State::Lists "$S/lists"; Dir::State::status "$S/status";
 Dir::Cache "$S"; Dir::Cache::Archives "$S/archives"; Dir::Log "$S/log";
-APT::Architecture "amd64"; APT::Install-Recommends "false"; Debug::NoLocking "true";
+APT::Architecture "amd64"; APT::Install-Recommends "false"; Debug::NoLocking "true"; APT::Sandbox::User "root";
 C
 export APT_CONFIG=$S/apt.conf
 

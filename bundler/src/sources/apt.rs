@@ -222,7 +222,7 @@ impl AptSource {
             let pkg = to_pkg(&para, n, component).map_err(bad)?;
             // Debian lists arch:all packages in binary-all and in every binary-<arch>.
             if !u.contains(n, &pkg.name, &pkg.version, &pkg.arch) {
-                u.add(pkg);
+                u.add(pkg, &mentioned(&para));
             }
         }
         Ok(())
@@ -433,6 +433,18 @@ fn pick_index<'a>(files: &'a [IndexFile], component: &str, arch: &str) -> Option
     [".xz", ".gz", ""].iter().find_map(|ext| files.iter().find(|f| f.path == format!("{base}{ext}")))
 }
 
+/// Package names a stanza's relation fields name, in the order apt's cache generator meets them.
+fn mentioned(p: &deb822_fast::Paragraph) -> Vec<&str> {
+    const FIELDS: [&str; 8] = ["Pre-Depends", "Depends", "Conflicts", "Breaks", "Recommends", "Suggests", "Replaces", "Enhances"];
+    FIELDS
+        .iter()
+        .filter_map(|f| p.get(f))
+        .flat_map(|v| v.split([',', '|']))
+        .filter_map(|r| r.trim().split([' ', '(', ':', '[', '<']).next())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
 fn to_pkg(p: &deb822_fast::Paragraph, source: usize, component: &str) -> Result<Pkg, String> {
     let name = p.get("Package").ok_or("a stanza has no Package field")?;
     let need = |k: &str| p.get(k).ok_or_else(|| format!("package {name} has no {k} field"));
@@ -460,6 +472,7 @@ fn to_pkg(p: &deb822_fast::Paragraph, source: usize, component: &str) -> Result<
         essential: p.get("Essential") == Some("yes"),
         depends,
         recommends: p.get("Recommends").unwrap_or_default().to_string(),
+        conflicts: [p.get("Conflicts"), p.get("Breaks")].into_iter().flatten().collect::<Vec<_>>().join(", "),
         provides: rels("Provides")?.0.into_iter().flatten().map(|r| (r.name, r.version.map(|(_, v)| v))).collect(),
         source,
         component: component.to_string(),

@@ -23,12 +23,14 @@ use crate::store::{Store, StoreError};
 use render::Rendered;
 pub use signer::Signer;
 
+/// (id, suite) → (the store generation it was rendered at, its indexes).
+type RenderCache = HashMap<(String, String), (u64, Arc<Rendered>)>;
+
 /// Per-server apt state: the signing key (loaded once) and rendered suites.
 #[derive(Default)]
 pub struct AptState {
     signer: OnceLock<Result<Arc<Signer>, String>>,
-    /// (id, suite) → (generation it was rendered at, indexes).
-    rendered: Mutex<HashMap<(String, String), (u64, Arc<Rendered>)>>,
+    rendered: Mutex<RenderCache>,
 }
 
 pub fn router() -> Router<AppState> {

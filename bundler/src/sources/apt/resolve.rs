@@ -26,6 +26,8 @@ pub struct Pkg {
     /// (a distribution has ~60,000 packages, a closure a few hundred).
     pub depends: String,
     pub recommends: String,
+    /// Conflicts and Breaks, as written.
+    pub conflicts: String,
     pub provides: Vec<(String, Option<Version>)>,
     /// Index of the apt source (manifest entry) it came from.
     pub source: usize,
@@ -43,11 +45,20 @@ pub struct Universe {
     pub pkgs: Vec<Pkg>,
     by_name: HashMap<String, Vec<usize>>,
     providers: HashMap<String, Vec<usize>>,
+    /// The order apt's cache would number package names in (first stanza or relation that
+    /// names them): apt's last tie-break between equally good providers.
+    first_seen: HashMap<String, usize>,
 }
 
 impl Universe {
-    pub fn add(&mut self, p: Pkg) {
+    /// Add a package; `mentioned` are the names its relation fields name, in apt's parse order.
+    pub fn add(&mut self, p: Pkg, mentioned: &[&str]) {
         let i = self.pkgs.len();
+        for n in std::iter::once(p.name.as_str()).chain(mentioned.iter().copied()).chain(p.provides.iter().map(|(n, _)| n.as_str())) {
+            if !self.first_seen.contains_key(n) {
+                self.first_seen.insert(n.to_string(), self.first_seen.len());
+            }
+        }
         self.by_name.entry(p.name.clone()).or_default().push(i);
         for (v, _) in &p.provides {
             self.providers.entry(v.clone()).or_default().push(i);
@@ -136,7 +147,7 @@ pub struct Request<'a> {
 /// Resolve requests for one target architecture. Returns the chosen packages, sorted.
 /// Like apt-get, every requested package is marked first, then dependencies are followed.
 pub fn closure(u: &Universe, arch: &str, requests: &[Request], baseline: Baseline) -> Result<Vec<usize>, Unsatisfiable> {
-    let mut r = Resolver { u, arch, recommends: false, selected: BTreeSet::new(), expanded: HashSet::new(), baseline: baseline_of(u, arch, baseline) };
+    let mut r = Resolver::new(u, arch, baseline_of(u, arch, baseline));
     let mut marked = Vec::new();
     for req in requests {
         let chain = vec![req.origin.clone()];
@@ -154,9 +165,24 @@ pub fn closure(u: &Universe, arch: &str, requests: &[Request], baseline: Baselin
             }
         }
     }
-    for (i, recommends, chain) in marked {
-        r.recommends = recommends;
-        r.install(i, &chain)?;
+    r.requested = marked.iter().map(|(i, ..)| *i).collect();
+    for (i, recommends, chain) in &marked {
+        r.recommends = *recommends;
+        r.install(*i, chain)?;
+    }
+    // A package dropped for a conflict may have been what satisfied another's dependency:
+    // satisfy again what is now unmet, as apt's problem resolver does (bounded).
+    for _ in 0..MAX_FIX_PASSES {
+        if !std::mem::take(&mut r.dirty) {
+            break;
+        }
+        let chosen: Vec<usize> = r.selected.iter().copied().collect();
+        for i in chosen {
+            if r.selected.contains(&i) {
+                r.expanded.remove(&i);
+                r.install(i, &[format!("{} (satisfied again after a conflict)", r.describe(i))])?;
+            }
+        }
     }
     let mut out: Vec<usize> = r.selected.into_iter().collect();
     out.sort_unstable();
@@ -178,7 +204,7 @@ fn baseline_of(u: &Universe, arch: &str, b: Baseline) -> Vec<usize> {
     let mut names: Vec<&String> = u.by_name.keys().collect();
     names.sort();
     let roots: Vec<usize> = names.into_iter().filter_map(|n| u.candidate(n, arch)).filter(|&i| wanted(&u.pkgs[i])).collect();
-    let mut r = Resolver { u, arch, recommends: false, selected: BTreeSet::new(), expanded: HashSet::new(), baseline: Vec::new() };
+    let mut r = Resolver::new(u, arch, Vec::new());
     for &i in &roots {
         r.mark(i);
     }
@@ -202,9 +228,50 @@ struct Resolver<'a> {
     /// Chosen packages whose dependencies have been followed.
     expanded: HashSet<usize>,
     baseline: Vec<usize>,
+    /// What the manifest asked for by name: never dropped for a conflict.
+    requested: HashSet<usize>,
+    /// Parsed Conflicts+Breaks of packages looked at.
+    conflicts: HashMap<usize, Relations>,
+    /// Something was dropped for a conflict since the last fix pass.
+    dirty: bool,
 }
 
-impl Resolver<'_> {
+/// Rounds of re-satisfying after conflicts; apt's resolver also gives up eventually.
+const MAX_FIX_PASSES: usize = 5;
+
+impl<'a> Resolver<'a> {
+    fn new(u: &'a Universe, arch: &'a str, baseline: Vec<usize>) -> Resolver<'a> {
+        Resolver {
+            u,
+            arch,
+            recommends: false,
+            selected: BTreeSet::new(),
+            expanded: HashSet::new(),
+            baseline,
+            requested: HashSet::new(),
+            conflicts: HashMap::new(),
+            dirty: false,
+        }
+    }
+
+    fn conflicts_of(&mut self, i: usize) -> &Relations {
+        let u = self.u;
+        // An unparsable Conflicts only loses the conflict, never the closure.
+        self.conflicts.entry(i).or_insert_with(|| u.pkgs[i].conflicts.parse().unwrap_or_default())
+    }
+
+    /// Whether `a` and `b` cannot be installed together (either side's Conflicts/Breaks).
+    fn clash(&mut self, a: usize, b: usize) -> bool {
+        let (pa, pb) = (&self.u.pkgs[a], &self.u.pkgs[b]);
+        if pa.name == pb.name {
+            return false;
+        }
+        let hit = |rels: &Relations, p: &Pkg| rels.0.iter().flatten().any(|r| meets(p, r));
+        let ra = self.conflicts_of(a).clone();
+        let rb = self.conflicts_of(b).clone();
+        hit(&ra, pb) || hit(&rb, pa)
+    }
+
     fn satisfied(&self, rel: &Relation) -> bool {
         let arch = qual_arch(rel, self.arch);
         self.selected.iter().chain(&self.baseline).any(|&i| {
@@ -228,6 +295,16 @@ impl Resolver<'_> {
             return Ok(());
         }
         self.mark(i);
+        // Installing `i` removes what conflicts with it (unless the manifest asked for it):
+        // apt-get drops the `b` of an earlier `b | c` when a later package needs `c`.
+        let victims: Vec<usize> = self.selected.iter().copied().filter(|&j| j != i && !self.requested.contains(&j)).collect::<Vec<_>>();
+        for j in victims {
+            if self.clash(i, j) {
+                self.selected.remove(&j);
+                self.expanded.remove(&j);
+                self.dirty = true;
+            }
+        }
         let p = &self.u.pkgs[i];
         let mut chain = chain.to_vec();
         chain.insert(0, self.describe(i));
@@ -300,6 +377,8 @@ impl Resolver<'_> {
             // Only a provider's own candidate version is installable.
             .filter(|&i| self.u.candidate(&self.u.pkgs[i].name, arch) == Some(i))
             .collect();
+        // apt's CompareProviders: Essential first, then higher priority, then the name apt's
+        // cache numbered last.
         let rank = |p: &Pkg| match p.priority.as_deref() {
             Some("required") => 0,
             Some("important") => 1,
@@ -307,7 +386,11 @@ impl Resolver<'_> {
             Some("optional") => 3,
             _ => 4,
         };
-        providers.sort_by(|&a, &b| rank(&self.u.pkgs[a]).cmp(&rank(&self.u.pkgs[b])).then(self.u.pkgs[a].name.cmp(&self.u.pkgs[b].name)));
+        let key = |i: usize| {
+            let p = &self.u.pkgs[i];
+            (!p.essential, rank(p), std::cmp::Reverse(self.u.first_seen.get(&p.name).copied().unwrap_or(0)))
+        };
+        providers.sort_by_key(|&i| key(i));
         providers.dedup();
         out.extend(providers);
         out
@@ -328,6 +411,7 @@ mod tests {
             essential: false,
             depends: depends.into(),
             recommends: String::new(),
+            conflicts: String::new(),
             provides: provides.0.into_iter().flatten().map(|r| (r.name, r.version.map(|(_, v)| v))).collect(),
             source: 0,
             component: "main".into(),
@@ -335,6 +419,12 @@ mod tests {
             size: 1,
             sha256: String::new(),
             stanza: String::new(),
+        }
+    }
+
+    impl Universe {
+        fn add_plain(&mut self, p: Pkg) {
+            self.add(p, &[]);
         }
     }
 
@@ -353,15 +443,15 @@ mod tests {
     #[test]
     fn alternatives_provides_versions_and_epochs() {
         let mut u = Universe::default();
-        u.add(pkg("app", "1.0", "amd64", "libold (<< 2.0), missing | alt, virt (>= 2), data", ""));
-        u.add(pkg("libold", "1.5", "amd64", "", ""));
-        u.add(pkg("libold", "2.1", "amd64", "", ""));
-        u.add(pkg("alt", "1", "amd64", "", ""));
-        u.add(pkg("prov-old", "1", "amd64", "", "virt (= 1)"));
-        u.add(pkg("prov-new", "1", "amd64", "", "virt (= 2.0)"));
-        u.add(pkg("data", "1:0.1", "all", "", ""));
-        u.add(pkg("data", "9.9", "all", "", ""));
-        u.add(pkg("other-arch", "1", "arm64", "", ""));
+        u.add_plain(pkg("app", "1.0", "amd64", "libold (<< 2.0), missing | alt, virt (>= 2), data", ""));
+        u.add_plain(pkg("libold", "1.5", "amd64", "", ""));
+        u.add_plain(pkg("libold", "2.1", "amd64", "", ""));
+        u.add_plain(pkg("alt", "1", "amd64", "", ""));
+        u.add_plain(pkg("prov-old", "1", "amd64", "", "virt (= 1)"));
+        u.add_plain(pkg("prov-new", "1", "amd64", "", "virt (= 2.0)"));
+        u.add_plain(pkg("data", "1:0.1", "all", "", ""));
+        u.add_plain(pkg("data", "9.9", "all", "", ""));
+        u.add_plain(pkg("other-arch", "1", "arm64", "", ""));
         // libold (<< 2.0): the candidate 2.1 does not fit, the newest that does is taken.
         assert_eq!(resolve(&u, "app", Baseline::None).unwrap(), vec!["alt=1", "app=1.0", "data=1:0.1", "libold=1.5", "prov-new=1"]);
         // A pin selects the older version, which then satisfies the dependency.
@@ -378,17 +468,39 @@ mod tests {
     #[test]
     fn baseline_and_unsatisfiable_chain() {
         let mut u = Universe::default();
-        u.add(pkg("top", "1", "amd64", "mid", ""));
-        u.add(pkg("mid", "1", "amd64", "libc6 (>= 2), gone (>= 3)", ""));
+        u.add_plain(pkg("top", "1", "amd64", "mid", ""));
+        u.add_plain(pkg("mid", "1", "amd64", "libc6 (>= 2), gone (>= 3)", ""));
         let mut libc = pkg("libc6", "2.36", "amd64", "", "");
         libc.priority = Some("required".into());
-        u.add(libc);
-        u.add(pkg("gone", "2", "amd64", "", ""));
+        u.add_plain(libc);
+        u.add_plain(pkg("gone", "2", "amd64", "", ""));
         let e = resolve(&u, "top", Baseline::Required).unwrap_err();
         assert_eq!(e.chain, vec!["mid 1 (amd64)", "top 1 (amd64)", "requested"]);
         assert!(e.why.contains("only have gone 2"), "{e}");
         u.pkgs[3].version = "3".parse().unwrap();
         assert_eq!(resolve(&u, "top", Baseline::Required).unwrap(), vec!["gone=3", "mid=1", "top=1"]);
         assert_eq!(resolve(&u, "top", Baseline::None).unwrap(), vec!["gone=3", "libc6=2.36", "mid=1", "top=1"]);
+    }
+
+    #[test]
+    fn conflicting_alternative_is_replaced_and_providers_follow_apts_order() {
+        // libreoffice's shape: an earlier `nogui | core` is settled with nogui, then a hard
+        // dependency on core (which conflicts with nogui) arrives: apt ends with core only.
+        let mut u = Universe::default();
+        u.add_plain(pkg("lo", "1", "amd64", "base, core", ""));
+        u.add_plain(pkg("base", "1", "amd64", "nogui (= 1) | core (= 1)", ""));
+        let mut nogui = pkg("nogui", "1", "amd64", "nogui-lib", "");
+        nogui.conflicts = "core".into();
+        u.add_plain(nogui);
+        u.add_plain(pkg("nogui-lib", "1", "amd64", "", ""));
+        u.add_plain(pkg("core", "1", "amd64", "", ""));
+        let got = resolve(&u, "lo", Baseline::None).unwrap();
+        assert!(got.contains(&"core=1".to_string()) && !got.contains(&"nogui=1".to_string()), "{got:?}");
+        // Equal providers: the one apt's cache numbered last wins.
+        let mut u = Universe::default();
+        u.add_plain(pkg("tool", "1", "amd64", "libcurl-dev", ""));
+        u.add_plain(pkg("curl-gnutls-dev", "1", "amd64", "", "libcurl-dev"));
+        u.add_plain(pkg("curl-nss-dev", "1", "amd64", "", "libcurl-dev"));
+        assert_eq!(resolve(&u, "tool", Baseline::None).unwrap(), vec!["curl-nss-dev=1", "tool=1"]);
     }
 }
