@@ -38,6 +38,34 @@ step "tools"
   echo "minisign $(dpkg-query -W -f='${Version}' minisign)"
 } 2>&1 | sed 's/^/  /'
 
+# --- PyPI clients (tests/tests/pypi.rs) ---
+# pip and uv, pinned, in a venv of their own (never the system's); the suite runs
+# `$FEAS_PYTHON -m pip` and the `uv` beside it.
+PYCLIENTS="$PWD/target/pyclients"
+PYCLIENT_PINS="pip==26.3 uv==0.13.9"
+if ! "$PYCLIENTS/bin/python" -c '' 2>/dev/null; then
+  rm -rf "$PYCLIENTS"
+  if ! python3 -m venv "$PYCLIENTS" 2>/dev/null; then
+    rm -rf "$PYCLIENTS"   # Debian's python3 without ensurepip: python3-venv
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || die "python3 -m venv failed: install python3-venv (sudo apt-get install python3-venv)"
+    step "installing: python3-venv"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null; } || die "apt-get install python3-venv failed"
+    python3 -m venv "$PYCLIENTS" || die "python3 -m venv $PYCLIENTS failed"
+  fi
+fi
+have=$("$PYCLIENTS/bin/python" -m pip list --format=freeze --disable-pip-version-check 2>/dev/null || true)
+for pin in $PYCLIENT_PINS; do
+  if ! grep -qxF "$pin" <<<"$have"; then
+    step "installing into target/pyclients: $PYCLIENT_PINS"
+    # shellcheck disable=SC2086
+    "$PYCLIENTS/bin/python" -m pip install -q --disable-pip-version-check $PYCLIENT_PINS || die "pip install $PYCLIENT_PINS failed"
+    break
+  fi
+done
+export FEAS_PYTHON="$PYCLIENTS/bin/python"
+echo "  $("$FEAS_PYTHON" -m pip --version | cut -d' ' -f1-2), $("$PYCLIENTS/bin/uv" --version), $("$FEAS_PYTHON" --version) (FEAS_PYTHON=$FEAS_PYTHON)"
+# --- end PyPI clients ---
+
 step "build"
 cargo build --workspace --bins --tests --locked || die "build failed"
 step "clippy"

@@ -7,6 +7,7 @@ pub mod containerd;
 pub mod image;
 pub mod podman;
 pub mod procs;
+pub mod pypi;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -16,6 +17,7 @@ pub use containerd::Containerd;
 pub use image::{BuiltImage, ImageBuilder};
 pub use podman::Podman;
 pub use procs::{http_status, poll, Mirror, Registry, Server, READY_WITHIN};
+pub use pypi::{DistSpec, Pages, PyIndex, PyIndexBuilder, PyServer, Target, Venv};
 
 /// A free loopback port: bound, then released for the server to take. Never hands out the same
 /// port twice in one test process; servers retry with another port if one was taken meanwhile.
