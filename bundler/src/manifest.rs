@@ -126,6 +126,49 @@ struct RawApt {
     exclude_installed: Baseline,
 }
 
+/// One PyPI-style index and the requirements resolved against it, for every target.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PypiSpec {
+    /// PEP 503/691 simple index URL, ending in `/`.
+    pub index: String,
+    /// Consulted only for projects `index` does not have (no dependency confusion).
+    pub extra_indexes: Vec<String>,
+    /// Target interpreters, `3.11`.
+    pub python: Vec<String>,
+    /// Wheel architectures (x86_64, aarch64), from `platforms:`.
+    pub archs: Vec<String>,
+    /// `glibc` (manylinux) or `musl` (musllinux), and its version.
+    pub libc: String,
+    pub libc_version: String,
+    /// PEP 508 requirement strings, after reading any requirements file.
+    pub requirements: Vec<String>,
+    /// Requirements that only constrain (`-c` files).
+    pub constraints: Vec<String>,
+    pub only_binary: bool,
+    #[serde(skip)]
+    pub file: String,
+    #[serde(skip)]
+    pub line: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPypi {
+    index: Option<String>,
+    #[serde(default)]
+    extra_indexes: Vec<String>,
+    python: Option<Vec<String>>,
+    glibc: Option<String>,
+    libc: Option<String>,
+    musl: Option<String>,
+    #[serde(default)]
+    requirements: Vec<String>,
+    requirements_file: Option<String>,
+    only_binary: Option<bool>,
+}
+
+pub const PYPI_DEFAULT_INDEX: &str = "https://pypi.org/simple/";
+
 #[derive(Debug, Clone, Default)]
 pub struct Manifest {
     pub name: String,
@@ -133,6 +176,7 @@ pub struct Manifest {
     pub registries: BTreeMap<String, RegistryConfig>,
     pub images: Vec<ImageSpec>,
     pub apt: Vec<AptSpec>,
+    pub pypi: Vec<PypiSpec>,
     pub files: Vec<String>,
 }
 
@@ -171,7 +215,8 @@ struct Doc {
     #[serde(default)]
     apt: Vec<Spanned<RawApt>>,
     // Ecosystems that later versions carry; named here so they get a clear message.
-    pypi: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    pypi: Vec<Spanned<RawPypi>>,
     charts: Option<Spanned<IgnoredAny>>,
     nltk: Option<Spanned<IgnoredAny>>,
     models: Option<Spanned<IgnoredAny>>,
@@ -241,6 +286,7 @@ impl Manifest {
         let mut platforms_from: Option<(Vec<String>, String)> = None;
         let mut pending: Vec<(RawImage, String, u64, PathBuf)> = Vec::new();
         let mut pending_apt: Vec<(RawApt, String, u64, PathBuf)> = Vec::new();
+        let mut pending_pypi: Vec<(RawPypi, String, u64, PathBuf)> = Vec::new();
         let mut registry_from: BTreeMap<String, String> = BTreeMap::new();
         for path in paths {
             let file = path.display().to_string();
@@ -250,12 +296,12 @@ impl Manifest {
                 .map_err(|e| ManifestError::Yaml { path: file.clone(), detail: e.to_string() })?;
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
             for doc in docs.into_iter().flatten() {
-                for (key, v) in [("pypi", &doc.pypi), ("charts", &doc.charts), ("nltk", &doc.nltk), ("models", &doc.models), ("files", &doc.files)] {
+                for (key, v) in [("charts", &doc.charts), ("nltk", &doc.nltk), ("models", &doc.models), ("files", &doc.files)] {
                     if let Some(v) = v {
                         return Err(ManifestError::Invalid {
                             path: file.clone(),
                             line: v.referenced.line(),
-                            detail: format!("`{key}:` is not supported by this bundler version yet (images and apt only); remove it or upgrade"),
+                            detail: format!("`{key}:` is not supported by this bundler version yet (images, apt and pypi only); remove it or upgrade"),
                         });
                     }
                 }
@@ -298,6 +344,9 @@ impl Manifest {
                 }
                 for img in doc.images {
                     pending.push((img.value, file.clone(), img.referenced.line(), base.clone()));
+                }
+                for p in doc.pypi {
+                    pending_pypi.push((p.value, file.clone(), p.referenced.line(), base.clone()));
                 }
                 for a in doc.apt {
                     pending_apt.push((a.value, file.clone(), a.referenced.line(), base.clone()));
@@ -361,8 +410,141 @@ impl Manifest {
             }
             m.apt.push(AptSpec { file, line, ..spec });
         }
+        for (raw, file, line, base) in pending_pypi {
+            let spec = pypi_spec(raw, &m.platforms, &base).map_err(|detail| ManifestError::Invalid { path: file.clone(), line, detail })?;
+            m.pypi.push(PypiSpec { file, line, ..spec });
+        }
         Ok(m)
     }
+}
+
+/// The wheel architecture of an OCI platform (`linux/arm64` → `aarch64`).
+pub fn wheel_arch(platform: &str) -> Option<String> {
+    let mut p = platform.split('/');
+    let (os, arch) = (p.next()?, p.next()?);
+    if os != "linux" {
+        return None;
+    }
+    Some(match arch {
+        "amd64" => "x86_64".into(),
+        "arm64" => "aarch64".into(),
+        "386" => "i686".into(),
+        "arm" => "armv7l".into(),
+        a => a.into(),
+    })
+}
+
+fn with_slash(url: &str) -> String {
+    if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    }
+}
+
+fn pypi_spec(raw: RawPypi, platforms: &[String], base: &Path) -> Result<PypiSpec, String> {
+    let mut index = with_slash(raw.index.as_deref().unwrap_or(PYPI_DEFAULT_INDEX));
+    let mut extra: Vec<String> = raw.extra_indexes.iter().map(|u| with_slash(u)).collect();
+    let mut requirements = raw.requirements.clone();
+    let mut constraints = Vec::new();
+    if let Some(f) = &raw.requirements_file {
+        let mut seen = Vec::new();
+        let file_index = read_requirements(&base.join(f), &mut requirements, &mut constraints, &mut extra, &mut seen, 0)?;
+        if let Some(i) = file_index {
+            if raw.index.is_none() {
+                index = with_slash(&i);
+            }
+        }
+    }
+    for u in std::iter::once(&index).chain(&extra) {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(format!("pypi index {u:?} must be an http:// or https:// URL"));
+        }
+    }
+    for r in requirements.iter().chain(&constraints) {
+        r.parse::<pep508_rs::Requirement>().map_err(|e| format!("requirement {r:?} is not valid PEP 508: {e}"))?;
+    }
+    if requirements.is_empty() {
+        return Err("pypi entry has no `requirements:` (or `requirements_file:`)".into());
+    }
+    let python = raw.python.unwrap_or_else(|| vec!["3.11".into()]);
+    for v in &python {
+        let ok = v.split('.').count() == 2 && v.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if !ok {
+            return Err(format!("python {v:?} must be MAJOR.MINOR, e.g. \"3.11\""));
+        }
+    }
+    let mut archs: Vec<String> = platforms.iter().filter_map(|p| wheel_arch(p)).collect();
+    archs.dedup();
+    if archs.is_empty() {
+        return Err("no linux platform in `platforms:` to pick wheels for".into());
+    }
+    let libc = raw.libc.clone().unwrap_or_else(|| "glibc".into());
+    let libc_version = match libc.as_str() {
+        "glibc" => raw.glibc.clone().unwrap_or_else(|| "2.17".into()),
+        "musl" => raw.musl.clone().unwrap_or_else(|| "1.2".into()),
+        other => return Err(format!("libc {other:?} must be glibc or musl")),
+    };
+    let ok = libc_version.split('.').count() == 2 && libc_version.split('.').all(|p| p.parse::<u32>().is_ok());
+    if !ok {
+        return Err(format!("{libc} version {libc_version:?} must be MAJOR.MINOR"));
+    }
+    Ok(PypiSpec {
+        index,
+        extra_indexes: extra,
+        python,
+        archs,
+        libc,
+        libc_version,
+        requirements,
+        constraints,
+        only_binary: raw.only_binary.unwrap_or(true),
+        file: String::new(),
+        line: 0,
+    })
+}
+
+/// A pip requirements file: requirement lines, `-r`/`-c` includes, `--index-url`,
+/// `--extra-index-url`; `--hash` options and comments are dropped (the lock pins hashes).
+/// Returns the file's `--index-url`, if any.
+fn read_requirements(path: &Path, reqs: &mut Vec<String>, cons: &mut Vec<String>, extra: &mut Vec<String>, seen: &mut Vec<PathBuf>, depth: usize) -> Result<Option<String>, String> {
+    if depth > 8 || seen.contains(&path.to_path_buf()) {
+        return Err(format!("requirements file {} includes itself", path.display()));
+    }
+    seen.push(path.to_path_buf());
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read requirements file {}: {e}", path.display()))?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut index = None;
+    let joined = text.replace("\\\n", " ");
+    for (n, line) in joined.lines().enumerate() {
+        let line = line.split(" #").next().unwrap_or_default().trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (opt, rest) = line.split_once([' ', '=']).map(|(a, b)| (a, b.trim())).unwrap_or((line, ""));
+        match opt {
+            "-r" | "--requirement" => {
+                index = index.or(read_requirements(&dir.join(rest), reqs, cons, extra, seen, depth + 1)?);
+            }
+            "-c" | "--constraint" => {
+                let mut sub = Vec::new();
+                read_requirements(&dir.join(rest), &mut sub, cons, extra, seen, depth + 1)?;
+                cons.extend(sub);
+            }
+            "-i" | "--index-url" => index = Some(rest.to_string()),
+            "--extra-index-url" => extra.push(with_slash(rest)),
+            "--only-binary" | "--no-binary" | "--prefer-binary" | "--pre" | "--find-links" | "-f" | "--trusted-host" => {
+                tracing::warn!("{} line {}: `{opt}` is ignored; the manifest's pypi: settings apply", path.display(), n + 1)
+            }
+            o if o.starts_with('-') => return Err(format!("{} line {}: option {o} is not supported", path.display(), n + 1)),
+            _ => {
+                // `pkg==1.0 --hash=sha256:...`: the requirement is what precedes the options.
+                let req = line.split(" --").next().unwrap_or(line).trim();
+                reqs.push(req.to_string());
+            }
+        }
+    }
+    Ok(index)
 }
 
 fn apt_spec(raw: RawApt, platforms: &[String], base: &Path) -> Result<AptSpec, String> {

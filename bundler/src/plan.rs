@@ -7,6 +7,7 @@ use crate::format::lock::{ImageLock, LockFile, LOCK_VERSION};
 use crate::manifest::{ImageOrigin, ImageSpec, Manifest};
 use crate::sources::apt::{self, AptError, AptSource, Loaded};
 use crate::sources::oci::{ImageError, ImageSource};
+use crate::sources::pypi::{self, PypiError, PypiSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -18,6 +19,10 @@ pub enum PlanError {
     Image(#[from] ImageError),
     #[error(transparent)]
     Apt(#[from] AptError),
+    #[error("--locked: the manifest's pypi: section changed since the lock was written (or the lock has no wheels); run `bundler lock` and commit the lock")]
+    PypiNotLocked,
+    #[error(transparent)]
+    Pypi(#[from] PypiError),
 }
 
 /// Whether a lock entry still describes what the manifest asks for.
@@ -55,6 +60,7 @@ fn stale(spec: &ImageSpec, lock: &ImageLock) -> Option<String> {
 pub struct Sources {
     pub images: Arc<ImageSource>,
     pub apt: AptSource,
+    pub pypi: PypiSource,
 }
 
 /// Resolve every artifact. `existing` entries are reused when they still match, unless
@@ -119,7 +125,20 @@ pub async fn resolve(
             (debs, Some(loaded))
         }
     };
-    let lock = LockFile { version: LOCK_VERSION, apt_request, images, debs };
+    // Same rule for the wheel set: one answer to the whole pypi: section.
+    let pypi_request = pypi::request_digest(&manifest.pypi);
+    let wheels = match (&pypi_request, existing) {
+        (None, _) => Vec::new(),
+        (Some(want), prior) => match prior.filter(|l| l.pypi_request.as_ref() == Some(want) && !l.wheels.is_empty() && !refresh) {
+            Some(l) => l.wheels.clone(),
+            None if locked => return Err(PlanError::PypiNotLocked),
+            None => {
+                tracing::info!("resolving {} pypi requirement set(s)", manifest.pypi.len());
+                sources.pypi.resolve(&manifest.pypi).await?
+            }
+        },
+    };
+    let lock = LockFile { version: LOCK_VERSION, apt_request, images, debs, pypi_request, wheels };
     let changed = existing != Some(&lock);
     Ok((lock, changed, loaded))
 }

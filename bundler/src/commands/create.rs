@@ -21,6 +21,7 @@ use crate::plan;
 use crate::progress::Progress;
 use crate::sources::apt::AptSource;
 use crate::sources::oci::ImageSource;
+use crate::sources::pypi::PypiSource;
 use crate::sources::Fetched;
 
 pub struct CreateArgs {
@@ -55,7 +56,7 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     // Fail on a bad key before fetching gigabytes.
     let key = SecretKey::load(&args.key)?;
     let cache = Arc::new(BlobCache::open(&args.cache)?);
-    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()) };
+    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()), pypi: PypiSource::new(cache.clone()) };
     let source = &sources.images;
     let existing = LockFile::load(&args.lock)?;
     let (lock, changed, apt_loaded) = plan::resolve(&manifest, existing.as_ref(), args.locked, false, &sources).await?;
@@ -75,6 +76,9 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     let mut fetched = fetched;
     if let Some(loaded) = &apt_loaded {
         fetched.push(sources.apt.fetch(loaded, &manifest.apt, &lock.debs, &progress).await?);
+    }
+    if !lock.wheels.is_empty() {
+        fetched.push(sources.pypi.fetch(&lock.wheels, &progress).await?);
     }
     progress.finish();
 

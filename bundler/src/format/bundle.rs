@@ -31,6 +31,8 @@ pub mod kinds {
     pub const IMAGE_ACCESSORY: &str = "image-accessory";
     /// A Debian package (see `format::deb`).
     pub const DEB: &str = "deb";
+    /// A Python wheel or sdist (see `format::pypi`).
+    pub const WHEEL: &str = "wheel";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]

@@ -20,6 +20,34 @@ pub struct LockFile {
     pub images: Vec<ImageLock>,
     #[serde(default, rename = "deb", skip_serializing_if = "Vec::is_empty")]
     pub debs: Vec<DebLock>,
+    /// Digest of the manifest's `pypi:` section the wheels were resolved for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pypi_request: Option<Digest>,
+    #[serde(default, rename = "wheel", skip_serializing_if = "Vec::is_empty")]
+    pub wheels: Vec<WheelLock>,
+}
+
+/// One distribution file (wheel, or sdist where allowed) of a resolved PyPI requirement set.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WheelLock {
+    pub kind: String,
+    /// `<project>/<filename>`.
+    pub name: String,
+    /// The file's URL.
+    pub source: String,
+    /// The index page it was listed on.
+    pub index: String,
+    /// Normalized project name (PEP 503).
+    pub project: String,
+    pub version: String,
+    pub filename: String,
+    pub sha256: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_python: Option<String>,
+    /// Targets that need it, e.g. `cp311-manylinux_2_17_x86_64`.
+    pub targets: Vec<String>,
 }
 
 /// One Debian package file of the resolved apt closure.

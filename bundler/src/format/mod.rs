@@ -6,6 +6,7 @@ pub mod digest;
 pub mod hash;
 pub mod lock;
 pub mod oci;
+pub mod pypi;
 pub mod reader;
 pub mod sign;
 pub mod writer;

@@ -92,6 +92,26 @@ impl Http {
         Ok(out)
     }
 
+    /// A page fetched with an `Accept` header: (body, content type, URL after redirects).
+    pub async fn get_page(&self, url: &str, accept: &str, limit: u64) -> Result<(Vec<u8>, String, String), HttpError> {
+        let resp = self.client.get(url).header(reqwest::header::ACCEPT, accept).send().await.map_err(|e| HttpError::Failed { url: url.into(), detail: cause(&e) })?;
+        if !resp.status().is_success() {
+            return Err(HttpError::Status { url: url.into(), status: resp.status().as_u16() });
+        }
+        let content_type = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let final_url = resp.url().to_string();
+        let mut out = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| HttpError::Failed { url: url.into(), detail: cause(&e) })?;
+            if out.len() as u64 + chunk.len() as u64 > limit {
+                return Err(HttpError::TooLarge { url: url.into(), limit });
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok((out, content_type, final_url))
+    }
+
     /// Stream `url` into the cache as `expected` (digest and size checked before it lands).
     /// A file already cached is not fetched again.
     pub async fn to_cache(&self, cache: &BlobCache, url: &str, what: &str, expected: &Digest, size: Option<u64>, progress: &Progress) -> Result<(), HttpError> {

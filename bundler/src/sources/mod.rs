@@ -6,6 +6,7 @@ pub mod apt;
 pub mod archive;
 pub mod http;
 pub mod oci;
+pub mod pypi;
 
 use std::collections::BTreeMap;
 
