@@ -35,6 +35,10 @@ pub enum Command {
 pub enum ClientKind {
     /// deb822 .sources with the mirror's signing key inline, plus the key itself.
     Apt,
+    /// pip.conf pointing at the mirror's simple index.
+    Pip,
+    /// uv.toml (and the environment variable) pointing at the mirror's simple index.
+    Uv,
 }
 
 #[derive(Args)]

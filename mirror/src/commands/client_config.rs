@@ -11,7 +11,31 @@ pub async fn run(args: &ClientConfigArgs) -> anyhow::Result<()> {
     let url = args.url.trim_end_matches('/');
     match args.kind {
         ClientKind::Apt => apt(url, args.out.as_deref()).await,
+        ClientKind::Pip => write_or_print(args.out.as_deref(), "pip/pip.conf", &pip_conf(url), "on each client: /etc/pip.conf (or PIP_CONFIG_FILE=…)"),
+        ClientKind::Uv => write_or_print(args.out.as_deref(), "uv/uv.toml", &uv_toml(url), "on each client: ~/.config/uv/uv.toml or /etc/uv/uv.toml (or UV_CONFIG_FILE=…)"),
     }
+}
+
+/// pip reads `index-url` from `[global]`; no extra index, so nothing can leak past the gap.
+pub fn pip_conf(url: &str) -> String {
+    format!("# pip.conf: /etc/pip.conf, ~/.config/pip/pip.conf, or PIP_CONFIG_FILE. Env alternative: PIP_INDEX_URL={url}/pypi/simple/\n[global]\nindex-url = {url}/pypi/simple/\n")
+}
+
+pub fn uv_toml(url: &str) -> String {
+    format!("# uv.toml: ~/.config/uv/uv.toml or /etc/uv/uv.toml, or UV_CONFIG_FILE. Env alternative: UV_DEFAULT_INDEX={url}/pypi/simple/ (older uv: UV_INDEX_URL)\n[[index]]\nname = \"mirror\"\nurl = \"{url}/pypi/simple/\"\ndefault = true\n")
+}
+
+fn write_or_print(out: Option<&Path>, rel: &str, text: &str, hint: &str) -> anyhow::Result<()> {
+    match out {
+        Some(dir) => {
+            let p = dir.join(rel);
+            std::fs::create_dir_all(p.parent().expect("has a parent")).with_context(|| format!("creating {}", p.display()))?;
+            std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+            eprintln!("wrote {}; {hint}", p.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
 }
 
 async fn get(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 
 use bundler::format::bundle::{annotations, kinds};
 use bundler::format::deb::{self, DebConfig};
+use bundler::format::pypi::{self as pyfmt, WheelConfig};
 use bundler::format::oci::{AnyManifest, Descriptor};
 use bundler::format::Digest;
 
-use crate::store::{BlobStore, Changes, DebKey, DebRecord, ManifestRecord};
+use crate::store::{BlobStore, Changes, DebKey, DebRecord, ManifestRecord, WheelRecord};
 
 /// The distribution spec's limit clients and registries agree on; also bounds our memory.
 const MAX_MANIFEST: u64 = 4 << 20;
@@ -28,9 +29,16 @@ pub fn walk(index: &[u8], lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>) ->
     let mut plan = Plan { changes: Changes::default(), artifacts: Vec::new(), missing: BTreeSet::new() };
     for top in &index.manifests {
         let entry = |e: String| format!("index.json entry {}: {e}", top.digest);
-        if top.annotations.get(annotations::KIND).map(String::as_str) == Some(kinds::DEB) {
-            walk_deb(top, lookup, &mut plan).map_err(entry)?;
-            continue;
+        match top.annotations.get(annotations::KIND).map(String::as_str) {
+            Some(kinds::DEB) => {
+                walk_deb(top, lookup, &mut plan).map_err(entry)?;
+                continue;
+            }
+            Some(kinds::WHEEL) => {
+                walk_wheel(top, lookup, &mut plan).map_err(entry)?;
+                continue;
+            }
+            _ => {}
         }
         let repo = top
             .annotations
@@ -152,6 +160,56 @@ fn walk_deb(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>
         let key = DebKey { id: cfg.id.clone(), suite: cfg.suite.clone(), component: cfg.component.clone(), arch: a.clone(), filename: filename.to_string() };
         plan.changes.debs.push((key, record.clone()));
     }
+    plan.artifacts.push(name);
+    Ok(())
+}
+
+/// A Python distribution: manifest → config (`WheelConfig`) + the file (+ its METADATA).
+fn walk_wheel(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>, plan: &mut Plan) -> Result<(), String> {
+    let Some((path, size)) = lookup(&top.digest) else {
+        plan.missing.insert(top.digest.clone());
+        return Ok(());
+    };
+    check_size(top, size, "pypi")?;
+    let bytes = BlobStore::read_small(&path, MAX_MANIFEST).map_err(|e| format!("{}: {e}", top.digest))?;
+    let m = AnyManifest::parse(&bytes).map_err(|e| format!("pypi manifest is not an OCI manifest: {e}"))?;
+    let Some(config) = &m.config else { return Err("a pypi artifact needs a config".into()) };
+    if config.media_type != pyfmt::CONFIG_MEDIA_TYPE {
+        return Err(format!("pypi config has media type {}, expected {}", config.media_type, pyfmt::CONFIG_MEDIA_TYPE));
+    }
+    let Some((cpath, csize)) = lookup(&config.digest) else {
+        plan.missing.insert(config.digest.clone());
+        return Ok(());
+    };
+    check_size(config, csize, "pypi")?;
+    let cfg: WheelConfig = serde_json::from_slice(&BlobStore::read_small(&cpath, 1 << 20).map_err(|e| e.to_string())?).map_err(|e| format!("pypi config: {e}"))?;
+    let name = format!("pypi/{}/{}", cfg.project, cfg.filename);
+    let bad = |e: String| format!("{name}: {e}");
+    if cfg.project.is_empty() || pyfmt::normalize(&cfg.project) != cfg.project {
+        return Err(bad("project name is not normalized".into()));
+    }
+    if cfg.filename.is_empty() || cfg.filename.contains(['/', '\\']) || cfg.filename.starts_with('.') {
+        return Err(bad("unsafe file name".into()));
+    }
+    let file = m.layers.iter().find(|l| l.media_type == pyfmt::FILE_MEDIA_TYPE).ok_or_else(|| bad("no file layer".into()))?;
+    let meta = m.layers.iter().find(|l| l.media_type == pyfmt::METADATA_MEDIA_TYPE);
+    for l in std::iter::once(file).chain(meta) {
+        match lookup(&l.digest) {
+            Some((_, n)) => check_size(l, n, "pypi")?,
+            None => {
+                plan.missing.insert(l.digest.clone());
+            }
+        }
+    }
+    plan.changes.wheels.push(WheelRecord {
+        project: cfg.project.clone(),
+        version: cfg.version.clone(),
+        filename: cfg.filename.clone(),
+        digest: file.digest.clone(),
+        size: file.size,
+        requires_python: cfg.requires_python.clone(),
+        metadata: meta.map(|l| (l.digest.clone(), l.size)),
+    });
     plan.artifacts.push(name);
     Ok(())
 }

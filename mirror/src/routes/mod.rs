@@ -3,6 +3,7 @@
 pub mod apt;
 pub mod home;
 pub mod oci;
+pub mod pypi;
 pub mod range;
 
 use std::sync::Arc;
@@ -18,5 +19,5 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(home::router()).merge(oci::router()).merge(apt::router()).with_state(state)
+    Router::new().merge(home::router()).merge(oci::router()).merge(apt::router()).merge(pypi::router()).with_state(state)
 }

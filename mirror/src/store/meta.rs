@@ -105,6 +105,21 @@ pub struct DebRecord {
     pub label: Option<String>,
 }
 
+/// A Python distribution file as the simple index lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WheelRecord {
+    pub project: String,
+    pub version: String,
+    pub filename: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default)]
+    pub requires_python: Option<String>,
+    /// Its core metadata file (PEP 658), for wheels.
+    #[serde(default)]
+    pub metadata: Option<(Digest, u64)>,
+}
+
 /// One suite of one apt source, as the stored debs describe it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SuiteInfo {
@@ -124,6 +139,7 @@ pub struct Changes {
     pub referrers: Vec<(String, Digest, Descriptor)>,
     pub blobs: Vec<(Digest, u64)>,
     pub debs: Vec<(DebKey, DebRecord)>,
+    pub wheels: Vec<WheelRecord>,
     pub bundle: Option<(String, BundleRecord)>,
     /// `generation` is filled in by `commit`.
     pub history: Option<HistoryRecord>,
@@ -143,6 +159,10 @@ pub struct Meta {
     apt: sled::Tree,
     /// `id \0 filename` → deb digest, for `/apt/<id>/pool/…`.
     apt_pool: sled::Tree,
+    /// `project \0 filename` → WheelRecord.
+    pypi: sled::Tree,
+    /// `filename` → WheelRecord, for `/pypi/files/…`.
+    pypi_files: sled::Tree,
 }
 
 impl Meta {
@@ -159,6 +179,8 @@ impl Meta {
             state: t("state")?,
             apt: t("apt")?,
             apt_pool: t("apt_pool")?,
+            pypi: t("pypi")?,
+            pypi_files: t("pypi_files")?,
             db,
         };
         // Persist the freshly created trees now, so nothing is written later behind our back.
@@ -265,6 +287,28 @@ impl Meta {
         self.apt_pool.get(key(&[id, filename]))?.map(|v| decode("apt_pool", &v)).transpose()
     }
 
+    /// Projects with at least one file, sorted.
+    pub fn pypi_projects(&self) -> Result<Vec<String>, StoreError> {
+        let mut out: Vec<String> = Vec::new();
+        for k in self.pypi.iter().keys() {
+            let k = k?;
+            let p = String::from_utf8_lossy(k.split(|b| *b == SEP).next().unwrap_or_default()).into_owned();
+            if out.last() != Some(&p) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A project's files, sorted by file name.
+    pub fn pypi_files(&self, project: &str) -> Result<Vec<WheelRecord>, StoreError> {
+        self.pypi.scan_prefix(key(&[project, ""])).values().map(|v| decode("pypi", &v?)).collect()
+    }
+
+    pub fn pypi_file(&self, filename: &str) -> Result<Option<WheelRecord>, StoreError> {
+        self.pypi_files.get(filename.as_bytes())?.map(|v| decode("pypi_files", &v)).transpose()
+    }
+
     /// When the store last changed (RFC 3339), from the import history.
     pub fn last_import_time(&self) -> Result<Option<String>, StoreError> {
         Ok(self.history.last()?.map(|(_, v)| decode::<HistoryRecord>("history", &v)).transpose()?.map(|h| h.imported_at))
@@ -288,10 +332,12 @@ impl Meta {
             self.state.clone(),
             self.apt.clone(),
             self.apt_pool.clone(),
+            self.pypi.clone(),
+            self.pypi_files.clone(),
         ];
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool] = &t[..] else {
-                unreachable!("ten trees")
+            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files] = &t[..] else {
+                unreachable!("twelve trees")
             };
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
@@ -315,6 +361,10 @@ impl Meta {
             for (k, rec) in &c.debs {
                 apt.insert(k.bytes(), json(rec))?;
                 apt_pool.insert(key(&[&k.id, &k.filename]), json(&(&rec.digest, rec.size)))?;
+            }
+            for w in &c.wheels {
+                pypi.insert(key(&[&w.project, &w.filename]), json(w))?;
+                pypi_files.insert(w.filename.as_bytes(), json(w))?;
             }
             if let Some((name, rec)) = &c.bundle {
                 bundles.insert(name.as_bytes(), json(rec))?;

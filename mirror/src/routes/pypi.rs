@@ -1,0 +1,204 @@
+//! A PyPI simple repository under `/pypi/`: `/pypi/simple/` and `/pypi/simple/<project>/` in
+//! PEP 691 JSON or PEP 503 HTML by `Accept` (pip and uv ask for JSON first), with `#sha256=`,
+//! `data-requires-python` and PEP 658/714 core metadata; files and their `.metadata` at
+//! `/pypi/files/<filename>` with HEAD and Range. Non-normalized names redirect (PEP 503).
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+
+use bundler::format::pypi::normalize;
+
+use super::range::{self, FileError};
+use super::AppState;
+use crate::store::WheelRecord;
+
+const JSON: &str = "application/vnd.pypi.simple.v1+json";
+const HTML: &str = "application/vnd.pypi.simple.v1+html";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/pypi/{*rest}", any(dispatch))
+}
+
+fn plain(status: StatusCode, msg: String) -> Response {
+    (status, format!("{msg}\n")).into_response()
+}
+
+fn redirect(to: String) -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::MOVED_PERMANENTLY;
+    r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/pypi/simple/")));
+    r
+}
+
+/// PEP 691 content negotiation: JSON when the client weighs it at least as high as HTML.
+fn wants_json(headers: &HeaderMap) -> bool {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let (mut json, mut html) = (0.0f32, 0.0f32);
+    for part in accept.split(',') {
+        let mut it = part.split(';');
+        let ty = it.next().unwrap_or("").trim();
+        let q = it.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse().ok())).unwrap_or(1.0);
+        match ty {
+            "application/vnd.pypi.simple.v1+json" | "application/vnd.pypi.simple.latest+json" => json = json.max(q),
+            "application/vnd.pypi.simple.v1+html" | "application/vnd.pypi.simple.latest+html" | "text/html" | "*/*" => html = html.max(q),
+            _ => {}
+        }
+    }
+    json > 0.0 && json >= html
+}
+
+fn page(body: String, content_type: &'static str, head: bool) -> Response {
+    let len = body.len();
+    let mut r = Response::new(if head { Body::empty() } else { Body::from(body) });
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    r.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+    r
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
+    let head = match *req.method() {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => return plain(StatusCode::METHOD_NOT_ALLOWED, "the PyPI index is read-only".into()),
+    };
+    let path = req.uri().path().to_string();
+    let rest = path.strip_prefix("/pypi/").unwrap_or_default().to_string();
+    let json = wants_json(req.headers());
+    let store = st.store.clone();
+    if rest == "simple" {
+        return redirect("/pypi/simple/".into());
+    }
+    if rest == "simple/" {
+        let projects = match tokio::task::spawn_blocking(move || store.pypi_projects()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+        return if json {
+            let list: Vec<serde_json::Value> = projects.iter().map(|p| serde_json::json!({"name": p})).collect();
+            page(serde_json::json!({"meta": {"api-version": "1.1"}, "projects": list}).to_string(), JSON, head)
+        } else {
+            let mut b = String::from("<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.1\"><title>Simple index</title></head><body>\n");
+            for p in &projects {
+                b.push_str(&format!("<a href=\"{0}/\">{0}</a><br/>\n", esc(p)));
+            }
+            b.push_str("</body></html>\n");
+            page(b, HTML, head)
+        };
+    }
+    if let Some(name) = rest.strip_prefix("simple/") {
+        let name = name.trim_end_matches('/');
+        let canonical = normalize(name);
+        if name.is_empty() || name.contains('/') {
+            return plain(StatusCode::NOT_FOUND, format!("{path}: not a project page"));
+        }
+        if name != canonical || !rest.ends_with('/') {
+            return redirect(format!("/pypi/simple/{canonical}/"));
+        }
+        let c2 = canonical.clone();
+        let files = match tokio::task::spawn_blocking(move || store.pypi_files(&c2)).await {
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => return plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+        if files.is_empty() {
+            return plain(StatusCode::NOT_FOUND, format!("the mirror holds no files of project {canonical}; import a bundle that carries it"));
+        }
+        return if json { page(project_json(&canonical, &files), JSON, head) } else { page(project_html(&canonical, &files), HTML, head) };
+    }
+    if let Some(file) = rest.strip_prefix("files/") {
+        let (name, is_meta) = match file.strip_suffix(".metadata") {
+            Some(n) => (n.to_string(), true),
+            None => (file.to_string(), false),
+        };
+        let rec = match tokio::task::spawn_blocking(move || store.pypi_file(&name)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+        let digest = match (rec, is_meta) {
+            (Some(r), false) => r.digest,
+            (Some(WheelRecord { metadata: Some((d, _)), .. }), true) => d,
+            _ => return plain(StatusCode::NOT_FOUND, format!("{path}: the mirror holds no such file")),
+        };
+        let ct = if is_meta { "text/plain; charset=utf-8" } else { "application/octet-stream" };
+        return match range::file_response(&st.store.blobs.path(&digest), head, req.headers(), ct).await {
+            Ok(r) => r,
+            Err(FileError::NotFound) => plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{digest} for {path} is missing from the store; run `mirror verify`")),
+            Err(FileError::Io(e)) => plain(StatusCode::INTERNAL_SERVER_ERROR, format!("reading {digest}: {e}")),
+        };
+    }
+    plain(StatusCode::NOT_FOUND, format!("{path}: not part of the PyPI index (see /pypi/simple/)"))
+}
+
+/// PEP 691 (API 1.1: `versions` and `size` included).
+fn project_json(project: &str, files: &[WheelRecord]) -> String {
+    let mut versions: Vec<&str> = files.iter().map(|f| f.version.as_str()).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    let list: Vec<serde_json::Value> = files
+        .iter()
+        .map(|f| {
+            let meta = match &f.metadata {
+                Some((d, _)) => serde_json::json!({"sha256": d.hex()}),
+                None => serde_json::json!(false),
+            };
+            let mut v = serde_json::json!({
+                "filename": f.filename,
+                "url": format!("../../files/{}", f.filename),
+                "hashes": {"sha256": f.digest.hex()},
+                "size": f.size,
+                "core-metadata": meta.clone(),
+                "dist-info-metadata": meta,
+            });
+            if let Some(rp) = &f.requires_python {
+                v["requires-python"] = serde_json::json!(rp);
+            }
+            v
+        })
+        .collect();
+    serde_json::json!({"meta": {"api-version": "1.1"}, "name": project, "versions": versions, "files": list}).to_string()
+}
+
+fn project_html(project: &str, files: &[WheelRecord]) -> String {
+    let mut b = format!("<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.1\"><title>Links for {0}</title></head><body>\n<h1>Links for {0}</h1>\n", esc(project));
+    for f in files {
+        let mut attrs = String::new();
+        if let Some(rp) = &f.requires_python {
+            attrs.push_str(&format!(" data-requires-python=\"{}\"", esc(rp)));
+        }
+        if let Some((d, _)) = &f.metadata {
+            attrs.push_str(&format!(" data-dist-info-metadata=\"sha256={0}\" data-core-metadata=\"sha256={0}\"", d.hex()));
+        }
+        b.push_str(&format!("<a href=\"../../files/{0}#sha256={1}\"{attrs}>{0}</a><br/>\n", esc(&f.filename), f.digest.hex()));
+    }
+    b.push_str("</body></html>\n");
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation() {
+        let h = |v: &'static str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT, HeaderValue::from_static(v));
+            m
+        };
+        assert!(wants_json(&h("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01")));
+        assert!(!wants_json(&h("text/html")));
+        assert!(!wants_json(&HeaderMap::new()));
+        assert!(!wants_json(&h("application/vnd.pypi.simple.v1+json;q=0.1, text/html")));
+    }
+}
