@@ -53,6 +53,12 @@ fn page(st: &AppState) -> Result<String, StoreError> {
             ));
         }
     }
+    body.push_str("</ul>\n<h2>Python packages</h2>\n<p><code>pip install --index-url http://THIS-HOST/pypi/simple/ …</code> — <a href=\"/pypi/simple/\">/pypi/simple/</a></p>\n<ul>\n");
+    for project in st.store.pypi_projects()? {
+        let mut versions: Vec<String> = st.store.pypi_files(&project)?.into_iter().map(|f| f.version).collect();
+        versions.dedup();
+        body.push_str(&format!("<li><a href=\"/pypi/simple/{0}/\">{0}</a>: {1}</li>\n", esc(&project), esc(&versions.join(", "))));
+    }
     body.push_str("</ul>\n<h2>Bundles imported</h2>\n<ul>\n");
     for (name, b) in st.store.bundles()? {
         body.push_str(&format!("<li>{} sequence {} imported {}</li>\n", esc(&name), b.sequence, esc(&b.imported_at)));
