@@ -144,6 +144,9 @@ pub struct PypiSpec {
     pub requirements: Vec<String>,
     /// Requirements that only constrain (`-c` files).
     pub constraints: Vec<String>,
+    /// `--hash=sha256:…` values of requirements-file lines, by normalized project: the file
+    /// chosen for that project must have one of them (pip's hash-checking mode).
+    pub hashes: BTreeMap<String, Vec<String>>,
     pub only_binary: bool,
     #[serde(skip)]
     pub file: String,
@@ -447,9 +450,11 @@ fn pypi_spec(raw: RawPypi, platforms: &[String], base: &Path) -> Result<PypiSpec
     let mut extra: Vec<String> = raw.extra_indexes.iter().map(|u| with_slash(u)).collect();
     let mut requirements = raw.requirements.clone();
     let mut constraints = Vec::new();
+    let mut hashes = BTreeMap::new();
     if let Some(f) = &raw.requirements_file {
         let mut seen = Vec::new();
-        let file_index = read_requirements(&base.join(f), &mut requirements, &mut constraints, &mut extra, &mut seen, 0)?;
+        let mut files = ReqFiles { reqs: &mut requirements, cons: &mut constraints, extra: &mut extra, hashes: &mut hashes, seen: &mut seen };
+        let file_index = files.read(&base.join(f), 0)?;
         if let Some(i) = file_index {
             if raw.index.is_none() {
                 index = with_slash(&i);
@@ -498,53 +503,76 @@ fn pypi_spec(raw: RawPypi, platforms: &[String], base: &Path) -> Result<PypiSpec
         libc_version,
         requirements,
         constraints,
+        hashes,
         only_binary: raw.only_binary.unwrap_or(true),
         file: String::new(),
         line: 0,
     })
 }
 
-/// A pip requirements file: requirement lines, `-r`/`-c` includes, `--index-url`,
-/// `--extra-index-url`; `--hash` options and comments are dropped (the lock pins hashes).
-/// Returns the file's `--index-url`, if any.
-fn read_requirements(path: &Path, reqs: &mut Vec<String>, cons: &mut Vec<String>, extra: &mut Vec<String>, seen: &mut Vec<PathBuf>, depth: usize) -> Result<Option<String>, String> {
-    if depth > 8 || seen.contains(&path.to_path_buf()) {
-        return Err(format!("requirements file {} includes itself", path.display()));
-    }
-    seen.push(path.to_path_buf());
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read requirements file {}: {e}", path.display()))?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut index = None;
-    let joined = text.replace("\\\n", " ");
-    for (n, line) in joined.lines().enumerate() {
-        let line = line.split(" #").next().unwrap_or_default().trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+/// What pip requirements files add up to.
+struct ReqFiles<'a> {
+    reqs: &'a mut Vec<String>,
+    cons: &'a mut Vec<String>,
+    extra: &'a mut Vec<String>,
+    hashes: &'a mut BTreeMap<String, Vec<String>>,
+    seen: &'a mut Vec<PathBuf>,
+}
+
+impl ReqFiles<'_> {
+    /// A pip requirements file: requirement lines (with their `--hash` options), `-r`/`-c`
+    /// includes, `--index-url`, `--extra-index-url`; comments dropped. Returns the file's
+    /// `--index-url`, if any.
+    fn read(&mut self, path: &Path, depth: usize) -> Result<Option<String>, String> {
+        if depth > 8 || self.seen.contains(&path.to_path_buf()) {
+            return Err(format!("requirements file {} includes itself", path.display()));
         }
-        let (opt, rest) = line.split_once([' ', '=']).map(|(a, b)| (a, b.trim())).unwrap_or((line, ""));
-        match opt {
-            "-r" | "--requirement" => {
-                index = index.or(read_requirements(&dir.join(rest), reqs, cons, extra, seen, depth + 1)?);
+        self.seen.push(path.to_path_buf());
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read requirements file {}: {e}", path.display()))?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut index = None;
+        let joined = text.replace("\\\n", " ");
+        for (n, line) in joined.lines().enumerate() {
+            let line = line.split(" #").next().unwrap_or_default().trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
             }
-            "-c" | "--constraint" => {
-                let mut sub = Vec::new();
-                read_requirements(&dir.join(rest), &mut sub, cons, extra, seen, depth + 1)?;
-                cons.extend(sub);
-            }
-            "-i" | "--index-url" => index = Some(rest.to_string()),
-            "--extra-index-url" => extra.push(with_slash(rest)),
-            "--only-binary" | "--no-binary" | "--prefer-binary" | "--pre" | "--find-links" | "-f" | "--trusted-host" => {
-                tracing::warn!("{} line {}: `{opt}` is ignored; the manifest's pypi: settings apply", path.display(), n + 1)
-            }
-            o if o.starts_with('-') => return Err(format!("{} line {}: option {o} is not supported", path.display(), n + 1)),
-            _ => {
-                // `pkg==1.0 --hash=sha256:...`: the requirement is what precedes the options.
-                let req = line.split(" --").next().unwrap_or(line).trim();
-                reqs.push(req.to_string());
+            let (opt, rest) = line.split_once([' ', '=']).map(|(a, b)| (a, b.trim())).unwrap_or((line, ""));
+            match opt {
+                "-r" | "--requirement" => {
+                    index = index.or(self.read(&dir.join(rest), depth + 1)?);
+                }
+                "-c" | "--constraint" => {
+                    let mut sub = Vec::new();
+                    let mut files = ReqFiles { reqs: &mut sub, cons: &mut *self.cons, extra: &mut *self.extra, hashes: &mut *self.hashes, seen: &mut *self.seen };
+                    files.read(&dir.join(rest), depth + 1)?;
+                    self.cons.extend(sub);
+                }
+                "-i" | "--index-url" => index = Some(rest.to_string()),
+                "--extra-index-url" => self.extra.push(with_slash(rest)),
+                "--only-binary" | "--no-binary" | "--prefer-binary" | "--pre" | "--find-links" | "-f" | "--trusted-host" => {
+                    tracing::warn!("{} line {}: `{opt}` is ignored; the manifest's pypi: settings apply", path.display(), n + 1)
+                }
+                o if o.starts_with('-') => return Err(format!("{} line {}: option {o} is not supported", path.display(), n + 1)),
+                _ => {
+                    // `pkg==1.0 --hash=sha256:...`: the requirement is what precedes the options.
+                    let mut parts = line.split(" --");
+                    let req = parts.next().unwrap_or(line).trim();
+                    for o in parts {
+                        let o = o.trim();
+                        let Some(h) = o.strip_prefix("hash=").or_else(|| o.strip_prefix("hash ")) else {
+                            return Err(format!("{} line {}: option --{o} is not supported", path.display(), n + 1));
+                        };
+                        let hex = h.trim().strip_prefix("sha256:").ok_or_else(|| format!("{} line {}: only sha256 hashes are supported, got {h}", path.display(), n + 1))?;
+                        let name = req.parse::<pep508_rs::Requirement>().map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?.name.to_string();
+                        self.hashes.entry(crate::format::pypi::normalize(&name)).or_default().push(hex.to_ascii_lowercase());
+                    }
+                    self.reqs.push(req.to_string());
+                }
             }
         }
+        Ok(index)
     }
-    Ok(index)
 }
 
 fn apt_spec(raw: RawApt, platforms: &[String], base: &Path) -> Result<AptSpec, String> {

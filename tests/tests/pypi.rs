@@ -741,6 +741,26 @@ fn requirements_file_as_pip_reads_it() {
 }
 
 #[test]
+fn requirements_file_hash_mismatch_is_refused() {
+    let gap = Gap::new();
+    let idx = standin(&gap.path("up"));
+    let http = idx.serve();
+    let url = http.url();
+    let m = gap.write("hash.yaml", &format!("name: hash\nplatforms: [linux/amd64]\npypi:\n  - index: {}\n    python: [\"3.11\"]\n    requirements_file: reqs.txt\n", q(&url)));
+    // The right hash (pip's `--hash` option, continued on the next line) is accepted.
+    let right = idx.dist("oldpy-1.0-py3-none-any.whl").sha256.clone();
+    gap.write("reqs.txt", &format!("oldpy==1.0 \\\n    --hash=sha256:{right}\n"));
+    assert_eq!(lock(&gap, &m, "right.lock").len(), 1);
+    // Another one is refused, as pip refuses it.
+    gap.write("reqs.txt", &format!("oldpy==1.0 --hash=sha256:{}\n", "0".repeat(64)));
+    let r = e2e::pypi::pip(&["download", "--no-cache-dir", "--index-url", &url, "-d", &s(&gap.path("pipdl")), "-r", &s(&gap.path("reqs.txt"))]).fails();
+    assert!(lower(&r).contains("hash"), "{}", r.stderr);
+    for r in refused(&gap, &m) {
+        stderr_has(&r, &["oldpy", "hash"]);
+    }
+}
+
+#[test]
 fn sdist_only_when_allowed() {
     let gap = Gap::new();
     let idx = standin(&gap.path("up"));

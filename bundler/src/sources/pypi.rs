@@ -47,6 +47,8 @@ pub enum PypiError {
     Hash { file: String, url: String, expected: String, actual: String },
     #[error("pypi: {file} on {url} has no sha256 in the index; only indexes that publish hashes (PEP 503 #sha256=) can be carried")]
     NoHash { file: String, url: String },
+    #[error("pypi: {project}: the file chosen ({file}, sha256 {actual}) is not among the --hash values the requirements file gives ({allowed}); fix the hashes or the pin")]
+    HashNotAllowed { project: String, file: String, actual: String, allowed: String },
     #[error("wheel {name}: {detail}; run `bundler lock` to resolve again")]
     Drift { name: String, detail: String },
     #[error(transparent)]
@@ -84,12 +86,12 @@ struct Fetcher {
     cache: Arc<BlobCache>,
     rt: tokio::runtime::Handle,
     indexes: Vec<String>,
-    pages: RefCell<HashMap<String, Option<(String, Rc<Vec<FileEntry>>)>>>,
+    pages: RefCell<HashMap<String, resolve::Page>>,
     requires: RefCell<HashMap<String, Rc<Vec<String>>>>,
 }
 
 impl resolve::Source for Fetcher {
-    fn page(&self, project: &str) -> Result<Option<(String, Rc<Vec<FileEntry>>)>, PypiError> {
+    fn page(&self, project: &str) -> Result<resolve::Page, PypiError> {
         if let Some(p) = self.pages.borrow().get(project) {
             return Ok(p.clone());
         }
@@ -302,6 +304,11 @@ fn resolve_all(http: Http, cache: Arc<BlobCache>, rt: tokio::runtime::Handle, sp
                         std::fs::metadata(cache.path(&sha256)).map(|m| m.len()).map_err(|e| PypiError::Cache(CacheError::Io { path: cache.path(&sha256), source: e }))?
                     }
                 };
+                if let Some(allowed) = spec.hashes.get(&normalize(&project)) {
+                    if !allowed.iter().any(|h| *h == sha256.hex()) {
+                        return Err(PypiError::HashNotAllowed { project: project.clone(), file: f.filename.clone(), actual: sha256.hex().into(), allowed: allowed.join(", ") });
+                    }
+                }
                 let entry = locks.entry(f.url.clone()).or_insert_with(|| WheelLock {
                     kind: kinds::WHEEL.into(),
                     name: format!("{project}/{}", f.filename),

@@ -71,12 +71,13 @@ pub async fn project_files(http: &Http, index: &str, project: &str) -> Result<Op
         Err(e) => return Err(e),
     };
     let base = reqwest::Url::parse(&final_url).map_err(|e| HttpError::Failed { url: page.clone(), detail: e.to_string() })?;
-    let join = |href: &str| base.join(href).map(|u| u.to_string()).map_err(|e| HttpError::Failed { url: page.clone(), detail: format!("bad link {href:?}: {e}") });
+    let bad_link = |detail: String| HttpError::Failed { url: page.clone(), detail };
+    let join = |href: &str| base.join(href).map(|u| u.to_string()).map_err(|e| format!("bad link {href:?}: {e}"));
     if content_type.starts_with("application/vnd.pypi.simple.v1+json") {
         let p: JsonPage = serde_json::from_slice(&body).map_err(|e| HttpError::Failed { url: page.clone(), detail: format!("not a PEP 691 page: {e}") })?;
         let mut out = Vec::with_capacity(p.files.len());
         for f in p.files {
-            let url = join(&f.url)?;
+            let url = join(&f.url).map_err(bad_link)?;
             out.push(FileEntry {
                 filename: f.filename,
                 sha256: f.hashes.get("sha256").cloned(),
@@ -99,7 +100,7 @@ pub async fn project_files(http: &Http, index: &str, project: &str) -> Result<Op
         let attr = |k: &str| attrs.get(k).flatten().map(|v| unescape(&v.as_utf8_str()));
         let Some(href) = attr("href") else { continue };
         let (link, fragment) = href.split_once('#').map(|(l, f)| (l.to_string(), Some(f.to_string()))).unwrap_or((href.clone(), None));
-        let url = join(&link)?;
+        let url = join(&link).map_err(bad_link)?;
         let filename = unescape(&tag.inner_text(parser)).trim().to_string();
         let sha256 = fragment.and_then(|f| f.strip_prefix("sha256=").map(str::to_string));
         let meta = attr("data-core-metadata").or(attr("data-dist-info-metadata"));

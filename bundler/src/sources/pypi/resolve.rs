@@ -45,10 +45,12 @@ pub struct Cand {
     pub rank: usize,
 }
 
+/// (index URL, files) of a project, or `None` when no index has it.
+pub type Page = Option<(String, Rc<Vec<FileEntry>>)>;
+
 /// What the resolution of all targets shares: project pages and dependency lists.
 pub trait Source {
-    /// (index URL, files) of a project, or `None` when no index has it.
-    fn page(&self, project: &str) -> Result<Option<(String, Rc<Vec<FileEntry>>)>, PypiError>;
+    fn page(&self, project: &str) -> Result<Page, PypiError>;
     /// `Requires-Dist` of a file.
     fn requires_dist(&self, project: &str, cand: &Cand) -> Result<Rc<Vec<String>>, PypiError>;
 }
