@@ -63,6 +63,16 @@ APT_CONFIG=$S/apt.conf apt-get update 2>&1 | sed 's/^/  /'
 APT_CONFIG=$S/apt.conf apt-get install -y --download-only --reinstall --no-install-recommends hello jq 2>&1 | grep -E '^(Get|Fetched|E:|W:)' | sed 's/^/  /'
 (cd "$S/archives" && sha256sum ./*.deb | sed 's/^/  /')
 
+echo "== proof: pip installs requests from the mirror's PyPI index (a fresh venv, no other index)"
+if python3 -m venv "$OUT/venv" 2>/dev/null || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$OUT/venv"; }; then
+  # Only the mirror: no pip.conf, no PIP_* settings from this machine.
+  env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null PIP_ROOT_USER_ACTION=ignore \
+    "$OUT/venv/bin/pip" install --no-cache-dir --index-url "http://$LISTEN/pypi/simple/" requests 2>&1 | { grep -E '^(Collecting|Successfully|ERROR)' || true; } | sed 's/^/  /'
+  "$OUT/venv/bin/python" -c 'import requests; print("  requests", requests.__version__, "imported from", requests.__file__)'
+else
+  echo "  (python3 -m venv is not available here; skipped)"
+fi
+
 cat <<TXT
 
 The mirror is serving. Point clients at it:
@@ -94,6 +104,10 @@ The mirror is serving. Point clients at it:
   # apt (Debian 12 / Ubuntu 22.04+): the mirror's signing key is inline in the .sources file
   cp $OUT/client/apt/mirror.sources /etc/apt/sources.list.d/ && apt-get update && apt-get install hello jq
   # (\`mirror client-config apt --url http://$LISTEN\` prints it; the key alone is at http://$LISTEN/apt/key.gpg)
+
+  # pip / uv
+  pip install --index-url http://$LISTEN/pypi/simple/ requests
+  # (\`mirror client-config pip|uv --url http://$LISTEN\` prints pip.conf / uv.toml)
 
   Browse http://$LISTEN/ for what the mirror holds, http://$LISTEN/apt/ for the apt suites. Ctrl-C stops it.
 TXT
