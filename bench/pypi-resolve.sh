@@ -30,7 +30,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for r in $(seq "$ROUNDS"); do
   rm -rf "$T/c"; mkdir -p "$T/c"
   BUNDLER_CACHE=$T/c/bundler time_rss "$B" lock "$T/m.yaml" --lock "$T/m.lock" >> "$T/ours"
-  UV_CACHE_DIR=$T/c/uv time_rss "$UV" pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_17 --index-url https://pypi.org/simple/ "$T/req.in" -o "$T/uv.txt" >> "$T/uv"
+  UV_CACHE_DIR=$T/c/uv time_rss "$UV" pip compile -q --only-binary :all: --python-version 3.11 --python-platform x86_64-manylinux_2_17 --index-url https://pypi.org/simple/ "$T/req.in" -o "$T/uv.txt" >> "$T/uv"
   PIP_CONFIG_FILE=/dev/null time_rss "$PIP" download -q --cache-dir "$T/c/pip" --only-binary=:all: --python-version 3.11 --implementation cp \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --index-url https://pypi.org/simple/ -d "$T/c/dl" $REQS >> "$T/pip"
 done
