@@ -36,18 +36,20 @@ for r in $(seq "$ROUNDS"); do
 done
 
 col() { awk "{print \$$1}" "$T/$2" | median; }
-grep -E '^(project|version) = ' "$T/m.lock" | paste - - | sed -E 's/project = "([^"]+)"\tversion = "([^"]+)"/\1==\2/' | sort -u > "$T/ours.set"
-grep -E '^[a-z0-9]' "$T/uv.txt" | sed 's/ .*//' | tr 'A-Z_.' 'a-z--' | sort -u > "$T/uv.set"
-ls "$T/c/dl" | sed -E 's/^([^-]+)-([^-]+)-.*/\1 \2/' | awk '{n=tolower($1); gsub(/[_.]/,"-",n); print n"=="$2}' | sort -u > "$T/pip.set"
+# name==version, names PEP 503-normalized (versions untouched)
+norm() { awk -F'==' '{n=tolower($1); gsub(/[-_.]+/,"-",n); print n"=="$2}' | sort -u; }
+python3 -c 'import sys, tomllib; [print(w["project"] + "==" + w["version"]) for w in tomllib.load(open(sys.argv[1], "rb"))["wheel"]]' "$T/m.lock" | norm > "$T/ours.set"
+grep -E '^[A-Za-z0-9]' "$T/uv.txt" | sed 's/ .*//' | norm > "$T/uv.set"
+ls "$T/c/dl" | sed -E 's/^([^-]+)-([^-]+)-.*/\1==\2/; s/^([^-]+)-([^-]+)\.tar\.gz$/\1==\2/' | norm > "$T/pip.set"
 
 echo
 echo "resolve for cp311 manylinux_2_17_x86_64: $REQS"
-printf "%-40s %7s s %9s KiB  %3s files/pins\n" "bundler lock" "$(col 1 ours)" "$(col 2 ours)" "$(wc -l < "$T/ours.set")"
+printf "%-40s %7s s %9s KiB  %3s pins\n" "bundler lock" "$(col 1 ours)" "$(col 2 ours)" "$(wc -l < "$T/ours.set")"
 printf "%-40s %7s s %9s KiB  %3s pins\n" "uv pip compile --python-platform" "$(col 1 uv)" "$(col 2 uv)" "$(wc -l < "$T/uv.set")"
 printf "%-40s %7s s %9s KiB  %3s files\n" "pip download --platform (downloads too)" "$(col 1 pip)" "$(col 2 pip)" "$(wc -l < "$T/pip.set")"
 awk -v a="$(col 1 ours)" -v u="$(col 1 uv)" -v p="$(col 1 pip)" -v am="$(col 2 ours)" -v um="$(col 2 uv)" -v pm="$(col 2 pip)" \
   'BEGIN {printf "ours/uv: time %.2f, RSS %.2f; ours/pip: time %.2f, RSS %.2f (medians of '"$ROUNDS"' cold rounds)\n", a/u, am/um, a/p, am/pm}'
 for peer in uv pip; do
   if diff -q "$T/ours.set" "$T/$peer.set" >/dev/null; then echo "same versions as $peer: yes"; else
-    echo "same versions as $peer: NO"; diff "$T/ours.set" "$T/$peer.set" | grep '^[<>]' | sed "s/^</  only ours:/; s/^>/  only $peer:/"; fi
+    echo "same versions as $peer: NO"; { diff "$T/ours.set" "$T/$peer.set" || true; } | { grep '^[<>]' || true; } | sed "s/^</  only ours:/; s/^>/  only $peer:/"; fi
 done
