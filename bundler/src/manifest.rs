@@ -172,6 +172,31 @@ struct RawPypi {
 
 pub const PYPI_DEFAULT_INDEX: &str = "https://pypi.org/simple/";
 
+/// A raw file: an URL and the sha256 it must have, served at `/files/<name>`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FileSpec {
+    pub url: String,
+    pub sha256: crate::format::Digest,
+    pub name: String,
+    #[serde(skip)]
+    pub file: String,
+    #[serde(skip)]
+    pub line: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    url: String,
+    sha256: String,
+    name: Option<String>,
+}
+
+/// A served file name: one path segment of safe characters.
+pub fn valid_file_name(n: &str) -> bool {
+    !n.is_empty() && n.len() <= 255 && !n.starts_with('.') && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+~".contains(&b))
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Manifest {
     pub name: String,
@@ -180,6 +205,9 @@ pub struct Manifest {
     pub images: Vec<ImageSpec>,
     pub apt: Vec<AptSpec>,
     pub pypi: Vec<PypiSpec>,
+    /// `files:` entries.
+    pub raw_files: Vec<FileSpec>,
+    /// The manifest files read.
     pub files: Vec<String>,
 }
 
@@ -223,7 +251,8 @@ struct Doc {
     charts: Option<Spanned<IgnoredAny>>,
     nltk: Option<Spanned<IgnoredAny>>,
     models: Option<Spanned<IgnoredAny>>,
-    files: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    files: Vec<Spanned<RawFile>>,
 }
 
 #[derive(Debug, Default)]
@@ -299,12 +328,12 @@ impl Manifest {
                 .map_err(|e| ManifestError::Yaml { path: file.clone(), detail: e.to_string() })?;
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
             for doc in docs.into_iter().flatten() {
-                for (key, v) in [("charts", &doc.charts), ("nltk", &doc.nltk), ("models", &doc.models), ("files", &doc.files)] {
+                for (key, v) in [("charts", &doc.charts), ("nltk", &doc.nltk), ("models", &doc.models)] {
                     if let Some(v) = v {
                         return Err(ManifestError::Invalid {
                             path: file.clone(),
                             line: v.referenced.line(),
-                            detail: format!("`{key}:` is not supported by this bundler version yet (images, apt and pypi only); remove it or upgrade"),
+                            detail: format!("`{key}:` is not supported by this bundler version yet (images, apt, pypi and files only); remove it or upgrade"),
                         });
                     }
                 }
@@ -347,6 +376,17 @@ impl Manifest {
                 }
                 for img in doc.images {
                     pending.push((img.value, file.clone(), img.referenced.line(), base.clone()));
+                }
+                for f in doc.files {
+                    let line = f.referenced.line();
+                    let spec = file_spec(f.value).map_err(|detail| ManifestError::Invalid { path: file.clone(), line, detail })?;
+                    if let Some(prev) = m.raw_files.iter().find(|p| p.name == spec.name) {
+                        if prev.url != spec.url || prev.sha256 != spec.sha256 {
+                            return Err(ManifestError::Invalid { path: file.clone(), line, detail: format!("file name {:?} is already used for {} ({} line {}); give this one its own `name:`", spec.name, prev.url, prev.file, prev.line) });
+                        }
+                        continue;
+                    }
+                    m.raw_files.push(FileSpec { file: file.clone(), line, ..spec });
                 }
                 for p in doc.pypi {
                     pending_pypi.push((p.value, file.clone(), p.referenced.line(), base.clone()));
@@ -419,6 +459,26 @@ impl Manifest {
         }
         Ok(m)
     }
+}
+
+fn file_spec(raw: RawFile) -> Result<FileSpec, String> {
+    if !(raw.url.starts_with("http://") || raw.url.starts_with("https://")) {
+        return Err(format!("file url {:?} must be http:// or https://", raw.url));
+    }
+    let sha256: crate::format::Digest = format!("sha256:{}", raw.sha256.trim_start_matches("sha256:").to_ascii_lowercase())
+        .parse()
+        .map_err(|_| format!("file {}: sha256 {:?} is not 64 hex digits", raw.url, raw.sha256))?;
+    let name = match raw.name {
+        Some(n) => n,
+        None => {
+            let last = raw.url.split(['?', '#']).next().unwrap_or_default().rsplit('/').next().unwrap_or_default();
+            percent_encoding::percent_decode_str(last).decode_utf8_lossy().into_owned()
+        }
+    };
+    if !valid_file_name(&name) {
+        return Err(format!("file {}: name {name:?} must be one path segment of letters, digits, `-_.+~`; set `name:`", raw.url));
+    }
+    Ok(FileSpec { url: raw.url, sha256, name, file: String::new(), line: 0 })
 }
 
 /// The wheel architecture of an OCI platform (`linux/arm64` → `aarch64`).

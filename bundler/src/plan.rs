@@ -7,6 +7,7 @@ use crate::format::lock::{ImageLock, LockFile, LOCK_VERSION};
 use crate::manifest::{ImageOrigin, ImageSpec, Manifest};
 use crate::sources::apt::{self, AptError, AptSource, Loaded};
 use crate::sources::oci::{ImageError, ImageSource};
+use crate::sources::file::{FileError, FileSource};
 use crate::sources::pypi::{self, PypiError, PypiSource};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,10 @@ pub enum PlanError {
     PypiNotLocked,
     #[error(transparent)]
     Pypi(#[from] PypiError),
+    #[error("--locked: file {name} is not in the lock file or its url/sha256 changed; run `bundler lock` and commit the lock")]
+    FileNotLocked { name: String },
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 /// Whether a lock entry still describes what the manifest asks for.
@@ -61,6 +66,7 @@ pub struct Sources {
     pub images: Arc<ImageSource>,
     pub apt: AptSource,
     pub pypi: PypiSource,
+    pub files: FileSource,
 }
 
 /// Resolve every artifact. `existing` entries are reused when they still match, unless
@@ -138,7 +144,18 @@ pub async fn resolve(
             }
         },
     };
-    let lock = LockFile { version: LOCK_VERSION, apt_request, images, debs, pypi_request, wheels };
+    // Files: the manifest pins the sha256; a lock entry with the same url and sha256 is reused.
+    let mut files = Vec::with_capacity(manifest.raw_files.len());
+    for spec in &manifest.raw_files {
+        let prior = existing.and_then(|l| l.files.iter().find(|f| f.name == spec.name && f.source == spec.url && f.sha256 == spec.sha256));
+        match prior {
+            Some(p) if !refresh => files.push(p.clone()),
+            None if locked => return Err(PlanError::FileNotLocked { name: spec.name.clone() }),
+            _ => files.push(sources.files.lock(spec, &crate::progress::Progress::hidden()).await?),
+        }
+    }
+    files.sort();
+    let lock = LockFile { version: LOCK_VERSION, apt_request, images, debs, pypi_request, wheels, files };
     let changed = existing != Some(&lock);
     Ok((lock, changed, loaded))
 }

@@ -21,6 +21,7 @@ use crate::plan;
 use crate::progress::Progress;
 use crate::sources::apt::AptSource;
 use crate::sources::oci::ImageSource;
+use crate::sources::file::FileSource;
 use crate::sources::pypi::PypiSource;
 use crate::sources::Fetched;
 
@@ -56,7 +57,7 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     // Fail on a bad key before fetching gigabytes.
     let key = SecretKey::load(&args.key)?;
     let cache = Arc::new(BlobCache::open(&args.cache)?);
-    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()), pypi: PypiSource::new(cache.clone()) };
+    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()), pypi: PypiSource::new(cache.clone()), files: FileSource::new(cache.clone()) };
     let source = &sources.images;
     let existing = LockFile::load(&args.lock)?;
     let (lock, changed, apt_loaded) = plan::resolve(&manifest, existing.as_ref(), args.locked, false, &sources).await?;
@@ -79,6 +80,9 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     }
     if !lock.wheels.is_empty() {
         fetched.push(sources.pypi.fetch(&lock.wheels, &progress).await?);
+    }
+    if !lock.files.is_empty() {
+        fetched.push(sources.files.fetch(&lock.files, &progress).await?);
     }
     progress.finish();
 

@@ -33,6 +33,8 @@ pub mod kinds {
     pub const DEB: &str = "deb";
     /// A Python wheel or sdist (see `format::pypi`).
     pub const WHEEL: &str = "wheel";
+    /// A raw file served at `/files/<name>` (its title annotation).
+    pub const FILE: &str = "file";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]

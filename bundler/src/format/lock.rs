@@ -25,6 +25,20 @@ pub struct LockFile {
     pub pypi_request: Option<Digest>,
     #[serde(default, rename = "wheel", skip_serializing_if = "Vec::is_empty")]
     pub wheels: Vec<WheelLock>,
+    #[serde(default, rename = "file", skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileLock>,
+}
+
+/// A raw file: the manifest gives its sha256; the lock adds its size.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLock {
+    pub kind: String,
+    /// Served at `/files/<name>`.
+    pub name: String,
+    pub source: String,
+    pub sha256: Digest,
+    pub size: u64,
 }
 
 /// One distribution file (wheel, or sdist where allowed) of a resolved PyPI requirement set.

@@ -4,6 +4,7 @@
 
 pub mod apt;
 pub mod archive;
+pub mod file;
 pub mod http;
 pub mod oci;
 pub mod pypi;

@@ -38,6 +38,10 @@ pub fn walk(index: &[u8], lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>) ->
                 walk_wheel(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
+            Some(kinds::FILE) => {
+                walk_file(top, lookup, &mut plan).map_err(entry)?;
+                continue;
+            }
             _ => {}
         }
         let repo = top
@@ -161,6 +165,33 @@ fn walk_deb(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>
         plan.changes.debs.push((key, record.clone()));
     }
     plan.artifacts.push(name);
+    Ok(())
+}
+
+/// A raw file: manifest → one layer, served under its title.
+fn walk_file(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>, plan: &mut Plan) -> Result<(), String> {
+    let Some((path, size)) = lookup(&top.digest) else {
+        plan.missing.insert(top.digest.clone());
+        return Ok(());
+    };
+    check_size(top, size, "file")?;
+    let bytes = BlobStore::read_small(&path, MAX_MANIFEST).map_err(|e| format!("{}: {e}", top.digest))?;
+    let m = AnyManifest::parse(&bytes).map_err(|e| format!("file manifest is not an OCI manifest: {e}"))?;
+    let [layer] = &m.layers[..] else { return Err("a file artifact has exactly one layer".into()) };
+    let name = layer.annotations.get(bundler::format::oci::ANNOTATION_TITLE).ok_or("the file layer has no title")?;
+    if !bundler::manifest::valid_file_name(name) {
+        return Err(format!("file name {name:?} cannot be served"));
+    }
+    for d in [Some(layer), m.config.as_ref()].into_iter().flatten() {
+        match lookup(&d.digest) {
+            Some((_, n)) => check_size(d, n, "file")?,
+            None => {
+                plan.missing.insert(d.digest.clone());
+            }
+        }
+    }
+    plan.changes.files.push((name.clone(), layer.digest.clone(), layer.size));
+    plan.artifacts.push(format!("files/{name}"));
     Ok(())
 }
 

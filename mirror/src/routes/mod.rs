@@ -1,6 +1,7 @@
 //! One router per protocol, merged here on one listener.
 
 pub mod apt;
+pub mod files;
 pub mod home;
 pub mod oci;
 pub mod pypi;
@@ -19,5 +20,5 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(home::router()).merge(oci::router()).merge(apt::router()).merge(pypi::router()).with_state(state)
+    Router::new().merge(home::router()).merge(oci::router()).merge(apt::router()).merge(pypi::router()).merge(files::router()).with_state(state)
 }

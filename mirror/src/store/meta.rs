@@ -140,6 +140,8 @@ pub struct Changes {
     pub blobs: Vec<(Digest, u64)>,
     pub debs: Vec<(DebKey, DebRecord)>,
     pub wheels: Vec<WheelRecord>,
+    /// Raw files: name → (digest, size).
+    pub files: Vec<(String, Digest, u64)>,
     pub bundle: Option<(String, BundleRecord)>,
     /// `generation` is filled in by `commit`.
     pub history: Option<HistoryRecord>,
@@ -163,6 +165,8 @@ pub struct Meta {
     pypi: sled::Tree,
     /// `filename` → WheelRecord, for `/pypi/files/…`.
     pypi_files: sled::Tree,
+    /// `name` → (digest, size), for `/files/<name>`.
+    files: sled::Tree,
 }
 
 impl Meta {
@@ -181,6 +185,7 @@ impl Meta {
             apt_pool: t("apt_pool")?,
             pypi: t("pypi")?,
             pypi_files: t("pypi_files")?,
+            files: t("files")?,
             db,
         };
         // Persist the freshly created trees now, so nothing is written later behind our back.
@@ -309,6 +314,22 @@ impl Meta {
         self.pypi_files.get(filename.as_bytes())?.map(|v| decode("pypi_files", &v)).transpose()
     }
 
+    /// Raw files held, sorted by name.
+    pub fn raw_files(&self) -> Result<Vec<(String, Digest, u64)>, StoreError> {
+        self.files
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let (d, n): (Digest, u64) = decode("files", &v)?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), d, n))
+            })
+            .collect()
+    }
+
+    pub fn raw_file(&self, name: &str) -> Result<Option<(Digest, u64)>, StoreError> {
+        self.files.get(name.as_bytes())?.map(|v| decode("files", &v)).transpose()
+    }
+
     /// When the store last changed (RFC 3339), from the import history.
     pub fn last_import_time(&self) -> Result<Option<String>, StoreError> {
         Ok(self.history.last()?.map(|(_, v)| decode::<HistoryRecord>("history", &v)).transpose()?.map(|h| h.imported_at))
@@ -334,10 +355,11 @@ impl Meta {
             self.apt_pool.clone(),
             self.pypi.clone(),
             self.pypi_files.clone(),
+            self.files.clone(),
         ];
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files] = &t[..] else {
-                unreachable!("twelve trees")
+            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files] = &t[..] else {
+                unreachable!("thirteen trees")
             };
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
@@ -365,6 +387,9 @@ impl Meta {
             for w in &c.wheels {
                 pypi.insert(key(&[&w.project, &w.filename]), json(w))?;
                 pypi_files.insert(w.filename.as_bytes(), json(w))?;
+            }
+            for (name, d, n) in &c.files {
+                files.insert(name.as_bytes(), json(&(d, n)))?;
             }
             if let Some((name, rec)) = &c.bundle {
                 bundles.insert(name.as_bytes(), json(rec))?;

@@ -1,0 +1,117 @@
+//! Issue 5, raw files: an URL + sha256 in the manifest, fetched from a static server, bundled,
+//! imported and served at `/files/<name>` to curl (whole, HEAD, Range); a wrong sha256 and an
+//! unreachable upstream refused with nothing bundled.
+
+use std::path::Path;
+use std::process::Command;
+
+use e2e::{run, sha256, Gap, Mirror, StaticServer};
+
+/// Deterministic, incompressible-looking bytes.
+fn payload(n: usize, seed: u8) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9 ^ seed as u32;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+fn manifest(gap: &Gap, name: &str, entries: &[(String, String, Option<&str>)]) -> std::path::PathBuf {
+    let mut y = format!("name: {name}\nfiles:\n");
+    for (url, sha, n) in entries {
+        y.push_str(&format!("  - {{url: {url:?}, sha256: {sha:?}"));
+        if let Some(n) = n {
+            y.push_str(&format!(", name: {n:?}"));
+        }
+        y.push_str("}\n");
+    }
+    gap.write(&format!("{name}.yaml"), &y)
+}
+
+fn curl(args: &[&str]) -> e2e::Run {
+    run(Command::new("curl").args(["-sS", "--max-time", "30"]).args(args))
+}
+
+fn upstream(dir: &Path) -> (StaticServer, Vec<u8>, Vec<u8>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let big = payload(6 << 20, 1);
+    let script = b"#!/bin/sh\necho installing\n".to_vec();
+    std::fs::write(dir.join("rke2-images.linux-amd64.tar.zst"), &big).unwrap();
+    std::fs::write(dir.join("install.sh"), &script).unwrap();
+    (StaticServer::start(dir), big, script)
+}
+
+#[test]
+fn files_reach_curl_through_the_gap() {
+    let gap = Gap::new();
+    let (srv, big, script) = upstream(&gap.path("upstream"));
+    let m = manifest(
+        &gap,
+        "rke2",
+        &[
+            (format!("{}rke2-images.linux-amd64.tar.zst", srv.url()), sha256(&big), None),
+            (format!("{}install.sh", srv.url()), sha256(&script), Some("rke2-install.sh")),
+        ],
+    );
+    gap.lock(&m).ok();
+    let lock = std::fs::read_to_string(gap.lock_file()).unwrap();
+    assert!(lock.contains("[[file]]") && lock.contains(&format!("size = {}", big.len())), "the lock pins each file with its size:\n{lock}");
+    let bundle = gap.create(&m, "rke2.bundle", &["--locked"]);
+    gap.verify(&bundle).ok();
+    drop(srv); // the gap: nothing upstream from here on
+    gap.import(&bundle).ok();
+    let mirror = Mirror::start(&gap.store());
+
+    let out = gap.path("got.tar.zst");
+    curl(&["-f", "-o", out.to_str().unwrap(), &mirror.url("/files/rke2-images.linux-amd64.tar.zst")]).ok();
+    assert_eq!(sha256(&std::fs::read(&out).unwrap()), sha256(&big), "served bytes equal upstream's");
+    let got = curl(&["-f", &mirror.url("/files/rke2-install.sh")]).ok();
+    assert_eq!(got.stdout.as_bytes(), &script[..], "named file served under its name");
+
+    let head = curl(&["-fI", &mirror.url("/files/rke2-images.linux-amd64.tar.zst")]).ok();
+    let h = head.stdout.to_lowercase();
+    assert!(h.contains(&format!("content-length: {}", big.len())) && h.contains("accept-ranges: bytes"), "{}", head.stdout);
+    // A resumed download: the tail from a Range request completes a truncated copy.
+    let part = gap.path("part.tar.zst");
+    std::fs::write(&part, &big[..1_000_000]).unwrap();
+    curl(&["-f", "-C", "-", "-o", part.to_str().unwrap(), &mirror.url("/files/rke2-images.linux-amd64.tar.zst")]).ok();
+    assert_eq!(sha256(&std::fs::read(&part).unwrap()), sha256(&big), "curl -C - resumes from the mirror");
+
+    let listing: serde_json::Value = serde_json::from_str(&curl(&["-f", &mirror.url("/files/")]).ok().stdout).unwrap();
+    let names: Vec<&str> = listing["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["rke2-images.linux-amd64.tar.zst", "rke2-install.sh"]);
+    assert_eq!(listing["files"][0]["sha256"].as_str().unwrap(), sha256(&big).trim_start_matches("sha256:"));
+    let missing = curl(&["-o", "/dev/null", "-w", "%{http_code}", &mirror.url("/files/nope.bin")]);
+    assert_eq!(missing.stdout.trim(), "404");
+}
+
+#[test]
+fn wrong_sha256_is_refused_with_nothing_bundled() {
+    let gap = Gap::new();
+    let (srv, big, _) = upstream(&gap.path("upstream"));
+    let wrong = sha256(&big[1..]);
+    let m = manifest(&gap, "bad", &[(format!("{}rke2-images.linux-amd64.tar.zst", srv.url()), wrong.clone(), None)]);
+    let r = gap.lock(&m).fails();
+    let e = r.stderr.to_lowercase();
+    assert!(e.contains("rke2-images.linux-amd64.tar.zst") && e.contains("sha256") && e.contains(wrong.trim_start_matches("sha256:")), "{}", r.stderr);
+    assert!(!gap.lock_file().exists(), "no lock written");
+    let out = gap.path("bad.bundle");
+    gap.try_create(&m, &out, &gap.key(), &[]).fails();
+    assert!(!out.exists(), "no bundle written");
+}
+
+#[test]
+fn unreachable_upstream_is_named() {
+    let gap = Gap::new();
+    let port = e2e::free_port();
+    let url = format!("http://127.0.0.1:{port}/missing.bin");
+    let m = manifest(&gap, "down", &[(url.clone(), sha256(b"x"), None)]);
+    let out = gap.path("down.bundle");
+    let r = gap.try_create(&m, &out, &gap.key(), &[]).fails();
+    assert!(r.stderr.contains(&url), "the error names the URL: {}", r.stderr);
+    assert!(!out.exists());
+}
