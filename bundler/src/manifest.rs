@@ -184,6 +184,25 @@ pub struct FileSpec {
     pub line: u64,
 }
 
+/// A `models:` entry: a plain URL with its sha256 (served like `files:`), or a Hugging Face
+/// repository (`hf:`), which this version does not carry yet.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    url: Option<String>,
+    sha256: Option<String>,
+    name: Option<String>,
+    hf: Option<String>,
+    #[allow(dead_code)]
+    revision: Option<String>,
+    #[allow(dead_code)]
+    include: Option<Vec<String>>,
+    #[allow(dead_code)]
+    exclude: Option<Vec<String>>,
+    #[allow(dead_code)]
+    endpoint: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
@@ -250,7 +269,8 @@ struct Doc {
     pypi: Vec<Spanned<RawPypi>>,
     charts: Option<Spanned<IgnoredAny>>,
     nltk: Option<Spanned<IgnoredAny>>,
-    models: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    models: Vec<Spanned<RawModel>>,
     #[serde(default)]
     files: Vec<Spanned<RawFile>>,
 }
@@ -328,7 +348,7 @@ impl Manifest {
                 .map_err(|e| ManifestError::Yaml { path: file.clone(), detail: e.to_string() })?;
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
             for doc in docs.into_iter().flatten() {
-                for (key, v) in [("charts", &doc.charts), ("nltk", &doc.nltk), ("models", &doc.models)] {
+                for (key, v) in [("charts", &doc.charts), ("nltk", &doc.nltk)] {
                     if let Some(v) = v {
                         return Err(ManifestError::Invalid {
                             path: file.clone(),
@@ -377,9 +397,20 @@ impl Manifest {
                 for img in doc.images {
                     pending.push((img.value, file.clone(), img.referenced.line(), base.clone()));
                 }
-                for f in doc.files {
-                    let line = f.referenced.line();
-                    let spec = file_spec(f.value).map_err(|detail| ManifestError::Invalid { path: file.clone(), line, detail })?;
+                let mut raw_files: Vec<(RawFile, u64)> = doc.files.into_iter().map(|f| (f.value, f.referenced.line())).collect();
+                for mdl in doc.models {
+                    let line = mdl.referenced.line();
+                    let invalid = |detail: String| ManifestError::Invalid { path: file.clone(), line, detail };
+                    match mdl.value {
+                        RawModel { hf: Some(repo), .. } => {
+                            return Err(invalid(format!("models: hf: {repo} — Hugging Face repositories are not supported by this bundler version yet; give the files as {{url, sha256}} entries")))
+                        }
+                        RawModel { url: Some(url), sha256: Some(sha256), name, .. } => raw_files.push((RawFile { url, sha256, name }, line)),
+                        _ => return Err(invalid("a models: entry needs `url:` and `sha256:` (or `hf:`)".into())),
+                    }
+                }
+                for (f, line) in raw_files {
+                    let spec = file_spec(f).map_err(|detail| ManifestError::Invalid { path: file.clone(), line, detail })?;
                     if let Some(prev) = m.raw_files.iter().find(|p| p.name == spec.name) {
                         if prev.url != spec.url || prev.sha256 != spec.sha256 {
                             return Err(ManifestError::Invalid { path: file.clone(), line, detail: format!("file name {:?} is already used for {} ({} line {}); give this one its own `name:`", spec.name, prev.url, prev.file, prev.line) });
@@ -743,5 +774,18 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let a = write(d.path(), "m.yaml", "registries:\n  docker.io: {url: 'http://127.0.0.1:1'}\n");
         assert!(Manifest::load(&[a]).unwrap_err().to_string().contains("insecure"));
+    }
+
+    #[test]
+    fn model_urls_are_files_and_hf_says_not_yet() {
+        let d = tempfile::tempdir().unwrap();
+        let h = "a".repeat(64);
+        let a = write(d.path(), "m.yaml", &format!("models:\n  - {{url: 'https://example.org/x/nomic-embed.f32.gguf', sha256: '{h}'}}\nfiles:\n  - {{url: 'https://get.rke2.io', sha256: '{h}', name: install.sh}}\n"));
+        let m = Manifest::load(&[a]).unwrap();
+        let names: Vec<&str> = m.raw_files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, vec!["install.sh", "nomic-embed.f32.gguf"]);
+        let b = write(d.path(), "n.yaml", "models:\n  - {hf: BAAI/bge-small-en-v1.5, revision: main}\n");
+        let e = Manifest::load(&[b]).unwrap_err().to_string();
+        assert!(e.contains("n.yaml line 2") && e.contains("not supported"), "{e}");
     }
 }
