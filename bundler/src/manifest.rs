@@ -184,6 +184,26 @@ pub struct FileSpec {
     pub line: u64,
 }
 
+/// NLTK data packages (or collections) from a downloader index.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NltkSpec {
+    pub index: String,
+    pub packages: Vec<String>,
+    #[serde(skip)]
+    pub file: String,
+    #[serde(skip)]
+    pub line: u64,
+}
+
+pub const NLTK_DEFAULT_INDEX: &str = "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/index.xml";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNltk {
+    index: Option<String>,
+    packages: Vec<String>,
+}
+
 /// A `models:` entry: a plain URL with its sha256 (served like `files:`), or a Hugging Face
 /// repository (`hf:`), which this version does not carry yet.
 #[derive(Deserialize)]
@@ -226,6 +246,7 @@ pub struct Manifest {
     pub pypi: Vec<PypiSpec>,
     /// `files:` entries.
     pub raw_files: Vec<FileSpec>,
+    pub nltk: Vec<NltkSpec>,
     /// The manifest files read.
     pub files: Vec<String>,
 }
@@ -268,7 +289,8 @@ struct Doc {
     #[serde(default)]
     pypi: Vec<Spanned<RawPypi>>,
     charts: Option<Spanned<IgnoredAny>>,
-    nltk: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    nltk: Vec<Spanned<RawNltk>>,
     #[serde(default)]
     models: Vec<Spanned<RawModel>>,
     #[serde(default)]
@@ -348,12 +370,12 @@ impl Manifest {
                 .map_err(|e| ManifestError::Yaml { path: file.clone(), detail: e.to_string() })?;
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
             for doc in docs.into_iter().flatten() {
-                for (key, v) in [("charts", &doc.charts), ("nltk", &doc.nltk)] {
+                for (key, v) in [("charts", &doc.charts)] {
                     if let Some(v) = v {
                         return Err(ManifestError::Invalid {
                             path: file.clone(),
                             line: v.referenced.line(),
-                            detail: format!("`{key}:` is not supported by this bundler version yet (images, apt, pypi and files only); remove it or upgrade"),
+                            detail: format!("`{key}:` is not supported by this bundler version yet (images, apt, pypi, nltk, files and model URLs only); remove it or upgrade"),
                         });
                     }
                 }
@@ -418,6 +440,14 @@ impl Manifest {
                         continue;
                     }
                     m.raw_files.push(FileSpec { file: file.clone(), line, ..spec });
+                }
+                for n in doc.nltk {
+                    let line = n.referenced.line();
+                    let index = n.value.index.unwrap_or_else(|| NLTK_DEFAULT_INDEX.to_string());
+                    if !(index.starts_with("http://") || index.starts_with("https://")) || n.value.packages.is_empty() {
+                        return Err(ManifestError::Invalid { path: file.clone(), line, detail: "an nltk: entry needs an http(s) `index:` (or the default) and `packages:`".into() });
+                    }
+                    m.nltk.push(NltkSpec { index, packages: n.value.packages, file: file.clone(), line });
                 }
                 for p in doc.pypi {
                     pending_pypi.push((p.value, file.clone(), p.referenced.line(), base.clone()));

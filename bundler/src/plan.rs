@@ -8,6 +8,7 @@ use crate::manifest::{ImageOrigin, ImageSpec, Manifest};
 use crate::sources::apt::{self, AptError, AptSource, Loaded};
 use crate::sources::oci::{ImageError, ImageSource};
 use crate::sources::file::{FileError, FileSource};
+use crate::sources::nltk::{self, NltkError, NltkSource};
 use crate::sources::pypi::{self, PypiError, PypiSource};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,10 @@ pub enum PlanError {
     FileNotLocked { name: String },
     #[error(transparent)]
     File(#[from] FileError),
+    #[error("--locked: the manifest's nltk: section changed since the lock was written; run `bundler lock` and commit the lock")]
+    NltkNotLocked,
+    #[error(transparent)]
+    Nltk(#[from] NltkError),
 }
 
 /// Whether a lock entry still describes what the manifest asks for.
@@ -61,12 +66,19 @@ fn stale(spec: &ImageSpec, lock: &ImageLock) -> Option<String> {
     None
 }
 
+/// What resolving read that fetching needs again: verified apt and NLTK indexes.
+pub struct Loaded2 {
+    pub apt: Option<Loaded>,
+    pub nltk: Option<nltk::Loaded>,
+}
+
 /// The sources one run needs.
 pub struct Sources {
     pub images: Arc<ImageSource>,
     pub apt: AptSource,
     pub pypi: PypiSource,
     pub files: FileSource,
+    pub nltk: NltkSource,
 }
 
 /// Resolve every artifact. `existing` entries are reused when they still match, unless
@@ -78,7 +90,7 @@ pub async fn resolve(
     locked: bool,
     refresh: bool,
     sources: &Sources,
-) -> Result<(LockFile, bool, Option<Loaded>), PlanError> {
+) -> Result<(LockFile, bool, Loaded2), PlanError> {
     let source = &sources.images;
     let mut images = Vec::with_capacity(manifest.images.len());
     for spec in &manifest.images {
@@ -155,9 +167,23 @@ pub async fn resolve(
         }
     }
     files.sort();
-    let lock = LockFile { version: LOCK_VERSION, apt_request, images, debs, pypi_request, wheels, files };
+    // NLTK: the index is read on every run (its attributes travel in the bundle).
+    let nltk_request = (!manifest.nltk.is_empty()).then(|| crate::format::Digest::sha256_of(&serde_json::to_vec(&manifest.nltk).expect("nltk specs serialize")));
+    let (nltk, nltk_loaded) = match &nltk_request {
+        None => (Vec::new(), None),
+        Some(want) => {
+            let loaded = sources.nltk.load(&manifest.nltk).await?;
+            let locks = match existing.filter(|l| l.nltk_request.as_ref() == Some(want) && !l.nltk.is_empty() && !refresh) {
+                Some(l) => l.nltk.clone(),
+                None if locked => return Err(PlanError::NltkNotLocked),
+                None => sources.nltk.lock(&manifest.nltk, &loaded).await?,
+            };
+            (locks, Some(loaded))
+        }
+    };
+    let lock = LockFile { version: LOCK_VERSION, apt_request, images, debs, pypi_request, wheels, files, nltk_request, nltk };
     let changed = existing != Some(&lock);
-    Ok((lock, changed, loaded))
+    Ok((lock, changed, Loaded2 { apt: loaded, nltk: nltk_loaded }))
 }
 
 /// The spec for a lock entry's image.

@@ -22,6 +22,7 @@ use crate::progress::Progress;
 use crate::sources::apt::AptSource;
 use crate::sources::oci::ImageSource;
 use crate::sources::file::FileSource;
+use crate::sources::nltk::NltkSource;
 use crate::sources::pypi::PypiSource;
 use crate::sources::Fetched;
 
@@ -57,10 +58,10 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     // Fail on a bad key before fetching gigabytes.
     let key = SecretKey::load(&args.key)?;
     let cache = Arc::new(BlobCache::open(&args.cache)?);
-    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()), pypi: PypiSource::new(cache.clone()), files: FileSource::new(cache.clone()) };
+    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()), pypi: PypiSource::new(cache.clone()), files: FileSource::new(cache.clone()), nltk: NltkSource::new(cache.clone()) };
     let source = &sources.images;
     let existing = LockFile::load(&args.lock)?;
-    let (lock, changed, apt_loaded) = plan::resolve(&manifest, existing.as_ref(), args.locked, false, &sources).await?;
+    let (lock, changed, loaded2) = plan::resolve(&manifest, existing.as_ref(), args.locked, false, &sources).await?;
     if changed && !args.locked {
         lock.save(&args.lock)?;
     }
@@ -75,11 +76,14 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     .try_collect()
     .await?;
     let mut fetched = fetched;
-    if let Some(loaded) = &apt_loaded {
+    if let Some(loaded) = &loaded2.apt {
         fetched.push(sources.apt.fetch(loaded, &manifest.apt, &lock.debs, &progress).await?);
     }
     if !lock.wheels.is_empty() {
         fetched.push(sources.pypi.fetch(&lock.wheels, &progress).await?);
+    }
+    if let Some(loaded) = &loaded2.nltk {
+        fetched.push(sources.nltk.fetch(&manifest.nltk, loaded, &lock.nltk, &progress).await?);
     }
     if !lock.files.is_empty() {
         fetched.push(sources.files.fetch(&lock.files, &progress).await?);

@@ -8,12 +8,13 @@ use crate::plan;
 use crate::sources::apt::AptSource;
 use crate::sources::oci::ImageSource;
 use crate::sources::file::FileSource;
+use crate::sources::nltk::NltkSource;
 use crate::sources::pypi::PypiSource;
 
 pub async fn run(manifests: &[PathBuf], lock_path: &Path, cache_dir: &Path) -> anyhow::Result<LockFile> {
     let manifest = Manifest::load(manifests)?;
     let cache = Arc::new(BlobCache::open(cache_dir)?);
-    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()), pypi: PypiSource::new(cache.clone()), files: FileSource::new(cache) };
+    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()), pypi: PypiSource::new(cache.clone()), files: FileSource::new(cache.clone()), nltk: NltkSource::new(cache) };
     let existing = LockFile::load(lock_path)?;
     let (lock, _, _) = plan::resolve(&manifest, existing.as_ref(), false, true, &sources).await?;
     lock.save(lock_path)?;
@@ -27,6 +28,9 @@ pub async fn run(manifests: &[PathBuf], lock_path: &Path, cache_dir: &Path) -> a
     if !lock.wheels.is_empty() {
         let bytes: u64 = lock.wheels.iter().map(|w| w.size).sum();
         eprintln!("locked {} python files ({bytes} bytes) for the pypi requirements", lock.wheels.len());
+    }
+    for n in &lock.nltk {
+        eprintln!("locked nltk {}/{} -> {} ({} bytes)", n.subdir, n.name, n.sha256, n.size);
     }
     for f in &lock.files {
         eprintln!("locked file {} -> {} ({} bytes)", f.name, f.sha256, f.size);

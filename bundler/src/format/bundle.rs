@@ -35,6 +35,8 @@ pub mod kinds {
     pub const WHEEL: &str = "wheel";
     /// A raw file served at `/files/<name>` (its title annotation).
     pub const FILE: &str = "file";
+    /// An NLTK data package (zip + its index attributes).
+    pub const NLTK: &str = "nltk";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]

@@ -27,6 +27,26 @@ pub struct LockFile {
     pub wheels: Vec<WheelLock>,
     #[serde(default, rename = "file", skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileLock>,
+    /// Digest of the manifest's `nltk:` section the packages were resolved for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nltk_request: Option<Digest>,
+    #[serde(default, rename = "nltk", skip_serializing_if = "Vec::is_empty")]
+    pub nltk: Vec<NltkLock>,
+}
+
+/// One NLTK data package (a zip) with the index attributes the downloader needs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NltkLock {
+    pub kind: String,
+    /// The package id, e.g. `punkt`.
+    pub name: String,
+    pub source: String,
+    pub subdir: String,
+    /// MD5 the index gives (what nltk itself checks).
+    pub checksum: String,
+    pub sha256: Digest,
+    pub size: u64,
 }
 
 /// A raw file: the manifest gives its sha256; the lock adds its size.

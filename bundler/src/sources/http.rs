@@ -92,6 +92,32 @@ impl Http {
         Ok(out)
     }
 
+    /// Stream `url` into the cache when its digest is not known beforehand (indexes that give
+    /// only MD5): returns the sha256 and size it hashed to; `size`, if given, is enforced.
+    pub async fn to_cache_new(&self, cache: &BlobCache, url: &str, size: Option<u64>) -> Result<(Digest, u64), HttpError> {
+        let cache_err = |source| HttpError::Cache { url: url.into(), source };
+        let tmp = cache.temp().map_err(cache_err)?;
+        let tmp_path = tmp.path().to_path_buf();
+        let io_err = |e: std::io::Error| HttpError::Cache { url: url.into(), source: CacheError::Io { path: tmp_path.clone(), source: e } };
+        let file = tokio::fs::File::from_std(tmp.reopen().map_err(io_err)?);
+        let mut out = HashWriter::new(tokio::io::BufWriter::with_capacity(1 << 20, file), crate::format::Algorithm::Sha256);
+        let mut stream = self.send(url, 0).await?.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| HttpError::Failed { url: url.into(), detail: cause(&e) })?;
+            if size.is_some_and(|s| out.size() + chunk.len() as u64 > s) {
+                return Err(HttpError::TooLarge { url: url.into(), limit: size.unwrap_or_default() });
+            }
+            out.write_all(&chunk).await.map_err(io_err)?;
+        }
+        out.flush().await.map_err(io_err)?;
+        let (_, d, n) = out.into_parts();
+        if size.is_some_and(|s| s != n) {
+            return Err(HttpError::Failed { url: url.into(), detail: format!("{n} bytes, the index says {}", size.unwrap_or_default()) });
+        }
+        cache.commit(tmp, url, &d, Some(n), (d.clone(), n)).map_err(cache_err)?;
+        Ok((d, n))
+    }
+
     /// A page fetched with an `Accept` header: (body, content type, URL after redirects).
     pub async fn get_page(&self, url: &str, accept: &str, limit: u64) -> Result<(Vec<u8>, String, String), HttpError> {
         let resp = self.client.get(url).header(reqwest::header::ACCEPT, accept).send().await.map_err(|e| HttpError::Failed { url: url.into(), detail: cause(&e) })?;

@@ -6,6 +6,7 @@ pub mod apt;
 pub mod archive;
 pub mod file;
 pub mod http;
+pub mod nltk;
 pub mod oci;
 pub mod pypi;
 

@@ -42,6 +42,10 @@ pub fn walk(index: &[u8], lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>) ->
                 walk_file(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
+            Some(kinds::NLTK) => {
+                walk_nltk(top, lookup, &mut plan).map_err(entry)?;
+                continue;
+            }
             _ => {}
         }
         let repo = top
@@ -165,6 +169,38 @@ fn walk_deb(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>
         plan.changes.debs.push((key, record.clone()));
     }
     plan.artifacts.push(name);
+    Ok(())
+}
+
+/// An NLTK package: manifest → config (`NltkConfig`) + the zip.
+fn walk_nltk(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>, plan: &mut Plan) -> Result<(), String> {
+    let Some((path, size)) = lookup(&top.digest) else {
+        plan.missing.insert(top.digest.clone());
+        return Ok(());
+    };
+    check_size(top, size, "nltk")?;
+    let bytes = BlobStore::read_small(&path, MAX_MANIFEST).map_err(|e| format!("{}: {e}", top.digest))?;
+    let m = AnyManifest::parse(&bytes).map_err(|e| format!("nltk manifest is not an OCI manifest: {e}"))?;
+    let (Some(config), [layer]) = (&m.config, &m.layers[..]) else { return Err("an nltk artifact has a config and one layer".into()) };
+    let Some((cpath, csize)) = lookup(&config.digest) else {
+        plan.missing.insert(config.digest.clone());
+        return Ok(());
+    };
+    check_size(config, csize, "nltk")?;
+    let cfg: bundler::sources::nltk::NltkConfig = serde_json::from_slice(&BlobStore::read_small(&cpath, 4 << 20).map_err(|e| e.to_string())?).map_err(|e| format!("nltk config: {e}"))?;
+    let id = cfg.attrs.get("id").cloned().ok_or("nltk package without id")?;
+    let subdir = cfg.attrs.get("subdir").cloned().unwrap_or_default();
+    if !safe_segment(&id) || !(subdir.is_empty() || safe_segment(&subdir)) {
+        return Err(format!("nltk package {id:?} in {subdir:?} cannot be served"));
+    }
+    match lookup(&layer.digest) {
+        Some((_, n)) => check_size(layer, n, "nltk")?,
+        None => {
+            plan.missing.insert(layer.digest.clone());
+        }
+    }
+    plan.artifacts.push(format!("nltk/{subdir}/{id}"));
+    plan.changes.nltk.push((id, crate::store::NltkRecord { attrs: cfg.attrs, collections: cfg.collections, digest: layer.digest.clone(), size: layer.size }));
     Ok(())
 }
 

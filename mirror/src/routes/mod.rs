@@ -3,6 +3,7 @@
 pub mod apt;
 pub mod files;
 pub mod home;
+pub mod nltk;
 pub mod oci;
 pub mod pypi;
 pub mod range;
@@ -20,5 +21,5 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(home::router()).merge(oci::router()).merge(apt::router()).merge(pypi::router()).merge(files::router()).with_state(state)
+    Router::new().merge(home::router()).merge(oci::router()).merge(apt::router()).merge(pypi::router()).merge(files::router()).merge(nltk::router()).with_state(state)
 }

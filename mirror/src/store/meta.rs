@@ -120,6 +120,15 @@ pub struct WheelRecord {
     pub metadata: Option<(Digest, u64)>,
 }
 
+/// An NLTK data package: its index attributes, the collections it was carried in, the zip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NltkRecord {
+    pub attrs: BTreeMap<String, String>,
+    pub collections: Vec<bundler::sources::nltk::Collection>,
+    pub digest: Digest,
+    pub size: u64,
+}
+
 /// One suite of one apt source, as the stored debs describe it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SuiteInfo {
@@ -142,6 +151,7 @@ pub struct Changes {
     pub wheels: Vec<WheelRecord>,
     /// Raw files: name → (digest, size).
     pub files: Vec<(String, Digest, u64)>,
+    pub nltk: Vec<(String, NltkRecord)>,
     pub bundle: Option<(String, BundleRecord)>,
     /// `generation` is filled in by `commit`.
     pub history: Option<HistoryRecord>,
@@ -167,6 +177,8 @@ pub struct Meta {
     pypi_files: sled::Tree,
     /// `name` → (digest, size), for `/files/<name>`.
     files: sled::Tree,
+    /// NLTK package id → NltkRecord.
+    nltk: sled::Tree,
 }
 
 impl Meta {
@@ -186,6 +198,7 @@ impl Meta {
             pypi: t("pypi")?,
             pypi_files: t("pypi_files")?,
             files: t("files")?,
+            nltk: t("nltk")?,
             db,
         };
         // Persist the freshly created trees now, so nothing is written later behind our back.
@@ -330,6 +343,21 @@ impl Meta {
         self.files.get(name.as_bytes())?.map(|v| decode("files", &v)).transpose()
     }
 
+    /// NLTK packages held, by id.
+    pub fn nltk_packages(&self) -> Result<Vec<(String, NltkRecord)>, StoreError> {
+        self.nltk
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), decode("nltk", &v)?))
+            })
+            .collect()
+    }
+
+    pub fn nltk_package(&self, id: &str) -> Result<Option<NltkRecord>, StoreError> {
+        self.nltk.get(id.as_bytes())?.map(|v| decode("nltk", &v)).transpose()
+    }
+
     /// When the store last changed (RFC 3339), from the import history.
     pub fn last_import_time(&self) -> Result<Option<String>, StoreError> {
         Ok(self.history.last()?.map(|(_, v)| decode::<HistoryRecord>("history", &v)).transpose()?.map(|h| h.imported_at))
@@ -356,10 +384,11 @@ impl Meta {
             self.pypi.clone(),
             self.pypi_files.clone(),
             self.files.clone(),
+            self.nltk.clone(),
         ];
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files] = &t[..] else {
-                unreachable!("thirteen trees")
+            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk] = &t[..] else {
+                unreachable!("fourteen trees")
             };
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
@@ -387,6 +416,9 @@ impl Meta {
             for w in &c.wheels {
                 pypi.insert(key(&[&w.project, &w.filename]), json(w))?;
                 pypi_files.insert(w.filename.as_bytes(), json(w))?;
+            }
+            for (id, rec) in &c.nltk {
+                nltk.insert(id.as_bytes(), json(rec))?;
             }
             for (name, d, n) in &c.files {
                 files.insert(name.as_bytes(), json(&(d, n)))?;

@@ -1,0 +1,281 @@
+//! NLTK data: an NLTK downloader `index.xml` read, collections expanded, each package's zip
+//! fetched and checked against the index's size and MD5 checksum (what nltk checks), pinned
+//! by sha256 in the lock, and bundled with the index attributes the downloader needs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::sync::Arc;
+
+use md5::Digest as _;
+
+use md5::Md5;
+use quick_xml::events::Event;
+use serde::{Deserialize, Serialize};
+
+use super::http::{Http, HttpError};
+use super::Fetched;
+use crate::cache::{BlobCache, CacheError};
+use crate::format::bundle::{annotations, kinds};
+use crate::format::lock::NltkLock;
+use crate::format::oci::{Descriptor, ANNOTATION_REF_NAME, ANNOTATION_TITLE, OCI_MANIFEST};
+use crate::manifest::NltkSpec;
+use crate::progress::Progress;
+
+pub const ARTIFACT_TYPE: &str = "application/vnd.feas.nltk.package.v1";
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.feas.nltk.config.v1+json";
+const MAX_INDEX: u64 = 32 << 20;
+/// Collections nest; real ones are two levels deep.
+const MAX_DEPTH: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NltkError {
+    #[error("nltk index {url}: {detail}; check `index:` and the network")]
+    Index { url: String, detail: String },
+    #[error("nltk: {id} is neither a package nor a collection in {url}; check `packages:`")]
+    NotFound { id: String, url: String },
+    #[error("nltk package {id}: {url}: {detail}; nothing was bundled")]
+    Package { id: String, url: String, detail: String },
+    #[error("nltk package {id}: the zip at {url} does not match the index's checksum (md5 {expected}, got {actual}); nothing was bundled — retry, or report the index")]
+    Checksum { id: String, url: String, expected: String, actual: String },
+    #[error("nltk package {id}: {detail}; run `bundler lock` to resolve again")]
+    Drift { id: String, detail: String },
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+/// A collection as the downloader index describes it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Collection {
+    pub attrs: BTreeMap<String, String>,
+    pub items: Vec<String>,
+}
+
+/// The config blob of an NLTK package artifact.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NltkConfig {
+    /// The package element's attributes (`id`, `name`, `subdir`, `size`, `checksum`, …);
+    /// the mirror rewrites `url`.
+    pub attrs: BTreeMap<String, String>,
+    /// Requested collections this package belongs to.
+    pub collections: Vec<Collection>,
+}
+
+#[derive(Debug, Default)]
+pub struct Index {
+    pub packages: BTreeMap<String, BTreeMap<String, String>>,
+    pub collections: BTreeMap<String, Collection>,
+}
+
+pub fn parse_index(xml: &str) -> Result<Index, String> {
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut idx = Index::default();
+    let mut current: Option<(String, Collection)> = None;
+    let attrs_of = |e: &quick_xml::events::BytesStart| -> Result<BTreeMap<String, String>, String> {
+        let mut m = BTreeMap::new();
+        for a in e.attributes() {
+            let a = a.map_err(|e| e.to_string())?;
+            let v = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| e.to_string())?;
+            m.insert(a.key.as_ref().to_string(), v.into_owned());
+        }
+        Ok(m)
+    };
+    loop {
+        match r.read_event().map_err(|e| format!("not NLTK index XML: {e}"))? {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "package" => {
+                let a = attrs_of(&e)?;
+                let id = a.get("id").cloned().ok_or("a <package> without id")?;
+                idx.packages.insert(id, a);
+            }
+            Event::Start(e) if e.name().as_ref() == "collection" => {
+                let a = attrs_of(&e)?;
+                let id = a.get("id").cloned().ok_or("a <collection> without id")?;
+                current = Some((id, Collection { attrs: a, items: Vec::new() }));
+            }
+            Event::Empty(e) if e.name().as_ref() == "collection" => {
+                let a = attrs_of(&e)?;
+                let id = a.get("id").cloned().ok_or("a <collection> without id")?;
+                idx.collections.insert(id, Collection { attrs: a, items: Vec::new() });
+            }
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "item" => {
+                if let Some((_, c)) = current.as_mut() {
+                    if let Some(r) = attrs_of(&e)?.get("ref") {
+                        c.items.push(r.clone());
+                    }
+                }
+            }
+            Event::End(e) if e.name().as_ref() == "collection" => {
+                if let Some((id, c)) = current.take() {
+                    idx.collections.insert(id, c);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(idx)
+}
+
+impl Index {
+    /// Packages an id stands for, with the collections met on the way.
+    fn expand(&self, id: &str, depth: usize, pkgs: &mut BTreeSet<String>, colls: &mut BTreeSet<String>) -> bool {
+        if self.packages.contains_key(id) {
+            pkgs.insert(id.to_string());
+            return true;
+        }
+        let Some(c) = self.collections.get(id) else { return false };
+        if depth > MAX_DEPTH || !colls.insert(id.to_string()) {
+            return true;
+        }
+        for item in &c.items {
+            self.expand(item, depth + 1, pkgs, colls);
+        }
+        true
+    }
+}
+
+pub struct NltkSource {
+    http: Http,
+    cache: Arc<BlobCache>,
+}
+
+/// The verified index of every spec, with what each asked for.
+pub struct Loaded {
+    indexes: Vec<(Index, BTreeSet<String>, BTreeSet<String>)>,
+}
+
+fn md5_of(cache: &BlobCache, d: &crate::format::Digest) -> Result<String, CacheError> {
+    let mut f = cache.open_blob(d)?;
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).map_err(|source| CacheError::Io { path: cache.path(d), source })?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn package_url(index: &str, attrs: &BTreeMap<String, String>) -> Result<String, String> {
+    let raw = attrs.get("url").ok_or("no url attribute")?;
+    reqwest::Url::parse(index).and_then(|b| b.join(raw)).map(|u| u.to_string()).map_err(|e| format!("bad url {raw:?}: {e}"))
+}
+
+impl NltkSource {
+    pub fn new(cache: Arc<BlobCache>) -> NltkSource {
+        NltkSource { http: Http::new(), cache }
+    }
+
+    pub async fn load(&self, specs: &[NltkSpec]) -> Result<Loaded, NltkError> {
+        let mut indexes = Vec::new();
+        for s in specs {
+            let bad = |detail: String| NltkError::Index { url: s.index.clone(), detail };
+            let bytes = self.http.get_small(&s.index, MAX_INDEX).await.map_err(|e| bad(e.to_string()))?;
+            let idx = parse_index(&String::from_utf8_lossy(&bytes)).map_err(bad)?;
+            let (mut pkgs, mut colls) = (BTreeSet::new(), BTreeSet::new());
+            for id in &s.packages {
+                if !idx.expand(id, 0, &mut pkgs, &mut colls) {
+                    return Err(NltkError::NotFound { id: id.clone(), url: s.index.clone() });
+                }
+            }
+            indexes.push((idx, pkgs, colls));
+        }
+        Ok(Loaded { indexes })
+    }
+
+    /// Fetch each package (size and MD5 checked against the index) and pin its sha256.
+    pub async fn lock(&self, specs: &[NltkSpec], loaded: &Loaded) -> Result<Vec<NltkLock>, NltkError> {
+        let mut out = BTreeMap::new();
+        for (s, (idx, pkgs, _)) in specs.iter().zip(&loaded.indexes) {
+            for id in pkgs {
+                let attrs = &idx.packages[id];
+                let url = package_url(&s.index, attrs).map_err(|detail| NltkError::Package { id: id.clone(), url: s.index.clone(), detail })?;
+                let size = attrs.get("size").and_then(|v| v.parse().ok());
+                let (sha256, n) = self.http.to_cache_new(&self.cache, &url, size).await.map_err(|e| match e {
+                    HttpError::TooLarge { .. } => NltkError::Package { id: id.clone(), url: url.clone(), detail: format!("larger than the index's size {}", size.unwrap_or_default()) },
+                    e => NltkError::Package { id: id.clone(), url: url.clone(), detail: e.to_string() },
+                })?;
+                let expected = attrs.get("checksum").map(|c| c.to_ascii_lowercase()).unwrap_or_default();
+                let actual = md5_of(&self.cache, &sha256)?;
+                if expected != actual {
+                    return Err(NltkError::Checksum { id: id.clone(), url, expected, actual });
+                }
+                let subdir = attrs.get("subdir").cloned().unwrap_or_default();
+                out.insert(id.clone(), NltkLock { kind: kinds::NLTK.into(), name: id.clone(), source: url, subdir, checksum: expected, sha256, size: n });
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+
+    pub async fn fetch(&self, specs: &[NltkSpec], loaded: &Loaded, locks: &[NltkLock], progress: &Progress) -> Result<Fetched, NltkError> {
+        let mut fetched = Fetched::default();
+        for l in locks {
+            let found = specs.iter().zip(&loaded.indexes).find_map(|(s, (idx, pkgs, colls))| pkgs.contains(&l.name).then_some((s, idx, colls)));
+            let Some((spec, idx, colls)) = found else {
+                return Err(NltkError::Drift { id: l.name.clone(), detail: "the manifest no longer asks for it".into() });
+            };
+            let attrs = &idx.packages[&l.name];
+            if attrs.get("checksum").map(|c| c.to_ascii_lowercase()).as_deref() != Some(l.checksum.as_str()) {
+                return Err(NltkError::Drift { id: l.name.clone(), detail: format!("{} now lists another checksum for it", spec.index) });
+            }
+            self.http.to_cache(&self.cache, &l.source, &format!("nltk package {}", l.name), &l.sha256, Some(l.size), progress).await.map_err(|e| NltkError::Package { id: l.name.clone(), url: l.source.clone(), detail: e.to_string() })?;
+            // Every requested collection travels with each package, so the mirror can list a
+            // collection from whichever of its packages it holds.
+            let collections: Vec<Collection> = colls.iter().filter_map(|c| idx.collections.get(c)).cloned().collect();
+            fetched.merge(self.artifact(l, attrs, collections)?);
+        }
+        Ok(fetched)
+    }
+
+    fn artifact(&self, l: &NltkLock, attrs: &BTreeMap<String, String>, collections: Vec<Collection>) -> Result<Fetched, NltkError> {
+        let config = serde_json::to_vec(&NltkConfig { attrs: attrs.clone(), collections }).expect("config serializes");
+        let config_digest = self.cache.put_new(&config)?;
+        let mut layer = Descriptor::new("application/zip", l.sha256.clone(), l.size);
+        layer.annotations.insert(ANNOTATION_TITLE.into(), format!("{}.zip", l.name));
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": ARTIFACT_TYPE,
+            "config": Descriptor::new(CONFIG_MEDIA_TYPE, config_digest.clone(), config.len() as u64),
+            "layers": [layer],
+        });
+        let bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
+        let digest = self.cache.put_new(&bytes)?;
+        let mut desc = Descriptor::new(OCI_MANIFEST, digest.clone(), bytes.len() as u64);
+        desc.artifact_type = Some(ARTIFACT_TYPE.into());
+        desc.annotations.insert(annotations::KIND.into(), kinds::NLTK.into());
+        desc.annotations.insert(annotations::SOURCE.into(), l.source.clone());
+        desc.annotations.insert(ANNOTATION_REF_NAME.into(), format!("nltk/{}/{}", l.subdir, l.name));
+        let mut blobs = BTreeMap::new();
+        blobs.insert(digest, bytes.len() as u64);
+        blobs.insert(config_digest, config.len() as u64);
+        blobs.insert(l.sha256.clone(), l.size);
+        Ok(Fetched { descriptors: vec![desc], blobs })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_and_collections() {
+        let xml = r#"<?xml version="1.0"?><nltk_data><packages>
+<package id="punkt" name="Punkt" subdir="tokenizers" url="https://x/packages/tokenizers/punkt.zip" size="10" checksum="ABC" unzip="1" />
+<package id="words" name="Words &amp; more" subdir="corpora" url="packages/corpora/words.zip" size="5" checksum="def" />
+</packages><collections>
+<collection id="book" name="Book"><item ref="punkt" /><item ref="inner" /></collection>
+<collection id="inner" name="Inner"><item ref="words" /></collection>
+</collections></nltk_data>"#;
+        let idx = parse_index(xml).unwrap();
+        assert_eq!(idx.packages["words"]["name"], "Words & more");
+        let (mut p, mut c) = (BTreeSet::new(), BTreeSet::new());
+        assert!(idx.expand("book", 0, &mut p, &mut c));
+        assert_eq!(p.into_iter().collect::<Vec<_>>(), vec!["punkt", "words"]);
+        assert_eq!(c.into_iter().collect::<Vec<_>>(), vec!["book", "inner"]);
+        assert!(!idx.expand("nope", 0, &mut BTreeSet::new(), &mut BTreeSet::new()));
+        assert_eq!(package_url("https://host/data/index.xml", &idx.packages["words"]).unwrap(), "https://host/data/packages/corpora/words.zip");
+    }
+}
