@@ -268,7 +268,7 @@ pub fn debian_arch(platform: &str) -> Option<String> {
 }
 
 /// Ids, suites, components and architectures become URL path segments on the mirror.
-fn safe_segment(s: &str) -> bool {
+pub fn safe_segment(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+~".contains(&b))
 }
 

@@ -6,21 +6,19 @@
 mod openpgp;
 pub mod resolve;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
 use debian_control::lossy::{Relation, Relations};
 use futures_util::{StreamExt, TryStreamExt};
-use serde::Serialize;
 
 use super::http::{Http, HttpError};
-use super::Fetched;
+use super::{titled_layer, Artifact, Fetched};
 use crate::cache::{BlobCache, CacheError};
-use crate::format::bundle::{annotations, kinds};
+use crate::format::bundle::kinds;
 use crate::format::deb::{self, DebConfig};
 use crate::format::lock::DebLock;
-use crate::format::oci::{Descriptor, ANNOTATION_REF_NAME, ANNOTATION_TITLE, OCI_MANIFEST};
 use crate::format::Digest;
 use crate::manifest::{AptSpec, Baseline};
 use crate::progress::Progress;
@@ -363,40 +361,18 @@ impl AptSource {
             control: p.stanza.clone(),
         }
         .to_bytes();
-        let config_digest = self.cache.put_new(&config)?;
         let file_name = d.filename.rsplit('/').next().unwrap_or(&d.filename).to_string();
-        let mut layer = Descriptor::new(deb::ARTIFACT_TYPE, d.sha256.clone(), d.size);
-        layer.annotations.insert(ANNOTATION_TITLE.into(), file_name.clone());
-        let manifest = ArtifactManifest {
-            schema_version: 2,
-            media_type: OCI_MANIFEST,
+        Ok(Artifact {
             artifact_type: deb::ARTIFACT_TYPE,
-            config: Descriptor::new(deb::CONFIG_MEDIA_TYPE, config_digest.clone(), config.len() as u64),
-            layers: vec![layer],
-        };
-        let bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
-        let digest = self.cache.put_new(&bytes)?;
-        let mut desc = Descriptor::new(OCI_MANIFEST, digest.clone(), bytes.len() as u64);
-        desc.artifact_type = Some(deb::ARTIFACT_TYPE.into());
-        desc.annotations.insert(annotations::KIND.into(), kinds::DEB.into());
-        desc.annotations.insert(annotations::SOURCE.into(), format!("{}/{}", spec.source, d.filename));
-        desc.annotations.insert(ANNOTATION_REF_NAME.into(), format!("apt/{}/{}", spec.id, deb::deb_file_name(&d.package, &d.version, &d.architecture)));
-        let mut blobs = BTreeMap::new();
-        blobs.insert(digest, bytes.len() as u64);
-        blobs.insert(config_digest, config.len() as u64);
-        blobs.insert(d.sha256.clone(), d.size);
-        Ok(Fetched { descriptors: vec![desc], blobs })
+            config_media_type: deb::CONFIG_MEDIA_TYPE,
+            config,
+            layers: vec![titled_layer(deb::ARTIFACT_TYPE, d.sha256.clone(), d.size, file_name)],
+            kind: kinds::DEB,
+            source: format!("{}/{}", spec.source, d.filename),
+            ref_name: format!("apt/{}/{}", spec.id, deb::deb_file_name(&d.package, &d.version, &d.architecture)),
+        }
+        .into_fetched(&self.cache)?)
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ArtifactManifest {
-    schema_version: u32,
-    media_type: &'static str,
-    artifact_type: &'static str,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
 }
 
 /// Debian dates are RFC 2822 with `UTC` spelled out.

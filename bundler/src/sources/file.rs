@@ -2,18 +2,16 @@
 //! sha256 the manifest requires, streamed into the cache (resumed after a dropped
 //! connection), bundled as a one-layer OCI artifact, served at `/files/<name>`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::http::{Http, HttpError};
-use super::Fetched;
+use super::{titled_layer, Artifact, Fetched};
 use crate::cache::{BlobCache, CacheError};
-use crate::format::bundle::{annotations, kinds};
+use crate::format::bundle::kinds;
 use crate::format::lock::FileLock;
-use crate::format::oci::{Descriptor, ANNOTATION_REF_NAME, ANNOTATION_TITLE, OCI_MANIFEST};
 use crate::format::Digest;
 use crate::manifest::FileSpec;
 use crate::progress::Progress;
@@ -79,28 +77,15 @@ impl FileSource {
     }
 
     fn artifact(&self, f: &FileLock) -> Result<Fetched, FileError> {
-        let config = serde_json::to_vec(&FileConfig { name: f.name.clone(), source: f.source.clone() }).expect("config serializes");
-        let config_digest = self.cache.put_new(&config)?;
-        let mut layer = Descriptor::new("application/octet-stream", f.sha256.clone(), f.size);
-        layer.annotations.insert(ANNOTATION_TITLE.into(), f.name.clone());
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": ARTIFACT_TYPE,
-            "config": Descriptor::new(CONFIG_MEDIA_TYPE, config_digest.clone(), config.len() as u64),
-            "layers": [layer],
-        });
-        let bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
-        let digest = self.cache.put_new(&bytes)?;
-        let mut desc = Descriptor::new(OCI_MANIFEST, digest.clone(), bytes.len() as u64);
-        desc.artifact_type = Some(ARTIFACT_TYPE.into());
-        desc.annotations.insert(annotations::KIND.into(), kinds::FILE.into());
-        desc.annotations.insert(annotations::SOURCE.into(), f.source.clone());
-        desc.annotations.insert(ANNOTATION_REF_NAME.into(), format!("files/{}", f.name));
-        let mut blobs = BTreeMap::new();
-        blobs.insert(digest, bytes.len() as u64);
-        blobs.insert(config_digest, config.len() as u64);
-        blobs.insert(f.sha256.clone(), f.size);
-        Ok(Fetched { descriptors: vec![desc], blobs })
+        Ok(Artifact {
+            artifact_type: ARTIFACT_TYPE,
+            config_media_type: CONFIG_MEDIA_TYPE,
+            config: serde_json::to_vec(&FileConfig { name: f.name.clone(), source: f.source.clone() }).expect("config serializes"),
+            layers: vec![titled_layer("application/octet-stream", f.sha256.clone(), f.size, f.name.clone())],
+            kind: kinds::FILE,
+            source: f.source.clone(),
+            ref_name: format!("files/{}", f.name),
+        }
+        .into_fetched(&self.cache)?)
     }
 }

@@ -51,6 +51,23 @@ fn cause(e: &reqwest::Error) -> String {
     s.to_string()
 }
 
+/// A response body, whole, refusing more than `limit` bytes (announced or streamed).
+async fn read_limited(resp: reqwest::Response, url: &str, limit: u64) -> Result<Vec<u8>, HttpError> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(HttpError::TooLarge { url: url.into(), limit });
+    }
+    let mut out = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| HttpError::Failed { url: url.into(), detail: cause(&e) })?;
+        if out.len() as u64 + chunk.len() as u64 > limit {
+            return Err(HttpError::TooLarge { url: url.into(), limit });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
 impl Http {
     pub fn new() -> Http {
         let client = reqwest::Client::builder()
@@ -62,8 +79,12 @@ impl Http {
         Http { client }
     }
 
-    async fn send(&self, url: &str, from: u64) -> Result<reqwest::Response, HttpError> {
+    /// GET `url` (from byte `from`, with `accept` if given); any non-2xx status is an error.
+    async fn send(&self, url: &str, from: u64, accept: Option<&str>) -> Result<reqwest::Response, HttpError> {
         let mut req = self.client.get(url);
+        if let Some(a) = accept {
+            req = req.header(reqwest::header::ACCEPT, a);
+        }
         if from > 0 {
             req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
         }
@@ -76,20 +97,7 @@ impl Http {
 
     /// A small document, whole, refusing more than `limit` bytes.
     pub async fn get_small(&self, url: &str, limit: u64) -> Result<Vec<u8>, HttpError> {
-        let resp = self.send(url, 0).await?;
-        if resp.content_length().is_some_and(|n| n > limit) {
-            return Err(HttpError::TooLarge { url: url.into(), limit });
-        }
-        let mut out = Vec::new();
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| HttpError::Failed { url: url.into(), detail: cause(&e) })?;
-            if out.len() as u64 + chunk.len() as u64 > limit {
-                return Err(HttpError::TooLarge { url: url.into(), limit });
-            }
-            out.extend_from_slice(&chunk);
-        }
-        Ok(out)
+        read_limited(self.send(url, 0, None).await?, url, limit).await
     }
 
     /// Stream `url` into the cache when its digest is not known beforehand (indexes that give
@@ -101,7 +109,7 @@ impl Http {
         let io_err = |e: std::io::Error| HttpError::Cache { url: url.into(), source: CacheError::Io { path: tmp_path.clone(), source: e } };
         let file = tokio::fs::File::from_std(tmp.reopen().map_err(io_err)?);
         let mut out = HashWriter::new(tokio::io::BufWriter::with_capacity(1 << 20, file), crate::format::Algorithm::Sha256);
-        let mut stream = self.send(url, 0).await?.bytes_stream();
+        let mut stream = self.send(url, 0, None).await?.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| HttpError::Failed { url: url.into(), detail: cause(&e) })?;
             if size.is_some_and(|s| out.size() + chunk.len() as u64 > s) {
@@ -120,22 +128,10 @@ impl Http {
 
     /// A page fetched with an `Accept` header: (body, content type, URL after redirects).
     pub async fn get_page(&self, url: &str, accept: &str, limit: u64) -> Result<(Vec<u8>, String, String), HttpError> {
-        let resp = self.client.get(url).header(reqwest::header::ACCEPT, accept).send().await.map_err(|e| HttpError::Failed { url: url.into(), detail: cause(&e) })?;
-        if !resp.status().is_success() {
-            return Err(HttpError::Status { url: url.into(), status: resp.status().as_u16() });
-        }
+        let resp = self.send(url, 0, Some(accept)).await?;
         let content_type = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let final_url = resp.url().to_string();
-        let mut out = Vec::new();
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| HttpError::Failed { url: url.into(), detail: cause(&e) })?;
-            if out.len() as u64 + chunk.len() as u64 > limit {
-                return Err(HttpError::TooLarge { url: url.into(), limit });
-            }
-            out.extend_from_slice(&chunk);
-        }
-        Ok((out, content_type, final_url))
+        Ok((read_limited(resp, url, limit).await?, content_type, final_url))
     }
 
     /// Stream `url` into the cache as `expected` (digest and size checked before it lands).
@@ -153,7 +149,7 @@ impl Http {
         let mut resumes = 0;
         loop {
             let offset = out.size();
-            let resp = self.send(url, offset).await?;
+            let resp = self.send(url, offset, None).await?;
             if offset > 0 && resp.status() != reqwest::StatusCode::PARTIAL_CONTENT {
                 // The server ignored Range: start over with a fresh hash.
                 let file = tokio::fs::File::create(&tmp_path).await.map_err(io_err)?;

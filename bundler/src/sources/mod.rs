@@ -30,3 +30,63 @@ impl Fetched {
         self.blobs.extend(other.blobs);
     }
 }
+
+/// A non-image artifact (deb, wheel, raw file, NLTK package) as every ecosystem bundles it: an
+/// OCI 1.1 image manifest with `artifactType`, a config blob the mirror indexes, and layers that
+/// are already in the cache; index.json describes it by kind, upstream source and a ref name.
+pub struct Artifact<'a> {
+    pub artifact_type: &'a str,
+    pub config_media_type: &'a str,
+    pub config: Vec<u8>,
+    pub layers: Vec<Descriptor>,
+    pub kind: &'a str,
+    pub source: String,
+    pub ref_name: String,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactManifest<'a> {
+    schema_version: u32,
+    media_type: &'static str,
+    artifact_type: &'a str,
+    config: Descriptor,
+    layers: &'a [Descriptor],
+}
+
+impl Artifact<'_> {
+    /// Write the config and manifest into the cache; the result lists every blob it needs.
+    pub fn into_fetched(self, cache: &crate::cache::BlobCache) -> Result<Fetched, crate::cache::CacheError> {
+        use crate::format::bundle::annotations;
+        use crate::format::oci::{ANNOTATION_REF_NAME, OCI_MANIFEST};
+        let config_digest = cache.put_new(&self.config)?;
+        let manifest = ArtifactManifest {
+            schema_version: 2,
+            media_type: OCI_MANIFEST,
+            artifact_type: self.artifact_type,
+            config: Descriptor::new(self.config_media_type, config_digest.clone(), self.config.len() as u64),
+            layers: &self.layers,
+        };
+        let bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
+        let digest = cache.put_new(&bytes)?;
+        let mut desc = Descriptor::new(OCI_MANIFEST, digest.clone(), bytes.len() as u64);
+        desc.artifact_type = Some(self.artifact_type.into());
+        desc.annotations.insert(annotations::KIND.into(), self.kind.into());
+        desc.annotations.insert(annotations::SOURCE.into(), self.source);
+        desc.annotations.insert(ANNOTATION_REF_NAME.into(), self.ref_name);
+        let mut blobs = BTreeMap::new();
+        blobs.insert(digest, bytes.len() as u64);
+        blobs.insert(config_digest, self.config.len() as u64);
+        for l in &self.layers {
+            blobs.insert(l.digest.clone(), l.size);
+        }
+        Ok(Fetched { descriptors: vec![desc], blobs })
+    }
+}
+
+/// A layer titled with the file name it is served under.
+pub fn titled_layer(media_type: &str, digest: Digest, size: u64, title: String) -> Descriptor {
+    let mut d = Descriptor::new(media_type, digest, size);
+    d.annotations.insert(crate::format::oci::ANNOTATION_TITLE.into(), title);
+    d
+}

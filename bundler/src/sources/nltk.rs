@@ -13,11 +13,10 @@ use quick_xml::events::Event;
 use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpError};
-use super::Fetched;
+use super::{titled_layer, Artifact, Fetched};
 use crate::cache::{BlobCache, CacheError};
-use crate::format::bundle::{annotations, kinds};
+use crate::format::bundle::kinds;
 use crate::format::lock::NltkLock;
-use crate::format::oci::{Descriptor, ANNOTATION_REF_NAME, ANNOTATION_TITLE, OCI_MANIFEST};
 use crate::manifest::NltkSpec;
 use crate::progress::Progress;
 
@@ -230,29 +229,16 @@ impl NltkSource {
     }
 
     fn artifact(&self, l: &NltkLock, attrs: &BTreeMap<String, String>, collections: Vec<Collection>) -> Result<Fetched, NltkError> {
-        let config = serde_json::to_vec(&NltkConfig { attrs: attrs.clone(), collections }).expect("config serializes");
-        let config_digest = self.cache.put_new(&config)?;
-        let mut layer = Descriptor::new("application/zip", l.sha256.clone(), l.size);
-        layer.annotations.insert(ANNOTATION_TITLE.into(), format!("{}.zip", l.name));
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": ARTIFACT_TYPE,
-            "config": Descriptor::new(CONFIG_MEDIA_TYPE, config_digest.clone(), config.len() as u64),
-            "layers": [layer],
-        });
-        let bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
-        let digest = self.cache.put_new(&bytes)?;
-        let mut desc = Descriptor::new(OCI_MANIFEST, digest.clone(), bytes.len() as u64);
-        desc.artifact_type = Some(ARTIFACT_TYPE.into());
-        desc.annotations.insert(annotations::KIND.into(), kinds::NLTK.into());
-        desc.annotations.insert(annotations::SOURCE.into(), l.source.clone());
-        desc.annotations.insert(ANNOTATION_REF_NAME.into(), format!("nltk/{}/{}", l.subdir, l.name));
-        let mut blobs = BTreeMap::new();
-        blobs.insert(digest, bytes.len() as u64);
-        blobs.insert(config_digest, config.len() as u64);
-        blobs.insert(l.sha256.clone(), l.size);
-        Ok(Fetched { descriptors: vec![desc], blobs })
+        Ok(Artifact {
+            artifact_type: ARTIFACT_TYPE,
+            config_media_type: CONFIG_MEDIA_TYPE,
+            config: serde_json::to_vec(&NltkConfig { attrs: attrs.clone(), collections }).expect("config serializes"),
+            layers: vec![titled_layer("application/zip", l.sha256.clone(), l.size, format!("{}.zip", l.name))],
+            kind: kinds::NLTK,
+            source: l.source.clone(),
+            ref_name: format!("nltk/{}/{}", l.subdir, l.name),
+        }
+        .into_fetched(&self.cache)?)
     }
 }
 

@@ -16,14 +16,12 @@ use std::sync::Arc;
 use futures_util::{StreamExt, TryStreamExt};
 use pep508_rs::Requirement;
 use pubgrub::{DefaultStringReporter, PubGrubError, Reporter};
-use serde::Serialize;
 
 use super::http::{Http, HttpError};
-use super::Fetched;
+use super::{titled_layer, Artifact, Fetched};
 use crate::cache::{BlobCache, CacheError};
-use crate::format::bundle::{annotations, kinds};
+use crate::format::bundle::kinds;
 use crate::format::lock::WheelLock;
-use crate::format::oci::{Descriptor, ANNOTATION_REF_NAME, ANNOTATION_TITLE, OCI_MANIFEST};
 use crate::format::pypi::{self as fmt, normalize, WheelConfig};
 use crate::format::Digest;
 use crate::manifest::PypiSpec;
@@ -216,48 +214,23 @@ impl PypiSource {
 
     fn artifact(&self, w: &WheelLock) -> Result<Fetched, PypiError> {
         let config = WheelConfig { project: w.project.clone(), version: w.version.clone(), filename: w.filename.clone(), requires_python: w.requires_python.clone(), source: w.source.clone() }.to_bytes();
-        let config_digest = self.cache.put_new(&config)?;
-        let mut blobs = BTreeMap::new();
-        let mut file = Descriptor::new(fmt::FILE_MEDIA_TYPE, w.sha256.clone(), w.size);
-        file.annotations.insert(ANNOTATION_TITLE.into(), w.filename.clone());
-        let mut layers = vec![file];
-        blobs.insert(w.sha256.clone(), w.size);
+        let mut layers = vec![titled_layer(fmt::FILE_MEDIA_TYPE, w.sha256.clone(), w.size, w.filename.clone())];
         if w.filename.ends_with(".whl") {
             let meta = core_metadata(&self.cache, &w.sha256, &w.filename).map_err(|detail| PypiError::Metadata { what: w.filename.clone(), detail })?;
             let d = self.cache.put_new(&meta)?;
-            let mut m = Descriptor::new(fmt::METADATA_MEDIA_TYPE, d.clone(), meta.len() as u64);
-            m.annotations.insert(ANNOTATION_TITLE.into(), format!("{}.metadata", w.filename));
-            layers.push(m);
-            blobs.insert(d, meta.len() as u64);
+            layers.push(titled_layer(fmt::METADATA_MEDIA_TYPE, d, meta.len() as u64, format!("{}.metadata", w.filename)));
         }
-        let manifest = ArtifactManifest {
-            schema_version: 2,
-            media_type: OCI_MANIFEST,
+        Ok(Artifact {
             artifact_type: fmt::ARTIFACT_TYPE,
-            config: Descriptor::new(fmt::CONFIG_MEDIA_TYPE, config_digest.clone(), config.len() as u64),
+            config_media_type: fmt::CONFIG_MEDIA_TYPE,
+            config,
             layers,
-        };
-        let bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
-        let digest = self.cache.put_new(&bytes)?;
-        let mut desc = Descriptor::new(OCI_MANIFEST, digest.clone(), bytes.len() as u64);
-        desc.artifact_type = Some(fmt::ARTIFACT_TYPE.into());
-        desc.annotations.insert(annotations::KIND.into(), kinds::WHEEL.into());
-        desc.annotations.insert(annotations::SOURCE.into(), w.source.clone());
-        desc.annotations.insert(ANNOTATION_REF_NAME.into(), format!("pypi/{}/{}", w.project, w.filename));
-        blobs.insert(digest, bytes.len() as u64);
-        blobs.insert(config_digest, config.len() as u64);
-        Ok(Fetched { descriptors: vec![desc], blobs })
+            kind: kinds::WHEEL,
+            source: w.source.clone(),
+            ref_name: format!("pypi/{}/{}", w.project, w.filename),
+        }
+        .into_fetched(&self.cache)?)
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ArtifactManifest {
-    schema_version: u32,
-    media_type: &'static str,
-    artifact_type: &'static str,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
 }
 
 fn resolve_all(http: Http, cache: Arc<BlobCache>, rt: tokio::runtime::Handle, specs: &[PypiSpec]) -> Result<Vec<WheelLock>, PypiError> {

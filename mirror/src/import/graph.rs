@@ -11,6 +11,8 @@ use bundler::format::pypi::{self as pyfmt, WheelConfig};
 use bundler::format::oci::{AnyManifest, Descriptor};
 use bundler::format::Digest;
 
+use bundler::manifest::safe_segment;
+
 use crate::store::{BlobStore, Changes, DebKey, DebRecord, ManifestRecord, WheelRecord};
 
 /// The distribution spec's limit clients and registries agree on; also bounds our memory.
@@ -23,8 +25,11 @@ pub struct Plan {
     pub missing: BTreeSet<Digest>,
 }
 
+/// Where a blob's bytes are (staging or store) and how big it is.
+type Lookup<'a> = &'a dyn Fn(&Digest) -> Option<(PathBuf, u64)>;
+
 /// `lookup` says where a blob's bytes are (staging or store) and how big it is.
-pub fn walk(index: &[u8], lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>) -> Result<Plan, String> {
+pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, String> {
     let index = AnyManifest::parse(index).map_err(|e| format!("index.json is not an OCI image index: {e}"))?;
     let mut plan = Plan { changes: Changes::default(), artifacts: Vec::new(), missing: BTreeSet::new() };
     for top in &index.manifests {
@@ -76,7 +81,7 @@ fn check_size(d: &Descriptor, actual: u64, repo: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn walk_artifact(repo: &str, top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>, plan: &mut Plan) -> Result<(), String> {
+fn walk_artifact(repo: &str, top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
     let mut stack = vec![top.clone()];
     let mut seen = BTreeSet::new();
     while let Some(d) = stack.pop() {
@@ -101,30 +106,39 @@ fn walk_artifact(repo: &str, top: &Descriptor, lookup: &dyn Fn(&Digest) -> Optio
             plan.changes.referrers.push((repo.to_string(), subject.digest.clone(), r));
         }
         for b in m.blob_children() {
-            match lookup(&b.digest) {
-                Some((_, n)) => check_size(b, n, repo)?,
-                None => {
-                    plan.missing.insert(b.digest.clone());
-                }
-            }
+            check_layer(b, repo, lookup, plan)?;
         }
         stack.extend(m.manifests.iter().cloned());
     }
     Ok(())
 }
 
+/// A small referenced document (manifest, config), size-checked; `None` when it is neither
+/// staged nor stored (then noted missing, so the refusal can name every hole).
+fn read_doc(d: &Descriptor, max: u64, what: &str, lookup: Lookup, plan: &mut Plan) -> Result<Option<Vec<u8>>, String> {
+    let Some((path, size)) = lookup(&d.digest) else {
+        plan.missing.insert(d.digest.clone());
+        return Ok(None);
+    };
+    check_size(d, size, what)?;
+    BlobStore::read_small(&path, max).map(Some).map_err(|e| format!("{}: {e}", d.digest))
+}
+
+/// A layer must be staged or stored with the size its descriptor says.
+fn check_layer(d: &Descriptor, what: &str, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+    match lookup(&d.digest) {
+        Some((_, n)) => check_size(d, n, what),
+        None => {
+            plan.missing.insert(d.digest.clone());
+            Ok(())
+        }
+    }
+}
+
 /// A deb artifact: manifest → config (`DebConfig`) + one layer (the .deb). Its stanza must
 /// describe exactly the carried file, since apt checks the file against it.
-fn walk_deb(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>, plan: &mut Plan) -> Result<(), String> {
-    let read = |d: &Descriptor, max: u64, plan: &mut Plan| -> Result<Option<Vec<u8>>, String> {
-        let Some((path, size)) = lookup(&d.digest) else {
-            plan.missing.insert(d.digest.clone());
-            return Ok(None);
-        };
-        check_size(d, size, "deb")?;
-        BlobStore::read_small(&path, max).map(Some).map_err(|e| format!("{}: {e}", d.digest))
-    };
-    let Some(bytes) = read(top, MAX_MANIFEST, plan)? else { return Ok(()) };
+fn walk_deb(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+    let Some(bytes) = read_doc(top, MAX_MANIFEST, "deb", lookup, plan)? else { return Ok(()) };
     let m = AnyManifest::parse(&bytes).map_err(|e| format!("deb manifest is not an OCI manifest: {e}"))?;
     let (Some(config), [layer]) = (&m.config, &m.layers[..]) else {
         return Err("a deb artifact needs a config and exactly one layer".into());
@@ -132,14 +146,9 @@ fn walk_deb(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>
     if config.media_type != deb::CONFIG_MEDIA_TYPE {
         return Err(format!("deb config has media type {}, expected {}", config.media_type, deb::CONFIG_MEDIA_TYPE));
     }
-    let Some(cfg) = read(config, 1 << 20, plan)? else { return Ok(()) };
+    let Some(cfg) = read_doc(config, 1 << 20, "deb", lookup, plan)? else { return Ok(()) };
     let cfg: DebConfig = serde_json::from_slice(&cfg).map_err(|e| format!("deb config: {e}"))?;
-    match lookup(&layer.digest) {
-        Some((_, n)) => check_size(layer, n, "deb")?,
-        None => {
-            plan.missing.insert(layer.digest.clone());
-        }
-    }
+    check_layer(layer, "deb", lookup, plan)?;
     let field = |k: &str| deb::field(&cfg.control, k).ok_or_else(|| format!("deb stanza has no {k} field"));
     let (package, version, filename) = (field("Package")?, field("Version")?, field("Filename")?);
     let name = format!("apt/{}/{}", cfg.id, deb::deb_file_name(package, version, field("Architecture")?));
@@ -173,45 +182,26 @@ fn walk_deb(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>
 }
 
 /// An NLTK package: manifest → config (`NltkConfig`) + the zip.
-fn walk_nltk(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>, plan: &mut Plan) -> Result<(), String> {
-    let Some((path, size)) = lookup(&top.digest) else {
-        plan.missing.insert(top.digest.clone());
-        return Ok(());
-    };
-    check_size(top, size, "nltk")?;
-    let bytes = BlobStore::read_small(&path, MAX_MANIFEST).map_err(|e| format!("{}: {e}", top.digest))?;
+fn walk_nltk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+    let Some(bytes) = read_doc(top, MAX_MANIFEST, "nltk", lookup, plan)? else { return Ok(()) };
     let m = AnyManifest::parse(&bytes).map_err(|e| format!("nltk manifest is not an OCI manifest: {e}"))?;
     let (Some(config), [layer]) = (&m.config, &m.layers[..]) else { return Err("an nltk artifact has a config and one layer".into()) };
-    let Some((cpath, csize)) = lookup(&config.digest) else {
-        plan.missing.insert(config.digest.clone());
-        return Ok(());
-    };
-    check_size(config, csize, "nltk")?;
-    let cfg: bundler::sources::nltk::NltkConfig = serde_json::from_slice(&BlobStore::read_small(&cpath, 4 << 20).map_err(|e| e.to_string())?).map_err(|e| format!("nltk config: {e}"))?;
+    let Some(cfg) = read_doc(config, 4 << 20, "nltk", lookup, plan)? else { return Ok(()) };
+    let cfg: bundler::sources::nltk::NltkConfig = serde_json::from_slice(&cfg).map_err(|e| format!("nltk config: {e}"))?;
     let id = cfg.attrs.get("id").cloned().ok_or("nltk package without id")?;
     let subdir = cfg.attrs.get("subdir").cloned().unwrap_or_default();
     if !safe_segment(&id) || !(subdir.is_empty() || safe_segment(&subdir)) {
         return Err(format!("nltk package {id:?} in {subdir:?} cannot be served"));
     }
-    match lookup(&layer.digest) {
-        Some((_, n)) => check_size(layer, n, "nltk")?,
-        None => {
-            plan.missing.insert(layer.digest.clone());
-        }
-    }
+    check_layer(layer, "nltk", lookup, plan)?;
     plan.artifacts.push(format!("nltk/{subdir}/{id}"));
     plan.changes.nltk.push((id, crate::store::NltkRecord { attrs: cfg.attrs, collections: cfg.collections, digest: layer.digest.clone(), size: layer.size }));
     Ok(())
 }
 
 /// A raw file: manifest → one layer, served under its title.
-fn walk_file(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>, plan: &mut Plan) -> Result<(), String> {
-    let Some((path, size)) = lookup(&top.digest) else {
-        plan.missing.insert(top.digest.clone());
-        return Ok(());
-    };
-    check_size(top, size, "file")?;
-    let bytes = BlobStore::read_small(&path, MAX_MANIFEST).map_err(|e| format!("{}: {e}", top.digest))?;
+fn walk_file(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+    let Some(bytes) = read_doc(top, MAX_MANIFEST, "file", lookup, plan)? else { return Ok(()) };
     let m = AnyManifest::parse(&bytes).map_err(|e| format!("file manifest is not an OCI manifest: {e}"))?;
     let [layer] = &m.layers[..] else { return Err("a file artifact has exactly one layer".into()) };
     let name = layer.annotations.get(bundler::format::oci::ANNOTATION_TITLE).ok_or("the file layer has no title")?;
@@ -219,12 +209,7 @@ fn walk_file(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)
         return Err(format!("file name {name:?} cannot be served"));
     }
     for d in [Some(layer), m.config.as_ref()].into_iter().flatten() {
-        match lookup(&d.digest) {
-            Some((_, n)) => check_size(d, n, "file")?,
-            None => {
-                plan.missing.insert(d.digest.clone());
-            }
-        }
+        check_layer(d, "file", lookup, plan)?;
     }
     plan.changes.files.push((name.clone(), layer.digest.clone(), layer.size));
     plan.artifacts.push(format!("files/{name}"));
@@ -232,24 +217,15 @@ fn walk_file(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)
 }
 
 /// A Python distribution: manifest → config (`WheelConfig`) + the file (+ its METADATA).
-fn walk_wheel(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64)>, plan: &mut Plan) -> Result<(), String> {
-    let Some((path, size)) = lookup(&top.digest) else {
-        plan.missing.insert(top.digest.clone());
-        return Ok(());
-    };
-    check_size(top, size, "pypi")?;
-    let bytes = BlobStore::read_small(&path, MAX_MANIFEST).map_err(|e| format!("{}: {e}", top.digest))?;
+fn walk_wheel(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+    let Some(bytes) = read_doc(top, MAX_MANIFEST, "pypi", lookup, plan)? else { return Ok(()) };
     let m = AnyManifest::parse(&bytes).map_err(|e| format!("pypi manifest is not an OCI manifest: {e}"))?;
     let Some(config) = &m.config else { return Err("a pypi artifact needs a config".into()) };
     if config.media_type != pyfmt::CONFIG_MEDIA_TYPE {
         return Err(format!("pypi config has media type {}, expected {}", config.media_type, pyfmt::CONFIG_MEDIA_TYPE));
     }
-    let Some((cpath, csize)) = lookup(&config.digest) else {
-        plan.missing.insert(config.digest.clone());
-        return Ok(());
-    };
-    check_size(config, csize, "pypi")?;
-    let cfg: WheelConfig = serde_json::from_slice(&BlobStore::read_small(&cpath, 1 << 20).map_err(|e| e.to_string())?).map_err(|e| format!("pypi config: {e}"))?;
+    let Some(cfg) = read_doc(config, 1 << 20, "pypi", lookup, plan)? else { return Ok(()) };
+    let cfg: WheelConfig = serde_json::from_slice(&cfg).map_err(|e| format!("pypi config: {e}"))?;
     let name = format!("pypi/{}/{}", cfg.project, cfg.filename);
     let bad = |e: String| format!("{name}: {e}");
     if cfg.project.is_empty() || pyfmt::normalize(&cfg.project) != cfg.project {
@@ -261,12 +237,7 @@ fn walk_wheel(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64
     let file = m.layers.iter().find(|l| l.media_type == pyfmt::FILE_MEDIA_TYPE).ok_or_else(|| bad("no file layer".into()))?;
     let meta = m.layers.iter().find(|l| l.media_type == pyfmt::METADATA_MEDIA_TYPE);
     for l in std::iter::once(file).chain(meta) {
-        match lookup(&l.digest) {
-            Some((_, n)) => check_size(l, n, "pypi")?,
-            None => {
-                plan.missing.insert(l.digest.clone());
-            }
-        }
+        check_layer(l, "pypi", lookup, plan)?;
     }
     plan.changes.wheels.push(WheelRecord {
         project: cfg.project.clone(),
@@ -279,10 +250,6 @@ fn walk_wheel(top: &Descriptor, lookup: &dyn Fn(&Digest) -> Option<(PathBuf, u64
     });
     plan.artifacts.push(name);
     Ok(())
-}
-
-fn safe_segment(s: &str) -> bool {
-    !s.is_empty() && s != "." && s != ".." && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+~".contains(&b))
 }
 
 /// Repository names as the distribution spec allows them, with a registry host (and port)
