@@ -65,12 +65,7 @@ impl Store {
         // Created up front so a store's file set does not change when the first import runs.
         let lock = paths.lock();
         std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock).map_err(|source| StoreError::Io { path: lock, source })?;
-        let db = sled::Config::new()
-            // We flush after each commit; no background flusher means a refused import writes nothing.
-            .flush_every_ms(None)
-            .path(paths.meta())
-            .open()
-            .map_err(|e| StoreError::Busy { path: paths.meta(), socket: paths.socket(), detail: e.to_string() })?;
+        let db = open_db(&paths)?;
         remove_stale_staging(&paths.tmp());
         Ok(Store { blobs: BlobStore::new(paths.clone()), meta: Meta::open(db)?, paths })
     }
@@ -79,14 +74,30 @@ impl Store {
     /// that open right after an import (and not during the next, possibly refused, import)
     /// keeps the promise that a refused import leaves every store file byte for byte.
     pub fn settle(root: &Path) -> Result<(), StoreError> {
-        let paths = Paths::new(root);
-        let db = sled::Config::new()
-            .flush_every_ms(None)
-            .path(paths.meta())
-            .open()
-            .map_err(|e| StoreError::Busy { path: paths.meta(), socket: paths.socket(), detail: e.to_string() })?;
+        let db = open_db(&Paths::new(root))?;
         db.flush()?;
         Ok(())
+    }
+}
+
+/// Attempts at taking sled's file lock, 20 ms apart.
+const LOCK_ATTEMPTS: u32 = 100;
+
+/// Open the metadata db. sled's file lock outlives a dropped `Db` by a moment while its last
+/// threads finish (sled's own tests block on it for that reason), so a reopen in the same
+/// process — `settle` right after an import — waits briefly before calling the store busy.
+fn open_db(paths: &Paths) -> Result<sled::Db, StoreError> {
+    let mut attempt = 1;
+    loop {
+        // We flush after each commit; no background flusher means a refused import writes nothing.
+        match sled::Config::new().flush_every_ms(None).path(paths.meta()).open() {
+            Ok(db) => return Ok(db),
+            Err(e) if attempt < LOCK_ATTEMPTS && e.to_string().contains("could not acquire lock") => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(StoreError::Busy { path: paths.meta(), socket: paths.socket(), detail: e.to_string() }),
+        }
     }
 }
 
