@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
@@ -195,6 +195,78 @@ pub struct NltkSpec {
     pub line: u64,
 }
 
+/// Where a chart comes from: an HTTP chart repository (`index.yaml`) or an OCI registry.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub enum ChartOrigin {
+    /// Repository URL (without `index.yaml`).
+    Repo(String),
+    /// `oci://host/path/name` as the canonical `host/path/name`.
+    Oci(String),
+}
+
+/// A Helm chart: one version (a constraint resolved to the highest match; none = the newest
+/// stable), with its dependencies unless `dependencies: false`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ChartSpec {
+    pub origin: ChartOrigin,
+    pub name: String,
+    pub version: Option<String>,
+    pub dependencies: bool,
+    /// Bundle the images found in the chart's values and templates.
+    pub add_images: bool,
+    #[serde(skip)]
+    pub file: String,
+    #[serde(skip)]
+    pub line: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChart {
+    repo: Option<String>,
+    name: Option<String>,
+    r#ref: Option<String>,
+    version: Option<String>,
+    dependencies: Option<bool>,
+    add_images: Option<bool>,
+}
+
+/// Chart names become URL path segments and OCI repository components.
+pub fn valid_chart_name(n: &str) -> bool {
+    !n.is_empty() && n.len() <= 128 && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric()) && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+fn chart_spec(raw: RawChart, file: &str, line: u64) -> Result<ChartSpec, String> {
+    let (origin, name) = match (raw.repo, raw.r#ref, raw.name) {
+        (Some(repo), None, Some(name)) => {
+            if !(repo.starts_with("http://") || repo.starts_with("https://")) {
+                return Err(format!("charts: repo {repo:?} must be an http(s) chart repository URL (for OCI use `ref: oci://…`)"));
+            }
+            (ChartOrigin::Repo(repo.trim_end_matches('/').to_string()), name)
+        }
+        (None, Some(r), name) => {
+            let Some(rest) = r.strip_prefix("oci://") else { return Err(format!("charts: ref {r:?} must start with oci://")) };
+            let image = ImageRef::parse(rest).map_err(|e| e.to_string())?;
+            if rest.contains('@') || rest.rsplit('/').next().is_some_and(|l| l.contains(':')) {
+                return Err(format!("charts: give the version of {r} as `version:`, not in the reference"));
+            }
+            let last = image.repository.rsplit('/').next().unwrap_or_default().to_string();
+            if name.as_ref().is_some_and(|n| *n != last) {
+                return Err(format!("charts: name {:?} differs from the last path segment of {r}", name.unwrap_or_default()));
+            }
+            (ChartOrigin::Oci(image.repository_name()), last)
+        }
+        _ => return Err("a charts: entry needs `repo:` and `name:` (HTTP repository) or `ref: oci://…`".into()),
+    };
+    if !valid_chart_name(&name) {
+        return Err(format!("chart name {name:?} must be lowercase letters, digits, `-`, `_` or `.`"));
+    }
+    if raw.version.as_ref().is_some_and(|v| v.trim().is_empty()) {
+        return Err(format!("chart {name}: `version:` is empty; omit it for the newest stable version"));
+    }
+    Ok(ChartSpec { origin, name, version: raw.version.map(|v| v.trim().to_string()), dependencies: raw.dependencies.unwrap_or(true), add_images: raw.add_images.unwrap_or(false), file: file.into(), line })
+}
+
 pub const NLTK_DEFAULT_INDEX: &str = "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/index.xml";
 
 #[derive(Deserialize)]
@@ -247,6 +319,7 @@ pub struct Manifest {
     /// `files:` entries.
     pub raw_files: Vec<FileSpec>,
     pub nltk: Vec<NltkSpec>,
+    pub charts: Vec<ChartSpec>,
     /// The manifest files read.
     pub files: Vec<String>,
 }
@@ -288,7 +361,8 @@ struct Doc {
     // Ecosystems that later versions carry; named here so they get a clear message.
     #[serde(default)]
     pypi: Vec<Spanned<RawPypi>>,
-    charts: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    charts: Vec<Spanned<RawChart>>,
     #[serde(default)]
     nltk: Vec<Spanned<RawNltk>>,
     #[serde(default)]
@@ -370,14 +444,13 @@ impl Manifest {
                 .map_err(|e| ManifestError::Yaml { path: file.clone(), detail: e.to_string() })?;
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
             for doc in docs.into_iter().flatten() {
-                for (key, v) in [("charts", &doc.charts)] {
-                    if let Some(v) = v {
-                        return Err(ManifestError::Invalid {
-                            path: file.clone(),
-                            line: v.referenced.line(),
-                            detail: format!("`{key}:` is not supported by this bundler version yet (images, apt, pypi, nltk, files and model URLs only); remove it or upgrade"),
-                        });
+                for c in doc.charts {
+                    let line = c.referenced.line();
+                    let spec = chart_spec(c.value, &file, line).map_err(|detail| ManifestError::Invalid { path: file.clone(), line, detail })?;
+                    if let Some(prev) = m.charts.iter().find(|p| p.name == spec.name && p.origin != spec.origin) {
+                        return Err(ManifestError::Invalid { path: file.clone(), line, detail: format!("chart {} also comes from another source ({} line {}); the mirror serves one chart repository, so a name has one source", spec.name, prev.file, prev.line) });
                     }
+                    m.charts.push(spec);
                 }
                 if let Some(n) = doc.name {
                     if n.value.is_empty() || !n.value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {

@@ -8,6 +8,7 @@ use crate::manifest::{ImageOrigin, ImageSpec, Manifest};
 use crate::sources::apt::{self, AptError, AptSource, Loaded};
 use crate::sources::oci::{ImageError, ImageSource};
 use crate::sources::file::{FileError, FileSource};
+use crate::sources::helm::{self, HelmError, HelmSource};
 use crate::sources::nltk::{self, NltkError, NltkSource};
 use crate::sources::pypi::{self, PypiError, PypiSource};
 
@@ -33,6 +34,10 @@ pub enum PlanError {
     NltkNotLocked,
     #[error(transparent)]
     Nltk(#[from] NltkError),
+    #[error("--locked: the manifest's charts: section changed since the lock was written; run `bundler lock` and commit the lock")]
+    ChartsNotLocked,
+    #[error(transparent)]
+    Helm(#[from] HelmError),
 }
 
 /// Whether a lock entry still describes what the manifest asks for.
@@ -79,18 +84,89 @@ pub struct Sources {
     pub pypi: PypiSource,
     pub files: FileSource,
     pub nltk: NltkSource,
+    pub helm: HelmSource,
+}
+
+impl Sources {
+    pub fn new(manifest: &Manifest, cache: Arc<crate::cache::BlobCache>) -> Sources {
+        let images = Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone()));
+        Sources {
+            helm: HelmSource::new(cache.clone(), images.clone()),
+            images,
+            apt: AptSource::new(cache.clone()),
+            pypi: PypiSource::new(cache.clone()),
+            files: FileSource::new(cache.clone()),
+            nltk: NltkSource::new(cache),
+        }
+    }
+}
+
+/// Images found in charts whose manifest entry says `add_images: true` (dependencies count
+/// as part of the chart that pulled them in), as image specs with the manifest's platforms.
+pub fn chart_images(manifest: &Manifest, charts: &[crate::format::lock::ChartLock]) -> Vec<ImageSpec> {
+    let root = |c: &crate::format::lock::ChartLock| {
+        let mut cur = c;
+        for _ in 0..16 {
+            match cur.dependency_of.as_ref().and_then(|p| charts.iter().find(|x| format!("{}-{}", x.name, x.version) == *p)) {
+                Some(parent) => cur = parent,
+                None => break,
+            }
+        }
+        cur.name.clone()
+    };
+    let mut out: Vec<ImageSpec> = Vec::new();
+    for c in charts {
+        let root = root(c);
+        if !manifest.charts.iter().any(|s| s.name == root && s.add_images) {
+            continue;
+        }
+        for i in &c.images {
+            let Ok(reference) = crate::reference::ImageRef::parse(i) else { continue };
+            let name = reference.to_string();
+            if manifest.images.iter().chain(&out).any(|s| s.reference.to_string() == name) {
+                continue;
+            }
+            out.push(ImageSpec {
+                reference,
+                platforms: manifest.platforms.clone(),
+                signatures: false,
+                origin: ImageOrigin::Registry,
+                layout_ref: None,
+                origin_label: None,
+                file: format!("chart {}-{}", c.name, c.version),
+                line: 0,
+            });
+        }
+    }
+    out
 }
 
 /// Resolve every artifact. `existing` entries are reused when they still match, unless
 /// `refresh` (what `bundler lock` does). Returns the lock, whether it changed, and the apt
 /// archives' verified indexes (needed again to bundle the debs).
 pub async fn resolve(
-    manifest: &Manifest,
+    manifest: &mut Manifest,
     existing: Option<&LockFile>,
     locked: bool,
     refresh: bool,
     sources: &Sources,
 ) -> Result<(LockFile, bool, Loaded2), PlanError> {
+    // Charts first: with `add_images` the images they reference join the manifest's.
+    let helm_request = helm::request_digest(&manifest.charts);
+    let charts = match &helm_request {
+        None => Vec::new(),
+        Some(want) => match existing.filter(|l| l.helm_request.as_ref() == Some(want) && !l.charts.is_empty() && !refresh) {
+            Some(l) => l.charts.clone(),
+            None if locked => return Err(PlanError::ChartsNotLocked),
+            None => {
+                tracing::info!("resolving {} chart(s)", manifest.charts.len());
+                sources.helm.lock(&manifest.charts, &manifest.platforms).await?
+            }
+        },
+    };
+    let extra = chart_images(manifest, &charts);
+    manifest.images.extend(extra);
+    let manifest = &*manifest;
     let source = &sources.images;
     let mut images = Vec::with_capacity(manifest.images.len());
     for spec in &manifest.images {
@@ -181,7 +257,7 @@ pub async fn resolve(
             (locks, Some(loaded))
         }
     };
-    let lock = LockFile { version: LOCK_VERSION, apt_request, images, debs, pypi_request, wheels, files, nltk_request, nltk };
+    let lock = LockFile { version: LOCK_VERSION, apt_request, images, debs, pypi_request, wheels, files, nltk_request, nltk, helm_request, charts };
     let changed = existing != Some(&lock);
     Ok((lock, changed, Loaded2 { apt: loaded, nltk: nltk_loaded }))
 }

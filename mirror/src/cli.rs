@@ -39,6 +39,10 @@ pub enum ClientKind {
     Pip,
     /// uv.toml (and the environment variable) pointing at the mirror's simple index.
     Uv,
+    /// `helm repo add` for the chart repository, and `helm pull oci://` for its OCI charts.
+    Helm,
+    /// nltk.download() against the mirror's index, or a script that pre-seeds NLTK_DATA.
+    Nltk,
 }
 
 #[derive(Args)]

@@ -141,7 +141,7 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, dir: &Path) -
 
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let bundle_json = Digest::sha256_of(&verified.bundle_json);
-    let changes = Changes {
+    let mut changes = Changes {
         blobs: b.blobs.iter().map(|x| (x.digest.clone(), x.size)).collect(),
         bundle: Some((b.name.clone(), BundleRecord { sequence: b.sequence, bundle_json: bundle_json.clone(), imported_at: now.clone() })),
         history: Some(HistoryRecord {
@@ -158,6 +158,10 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, dir: &Path) -
         }),
         ..plan.changes
     };
+    // A chart's index.yaml `created` is when its bundle was made.
+    for c in &mut changes.charts {
+        c.created = b.created.clone();
+    }
     let generation = store.commit(&changes)?;
     tracing::info!("imported {} sequence {} from {shown}: {} blobs added ({bytes_added} bytes)", b.name, b.sequence, sink.staged.len());
     Ok(ImportSummary {

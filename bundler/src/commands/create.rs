@@ -19,11 +19,6 @@ use crate::format::Digest;
 use crate::manifest::Manifest;
 use crate::plan;
 use crate::progress::Progress;
-use crate::sources::apt::AptSource;
-use crate::sources::oci::ImageSource;
-use crate::sources::file::FileSource;
-use crate::sources::nltk::NltkSource;
-use crate::sources::pypi::PypiSource;
 use crate::sources::Fetched;
 
 pub struct CreateArgs {
@@ -54,14 +49,14 @@ pub struct CreateSummary {
 }
 
 pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
-    let manifest = Manifest::load(&args.manifests)?;
+    let mut manifest = Manifest::load(&args.manifests)?;
     // Fail on a bad key before fetching gigabytes.
     let key = SecretKey::load(&args.key)?;
     let cache = Arc::new(BlobCache::open(&args.cache)?);
-    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()), pypi: PypiSource::new(cache.clone()), files: FileSource::new(cache.clone()), nltk: NltkSource::new(cache.clone()) };
+    let sources = plan::Sources::new(&manifest, cache.clone());
     let source = &sources.images;
     let existing = LockFile::load(&args.lock)?;
-    let (lock, changed, loaded2) = plan::resolve(&manifest, existing.as_ref(), args.locked, false, &sources).await?;
+    let (lock, changed, loaded2) = plan::resolve(&mut manifest, existing.as_ref(), args.locked, false, &sources).await?;
     if changed && !args.locked {
         lock.save(&args.lock)?;
     }
@@ -87,6 +82,9 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     }
     if !lock.files.is_empty() {
         fetched.push(sources.files.fetch(&lock.files, &progress).await?);
+    }
+    if !lock.charts.is_empty() {
+        fetched.push(sources.helm.fetch(&lock.charts, &manifest.platforms, &progress).await?);
     }
     progress.finish();
 

@@ -40,6 +40,10 @@ pub struct ArtifactInfo {
     pub source: Option<String>,
     /// For an index: each platform manifest; for a single manifest: one entry.
     pub platforms: Vec<PlatformInfo>,
+    /// A chart: the images its values and templates reference (add them under `images:`, or
+    /// set `add_images: true` on the chart).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -132,6 +136,7 @@ pub fn run(file: &Path) -> anyhow::Result<InspectSummary> {
             media_type: d.media_type.clone(),
             source: a(annotations::SOURCE),
             platforms,
+            images: a(crate::sources::helm::IMAGES_ANNOTATION).map(|v| v.split(',').map(str::to_string).collect()).unwrap_or_default(),
         });
     }
     Ok(InspectSummary {
@@ -174,6 +179,9 @@ pub fn render(s: &InspectSummary) -> String {
             let bytes: u64 = p.layers.iter().map(|l| l.size).sum();
             let label = if p.platform.is_empty() { "manifest".to_string() } else { p.platform.clone() };
             out.push_str(&format!("    {label} {} ({} layers, {} bytes)\n", p.digest, p.layers.len(), bytes));
+        }
+        if !a.images.is_empty() {
+            out.push_str(&format!("    images referenced: {}\n", a.images.join(" ")));
         }
     }
     out

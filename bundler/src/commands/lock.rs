@@ -5,18 +5,13 @@ use crate::cache::BlobCache;
 use crate::format::lock::LockFile;
 use crate::manifest::Manifest;
 use crate::plan;
-use crate::sources::apt::AptSource;
-use crate::sources::oci::ImageSource;
-use crate::sources::file::FileSource;
-use crate::sources::nltk::NltkSource;
-use crate::sources::pypi::PypiSource;
 
 pub async fn run(manifests: &[PathBuf], lock_path: &Path, cache_dir: &Path) -> anyhow::Result<LockFile> {
-    let manifest = Manifest::load(manifests)?;
+    let mut manifest = Manifest::load(manifests)?;
     let cache = Arc::new(BlobCache::open(cache_dir)?);
-    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()), pypi: PypiSource::new(cache.clone()), files: FileSource::new(cache.clone()), nltk: NltkSource::new(cache) };
+    let sources = plan::Sources::new(&manifest, cache);
     let existing = LockFile::load(lock_path)?;
-    let (lock, _, _) = plan::resolve(&manifest, existing.as_ref(), false, true, &sources).await?;
+    let (lock, _, _) = plan::resolve(&mut manifest, existing.as_ref(), false, true, &sources).await?;
     lock.save(lock_path)?;
     for i in &lock.images {
         eprintln!("locked {} -> {} ({} platform(s), {} accessories)", i.name, i.sha256, i.platforms.len(), i.accessories.len());
@@ -31,6 +26,13 @@ pub async fn run(manifests: &[PathBuf], lock_path: &Path, cache_dir: &Path) -> a
     }
     for n in &lock.nltk {
         eprintln!("locked nltk {}/{} -> {} ({} bytes)", n.subdir, n.name, n.sha256, n.size);
+    }
+    for c in &lock.charts {
+        let from = c.dependency_of.as_ref().map(|p| format!(", dependency of {p}")).unwrap_or_default();
+        eprintln!("locked chart {} {} -> {} ({} bytes{from})", c.name, c.version, c.sha256, c.size);
+        if !c.images.is_empty() {
+            eprintln!("  images it references: {}", c.images.join(" "));
+        }
     }
     for f in &lock.files {
         eprintln!("locked file {} -> {} ({} bytes)", f.name, f.sha256, f.size);

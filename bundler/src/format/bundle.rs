@@ -37,6 +37,8 @@ pub mod kinds {
     pub const FILE: &str = "file";
     /// An NLTK data package (zip + its index attributes).
     pub const NLTK: &str = "nltk";
+    /// A Helm chart: its OCI manifest as `helm push` writes it (config = Chart.yaml as JSON).
+    pub const HELM: &str = "helm";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]

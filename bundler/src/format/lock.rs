@@ -32,6 +32,36 @@ pub struct LockFile {
     pub nltk_request: Option<Digest>,
     #[serde(default, rename = "nltk", skip_serializing_if = "Vec::is_empty")]
     pub nltk: Vec<NltkLock>,
+    /// Digest of the manifest's `charts:` section the charts were resolved for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm_request: Option<Digest>,
+    #[serde(default, rename = "chart", skip_serializing_if = "Vec::is_empty")]
+    pub charts: Vec<ChartLock>,
+}
+
+/// One Helm chart version: the chart archive, and for charts from an OCI registry the
+/// upstream manifest, carried unchanged so `helm pull oci://` gets the upstream digest.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartLock {
+    pub kind: String,
+    pub name: String,
+    pub version: String,
+    /// The archive's URL, or `oci://host/path/name:tag`.
+    pub source: String,
+    /// sha256 of the chart archive (`.tgz`).
+    pub sha256: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci_manifest: Option<Digest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci_manifest_size: Option<u64>,
+    /// Chart that pulled this one in as a dependency (`name-version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependency_of: Option<String>,
+    /// Images referenced by the chart's values and templates (see `bundler inspect`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
 }
 
 /// One NLTK data package (a zip) with the index attributes the downloader needs.

@@ -166,6 +166,23 @@ impl ImageSource {
         }
     }
 
+    /// Every tag of a repository (paged with `last`, bounded), e.g. to resolve a chart version.
+    pub async fn list_tags(&self, image: &ImageRef) -> Result<Vec<String>, ImageError> {
+        const PAGE: usize = 1000;
+        let up = self.upstream(image, "latest");
+        let mut tags: Vec<String> = Vec::new();
+        for _ in 0..100 {
+            let last = tags.last().cloned();
+            let page = self.client.list_tags(&up.reference, &up.auth, Some(PAGE), last.as_deref()).await.map_err(|e| self.classify(image, "tag list", &up, e))?;
+            let n = page.tags.len();
+            tags.extend(page.tags.into_iter().filter(|t| Some(t) != last.as_ref()));
+            if n < PAGE {
+                break;
+            }
+        }
+        Ok(tags)
+    }
+
     /// Resolve one manifest entry to a lock entry.
     pub async fn resolve(&self, spec: &ImageSpec) -> Result<ImageLock, ImageError> {
         match &spec.origin {

@@ -13,7 +13,38 @@ pub async fn run(args: &ClientConfigArgs) -> anyhow::Result<()> {
         ClientKind::Apt => apt(url, args.out.as_deref()).await,
         ClientKind::Pip => write_or_print(args.out.as_deref(), "pip/pip.conf", &pip_conf(url), "on each client: /etc/pip.conf (or PIP_CONFIG_FILE=…)"),
         ClientKind::Uv => write_or_print(args.out.as_deref(), "uv/uv.toml", &uv_toml(url), "on each client: ~/.config/uv/uv.toml or /etc/uv/uv.toml (or UV_CONFIG_FILE=…)"),
+        ClientKind::Helm => write_or_print(args.out.as_deref(), "helm/helm-mirror.sh", &helm_sh(url)?, "run it where helm runs"),
+        ClientKind::Nltk => {
+            let client = reqwest::Client::new();
+            let index = get(&client, &format!("{url}/nltk/index.xml")).await?;
+            let idx = bundler::sources::nltk::parse_index(&String::from_utf8_lossy(&index)).map_err(|e| anyhow::anyhow!("{url}/nltk/index.xml: {e}"))?;
+            let pkgs: Vec<(String, String)> = idx.packages.iter().map(|(id, a)| (id.clone(), a.get("subdir").cloned().unwrap_or_default())).collect();
+            write_or_print(args.out.as_deref(), "nltk/nltk-mirror.sh", &nltk_sh(url, &pkgs), "run it on the machine (or image build) that needs the data")
+        }
     }
+}
+
+/// Helm: the HTTP repository, and the OCI form (plain HTTP unless the mirror serves TLS).
+pub fn helm_sh(url: &str) -> anyhow::Result<String> {
+    let host = url.split_once("://").map(|(_, h)| h).context("--url must be http://HOST[:PORT] or https://…")?;
+    let plain = if url.starts_with("http://") { " --plain-http" } else { "" };
+    Ok(format!(
+        "#!/bin/sh\n# Helm against the mirror: as a chart repository ...\nhelm repo add mirror {url}/helm\nhelm repo update mirror\nhelm search repo mirror/\n# ... or pull a chart from the mirror's OCI registry:\n#   helm pull oci://{host}/charts/NAME --version VERSION{plain}\n#   helm install RELEASE oci://{host}/charts/NAME --version VERSION{plain}\n"
+    ))
+}
+
+/// NLTK: the downloader pointed at the mirror, or plain downloads into NLTK_DATA (what a
+/// container build or a node without Python network access needs).
+pub fn nltk_sh(url: &str, packages: &[(String, String)]) -> String {
+    let ids = format!("[{}]", packages.iter().map(|(id, _)| format!("'{id}'")).collect::<Vec<_>>().join(", "));
+    let mut s = format!(
+        "#!/bin/sh\n# NLTK data from the mirror. Either the downloader, pointed at the mirror's index\n# (nltk >= 3.9 refuses private and loopback addresses unless its guard is switched off,\n# which is what a mirror on the site LAN needs):\n#   python3 -c \"import nltk, nltk.pathsec; nltk.pathsec.ENFORCE = False; nltk.download({ids}, server_index_url='{url}/nltk/index.xml')\"\n# or, without Python's downloader, pre-seed NLTK_DATA (this script):\nset -eu\nNLTK_DATA=${{NLTK_DATA:-/usr/local/share/nltk_data}}\n"
+    );
+    for (id, subdir) in packages {
+        s.push_str(&format!("mkdir -p \"$NLTK_DATA/{subdir}\" && curl -fsS -o \"$NLTK_DATA/{subdir}/{id}.zip\" {url}/nltk/packages/{subdir}/{id}.zip && (cd \"$NLTK_DATA/{subdir}\" && python3 -m zipfile -e {id}.zip .)\n"));
+    }
+    s.push_str("echo \"NLTK data in $NLTK_DATA; export NLTK_DATA=$NLTK_DATA where it is used\"\n");
+    s
 }
 
 /// pip reads `index-url` from `[global]`; no extra index, so nothing can leak past the gap.

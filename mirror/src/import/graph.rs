@@ -51,6 +51,8 @@ pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, String> {
                 walk_nltk(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
+            // A chart is also an OCI artifact in its repository: on to the generic walk.
+            Some(kinds::HELM) => walk_helm(top, lookup, &mut plan).map_err(entry)?,
             _ => {}
         }
         let repo = top
@@ -178,6 +180,30 @@ fn walk_deb(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Str
         plan.changes.debs.push((key, record.clone()));
     }
     plan.artifacts.push(name);
+    Ok(())
+}
+
+/// A Helm chart: its OCI manifest (Helm config + chart layer) gives the index.yaml entry.
+fn walk_helm(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+    use bundler::sources::helm;
+    let Some(bytes) = read_doc(top, MAX_MANIFEST, "chart", lookup, plan)? else { return Ok(()) };
+    let m = AnyManifest::parse(&bytes).map_err(|e| format!("chart manifest is not an OCI manifest: {e}"))?;
+    let Some(config) = m.config.as_ref().filter(|c| c.media_type == helm::CONFIG_MEDIA_TYPE) else {
+        return Err(format!("a chart's config must have media type {}", helm::CONFIG_MEDIA_TYPE));
+    };
+    let layer = m.layers.iter().find(|l| l.media_type == helm::CHART_MEDIA_TYPE || l.media_type == "application/tar+gzip").ok_or("a chart manifest has no chart layer")?;
+    let Some(cfg) = read_doc(config, 1 << 20, "chart", lookup, plan)? else { return Ok(()) };
+    let metadata: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&cfg).map_err(|e| format!("chart config: {e}"))?;
+    let text = |k: &str| metadata.get(k).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| format!("chart config has no {k}"));
+    let (name, version) = (text("name")?, text("version")?);
+    if !bundler::manifest::valid_chart_name(&name) || !safe_segment(&version) {
+        return Err(format!("chart {name:?} {version:?} cannot be served"));
+    }
+    if top.annotations.get(annotations::REPOSITORY) != Some(&format!("charts/{name}")) {
+        return Err(format!("chart {name} is not filed under charts/{name}"));
+    }
+    check_layer(layer, "chart", lookup, plan)?;
+    plan.changes.charts.push(crate::store::HelmRecord { name, version, metadata, digest: layer.digest.clone(), size: layer.size, manifest: top.digest.clone(), created: String::new() });
     Ok(())
 }
 

@@ -59,6 +59,10 @@ fn page(st: &AppState) -> Result<String, StoreError> {
         versions.dedup();
         body.push_str(&format!("<li><a href=\"/pypi/simple/{0}/\">{0}</a>: {1}</li>\n", esc(&project), esc(&versions.join(", "))));
     }
+    body.push_str("</ul>\n<h2>Helm charts</h2>\n<p><code>helm repo add mirror http://THIS-HOST/helm</code> (<a href=\"/helm/index.yaml\">index.yaml</a>), or <code>helm pull oci://THIS-HOST/charts/NAME --version V</code></p>\n<ul>\n");
+    for c in st.store.charts()? {
+        body.push_str(&format!("<li><a href=\"/helm/charts/{0}\">{1} {2}</a></li>\n", esc(&super::helm::archive_name(&c)), esc(&c.name), esc(&c.version)));
+    }
     body.push_str("</ul>\n<h2>Bundles imported</h2>\n<ul>\n");
     for (name, b) in st.store.bundles()? {
         body.push_str(&format!("<li>{} sequence {} imported {}</li>\n", esc(&name), b.sequence, esc(&b.imported_at)));

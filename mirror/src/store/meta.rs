@@ -129,6 +129,20 @@ pub struct NltkRecord {
     pub size: u64,
 }
 
+/// A Helm chart version: Chart.yaml's fields (from the chart's OCI config), the archive, and
+/// the OCI manifest it is also served as (`/v2/charts/<name>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HelmRecord {
+    pub name: String,
+    pub version: String,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub digest: Digest,
+    pub size: u64,
+    pub manifest: Digest,
+    /// When it was imported (RFC 3339): index.yaml's `created`.
+    pub created: String,
+}
+
 /// One suite of one apt source, as the stored debs describe it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SuiteInfo {
@@ -152,6 +166,7 @@ pub struct Changes {
     /// Raw files: name → (digest, size).
     pub files: Vec<(String, Digest, u64)>,
     pub nltk: Vec<(String, NltkRecord)>,
+    pub charts: Vec<HelmRecord>,
     pub bundle: Option<(String, BundleRecord)>,
     /// `generation` is filled in by `commit`.
     pub history: Option<HistoryRecord>,
@@ -179,6 +194,8 @@ pub struct Meta {
     files: sled::Tree,
     /// NLTK package id → NltkRecord.
     nltk: sled::Tree,
+    /// `name \0 version` → HelmRecord.
+    helm: sled::Tree,
 }
 
 impl Meta {
@@ -199,6 +216,7 @@ impl Meta {
             pypi_files: t("pypi_files")?,
             files: t("files")?,
             nltk: t("nltk")?,
+            helm: t("helm")?,
             db,
         };
         // Persist the freshly created trees now, so nothing is written later behind our back.
@@ -358,6 +376,15 @@ impl Meta {
         self.nltk.get(id.as_bytes())?.map(|v| decode("nltk", &v)).transpose()
     }
 
+    /// Helm charts held, sorted by name then version (string order).
+    pub fn charts(&self) -> Result<Vec<HelmRecord>, StoreError> {
+        self.helm.iter().values().map(|v| decode("helm", &v?)).collect()
+    }
+
+    pub fn chart(&self, name: &str, version: &str) -> Result<Option<HelmRecord>, StoreError> {
+        self.helm.get(key(&[name, version]))?.map(|v| decode("helm", &v)).transpose()
+    }
+
     /// When the store last changed (RFC 3339), from the import history.
     pub fn last_import_time(&self) -> Result<Option<String>, StoreError> {
         Ok(self.history.last()?.map(|(_, v)| decode::<HistoryRecord>("history", &v)).transpose()?.map(|h| h.imported_at))
@@ -385,10 +412,11 @@ impl Meta {
             self.pypi_files.clone(),
             self.files.clone(),
             self.nltk.clone(),
+            self.helm.clone(),
         ];
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk] = &t[..] else {
-                unreachable!("fourteen trees")
+            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm] = &t[..] else {
+                unreachable!("fifteen trees")
             };
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
@@ -419,6 +447,9 @@ impl Meta {
             }
             for (id, rec) in &c.nltk {
                 nltk.insert(id.as_bytes(), json(rec))?;
+            }
+            for rec in &c.charts {
+                helm.insert(key(&[&rec.name, &rec.version]), json(rec))?;
             }
             for (name, d, n) in &c.files {
                 files.insert(name.as_bytes(), json(&(d, n)))?;

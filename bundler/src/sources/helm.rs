@@ -1,0 +1,631 @@
+//! Helm charts from HTTP chart repositories (`index.yaml`, the archive checked against the
+//! index's digest) and OCI registries (the upstream manifest carried unchanged). A version
+//! constraint resolves to the highest match, as helm does; dependencies are followed; images
+//! the chart's values and templates reference are listed (and bundled with `add_images`).
+//! Every chart travels as an OCI manifest shaped like `helm push` writes it, so the mirror
+//! serves it both in `/helm/index.yaml` and under `/v2/charts/<name>`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Read;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::http::{Http, HttpError};
+use super::oci::{ImageError, ImageSource};
+use super::Fetched;
+use crate::cache::{BlobCache, CacheError};
+use crate::format::bundle::{annotations, kinds};
+use crate::format::lock::{ChartLock, ImageLock};
+use crate::format::oci::{AnyManifest, Descriptor, ANNOTATION_REF_NAME, OCI_MANIFEST};
+use crate::format::Digest;
+use crate::manifest::{valid_chart_name, ChartOrigin, ChartSpec, ImageOrigin, ImageSpec};
+use crate::progress::Progress;
+use crate::reference::ImageRef;
+
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
+pub const CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+/// Charts pushed by Helm before 3.7 (still served by some registries).
+const LEGACY_CHART_MEDIA_TYPE: &str = "application/tar+gzip";
+/// Public repositories' indexes run to tens of MiB.
+const MAX_INDEX: u64 = 256 << 20;
+const MAX_CHART: u64 = 64 << 20;
+/// What is read out of one archive (values, templates, Chart.yaml of every subchart).
+const MAX_UNPACKED: u64 = 128 << 20;
+const MAX_FILE: u64 = 8 << 20;
+/// Dependency chains in practice are two or three deep; bounds a cyclic repository too.
+const MAX_DEPTH: usize = 6;
+const MAX_CHARTS: usize = 500;
+
+/// Chart.yaml fields helm's `chart.Metadata` knows: what goes into the OCI config and the
+/// mirror's index.yaml (helm reads both strictly).
+const METADATA_FIELDS: &[&str] = &[
+    "name", "home", "sources", "version", "description", "keywords", "maintainers", "icon", "apiVersion", "condition", "tags", "appVersion", "deprecated", "annotations", "kubeVersion", "dependencies", "type",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum HelmError {
+    #[error("chart repository {url}: {detail}; check `repo:` and the network")]
+    Index { url: String, detail: String },
+    #[error("chart {name}: {repo} has no version matching {wanted:?} (it has: {available}); check `version:`")]
+    NoVersion { name: String, repo: String, wanted: String, available: String },
+    #[error("chart {name}: {repo} has no chart of that name; check `name:` and `repo:`")]
+    NoChart { name: String, repo: String },
+    #[error("chart {name} {version}: {url}: {detail}; nothing was bundled")]
+    Fetch { name: String, version: String, url: String, detail: String },
+    #[error("chart {name} {version}: the archive at {url} does not match the repository index's digest (expected sha256 {expected}, got {actual}); nothing was bundled — the repository is inconsistent or tampered with")]
+    Digest { name: String, version: String, url: String, expected: String, actual: String },
+    #[error("chart {name} {version}: {detail}")]
+    Archive { name: String, version: String, detail: String },
+    #[error("chart {name}: version constraint {constraint:?} is not valid semver ({detail})")]
+    Constraint { name: String, constraint: String, detail: String },
+    #[error("charts: more than {MAX_CHARTS} charts with dependencies; split the manifest")]
+    TooMany,
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+#[derive(Deserialize)]
+struct RepoIndex {
+    #[serde(default)]
+    entries: BTreeMap<String, Vec<IndexEntry>>,
+}
+
+#[derive(Deserialize, Clone)]
+struct IndexEntry {
+    version: String,
+    #[serde(default)]
+    urls: Vec<String>,
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+/// One chart to resolve: from the manifest, or a dependency of one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Want {
+    origin: OriginKey,
+    name: String,
+    version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum OriginKey {
+    Repo(String),
+    Oci(String),
+}
+
+/// Versions helm accepts: semver, with an optional `v`.
+fn parse_version(v: &str) -> Option<semver::Version> {
+    semver::Version::parse(v.strip_prefix('v').unwrap_or(v)).ok()
+}
+
+/// Helm's constraint syntax (Masterminds semver) in the `semver` crate's terms: `||`
+/// alternatives, space- or comma-separated comparisons, and a bare version meaning exactly it.
+fn parse_constraint(c: &str) -> Result<Vec<semver::VersionReq>, String> {
+    c.split("||")
+        .map(|alt| {
+            let mut parts: Vec<String> = Vec::new();
+            let mut pending_op = String::new();
+            for tok in alt.split(|ch: char| ch == ',' || ch.is_whitespace()).filter(|t| !t.is_empty()) {
+                if tok.chars().all(|ch| "<>=!~^".contains(ch)) {
+                    pending_op.push_str(tok);
+                    continue;
+                }
+                let tok = format!("{pending_op}{tok}");
+                pending_op.clear();
+                let (op, ver) = tok.split_at(tok.find(|ch: char| !"<>=!~^".contains(ch)).unwrap_or(tok.len()));
+                let ver = ver.strip_prefix('v').unwrap_or(ver);
+                // Masterminds: "1.2.3" is "=1.2.3"; "1.2.x", "*" are wildcards either way.
+                let op = if op.is_empty() && !ver.contains(['*', 'x', 'X']) { "=" } else { op };
+                parts.push(format!("{op}{ver}"));
+            }
+            if parts.is_empty() {
+                parts.push("*".into());
+            }
+            semver::VersionReq::parse(&parts.join(", ")).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// The highest version satisfying the constraint (none: the highest stable one).
+fn pick<'a>(name: &str, constraint: Option<&str>, versions: impl Iterator<Item = &'a str>) -> Result<Option<String>, HelmError> {
+    let reqs = match constraint {
+        Some(c) => Some(parse_constraint(c).map_err(|detail| HelmError::Constraint { name: name.into(), constraint: c.into(), detail })?),
+        None => None,
+    };
+    let mut best: Option<(semver::Version, String)> = None;
+    for raw in versions {
+        let ok = match (&reqs, parse_version(raw)) {
+            (_, None) => constraint == Some(raw),
+            (None, Some(v)) => v.pre.is_empty(),
+            (Some(reqs), Some(v)) => reqs.iter().any(|r| r.matches(&v)) || constraint == Some(raw),
+        };
+        if !ok {
+            continue;
+        }
+        let v = parse_version(raw).unwrap_or(semver::Version::new(0, 0, 0));
+        if best.as_ref().is_none_or(|(b, _)| v > *b) {
+            best = Some((v, raw.to_string()));
+        }
+    }
+    Ok(best.map(|(_, s)| s))
+}
+
+/// What the bundler reads out of a chart archive.
+#[derive(Debug, Default)]
+struct ChartContents {
+    /// Chart.yaml of the chart itself, as JSON.
+    metadata: Map<String, Value>,
+    /// Dependencies to pull: (name, repository, version or constraint).
+    dependencies: Vec<(String, String, String)>,
+    /// Image references found in values and templates (the chart's and vendored subcharts').
+    images: BTreeSet<String>,
+}
+
+fn yaml_value(bytes: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_saphyr::from_str::<Value>(text).map_err(|e| e.to_string())
+}
+
+/// Images a values tree references: `image: "repo:tag"` strings, and `image:`-like maps with
+/// `repository` (+ `registry`, `tag`, `digest`; an empty tag means the chart's appVersion).
+fn images_in_values(v: &Value, app_version: Option<&str>, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                if k.to_ascii_lowercase().ends_with("image") {
+                    match child {
+                        Value::String(s) => push_image(s, out),
+                        Value::Object(im) => {
+                            if let Some(repo) = im.get("repository").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+                                let scalar = |k: &str| im.get(k).and_then(|x| match x {
+                                    Value::String(s) => Some(s.clone()),
+                                    Value::Number(n) => Some(n.to_string()),
+                                    _ => None,
+                                }).filter(|s| !s.is_empty());
+                                let mut r = match scalar("registry") {
+                                    Some(reg) => format!("{}/{repo}", reg.trim_end_matches('/')),
+                                    None => repo.to_string(),
+                                };
+                                match (scalar("digest"), scalar("tag").or_else(|| app_version.map(str::to_string))) {
+                                    (Some(d), _) if d.starts_with("sha256:") => r = format!("{r}@{d}"),
+                                    (_, Some(t)) => r = format!("{r}:{t}"),
+                                    _ => {}
+                                }
+                                push_image(&r, out);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                images_in_values(child, app_version, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| images_in_values(x, app_version, out)),
+        _ => {}
+    }
+}
+
+fn push_image(s: &str, out: &mut BTreeSet<String>) {
+    let s = s.trim().trim_matches(|c| c == '"' || c == '\'');
+    if s.is_empty() || s.contains("{{") || s.contains(char::is_whitespace) {
+        return;
+    }
+    if let Ok(r) = ImageRef::parse(s) {
+        out.insert(match (&r.tag, &r.digest) {
+            (_, Some(d)) => format!("{}@{d}", r.repository_name()),
+            (Some(t), None) => format!("{}:{t}", r.repository_name()),
+            (None, None) => r.repository_name(),
+        });
+    }
+}
+
+/// `image: literal` lines in templates (templated ones are the values' business).
+fn images_in_template(text: &str, out: &mut BTreeSet<String>) {
+    for line in text.lines() {
+        let t = line.trim_start().trim_start_matches("- ");
+        if let Some(rest) = t.strip_prefix("image:") {
+            push_image(rest, out);
+        }
+    }
+}
+
+/// Read Chart.yaml, Chart.lock/requirements, values and templates of a chart archive and of
+/// the subcharts vendored in it (directories or nested archives), bounded in size.
+fn read_chart(tgz: &[u8], chart: &str, version: &str) -> Result<ChartContents, HelmError> {
+    let bad = |detail: String| HelmError::Archive { name: chart.into(), version: version.into(), detail };
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    unpack(tgz, "", 0, &mut files, &mut 0).map_err(|e| bad(format!("not a readable chart archive: {e}")))?;
+    let root = files.keys().find_map(|p| p.strip_suffix("/Chart.yaml").filter(|r| !r.contains('/')).map(str::to_string)).ok_or_else(|| bad("no Chart.yaml at the top of the archive".into()))?;
+    let mut out = ChartContents::default();
+    let chart_yaml = yaml_value(&files[&format!("{root}/Chart.yaml")]).map_err(|e| bad(format!("Chart.yaml: {e}")))?;
+    let Value::Object(meta) = chart_yaml else { return Err(bad("Chart.yaml is not a mapping".into())) };
+    if meta.get("name").and_then(Value::as_str) != Some(chart) {
+        return Err(bad(format!("Chart.yaml names {:?}", meta.get("name").cloned().unwrap_or(Value::Null))));
+    }
+    out.metadata = meta.into_iter().filter(|(k, _)| METADATA_FIELDS.contains(&k.as_str())).collect();
+    // Dependencies: Chart.yaml (apiVersion v2) or requirements.yaml (v1), pinned by the lock.
+    let deps_of = |v: &Value| -> Vec<(String, String, String)> {
+        v.get("dependencies").and_then(Value::as_array).map(|a| {
+            a.iter().filter_map(|d| Some((d.get("name")?.as_str()?.to_string(), d.get("repository").and_then(Value::as_str).unwrap_or("").to_string(), d.get("version").and_then(Value::as_str).unwrap_or("").to_string()))).collect()
+        }).unwrap_or_default()
+    };
+    let mut declared = deps_of(&Value::Object(out.metadata.clone()));
+    if let Some(req) = files.get(&format!("{root}/requirements.yaml")) {
+        declared.extend(deps_of(&yaml_value(req).unwrap_or(Value::Null)));
+    }
+    let locked: Vec<(String, String, String)> = ["Chart.lock", "requirements.lock"].iter().filter_map(|f| files.get(&format!("{root}/{f}"))).flat_map(|b| deps_of(&yaml_value(b).unwrap_or(Value::Null))).collect();
+    for (name, repo, constraint) in declared {
+        let pinned = locked.iter().find(|(n, r, _)| *n == name && *r == repo).map(|(_, _, v)| v.clone());
+        out.dependencies.push((name, repo, pinned.unwrap_or(constraint)));
+    }
+    // Each chart directory (the top one and vendored subcharts) with its own appVersion.
+    let chart_dirs: Vec<String> = files.keys().filter_map(|p| p.strip_suffix("/Chart.yaml").map(str::to_string)).collect();
+    for dir in &chart_dirs {
+        let app = files.get(&format!("{dir}/Chart.yaml")).and_then(|b| yaml_value(b).ok()).and_then(|v| v.get("appVersion").map(|a| a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())));
+        if let Some(values) = files.get(&format!("{dir}/values.yaml")) {
+            if let Ok(v) = yaml_value(values) {
+                images_in_values(&v, app.as_deref(), &mut out.images);
+            }
+        }
+        let tdir = format!("{dir}/templates/");
+        for (p, b) in files.range(tdir.clone()..) {
+            if !p.starts_with(&tdir) {
+                break;
+            }
+            images_in_template(&String::from_utf8_lossy(b), &mut out.images);
+        }
+    }
+    Ok(out)
+}
+
+/// Collect the files `read_chart` looks at; nested `.tgz` subcharts are opened in place.
+fn unpack(tgz: &[u8], prefix: &str, depth: usize, files: &mut BTreeMap<String, Vec<u8>>, total: &mut u64) -> std::io::Result<()> {
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
+    for e in ar.entries()? {
+        let mut e = e?;
+        if !e.header().entry_type().is_file() {
+            continue;
+        }
+        let path = e.path()?.to_string_lossy().into_owned();
+        if path.split('/').any(|c| c == "..") {
+            continue;
+        }
+        let interesting = path.ends_with("/Chart.yaml") || path.ends_with("/Chart.lock") || path.ends_with("/requirements.yaml") || path.ends_with("/requirements.lock") || path.ends_with("/values.yaml") || path.contains("/templates/") || (path.contains("/charts/") && path.ends_with(".tgz"));
+        if !interesting || e.size() > MAX_FILE {
+            continue;
+        }
+        *total += e.size();
+        if *total > MAX_UNPACKED {
+            return Err(std::io::Error::other(format!("more than {MAX_UNPACKED} bytes of chart files")));
+        }
+        let mut b = Vec::with_capacity(e.size() as usize);
+        e.read_to_end(&mut b)?;
+        if path.ends_with(".tgz") {
+            if depth < MAX_DEPTH {
+                // A vendored subchart: its files count as <parent>/charts/<sub>/...
+                let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                unpack(&b, &format!("{prefix}{dir}/"), depth + 1, files, total)?;
+            }
+            continue;
+        }
+        files.insert(format!("{prefix}{path}"), b);
+    }
+    Ok(())
+}
+
+/// The OCI manifest `helm push` writes for a chart (OCI image manifest, Helm config).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HelmManifest<'a> {
+    schema_version: u32,
+    media_type: &'static str,
+    config: Descriptor,
+    layers: [Descriptor; 1],
+    annotations: &'a BTreeMap<String, String>,
+}
+
+/// OCI tags cannot hold `+`; helm writes `_` instead.
+pub fn oci_tag(version: &str) -> String {
+    version.replace('+', "_")
+}
+
+pub struct HelmSource {
+    http: Http,
+    cache: Arc<BlobCache>,
+    images: Arc<ImageSource>,
+}
+
+impl HelmSource {
+    pub fn new(cache: Arc<BlobCache>, images: Arc<ImageSource>) -> HelmSource {
+        HelmSource { http: Http::new(), cache, images }
+    }
+
+    async fn index(&self, repo: &str, seen: &mut HashMap<String, Arc<RepoIndex>>) -> Result<Arc<RepoIndex>, HelmError> {
+        if let Some(i) = seen.get(repo) {
+            return Ok(i.clone());
+        }
+        let url = format!("{repo}/index.yaml");
+        let bad = |detail: String| HelmError::Index { url: url.clone(), detail };
+        let bytes = self.http.get_small(&url, MAX_INDEX).await.map_err(|e| bad(e.to_string()))?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| bad(format!("not UTF-8: {e}")))?;
+        // Big public indexes exceed the parser's default budget; the size limit above bounds it.
+        let mut budget = serde_saphyr::Budget::default();
+        budget.max_events = 100_000_000;
+        budget.max_nodes = 50_000_000;
+        budget.max_total_scalar_bytes = MAX_INDEX as usize;
+        let mut options = serde_saphyr::Options::default();
+        options.budget = Some(budget);
+        let idx: RepoIndex = serde_saphyr::from_str_with_options(text, options).map_err(|e| bad(format!("not a chart repository index: {e}")))?;
+        let idx = Arc::new(idx);
+        seen.insert(repo.to_string(), idx.clone());
+        Ok(idx)
+    }
+
+    /// Resolve every chart (and its dependencies) and fetch its archive: the lock entries.
+    pub async fn lock(&self, specs: &[ChartSpec], platforms: &[String]) -> Result<Vec<ChartLock>, HelmError> {
+        let mut queue: Vec<(Want, Option<String>, usize, bool)> = specs
+            .iter()
+            .rev()
+            .map(|s| {
+                let origin = match &s.origin {
+                    ChartOrigin::Repo(u) => OriginKey::Repo(u.clone()),
+                    ChartOrigin::Oci(r) => OriginKey::Oci(r.clone()),
+                };
+                (Want { origin, name: s.name.clone(), version: s.version.clone() }, None, 0, s.dependencies)
+            })
+            .collect();
+        let mut done: BTreeSet<Want> = BTreeSet::new();
+        let mut out: BTreeMap<(String, String), ChartLock> = BTreeMap::new();
+        let mut indexes = HashMap::new();
+        while let Some((want, parent, depth, follow)) = queue.pop() {
+            if !done.insert(want.clone()) {
+                continue;
+            }
+            if done.len() > MAX_CHARTS {
+                return Err(HelmError::TooMany);
+            }
+            let (lock, contents) = match &want.origin {
+                OriginKey::Repo(repo) => self.lock_http(repo, &want, &mut indexes).await?,
+                OriginKey::Oci(r) => self.lock_oci(r, &want, platforms).await?,
+            };
+            let lock = ChartLock { dependency_of: parent.clone(), images: contents.images.iter().cloned().collect(), ..lock };
+            if follow && depth < MAX_DEPTH {
+                for (name, repo, version) in &contents.dependencies {
+                    let origin = if let Some(r) = repo.strip_prefix("oci://") {
+                        // `repository: oci://host/path` names the registry path holding the chart.
+                        match ImageRef::parse(&format!("{}/{name}", r.trim_end_matches('/'))) {
+                            Ok(i) => OriginKey::Oci(i.repository_name()),
+                            Err(_) => continue,
+                        }
+                    } else if repo.starts_with("http://") || repo.starts_with("https://") {
+                        OriginKey::Repo(repo.trim_end_matches('/').to_string())
+                    } else {
+                        // `file://` subcharts are inside the archive; `@alias` repositories
+                        // are named in the helm client's config, which the bundler cannot see.
+                        if !repo.is_empty() && !repo.starts_with("file://") {
+                            tracing::warn!("chart {} {}: dependency {name} from {repo:?} is not fetched (give its repository URL in the manifest to carry it)", lock.name, lock.version);
+                        }
+                        continue;
+                    };
+                    if !valid_chart_name(name) {
+                        continue;
+                    }
+                    let version = Some(version.clone()).filter(|v| !v.is_empty());
+                    queue.push((Want { origin, name: name.clone(), version }, Some(format!("{}-{}", lock.name, lock.version)), depth + 1, true));
+                }
+            }
+            // The first parent recorded wins; a chart asked for directly has none.
+            out.entry((lock.name.clone(), lock.version.clone())).or_insert(lock);
+        }
+        Ok(out.into_values().collect())
+    }
+
+    async fn lock_http(&self, repo: &str, want: &Want, indexes: &mut HashMap<String, Arc<RepoIndex>>) -> Result<(ChartLock, ChartContents), HelmError> {
+        let idx = self.index(repo, indexes).await?;
+        let entries = idx.entries.get(&want.name).ok_or_else(|| HelmError::NoChart { name: want.name.clone(), repo: repo.into() })?;
+        let version = pick(&want.name, want.version.as_deref(), entries.iter().map(|e| e.version.as_str()))?.ok_or_else(|| HelmError::NoVersion {
+            name: want.name.clone(),
+            repo: repo.into(),
+            wanted: want.version.clone().unwrap_or_else(|| "newest stable".into()),
+            available: entries.iter().take(12).map(|e| e.version.as_str()).collect::<Vec<_>>().join(", "),
+        })?;
+        let entry = entries.iter().find(|e| e.version == version).cloned().expect("picked from these");
+        let raw = entry.urls.first().ok_or_else(|| HelmError::Fetch { name: want.name.clone(), version: version.clone(), url: repo.into(), detail: "the index lists no URL for it".into() })?;
+        let url = reqwest::Url::parse(&format!("{repo}/")).and_then(|b| b.join(raw)).map_err(|e| HelmError::Fetch { name: want.name.clone(), version: version.clone(), url: raw.clone(), detail: e.to_string() })?.to_string();
+        let fetch_err = |detail: String| HelmError::Fetch { name: want.name.clone(), version: version.clone(), url: url.clone(), detail };
+        let (sha256, size) = self.http.to_cache_new(&self.cache, &url, None).await.map_err(|e| fetch_err(e.to_string()))?;
+        if size > MAX_CHART {
+            return Err(fetch_err(format!("{size} bytes; charts over {MAX_CHART} are refused")));
+        }
+        if let Some(expected) = entry.digest.as_deref().map(|d| d.trim_start_matches("sha256:").to_ascii_lowercase()).filter(|d| !d.is_empty()) {
+            if expected != sha256.hex() {
+                return Err(HelmError::Digest { name: want.name.clone(), version, url, expected, actual: sha256.hex().into() });
+            }
+        }
+        let contents = read_chart(&self.cache.read(&sha256)?, &want.name, &version)?;
+        let lock = ChartLock { kind: kinds::HELM.into(), name: want.name.clone(), version, source: url, sha256, size, oci_manifest: None, oci_manifest_size: None, dependency_of: None, images: Vec::new() };
+        Ok((lock, contents))
+    }
+
+    fn chart_spec(&self, repo: &str, tag: &str, platforms: &[String]) -> Result<ImageSpec, HelmError> {
+        let reference = ImageRef::parse(&format!("{repo}:{tag}")).map_err(|e| ImageError::Invalid { image: repo.into(), detail: e.to_string() })?;
+        Ok(ImageSpec { reference, platforms: platforms.to_vec(), signatures: false, origin: ImageOrigin::Registry, layout_ref: None, origin_label: None, file: String::new(), line: 0 })
+    }
+
+    async fn lock_oci(&self, repo: &str, want: &Want, platforms: &[String]) -> Result<(ChartLock, ChartContents), HelmError> {
+        let image = ImageRef::parse(repo).map_err(|e| ImageError::Invalid { image: repo.into(), detail: e.to_string() })?;
+        let exact = want.version.as_deref().filter(|v| parse_version(v).is_some() && !v.contains([' ', ',', '<', '>', '~', '^', '*', '|']));
+        let version = match exact {
+            Some(v) => v.to_string(),
+            None => {
+                let tags = self.images.list_tags(&image).await?;
+                let versions: Vec<String> = tags.iter().map(|t| t.replace('_', "+")).collect();
+                pick(&want.name, want.version.as_deref(), versions.iter().map(String::as_str))?.ok_or_else(|| HelmError::NoVersion {
+                    name: want.name.clone(),
+                    repo: format!("oci://{repo}"),
+                    wanted: want.version.clone().unwrap_or_else(|| "newest stable".into()),
+                    available: versions.iter().take(12).cloned().collect::<Vec<_>>().join(", "),
+                })?
+            }
+        };
+        let spec = self.chart_spec(repo, &oci_tag(&version), platforms)?;
+        let il = self.images.resolve(&spec).await?;
+        let layer = self.oci_chart_layer(&spec, &il, &want.name, &version).await?;
+        let contents = read_chart(&self.cache.read(&layer.digest)?, &want.name, &version)?;
+        let lock = ChartLock {
+            kind: kinds::HELM.into(),
+            name: want.name.clone(),
+            version: version.clone(),
+            source: format!("oci://{repo}:{}", oci_tag(&version)),
+            sha256: layer.digest,
+            size: layer.size,
+            oci_manifest: Some(il.sha256),
+            oci_manifest_size: Some(il.size),
+            dependency_of: None,
+            images: Vec::new(),
+        };
+        Ok((lock, contents))
+    }
+
+    /// Fetch an OCI chart's blobs and return its chart layer, checking it is a Helm chart.
+    async fn oci_chart_layer(&self, spec: &ImageSpec, il: &ImageLock, name: &str, version: &str) -> Result<Descriptor, HelmError> {
+        let bad = |detail: String| HelmError::Archive { name: name.into(), version: version.into(), detail };
+        let m = AnyManifest::parse(&self.cache.read(&il.sha256)?).map_err(|e| bad(e.to_string()))?;
+        if m.config.as_ref().map(|c| c.media_type.as_str()) != Some(CONFIG_MEDIA_TYPE) {
+            return Err(bad(format!("{} is not a Helm chart (config media type {:?})", spec.reference, m.config.as_ref().map(|c| c.media_type.clone()))));
+        }
+        self.images.fetch(spec, il, &Progress::hidden()).await?;
+        m.layers.iter().find(|l| l.media_type == CHART_MEDIA_TYPE || l.media_type == LEGACY_CHART_MEDIA_TYPE).cloned().ok_or_else(|| bad("the manifest has no chart layer".into()))
+    }
+
+    /// Fetch exactly the locked charts; each becomes a Helm OCI manifest in the bundle.
+    pub async fn fetch(&self, locks: &[ChartLock], platforms: &[String], progress: &Progress) -> Result<Fetched, HelmError> {
+        let mut fetched = Fetched::default();
+        progress.add_total(locks.iter().filter(|c| !self.cache.has(&c.sha256, Some(c.size))).map(|c| c.size).sum());
+        for c in locks {
+            let (manifest, size, mut blobs) = match (&c.oci_manifest, c.oci_manifest_size) {
+                (Some(md), Some(ms)) => {
+                    let repo = c.source.strip_prefix("oci://").and_then(|s| s.rsplit_once(':')).map(|(r, _)| r).unwrap_or(&c.source);
+                    let spec = self.chart_spec(repo, &oci_tag(&c.version), platforms)?;
+                    let il = ImageLock { kind: "image".into(), name: spec.reference.to_string(), source: c.source.clone(), sha256: md.clone(), size: ms, media_type: OCI_MANIFEST.into(), platforms: Vec::new(), accessories: Vec::new() };
+                    let f = self.images.fetch(&spec, &il, progress).await?;
+                    let layer = self.oci_chart_layer(&spec, &il, &c.name, &c.version).await?;
+                    if layer.digest != c.sha256 {
+                        return Err(HelmError::Digest { name: c.name.clone(), version: c.version.clone(), url: c.source.clone(), expected: c.sha256.hex().into(), actual: layer.digest.hex().into() });
+                    }
+                    (md.clone(), ms, f.blobs)
+                }
+                _ => {
+                    self.http.to_cache(&self.cache, &c.source, &format!("chart {} {}", c.name, c.version), &c.sha256, Some(c.size), progress).await.map_err(|e| match e {
+                        HttpError::Cache { source: CacheError::Mismatch { actual, .. }, .. } => HelmError::Digest { name: c.name.clone(), version: c.version.clone(), url: c.source.clone(), expected: c.sha256.hex().into(), actual: actual.hex().into() },
+                        e => HelmError::Fetch { name: c.name.clone(), version: c.version.clone(), url: c.source.clone(), detail: e.to_string() },
+                    })?;
+                    self.synthesize(c)?
+                }
+            };
+            blobs.insert(c.sha256.clone(), c.size);
+            let mut d = Descriptor::new(OCI_MANIFEST, manifest.clone(), size);
+            let repo = format!("charts/{}", c.name);
+            let tag = oci_tag(&c.version);
+            d.annotations.insert(annotations::KIND.into(), kinds::HELM.into());
+            d.annotations.insert(annotations::REPOSITORY.into(), repo.clone());
+            d.annotations.insert(annotations::TAG.into(), tag.clone());
+            d.annotations.insert(annotations::SOURCE.into(), c.source.clone());
+            d.annotations.insert(ANNOTATION_REF_NAME.into(), format!("{repo}:{tag}"));
+            if !c.images.is_empty() {
+                d.annotations.insert(IMAGES_ANNOTATION.into(), c.images.join(","));
+            }
+            fetched.descriptors.push(d);
+            fetched.blobs.append(&mut blobs);
+        }
+        Ok(fetched)
+    }
+
+    /// The manifest and config `helm push` would write for an archive from an HTTP repository.
+    fn synthesize(&self, c: &ChartLock) -> Result<(Digest, u64, BTreeMap<Digest, u64>), HelmError> {
+        let contents = read_chart(&self.cache.read(&c.sha256)?, &c.name, &c.version)?;
+        let config = serde_json::to_vec(&contents.metadata).expect("metadata serializes");
+        let config_digest = self.cache.put_new(&config)?;
+        let text = |k: &str| contents.metadata.get(k).and_then(Value::as_str).map(str::to_string);
+        let mut ann = BTreeMap::new();
+        ann.insert("org.opencontainers.image.title".to_string(), c.name.clone());
+        ann.insert("org.opencontainers.image.version".to_string(), c.version.clone());
+        if let Some(d) = text("description") {
+            ann.insert("org.opencontainers.image.description".to_string(), d);
+        }
+        if let Some(h) = text("home") {
+            ann.insert("org.opencontainers.image.url".to_string(), h);
+        }
+        let m = HelmManifest {
+            schema_version: 2,
+            media_type: OCI_MANIFEST,
+            config: Descriptor::new(CONFIG_MEDIA_TYPE, config_digest.clone(), config.len() as u64),
+            layers: [Descriptor::new(CHART_MEDIA_TYPE, c.sha256.clone(), c.size)],
+            annotations: &ann,
+        };
+        let bytes = serde_json::to_vec(&m).expect("manifest serializes");
+        let digest = self.cache.put_new(&bytes)?;
+        let mut blobs = BTreeMap::new();
+        blobs.insert(digest.clone(), bytes.len() as u64);
+        blobs.insert(config_digest, config.len() as u64);
+        Ok((digest, bytes.len() as u64, blobs))
+    }
+}
+
+/// index.json annotation listing the images a chart references (for `bundler inspect`).
+pub const IMAGES_ANNOTATION: &str = "dev.feas.helm.images";
+
+/// The `charts:` section's identity in the lock: any change resolves the charts again.
+pub fn request_digest(specs: &[ChartSpec]) -> Option<Digest> {
+    (!specs.is_empty()).then(|| Digest::sha256_of(&serde_json::to_vec(specs).expect("chart specs serialize")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraints_resolve_like_helm() {
+        let vs = ["1.2.3", "1.2.10", "1.3.0", "2.0.0", "2.1.0-rc.1", "v2.0.5"];
+        let p = |c: Option<&str>| pick("x", c, vs.iter().copied()).unwrap();
+        assert_eq!(p(None).as_deref(), Some("v2.0.5"), "newest stable; prereleases skipped");
+        assert_eq!(p(Some("1.2.3")).as_deref(), Some("1.2.3"), "a bare version is exact");
+        assert_eq!(p(Some("~1.2.0")).as_deref(), Some("1.2.10"));
+        assert_eq!(p(Some("^1.2")).as_deref(), Some("1.3.0"));
+        assert_eq!(p(Some(">= 1.2.4, < 2.0.0")).as_deref(), Some("1.3.0"));
+        assert_eq!(p(Some(">=1.2.4 <1.3")).as_deref(), Some("1.2.10"));
+        assert_eq!(p(Some("1.2.x")).as_deref(), Some("1.2.10"));
+        assert_eq!(p(Some("1.2.3 || 2.x")).as_deref(), Some("v2.0.5"));
+        assert_eq!(p(Some("3.x")), None);
+        assert!(pick("x", Some(">= nope"), vs.iter().copied()).is_err());
+    }
+
+    #[test]
+    fn images_found_in_values_and_templates() {
+        let values = r#"
+image:
+  registry: docker.io
+  repository: bitnami/postgresql
+  tag: 16.1.0-debian-11-r15
+  digest: ""
+metrics:
+  image: {registry: quay.io, repository: prometheuscommunity/postgres-exporter, tag: ""}
+sidecar:
+  initImage: "busybox:1.36"
+templated:
+  image: "{{ .Values.x }}"
+"#;
+        let mut out = BTreeSet::new();
+        images_in_values(&yaml_value(values.as_bytes()).unwrap(), Some("0.15.0"), &mut out);
+        images_in_template("spec:\n  containers:\n    - image: registry.k8s.io/pause:3.9\n      image: {{ .Values.image }}\n", &mut out);
+        let got: Vec<&str> = out.iter().map(String::as_str).collect();
+        assert_eq!(got, ["docker.io/bitnami/postgresql:16.1.0-debian-11-r15", "docker.io/library/busybox:1.36", "quay.io/prometheuscommunity/postgres-exporter:0.15.0", "registry.k8s.io/pause:3.9"]);
+    }
+}
