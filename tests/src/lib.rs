@@ -4,6 +4,7 @@
 
 pub mod apt;
 pub mod containerd;
+pub mod helm;
 pub mod image;
 pub mod podman;
 pub mod procs;
