@@ -83,6 +83,17 @@ fn nltk_downloader_installs_a_collection_from_the_mirror() {
     let r = run(Command::new(python()).args(["-c", DOWNLOAD, &mirror.url("/nltk/index.xml"), data.to_str().unwrap()]).env_remove("NLTK_DATA")).ok();
     assert!(r.stdout.contains("corpora/demo_words/words.txt alpha|beta|gamma") && r.stdout.contains("tokenizers/demo_tok/README a tiny tokenizer model"), "nltk found the files: {r:?}");
     assert!(data.join("corpora/demo_words.zip").exists(), "the zip is installed where nltk puts it");
+
+    // client-config nltk: the pre-seed script fills NLTK_DATA without the downloader.
+    let cfg = gap.path("cfg");
+    gap.mirror(&["client-config", "nltk", "--url", &mirror.url(""), "--out", cfg.to_str().unwrap()]).ok();
+    let script = cfg.join("nltk/nltk-mirror.sh");
+    assert!(std::fs::read_to_string(&script).unwrap().contains(&format!("server_index_url='{}'", mirror.url("/nltk/index.xml"))));
+    let seeded = gap.path("seeded");
+    run(Command::new("sh").arg(&script).env("NLTK_DATA", &seeded)).ok();
+    let find = "import nltk, sys; nltk.data.path[:] = [sys.argv[1]]; print(open(nltk.data.find('corpora/demo_words/words.txt')).read().split())";
+    let r = run(Command::new(python()).args(["-c", find, seeded.to_str().unwrap()])).ok();
+    assert!(r.stdout.contains("['alpha', 'beta', 'gamma']"), "{r:?}");
 }
 
 #[test]
