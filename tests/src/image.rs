@@ -135,6 +135,11 @@ impl ImageBuilder {
 /// Push a small OCI artifact manifest (e.g. a cosign-style signature) straight to a registry
 /// over HTTP with curl: upload its blobs, then PUT the manifest under `reference`.
 pub fn push_artifact(host: &str, repo: &str, reference: &str, manifest: &[u8], blobs: &[&[u8]]) -> String {
+    push_manifest_as(host, repo, reference, MANIFEST, manifest, blobs)
+}
+
+/// Like `push_artifact`, with the manifest's media type given (e.g. Docker schema 2).
+pub fn push_manifest_as(host: &str, repo: &str, reference: &str, media_type: &str, manifest: &[u8], blobs: &[&[u8]]) -> String {
     let tmp = tempfile::tempdir().unwrap();
     for b in blobs {
         let d = sha256(b);
@@ -152,7 +157,7 @@ pub fn push_artifact(host: &str, repo: &str, reference: &str, manifest: &[u8], b
         std::fs::write(&f, b).unwrap();
         run(std::process::Command::new("curl").args(["-sSf", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary", &format!("@{}", f.display()), &format!("{url}{sep}digest={d}")])).ok();
     }
-    put_manifest(host, repo, reference, MANIFEST, manifest);
+    put_manifest(host, repo, reference, media_type, manifest);
     sha256(manifest)
 }
 
