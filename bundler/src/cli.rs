@@ -59,6 +59,18 @@ pub enum Command {
         sequence: Option<u64>,
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// The far side's `mirror inventory` output: blobs it holds are left out (a delta;
+        /// bundle.json lists them as assumed) and the sequence follows its last one.
+        #[arg(long)]
+        have: Option<PathBuf>,
+        /// Write OUT.part0001, OUT.part0002, … of at most this size (e.g. 4GiB, 700MB) and a
+        /// signed OUT.parts.json instead of one file.
+        #[arg(long, value_parser = crate::format::split::parse_size)]
+        split_size: Option<u64>,
+        /// Refuse imports after this: a duration from the creation time (30d, 12h, 2w) or an
+        /// RFC 3339 time.
+        #[arg(long)]
+        expires: Option<String>,
         /// Print a JSON summary on stdout and no progress.
         #[arg(long)]
         json: bool,

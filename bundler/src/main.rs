@@ -11,7 +11,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Keygen { out } => commands::keygen::run(&out),
         Command::Lock { manifests, lock, cache: c } => commands::lock::run(&manifests, &lock, &cache(c)).await.map(|_| ()),
-        Command::Create { manifests, key, out, lock, locked, compression, sequence, cache: c, json } => {
+        Command::Create { manifests, key, out, lock, locked, compression, sequence, cache: c, have, split_size, expires, json } => {
             let s = commands::create::run(commands::create::CreateArgs {
                 manifests,
                 key,
@@ -24,6 +24,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 sequence,
                 cache: cache(c),
+                have,
+                split_size,
+                expires,
                 quiet: json,
             })
             .await?;
@@ -31,6 +34,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bundler::term::print_json(&s)
             } else {
                 eprintln!("wrote {} ({} bytes, {} blobs, sequence {}) sha256:{}", s.bundle, s.size, s.blobs, s.sequence, s.sha256.hex());
+                if s.assumed > 0 {
+                    eprintln!("  delta: {} blobs the far side has are left out", s.assumed);
+                }
+                for p in &s.parts {
+                    eprintln!("  part {p}");
+                }
                 for a in &s.artifacts {
                     eprintln!("  {a}");
                 }

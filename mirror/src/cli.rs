@@ -65,7 +65,8 @@ pub struct StoreArgs {
 
 #[derive(Args)]
 pub struct ImportArgs {
-    /// Bundle file (.bundle, zstd-compressed or plain tar).
+    /// Bundle file (.bundle, zstd-compressed or plain tar), or a split bundle: its first part
+    /// (X.part0001), its part index (X.parts.json) or the directory holding them.
     pub file: PathBuf,
     #[arg(long)]
     pub store: PathBuf,

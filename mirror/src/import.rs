@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use bundler::format::reader::{self, BundleError};
+use bundler::format::split;
 use bundler::format::sign::PublicKey;
 use bundler::format::Digest;
 
@@ -80,8 +81,14 @@ pub fn import(store: &Store, file: &Path, opts: &ImportOptions) -> Result<Import
 fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, dir: &Path) -> Result<ImportSummary, ImportError> {
     let shown = file.display().to_string();
     let bad = |source: BundleError| ImportError::Bundle { path: file.to_path_buf(), source };
-    let f = std::fs::File::open(file).map_err(|source| ImportError::Open { path: file.to_path_buf(), source })?;
-    let (f, at_eof) = EofFlag::new(f);
+    // A bundle file, or a split bundle: its signed part index checked and every part present
+    // before a byte is read.
+    let opened = split::open_input(file, Some(&opts.trust)).map_err(|e| match e {
+        split::SplitError::Io { source, .. } => ImportError::Open { path: file.to_path_buf(), source },
+        e => ImportError::Invalid { path: file.to_path_buf(), detail: e.to_string() },
+    })?;
+    let split::Opened { stream, parts } = opened;
+    let (f, at_eof) = EofFlag::new(stream);
     let stream = reader::open(f).map_err(|e| bad(BundleError::Io(e)))?;
     let mut sink = sink::Staging::new(store, dir, opts);
     let verified = match reader::read_bundle(stream, &opts.trust, &mut sink) {
@@ -104,12 +111,14 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, dir: &Path) -
                         artifacts: Vec::new(),
                     })
                 }
-                // tar and zstd report a stream that stops mid-entry as a generic read error;
-                // when the file itself ran out, the operator needs to hear "truncated".
-                None => Err(bad(match e {
-                    BundleError::Io(io) if at_eof.load(Ordering::Relaxed) => BundleError::Truncated(format!("the file ends mid-entry: {io}")),
-                    e => e,
-                })),
+                None => match parts.as_ref().and_then(|(p, pos)| p.damaged(pos)) {
+                    // Inside a split bundle, a damaged part is the cause worth naming.
+                    Some(detail) => Err(ImportError::Invalid { path: file.to_path_buf(), detail }),
+                    None => Err(bad(match e {
+                        BundleError::Io(io) if at_eof.load(Ordering::Relaxed) => BundleError::Truncated(format!("the file ends mid-entry: {io}")),
+                        e => e,
+                    })),
+                },
             };
         }
     };

@@ -30,7 +30,40 @@ pub struct CreateArgs {
     pub compression: Compression,
     pub sequence: Option<u64>,
     pub cache: PathBuf,
+    pub have: Option<PathBuf>,
+    pub split_size: Option<u64>,
+    pub expires: Option<String>,
     pub quiet: bool,
+}
+
+/// The part of a `mirror inventory` the bundler needs.
+#[derive(serde::Deserialize)]
+struct Have {
+    blobs: Vec<BlobRef>,
+    #[serde(default)]
+    sequences: BTreeMap<String, u64>,
+}
+
+fn load_have(path: &Path) -> anyhow::Result<Have> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the inventory {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a `mirror inventory` output", path.display()))
+}
+
+/// `30d`, `12h`, `2w`, `90m` after `created`, or an RFC 3339 time.
+fn expiry(spec: &str, created: u64) -> anyhow::Result<String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(spec) {
+        return Ok(t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    }
+    let (n, unit) = spec.split_at(spec.find(|c: char| !c.is_ascii_digit()).unwrap_or(spec.len()));
+    let n: u64 = n.parse().map_err(|_| anyhow::anyhow!("--expires {spec:?}: give a duration (30d, 12h, 2w, 90m) or an RFC 3339 time"))?;
+    let secs = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 7 * 86400,
+        _ => anyhow::bail!("--expires {spec:?}: unknown unit {unit:?} (m, h, d or w)"),
+    };
+    Ok(super::rfc3339(created.saturating_add(n.saturating_mul(secs))))
 }
 
 #[derive(Debug, Serialize)]
@@ -46,12 +79,17 @@ pub struct CreateSummary {
     pub artifacts: Vec<String>,
     pub lock: String,
     pub lock_updated: bool,
+    /// Blobs left out because the far side has them (`--have`).
+    pub assumed: usize,
+    /// Part files written (`--split-size`), in order.
+    pub parts: Vec<String>,
 }
 
 pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     let mut manifest = Manifest::load(&args.manifests)?;
     // Fail on a bad key before fetching gigabytes.
     let key = SecretKey::load(&args.key)?;
+    let have = args.have.as_deref().map(load_have).transpose()?;
     let cache = Arc::new(BlobCache::open(&args.cache)?);
     let sources = plan::Sources::new(&manifest, cache.clone());
     let source = &sources.images;
@@ -111,24 +149,32 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
 
     let secs = super::build_time()?;
     let created = super::rfc3339(secs);
-    let sequence = args.sequence.unwrap_or(secs);
-    let blobs: Vec<BlobRef> = all.blobs.iter().map(|(d, s)| BlobRef { digest: d.clone(), size: *s }).collect();
+    // After a delta's base the sequence must still grow, whatever the clocks say.
+    let floor = have.as_ref().and_then(|h| h.sequences.get(&manifest.name)).map(|s| s + 1).unwrap_or(0);
+    let sequence = args.sequence.unwrap_or(secs.max(floor));
+    let held: std::collections::BTreeSet<&Digest> = have.as_ref().map(|h| h.blobs.iter().map(|b| &b.digest).collect()).unwrap_or_default();
+    let (assumed, blobs): (Vec<BlobRef>, Vec<BlobRef>) = all.blobs.iter().map(|(d, s)| BlobRef { digest: d.clone(), size: *s }).partition(|b| held.contains(&b.digest));
+    let expires = args.expires.as_deref().map(|e| expiry(e, secs)).transpose()?;
     let carried_bytes = blobs.iter().map(|b| b.size).sum();
     let bundle = BundleJson {
         format: FORMAT_VERSION,
         name: manifest.name.clone(),
         sequence,
         created: created.clone(),
-        expires: None,
+        expires,
         index: BlobRef { digest: Digest::sha256_of(&index), size: index.len() as u64 },
         blobs,
-        assumed: Vec::new(),
+        assumed,
         sbom: None,
         generator: format!("bundler {}", env!("CARGO_PKG_VERSION")),
     };
     let signature = key.sign(&bundle.to_bytes(), &bundle.trusted_comment());
 
-    let (sha256, size) = write_bundle(&args.out, &bundle, &signature, &index, &cache, args.compression, secs, !args.quiet)
+    let target = match args.split_size {
+        Some(part_size) => Target::Split { part_size, key: &key },
+        None => Target::Whole,
+    };
+    let (sha256, size, parts) = write_bundle(&args.out, &bundle, &signature, &index, &cache, args.compression, secs, !args.quiet, target)
         .with_context(|| format!("writing bundle {}", args.out.display()))?;
     Ok(CreateSummary {
         bundle: args.out.display().to_string(),
@@ -142,7 +188,36 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
         artifacts,
         lock: args.lock.display().to_string(),
         lock_updated: changed && !args.locked,
+        assumed: bundle.assumed.len(),
+        parts,
     })
+}
+
+/// One file, or parts plus their signed index.
+enum Target<'a> {
+    Whole,
+    Split { part_size: u64, key: &'a SecretKey },
+}
+
+/// Where the bytes go: `OUT.partial` renamed at the end, or parts.
+enum Sink {
+    File(std::fs::File),
+    Parts(crate::format::split::SplitWriter),
+}
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(b),
+            Sink::Parts(p) => p.write(b),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Parts(p) => p.flush(),
+        }
+    }
 }
 
 /// Stream head and blobs into `OUT.partial`, fsync, rename: a crash never leaves a file that
@@ -157,10 +232,26 @@ fn write_bundle(
     compression: Compression,
     mtime: u64,
     show_progress: bool,
-) -> anyhow::Result<(Digest, u64)> {
+    target: Target,
+) -> anyhow::Result<(Digest, u64, Vec<String>)> {
+    use crate::format::split::{self, PartIndex, SplitWriter};
     let partial = out.with_extension("partial");
-    let file = std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
-    let hashing = crate::format::HashWriter::new(BufWriter::with_capacity(1 << 20, file), crate::format::Algorithm::Sha256);
+    let sink = match target {
+        Target::Whole => Sink::File(std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?),
+        Target::Split { part_size, .. } => {
+            // Stale parts of an earlier run must not be mistaken for this one's.
+            for n in 1.. {
+                let p = split::part_path(out, n);
+                if !p.exists() {
+                    break;
+                }
+                std::fs::remove_file(&p).with_context(|| format!("removing the old {}", p.display()))?;
+            }
+            let _ = std::fs::remove_file(split::index_path(out));
+            Sink::Parts(SplitWriter::new(out, part_size))
+        }
+    };
+    let hashing = crate::format::HashWriter::new(BufWriter::with_capacity(1 << 20, sink), crate::format::Algorithm::Sha256);
     let mut w = BundleWriter::new(hashing, compression, mtime)?;
     w.write_head(bundle, signature, index)?;
     let progress = Progress::bytes("writing", show_progress);
@@ -176,8 +267,25 @@ fn write_bundle(
     let hashing = w.finish()?;
     let (mut buf, digest, size) = hashing.into_parts();
     buf.flush()?;
-    let file = buf.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    std::fs::rename(&partial, out)?;
-    Ok((digest, size))
+    match (buf.into_inner().map_err(|e| e.into_error())?, target) {
+        (Sink::File(file), _) => {
+            file.sync_all()?;
+            std::fs::rename(&partial, out)?;
+            Ok((digest, size, Vec::new()))
+        }
+        (Sink::Parts(w), Target::Split { part_size, key }) => {
+            let parts = w.finish()?;
+            let names = parts.iter().map(|p| out.with_file_name(&p.file).display().to_string()).collect();
+            let idx = PartIndex { format: 1, name: bundle.name.clone(), sequence: bundle.sequence, size, sha256: digest.clone(), part_size, parts };
+            let bytes = idx.to_bytes();
+            let sig = key.sign(&bytes, &idx.trusted_comment());
+            // The signature first, the index last: an index on disk means every part is done.
+            let ip = split::index_path(out);
+            let sp = ip.with_file_name(format!("{}.minisig", ip.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
+            std::fs::write(&sp, sig).with_context(|| format!("writing {}", sp.display()))?;
+            std::fs::write(&ip, bytes).with_context(|| format!("writing {}", ip.display()))?;
+            Ok((digest, size, names))
+        }
+        (Sink::Parts(_), Target::Whole) => unreachable!("parts are only written for a split target"),
+    }
 }

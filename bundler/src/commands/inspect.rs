@@ -62,8 +62,8 @@ pub struct InspectSummary {
 }
 
 pub fn run(file: &Path) -> anyhow::Result<InspectSummary> {
-    let f = std::fs::File::open(file).with_context(|| format!("cannot open bundle {}", file.display()))?;
-    let mut ar = tar::Archive::new(crate::format::reader::open(f)?);
+    let opened = crate::format::split::open_input(file, None).with_context(|| format!("cannot open bundle {}", file.display()))?;
+    let mut ar = tar::Archive::new(crate::format::reader::open(opened.stream)?);
     let mut bundle_json: Option<BundleJson> = None;
     let mut signer = None;
     let mut index: Option<Vec<u8>> = None;

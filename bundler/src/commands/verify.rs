@@ -83,10 +83,21 @@ pub struct VerifySummary {
 
 pub fn run(file: &Path, keys: &[PathBuf]) -> anyhow::Result<VerifySummary> {
     let trusted = keys.iter().map(|k| PublicKey::load(k)).collect::<Result<Vec<_>, _>>()?;
-    let f = std::fs::File::open(file).with_context(|| format!("cannot open bundle {}", file.display()))?;
-    let stream = reader::open(f)?;
+    let opened = crate::format::split::open_input(file, Some(&trusted)).with_context(|| format!("cannot open bundle {}", file.display()))?;
+    let crate::format::split::Opened { stream, parts } = opened;
+    let stream = reader::open(stream)?;
     let mut sink = JsonBlobs::default();
-    let v = reader::read_bundle(stream, &trusted, &mut sink).with_context(|| format!("bundle {} failed verification", file.display()))?;
+    let v = match reader::read_bundle(stream, &trusted, &mut sink) {
+        Ok(v) => v,
+        Err(e) => {
+            // Inside a split bundle, a damaged part is the cause worth naming.
+            let part = parts.as_ref().and_then(|(p, pos)| p.damaged(pos));
+            return Err(match part {
+                Some(p) => anyhow::anyhow!("bundle {} failed verification: {p}", file.display()),
+                None => anyhow::Error::new(e).context(format!("bundle {} failed verification", file.display())),
+            });
+        }
+    };
     let manifests = check_graph(&v.index, &v.bundle, &sink.docs)
         .map_err(|e| anyhow::anyhow!("bundle {} is incomplete: {e}", file.display()))?;
     Ok(VerifySummary {

@@ -9,6 +9,7 @@ pub mod oci;
 pub mod pypi;
 pub mod reader;
 pub mod sign;
+pub mod split;
 pub mod writer;
 
 pub use digest::{Algorithm, Digest};
