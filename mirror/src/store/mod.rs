@@ -65,6 +65,12 @@ impl Store {
         // Created up front so a store's file set does not change when the first import runs.
         let lock = paths.lock();
         std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock).map_err(|source| StoreError::Io { path: lock, source })?;
+        if !paths.meta().exists() {
+            // A new store: create the trees, then settle, so the first (maybe refused) import
+            // does not rewrite sled's files.
+            Meta::open(open_db(&paths)?)?;
+            Store::settle(root)?;
+        }
         let db = open_db(&paths)?;
         remove_stale_staging(&paths.tmp());
         Ok(Store { blobs: BlobStore::new(paths.clone()), meta: Meta::open(db)?, paths })

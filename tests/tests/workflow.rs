@@ -1,0 +1,170 @@
+//! Issue 6, the weekly transfer: `mirror inventory` carried back, `bundler create --have` leaves
+//! out what the far side holds (a second transfer with one changed image carries only the
+//! changed blobs), a delta is refused where its base is missing, `--split-size` parts import
+//! from the first part or their directory and a damaged or missing part is named, and
+//! `--expires` is honoured — with the store unchanged by every refusal.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use e2e::{raw_manifest, sha256, snapshot, Gap, ImageBuilder, Mirror, Registry, StaticServer};
+
+fn image_manifest(gap: &Gap, reg: &str) -> PathBuf {
+    gap.write(
+        "weekly.yaml",
+        &format!("name: weekly\nplatforms: [linux/amd64, linux/arm64]\nregistries:\n  docker.io: {{url: \"http://{reg}\", insecure: true}}\nimages:\n  - docker.io/library/hello:1\n  - docker.io/library/web:1\n"),
+    )
+}
+
+fn bundle_json(gap: &Gap, bundle: &Path) -> serde_json::Value {
+    let info = gap.inspect(bundle);
+    assert!(info["blobs"].is_array(), "{info}");
+    info
+}
+
+fn digests(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn second_transfer_carries_only_what_changed() {
+    let gap = Gap::new();
+    let reg = Registry::start();
+    let mut hello = ImageBuilder::new(&gap.path("l1"));
+    hello.multi_arch("1", "base", "hello");
+    hello.push("1", &reg.host, "library/hello");
+    let mut web = ImageBuilder::new(&gap.path("l2"));
+    web.multi_arch("1", "base", "web week 1");
+    web.push("1", &reg.host, "library/web");
+    let m = image_manifest(&gap, &reg.host);
+    gap.lock(&m).ok();
+    let week1 = gap.create(&m, "week1.bundle", &["--sequence", "1"]);
+    gap.import(&week1).ok();
+    let inv = gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok().stdout;
+    let have = gap.write("have.json", &inv);
+    let held: BTreeSet<String> = digests(&serde_json::from_str::<serde_json::Value>(&inv).unwrap()["blobs"]);
+
+    // Week 2: web changes (new own layers, configs, manifests, index); hello does not.
+    let mut web2 = ImageBuilder::new(&gap.path("l3"));
+    let changed = web2.multi_arch("1", "base", "web week 2");
+    web2.push("1", &reg.host, "library/web");
+    gap.lock(&m).ok();
+    let week2 = gap.create(&m, "week2.bundle", &["--have", have.to_str().unwrap()]);
+    let info = bundle_json(&gap, &week2);
+    let carried = digests(&info["blobs"]);
+    let mut expected: BTreeSet<String> = changed.blobs().into_iter().collect();
+    expected.retain(|d| !held.contains(d));
+    assert_eq!(carried, expected, "only the changed image's new blobs travel");
+    assert!(info["assumed_count"].as_u64().unwrap() > 0);
+    assert!(info["sequence"].as_u64().unwrap() > 1, "the sequence follows the inventory's");
+    let full = gap.create(&m, "week2-full.bundle", &[]);
+    let (delta_size, full_size) = (std::fs::metadata(&week2).unwrap().len(), std::fs::metadata(&full).unwrap().len());
+    assert!(delta_size < full_size, "delta {delta_size} bytes < full {full_size}");
+
+    // A delta where its base is missing: refused, naming the blobs, nothing changed.
+    let other = Gap::new();
+    other.mirror(&["inventory", "--store", other.store().to_str().unwrap()]).ok();
+    let before = snapshot(&other.store());
+    let r = other.mirror(&["import", week2.to_str().unwrap(), "--store", other.store().to_str().unwrap(), "--trust", gap.public().to_str().unwrap()]).fails();
+    assert!(r.stderr.contains("neither carried nor in this store") && r.stderr.contains(&changed.shared_layer), "{}", r.stderr);
+    assert_eq!(snapshot(&other.store()), before, "a refused delta leaves the store as it was");
+
+    drop(reg);
+    gap.import(&week2).ok();
+    let mirror = Mirror::start(&gap.store());
+    assert_eq!(sha256(&raw_manifest(&mirror.host, "docker.io/library/web:1")), changed.index, "week 2's web is served");
+    assert!(!raw_manifest(&mirror.host, "docker.io/library/hello:1").is_empty());
+}
+
+fn payload(n: usize, seed: u32) -> Vec<u8> {
+    let mut x: u32 = 0x2545_f491 ^ seed;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+fn files_bundle(gap: &Gap, extra: &[&str]) -> (PathBuf, Vec<u8>, StaticServer) {
+    let up = gap.path("up");
+    std::fs::create_dir_all(&up).unwrap();
+    let data = payload(3 << 20, 7);
+    std::fs::write(up.join("big.bin"), &data).unwrap();
+    let srv = StaticServer::start(&up);
+    let m = gap.write("f.yaml", &format!("name: filesweekly\nfiles:\n  - {{url: \"{}big.bin\", sha256: \"{}\"}}\n", srv.url(), sha256(&data)));
+    gap.lock(&m).ok();
+    let out_dir = gap.path("media");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join("f.bundle");
+    let mut args = vec!["--compression", "none"];
+    args.extend_from_slice(extra);
+    gap.try_create(&m, &out, &gap.key(), &args).ok();
+    (out, data, srv)
+}
+
+#[test]
+fn split_parts_import_and_damage_is_named() {
+    let gap = Gap::new();
+    let (out, data, _srv) = files_bundle(&gap, &["--split-size", "1MiB"]);
+    assert!(!out.exists(), "a split bundle is parts only");
+    let part = |n: usize| PathBuf::from(format!("{}.part{n:04}", out.display()));
+    assert!(part(1).exists() && part(4).exists() && !part(5).exists(), "3 MiB + head in 1 MiB parts");
+    let index = PathBuf::from(format!("{}.parts.json", out.display()));
+    let idx: serde_json::Value = serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
+    let mut whole = Vec::new();
+    for (i, p) in idx["parts"].as_array().unwrap().iter().enumerate() {
+        let b = std::fs::read(part(i + 1)).unwrap();
+        assert_eq!(sha256(&b), format!("sha256:{}", p["sha256"].as_str().unwrap().trim_start_matches("sha256:")));
+        whole.extend(b);
+    }
+    assert_eq!(sha256(&whole), format!("sha256:{}", idx["sha256"].as_str().unwrap().trim_start_matches("sha256:")), "parts concatenate to the bundle");
+    gap.verify(&part(1)).ok();
+    let joined = gap.path("joined.bundle");
+    std::fs::write(&joined, &whole).unwrap();
+    gap.verify(&joined).ok();
+
+    // Damaged part 2: refused, naming it, store untouched.
+    gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok();
+    let before = snapshot(&gap.store());
+    let good = std::fs::read(part(2)).unwrap();
+    let mut bad = good.clone();
+    bad[good.len() / 2] ^= 0x40;
+    std::fs::write(part(2), &bad).unwrap();
+    let r = gap.import(&part(1)).fails();
+    assert!(r.stderr.contains("part 2 of 4") && r.stderr.contains("damaged"), "{}", r.stderr);
+    assert_eq!(snapshot(&gap.store()), before);
+    std::fs::write(part(2), &good).unwrap();
+    // Missing part 3: named before anything is read.
+    std::fs::rename(part(3), gap.path("p3")).unwrap();
+    let r = gap.import(&part(1)).fails();
+    assert!(r.stderr.contains("part 3 of 4") && r.stderr.contains("missing"), "{}", r.stderr);
+    assert_eq!(snapshot(&gap.store()), before);
+    std::fs::rename(gap.path("p3"), part(3)).unwrap();
+    // An index signed by another key is refused.
+    let stranger = Gap::new();
+    let r = gap.mirror(&["import", part(1).to_str().unwrap(), "--store", gap.store().to_str().unwrap(), "--trust", stranger.public().to_str().unwrap()]).fails();
+    assert!(r.stderr.contains("not signed by a trusted key"), "{}", r.stderr);
+
+    // The directory the parts were carried in imports.
+    gap.import(&gap.path("media")).ok();
+    let mirror = Mirror::start(&gap.store());
+    let got = e2e::run(std::process::Command::new("curl").args(["-sSf", "-o", gap.path("got").to_str().unwrap(), &mirror.url("/files/big.bin")])).ok();
+    drop(got);
+    assert_eq!(std::fs::read(gap.path("got")).unwrap(), data);
+}
+
+#[test]
+fn expired_bundle_is_refused_at_import() {
+    let gap = Gap::new();
+    let (out, _, _srv) = files_bundle(&gap, &["--expires", "2001-01-01T00:00:00Z"]);
+    let r = gap.import(&out).fails();
+    assert!(r.stderr.contains("expired at 2001-01-01T00:00:00Z"), "{}", r.stderr);
+    let gap2 = Gap::new();
+    let (out2, _, _srv2) = files_bundle(&gap2, &["--expires", "30d"]);
+    let info = gap2.inspect(&out2);
+    drop(info);
+    gap2.import(&out2).ok();
+}
