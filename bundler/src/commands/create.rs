@@ -202,7 +202,7 @@ enum Target<'a> {
 /// Where the bytes go: `OUT.partial` renamed at the end, or parts.
 enum Sink {
     File(std::fs::File),
-    Parts(crate::format::split::SplitWriter),
+    Parts(Box<crate::format::split::SplitWriter>),
 }
 
 impl Write for Sink {
@@ -248,7 +248,7 @@ fn write_bundle(
                 std::fs::remove_file(&p).with_context(|| format!("removing the old {}", p.display()))?;
             }
             let _ = std::fs::remove_file(split::index_path(out));
-            Sink::Parts(SplitWriter::new(out, part_size))
+            Sink::Parts(Box::new(SplitWriter::new(out, part_size)))
         }
     };
     let hashing = crate::format::HashWriter::new(BufWriter::with_capacity(1 << 20, sink), crate::format::Algorithm::Sha256);
