@@ -89,5 +89,8 @@ pub enum Command {
         file: PathBuf,
         #[arg(long)]
         json: bool,
+        /// Print the bundle's SBOM (SPDX 2.3 JSON) instead.
+        #[arg(long)]
+        sbom: bool,
     },
 }

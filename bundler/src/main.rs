@@ -55,7 +55,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         }
-        Command::Inspect { file, json } => {
+        Command::Inspect { file, sbom: true, .. } => {
+            use std::io::Write;
+            let doc = commands::inspect::sbom(&file)?;
+            std::io::stdout().write_all(&doc)?;
+            Ok(())
+        }
+        Command::Inspect { file, json, .. } => {
             let s = commands::inspect::run(&file)?;
             if json {
                 bundler::term::print_json(&s)

@@ -152,7 +152,7 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, dir: &Path) -
     let bundle_json = Digest::sha256_of(&verified.bundle_json);
     let mut changes = Changes {
         blobs: b.blobs.iter().map(|x| (x.digest.clone(), x.size)).collect(),
-        bundle: Some((b.name.clone(), BundleRecord { sequence: b.sequence, bundle_json: bundle_json.clone(), imported_at: now.clone() })),
+        bundle: Some((b.name.clone(), BundleRecord { sequence: b.sequence, bundle_json: bundle_json.clone(), imported_at: now.clone(), sbom: b.sbom.as_ref().map(|s| s.digest.clone()) })),
         history: Some(HistoryRecord {
             generation: 0,
             imported_at: now,

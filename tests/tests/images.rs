@@ -47,8 +47,10 @@ fn images_reach_skopeo_ctr_and_podman_through_the_gap() {
     let info = gap.inspect(&bundle);
     let blobs = carried(&info);
     assert_eq!(blobs.iter().filter(|d| **d == hello.shared_layer).count(), 1, "shared layer carried once");
-    // Exactly the two images: 2 indexes + 4 manifests + 4 configs + 4 own layers + 1 shared layer.
-    let expected: std::collections::BTreeSet<String> = hello.blobs().into_iter().chain(other.blobs()).collect();
+    // Exactly the two images: 2 indexes + 4 manifests + 4 configs + 4 own layers + 1 shared
+    // layer, and the bundle's SBOM.
+    let sbom = gap.bundler(&["inspect", bundle.to_str().unwrap(), "--sbom"]).ok().stdout;
+    let expected: std::collections::BTreeSet<String> = hello.blobs().into_iter().chain(other.blobs()).chain([sha256(sbom.as_bytes())]).collect();
     let got: std::collections::BTreeSet<String> = blobs.iter().cloned().collect();
     assert_eq!(got.len(), blobs.len(), "a blob listed twice: {blobs:?}");
     assert_eq!(got, expected, "carried blobs differ from upstream's");

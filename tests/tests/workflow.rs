@@ -54,7 +54,10 @@ fn second_transfer_carries_only_what_changed() {
     let carried = digests(&info["blobs"]);
     let mut expected: BTreeSet<String> = changed.blobs().into_iter().collect();
     expected.retain(|d| !held.contains(d));
-    assert_eq!(carried, expected, "only the changed image's new blobs travel");
+    // Plus this bundle's own SBOM.
+    let doc = gap.bundler(&["inspect", week2.to_str().unwrap(), "--sbom"]).ok().stdout;
+    expected.insert(sha256(doc.as_bytes()));
+    assert_eq!(carried, expected, "only the changed image's new blobs (and the SBOM) travel");
     assert!(info["assumed_count"].as_u64().unwrap() > 0);
     assert!(info["sequence"].as_u64().unwrap() > 1, "the sequence follows the inventory's");
     let full = gap.create(&m, "week2-full.bundle", &[]);
@@ -74,6 +77,16 @@ fn second_transfer_carries_only_what_changed() {
     let mirror = Mirror::start(&gap.store());
     assert_eq!(sha256(&raw_manifest(&mirror.host, "docker.io/library/web:1")), changed.index, "week 2's web is served");
     assert!(!raw_manifest(&mirror.host, "docker.io/library/hello:1").is_empty());
+
+    // The SBOM: in the bundle (`bundler inspect --sbom`) and served by the mirror, the same bytes.
+    let served = e2e::run(std::process::Command::new("curl").args(["-sSf", &mirror.url("/sbom/weekly")])).ok().stdout;
+    assert_eq!(doc, served);
+    let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(v["spdxVersion"], "SPDX-2.3");
+    let purls: Vec<&str> = v["packages"].as_array().unwrap().iter().map(|p| p["externalRefs"][0]["referenceLocator"].as_str().unwrap()).collect();
+    let web_purl = format!("pkg:oci/web@sha256%3A{}?repository_url=docker.io%2Flibrary%2Fweb&tag=1", changed.index.trim_start_matches("sha256:"));
+    assert!(purls.contains(&web_purl.as_str()), "{purls:?}");
+    assert_eq!(purls.len(), 2, "{purls:?}");
 }
 
 fn payload(n: usize, seed: u32) -> Vec<u8> {

@@ -152,6 +152,10 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     // After a delta's base the sequence must still grow, whatever the clocks say.
     let floor = have.as_ref().and_then(|h| h.sequences.get(&manifest.name)).map(|s| s + 1).unwrap_or(0);
     let sequence = args.sequence.unwrap_or(secs.max(floor));
+    let generator = format!("bundler {}", env!("CARGO_PKG_VERSION"));
+    let sbom = crate::format::sbom::spdx(&lock, &manifest.name, sequence, &created, &generator);
+    let sbom = BlobRef { digest: cache.put_new(&sbom)?, size: sbom.len() as u64 };
+    all.blobs.insert(sbom.digest.clone(), sbom.size);
     let held: std::collections::BTreeSet<&Digest> = have.as_ref().map(|h| h.blobs.iter().map(|b| &b.digest).collect()).unwrap_or_default();
     let (assumed, blobs): (Vec<BlobRef>, Vec<BlobRef>) = all.blobs.iter().map(|(d, s)| BlobRef { digest: d.clone(), size: *s }).partition(|b| held.contains(&b.digest));
     let expires = args.expires.as_deref().map(|e| expiry(e, secs)).transpose()?;
@@ -165,8 +169,8 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
         index: BlobRef { digest: Digest::sha256_of(&index), size: index.len() as u64 },
         blobs,
         assumed,
-        sbom: None,
-        generator: format!("bundler {}", env!("CARGO_PKG_VERSION")),
+        sbom: Some(sbom),
+        generator,
     };
     let signature = key.sign(&bundle.to_bytes(), &bundle.trusted_comment());
 

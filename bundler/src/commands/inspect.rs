@@ -154,6 +154,31 @@ pub fn run(file: &Path) -> anyhow::Result<InspectSummary> {
     })
 }
 
+/// The SBOM a bundle carries (`bundle.json`'s `sbom`), read from the stream.
+pub fn sbom(file: &Path) -> anyhow::Result<Vec<u8>> {
+    let opened = crate::format::split::open_input(file, None).with_context(|| format!("cannot open bundle {}", file.display()))?;
+    let mut ar = tar::Archive::new(crate::format::reader::open(opened.stream)?);
+    let mut want: Option<String> = None;
+    for entry in ar.entries()? {
+        let mut entry = entry.context("the bundle's tar stream is damaged or truncated")?;
+        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if path == bundle::BUNDLE_JSON {
+            let mut v = Vec::new();
+            entry.read_to_end(&mut v)?;
+            let b: BundleJson = serde_json::from_slice(&v).context("bundle.json is not valid")?;
+            match b.sbom {
+                Some(s) => want = Some(bundle::blob_path(&s.digest)),
+                None => bail!("bundle {} carries no SBOM (made by an older bundler)", file.display()),
+            }
+        } else if want.as_deref() == Some(path.as_str()) {
+            let mut v = Vec::new();
+            entry.take(64 << 20).read_to_end(&mut v)?;
+            return Ok(v);
+        }
+    }
+    bail!("bundle {} names an SBOM it does not carry (a delta: the far side's mirror serves it)", file.display())
+}
+
 fn key_id_of(sig: &str) -> Option<String> {
     use base64::Engine;
     let raw = base64::engine::general_purpose::STANDARD.decode(sig.lines().nth(1)?.trim()).ok()?;

@@ -8,6 +8,7 @@ pub mod lock;
 pub mod oci;
 pub mod pypi;
 pub mod reader;
+pub mod sbom;
 pub mod sign;
 pub mod split;
 pub mod writer;

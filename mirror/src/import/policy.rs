@@ -68,7 +68,7 @@ mod tests {
     #[test]
     fn sequence_rule() {
         let (a, b) = (Digest::sha256_of(b"a"), Digest::sha256_of(b"b"));
-        let prev = BundleRecord { sequence: 10, bundle_json: a.clone(), imported_at: "t".into() };
+        let prev = BundleRecord { sequence: 10, bundle_json: a.clone(), imported_at: "t".into(), sbom: None };
         assert_eq!(check_sequence(&bundle(5, None), &a, None, false), Ok(Decision::Import));
         assert_eq!(check_sequence(&bundle(10, None), &a, Some(&prev), false), Ok(Decision::AlreadyImported));
         assert_eq!(check_sequence(&bundle(11, None), &b, Some(&prev), false), Ok(Decision::Import));

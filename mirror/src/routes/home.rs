@@ -10,7 +10,25 @@ use super::AppState;
 use crate::store::StoreError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(index)).route("/healthz", get(healthz))
+    Router::new().route("/", get(index)).route("/healthz", get(healthz)).route("/sbom/{name}", get(sbom))
+}
+
+/// The SPDX SBOM of the last imported bundle of a name.
+async fn sbom(State(st): State<AppState>, axum::extract::Path(name): axum::extract::Path<String>, req: axum::extract::Request) -> Response {
+    let store = st.store.clone();
+    let n = name.clone();
+    let rec = match tokio::task::spawn_blocking(move || store.bundle(&n)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    };
+    let Some(digest) = rec.and_then(|r| r.sbom) else {
+        return (StatusCode::NOT_FOUND, format!("/sbom/{name}: no bundle of that name with an SBOM was imported (see /)\n")).into_response();
+    };
+    match super::range::file_response(&st.store.blobs.path(&digest), false, req.headers(), "application/spdx+json").await {
+        Ok(r) => r,
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("SBOM {digest}: {e:?}; run `mirror verify`\n")).into_response(),
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -65,7 +83,8 @@ fn page(st: &AppState) -> Result<String, StoreError> {
     }
     body.push_str("</ul>\n<h2>Bundles imported</h2>\n<ul>\n");
     for (name, b) in st.store.bundles()? {
-        body.push_str(&format!("<li>{} sequence {} imported {}</li>\n", esc(&name), b.sequence, esc(&b.imported_at)));
+        let sbom = if b.sbom.is_some() { format!(" — <a href=\"/sbom/{0}\">SBOM</a>", esc(&name)) } else { String::new() };
+        body.push_str(&format!("<li>{} sequence {} imported {}{sbom}</li>\n", esc(&name), b.sequence, esc(&b.imported_at)));
     }
     body.push_str(&format!("</ul>\n<p>Store generation {}.</p>\n</body></html>\n", st.store.generation()?));
     Ok(body)

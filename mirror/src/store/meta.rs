@@ -55,6 +55,9 @@ pub struct BundleRecord {
     /// sha256 of the exact bundle.json bytes: the same bundle again is a no-op.
     pub bundle_json: Digest,
     pub imported_at: String,
+    /// The bundle's SPDX SBOM blob, served at `/sbom/<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<Digest>,
 }
 
 /// One past import, keyed by the generation it produced.
