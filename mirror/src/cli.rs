@@ -76,6 +76,10 @@ pub struct ImportArgs {
     /// Accept a bundle older than the last one imported under its name (a deliberate rollback).
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Stage blobs here while they are verified [default: STORE/tmp]. Must be on the store's
+    /// filesystem (verified blobs are moved, never copied); nothing is staged anywhere else.
+    #[arg(long)]
+    pub tmpdir: Option<PathBuf>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,

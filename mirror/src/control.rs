@@ -46,6 +46,8 @@ pub struct ImportRequest {
     pub file: PathBuf,
     pub trust: Vec<TrustedKey>,
     pub allow_downgrade: bool,
+    #[serde(default)]
+    pub tmpdir: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -127,7 +129,7 @@ fn run_import(store: &Store, req: &ImportRequest) -> Reply {
         Ok(t) => t,
         Err(e) => return Reply::Err(e),
     };
-    let opts = ImportOptions { trust, allow_downgrade: req.allow_downgrade, progress: false };
+    let opts = ImportOptions { trust, allow_downgrade: req.allow_downgrade, progress: false, tmpdir: req.tmpdir.clone() };
     match import::import(store, &req.file, &opts) {
         Ok(s) => Reply::Imported(s),
         Err(e) => {

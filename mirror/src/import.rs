@@ -44,6 +44,8 @@ pub struct ImportOptions {
     pub allow_downgrade: bool,
     /// Draw a progress bar (only ever when stderr is a terminal).
     pub progress: bool,
+    /// Where to stage blobs instead of STORE/tmp (same filesystem as the store).
+    pub tmpdir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,7 +67,13 @@ pub struct ImportSummary {
 /// Import one bundle file. Holds the store's import lock throughout.
 pub fn import(store: &Store, file: &Path, opts: &ImportOptions) -> Result<ImportSummary, ImportError> {
     let _lock = ImportLock::acquire(&store.paths)?;
-    let tmp = store.paths.tmp();
+    let tmp = match &opts.tmpdir {
+        Some(dir) => {
+            same_filesystem(dir, &store.paths.tmp()).map_err(|detail| ImportError::Invalid { path: file.to_path_buf(), detail })?;
+            dir.clone()
+        }
+        None => store.paths.tmp(),
+    };
     // A TempDir is removed on every exit path, error or panic, so a refused bundle leaves nothing.
     let staging = tempfile::Builder::new()
         .prefix(STAGING_PREFIX)
@@ -188,6 +196,16 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, dir: &Path) -
 }
 
 /// Remembers whether the underlying file reached its end, to tell truncation from damage.
+/// Staged blobs are renamed into the store, so staging must be on its filesystem.
+fn same_filesystem(dir: &Path, store_tmp: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).map_err(|e| format!("--tmpdir: {}: {e}", p.display()));
+    if dev(dir)? != dev(store_tmp)? {
+        return Err(format!("--tmpdir {} is on another filesystem than the store ({}); staging there would mean copying every blob — choose a directory on the store's filesystem", dir.display(), store_tmp.display()));
+    }
+    Ok(())
+}
+
 struct EofFlag<R> {
     inner: R,
     eof: Arc<AtomicBool>,

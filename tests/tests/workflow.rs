@@ -181,3 +181,22 @@ fn expired_bundle_is_refused_at_import() {
     drop(info);
     gap2.import(&out2).ok();
 }
+
+#[test]
+fn import_stages_in_tmpdir_on_the_store_filesystem_only() {
+    let gap = Gap::new();
+    let (out, _, _srv) = files_bundle(&gap, &[]);
+    gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok();
+    let before = snapshot(&gap.store());
+    let import = |tmp: &Path| gap.mirror(&["import", out.to_str().unwrap(), "--store", gap.store().to_str().unwrap(), "--trust", gap.public().to_str().unwrap(), "--tmpdir", tmp.to_str().unwrap()]);
+    // tmpfs is another filesystem: refused up front, nothing changed.
+    let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+    let r = import(shm.path()).fails();
+    assert!(r.stderr.contains("another filesystem"), "{}", r.stderr);
+    assert_eq!(snapshot(&gap.store()), before);
+    let stage = gap.path("stage");
+    std::fs::create_dir_all(&stage).unwrap();
+    import(&stage).ok();
+    assert_eq!(std::fs::read_dir(&stage).unwrap().count(), 0, "staging is cleaned up");
+    assert!(gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok().stdout.contains("sha256:"));
+}

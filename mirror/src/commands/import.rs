@@ -38,13 +38,14 @@ fn import(args: &ImportArgs) -> anyhow::Result<ImportSummary> {
         texts.push(TrustedKey { source: p.display().to_string(), text });
     }
     let file = std::fs::canonicalize(&args.file).with_context(|| format!("cannot open bundle {}", args.file.display()))?;
-    let req = ImportRequest { file: file.clone(), trust: texts, allow_downgrade: args.allow_downgrade };
+    let tmpdir = args.tmpdir.as_ref().map(|d| std::fs::canonicalize(d).with_context(|| format!("--tmpdir {}", d.display()))).transpose()?;
+    let req = ImportRequest { file: file.clone(), trust: texts, allow_downgrade: args.allow_downgrade, tmpdir: tmpdir.clone() };
     if let Some(reply) = control::request_import(&args.store, req) {
         tracing::info!("handed {} to the mirror serving {}", file.display(), args.store.display());
         return Ok(reply?);
     }
     let store = Store::open(&args.store)?;
-    let opts = ImportOptions { trust: keys, allow_downgrade: args.allow_downgrade, progress: !args.json };
+    let opts = ImportOptions { trust: keys, allow_downgrade: args.allow_downgrade, progress: !args.json, tmpdir };
     let summary = import::import(&store, &file, &opts)?;
     drop(store);
     Store::settle(&args.store)?;
