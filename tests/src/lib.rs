@@ -34,6 +34,19 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Deterministic, incompressible-looking bytes (xorshift), for payloads of a given size.
+pub fn payload(n: usize, seed: u8) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9 ^ seed as u32;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
 /// Built workspace binaries live next to the test executable's `deps/` directory.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");

@@ -7,18 +7,6 @@ use std::process::Command;
 
 use e2e::{run, sha256, Gap, Mirror, StaticServer};
 
-/// Deterministic, incompressible-looking bytes.
-fn payload(n: usize, seed: u8) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9 ^ seed as u32;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
 
 fn manifest(gap: &Gap, name: &str, entries: &[(String, String, Option<&str>)]) -> std::path::PathBuf {
     let mut y = format!("name: {name}\nfiles:\n");
@@ -38,7 +26,7 @@ fn curl(args: &[&str]) -> e2e::Run {
 
 fn upstream(dir: &Path) -> (StaticServer, Vec<u8>, Vec<u8>) {
     std::fs::create_dir_all(dir).unwrap();
-    let big = payload(6 << 20, 1);
+    let big = e2e::payload(6 << 20, 1);
     let script = b"#!/bin/sh\necho installing\n".to_vec();
     std::fs::write(dir.join("rke2-images.linux-amd64.tar.zst"), &big).unwrap();
     std::fs::write(dir.join("install.sh"), &script).unwrap();

@@ -89,22 +89,11 @@ fn second_transfer_carries_only_what_changed() {
     assert_eq!(purls.len(), 2, "{purls:?}");
 }
 
-fn payload(n: usize, seed: u32) -> Vec<u8> {
-    let mut x: u32 = 0x2545_f491 ^ seed;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
 
 fn files_bundle(gap: &Gap, extra: &[&str]) -> (PathBuf, Vec<u8>, StaticServer) {
     let up = gap.path("up");
     std::fs::create_dir_all(&up).unwrap();
-    let data = payload(3 << 20, 7);
+    let data = e2e::payload(3 << 20, 7);
     std::fs::write(up.join("big.bin"), &data).unwrap();
     let srv = StaticServer::start(&up);
     let m = gap.write("f.yaml", &format!("name: filesweekly\nfiles:\n  - {{url: \"{}big.bin\", sha256: \"{}\"}}\n", srv.url(), sha256(&data)));
