@@ -9,7 +9,7 @@ die() { echo "test.sh: $*" >&2; exit 1; }
 step() { printf '\n== %s\n' "$*"; }
 
 # python3: bcrypt for the registry's htpasswd; procps: kill; the rest are the suites' real parts.
-PKGS="docker-registry skopeo containerd umoci podman minisign gnupg ca-certificates curl python3 procps tar dpkg-dev apt-utils xz-utils"
+PKGS="docker-registry skopeo containerd umoci podman minisign gnupg ca-certificates openssl curl python3 procps tar dpkg-dev apt-utils xz-utils"
 
 missing=""
 for p in $PKGS; do

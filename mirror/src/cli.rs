@@ -21,6 +21,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Serve the store on one listener.
     Serve(ServeArgs),
+    /// Generate a CA and a server certificate for the given names in STORE/tls/ (then `serve`
+    /// uses HTTPS, and `client-config` hands clients the CA).
+    Init(InitArgs),
     /// Print the blobs and bundle sequences held (JSON), for `bundler create --have`.
     Inventory(StoreArgs),
     /// Re-hash every blob; exit non-zero naming damaged ones.
@@ -94,6 +97,25 @@ pub struct ServeArgs {
     /// Serve reads only (the only mode for now: content arrives via `mirror import`).
     #[arg(long)]
     pub read_only: bool,
+    /// Serve HTTPS with this certificate (PEM, chain allowed) [default: STORE/tls/server.crt
+    /// when `mirror init` made one].
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Plain HTTP even when STORE/tls/ holds a certificate.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub no_tls: bool,
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    #[arg(long)]
+    pub store: PathBuf,
+    /// A DNS name or IP address clients use to reach the mirror; repeat for several.
+    #[arg(long = "name", required = true)]
+    pub names: Vec<String>,
 }
 
 #[derive(Args)]

@@ -8,5 +8,6 @@ pub mod inventory;
 pub mod routes;
 pub mod serve;
 pub mod store;
+pub mod tls;
 
 pub use bundler::format;

@@ -23,6 +23,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Import(args) => tokio::task::spawn_blocking(move || commands::import::run(&args)).await?,
         Command::Serve(args) => commands::serve::run(&args).await,
+        Command::Init(args) => {
+            std::fs::create_dir_all(&args.store)?;
+            let issued = mirror::tls::init(&mirror::store::Paths::new(&args.store), &args.names)?;
+            eprintln!("wrote {} (give it to clients), {} and {}; `mirror serve --store {}` now serves HTTPS for {}", issued.ca.display(), issued.cert.display(), issued.key.display(), args.store.display(), issued.names.join(", "));
+            Ok(())
+        }
         Command::Inventory(args) => tokio::task::spawn_blocking(move || commands::inventory::run(&args)).await?,
         Command::Verify(args) => commands::verify::run(&Store::open(&args.store)?, args.json),
         Command::History(args) => commands::history::run(&Store::open(&args.store)?),

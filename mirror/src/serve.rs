@@ -27,7 +27,7 @@ async fn log_request(req: Request, next: Next) -> Response {
 }
 
 /// Serve until SIGTERM or SIGINT; in-flight requests finish, then the socket is removed.
-pub async fn run(store: Store, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<rustls::ServerConfig>) -> anyhow::Result<()> {
     let store = Arc::new(store);
     // Without the socket the mirror still serves; only imports must wait for a stop.
     let admin = match control::bind(&store.paths) {
@@ -38,8 +38,12 @@ pub async fn run(store: Store, listener: tokio::net::TcpListener) -> anyhow::Res
         }
     };
     let addr = listener.local_addr()?;
-    tracing::info!("mirror serving {} on http://{addr} (read-only; imports through {})", store.paths.root().display(), store.paths.socket().display());
-    let served = axum::serve(listener, app(store.clone())).with_graceful_shutdown(shutdown_signal()).await;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("mirror serving {} on {scheme}://{addr} (read-only; imports through {})", store.paths.root().display(), store.paths.socket().display());
+    let served = match tls {
+        Some(cfg) => axum::serve(crate::tls::TlsListener::new(listener, cfg)?, app(store.clone())).with_graceful_shutdown(shutdown_signal()).await,
+        None => axum::serve(listener, app(store.clone())).with_graceful_shutdown(shutdown_signal()).await,
+    };
     if let Some(admin) = admin {
         admin.abort();
     }

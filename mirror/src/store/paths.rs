@@ -7,6 +7,7 @@
 //! STORE/lock                  flock'd for the whole of an import
 //! STORE/mirror.sock           a running `mirror serve` takes imports here
 //! STORE/keys/apt-signing.asc  the mirror's OpenPGP key for its apt repositories
+//! STORE/tls/                  `mirror init`: ca.crt, ca.key, server.crt (with the CA), server.key
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -54,6 +55,18 @@ impl Paths {
     }
     pub fn apt_key(&self) -> PathBuf {
         self.root.join("keys").join("apt-signing.asc")
+    }
+    pub fn tls_dir(&self) -> PathBuf {
+        self.root.join("tls")
+    }
+    pub fn tls_ca(&self) -> PathBuf {
+        self.tls_dir().join("ca.crt")
+    }
+    pub fn tls_cert(&self) -> PathBuf {
+        self.tls_dir().join("server.crt")
+    }
+    pub fn tls_key(&self) -> PathBuf {
+        self.tls_dir().join("server.key")
     }
     pub fn socket(&self) -> PathBuf {
         self.root.join("mirror.sock")
