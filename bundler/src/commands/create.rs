@@ -22,6 +22,7 @@ use crate::progress::Progress;
 use crate::sources::apt::AptSource;
 use crate::sources::oci::ImageSource;
 use crate::sources::file::FileSource;
+use crate::sources::hf::HfSource;
 use crate::sources::nltk::NltkSource;
 use crate::sources::pypi::PypiSource;
 use crate::sources::Fetched;
@@ -58,7 +59,7 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     // Fail on a bad key before fetching gigabytes.
     let key = SecretKey::load(&args.key)?;
     let cache = Arc::new(BlobCache::open(&args.cache)?);
-    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()), pypi: PypiSource::new(cache.clone()), files: FileSource::new(cache.clone()), nltk: NltkSource::new(cache.clone()) };
+    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()), pypi: PypiSource::new(cache.clone()), files: FileSource::new(cache.clone()), nltk: NltkSource::new(cache.clone()), hf: HfSource::new(cache.clone()) };
     let source = &sources.images;
     let existing = LockFile::load(&args.lock)?;
     let (lock, changed, loaded2) = plan::resolve(&manifest, existing.as_ref(), args.locked, false, &sources).await?;
@@ -87,6 +88,9 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     }
     if !lock.files.is_empty() {
         fetched.push(sources.files.fetch(&lock.files, &progress).await?);
+    }
+    if !lock.models.is_empty() {
+        fetched.push(sources.hf.fetch(&lock.models, &progress).await?);
     }
     progress.finish();
 

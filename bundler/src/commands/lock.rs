@@ -8,13 +8,14 @@ use crate::plan;
 use crate::sources::apt::AptSource;
 use crate::sources::oci::ImageSource;
 use crate::sources::file::FileSource;
+use crate::sources::hf::HfSource;
 use crate::sources::nltk::NltkSource;
 use crate::sources::pypi::PypiSource;
 
 pub async fn run(manifests: &[PathBuf], lock_path: &Path, cache_dir: &Path) -> anyhow::Result<LockFile> {
     let manifest = Manifest::load(manifests)?;
     let cache = Arc::new(BlobCache::open(cache_dir)?);
-    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()), pypi: PypiSource::new(cache.clone()), files: FileSource::new(cache.clone()), nltk: NltkSource::new(cache) };
+    let sources = plan::Sources { images: Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone())), apt: AptSource::new(cache.clone()), pypi: PypiSource::new(cache.clone()), files: FileSource::new(cache.clone()), nltk: NltkSource::new(cache.clone()), hf: HfSource::new(cache) };
     let existing = LockFile::load(lock_path)?;
     let (lock, _, _) = plan::resolve(&manifest, existing.as_ref(), false, true, &sources).await?;
     lock.save(lock_path)?;
@@ -31,6 +32,9 @@ pub async fn run(manifests: &[PathBuf], lock_path: &Path, cache_dir: &Path) -> a
     }
     for n in &lock.nltk {
         eprintln!("locked nltk {}/{} -> {} ({} bytes)", n.subdir, n.name, n.sha256, n.size);
+    }
+    for m in &lock.models {
+        eprintln!("locked hf {}@{} ({}) {} -> {} ({} bytes{})", m.repo, m.revision, m.commit, m.path, m.sha256, m.size, if m.lfs { ", lfs" } else { "" });
     }
     for f in &lock.files {
         eprintln!("locked file {} -> {} ({} bytes)", f.name, f.sha256, f.size);

@@ -37,6 +37,8 @@ pub mod kinds {
     pub const FILE: &str = "file";
     /// An NLTK data package (zip + its index attributes).
     pub const NLTK: &str = "nltk";
+    /// A Hugging Face model repository at one commit (see `format::hf`).
+    pub const HF: &str = "hf";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]

@@ -5,6 +5,7 @@
 pub mod apt;
 pub mod archive;
 pub mod file;
+pub mod hf;
 pub mod http;
 pub mod nltk;
 pub mod oci;
