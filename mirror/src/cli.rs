@@ -39,6 +39,8 @@ pub enum ClientKind {
     Pip,
     /// uv.toml (and the environment variable) pointing at the mirror's simple index.
     Uv,
+    /// Environment for huggingface_hub and transformers (HF_ENDPOINT at the mirror's /hf).
+    Hf,
 }
 
 #[derive(Args)]
