@@ -4,6 +4,7 @@
 
 pub mod apt;
 pub mod containerd;
+pub mod hf;
 pub mod image;
 pub mod podman;
 pub mod procs;
