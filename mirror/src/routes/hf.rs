@@ -306,14 +306,24 @@ async fn resolve(State(st): State<AppState>, Path((owner, name, rev, path)): Pat
     r
 }
 
-/// What `/` lists: `repo`, `revision`, `commit`, file count and bytes.
-pub fn listing(store: &Store) -> Result<Vec<(String, String, String, usize, u64)>, StoreError> {
+/// One line of `/`.
+pub struct Listed {
+    pub repo: String,
+    /// Revision names that answer with this commit, comma-separated.
+    pub revisions: String,
+    pub commit: String,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// What `/` lists: each repo and commit held, with the revision names pointing at it.
+pub fn listing(store: &Store) -> Result<Vec<Listed>, StoreError> {
     let mut out = Vec::new();
     let refs = store.hf_refs()?;
     for rec in store.hf_models()? {
         let names: Vec<&str> = refs.iter().filter(|(r, _, c)| *r == rec.repo && *c == rec.commit).map(|(_, rev, _)| rev.as_str()).collect();
-        let label = if names.is_empty() { "(by commit only)".to_string() } else { names.join(", ") };
-        out.push((rec.repo.clone(), label, rec.commit.clone(), rec.files.len(), rec.files.iter().map(|f| f.size).sum()));
+        let revisions = if names.is_empty() { "(by commit only)".to_string() } else { names.join(", ") };
+        out.push(Listed { revisions, files: rec.files.len(), bytes: rec.files.iter().map(|f| f.size).sum(), repo: rec.repo, commit: rec.commit });
     }
     Ok(out)
 }

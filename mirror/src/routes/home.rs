@@ -60,8 +60,8 @@ fn page(st: &AppState) -> Result<String, StoreError> {
         body.push_str(&format!("<li><a href=\"/pypi/simple/{0}/\">{0}</a>: {1}</li>\n", esc(&project), esc(&versions.join(", "))));
     }
     body.push_str("</ul>\n<h2>Hugging Face models</h2>\n<p><code>HF_ENDPOINT=http://THIS-HOST/hf</code> for huggingface_hub and transformers; <code>mirror client-config hf --url URL</code> prints it.</p>\n<ul>\n");
-    for (repo, revisions, commit, files, bytes) in super::hf::listing(&st.store)? {
-        body.push_str(&format!("<li><code>{}</code>: {} → <code>{}</code> ({files} files, {bytes} bytes)</li>\n", esc(&repo), esc(&revisions), esc(&commit)));
+    for m in super::hf::listing(&st.store)? {
+        body.push_str(&format!("<li><code>{}</code>: {} → <code>{}</code> ({} files, {} bytes)</li>\n", esc(&m.repo), esc(&m.revisions), esc(&m.commit), m.files, m.bytes));
     }
     body.push_str("</ul>\n<h2>Bundles imported</h2>\n<ul>\n");
     for (name, b) in st.store.bundles()? {
