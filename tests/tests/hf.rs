@@ -195,6 +195,8 @@ fn hf_models_reach_huggingface_hub_through_the_gap() {
     assert!(home.contains(REPO) && home.contains(COMMIT), "/ lists the model: {home}");
     let cfg = gap.mirror(&["client-config", "hf", "--url", &mirror.url("")]).ok().stdout;
     assert!(cfg.contains(&format!("export HF_ENDPOINT={endpoint}\n")) && cfg.contains("HF_HUB_OFFLINE"), "{cfg}");
+    gap.mirror(&["client-config", "hf", "--url", &mirror.url(""), "--out", gap.path("cc").to_str().unwrap()]).ok();
+    assert_eq!(std::fs::read_to_string(gap.path("cc/hf/hf.env")).unwrap(), cfg, "--out writes what it prints");
 }
 
 /// A file whose upstream bytes differ from what the hub's tree says, a revision or repository

@@ -541,4 +541,25 @@ mod tests {
         assert!(meta.repo_exists("docker.io/library/a").unwrap() && !meta.repo_exists("docker.io/library").unwrap());
         assert_eq!(meta.blobs().unwrap(), vec![(d, 1)]);
     }
+
+    #[test]
+    fn hf_revisions_point_at_the_commit_imported_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Meta::open(sled::Config::new().path(dir.path()).open().unwrap()).unwrap();
+        let (c1, c2) = ("1".repeat(40), "2".repeat(40));
+        let rec = |commit: &str, rev: &str| HfRecord { repo: "a/b".into(), commit: commit.into(), revisions: vec![rev.into()], files: Vec::new(), imported_at: String::new() };
+        let import = |r: HfRecord, at: &str| {
+            let history = HistoryRecord { generation: 0, imported_at: at.into(), name: "x".into(), sequence: 1, bundle_json: Digest::sha256_of(b"b"), signer: String::new(), file: String::new(), blobs_added: 0, bytes_added: 0, artifacts: Vec::new() };
+            meta.commit(&Changes { hf: vec![r], history: Some(history), ..Changes::default() }).unwrap();
+        };
+        import(rec(&c1, "main"), "t1");
+        import(rec(&c2, "main"), "t2");
+        import(rec(&c1, "v1"), "t3");
+        assert_eq!(meta.hf_ref("a/b", "main").unwrap(), Some(c2.clone()), "main moved to the newer import");
+        assert_eq!(meta.hf_ref("a/b", "v1").unwrap(), Some(c1.clone()));
+        let r1 = meta.hf_model("a/b", &c1).unwrap().unwrap();
+        assert_eq!((r1.revisions, r1.imported_at.as_str()), (vec!["main".to_string(), "v1".to_string()], "t1"));
+        assert!(meta.hf_repo_exists("a/b").unwrap() && !meta.hf_repo_exists("a").unwrap());
+        assert_eq!(meta.hf_refs().unwrap().len(), 2);
+    }
 }
