@@ -41,6 +41,8 @@ pub enum HfError {
     RevisionNotFound { repo: String, revision: String, endpoint: String },
     #[error("hf model {repo}: {url}: {detail}; check `endpoint:`, HF_TOKEN and the network")]
     Api { repo: String, url: String, detail: String },
+    #[error("hf model {repo} ({file} line {line}): {detail}; fix `include:`/`exclude:`")]
+    Patterns { repo: String, file: String, line: u64, detail: String },
     #[error("hf model {repo} revision {revision}: none of its {total} files matches include {include:?} / exclude {exclude:?}; fix the patterns")]
     NothingSelected { repo: String, revision: String, total: usize, include: Vec<String>, exclude: Vec<String> },
     #[error("hf model {repo} file {path}: cannot fetch {url}: {detail}; check HF_TOKEN and the network, then retry (downloads resume)")]
@@ -189,10 +191,9 @@ impl HfSource {
     pub async fn lock(&self, specs: &[HfSpec], progress: &Progress) -> Result<Vec<HfLock>, HfError> {
         let mut out = Vec::new();
         for s in specs {
-            let (include, exclude) = (patterns(&s.include), patterns(&s.exclude));
-            let (Ok(include), Ok(exclude)) = (include, exclude) else {
-                return Err(HfError::Api { repo: s.repo.clone(), url: s.endpoint.clone(), detail: "invalid include/exclude pattern".into() });
-            };
+            // The manifest checked the patterns already; this only keeps a bad one from panicking.
+            let bad = |detail: String| HfError::Patterns { repo: s.repo.clone(), file: s.file.clone(), line: s.line, detail };
+            let (include, exclude) = (patterns(&s.include).map_err(bad)?, patterns(&s.exclude).map_err(bad)?);
             let commit = self.commit(s).await?;
             tracing::info!("hf model {} revision {} is commit {commit}", s.repo, s.revision);
             let files = self.tree(s, &commit).await?;
