@@ -191,6 +191,9 @@ fn hf_models_reach_huggingface_hub_through_the_gap() {
     assert!(part.stdout.ends_with("\n206"), "{}", part.stdout);
     let page = curl(&["-fi", &mirror.url(&format!("/hf/api/models/{REPO}/tree/main?recursive=true"))]).ok().stdout;
     assert!(page.to_lowercase().contains(&format!("link: <http://{}/hf/api/models/{REPO}/tree/main?recursive=true&expand=false&cursor=3>; rel=\"next\"", mirror.host)), "{page}");
+    // Behind a TLS-terminating proxy the next page is announced as clients reach it.
+    let proxied = curl(&["-fi", "-H", "X-Forwarded-Proto: https", "-H", "X-Forwarded-Host: models.example", &mirror.url(&format!("/hf/api/models/{REPO}/tree/main"))]).ok().stdout;
+    assert!(proxied.to_lowercase().contains(&format!("link: <https://models.example/hf/api/models/{REPO}/tree/main?recursive=false&expand=false&cursor=3>")), "{proxied}");
     let home = curl(&["-f", &mirror.url("/")]).ok().stdout;
     assert!(home.contains(REPO) && home.contains(COMMIT), "/ lists the model: {home}");
     let cfg = gap.mirror(&["client-config", "hf", "--url", &mirror.url("")]).ok().stdout;

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -222,18 +222,27 @@ struct TreeQuery {
     cursor: Option<String>,
 }
 
-async fn tree_root(st: State<AppState>, Path((owner, name, rev)): Path<(String, String, String)>, q: Query<TreeQuery>, method: Method, headers: HeaderMap) -> Response {
-    tree(st, owner, name, rev, String::new(), q, method, headers).await
+async fn tree_root(st: State<AppState>, Path((owner, name, rev)): Path<(String, String, String)>, q: Query<TreeQuery>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    tree(st, owner, name, rev, String::new(), q, method, base_url(&uri, &headers)).await
 }
 
-async fn tree_path(st: State<AppState>, Path((owner, name, rev, path)): Path<(String, String, String, String)>, q: Query<TreeQuery>, method: Method, headers: HeaderMap) -> Response {
-    tree(st, owner, name, rev, path.trim_matches('/').to_string(), q, method, headers).await
+async fn tree_path(st: State<AppState>, Path((owner, name, rev, path)): Path<(String, String, String, String)>, q: Query<TreeQuery>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    tree(st, owner, name, rev, path.trim_matches('/').to_string(), q, method, base_url(&uri, &headers)).await
+}
+
+/// `scheme://host` as the client reached us (a proxy's `X-Forwarded-*` first; HTTP/2 requests
+/// carry both in the URI): huggingface_hub requests the next page's URL exactly as given.
+fn base_url(uri: &Uri, headers: &HeaderMap) -> String {
+    let header_str = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let scheme = header_str("x-forwarded-proto").or(uri.scheme_str().map(str::to_string)).unwrap_or_else(|| "http".into());
+    let host = header_str("x-forwarded-host").or(header_str(header::HOST.as_str())).or(uri.authority().map(|a| a.to_string())).unwrap_or_else(|| "localhost".into());
+    format!("{scheme}://{host}")
 }
 
 /// `GET /api/models/<repo>/tree/<rev>[/<path>]?recursive=…&expand=…`: a JSON array page; the
 /// next page's absolute URL (huggingface_hub requests it as given) in `Link`.
 #[allow(clippy::too_many_arguments)]
-async fn tree(State(st): State<AppState>, owner: String, name: String, rev: String, path: String, Query(q): Query<TreeQuery>, method: Method, headers: HeaderMap) -> Response {
+async fn tree(State(st): State<AppState>, owner: String, name: String, rev: String, path: String, Query(q): Query<TreeQuery>, method: Method, base: String) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return read_only();
     }
@@ -255,12 +264,9 @@ async fn tree(State(st): State<AppState>, owner: String, name: String, rev: Stri
     let end = (start + page).min(all.len());
     let mut r = axum::Json(&all[start..end]).into_response();
     if end < all.len() {
-        let header_str = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-        let scheme = header_str("x-forwarded-proto").unwrap_or("http");
-        let host = header_str("x-forwarded-host").or(header_str(header::HOST.as_str())).unwrap_or("localhost");
         let sub = if path.is_empty() { String::new() } else { format!("/{}", enc_path(&path)) };
         let rev = enc_path(&rev).replace('/', "%2F");
-        let next = format!("<{scheme}://{host}/hf/api/models/{repo}/tree/{rev}{sub}?recursive={recursive}&expand={expand}&cursor={end}>; rel=\"next\"");
+        let next = format!("<{base}/hf/api/models/{repo}/tree/{rev}{sub}?recursive={recursive}&expand={expand}&cursor={end}>; rel=\"next\"");
         if let Ok(v) = HeaderValue::from_str(&next) {
             r.headers_mut().insert(header::LINK, v);
         }
