@@ -34,6 +34,8 @@ pub struct HubOptions {
     pub bad_bytes: Vec<String>,
     /// Paths whose first full download is cut off halfway.
     pub drop_once: Vec<String>,
+    /// Gate every repo behind this bearer token.
+    pub token: Option<String>,
 }
 
 /// The stand-in hub and its CDN port; stopped on drop.
@@ -49,7 +51,7 @@ impl StandinHub {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("hf_hub.py");
         std::fs::write(&script, SCRIPT).unwrap();
-        let mut cfg = serde_json::json!({ "repos": {}, "bad_bytes": opts.bad_bytes, "drop_once": opts.drop_once });
+        let mut cfg = serde_json::json!({ "repos": {}, "bad_bytes": opts.bad_bytes, "drop_once": opts.drop_once, "token": opts.token });
         if let Some(n) = opts.page_size {
             cfg["page_size"] = n.into();
         }
@@ -81,7 +83,7 @@ impl StandinHub {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Request lines logged: `METHOD PATH range=… port=…`.
+    /// Request lines logged: `METHOD PATH range=… auth=yes|no port=…`.
     pub fn requests(&self) -> Vec<String> {
         self.server.log_text().lines().filter(|l| l.starts_with("GET ") || l.starts_with("HEAD ")).map(String::from).collect()
     }

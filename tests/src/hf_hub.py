@@ -11,7 +11,8 @@
 # Errors carry the hub's X-Error-Code (RepoNotFound as 401, as the hub answers anonymous
 # clients; RevisionNotFound, EntryNotFound as 404).
 # Knobs from the config: page_size; bad_bytes (paths whose served bytes differ from what the
-# tree claims); drop_once (paths whose first full download is cut off halfway).
+# tree claims); drop_once (paths whose first full download is cut off halfway); token (the
+# repos are gated: hub requests without `Authorization: Bearer <token>` get 401 GatedRepo).
 # Usage: python3 hf_hub.py CONFIG.json HUB_PORT CDN_PORT
 import base64
 import hashlib
@@ -28,6 +29,7 @@ HUB, CDN = int(sys.argv[2]), int(sys.argv[3])
 PAGE = int(CFG.get("page_size", 1000))
 BAD = set(CFG.get("bad_bytes", []))
 DROP = set(CFG.get("drop_once", []))
+TOKEN = CFG.get("token")
 dropped = set()
 lock = threading.Lock()
 
@@ -67,7 +69,8 @@ class Hub(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *args):
-        sys.stderr.write("%s %s range=%s port=%d\n" % (self.command, self.path, self.headers.get("Range"), self.server.server_port))
+        auth = "yes" if self.headers.get("Authorization") else "no"
+        sys.stderr.write("%s %s range=%s auth=%s port=%d\n" % (self.command, self.path, self.headers.get("Range"), auth, self.server.server_port))
         sys.stderr.flush()
 
     def send(self, status, body=b"", headers=()):
@@ -122,6 +125,9 @@ class Hub(BaseHTTPRequestHandler):
         r = REPOS.get(repo)
         if r is None:
             self.error(401, "RepoNotFound", "Repository not found")
+            return None
+        if TOKEN and self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self.error(401, "GatedRepo", f"Access to model {repo} is restricted. You must have access to it and be authenticated to access it.")
             return None
         commit = r["branches"].get(rev) or (rev if rev == r["commit"] else None)
         if commit is None:

@@ -4,7 +4,8 @@
 //! huggingface_hub 2.4.0 (`snapshot_download`, `hf_hub_download`, `model_info`, `list_repo_tree`)
 //! downloads from the mirror with `HF_ENDPOINT=<mirror>/hf`, getting upstream's bytes and
 //! commit and the hub's error classes. A 3 GiB LFS file goes through with flat memory. Bad
-//! upstream bytes, unknown revisions and repositories are refused with nothing bundled.
+//! upstream bytes, unknown revisions and repositories are refused with nothing bundled; a gated
+//! repository needs HF_TOKEN, which is sent to the hub and not to the CDN.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -243,6 +244,27 @@ fn bad_upstream_is_refused() {
     let r = gap.try_create(&m, &out, &gap.key(), &[]).fails();
     assert!(r.stderr.contains("nobody/nothing") && r.stderr.contains("no such repository"), "{}", r.stderr);
     assert!(!out.exists() && !gap.lock_file().exists());
+}
+
+/// A gated repository: refused without HF_TOKEN (naming it); with it the bearer token reaches the
+/// hub but not the CDN the LFS files are redirected to.
+#[test]
+fn gated_model_needs_hf_token() {
+    let gap = Gap::new();
+    let (repo, _) = upstream_repo(&gap.path("upstream"));
+    let hub = StandinHub::start(&[repo], &HubOptions { token: Some("hf_e2eSecret".into()), ..Default::default() });
+    let m = manifest(&gap, "gated", &hub.url(), REPO, "main");
+    let (s, out) = (|p: &Path| p.display().to_string(), gap.path("gated.bundle"));
+    let args = ["create", &s(&m), "--key", &s(&gap.key()), "--out", &s(&out), "--lock", &s(&gap.lock_file())];
+    let r = gap.bundler_env(&args, &[("HF_TOKEN", "")]).fails();
+    assert!(r.stderr.contains("gated") && r.stderr.contains("HF_TOKEN") && r.stderr.contains(REPO), "{}", r.stderr);
+    assert!(!out.exists());
+    let before = hub.requests().len();
+    gap.bundler_env(&args, &[("HF_TOKEN", "hf_e2eSecret")]).ok();
+    let reqs = hub.requests().split_off(before);
+    let cdn = format!("port={}", hub.cdn_port);
+    assert!(reqs.iter().filter(|r| r.contains("/api/models/")).all(|r| r.contains("auth=yes")), "{reqs:#?}");
+    assert!(reqs.iter().any(|r| r.ends_with(&cdn)) && reqs.iter().filter(|r| r.ends_with(&cdn)).all(|r| r.contains("auth=no")), "the token stays on the hub: {reqs:#?}");
 }
 
 /// A 3 GiB LFS file (sparse upstream) is bundled, imported and served with flat memory: peak

@@ -145,8 +145,8 @@ impl HfSource {
         let header = |n: &str| reply.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         Err(match (reply.status, header("x-error-code").as_str()) {
             (_, "RevisionNotFound") => HfError::RevisionNotFound { repo: s.repo.clone(), revision: s.revision.clone(), endpoint: s.endpoint.clone() },
+            (_, "GatedRepo") => HfError::Api { repo: s.repo.clone(), url: url.into(), detail: "the repository is gated: accept its conditions on the hub and set HF_TOKEN to a token of that account".into() },
             (_, "RepoNotFound") | (401, _) => HfError::RepoNotFound { repo: s.repo.clone(), endpoint: s.endpoint.clone() },
-            (_, "GatedRepo") => HfError::Api { repo: s.repo.clone(), url: url.into(), detail: "the repository is gated: accept its conditions on the hub and set HF_TOKEN".into() },
             (status, _) => {
                 let msg = header("x-error-message");
                 HfError::Api { repo: s.repo.clone(), url: url.into(), detail: if msg.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {msg}") } }
