@@ -277,7 +277,7 @@ struct RawNltk {
 }
 
 /// A `models:` entry: a plain URL with its sha256 (served like `files:`), or a Hugging Face
-/// repository (`hf:`), which this version does not carry yet.
+/// repository (`hf:`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawModel {
@@ -285,14 +285,28 @@ struct RawModel {
     sha256: Option<String>,
     name: Option<String>,
     hf: Option<String>,
-    #[allow(dead_code)]
     revision: Option<String>,
-    #[allow(dead_code)]
     include: Option<Vec<String>>,
-    #[allow(dead_code)]
     exclude: Option<Vec<String>>,
-    #[allow(dead_code)]
     endpoint: Option<String>,
+}
+
+pub const HF_DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+/// A Hugging Face model repository at a revision, with the files wanted from it
+/// (`include`/`exclude` as huggingface_hub's `allow_patterns`/`ignore_patterns`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HfSpec {
+    pub repo: String,
+    pub revision: String,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// The hub's base URL, without a trailing slash.
+    pub endpoint: String,
+    #[serde(skip)]
+    pub file: String,
+    #[serde(skip)]
+    pub line: u64,
 }
 
 #[derive(Deserialize)]
@@ -320,6 +334,8 @@ pub struct Manifest {
     pub raw_files: Vec<FileSpec>,
     pub nltk: Vec<NltkSpec>,
     pub charts: Vec<ChartSpec>,
+    /// `models:` entries with `hf:`.
+    pub hf: Vec<HfSpec>,
     /// The manifest files read.
     pub files: Vec<String>,
 }
@@ -497,11 +513,16 @@ impl Manifest {
                     let line = mdl.referenced.line();
                     let invalid = |detail: String| ManifestError::Invalid { path: file.clone(), line, detail };
                     match mdl.value {
-                        RawModel { hf: Some(repo), .. } => {
-                            return Err(invalid(format!("models: hf: {repo} — Hugging Face repositories are not supported by this bundler version yet; give the files as {{url, sha256}} entries")))
+                        RawModel { hf: Some(repo), url: None, sha256: None, name: None, revision, include, exclude, endpoint } => {
+                            let spec = hf_spec(repo, revision, include, exclude, endpoint).map_err(invalid)?;
+                            if let Some(prev) = m.hf.iter().find(|p| p.repo == spec.repo && p.revision == spec.revision && p.endpoint == spec.endpoint) {
+                                return Err(invalid(format!("models: hf: {} revision {} is already listed ({} line {}); merge the include/exclude lists into one entry", spec.repo, spec.revision, prev.file, prev.line)));
+                            }
+                            m.hf.push(HfSpec { file: file.clone(), line, ..spec });
                         }
-                        RawModel { url: Some(url), sha256: Some(sha256), name, .. } => raw_files.push((RawFile { url, sha256, name }, line)),
-                        _ => return Err(invalid("a models: entry needs `url:` and `sha256:` (or `hf:`)".into())),
+                        RawModel { hf: Some(repo), .. } => return Err(invalid(format!("models: hf: {repo} takes `revision`, `include`, `exclude` and `endpoint`, not `url`, `sha256` or `name`"))),
+                        RawModel { url: Some(url), sha256: Some(sha256), name, revision: None, include: None, exclude: None, endpoint: None, .. } => raw_files.push((RawFile { url, sha256, name }, line)),
+                        _ => return Err(invalid("a models: entry needs `url:` and `sha256:` (a file), or `hf:` with optional `revision`, `include`, `exclude`, `endpoint` (a Hugging Face repository)".into())),
                     }
                 }
                 for (f, line) in raw_files {
@@ -593,6 +614,26 @@ impl Manifest {
         }
         Ok(m)
     }
+}
+
+fn hf_spec(repo: String, revision: Option<String>, include: Option<Vec<String>>, exclude: Option<Vec<String>>, endpoint: Option<String>) -> Result<HfSpec, String> {
+    use crate::format::hf;
+    if !hf::valid_repo_id(&repo) {
+        return Err(format!("models: hf: {repo:?} is not a Hugging Face repository id: give `owner/name` (letters, digits, `-_.`), e.g. BAAI/bge-small-en-v1.5"));
+    }
+    let revision = revision.unwrap_or_else(|| "main".into());
+    if !hf::valid_revision(&revision) {
+        return Err(format!("models: hf: {repo} revision {revision:?} is not a branch, tag or commit name (letters, digits, `-_./+`)"));
+    }
+    let endpoint = endpoint.unwrap_or_else(|| HF_DEFAULT_ENDPOINT.into()).trim_end_matches('/').to_string();
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(format!("models: hf: {repo} endpoint {endpoint:?} must be an http:// or https:// URL"));
+    }
+    let (include, exclude) = (include.unwrap_or_default(), exclude.unwrap_or_default());
+    for p in include.iter().chain(&exclude) {
+        crate::sources::hf::patterns(std::slice::from_ref(p)).map_err(|e| format!("models: hf: {repo}: {e}"))?;
+    }
+    Ok(HfSpec { repo, revision, include, exclude, endpoint, file: String::new(), line: 0 })
 }
 
 fn file_spec(raw: RawFile) -> Result<FileSpec, String> {
@@ -880,15 +921,33 @@ mod tests {
     }
 
     #[test]
-    fn model_urls_are_files_and_hf_says_not_yet() {
+    fn hf_models() {
+        let d = tempfile::tempdir().unwrap();
+        let a = write(d.path(), "m.yaml", "models:\n  - {hf: BAAI/bge-small-en-v1.5, include: ['*.json'], endpoint: 'http://127.0.0.1:1/'}\n  - hf: demo/tiny\n    revision: refs/pr/1\n");
+        let m = Manifest::load(&[a]).unwrap();
+        assert_eq!(m.hf.len(), 2);
+        assert_eq!((m.hf[0].revision.as_str(), m.hf[0].endpoint.as_str(), m.hf[0].line), ("main", "http://127.0.0.1:1", 2));
+        assert_eq!((m.hf[1].revision.as_str(), m.hf[1].endpoint.as_str()), ("refs/pr/1", HF_DEFAULT_ENDPOINT));
+        for (text, needle) in [
+            ("models:\n  - {hf: gpt2}\n", "owner/name"),
+            ("models:\n  - {hf: a/b, revision: '../x'}\n", "revision"),
+            ("models:\n  - {hf: a/b, include: ['[']}\n", "["),
+            ("models:\n  - {hf: a/b, sha256: x}\n", "not `url`"),
+            ("models:\n  - {hf: a/b}\n  - {hf: a/b}\n", "already listed"),
+        ] {
+            let p = write(d.path(), "bad.yaml", text);
+            let e = Manifest::load(&[p]).unwrap_err().to_string();
+            assert!(e.contains("bad.yaml line") && e.contains(needle), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn model_urls_are_files() {
         let d = tempfile::tempdir().unwrap();
         let h = "a".repeat(64);
         let a = write(d.path(), "m.yaml", &format!("models:\n  - {{url: 'https://example.org/x/nomic-embed.f32.gguf', sha256: '{h}'}}\nfiles:\n  - {{url: 'https://get.rke2.io', sha256: '{h}', name: install.sh}}\n"));
         let m = Manifest::load(&[a]).unwrap();
         let names: Vec<&str> = m.raw_files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, vec!["install.sh", "nomic-embed.f32.gguf"]);
-        let b = write(d.path(), "n.yaml", "models:\n  - {hf: BAAI/bge-small-en-v1.5, revision: main}\n");
-        let e = Manifest::load(&[b]).unwrap_err().to_string();
-        assert!(e.contains("n.yaml line 2") && e.contains("not supported"), "{e}");
     }
 }

@@ -9,6 +9,7 @@ use crate::sources::apt::{self, AptError, AptSource, Loaded};
 use crate::sources::oci::{ImageError, ImageSource};
 use crate::sources::file::{FileError, FileSource};
 use crate::sources::helm::{self, HelmError, HelmSource};
+use crate::sources::hf::{HfError, HfSource};
 use crate::sources::nltk::{self, NltkError, NltkSource};
 use crate::sources::pypi::{self, PypiError, PypiSource};
 
@@ -38,6 +39,10 @@ pub enum PlanError {
     ChartsNotLocked,
     #[error(transparent)]
     Helm(#[from] HelmError),
+    #[error("--locked: the manifest's Hugging Face models (`models: - hf:`) changed since the lock was written; run `bundler lock` and commit the lock")]
+    HfNotLocked,
+    #[error(transparent)]
+    Hf(#[from] HfError),
 }
 
 /// Whether a lock entry still describes what the manifest asks for.
@@ -85,6 +90,7 @@ pub struct Sources {
     pub files: FileSource,
     pub nltk: NltkSource,
     pub helm: HelmSource,
+    pub hf: HfSource,
 }
 
 impl Sources {
@@ -96,7 +102,8 @@ impl Sources {
             apt: AptSource::new(cache.clone()),
             pypi: PypiSource::new(cache.clone()),
             files: FileSource::new(cache.clone()),
-            nltk: NltkSource::new(cache),
+            nltk: NltkSource::new(cache.clone()),
+            hf: HfSource::new(cache),
         }
     }
 }
@@ -257,7 +264,18 @@ pub async fn resolve(
             (locks, Some(loaded))
         }
     };
-    let lock = LockFile { version: LOCK_VERSION, apt_request, images, debs, pypi_request, wheels, files, nltk_request, nltk, helm_request, charts };
+    // Hugging Face: one answer (commits and files) to all `hf:` entries; the lock holds all
+    // the bundle needs, so nothing upstream is read while it still matches.
+    let hf_request = (!manifest.hf.is_empty()).then(|| crate::format::Digest::sha256_of(&serde_json::to_vec(&manifest.hf).expect("hf specs serialize")));
+    let models = match &hf_request {
+        None => Vec::new(),
+        Some(want) => match existing.filter(|l| l.hf_request.as_ref() == Some(want) && !l.models.is_empty() && !refresh) {
+            Some(l) => l.models.clone(),
+            None if locked => return Err(PlanError::HfNotLocked),
+            None => sources.hf.lock(&manifest.hf, &crate::progress::Progress::hidden()).await?,
+        },
+    };
+    let lock = LockFile { version: LOCK_VERSION, apt_request, images, debs, pypi_request, wheels, files, nltk_request, nltk, helm_request, charts, hf_request, models };
     let changed = existing != Some(&lock);
     Ok((lock, changed, Loaded2 { apt: loaded, nltk: nltk_loaded }))
 }

@@ -46,6 +46,8 @@ pub enum ClientKind {
     Helm,
     /// nltk.download() against the mirror's index, or a script that pre-seeds NLTK_DATA.
     Nltk,
+    /// Environment for huggingface_hub and transformers (HF_ENDPOINT at the mirror's /hf).
+    Hf,
 }
 
 #[derive(Args)]

@@ -5,6 +5,7 @@
 pub mod apt;
 pub mod containerd;
 pub mod helm;
+pub mod hf;
 pub mod image;
 pub mod podman;
 pub mod procs;

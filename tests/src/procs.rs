@@ -191,13 +191,18 @@ impl Mirror {
 
     /// With extra `mirror serve` arguments (e.g. `-vv` to log every request).
     pub fn start_with(store: &Path, extra: &[&str]) -> Mirror {
+        Self::start_with_env(store, extra, &[])
+    }
+
+    /// With extra arguments and environment variables.
+    pub fn start_with_env(store: &Path, extra: &[&str], env: &[(&str, &str)]) -> Mirror {
         let log = store.with_extension("serve.log");
         let (server, port, ()) = start_on_free_port(
             "mirror",
             |port| {
                 let listen = format!("127.0.0.1:{port}");
                 let mut cmd = Command::new(bin("mirror"));
-                cmd.args(extra).args(["serve", "--store", store.to_str().unwrap(), "--listen", &listen]);
+                cmd.args(extra).args(["serve", "--store", store.to_str().unwrap(), "--listen", &listen]).envs(env.iter().copied());
                 (Server::start("mirror serve", &mut cmd, log.clone()), ())
             },
             |port| http_status(&format!("http://127.0.0.1:{port}/healthz")) == 200,

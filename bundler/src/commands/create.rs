@@ -124,6 +124,9 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     if !lock.charts.is_empty() {
         fetched.push(sources.helm.fetch(&lock.charts, &manifest.platforms, &progress).await?);
     }
+    if !lock.models.is_empty() {
+        fetched.push(sources.hf.fetch(&lock.models, &progress).await?);
+    }
     progress.finish();
 
     let mut all = Fetched::default();

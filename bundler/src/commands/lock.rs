@@ -34,6 +34,9 @@ pub async fn run(manifests: &[PathBuf], lock_path: &Path, cache_dir: &Path) -> a
             eprintln!("  images it references: {}", c.images.join(" "));
         }
     }
+    for m in &lock.models {
+        eprintln!("locked hf {}@{} ({}) {} -> {} ({} bytes{})", m.repo, m.revision, m.commit, m.path, m.sha256, m.size, if m.lfs { ", lfs" } else { "" });
+    }
     for f in &lock.files {
         eprintln!("locked file {} -> {} ({} bytes)", f.name, f.sha256, f.size);
     }

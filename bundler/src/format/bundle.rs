@@ -39,6 +39,8 @@ pub mod kinds {
     pub const NLTK: &str = "nltk";
     /// A Helm chart: its OCI manifest as `helm push` writes it (config = Chart.yaml as JSON).
     pub const HELM: &str = "helm";
+    /// A Hugging Face model repository at one commit (see `format::hf`).
+    pub const HF: &str = "hf";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]

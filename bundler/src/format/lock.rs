@@ -37,6 +37,11 @@ pub struct LockFile {
     pub helm_request: Option<Digest>,
     #[serde(default, rename = "chart", skip_serializing_if = "Vec::is_empty")]
     pub charts: Vec<ChartLock>,
+    /// Digest of the manifest's `models: - hf:` entries the files were resolved for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hf_request: Option<Digest>,
+    #[serde(default, rename = "model", skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<HfLock>,
 }
 
 /// One Helm chart version: the chart archive, and for charts from an OCI registry the
@@ -62,6 +67,34 @@ pub struct ChartLock {
     /// Images referenced by the chart's values and templates (see `bundler inspect`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<String>,
+}
+
+/// One file of a Hugging Face model repository at the commit its revision resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HfLock {
+    /// `hf`.
+    pub kind: String,
+    /// `<repo>/<path>`.
+    pub name: String,
+    /// The file's `/resolve/<commit>/` URL on the hub.
+    pub source: String,
+    /// `owner/name`.
+    pub repo: String,
+    /// As the manifest asks for it (branch, tag or commit).
+    pub revision: String,
+    /// The 40-hex commit the revision resolved to.
+    pub commit: String,
+    /// Path in the repository.
+    pub path: String,
+    pub sha256: Digest,
+    pub size: u64,
+    /// Git blob id from the hub's tree (for an LFS file, its pointer's).
+    pub oid: String,
+    /// Stored with LFS: the hub's tree gave its sha256 and size.
+    pub lfs: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lfs_pointer_size: Option<u64>,
 }
 
 /// One NLTK data package (a zip) with the index attributes the downloader needs.

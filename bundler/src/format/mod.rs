@@ -4,6 +4,7 @@ pub mod bundle;
 pub mod deb;
 pub mod digest;
 pub mod hash;
+pub mod hf;
 pub mod lock;
 pub mod oci;
 pub mod pypi;

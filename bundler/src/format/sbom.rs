@@ -1,5 +1,5 @@
 //! The bundle's SBOM: an SPDX 2.3 JSON document listing every artifact of the lock (images by
-//! digest, debs, wheels, charts, NLTK packages, files) with its sha256 and a package URL. It is
+//! digest, debs, wheels, charts, NLTK packages, model files, files) with its sha256 and a package URL. It is
 //! a blob like any other, named by `bundle.json`'s `sbom`, so the signature covers it. Built
 //! from the lock and the bundle's creation time only, so rebuilding gives the same bytes.
 
@@ -54,6 +54,13 @@ fn packages(lock: &LockFile) -> Vec<Package> {
     for n in &lock.nltk {
         let purl = format!("pkg:generic/nltk_data/{}?download_url={}&checksum={}", enc(&n.name), enc(&n.source), enc(&n.sha256.to_string()));
         out.push(Package { name: n.name.clone(), version: None, source: n.source.clone(), sha256: n.sha256.clone(), purl, purpose: "DATA" });
+    }
+    for m in &lock.models {
+        // purl subpath: the file inside the repository at that commit.
+        let (owner, name) = m.repo.split_once('/').unwrap_or(("", m.repo.as_str()));
+        let sub: Vec<String> = m.path.split('/').map(enc).collect();
+        let purl = format!("pkg:huggingface/{}/{}@{}#{}", enc(owner), enc(name), enc(&m.commit), sub.join("/"));
+        out.push(Package { name: format!("{}/{}", m.repo, m.path), version: Some(m.commit.clone()), source: m.source.clone(), sha256: m.sha256.clone(), purl, purpose: "DATA" });
     }
     for f in &lock.files {
         let purl = format!("pkg:generic/{}?download_url={}&checksum={}", enc(&f.name), enc(&f.source), enc(&f.sha256.to_string()));

@@ -68,15 +68,43 @@ async fn read_limited(resp: reqwest::Response, url: &str, limit: u64) -> Result<
     Ok(out)
 }
 
+/// A response whatever its status, for APIs that explain errors in headers (the HF hub's
+/// `X-Error-Code`) or paginate with them (`Link`).
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
 impl Http {
     pub fn new() -> Http {
+        Self::with_bearer(None)
+    }
+
+    /// A client that sends `Authorization: Bearer TOKEN` (reqwest drops it on redirects to
+    /// another host, e.g. a CDN holding the bytes).
+    pub fn with_bearer(token: Option<&str>) -> Http {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(v) = token.and_then(|t| reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).ok()) {
+            let mut v = v;
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(120))
             .user_agent(concat!("feas-bundler/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
             .build()
             .expect("HTTP client builds");
         Http { client }
+    }
+
+    /// A small document with its status and headers, not failing on a non-2xx status.
+    pub async fn get_reply(&self, url: &str, limit: u64) -> Result<Reply, HttpError> {
+        let resp = self.client.get(url).send().await.map_err(|e| HttpError::Failed { url: url.into(), detail: cause(&e) })?;
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        Ok(Reply { status, headers, body: read_limited(resp, url, limit).await? })
     }
 
     /// GET `url` (from byte `from`, with `accept` if given); any non-2xx status is an error.

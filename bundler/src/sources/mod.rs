@@ -6,6 +6,7 @@ pub mod apt;
 pub mod archive;
 pub mod file;
 pub mod helm;
+pub mod hf;
 pub mod http;
 pub mod nltk;
 pub mod oci;

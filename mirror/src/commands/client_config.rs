@@ -21,6 +21,7 @@ pub async fn run(args: &ClientConfigArgs) -> anyhow::Result<()> {
             let pkgs: Vec<(String, String)> = idx.packages.iter().map(|(id, a)| (id.clone(), a.get("subdir").cloned().unwrap_or_default())).collect();
             write_or_print(args.out.as_deref(), "nltk/nltk-mirror.sh", &nltk_sh(url, &pkgs), "run it on the machine (or image build) that needs the data")
         }
+        ClientKind::Hf => write_or_print(args.out.as_deref(), "hf/hf.env", &hf_env(url), "on each client: `. hf.env` (or put the lines in /etc/environment or the service's environment)"),
     }
 }
 
@@ -54,6 +55,18 @@ pub fn pip_conf(url: &str) -> String {
 
 pub fn uv_toml(url: &str) -> String {
     format!("# uv.toml: ~/.config/uv/uv.toml or /etc/uv/uv.toml, or UV_CONFIG_FILE. Env alternative: UV_DEFAULT_INDEX={url}/pypi/simple/ (older uv: UV_INDEX_URL)\n[[index]]\nname = \"mirror\"\nurl = \"{url}/pypi/simple/\"\ndefault = true\n")
+}
+
+/// huggingface_hub (and transformers, diffusers, sentence-transformers through it) reads
+/// HF_ENDPOINT; offline mode would stop it asking the mirror at all.
+pub fn hf_env(url: &str) -> String {
+    format!(
+        "# huggingface_hub / transformers: ask the mirror instead of huggingface.co.\n\
+         # Keep HF_HUB_OFFLINE unset (or 0): offline mode makes no requests, not even to the mirror.\n\
+         # Once a model is in the local cache (HF_HOME), HF_HUB_OFFLINE=1 uses it with the mirror down.\n\
+         export HF_ENDPOINT={url}/hf\n\
+         export HF_HUB_DISABLE_TELEMETRY=1\n"
+    )
 }
 
 fn write_or_print(out: Option<&Path>, rel: &str, text: &str, hint: &str) -> anyhow::Result<()> {

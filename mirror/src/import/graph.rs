@@ -53,6 +53,10 @@ pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, String> {
             }
             // A chart is also an OCI artifact in its repository: on to the generic walk.
             Some(kinds::HELM) => walk_helm(top, lookup, &mut plan).map_err(entry)?,
+            Some(kinds::HF) => {
+                walk_hf(top, lookup, &mut plan).map_err(entry)?;
+                continue;
+            }
             _ => {}
         }
         let repo = top
@@ -222,6 +226,45 @@ fn walk_nltk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), St
     check_layer(layer, "nltk", lookup, plan)?;
     plan.artifacts.push(format!("nltk/{subdir}/{id}"));
     plan.changes.nltk.push((id, crate::store::NltkRecord { attrs: cfg.attrs, collections: cfg.collections, digest: layer.digest.clone(), size: layer.size }));
+    Ok(())
+}
+
+/// A Hugging Face repo at one commit: manifest → config (`HfConfig`) + one layer per file, in
+/// the config's order, each titled with its path and carrying the bytes the config describes.
+fn walk_hf(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+    use bundler::format::hf::{self as hf, HfConfig};
+    let Some(bytes) = read_doc(top, MAX_MANIFEST, "hf", lookup, plan)? else { return Ok(()) };
+    let m = AnyManifest::parse(&bytes).map_err(|e| format!("hf manifest is not an OCI manifest: {e}"))?;
+    let Some(config) = &m.config else { return Err("an hf artifact needs a config".into()) };
+    if config.media_type != hf::CONFIG_MEDIA_TYPE {
+        return Err(format!("hf config has media type {}, expected {}", config.media_type, hf::CONFIG_MEDIA_TYPE));
+    }
+    let Some(cfg) = read_doc(config, 64 << 20, "hf", lookup, plan)? else { return Ok(()) };
+    let cfg: HfConfig = serde_json::from_slice(&cfg).map_err(|e| format!("hf config: {e}"))?;
+    let name = format!("hf/{}@{}", cfg.repo, cfg.commit);
+    let bad = |e: String| format!("{name}: {e}");
+    if !hf::valid_repo_id(&cfg.repo) || !hf::is_commit(&cfg.commit) {
+        return Err(bad("not a valid repository id and commit".into()));
+    }
+    if let Some(r) = cfg.revisions.iter().find(|r| !hf::valid_revision(r)) {
+        return Err(bad(format!("revision {r:?} cannot be served")));
+    }
+    if cfg.files.len() != m.layers.len() {
+        return Err(bad(format!("the config lists {} files but the manifest has {} layers", cfg.files.len(), m.layers.len())));
+    }
+    let mut seen = BTreeSet::new();
+    for (f, layer) in cfg.files.iter().zip(&m.layers) {
+        if !hf::valid_path(&f.path) || !seen.insert(f.path.as_str()) {
+            return Err(bad(format!("file path {:?} is unsafe or listed twice", f.path)));
+        }
+        let title = layer.annotations.get(bundler::format::oci::ANNOTATION_TITLE);
+        if title != Some(&f.path) || layer.digest != f.sha256 || layer.size != f.size {
+            return Err(bad(format!("layer {} does not carry {} as the config describes it", layer.digest, f.path)));
+        }
+        check_layer(layer, "hf", lookup, plan)?;
+    }
+    plan.changes.hf.push(crate::store::HfRecord { repo: cfg.repo, commit: cfg.commit, revisions: cfg.revisions, files: cfg.files, imported_at: String::new() });
+    plan.artifacts.push(name);
     Ok(())
 }
 

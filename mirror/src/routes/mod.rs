@@ -3,6 +3,7 @@
 pub mod apt;
 pub mod files;
 pub mod helm;
+pub mod hf;
 pub mod home;
 pub mod nltk;
 pub mod oci;
@@ -22,5 +23,5 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(home::router()).merge(oci::router()).merge(apt::router()).merge(pypi::router()).merge(files::router()).merge(nltk::router()).merge(helm::router()).with_state(state)
+    Router::new().merge(home::router()).merge(oci::router()).merge(apt::router()).merge(pypi::router()).merge(files::router()).merge(nltk::router()).merge(helm::router()).merge(hf::router()).with_state(state)
 }

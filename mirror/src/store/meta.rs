@@ -146,6 +146,20 @@ pub struct HelmRecord {
     pub created: String,
 }
 
+/// A Hugging Face model repository at one commit: its files as the hub's tree lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HfRecord {
+    pub repo: String,
+    pub commit: String,
+    /// Revision names imported for this commit (later imports add theirs).
+    pub revisions: Vec<String>,
+    /// Sorted by path.
+    pub files: Vec<bundler::format::hf::HfFile>,
+    /// When it was first imported (RFC 3339): the mirror's `lastModified` for it.
+    #[serde(default)]
+    pub imported_at: String,
+}
+
 /// One suite of one apt source, as the stored debs describe it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SuiteInfo {
@@ -170,6 +184,7 @@ pub struct Changes {
     pub files: Vec<(String, Digest, u64)>,
     pub nltk: Vec<(String, NltkRecord)>,
     pub charts: Vec<HelmRecord>,
+    pub hf: Vec<HfRecord>,
     pub bundle: Option<(String, BundleRecord)>,
     /// `generation` is filled in by `commit`.
     pub history: Option<HistoryRecord>,
@@ -199,6 +214,10 @@ pub struct Meta {
     nltk: sled::Tree,
     /// `name \0 version` → HelmRecord.
     helm: sled::Tree,
+    /// `repo \0 commit` → HfRecord.
+    hf: sled::Tree,
+    /// `repo \0 revision` → commit: a revision name answers with the commit imported last for it.
+    hf_refs: sled::Tree,
 }
 
 impl Meta {
@@ -220,6 +239,8 @@ impl Meta {
             files: t("files")?,
             nltk: t("nltk")?,
             helm: t("helm")?,
+            hf: t("hf")?,
+            hf_refs: t("hf_refs")?,
             db,
         };
         // Persist the freshly created trees now, so nothing is written later behind our back.
@@ -388,6 +409,37 @@ impl Meta {
         self.helm.get(key(&[name, version]))?.map(|v| decode("helm", &v)).transpose()
     }
 
+    /// Hugging Face repositories held, each commit with its record, sorted by repo and commit.
+    pub fn hf_models(&self) -> Result<Vec<HfRecord>, StoreError> {
+        self.hf.iter().values().map(|v| decode("hf", &v?)).collect()
+    }
+
+    pub fn hf_model(&self, repo: &str, commit: &str) -> Result<Option<HfRecord>, StoreError> {
+        self.hf.get(key(&[repo, commit]))?.map(|v| decode("hf", &v)).transpose()
+    }
+
+    pub fn hf_repo_exists(&self, repo: &str) -> Result<bool, StoreError> {
+        Ok(self.hf.scan_prefix(key(&[repo, ""])).next().transpose()?.is_some())
+    }
+
+    /// The commit a revision name stands for (the one imported last under that name).
+    pub fn hf_ref(&self, repo: &str, revision: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.hf_refs.get(key(&[repo, revision]))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// `(repo, revision, commit)` for every revision name held.
+    pub fn hf_refs(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.hf_refs
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let mut parts = k.splitn(2, |b| *b == SEP).map(|p| String::from_utf8_lossy(p).into_owned());
+                let (Some(repo), Some(rev)) = (parts.next(), parts.next()) else { return Err(StoreError::Corrupt("hf_refs key".into())) };
+                Ok((repo, rev, String::from_utf8_lossy(&v).into_owned()))
+            })
+            .collect()
+    }
+
     /// When the store last changed (RFC 3339), from the import history.
     pub fn last_import_time(&self) -> Result<Option<String>, StoreError> {
         Ok(self.history.last()?.map(|(_, v)| decode::<HistoryRecord>("history", &v)).transpose()?.map(|h| h.imported_at))
@@ -416,10 +468,12 @@ impl Meta {
             self.files.clone(),
             self.nltk.clone(),
             self.helm.clone(),
+            self.hf.clone(),
+            self.hf_refs.clone(),
         ];
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm] = &t[..] else {
-                unreachable!("fifteen trees")
+            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs] = &t[..] else {
+                unreachable!("seventeen trees")
             };
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
@@ -453,6 +507,24 @@ impl Meta {
             }
             for rec in &c.charts {
                 helm.insert(key(&[&rec.name, &rec.version]), json(rec))?;
+            }
+            for rec in &c.hf {
+                let k = key(&[&rec.repo, &rec.commit]);
+                // A commit imported again (under another revision name) keeps its first date and
+                // answers every name it was imported under.
+                let prev: Option<HfRecord> = hf.get(&k)?.and_then(|v| serde_json::from_slice(&v).ok());
+                let mut rec = rec.clone();
+                // Only the names this import brings move to this commit.
+                for rev in rec.revisions.iter().filter(|r| **r != rec.commit) {
+                    hf_refs.insert(key(&[&rec.repo, rev]), rec.commit.as_bytes())?;
+                }
+                if let Some(p) = prev {
+                    rec.imported_at = p.imported_at;
+                    rec.revisions = p.revisions.into_iter().chain(rec.revisions).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                } else if let Some(h) = &c.history {
+                    rec.imported_at = h.imported_at.clone();
+                }
+                hf.insert(k, json(&rec))?;
             }
             for (name, d, n) in &c.files {
                 files.insert(name.as_bytes(), json(&(d, n)))?;
@@ -502,5 +574,26 @@ mod tests {
         assert_eq!(meta.referrers("docker.io/library/a", &subject).unwrap(), vec![referrer]);
         assert!(meta.repo_exists("docker.io/library/a").unwrap() && !meta.repo_exists("docker.io/library").unwrap());
         assert_eq!(meta.blobs().unwrap(), vec![(d, 1)]);
+    }
+
+    #[test]
+    fn hf_revisions_point_at_the_commit_imported_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Meta::open(sled::Config::new().path(dir.path()).open().unwrap()).unwrap();
+        let (c1, c2) = ("1".repeat(40), "2".repeat(40));
+        let rec = |commit: &str, rev: &str| HfRecord { repo: "a/b".into(), commit: commit.into(), revisions: vec![rev.into()], files: Vec::new(), imported_at: String::new() };
+        let import = |r: HfRecord, at: &str| {
+            let history = HistoryRecord { generation: 0, imported_at: at.into(), name: "x".into(), sequence: 1, bundle_json: Digest::sha256_of(b"b"), signer: String::new(), file: String::new(), blobs_added: 0, bytes_added: 0, artifacts: Vec::new() };
+            meta.commit(&Changes { hf: vec![r], history: Some(history), ..Changes::default() }).unwrap();
+        };
+        import(rec(&c1, "main"), "t1");
+        import(rec(&c2, "main"), "t2");
+        import(rec(&c1, "v1"), "t3");
+        assert_eq!(meta.hf_ref("a/b", "main").unwrap(), Some(c2.clone()), "main moved to the newer import");
+        assert_eq!(meta.hf_ref("a/b", "v1").unwrap(), Some(c1.clone()));
+        let r1 = meta.hf_model("a/b", &c1).unwrap().unwrap();
+        assert_eq!((r1.revisions, r1.imported_at.as_str()), (vec!["main".to_string(), "v1".to_string()], "t1"));
+        assert!(meta.hf_repo_exists("a/b").unwrap() && !meta.hf_repo_exists("a").unwrap());
+        assert_eq!(meta.hf_refs().unwrap().len(), 2);
     }
 }

@@ -14,7 +14,7 @@ use bundler::format::Digest;
 
 pub use blobs::BlobStore;
 pub use lock::ImportLock;
-pub use meta::{BundleRecord, Changes, DebKey, DebRecord, HelmRecord, HistoryRecord, ManifestRecord, Meta, NltkRecord, SuiteInfo, WheelRecord};
+pub use meta::{BundleRecord, Changes, DebKey, DebRecord, HelmRecord, HfRecord, HistoryRecord, ManifestRecord, Meta, NltkRecord, SuiteInfo, WheelRecord};
 pub use paths::Paths;
 
 #[derive(Debug, thiserror::Error)]
