@@ -15,6 +15,12 @@ use bundler::format::Digest;
 
 use super::StoreError;
 
+mod reach;
+mod remove;
+
+pub use reach::References;
+pub use remove::Removal;
+
 const SEP: u8 = 0;
 const GENERATION: &[u8] = b"generation";
 
@@ -167,6 +173,9 @@ pub struct Changes {
     pub files: Vec<(String, Digest, u64)>,
     pub nltk: Vec<(String, NltkRecord)>,
     pub charts: Vec<HelmRecord>,
+    /// `(artifact name, digest)` of each non-image artifact's own OCI manifest (deb, wheel,
+    /// file, nltk): not served, but kept so gc keeps it and deltas need not carry it again.
+    pub envelopes: Vec<(String, Digest)>,
     pub bundle: Option<(String, BundleRecord)>,
     /// `generation` is filled in by `commit`.
     pub history: Option<HistoryRecord>,
@@ -196,6 +205,9 @@ pub struct Meta {
     nltk: sled::Tree,
     /// `name \0 version` → HelmRecord.
     helm: sled::Tree,
+    /// `artifact name \0 manifest digest` → nothing: see `Changes::envelopes`.
+    envelopes: sled::Tree,
+    // A new tree needs a reachability rule in meta/reach.rs (gc refuses without one; a test checks).
 }
 
 impl Meta {
@@ -217,6 +229,7 @@ impl Meta {
             files: t("files")?,
             nltk: t("nltk")?,
             helm: t("helm")?,
+            envelopes: t("envelopes")?,
             db,
         };
         // Persist the freshly created trees now, so nothing is written later behind our back.
@@ -413,10 +426,11 @@ impl Meta {
             self.files.clone(),
             self.nltk.clone(),
             self.helm.clone(),
+            self.envelopes.clone(),
         ];
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm] = &t[..] else {
-                unreachable!("fifteen trees")
+            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, envelopes] = &t[..] else {
+                unreachable!("sixteen trees")
             };
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
@@ -453,6 +467,9 @@ impl Meta {
             }
             for (name, d, n) in &c.files {
                 files.insert(name.as_bytes(), json(&(d, n)))?;
+            }
+            for (name, d) in &c.envelopes {
+                envelopes.insert(key(&[name, &d.to_string()]), &[][..])?;
             }
             if let Some((name, rec)) = &c.bundle {
                 bundles.insert(name.as_bytes(), json(rec))?;
