@@ -262,3 +262,67 @@ fn prune_repo(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Changes, HistoryRecord, ManifestRecord};
+
+    fn put(store: &Store, b: &[u8]) -> Digest {
+        let d = Digest::sha256_of(b);
+        store.blobs.write(&d, &mut &b[..]).unwrap();
+        d
+    }
+
+    fn manifest(store: &Store, layer: &[u8]) -> Digest {
+        let l = put(store, layer);
+        put(store, format!(r#"{{"schemaVersion":2,"layers":[{{"mediaType":"x","digest":"{l}","size":{}}}]}}"#, layer.len()).as_bytes())
+    }
+
+    fn history(name: &str, artifacts: &[&str]) -> HistoryRecord {
+        HistoryRecord {
+            generation: 0,
+            imported_at: "t".into(),
+            name: name.into(),
+            sequence: 1,
+            bundle_json: Digest::sha256_of(name.as_bytes()),
+            signer: "k".into(),
+            file: "f".into(),
+            blobs_added: 0,
+            bytes_added: 0,
+            artifacts: artifacts.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn tags_prune_what_only_they_reach_and_unknown_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (m1, m2) = (manifest(&store, b"one"), manifest(&store, b"two"));
+        let index = put(&store, format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"x","digest":"{m1}","size":1}}]}}"#).as_bytes());
+        let rec = |d: &Digest| ("r/a".to_string(), d.clone(), ManifestRecord { media_type: "x".into(), size: 1 });
+        store
+            .commit(&Changes {
+                repos: vec!["r/a".into()],
+                tags: vec![("r/a".into(), "1".into(), index.clone()), ("r/a".into(), "2".into(), m2.clone())],
+                manifests: vec![rec(&index), rec(&m1), rec(&m2)],
+                bundle: Some(("b".into(), crate::store::BundleRecord { sequence: 1, bundle_json: Digest::sha256_of(b"b"), imported_at: "t".into() })),
+                history: Some(history("b", &["r/a:1", "r/a:2"])),
+                ..Changes::default()
+            })
+            .unwrap();
+        let g = store.generation().unwrap();
+        assert!(matches!(remove(&store, &["r/a:1".into(), "r/a:9".into()]), Err(RemoveError::Unknown(u)) if u == ["r/a:9"]));
+        assert_eq!(store.generation().unwrap(), g, "a refused rm changes nothing");
+
+        let s = remove(&store, &["r/a:1".into()]).unwrap();
+        assert_eq!((s.removed.clone(), s.manifests_removed), (vec!["r/a:1".to_string()], 2));
+        assert_eq!(store.manifest_digests("r/a").unwrap(), vec![m2.clone()]);
+        assert!(store.repo_exists("r/a").unwrap());
+        // The bundle name takes the rest, and the repository with it.
+        let s = remove(&store, &["b".into()]).unwrap();
+        assert_eq!((s.bundles, s.removed), (vec!["b".to_string()], vec!["r/a:2".to_string()]));
+        assert!(!store.repo_exists("r/a").unwrap() && store.bundle("b").unwrap().is_none());
+        assert!(store.references(&store.paths).unwrap().blobs.is_empty());
+    }
+}

@@ -233,3 +233,34 @@ fn verify_quarantine_and_reimport() {
     assert_eq!(http_status(&blob_url(&mirror, "docker.io/library/hello", &victim)), 200);
     drop(mirror);
 }
+
+/// A raw file goes by `files/<name>`: gc frees its bytes and its artifact's manifest and
+/// config (three blobs), the other file stays served.
+#[test]
+fn rm_a_file_by_name() {
+    let gap = Gap::new();
+    let up = gap.path("files-up");
+    std::fs::create_dir_all(&up).unwrap();
+    let (a, b) = (b"first file\n".to_vec(), b"second file\n".to_vec());
+    std::fs::write(up.join("a.bin"), &a).unwrap();
+    std::fs::write(up.join("b.bin"), &b).unwrap();
+    let http = e2e::StaticServer::start(&up);
+    let entry = |f: &str, data: &[u8]| format!("  - {{url: {}, sha256: {}}}\n", q(&format!("{}{f}", http.url())), q(&sha256(data)[7..]));
+    let m = gap.write("files.yaml", &format!("name: files\nfiles:\n{}{}", entry("a.bin", &a), entry("b.bin", &b)));
+    let bundle = gap.create(&m, "files.bundle", &[]);
+    drop(http);
+    gap.import(&bundle).ok();
+    let store = s(&gap.store());
+    let before = blob_files(&gap.store());
+    let rm = gap.mirror(&["rm", "--store", &store, "files/a.bin"]).ok();
+    assert!(rm.stderr.contains("removed files/a.bin"), "{}", rm.stderr);
+    let gc = gap.mirror(&["gc", "--store", &store, "--json"]).ok().json();
+    let removed: BTreeSet<String> = gc["removed"].as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap().to_string()).collect();
+    assert!(removed.len() == 3 && removed.contains(&sha256(&a)) && !removed.contains(&sha256(&b)), "{gc}");
+    assert_eq!(blob_files(&gap.store()), before.difference(&removed).cloned().collect());
+    let mirror = Mirror::start(&gap.store());
+    assert_eq!(http_status(&mirror.url("/files/a.bin")), 404);
+    let got = run(Command::new("curl").args(["-sSf", "--max-time", "20", &mirror.url("/files/b.bin")])).ok();
+    assert_eq!(got.stdout.as_bytes(), &b[..]);
+    drop(mirror);
+}
