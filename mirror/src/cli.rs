@@ -26,8 +26,12 @@ pub enum Command {
     Init(InitArgs),
     /// Print the blobs and bundle sequences held (JSON), for `bundler create --have`.
     Inventory(StoreArgs),
-    /// Re-hash every blob; exit non-zero naming damaged ones.
+    /// Re-hash every blob; exit non-zero naming damaged ones (--quarantine moves them aside).
     Verify(VerifyArgs),
+    /// Remove what a bundle name imported, or single artifacts, from the metadata (then `mirror gc`).
+    Rm(RmArgs),
+    /// Delete blobs nothing references any more; safe while `mirror serve` runs.
+    Gc(GcArgs),
     /// Show past imports.
     History(StoreArgs),
     /// Print (or write with --out) the configuration that points a client at a running mirror.
@@ -125,6 +129,35 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub store: PathBuf,
     /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Move damaged blobs to STORE/quarantine/ and out of the inventory, naming the artifacts to re-import.
+    #[arg(long)]
+    pub quarantine: bool,
+}
+
+#[derive(Args)]
+pub struct RmArgs {
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Bundle names, or artifacts as `mirror import` prints them: REPO:TAG, REPO@sha256:HEX,
+    /// apt/<id>/<package>_<version>_<arch>.deb, pypi/<project>/<file> (or the file name),
+    /// files/<name>, nltk/<subdir>/<id>, charts/<name>:<version>.
+    #[arg(required = true, value_name = "NAME|REF")]
+    pub targets: Vec<String>,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct GcArgs {
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Only report what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
 }

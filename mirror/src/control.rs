@@ -3,7 +3,8 @@
 //! STORE/mirror.sock, and the server runs the same library import in-process — its routes read
 //! the same database, so new content is served at once, without a restart.
 //!
-//! The same socket answers `mirror inventory`, which also needs the database.
+//! The same socket answers `mirror inventory`, `mirror rm`, `mirror gc` and `mirror verify`,
+//! which also need the database.
 //!
 //! Protocol: one JSON line each way. The socket is mode 0600 and the server also checks the
 //! peer's uid, because whoever talks to it chooses the trusted keys.
@@ -19,7 +20,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use bundler::format::sign::PublicKey;
 
 use crate::import::{self, ImportOptions, ImportSummary};
+use crate::commands::verify::{verify_store, VerifyReport};
+use crate::gc::GcSummary;
 use crate::inventory::{inventory, Inventory};
+use crate::remove::RemoveSummary;
 use crate::store::{Paths, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,13 +59,40 @@ pub enum Request {
     Import(ImportRequest),
     /// Reads that need the store's database, which the server holds.
     Inventory,
+    Remove { targets: Vec<String> },
+    Gc { dry_run: bool },
+    Verify { quarantine: bool },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Reply {
     Imported(ImportSummary),
     Inventory(Inventory),
+    Removed(RemoveSummary),
+    Collected(GcSummary),
+    Verified(VerifyReport),
     Err(String),
+}
+
+impl Reply {
+    pub fn into_removed(self) -> Result<RemoveSummary, ControlError> {
+        match self {
+            Reply::Removed(s) => Ok(s),
+            other => Err(ControlError::Failed(format!("unexpected reply from the running mirror: {other:?}"))),
+        }
+    }
+    pub fn into_collected(self) -> Result<GcSummary, ControlError> {
+        match self {
+            Reply::Collected(s) => Ok(s),
+            other => Err(ControlError::Failed(format!("unexpected reply from the running mirror: {other:?}"))),
+        }
+    }
+    pub fn into_verified(self) -> Result<VerifyReport, ControlError> {
+        match self {
+            Reply::Verified(s) => Ok(s),
+            other => Err(ControlError::Failed(format!("unexpected reply from the running mirror: {other:?}"))),
+        }
+    }
 }
 
 /// Bind STORE/mirror.sock (replacing a stale one) for the server's lifetime.
@@ -121,6 +152,15 @@ fn answer(store: &Store, req: Request) -> Reply {
             run_import(store, &req)
         }
         Request::Inventory => inventory(store).map(Reply::Inventory).unwrap_or_else(|e| Reply::Err(e.to_string())),
+        Request::Remove { targets } => {
+            tracing::info!("removal of {targets:?} requested on the control socket");
+            crate::remove::remove(store, &targets).map(Reply::Removed).unwrap_or_else(|e| Reply::Err(e.to_string()))
+        }
+        Request::Gc { dry_run } => {
+            tracing::info!("gc (dry run: {dry_run}) requested on the control socket");
+            crate::gc::gc(store, dry_run).map(Reply::Collected).unwrap_or_else(|e| Reply::Err(e.to_string()))
+        }
+        Request::Verify { quarantine } => verify_store(store, quarantine).map(Reply::Verified).unwrap_or_else(|e| Reply::Err(format!("{e:#}"))),
     }
 }
 
@@ -156,6 +196,11 @@ pub fn request_inventory(store_dir: &Path) -> Option<Result<Inventory, ControlEr
         Ok(other) => Err(unexpected(store_dir, &other)),
         Err(e) => Err(e),
     })
+}
+
+/// Any request to a server running on this store; `None` when none answers.
+pub fn request(store_dir: &Path, req: Request) -> Option<Result<Reply, ControlError>> {
+    exchange(store_dir, &req)
 }
 
 fn unexpected(store_dir: &Path, reply: &Reply) -> ControlError {

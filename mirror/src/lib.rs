@@ -3,8 +3,10 @@
 pub mod cli;
 pub mod commands;
 pub mod control;
+pub mod gc;
 pub mod import;
 pub mod inventory;
+pub mod remove;
 pub mod routes;
 pub mod serve;
 pub mod store;

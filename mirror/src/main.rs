@@ -30,7 +30,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Inventory(args) => tokio::task::spawn_blocking(move || commands::inventory::run(&args)).await?,
-        Command::Verify(args) => commands::verify::run(&Store::open(&args.store)?, args.json),
+        Command::Verify(args) => tokio::task::spawn_blocking(move || commands::verify::run(&args)).await?,
+        Command::Rm(args) => tokio::task::spawn_blocking(move || commands::rm::run(&args)).await?,
+        Command::Gc(args) => tokio::task::spawn_blocking(move || commands::gc::run(&args)).await?,
         Command::History(args) => commands::history::run(&Store::open(&args.store)?),
         Command::ClientConfig(args) => commands::client_config::run(&args).await,
     }

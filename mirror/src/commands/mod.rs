@@ -1,8 +1,10 @@
 //! Command bodies: library functions called by the thin `main.rs`.
 
 pub mod client_config;
+pub mod gc;
 pub mod history;
 pub mod import;
 pub mod inventory;
+pub mod rm;
 pub mod serve;
 pub mod verify;

@@ -1,24 +1,33 @@
-//! `mirror verify`: re-hash every blob file, and check every blob the metadata records is there.
+//! `mirror verify [--quarantine]`: re-hash every blob file, check every blob the metadata
+//! records or references is there, and optionally move damaged blobs aside.
 
 use std::collections::BTreeSet;
 use std::io::BufReader;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use bundler::format::HashReader;
+use bundler::format::{Digest, HashReader};
 
-use crate::store::Store;
+use crate::cli::VerifyArgs;
+use crate::control::{self, Request};
+use crate::gc::{quarantine, Quarantined};
+use crate::store::{ImportLock, Store};
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub checked: usize,
     pub bytes: u64,
     /// Files whose content does not hash to their name.
     pub damaged: Vec<String>,
-    /// Recorded in the metadata but absent on disk.
+    /// Recorded or referenced in the metadata but absent on disk.
     pub missing: Vec<String>,
     /// Files in blobs/ that are not named by a digest.
     pub stray: Vec<String>,
+    /// With --quarantine: the damaged blobs moved aside, and who referenced them.
+    #[serde(default)]
+    pub quarantined: Vec<Quarantined>,
+    #[serde(skip)]
+    damaged_digests: Vec<Digest>,
 }
 
 impl VerifyReport {
@@ -41,19 +50,54 @@ pub fn verify(store: &Store) -> anyhow::Result<VerifyReport> {
         r.bytes += n;
         if &actual != d {
             r.damaged.push(format!("{d} ({} hashes to {actual})", path.display()));
+            r.damaged_digests.push(d.clone());
         }
     }
-    r.missing = store.blobs()?.into_iter().filter(|(d, _)| !present.contains(d)).map(|(d, _)| d.to_string()).collect();
+    let recorded: BTreeSet<Digest> = store.blobs()?.into_iter().map(|(d, _)| d).filter(|d| !present.contains(d)).collect();
+    // What the served records need, with who needs it: after a quarantine this stays an error
+    // until a re-import brings the blob back.
+    let refs = store.references(&store.paths)?;
+    for (d, artifacts) in &refs.blobs {
+        if !present.contains(d) {
+            r.missing.push(format!("{d} (referenced by {})", artifacts.iter().cloned().collect::<Vec<_>>().join(", ")));
+        }
+    }
+    r.missing.extend(recorded.iter().filter(|d| !refs.blobs.contains_key(d)).map(|d| d.to_string()));
     Ok(r)
 }
 
-pub fn run(store: &Store, json: bool) -> anyhow::Result<()> {
-    let r = verify(store)?;
-    if json {
+/// Verify, then (with `quarantine`) move the damaged blobs aside under the import lock.
+pub fn verify_store(store: &Store, quarantine_damaged: bool) -> anyhow::Result<VerifyReport> {
+    let _lock = if quarantine_damaged { Some(ImportLock::acquire(&store.paths)?) } else { None };
+    let mut r = verify(store)?;
+    if quarantine_damaged {
+        r.quarantined = quarantine(store, &r.damaged_digests)?;
+    }
+    Ok(r)
+}
+
+pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
+    let r = match control::request(&args.store, Request::Verify { quarantine: args.quarantine }) {
+        Some(reply) => reply?.into_verified()?,
+        None => {
+            let store = Store::open(&args.store)?;
+            let r = verify_store(&store, args.quarantine)?;
+            drop(store);
+            if !r.quarantined.is_empty() {
+                Store::settle(&args.store)?;
+            }
+            r
+        }
+    };
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     }
     for d in &r.damaged {
         eprintln!("DAMAGED {d}");
+    }
+    for q in &r.quarantined {
+        let who = if q.artifacts.is_empty() { "no artifact (unreferenced)".to_string() } else { q.artifacts.join(", ") };
+        eprintln!("QUARANTINED {} -> {}; referenced by: {who}", q.digest, q.path);
     }
     for m in &r.missing {
         eprintln!("MISSING {m}");
@@ -62,8 +106,9 @@ pub fn run(store: &Store, json: bool) -> anyhow::Result<()> {
         eprintln!("STRAY {s} (not a blob name; ignored)");
     }
     if !r.ok() {
+        let what = if r.quarantined.is_empty() { "" } else { " (damaged ones quarantined; the inventory no longer lists them)" };
         anyhow::bail!(
-            "{} damaged and {} missing blob(s); re-import the bundles that carried them (`mirror history` lists them)",
+            "{} damaged and {} missing blob(s){what}; re-import the bundles that carried them (`mirror history` lists them) or import a delta built from a fresh `mirror inventory`",
             r.damaged.len(),
             r.missing.len()
         );

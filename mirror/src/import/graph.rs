@@ -183,6 +183,7 @@ fn walk_deb(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Str
         let key = DebKey { id: cfg.id.clone(), suite: cfg.suite.clone(), component: cfg.component.clone(), arch: a.clone(), filename: filename.to_string() };
         plan.changes.debs.push((key, record.clone()));
     }
+    plan.changes.envelopes.push((name.clone(), top.digest.clone()));
     plan.artifacts.push(name);
     Ok(())
 }
@@ -224,6 +225,7 @@ fn walk_nltk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), St
         return Err(format!("nltk package {id:?} in {subdir:?} cannot be served"));
     }
     check_layer(layer, "nltk", lookup, plan)?;
+    plan.changes.envelopes.push((format!("nltk/{subdir}/{id}"), top.digest.clone()));
     plan.artifacts.push(format!("nltk/{subdir}/{id}"));
     plan.changes.nltk.push((id, crate::store::NltkRecord { attrs: cfg.attrs, collections: cfg.collections, digest: layer.digest.clone(), size: layer.size }));
     Ok(())
@@ -264,6 +266,7 @@ fn walk_hf(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Stri
         check_layer(layer, "hf", lookup, plan)?;
     }
     plan.changes.hf.push(crate::store::HfRecord { repo: cfg.repo, commit: cfg.commit, revisions: cfg.revisions, files: cfg.files, imported_at: String::new() });
+    plan.changes.envelopes.push((name.clone(), top.digest.clone()));
     plan.artifacts.push(name);
     Ok(())
 }
@@ -281,6 +284,7 @@ fn walk_file(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), St
         check_layer(d, "file", lookup, plan)?;
     }
     plan.changes.files.push((name.clone(), layer.digest.clone(), layer.size));
+    plan.changes.envelopes.push((format!("files/{name}"), top.digest.clone()));
     plan.artifacts.push(format!("files/{name}"));
     Ok(())
 }
@@ -317,6 +321,7 @@ fn walk_wheel(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), S
         requires_python: cfg.requires_python.clone(),
         metadata: meta.map(|l| (l.digest.clone(), l.size)),
     });
+    plan.changes.envelopes.push((name.clone(), top.digest.clone()));
     plan.artifacts.push(name);
     Ok(())
 }

@@ -46,6 +46,16 @@ impl<'a> Staging<'a> {
         self.already.as_ref()
     }
 
+    /// Whether any blob the bundle carries is no longer held (file or record).
+    fn lacks_blobs(&self, b: &BundleJson) -> Result<bool, crate::store::StoreError> {
+        for x in &b.blobs {
+            if !self.store.blobs.exists(&x.digest) || !self.store.has_blob(&x.digest)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     pub fn finish_progress(&self) {
         if let Some(p) = &self.progress {
             p.finish_and_clear();
@@ -60,6 +70,11 @@ impl Sink for Staging<'_> {
         let this = Digest::sha256_of(bundle_json);
         match policy::check_sequence(b, &this, prev.as_ref(), self.opts.allow_downgrade).map_err(BundleError::Refused)? {
             Decision::Import => {}
+            // The same bundle again re-imports when the store lost some of its blobs since
+            // (quarantined, or collected after `mirror rm`): that is how they come back.
+            Decision::AlreadyImported if self.lacks_blobs(b).map_err(|e| BundleError::Refused(e.to_string()))? => {
+                tracing::info!("bundle {} sequence {} was imported before but the store lacks some of its blobs: importing it again", b.name, b.sequence);
+            }
             Decision::AlreadyImported => {
                 // Stop the read here: no blob needs to be touched.
                 self.already = Some((b.clone(), signer));

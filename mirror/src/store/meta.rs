@@ -15,6 +15,12 @@ use bundler::format::Digest;
 
 use super::StoreError;
 
+mod reach;
+mod remove;
+
+pub use reach::References;
+pub use remove::Removal;
+
 const SEP: u8 = 0;
 const GENERATION: &[u8] = b"generation";
 
@@ -185,6 +191,9 @@ pub struct Changes {
     pub nltk: Vec<(String, NltkRecord)>,
     pub charts: Vec<HelmRecord>,
     pub hf: Vec<HfRecord>,
+    /// `(artifact name, digest)` of each non-image artifact's own OCI manifest (deb, wheel,
+    /// file, nltk): not served, but kept so gc keeps it and deltas need not carry it again.
+    pub envelopes: Vec<(String, Digest)>,
     pub bundle: Option<(String, BundleRecord)>,
     /// `generation` is filled in by `commit`.
     pub history: Option<HistoryRecord>,
@@ -218,6 +227,9 @@ pub struct Meta {
     hf: sled::Tree,
     /// `repo \0 revision` → commit: a revision name answers with the commit imported last for it.
     hf_refs: sled::Tree,
+    /// `artifact name \0 manifest digest` → nothing: see `Changes::envelopes`.
+    envelopes: sled::Tree,
+    // A new tree needs a reachability rule in meta/reach.rs (gc refuses without one; a test checks).
 }
 
 impl Meta {
@@ -241,6 +253,7 @@ impl Meta {
             helm: t("helm")?,
             hf: t("hf")?,
             hf_refs: t("hf_refs")?,
+            envelopes: t("envelopes")?,
             db,
         };
         // Persist the freshly created trees now, so nothing is written later behind our back.
@@ -470,10 +483,11 @@ impl Meta {
             self.helm.clone(),
             self.hf.clone(),
             self.hf_refs.clone(),
+            self.envelopes.clone(),
         ];
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs] = &t[..] else {
-                unreachable!("seventeen trees")
+            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes] = &t[..] else {
+                unreachable!("eighteen trees")
             };
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
@@ -528,6 +542,9 @@ impl Meta {
             }
             for (name, d, n) in &c.files {
                 files.insert(name.as_bytes(), json(&(d, n)))?;
+            }
+            for (name, d) in &c.envelopes {
+                envelopes.insert(key(&[name, &d.to_string()]), &[][..])?;
             }
             if let Some((name, rec)) = &c.bundle {
                 bundles.insert(name.as_bytes(), json(rec))?;

@@ -14,7 +14,7 @@ use bundler::format::Digest;
 
 pub use blobs::BlobStore;
 pub use lock::ImportLock;
-pub use meta::{BundleRecord, Changes, DebKey, DebRecord, HelmRecord, HfRecord, HistoryRecord, ManifestRecord, Meta, NltkRecord, SuiteInfo, WheelRecord};
+pub use meta::{BundleRecord, Changes, DebKey, DebRecord, HelmRecord, HfRecord, HistoryRecord, ManifestRecord, Meta, NltkRecord, References, Removal, SuiteInfo, WheelRecord};
 pub use paths::Paths;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{path} is larger than {max} bytes, too large for a manifest")]
     TooLarge { path: PathBuf, max: u64 },
+    #[error("metadata tree {0} has no reachability rule (mirror/src/store/meta/reach.rs); refusing to collect blobs it may reference")]
+    NoReachRule(String),
     #[error("written blob hashes to {actual}, expected {expected}")]
     DigestMismatch { expected: Digest, actual: Digest },
 }

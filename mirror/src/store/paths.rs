@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! STORE/blobs/<alg>/<hex>     content-addressed blobs (immutable once renamed in)
+//! STORE/quarantine/<alg>/<hex>  damaged blobs `mirror verify --quarantine` moved aside
 //! STORE/meta/                 sled database: refs, referrers, sequences, history, generation
 //! STORE/tmp/                  temp files and import-*/ staging dirs (leftovers wiped at open)
 //! STORE/lock                  flock'd for the whole of an import
@@ -39,6 +40,10 @@ impl Paths {
     pub fn blob(&self, d: &Digest) -> PathBuf {
         // `Digest` validates its hex on parse, so this can never escape the store.
         self.blobs().join(d.algorithm().as_str()).join(d.hex())
+    }
+    /// Where `mirror verify --quarantine` moves a blob that no longer hashes to its name.
+    pub fn quarantined(&self, d: &Digest) -> PathBuf {
+        self.root.join("quarantine").join(d.algorithm().as_str()).join(d.hex())
     }
     pub fn meta(&self) -> PathBuf {
         self.root.join("meta")

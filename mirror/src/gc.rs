@@ -1,0 +1,108 @@
+//! `mirror gc`: delete the blobs nothing in the metadata references, and `mirror verify
+//! --quarantine`: move damaged blobs aside.
+//!
+//! Both hold the import lock, so no import is between its graph walk (which may count on a
+//! blob being present) and its commit. Both take a blob out of the `blobs` tree (one
+//! transaction) before touching its file: a crash in between leaves at worst an orphan file,
+//! which the next gc deletes, and never metadata that promises a file that is gone. A running
+//! server keeps serving throughout: only blobs no served record references disappear.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use bundler::format::bundle::BlobRef;
+use bundler::format::Digest;
+
+use crate::store::{blobs::sync_dir, ImportLock, Removal, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    #[error("gc refused, nothing deleted: {} manifest(s) the metadata names are missing or unreadable, so what they reference is unknown: {}. Re-import the bundles that carried them (or `mirror rm` those artifacts), then run gc again", .0.len(), .0.join("; "))]
+    Unreadable(Vec<String>),
+    #[error("deleting {path}: {source}")]
+    Delete { path: std::path::PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct GcSummary {
+    pub dry_run: bool,
+    /// Store generation afterwards.
+    pub generation: u64,
+    /// Blob files that stay (referenced).
+    pub kept: usize,
+    /// Blobs deleted (or, with --dry-run, that would be).
+    pub removed: Vec<BlobRef>,
+    pub bytes: u64,
+}
+
+/// Collect garbage (or only say what would go, with `dry_run`).
+pub fn gc(store: &Store, dry_run: bool) -> Result<GcSummary, GcError> {
+    let _lock = ImportLock::acquire(&store.paths)?;
+    let refs = store.references(&store.paths)?;
+    if !refs.unreadable.is_empty() {
+        return Err(GcError::Unreadable(refs.unreadable.iter().map(|(d, a)| format!("{d} ({})", a.iter().cloned().collect::<Vec<_>>().join(", "))).collect()));
+    }
+    let on_disk = store.blobs.list()?.blobs;
+    let mut garbage: BTreeMap<Digest, u64> = on_disk.iter().filter(|(d, _)| !refs.blobs.contains_key(d)).cloned().collect();
+    let kept = on_disk.len() - garbage.len();
+    // Recorded as held with no file and no reference: drop the record too.
+    let recorded: Vec<Digest> = store.blobs()?.into_iter().map(|(d, _)| d).filter(|d| !refs.blobs.contains_key(d)).collect();
+    let mut summary = GcSummary { dry_run, generation: store.generation()?, kept, ..GcSummary::default() };
+    summary.bytes = garbage.values().sum();
+    if !dry_run {
+        summary.generation = store.remove(&Removal { blobs: recorded.clone(), ..Removal::default() })?;
+        for d in garbage.keys() {
+            let path = store.blobs.path(d);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(GcError::Delete { path, source }),
+            }
+        }
+        for dir in store.paths.blob_dirs() {
+            sync_dir(&dir)?;
+        }
+        tracing::info!("gc: {} blobs ({} bytes) deleted, {kept} kept", garbage.len(), summary.bytes);
+    }
+    for d in recorded {
+        garbage.entry(d).or_insert(0);
+    }
+    summary.removed = garbage.into_iter().map(|(digest, size)| BlobRef { digest, size }).collect();
+    Ok(summary)
+}
+
+/// A damaged blob moved aside.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Quarantined {
+    pub digest: Digest,
+    pub path: String,
+    /// Artifacts that referenced it: what to re-import.
+    pub artifacts: Vec<String>,
+}
+
+/// Move `damaged` blobs to STORE/quarantine/ and out of the `blobs` tree, so the inventory no
+/// longer claims them and the next delta bundle carries them again. The caller holds the
+/// import lock.
+pub fn quarantine(store: &Store, damaged: &[Digest]) -> Result<Vec<Quarantined>, GcError> {
+    if damaged.is_empty() {
+        return Ok(Vec::new());
+    }
+    let refs = store.references(&store.paths)?;
+    store.remove(&Removal { blobs: damaged.to_vec(), ..Removal::default() })?;
+    let mut out = Vec::new();
+    for d in damaged {
+        let (from, to) = (store.blobs.path(d), store.paths.quarantined(d));
+        let dir = to.parent().expect("quarantine path has a parent");
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::rename(&from, &to).map_err(|source| StoreError::Io { path: from.clone(), source })?;
+        let artifacts = refs.blobs.get(d).into_iter().chain(refs.unreadable.get(d)).flatten().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        out.push(Quarantined { digest: d.clone(), path: to.display().to_string(), artifacts });
+    }
+    for dir in store.paths.blob_dirs() {
+        sync_dir(&dir)?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,335 @@
+//! `mirror rm`: take a bundle name's artifacts, or single artifacts, out of the metadata in
+//! one transaction. Blob files stay: once nothing references them, `mirror gc` deletes them.
+//!
+//! A bundle name stands for every artifact its imports added (the import history), except
+//! those another held bundle name also imported: they stay, and are reported as kept. An
+//! artifact is named as `mirror import` prints it. Images are pruned per repository: a
+//! manifest stays while a remaining tag, or an untagged artifact another bundle imported,
+//! reaches it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use bundler::format::oci::AnyManifest;
+use bundler::format::Digest;
+
+use crate::import::validate_repo;
+use crate::store::{BlobStore, DebKey, ImportLock, Removal, Store, StoreError};
+
+/// What `mirror rm` accepts, for error messages and `--help`.
+pub const SYNTAX: &str = "a bundle name (`mirror history` lists them) or an artifact as `mirror import` prints it: REPO:TAG, REPO@sha256:HEX, apt/<id>/<package>_<version>_<arch>.deb, pypi/<project>/<file> (or the bare wheel/sdist file name), files/<name>, nltk/<subdir>/<id>, charts/<name>:<version>, hf/<owner>/<name>@<commit>";
+
+const MAX_MANIFEST: u64 = 4 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error("nothing removed: not held by this store: {}. Name {SYNTAX}", .0.join(", "))]
+    Unknown(Vec<String>),
+    #[error("nothing removed: manifest {0} is missing or unreadable, so what it keeps cannot be known; re-import the bundle that carried it (`mirror verify` names the damage), then retry")]
+    Unreadable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RemoveSummary {
+    /// Store generation afterwards.
+    pub generation: u64,
+    /// Bundle names forgotten (their sequence record too: they may be imported afresh).
+    pub bundles: Vec<String>,
+    /// Artifacts removed, as `mirror import` names them.
+    pub removed: Vec<String>,
+    /// Artifacts of a removed bundle kept because other bundle names imported them too.
+    pub kept: Vec<(String, Vec<String>)>,
+    /// Image manifests dropped from their repositories.
+    pub manifests_removed: usize,
+}
+
+/// One artifact the store holds.
+#[derive(Debug, Clone)]
+enum Target {
+    Tag { repo: String, tag: String },
+    Manifest { repo: String, digest: Digest },
+    Debs { id: String, keys: Vec<DebKey> },
+    Wheel { project: String, filename: String },
+    File(String),
+    Nltk(String),
+    Hf { repo: String, commit: String },
+}
+
+/// An artifact name → what it is in this store; `None` when the store does not hold it.
+fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
+    if let Some(rest) = name.strip_prefix("apt/") {
+        if let Some((id, _)) = rest.split_once('/') {
+            let keys: Vec<DebKey> = store.apt_entries(id)?.into_iter().filter(|(_, _, n)| n == name).map(|(k, _, _)| k).collect();
+            if !keys.is_empty() {
+                return Ok(Some(Target::Debs { id: id.to_string(), keys }));
+            }
+        }
+    }
+    let wheel = |filename: &str, project: Option<&str>| -> Result<Option<Target>, StoreError> {
+        Ok(store.pypi_file(filename)?.filter(|w| project.is_none_or(|p| p == w.project)).map(|w| Target::Wheel { project: w.project, filename: w.filename }))
+    };
+    if let Some((project, filename)) = name.strip_prefix("pypi/").and_then(|r| r.split_once('/')) {
+        if let Some(t) = wheel(filename, Some(project))? {
+            return Ok(Some(t));
+        }
+    }
+    if let Some(f) = name.strip_prefix("files/") {
+        if store.raw_file(f)?.is_some() {
+            return Ok(Some(Target::File(f.to_string())));
+        }
+    }
+    if let Some((repo, commit)) = name.strip_prefix("hf/").and_then(|r| r.rsplit_once('@')) {
+        if store.hf_model(repo, commit)?.is_some() {
+            return Ok(Some(Target::Hf { repo: repo.to_string(), commit: commit.to_string() }));
+        }
+    }
+    if let Some(rest) = name.strip_prefix("nltk/") {
+        let (subdir, id) = rest.rsplit_once('/').unwrap_or(("", rest));
+        if let Some(rec) = store.nltk_package(id)? {
+            if rec.attrs.get("subdir").map(String::as_str).unwrap_or_default() == subdir {
+                return Ok(Some(Target::Nltk(id.to_string())));
+            }
+        }
+    }
+    if let Some((repo, digest)) = name.split_once('@') {
+        if let (Ok(()), Ok(digest)) = (validate_repo(repo), digest.parse::<Digest>()) {
+            if store.manifest(repo, &digest)?.is_some() {
+                return Ok(Some(Target::Manifest { repo: repo.to_string(), digest }));
+            }
+        }
+        return Ok(None);
+    }
+    // The tag is after the last `:` that is not part of a `host:port/`.
+    if let Some((repo, tag)) = name.rsplit_once(':').filter(|(r, t)| !t.contains('/') && r.contains('/')) {
+        if validate_repo(repo).is_ok() {
+            // A chart may be named by its version; OCI tags spell `+` as `_`.
+            for tag in [tag.to_string(), bundler::sources::helm::oci_tag(tag)] {
+                if store.tag(repo, &tag)?.is_some() {
+                    return Ok(Some(Target::Tag { repo: repo.to_string(), tag }));
+                }
+            }
+        }
+        return Ok(None);
+    }
+    if !name.contains('/') {
+        return wheel(name, None);
+    }
+    Ok(None)
+}
+
+/// Remove `targets` (bundle names or artifact names). Nothing changes unless every one is known.
+pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, RemoveError> {
+    let _lock = ImportLock::acquire(&store.paths)?;
+    let held: BTreeSet<String> = store.bundles()?.into_iter().map(|(n, _)| n).collect();
+    let mut bundles = BTreeSet::new();
+    let mut named: BTreeMap<String, Target> = BTreeMap::new();
+    let mut unknown = Vec::new();
+    for t in targets {
+        if held.contains(t) {
+            bundles.insert(t.clone());
+        } else {
+            match resolve(store, t)? {
+                Some(x) => {
+                    named.insert(t.clone(), x);
+                }
+                None => unknown.push(t.clone()),
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(RemoveError::Unknown(unknown));
+    }
+
+    // Who imported what, among the bundle names that stay.
+    let history = store.history()?;
+    let mut claims: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for h in history.iter().filter(|h| held.contains(&h.name) && !bundles.contains(&h.name)) {
+        for a in &h.artifacts {
+            claims.entry(a).or_default().insert(&h.name);
+        }
+    }
+    let mut summary = RemoveSummary { bundles: bundles.iter().cloned().collect(), ..RemoveSummary::default() };
+    let of_removed: BTreeSet<&String> = history.iter().filter(|h| bundles.contains(&h.name)).flat_map(|h| &h.artifacts).collect();
+    for a in of_removed {
+        if named.contains_key(a) {
+            continue;
+        }
+        if let Some(others) = claims.get(a.as_str()) {
+            summary.kept.push((a.clone(), others.iter().map(|s| s.to_string()).collect()));
+        } else if let Some(t) = resolve(store, a)? {
+            // Absent means an earlier `mirror rm` took it already.
+            named.insert(a.clone(), t);
+        }
+    }
+
+    let mut r = Removal { bundles: summary.bundles.clone(), ..Removal::default() };
+    let mut repos: BTreeMap<String, (BTreeSet<String>, BTreeSet<Digest>)> = BTreeMap::new();
+    for (name, t) in &named {
+        match t {
+            Target::Tag { repo, tag } => {
+                repos.entry(repo.clone()).or_default().0.insert(tag.clone());
+            }
+            Target::Manifest { repo, digest } => {
+                repos.entry(repo.clone()).or_default().1.insert(digest.clone());
+            }
+            Target::Debs { id, keys } => {
+                r.debs.extend(keys.iter().cloned());
+                let gone: BTreeSet<&str> = keys.iter().map(|k| k.filename.as_str()).collect();
+                for f in gone {
+                    // The pool file goes with the last index entry that lists it.
+                    let still = store.apt_entries(id)?.iter().any(|(k, _, _)| k.filename == f && !r.debs.contains(k));
+                    if !still {
+                        r.apt_pool.push((id.clone(), f.to_string()));
+                    }
+                }
+            }
+            Target::Wheel { project, filename } => r.wheels.push((project.clone(), filename.clone())),
+            Target::File(f) => r.files.push(f.clone()),
+            Target::Nltk(id) => r.nltk.push(id.clone()),
+            Target::Hf { repo, commit } => r.hf.push((repo.clone(), commit.clone())),
+        }
+        r.envelopes.extend(store.envelopes_of(name)?.into_iter().map(|d| (name.clone(), d)));
+        summary.removed.push(name.clone());
+    }
+    for (repo, (tags, digests)) in &repos {
+        prune_repo(store, repo, tags, digests, &claims, &mut r, &mut summary)?;
+    }
+    r.apt_pool.dedup();
+    summary.generation = store.remove(&r)?;
+    tracing::info!("removed {} artifact(s) and bundle name(s) {:?}; generation {}", summary.removed.len(), summary.bundles, summary.generation);
+    Ok(summary)
+}
+
+/// Drop `tags` and `digests` from `repo`, then every manifest of `repo` that no remaining root
+/// reaches: roots are the remaining tags and the untagged artifacts other bundles imported.
+fn prune_repo(
+    store: &Store,
+    repo: &str,
+    tags: &BTreeSet<String>,
+    digests: &BTreeSet<Digest>,
+    claims: &BTreeMap<&str, BTreeSet<&str>>,
+    r: &mut Removal,
+    summary: &mut RemoveSummary,
+) -> Result<(), RemoveError> {
+    let held: BTreeSet<Digest> = store.manifest_digests(repo)?.into_iter().collect();
+    let mut roots: Vec<Digest> = Vec::new();
+    let mut tags_left = false;
+    for (rp, tag, d) in store.all_tags()? {
+        if rp != repo {
+            continue;
+        }
+        if tags.contains(&tag) {
+            r.tags.push((rp, tag));
+        } else {
+            tags_left = true;
+            roots.push(d);
+        }
+    }
+    let prefix = format!("{repo}@");
+    for a in claims.keys() {
+        if let Some(d) = a.strip_prefix(&prefix).and_then(|d| d.parse::<Digest>().ok()) {
+            if held.contains(&d) && !digests.contains(&d) {
+                roots.push(d);
+            }
+        }
+    }
+    // What the remaining roots reach must be readable: a manifest we cannot read may need any
+    // of the others, and deleting one of those would break what is still served.
+    let mut kept = BTreeSet::new();
+    while let Some(d) = roots.pop() {
+        if !held.contains(&d) || !kept.insert(d.clone()) {
+            continue;
+        }
+        let bytes = BlobStore::read_small(&store.blobs.path(&d), MAX_MANIFEST).map_err(|_| RemoveError::Unreadable(format!("{repo}@{d}")))?;
+        let m = AnyManifest::parse(&bytes).map_err(|_| RemoveError::Unreadable(format!("{repo}@{d}")))?;
+        roots.extend(m.manifests.iter().map(|c| c.digest.clone()));
+    }
+    let gone: BTreeSet<Digest> = held.difference(&kept).cloned().collect();
+    summary.manifests_removed += gone.len();
+    r.manifests.extend(gone.iter().map(|d| (repo.to_string(), d.clone())));
+    for (subject, desc) in store.referrer_entries(repo)? {
+        if !kept.contains(&desc.digest) {
+            r.referrers.push((repo.to_string(), subject, desc.digest));
+        }
+    }
+    if !tags_left && kept.is_empty() {
+        r.repos.push(repo.to_string());
+    }
+    if let Some(chart) = repo.strip_prefix("charts/") {
+        for c in store.charts()?.into_iter().filter(|c| c.name == chart && gone.contains(&c.manifest)) {
+            let name = format!("charts/{}:{}", c.name, c.version);
+            if !summary.removed.contains(&name) && !summary.removed.contains(&format!("charts/{}:{}", c.name, bundler::sources::helm::oci_tag(&c.version))) {
+                summary.removed.push(name);
+            }
+            r.charts.push((c.name, c.version));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Changes, HistoryRecord, ManifestRecord};
+
+    fn put(store: &Store, b: &[u8]) -> Digest {
+        let d = Digest::sha256_of(b);
+        store.blobs.write(&d, &mut &b[..]).unwrap();
+        d
+    }
+
+    fn manifest(store: &Store, layer: &[u8]) -> Digest {
+        let l = put(store, layer);
+        put(store, format!(r#"{{"schemaVersion":2,"layers":[{{"mediaType":"x","digest":"{l}","size":{}}}]}}"#, layer.len()).as_bytes())
+    }
+
+    fn history(name: &str, artifacts: &[&str]) -> HistoryRecord {
+        HistoryRecord {
+            generation: 0,
+            imported_at: "t".into(),
+            name: name.into(),
+            sequence: 1,
+            bundle_json: Digest::sha256_of(name.as_bytes()),
+            signer: "k".into(),
+            file: "f".into(),
+            blobs_added: 0,
+            bytes_added: 0,
+            artifacts: artifacts.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn tags_prune_what_only_they_reach_and_unknown_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (m1, m2) = (manifest(&store, b"one"), manifest(&store, b"two"));
+        let index = put(&store, format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"x","digest":"{m1}","size":1}}]}}"#).as_bytes());
+        let rec = |d: &Digest| ("r/a".to_string(), d.clone(), ManifestRecord { media_type: "x".into(), size: 1 });
+        store
+            .commit(&Changes {
+                repos: vec!["r/a".into()],
+                tags: vec![("r/a".into(), "1".into(), index.clone()), ("r/a".into(), "2".into(), m2.clone())],
+                manifests: vec![rec(&index), rec(&m1), rec(&m2)],
+                bundle: Some(("b".into(), crate::store::BundleRecord { sequence: 1, bundle_json: Digest::sha256_of(b"b"), imported_at: "t".into(), sbom: None })),
+                history: Some(history("b", &["r/a:1", "r/a:2"])),
+                ..Changes::default()
+            })
+            .unwrap();
+        let g = store.generation().unwrap();
+        assert!(matches!(remove(&store, &["r/a:1".into(), "r/a:9".into()]), Err(RemoveError::Unknown(u)) if u == ["r/a:9"]));
+        assert_eq!(store.generation().unwrap(), g, "a refused rm changes nothing");
+
+        let s = remove(&store, &["r/a:1".into()]).unwrap();
+        assert_eq!((s.removed.clone(), s.manifests_removed), (vec!["r/a:1".to_string()], 2));
+        assert_eq!(store.manifest_digests("r/a").unwrap(), vec![m2.clone()]);
+        assert!(store.repo_exists("r/a").unwrap());
+        // The bundle name takes the rest, and the repository with it.
+        let s = remove(&store, &["b".into()]).unwrap();
+        assert_eq!((s.bundles, s.removed), (vec!["b".to_string()], vec!["r/a:2".to_string()]));
+        assert!(!store.repo_exists("r/a").unwrap() && store.bundle("b").unwrap().is_none());
+        assert!(store.references(&store.paths).unwrap().blobs.is_empty());
+    }
+}

@@ -1,0 +1,332 @@
+//! What keeps a blob alive: one rule per metadata tree. `gc` deletes a blob only when no rule
+//! reaches it, so every tree `Meta` opens has a rule here, even if the rule is "names no blob".
+//! A tree without one makes `references` fail (gc refuses) and the test below fail, so a new
+//! record type cannot be forgotten.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bundler::format::deb;
+use bundler::format::oci::AnyManifest;
+use bundler::format::Digest;
+
+use super::{decode, BundleRecord, DebRecord, HelmRecord, HfRecord, Meta, NltkRecord, WheelRecord, SEP};
+use crate::store::{BlobStore, Paths, StoreError};
+
+/// The import refuses manifests larger than this, so none in the store is.
+const MAX_MANIFEST: u64 = 4 << 20;
+
+/// sled's own tree, which `Meta` never writes.
+const SLED_DEFAULT_TREE: &[u8] = b"__sled__default";
+
+/// Every blob the metadata references, each with the artifacts (as `mirror history` names
+/// them) that reference it.
+#[derive(Debug, Default)]
+pub struct References {
+    pub blobs: BTreeMap<Digest, BTreeSet<String>>,
+    /// Manifests the metadata names whose file is missing or unparseable: what they reference
+    /// is unknown, so nothing may be collected until they are restored or removed.
+    pub unreadable: BTreeMap<Digest, BTreeSet<String>>,
+}
+
+type Rule = fn(&Meta, &mut Walker) -> Result<(), StoreError>;
+
+/// Every tree with what it keeps alive.
+const RULES: &[(&str, Rule)] = &[
+    ("repos", names_no_blob),
+    ("tags", tags),
+    ("manifests", manifests),
+    ("referrers", referrers),
+    // The record of what is held: what gc prunes, not a reason to keep.
+    ("blobs", names_no_blob),
+    // bundle.json itself is not stored, but the SBOM it names is served.
+    ("bundles", bundles),
+    ("history", names_no_blob),
+    ("state", names_no_blob),
+    ("apt", apt),
+    ("apt_pool", apt_pool),
+    ("pypi", pypi),
+    ("pypi_files", pypi_files),
+    ("files", files),
+    ("nltk", nltk),
+    ("helm", helm),
+    ("hf", hf),
+    // Revision names → commits: the commits' records keep the files.
+    ("hf_refs", names_no_blob),
+    ("envelopes", envelopes),
+];
+
+impl Meta {
+    /// Walk every tree's rule. Manifests are read from `paths` to follow config, layers and
+    /// child manifests, as the import's graph walk does.
+    pub fn references(&self, paths: &Paths) -> Result<References, StoreError> {
+        let mut w = Walker { paths, refs: References::default(), cache: HashMap::new() };
+        for name in self.db.tree_names() {
+            if name.as_ref() == SLED_DEFAULT_TREE {
+                continue;
+            }
+            let name = String::from_utf8_lossy(&name).into_owned();
+            let (_, rule) = RULES.iter().find(|(n, _)| *n == name).ok_or(StoreError::NoReachRule(name))?;
+            rule(self, &mut w)?;
+        }
+        Ok(w.refs)
+    }
+}
+
+/// What one manifest references directly.
+#[derive(Clone)]
+struct Children {
+    blobs: Vec<Digest>,
+    manifests: Vec<Digest>,
+}
+
+pub(super) struct Walker<'a> {
+    paths: &'a Paths,
+    refs: References,
+    /// Parsed once per run: many tags share platform manifests. `Err` = present but unreadable.
+    cache: HashMap<Digest, Result<Option<Children>, ()>>,
+}
+
+impl Walker<'_> {
+    fn blob(&mut self, d: &Digest, artifact: &str) {
+        self.refs.blobs.entry(d.clone()).or_default().insert(artifact.to_string());
+    }
+
+    /// `None`: no such file. `Err`: a file that is not a manifest we can read.
+    fn children(&mut self, d: &Digest) -> Result<Option<Children>, ()> {
+        if let Some(c) = self.cache.get(d) {
+            return c.clone();
+        }
+        let path = self.paths.blob(d);
+        let c = if !path.is_file() {
+            Ok(None)
+        } else {
+            match BlobStore::read_small(&path, MAX_MANIFEST).ok().and_then(|b| AnyManifest::parse(&b).ok()) {
+                Some(m) => Ok(Some(Children { blobs: m.blob_children().map(|x| x.digest.clone()).collect(), manifests: m.manifests.iter().map(|x| x.digest.clone()).collect() })),
+                None => Err(()),
+            }
+        };
+        self.cache.insert(d.clone(), c.clone());
+        c
+    }
+
+    /// A manifest the metadata names: itself, its config and layers, and the child manifests
+    /// of an index that the store holds (a platform filter leaves some out; that is fine).
+    fn manifest(&mut self, top: &Digest, artifact: &str) {
+        let mut stack = vec![(top.clone(), true)];
+        let mut seen = BTreeSet::new();
+        while let Some((d, named)) = stack.pop() {
+            if !seen.insert(d.clone()) {
+                continue;
+            }
+            match self.children(&d) {
+                Ok(Some(c)) => {
+                    self.blob(&d, artifact);
+                    for b in &c.blobs {
+                        self.blob(b, artifact);
+                    }
+                    stack.extend(c.manifests.into_iter().map(|m| (m, false)));
+                }
+                Ok(None) if !named => {}
+                Ok(None) | Err(()) => {
+                    self.blob(&d, artifact);
+                    self.refs.unreadable.entry(d.clone()).or_default().insert(artifact.to_string());
+                }
+            }
+        }
+    }
+}
+
+fn parts(k: &[u8]) -> Vec<String> {
+    k.split(|b| *b == SEP).map(|p| String::from_utf8_lossy(p).into_owned()).collect()
+}
+
+fn digest_of(tree: &str, s: &str) -> Result<Digest, StoreError> {
+    s.parse().map_err(|_| StoreError::Corrupt(format!("{tree}: {s:?} is not a digest")))
+}
+
+fn names_no_blob(_: &Meta, _: &mut Walker) -> Result<(), StoreError> {
+    Ok(())
+}
+
+fn tags(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for kv in m.tags.iter() {
+        let (k, v) = kv?;
+        let [repo, tag] = &parts(&k)[..] else { return Err(StoreError::Corrupt("tags key".into())) };
+        let d = digest_of("tags", &String::from_utf8_lossy(&v))?;
+        w.manifest(&d, &format!("{repo}:{tag}"));
+    }
+    Ok(())
+}
+
+fn manifests(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for k in m.manifests.iter().keys() {
+        let [repo, d] = &parts(&k?)[..] else { return Err(StoreError::Corrupt("manifests key".into())) };
+        w.manifest(&digest_of("manifests", d)?, &format!("{repo}@{d}"));
+    }
+    Ok(())
+}
+
+fn referrers(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for kv in m.referrers.iter() {
+        let (k, v) = kv?;
+        let repo = parts(&k).into_iter().next().unwrap_or_default();
+        let desc: bundler::format::oci::Descriptor = decode("referrers", &v)?;
+        w.manifest(&desc.digest, &format!("{repo}@{}", desc.digest));
+    }
+    Ok(())
+}
+
+/// `apt/<id>/<package>_<version>_<arch>.deb`, as the import names a deb.
+pub(super) fn deb_name(id: &str, r: &DebRecord, filename: &str) -> String {
+    let f = |k: &str| deb::field(&r.stanza, k);
+    match (f("Package"), f("Version"), f("Architecture")) {
+        (Some(p), Some(v), Some(a)) => format!("apt/{id}/{}", deb::deb_file_name(p, v, a)),
+        _ => format!("apt/{id}/{}", filename.rsplit('/').next().unwrap_or(filename)),
+    }
+}
+
+fn apt(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for kv in m.apt.iter() {
+        let (k, v) = kv?;
+        let p = parts(&k);
+        let r: DebRecord = decode("apt", &v)?;
+        w.blob(&r.digest, &deb_name(&p[0], &r, p.last().map(String::as_str).unwrap_or_default()));
+    }
+    Ok(())
+}
+
+fn apt_pool(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for kv in m.apt_pool.iter() {
+        let (k, v) = kv?;
+        let [id, filename] = &parts(&k)[..] else { return Err(StoreError::Corrupt("apt_pool key".into())) };
+        let (d, _): (Digest, u64) = decode("apt_pool", &v)?;
+        w.blob(&d, &format!("apt/{id}/{}", filename.rsplit('/').next().unwrap_or(filename)));
+    }
+    Ok(())
+}
+
+fn wheel(w: &mut Walker, r: &WheelRecord) {
+    let name = format!("pypi/{}/{}", r.project, r.filename);
+    w.blob(&r.digest, &name);
+    if let Some((d, _)) = &r.metadata {
+        w.blob(d, &name);
+    }
+}
+
+fn pypi(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for v in m.pypi.iter().values() {
+        wheel(w, &decode("pypi", &v?)?);
+    }
+    Ok(())
+}
+
+fn pypi_files(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for v in m.pypi_files.iter().values() {
+        wheel(w, &decode("pypi_files", &v?)?);
+    }
+    Ok(())
+}
+
+fn files(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for (name, d, _) in m.raw_files()? {
+        w.blob(&d, &format!("files/{name}"));
+    }
+    Ok(())
+}
+
+fn nltk(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for v in m.nltk.iter().values() {
+        let r: NltkRecord = decode("nltk", &v?)?;
+        let attr = |k: &str| r.attrs.get(k).cloned().unwrap_or_default();
+        w.blob(&r.digest, &format!("nltk/{}/{}", attr("subdir"), attr("id")));
+    }
+    Ok(())
+}
+
+fn helm(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for v in m.helm.iter().values() {
+        let r: HelmRecord = decode("helm", &v?)?;
+        let name = format!("charts/{}:{}", r.name, r.version);
+        w.blob(&r.digest, &name);
+        w.manifest(&r.manifest, &name);
+    }
+    Ok(())
+}
+
+fn bundles(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for kv in m.bundles.iter() {
+        let (k, v) = kv?;
+        let r: BundleRecord = decode("bundles", &v)?;
+        if let Some(d) = &r.sbom {
+            w.blob(d, &format!("sbom of {}", String::from_utf8_lossy(&k)));
+        }
+    }
+    Ok(())
+}
+
+fn hf(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for v in m.hf.iter().values() {
+        let r: HfRecord = decode("hf", &v?)?;
+        let name = format!("hf/{}@{}", r.repo, r.commit);
+        for f in &r.files {
+            w.blob(&f.sha256, &name);
+        }
+    }
+    Ok(())
+}
+
+fn envelopes(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for k in m.envelopes.iter().keys() {
+        let [name, d] = &parts(&k?)[..] else { return Err(StoreError::Corrupt("envelopes key".into())) };
+        w.manifest(&digest_of("envelopes", d)?, name);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Changes, ManifestRecord, Store};
+
+    #[test]
+    fn every_tree_has_a_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for name in store.db.tree_names() {
+            let name = String::from_utf8_lossy(&name).into_owned();
+            assert!(name.as_bytes() == SLED_DEFAULT_TREE || RULES.iter().any(|(n, _)| *n == name), "tree {name} has no reachability rule in store/meta/reach.rs");
+        }
+        assert!(store.references(&store.paths).unwrap().blobs.is_empty());
+    }
+
+    #[test]
+    fn manifests_reach_config_and_layers_and_records_reach_payloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let put = |b: &[u8]| {
+            let d = Digest::sha256_of(b);
+            store.blobs.write(&d, &mut &b[..]).unwrap();
+            d
+        };
+        let (config, layer, wheel, orphan) = (put(b"{}"), put(b"layer"), put(b"wheel"), put(b"orphan"));
+        let m = format!(r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{config}","size":2}},"layers":[{{"mediaType":"y","digest":"{layer}","size":5}}]}}"#);
+        let md = put(m.as_bytes());
+        let absent = Digest::sha256_of(b"absent");
+        store
+            .commit(&Changes {
+                repos: vec!["r/a".into()],
+                tags: vec![("r/a".into(), "1".into(), md.clone())],
+                manifests: vec![("r/a".into(), md.clone(), ManifestRecord { media_type: "x".into(), size: m.len() as u64 }), ("r/a".into(), absent.clone(), ManifestRecord { media_type: "x".into(), size: 1 })],
+                wheels: vec![WheelRecord { project: "p".into(), version: "1".into(), filename: "p-1-py3-none-any.whl".into(), digest: wheel.clone(), size: 5, requires_python: None, metadata: None }],
+                ..Changes::default()
+            })
+            .unwrap();
+        let refs = store.references(&store.paths).unwrap();
+        for d in [&config, &layer, &md, &wheel] {
+            assert!(refs.blobs.contains_key(d), "{d} must be reachable");
+        }
+        assert!(refs.blobs[&layer].contains("r/a:1"));
+        assert!(!refs.blobs.contains_key(&orphan));
+        assert_eq!(refs.unreadable.keys().collect::<Vec<_>>(), vec![&absent]);
+    }
+}

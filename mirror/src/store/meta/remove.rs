@@ -1,0 +1,233 @@
+//! Taking metadata out: what `mirror rm`, `mirror gc` and `mirror verify --quarantine` delete,
+//! applied like an import, in one transaction that bumps the generation. Plus the few scans
+//! the planner of a removal needs.
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use bundler::format::oci::Descriptor;
+use bundler::format::Digest;
+
+use super::{decode, key, DebKey, DebRecord, Meta, GENERATION, SEP};
+use crate::store::StoreError;
+
+/// Keys to delete, tree by tree.
+#[derive(Debug, Default)]
+pub struct Removal {
+    /// (repo, tag)
+    pub tags: Vec<(String, String)>,
+    pub manifests: Vec<(String, Digest)>,
+    /// (repo, subject, referrer)
+    pub referrers: Vec<(String, Digest, Digest)>,
+    pub repos: Vec<String>,
+    pub debs: Vec<DebKey>,
+    /// (source id, pool filename)
+    pub apt_pool: Vec<(String, String)>,
+    /// (project, filename)
+    pub wheels: Vec<(String, String)>,
+    pub files: Vec<String>,
+    /// NLTK package ids.
+    pub nltk: Vec<String>,
+    /// (chart name, version)
+    pub charts: Vec<(String, String)>,
+    /// Hugging Face (repo, commit): the record, and the revision names pointing at it.
+    pub hf: Vec<(String, String)>,
+    /// (artifact name, manifest digest)
+    pub envelopes: Vec<(String, Digest)>,
+    /// Bundle names whose sequence record goes: that name may be imported afresh.
+    pub bundles: Vec<String>,
+    /// Entries of the `blobs` tree (what the inventory says is held).
+    pub blobs: Vec<Digest>,
+}
+
+impl Removal {
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+            && self.manifests.is_empty()
+            && self.referrers.is_empty()
+            && self.repos.is_empty()
+            && self.debs.is_empty()
+            && self.apt_pool.is_empty()
+            && self.wheels.is_empty()
+            && self.files.is_empty()
+            && self.nltk.is_empty()
+            && self.charts.is_empty()
+            && self.hf.is_empty()
+            && self.envelopes.is_empty()
+            && self.bundles.is_empty()
+            && self.blobs.is_empty()
+    }
+}
+
+impl Meta {
+    /// Delete everything `r` names in one transaction and make it durable. Returns the new
+    /// generation (unchanged when `r` is empty).
+    pub fn remove(&self, r: &Removal) -> Result<u64, StoreError> {
+        if r.is_empty() {
+            return self.generation();
+        }
+        let trees = [
+            self.repos.clone(),
+            self.tags.clone(),
+            self.manifests.clone(),
+            self.referrers.clone(),
+            self.blobs.clone(),
+            self.bundles.clone(),
+            self.state.clone(),
+            self.apt.clone(),
+            self.apt_pool.clone(),
+            self.pypi.clone(),
+            self.pypi_files.clone(),
+            self.files.clone(),
+            self.nltk.clone(),
+            self.helm.clone(),
+            self.hf.clone(),
+            self.hf_refs.clone(),
+            self.envelopes.clone(),
+        ];
+        // Revision names that answer with a removed commit go with it.
+        let mut refs_gone = Vec::new();
+        for (repo, commit) in &r.hf {
+            for kv in self.hf_refs.scan_prefix(key(&[repo, ""])) {
+                let (k, v) = kv?;
+                if v.as_ref() == commit.as_bytes() {
+                    refs_gone.push(k.to_vec());
+                }
+            }
+        }
+        let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
+            let [repos, tags, manifests, referrers, blobs, bundles, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes] = &t[..] else {
+                unreachable!("seventeen trees")
+            };
+            for (repo, commit) in &r.hf {
+                hf.remove(key(&[repo, commit]))?;
+            }
+            for k in &refs_gone {
+                hf_refs.remove(&k[..])?;
+            }
+            for (repo, tag) in &r.tags {
+                tags.remove(key(&[repo, tag]))?;
+            }
+            for (repo, d) in &r.manifests {
+                manifests.remove(key(&[repo, &d.to_string()]))?;
+            }
+            for (repo, s, d) in &r.referrers {
+                referrers.remove(key(&[repo, &s.to_string(), &d.to_string()]))?;
+            }
+            for repo in &r.repos {
+                repos.remove(repo.as_bytes())?;
+            }
+            for k in &r.debs {
+                apt.remove(k.bytes())?;
+            }
+            for (id, f) in &r.apt_pool {
+                apt_pool.remove(key(&[id, f]))?;
+            }
+            for (project, f) in &r.wheels {
+                pypi.remove(key(&[project, f]))?;
+                pypi_files.remove(f.as_bytes())?;
+            }
+            for name in &r.files {
+                files.remove(name.as_bytes())?;
+            }
+            for id in &r.nltk {
+                nltk.remove(id.as_bytes())?;
+            }
+            for (name, version) in &r.charts {
+                helm.remove(key(&[name, version]))?;
+            }
+            for (name, d) in &r.envelopes {
+                envelopes.remove(key(&[name, &d.to_string()]))?;
+            }
+            for name in &r.bundles {
+                bundles.remove(name.as_bytes())?;
+            }
+            for d in &r.blobs {
+                blobs.remove(d.to_string().as_bytes())?;
+            }
+            let generation = match state.get(GENERATION)? {
+                Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
+                None => 0,
+            } + 1;
+            state.insert(GENERATION, &generation.to_be_bytes()[..])?;
+            Ok::<u64, ConflictableTransactionError<()>>(generation)
+        });
+        let generation = res.map_err(|e| StoreError::Db(format!("{e:?}")))?;
+        self.db.flush()?;
+        Ok(generation)
+    }
+
+    /// Every tag of every repository: (repo, tag, digest).
+    pub fn all_tags(&self) -> Result<Vec<(String, String, Digest)>, StoreError> {
+        self.tags
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let (repo, tag) = split2(&k).ok_or_else(|| StoreError::Corrupt("tags key".into()))?;
+                let d = std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()).ok_or_else(|| StoreError::Corrupt(format!("tag {repo}:{tag}")))?;
+                Ok((repo, tag, d))
+            })
+            .collect()
+    }
+
+    /// The manifests a repository holds.
+    pub fn manifest_digests(&self, repo: &str) -> Result<Vec<Digest>, StoreError> {
+        let prefix = key(&[repo, ""]);
+        self.manifests
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| {
+                let k = k?;
+                std::str::from_utf8(&k[prefix.len()..]).ok().and_then(|s| s.parse().ok()).ok_or_else(|| StoreError::Corrupt(format!("manifest key in {repo}")))
+            })
+            .collect()
+    }
+
+    /// Every referrer entry of a repository: (subject, referrer descriptor).
+    pub fn referrer_entries(&self, repo: &str) -> Result<Vec<(Digest, Descriptor)>, StoreError> {
+        let prefix = key(&[repo, ""]);
+        self.referrers
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                let subject = k[prefix.len()..].split(|b| *b == SEP).next().and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse().ok());
+                let subject = subject.ok_or_else(|| StoreError::Corrupt(format!("referrer key in {repo}")))?;
+                Ok((subject, decode("referrers", &v)?))
+            })
+            .collect()
+    }
+
+    /// Every deb of one apt source with its key and its name as the import gives it
+    /// (`apt/<id>/<package>_<version>_<arch>.deb`).
+    pub fn apt_entries(&self, id: &str) -> Result<Vec<(DebKey, DebRecord, String)>, StoreError> {
+        self.apt
+            .scan_prefix(key(&[id, ""]))
+            .map(|kv| {
+                let (k, v) = kv?;
+                let p: Vec<String> = k.split(|b| *b == SEP).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
+                let [id, suite, component, arch, filename] = &p[..] else { return Err(StoreError::Corrupt("apt key".into())) };
+                let rec: DebRecord = decode("apt", &v)?;
+                let name = super::reach::deb_name(id, &rec, filename);
+                Ok((DebKey { id: id.clone(), suite: suite.clone(), component: component.clone(), arch: arch.clone(), filename: filename.clone() }, rec, name))
+            })
+            .collect()
+    }
+
+    /// The envelope manifests recorded under an artifact name.
+    pub fn envelopes_of(&self, name: &str) -> Result<Vec<Digest>, StoreError> {
+        let prefix = key(&[name, ""]);
+        self.envelopes
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| {
+                let k = k?;
+                std::str::from_utf8(&k[prefix.len()..]).ok().and_then(|s| s.parse().ok()).ok_or_else(|| StoreError::Corrupt(format!("envelope key of {name}")))
+            })
+            .collect()
+    }
+}
+
+fn split2(k: &[u8]) -> Option<(String, String)> {
+    let i = k.iter().position(|b| *b == SEP)?;
+    Some((String::from_utf8_lossy(&k[..i]).into_owned(), String::from_utf8_lossy(&k[i + 1..]).into_owned()))
+}
