@@ -158,6 +158,9 @@ fn hf_models_reach_huggingface_hub_through_the_gap() {
     drop(hub); // the gap: nothing upstream from here on
 
     gap.import(&bundle).ok();
+    // gc must count the model's files (and the artifact's own manifest) as referenced.
+    let gc = gap.mirror(&["gc", "--store", gap.store().to_str().unwrap(), "--json"]).ok();
+    assert_eq!(gc.json()["removed"].as_array().map(Vec::len), Some(0), "{}", gc.stdout);
     let mirror = Mirror::start_with_env(&gap.store(), &[], &[("MIRROR_HF_TREE_PAGE_SIZE", "3")]);
     let endpoint = mirror.url("/hf");
     let got = client(&endpoint, &gap.path("hf-home"));
