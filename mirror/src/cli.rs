@@ -52,6 +52,14 @@ pub enum ClientKind {
     Nltk,
     /// Environment for huggingface_hub and transformers (HF_ENDPOINT at the mirror's /hf).
     Hf,
+    /// containerd `certs.d/<registry>/hosts.toml` for every registry the mirror holds.
+    Containerd,
+    /// RKE2/K3s `registries.yaml` (mirrors for every registry held, the CA under configs).
+    Rke2,
+    /// podman/buildah/skopeo/CRI-O `registries.conf.d` remapping every registry held.
+    Podman,
+    /// Docker Engine `daemon.json` (`registry-mirrors`: docker.io only).
+    Docker,
 }
 
 #[derive(Args)]
@@ -63,6 +71,10 @@ pub struct ClientConfigArgs {
     /// Write files under DIR instead of printing.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The CA the mirror's HTTPS certificate chains to (STORE/tls/ca.crt after `mirror init`):
+    /// trusted when asking the mirror, and written next to the configs that need it.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -132,6 +132,20 @@ impl ImageBuilder {
     }
 }
 
+/// A docker-registry holding `library/hello:1` and `library/other:1`, two multi-arch images
+/// that share their base layer.
+pub fn shared_pair(dir: &std::path::Path) -> (crate::Registry, BuiltImage, BuiltImage) {
+    let reg = crate::Registry::start();
+    let mut b = ImageBuilder::new(&dir.join("layout"));
+    let hello = b.multi_arch("1", "shared base layer", "hello");
+    b.push("1", &reg.host, "library/hello");
+    let mut b2 = ImageBuilder::new(&dir.join("layout2"));
+    let other = b2.multi_arch("1", "shared base layer", "other");
+    b2.push("1", &reg.host, "library/other");
+    assert_eq!(hello.shared_layer, other.shared_layer);
+    (reg, hello, other)
+}
+
 /// Push a small OCI artifact manifest (e.g. a cosign-style signature) straight to a registry
 /// over HTTP with curl: upload its blobs, then PUT the manifest under `reference`.
 pub fn push_artifact(host: &str, repo: &str, reference: &str, manifest: &[u8], blobs: &[&[u8]]) -> String {

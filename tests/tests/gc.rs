@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use e2e::{http_status, raw_manifest, run, sha256, skopeo, snapshot, AptClient, AptRepoBuilder, BuiltImage, DebSpec, DistSpec, Gap, ImageBuilder, Mirror, PyIndexBuilder, Registry, Venv};
+use e2e::{http_status, raw_manifest, run, sha256, skopeo, snapshot, AptClient, AptRepoBuilder, BuiltImage, DebSpec, DistSpec, Gap, Mirror, PyIndexBuilder, Registry, Venv};
 
 fn s(p: &Path) -> String {
     p.display().to_string()
@@ -16,18 +16,6 @@ fn q(s: &str) -> String {
     serde_json::to_string(s).unwrap()
 }
 
-/// Upstream registry with two multi-arch images that share a layer.
-fn images(dir: &Path) -> (Registry, BuiltImage, BuiltImage) {
-    let reg = Registry::start();
-    let mut b = ImageBuilder::new(&dir.join("layout"));
-    let hello = b.multi_arch("1", "shared base layer", "hello");
-    b.push("1", &reg.host, "library/hello");
-    let mut b2 = ImageBuilder::new(&dir.join("layout2"));
-    let other = b2.multi_arch("1", "shared base layer", "other");
-    b2.push("1", &reg.host, "library/other");
-    assert_eq!(hello.shared_layer, other.shared_layer);
-    (reg, hello, other)
-}
 
 /// Digests of the blobs a bundle carries (`bundler inspect --json`).
 fn carried(gap: &Gap, bundle: &Path) -> BTreeSet<String> {
@@ -57,7 +45,7 @@ fn blob_url(mirror: &Mirror, repo: &str, digest: &str) -> String {
 #[test]
 fn rm_bundle_then_gc_keeps_what_the_other_uses() {
     let gap = Gap::new();
-    let (reg, hello, other) = images(gap.dir.path());
+    let (reg, hello, other) = e2e::image::shared_pair(gap.dir.path());
     let py = PyIndexBuilder::new(&gap.path("pyup")).dists([DistSpec::pure("alphaonly", "1.0"), DistSpec::pure("betaonly", "1.0"), DistSpec::pure("sharedlib", "1.0")]).build();
     let py_http = py.serve();
     let apt = AptRepoBuilder::new(&gap.path("aptup"))
@@ -162,7 +150,7 @@ fn rm_bundle_then_gc_keeps_what_the_other_uses() {
 }
 
 fn pair(gap: &Gap) -> (Registry, BuiltImage, BuiltImage, PathBuf) {
-    let (reg, hello, other) = images(gap.dir.path());
+    let (reg, hello, other) = e2e::image::shared_pair(gap.dir.path());
     let m = gap.write(
         "pair.yaml",
         &format!("name: pair\nplatforms: [linux/amd64, linux/arm64]\nregistries:\n  docker.io: {{url: \"http://{}\", insecure: true}}\nimages:\n  - docker.io/library/hello:1\n  - docker.io/library/other:1\n", reg.host),

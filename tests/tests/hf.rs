@@ -16,18 +16,6 @@ use e2e::{bin, run, sha256, Gap, Mirror};
 const REPO: &str = "demo/tiny-embed";
 const COMMIT: &str = "3c1f0d0e5a7b9c2d4e6f80911a2b3c4d5e6f7a8b";
 
-/// Deterministic, incompressible-looking bytes.
-fn payload(n: usize, seed: u8) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9 ^ seed as u32;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
 
 /// Path in the repo, LFS or not, content.
 fn files() -> Vec<(&'static str, bool, Vec<u8>)> {
@@ -38,9 +26,9 @@ fn files() -> Vec<(&'static str, bool, Vec<u8>)> {
         ("README.md", false, b"# tiny-embed\n".to_vec()),
         ("training_args.json", false, br#"{"lr": 0.1}"#.to_vec()),
         ("1_Pooling/config.json", false, br#"{"pooling_mode_mean_tokens": true}"#.to_vec()),
-        ("model.safetensors", true, payload(3 << 20, 1)),
-        ("sub/extra.safetensors", true, payload(200 << 10, 2)),
-        ("onnx/model.onnx", true, payload(100 << 10, 3)),
+        ("model.safetensors", true, e2e::payload(3 << 20, 1)),
+        ("sub/extra.safetensors", true, e2e::payload(200 << 10, 2)),
+        ("onnx/model.onnx", true, e2e::payload(100 << 10, 3)),
     ]
 }
 

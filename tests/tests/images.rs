@@ -17,15 +17,7 @@ fn manifest(gap: &Gap, name: &str, registry: &str, platforms: &str, images: &str
 
 /// Upstream with two multi-arch images sharing a layer: library/hello:1 and library/other:1.
 fn upstream(dir: &Path) -> (Registry, BuiltImage, BuiltImage) {
-    let reg = Registry::start();
-    let mut b = ImageBuilder::new(&dir.join("layout"));
-    let hello = b.multi_arch("1", "shared base layer", "hello");
-    b.push("1", &reg.host, "library/hello");
-    let mut b2 = ImageBuilder::new(&dir.join("layout2"));
-    let other = b2.multi_arch("1", "shared base layer", "other");
-    b2.push("1", &reg.host, "library/other");
-    assert_eq!(hello.shared_layer, other.shared_layer);
-    (reg, hello, other)
+    e2e::image::shared_pair(dir)
 }
 
 /// Digests of the blobs `bundler inspect --json` says the bundle carries (`blobs[].digest`).

@@ -7,16 +7,41 @@ use anyhow::{bail, Context};
 
 use crate::cli::{ClientConfigArgs, ClientKind};
 
+/// An HTTP client that trusts `--ca` besides the system roots.
+fn client(ca: Option<&Path>) -> anyhow::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
+    if let Some(p) = ca {
+        let pem = std::fs::read(p).with_context(|| format!("reading --ca {}", p.display()))?;
+        b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).with_context(|| format!("--ca {} is not a PEM certificate", p.display()))?);
+    }
+    Ok(b.build()?)
+}
+
 pub async fn run(args: &ClientConfigArgs) -> anyhow::Result<()> {
+    use super::registry_config as reg;
     let url = args.url.trim_end_matches('/');
+    let (out, ca) = (args.out.as_deref(), args.ca.as_deref());
+    let http = client(ca)?;
     match args.kind {
-        ClientKind::Apt => apt(url, args.out.as_deref()).await,
+        ClientKind::Apt => apt(&http, url, out).await,
+        ClientKind::Containerd => {
+            let files = reg::containerd(url, &reg::registries(&http, url).await?, ca);
+            reg::write(out, &files, ca, "on each node: copy containerd/certs.d/* to /etc/containerd/certs.d/ (RKE2: /var/lib/rancher/rke2/agent/etc/containerd/certs.d/ is generated from registries.yaml instead)")
+        }
+        ClientKind::Rke2 => {
+            let f = reg::rke2(url, &reg::registries(&http, url).await?, ca)?;
+            reg::write(out, &[f], ca, "on each RKE2 node: copy rke2/registries.yaml (and mirror-ca.crt) to /etc/rancher/rke2/, then restart rke2-server or rke2-agent")
+        }
+        ClientKind::Podman => {
+            let files = reg::podman(url, &reg::registries(&http, url).await?, ca)?;
+            reg::write(out, &files, ca, "on each client: copy containers/registries.conf.d/50-mirror.conf to /etc/containers/registries.conf.d/ (and containers/certs.d/* to /etc/containers/certs.d/)")
+        }
+        ClientKind::Docker => reg::write(out, &[reg::docker(url)?], ca, "on each Docker host: merge docker/daemon.json into /etc/docker/daemon.json (with a private CA: mirror-ca.crt to /etc/docker/certs.d/<host:port>/ca.crt), restart dockerd"),
         ClientKind::Pip => write_or_print(args.out.as_deref(), "pip/pip.conf", &pip_conf(url), "on each client: /etc/pip.conf (or PIP_CONFIG_FILE=…)"),
         ClientKind::Uv => write_or_print(args.out.as_deref(), "uv/uv.toml", &uv_toml(url), "on each client: ~/.config/uv/uv.toml or /etc/uv/uv.toml (or UV_CONFIG_FILE=…)"),
         ClientKind::Helm => write_or_print(args.out.as_deref(), "helm/helm-mirror.sh", &helm_sh(url)?, "run it where helm runs"),
         ClientKind::Nltk => {
-            let client = reqwest::Client::new();
-            let index = get(&client, &format!("{url}/nltk/index.xml")).await?;
+            let index = get(&http, &format!("{url}/nltk/index.xml")).await?;
             let idx = bundler::sources::nltk::parse_index(&String::from_utf8_lossy(&index)).map_err(|e| anyhow::anyhow!("{url}/nltk/index.xml: {e}"))?;
             let pkgs: Vec<(String, String)> = idx.packages.iter().map(|(id, a)| (id.clone(), a.get("subdir").cloned().unwrap_or_default())).collect();
             write_or_print(args.out.as_deref(), "nltk/nltk-mirror.sh", &nltk_sh(url, &pkgs), "run it on the machine (or image build) that needs the data")
@@ -119,17 +144,16 @@ pub fn apt_sources(url: &str, listing: &serde_json::Value, armored_key: &str) ->
     Ok(out)
 }
 
-async fn apt(url: &str, out: Option<&Path>) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    let listing: serde_json::Value = serde_json::from_slice(&get(&client, &format!("{url}/apt/")).await?).context("the mirror's /apt/ listing is not JSON")?;
-    let armored = String::from_utf8(get(&client, &format!("{url}/apt/key.asc")).await?).context("the mirror's key is not text")?;
+async fn apt(client: &reqwest::Client, url: &str, out: Option<&Path>) -> anyhow::Result<()> {
+    let listing: serde_json::Value = serde_json::from_slice(&get(client, &format!("{url}/apt/")).await?).context("the mirror's /apt/ listing is not JSON")?;
+    let armored = String::from_utf8(get(client, &format!("{url}/apt/key.asc")).await?).context("the mirror's key is not text")?;
     let sources = apt_sources(url, &listing, &armored)?;
     match out {
         Some(dir) => {
             let dir = dir.join("apt");
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             std::fs::write(dir.join("mirror.sources"), &sources)?;
-            std::fs::write(dir.join("mirror.gpg"), get(&client, &format!("{url}/apt/key.gpg")).await?)?;
+            std::fs::write(dir.join("mirror.gpg"), get(client, &format!("{url}/apt/key.gpg")).await?)?;
             eprintln!(
                 "wrote {0}/mirror.sources and {0}/mirror.gpg; on each client: copy mirror.sources to /etc/apt/sources.list.d/, then `apt-get update`",
                 dir.display()

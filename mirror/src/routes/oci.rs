@@ -62,8 +62,12 @@ async fn dispatch(State(st): State<AppState>, Query(q): Query<HashMap<String, St
     };
     let ns = q.get("ns").map(String::as_str);
     let repo = |name: &str| -> Result<String, OciError> {
-        let name = path::canonical_name(name, ns);
+        let mut name = path::canonical_name(name, ns);
         validate_repo(&name).map_err(|e| OciError::new(Code::NameInvalid, e))?;
+        // Docker Engine's `registry-mirrors` asks for docker.io names bare (`library/x`).
+        if ns.is_none() && !st.store.repo_exists(&name)? && st.store.repo_exists(&format!("docker.io/{name}"))? {
+            name = format!("docker.io/{name}");
+        }
         if !st.store.repo_exists(&name)? {
             return Err(OciError::new(Code::NameUnknown, format!("repository {name} is not held by this mirror; import a bundle that carries it"))
                 .with_detail(serde_json::json!({"name": name})));

@@ -463,9 +463,9 @@ impl Meta {
         self.state.get(GENERATION)?.map(|v| u64_of(&v)).transpose().map(|g| g.unwrap_or(0))
     }
 
-    /// Apply one import's metadata atomically and make it durable. Returns the new generation.
-    pub fn commit(&self, c: &Changes) -> Result<u64, StoreError> {
-        let trees = [
+    /// Every tree, in the order `commit` and `remove` destructure them in their transactions.
+    pub(super) fn all_trees(&self) -> [sled::Tree; 18] {
+        [
             self.repos.clone(),
             self.tags.clone(),
             self.manifests.clone(),
@@ -484,7 +484,12 @@ impl Meta {
             self.hf.clone(),
             self.hf_refs.clone(),
             self.envelopes.clone(),
-        ];
+        ]
+    }
+
+    /// Apply one import's metadata atomically and make it durable. Returns the new generation.
+    pub fn commit(&self, c: &Changes) -> Result<u64, StoreError> {
+        let trees = self.all_trees();
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
             let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes] = &t[..] else {
                 unreachable!("eighteen trees")

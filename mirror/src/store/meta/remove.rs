@@ -66,25 +66,7 @@ impl Meta {
         if r.is_empty() {
             return self.generation();
         }
-        let trees = [
-            self.repos.clone(),
-            self.tags.clone(),
-            self.manifests.clone(),
-            self.referrers.clone(),
-            self.blobs.clone(),
-            self.bundles.clone(),
-            self.state.clone(),
-            self.apt.clone(),
-            self.apt_pool.clone(),
-            self.pypi.clone(),
-            self.pypi_files.clone(),
-            self.files.clone(),
-            self.nltk.clone(),
-            self.helm.clone(),
-            self.hf.clone(),
-            self.hf_refs.clone(),
-            self.envelopes.clone(),
-        ];
+        let trees = self.all_trees();
         // Revision names that answer with a removed commit go with it.
         let mut refs_gone = Vec::new();
         for (repo, commit) in &r.hf {
@@ -96,8 +78,8 @@ impl Meta {
             }
         }
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes] = &t[..] else {
-                unreachable!("seventeen trees")
+            let [repos, tags, manifests, referrers, blobs, bundles, _history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes] = &t[..] else {
+                unreachable!("eighteen trees")
             };
             for (repo, commit) in &r.hf {
                 hf.remove(key(&[repo, commit]))?;

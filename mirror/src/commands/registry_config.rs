@@ -1,0 +1,175 @@
+//! Registry client configurations: containerd `certs.d/<registry>/hosts.toml`, RKE2/K3s
+//! `registries.yaml`, podman/CRI-O `registries.conf.d`, Docker `daemon.json` — one mirror entry
+//! for every upstream registry the mirror holds images of (from `/v2/_catalog`), with the CA
+//! when the mirror speaks HTTPS with a private one.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+/// A registry host as the first path segment of a repository name (`docker.io/library/x`);
+/// `charts/x` and other plain names are the mirror's own.
+fn registry_of(repo: &str) -> Option<&str> {
+    let first = repo.split('/').next()?;
+    (repo.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost")).then_some(first)
+}
+
+/// Upstream registries the mirror holds, from its catalog (every page).
+pub async fn registries(client: &reqwest::Client, url: &str) -> anyhow::Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    let mut next = Some(format!("{url}/v2/_catalog?n=1000"));
+    for _ in 0..1000 {
+        let Some(page) = next.take() else { break };
+        let resp = client.get(&page).send().await.with_context(|| format!("cannot reach the mirror at {page}; is `mirror serve` running there?"))?;
+        if !resp.status().is_success() {
+            bail!("{page}: HTTP {}", resp.status());
+        }
+        // `Link: </v2/_catalog?last=…&n=…>; rel="next"`
+        next = resp.headers().get(reqwest::header::LINK).and_then(|l| l.to_str().ok()).and_then(|l| l.split_once('<')).and_then(|(_, r)| r.split_once('>')).map(|(p, _)| format!("{url}{p}"));
+        let body: serde_json::Value = resp.json().await.with_context(|| format!("{page} is not a catalog"))?;
+        for r in body["repositories"].as_array().into_iter().flatten().filter_map(|r| r.as_str()) {
+            if let Some(reg) = registry_of(r) {
+                out.insert(reg.to_string());
+            }
+        }
+    }
+    if out.is_empty() {
+        bail!("the mirror at {url} holds no images yet; import a bundle with `images:` first");
+    }
+    Ok(out)
+}
+
+/// Where a registry's own API lives (containerd's `server`, used only if the mirror fails).
+fn upstream(reg: &str) -> String {
+    match reg {
+        "docker.io" => "https://registry-1.docker.io".into(),
+        r => format!("https://{r}"),
+    }
+}
+
+fn host_of(url: &str) -> anyhow::Result<&str> {
+    url.split_once("://").map(|(_, h)| h.trim_end_matches('/')).context("--url must be http://HOST[:PORT] or https://HOST[:PORT]")
+}
+
+/// A file to write, relative to `--out`.
+pub struct Generated {
+    pub rel: PathBuf,
+    pub text: String,
+}
+
+/// containerd (and RKE2/K3s's embedded containerd) `hosts.toml` per registry; it asks the
+/// mirror with `?ns=<registry>`, which the mirror maps to its path-style names.
+pub fn containerd(url: &str, regs: &BTreeSet<String>, ca: Option<&Path>) -> Vec<Generated> {
+    regs.iter()
+        .map(|r| {
+            // Relative: containerd resolves it against this hosts.toml's directory.
+            let ca_line = ca.map(|_| "  ca = \"mirror-ca.crt\"\n".to_string()).unwrap_or_default();
+            let text = format!(
+                "# /etc/containerd/certs.d/{r}/hosts.toml — pulls of {r} images go to the mirror.\n# containerd 1.x: set config_path = \"/etc/containerd/certs.d\" under the CRI registry section.\nserver = \"{}\"\n\n[host.\"{url}\"]\n  capabilities = [\"pull\", \"resolve\"]\n{ca_line}",
+                upstream(r)
+            );
+            Generated { rel: PathBuf::from(format!("containerd/certs.d/{r}/hosts.toml")), text }
+        })
+        .collect()
+}
+
+/// RKE2 (`/etc/rancher/rke2/registries.yaml`) and K3s (`/etc/rancher/k3s/registries.yaml`).
+pub fn rke2(url: &str, regs: &BTreeSet<String>, ca: Option<&Path>) -> anyhow::Result<Generated> {
+    let host = host_of(url)?;
+    let mut y = String::from("# /etc/rancher/rke2/registries.yaml (K3s: /etc/rancher/k3s/registries.yaml); restart rke2-server/rke2-agent after changing it.\n# To pull RKE2's own images from the mirror too: `system-default-registry: ");
+    y.push_str(host);
+    y.push_str("` in /etc/rancher/rke2/config.yaml\n# (the mirror serves them under docker.io/rancher/…, so a docker.io mirror below is enough otherwise).\nmirrors:\n");
+    for r in regs {
+        y.push_str(&format!("  {r}:\n    endpoint:\n      - \"{url}\"\n"));
+    }
+    if ca.is_some() {
+        y.push_str(&format!("configs:\n  \"{host}\":\n    tls:\n      ca_file: /etc/rancher/rke2/mirror-ca.crt\n"));
+    }
+    Ok(Generated { rel: PathBuf::from("rke2/registries.yaml"), text: y })
+}
+
+/// podman, buildah, skopeo and CRI-O: each registry remapped to the mirror's path-style name.
+pub fn podman(url: &str, regs: &BTreeSet<String>, ca: Option<&Path>) -> anyhow::Result<Vec<Generated>> {
+    let host = host_of(url)?;
+    let insecure = url.starts_with("http://");
+    let mut t = String::from("# /etc/containers/registries.conf.d/50-mirror.conf — pulls go to the mirror.\n");
+    for r in regs {
+        t.push_str(&format!("\n[[registry]]\nprefix = \"{r}\"\nlocation = \"{host}/{r}\"\n"));
+        if insecure {
+            t.push_str("insecure = true\n");
+        }
+    }
+    let mut out = vec![Generated { rel: PathBuf::from("containers/registries.conf.d/50-mirror.conf"), text: t }];
+    if ca.is_some() {
+        // The CA goes to /etc/containers/certs.d/<host:port>/ca.crt, written by `write`.
+        out.push(Generated { rel: PathBuf::from(format!("containers/certs.d/{host}/README")), text: format!("ca.crt here is the mirror's CA: copy this directory to /etc/containers/certs.d/{host}/\n") });
+    }
+    Ok(out)
+}
+
+/// Docker Engine mirrors docker.io only (`registry-mirrors`); other registries are reached by
+/// their path-style names on the mirror.
+pub fn docker(url: &str) -> anyhow::Result<Generated> {
+    let host = host_of(url)?;
+    let mut v = serde_json::json!({"registry-mirrors": [url]});
+    if url.starts_with("http://") {
+        v["insecure-registries"] = serde_json::json!([host]);
+    }
+    let mut text = serde_json::to_string_pretty(&v).expect("json");
+    text.push('\n');
+    Ok(Generated { rel: PathBuf::from("docker/daemon.json"), text })
+}
+
+/// Write the files under `out` (plus the CA next to each registry's config), or print them.
+pub fn write(out: Option<&Path>, files: &[Generated], ca: Option<&Path>, hint: &str) -> anyhow::Result<()> {
+    let ca_pem = ca.map(|p| std::fs::read(p).with_context(|| format!("reading --ca {}", p.display()))).transpose()?;
+    match out {
+        Some(dir) => {
+            for f in files {
+                let p = dir.join(&f.rel);
+                let parent = p.parent().expect("has a parent");
+                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+                std::fs::write(&p, &f.text).with_context(|| format!("writing {}", p.display()))?;
+                if let Some(pem) = &ca_pem {
+                    let name = if f.rel.starts_with("containers") { "ca.crt" } else { "mirror-ca.crt" };
+                    std::fs::write(parent.join(name), pem).with_context(|| format!("writing the CA next to {}", p.display()))?;
+                }
+                eprintln!("wrote {}", p.display());
+            }
+            eprintln!("{hint}");
+        }
+        None => {
+            for f in files {
+                println!("# ---- {}", f.rel.display());
+                print!("{}", f.text);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registries_from_repository_names() {
+        assert_eq!(registry_of("docker.io/library/postgres"), Some("docker.io"));
+        assert_eq!(registry_of("127.0.0.1:5001/x/y"), Some("127.0.0.1:5001"));
+        assert_eq!(registry_of("charts/web"), None);
+        assert_eq!(registry_of("nvcr.io"), None);
+    }
+
+    #[test]
+    fn configs_name_every_registry() {
+        let regs: BTreeSet<String> = ["docker.io", "nvcr.io"].into_iter().map(String::from).collect();
+        let c = containerd("https://m:5000", &regs, Some(Path::new("/x/ca.crt")));
+        assert_eq!(c[0].rel, PathBuf::from("containerd/certs.d/docker.io/hosts.toml"));
+        assert!(c[0].text.contains("server = \"https://registry-1.docker.io\"") && c[0].text.contains("[host.\"https://m:5000\"]") && c[0].text.contains("mirror-ca.crt"));
+        let r = rke2("https://m:5000", &regs, Some(Path::new("/x/ca.crt"))).unwrap().text;
+        assert!(r.contains("  nvcr.io:\n    endpoint:\n      - \"https://m:5000\"") && r.contains("ca_file"));
+        let p = podman("http://m:5000", &regs, None).unwrap();
+        assert!(p[0].text.contains("prefix = \"nvcr.io\"\nlocation = \"m:5000/nvcr.io\"\ninsecure = true"));
+    }
+}
