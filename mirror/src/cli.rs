@@ -122,6 +122,10 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM).
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Require credentials for every read: an htpasswd file of bcrypt entries (`htpasswd -B`).
+    /// OCI clients get the Docker token flow (`/token`), the rest HTTP Basic.
+    #[arg(long)]
+    pub htpasswd: Option<PathBuf>,
     /// Plain HTTP even when STORE/tls/ holds a certificate.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub no_tls: bool,

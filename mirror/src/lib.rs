@@ -1,5 +1,6 @@
 //! The mirror: verifies and imports bundles atomically, then serves them to unmodified clients.
 
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod control;

@@ -15,7 +15,17 @@ use crate::store::Store;
 
 /// The full application, as tests mount it in-process.
 pub fn app(store: Arc<Store>) -> Router {
-    routes::router(AppState { store, apt: Default::default() }).layer(middleware::from_fn(log_request))
+    app_with(store, None)
+}
+
+/// With `--htpasswd`: every read needs credentials (or a token from `/token`).
+pub fn app_with(store: Arc<Store>, auth: Option<Arc<crate::auth::Auth>>) -> Router {
+    let r = routes::router(AppState { store, apt: Default::default() });
+    let r = match auth {
+        Some(a) => r.layer(middleware::from_fn_with_state(a, crate::auth::require)),
+        None => r,
+    };
+    r.layer(middleware::from_fn(log_request))
 }
 
 /// One debug line per request: enough to see what a client asked for without a trace stack.
@@ -27,7 +37,7 @@ async fn log_request(req: Request, next: Next) -> Response {
 }
 
 /// Serve until SIGTERM or SIGINT; in-flight requests finish, then the socket is removed.
-pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<rustls::ServerConfig>) -> anyhow::Result<()> {
+pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<rustls::ServerConfig>, auth: Option<Arc<crate::auth::Auth>>) -> anyhow::Result<()> {
     let store = Arc::new(store);
     // Without the socket the mirror still serves; only imports must wait for a stop.
     let admin = match control::bind(&store.paths) {
@@ -41,8 +51,8 @@ pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<ru
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("mirror serving {} on {scheme}://{addr} (read-only; imports through {})", store.paths.root().display(), store.paths.socket().display());
     let served = match tls {
-        Some(cfg) => axum::serve(crate::tls::TlsListener::new(listener, cfg)?, app(store.clone())).with_graceful_shutdown(shutdown_signal()).await,
-        None => axum::serve(listener, app(store.clone())).with_graceful_shutdown(shutdown_signal()).await,
+        Some(cfg) => axum::serve(crate::tls::TlsListener::new(listener, cfg)?, app_with(store.clone(), auth)).with_graceful_shutdown(shutdown_signal()).await,
+        None => axum::serve(listener, app_with(store.clone(), auth)).with_graceful_shutdown(shutdown_signal()).await,
     };
     if let Some(admin) = admin {
         admin.abort();

@@ -16,7 +16,8 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<()> {
         _ if !args.no_tls && paths.tls_cert().exists() => Some(crate::tls::server_config(&paths.tls_cert(), &paths.tls_key())?),
         _ => None,
     };
+    let auth = args.htpasswd.as_deref().map(|p| crate::auth::Auth::load(p, tls.is_some())).transpose()?.map(std::sync::Arc::new);
     let store = Store::open(&args.store)?;
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}; is the port in use?", args.listen))?;
-    crate::serve::run(store, listener, tls).await
+    crate::serve::run(store, listener, tls, auth).await
 }

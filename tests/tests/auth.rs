@@ -1,0 +1,119 @@
+//! Issue 7, read authentication: `mirror serve --htpasswd FILE` answers 401 with the right
+//! `WWW-Authenticate` (the Docker token flow for the OCI API, Basic elsewhere); real clients
+//! with the credentials — skopeo, ctr, pip, apt-get, curl — get upstream's bytes, and wrong or
+//! missing credentials are refused.
+
+use std::process::Command;
+
+use e2e::pypi::Venv;
+use e2e::{run, sha256, AptClient, AptRepoBuilder, Containerd, DebSpec, DistSpec, Gap, PyIndexBuilder, Server};
+
+struct AuthMirror {
+    server: Server,
+    host: String,
+}
+
+impl AuthMirror {
+    fn start(gap: &Gap, htpasswd: &std::path::Path) -> AuthMirror {
+        let host = format!("127.0.0.1:{}", e2e::free_port());
+        let mut cmd = Command::new(e2e::bin("mirror"));
+        cmd.args(["serve", "--store", gap.store().to_str().unwrap(), "--listen", &host, "--htpasswd", htpasswd.to_str().unwrap()]);
+        let mut server = Server::start("mirror serve --htpasswd", &mut cmd, gap.path("auth-serve.log"));
+        let health = format!("http://{host}/healthz");
+        server.wait_until("/healthz (open without credentials)", move || e2e::http_status(&health) == 200);
+        AuthMirror { server, host }
+    }
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.host)
+    }
+}
+
+/// Status and `WWW-Authenticate` of an unauthenticated (or `-u`) GET.
+fn challenge(url: &str, user: Option<&str>) -> (u16, String) {
+    let mut c = Command::new("curl");
+    c.args(["-sS", "-o", "/dev/null", "-D", "-", "--max-time", "10"]);
+    if let Some(u) = user {
+        c.args(["-u", u]);
+    }
+    let r = run(c.arg(url)).ok();
+    let status = r.stdout.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let www = r.stdout.lines().find_map(|l| l.strip_prefix("www-authenticate: ").or_else(|| l.strip_prefix("WWW-Authenticate: "))).unwrap_or("").trim().to_string();
+    (status, www)
+}
+
+#[test]
+fn reads_need_credentials_when_configured() {
+    let gap = Gap::new();
+    let (reg, hello, _) = e2e::image::shared_pair(gap.dir.path());
+    let py = PyIndexBuilder::new(&gap.path("py")).dists([DistSpec::pure("authdemo", "1.0")]).build();
+    let py_http = py.serve();
+    let apt = AptRepoBuilder::new(&gap.path("apt")).debs([DebSpec::new("hello-auth", "1.0", "all")]).build();
+    let apt_http = apt.serve();
+    let q = |s: &str| serde_json::to_string(s).unwrap();
+    let m = gap.write(
+        "auth.yaml",
+        &format!(
+            "name: auth\nplatforms: [linux/amd64, linux/arm64]\nregistries:\n  docker.io: {{url: {}, insecure: true}}\nimages: [docker.io/library/hello:1]\napt:\n  - {{source: {}, id: standin, suite: stable, components: [main], keyring: {}, packages: [hello-auth]}}\npypi:\n  - {{index: {}, python: [\"3.11\"], requirements: [authdemo]}}\n",
+            q(&format!("http://{}", reg.host)),
+            q(&apt_http.url()),
+            q(&apt.keyring().display().to_string()),
+            q(&py_http.url())
+        ),
+    );
+    gap.lock(&m).ok();
+    let bundle = gap.create(&m, "auth.bundle", &["--locked"]);
+    drop((reg, py_http, apt_http));
+    gap.import(&bundle).ok();
+
+    // A bcrypt htpasswd entry, as `htpasswd -B` writes it (Debian's python3 still has crypt).
+    let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    let hash = run(Command::new(python).args(["-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", "s3cret"])).ok().stdout;
+    let htpasswd = gap.write("htpasswd", &format!("alice:{}\n", hash.trim()));
+    let mirror = AuthMirror::start(&gap, &htpasswd);
+
+    // The challenges: Bearer with a token realm for the OCI API, Basic for the rest.
+    let (s, www) = challenge(&mirror.url("/v2/docker.io/library/hello/manifests/1"), None);
+    assert_eq!(s, 401);
+    assert_eq!(www, format!("Bearer realm=\"http://{}/token\",service=\"feas-mirror\",scope=\"repository:docker.io/library/hello:pull\"", mirror.host));
+    let (s, www) = challenge(&mirror.url("/pypi/simple/authdemo/"), None);
+    assert_eq!((s, www.as_str()), (401, "Basic realm=\"feas mirror\", charset=\"UTF-8\""));
+    assert_eq!(challenge(&mirror.url("/pypi/simple/authdemo/"), Some("alice:wrong")).0, 401);
+    assert_eq!(challenge(&mirror.url("/token"), Some("alice:wrong")).0, 401);
+    assert_eq!(challenge(&mirror.url("/pypi/simple/authdemo/"), Some("alice:s3cret")).0, 200);
+
+    // skopeo: the token flow with --creds; refused without them.
+    let image = format!("docker://{}/docker.io/library/hello:1", mirror.host);
+    let ok = run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", "--creds", "alice:s3cret", &image])).ok();
+    assert_eq!(sha256(ok.stdout.as_bytes()), hello.index);
+    assert_ne!(run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", "--no-creds", &image])).status, 0);
+    assert_ne!(run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", "--creds", "alice:wrong", &image])).status, 0);
+
+    // containerd: ctr --user through a hosts.toml mirror.
+    let ctrd = Containerd::start();
+    ctrd.hosts_toml("docker.io", &mirror.host);
+    ctrd.pull("auth", "docker.io/library/hello:1", &["--user", "alice:s3cret", "--platform", "linux/amd64"]).ok();
+    assert_eq!(ctrd.image_digest("auth", "docker.io/library/hello:1").as_deref(), Some(hello.index.as_str()));
+
+    // pip: credentials in the index URL.
+    let venv = Venv::new();
+    assert_ne!(venv.pip_install(&["--index-url", &mirror.url("/pypi/simple/"), "authdemo==1.0"]).status, 0, "pip without credentials must fail");
+    venv.pip_install(&["--index-url", &format!("http://alice:s3cret@{}/pypi/simple/", mirror.host), "authdemo==1.0"]).ok();
+    assert_eq!(venv.installed().get("authdemo").map(String::as_str), Some("1.0"));
+
+    // apt-get: an auth.conf.d entry.
+    let key = gap.path("mirror-key.gpg");
+    run(Command::new("curl").args(["-sSf", "-u", "alice:s3cret", "-o", key.to_str().unwrap(), &mirror.url("/apt/key.gpg")])).ok();
+    let client = AptClient::new();
+    let netrc = client.path("etc/apt/auth.conf.d");
+    std::fs::create_dir_all(&netrc).unwrap();
+    std::fs::write(netrc.join("mirror.conf"), format!("machine http://{} login alice password s3cret\n", mirror.host)).unwrap();
+    std::fs::write(client.path("etc/apt/apt.conf.d/90auth"), format!("Dir::Etc::netrcparts {};\n", q(&netrc.display().to_string()))).unwrap();
+    client.set_source(&key, &mirror.url("/apt/standin/"), "stable", &["main"]);
+    let u = client.update();
+    assert!(u.problems.is_empty() && u.run.status == 0, "apt-get update with auth.conf.d: {:?}", u.problems);
+    let got = client.install_download_only(&["hello-auth"]);
+    assert_eq!(got.len(), 1, "{got:?}");
+
+    let mut mirror = mirror;
+    assert!(mirror.server.terminate());
+}
