@@ -32,6 +32,8 @@ pub enum Command {
     Rm(RmArgs),
     /// Delete blobs nothing references any more; safe while `mirror serve` runs.
     Gc(GcArgs),
+    /// Copy every tagged image and chart into another registry (Harbor, Nexus, docker-registry).
+    Push(PushArgs),
     /// Show past imports.
     History(StoreArgs),
     /// Print (or write with --out) the configuration that points a client at a running mirror.
@@ -161,6 +163,26 @@ pub struct RmArgs {
     /// files/<name>, nltk/<subdir>/<id>, charts/<name>:<version>.
     #[arg(required = true, value_name = "NAME|REF")]
     pub targets: Vec<String>,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct PushArgs {
+    #[arg(long)]
+    pub store: PathBuf,
+    /// The target registry's URL, e.g. https://harbor.site (OCI distribution API).
+    #[arg(long)]
+    pub oci: String,
+    /// Prefix every repository name with this (a Harbor project, say: `mirror`).
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Environment variable holding the password.
+    #[arg(long, requires = "username")]
+    pub password_env: Option<String>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,

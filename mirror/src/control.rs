@@ -62,6 +62,8 @@ pub enum Request {
     Remove { targets: Vec<String> },
     Gc { dry_run: bool },
     Verify { quarantine: bool },
+    /// Every (repository, tag, digest), for `mirror push`.
+    Tags,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -71,6 +73,7 @@ pub enum Reply {
     Removed(RemoveSummary),
     Collected(GcSummary),
     Verified(VerifyReport),
+    Tags(Vec<(String, String, bundler::format::Digest)>),
     Err(String),
 }
 
@@ -160,6 +163,7 @@ fn answer(store: &Store, req: Request) -> Reply {
             tracing::info!("gc (dry run: {dry_run}) requested on the control socket");
             crate::gc::gc(store, dry_run).map(Reply::Collected).unwrap_or_else(|e| Reply::Err(e.to_string()))
         }
+        Request::Tags => store.all_tags().map(Reply::Tags).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::Verify { quarantine } => verify_store(store, quarantine).map(Reply::Verified).unwrap_or_else(|e| Reply::Err(format!("{e:#}"))),
     }
 }

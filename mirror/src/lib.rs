@@ -7,6 +7,7 @@ pub mod control;
 pub mod gc;
 pub mod import;
 pub mod inventory;
+pub mod push;
 pub mod remove;
 pub mod routes;
 pub mod serve;

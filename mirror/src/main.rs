@@ -33,6 +33,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => tokio::task::spawn_blocking(move || commands::verify::run(&args)).await?,
         Command::Rm(args) => tokio::task::spawn_blocking(move || commands::rm::run(&args)).await?,
         Command::Gc(args) => tokio::task::spawn_blocking(move || commands::gc::run(&args)).await?,
+        Command::Push(args) => commands::push::run(&args).await,
         Command::History(args) => commands::history::run(&Store::open(&args.store)?),
         Command::ClientConfig(args) => commands::client_config::run(&args).await,
     }

@@ -1,6 +1,7 @@
 //! Command bodies: library functions called by the thin `main.rs`.
 
 pub mod client_config;
+pub mod push;
 pub mod registry_config;
 pub mod gc;
 pub mod history;

@@ -1,0 +1,231 @@
+//! `mirror push --oci URL`: copy every tagged image and chart the store holds into another
+//! registry (Harbor, Nexus docker-hosted, Debian's docker-registry) through the distribution
+//! API — blobs streamed from the store's files, skipped when the target has them, mounted
+//! from a repository pushed earlier in the run, manifests put byte for byte (digests unchanged).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+
+use bundler::format::oci::AnyManifest;
+use bundler::format::Digest;
+
+use crate::store::Paths;
+
+const MAX_MANIFEST: u64 = 4 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("{what} at {url}: {detail}")]
+    Http { what: String, url: String, detail: String },
+    #[error("{url} refused the credentials (HTTP 401); check --username and the password variable")]
+    Unauthorized { url: String },
+    #[error("the store's {0} is missing or unreadable; run `mirror verify`")]
+    Store(String),
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct PushSummary {
+    pub images: Vec<String>,
+    pub blobs_uploaded: usize,
+    pub bytes_uploaded: u64,
+    pub blobs_skipped: usize,
+    pub blobs_mounted: usize,
+    pub manifests: usize,
+}
+
+pub struct Target {
+    base: String,
+    prefix: String,
+    client: reqwest::Client,
+    creds: Option<(String, String)>,
+    /// Bearer tokens by repository (Docker token flow).
+    tokens: BTreeMap<String, String>,
+}
+
+impl Target {
+    pub fn new(url: &str, prefix: &str, creds: Option<(String, String)>) -> Result<Target, PushError> {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build().map_err(|e| PushError::Http { what: "client".into(), url: url.into(), detail: e.to_string() })?;
+        let prefix = prefix.trim_matches('/');
+        Ok(Target { base: url.trim_end_matches('/').to_string(), prefix: if prefix.is_empty() { String::new() } else { format!("{prefix}/") }, client, creds, tokens: BTreeMap::new() })
+    }
+
+    fn name(&self, repo: &str) -> String {
+        format!("{}{repo}", self.prefix)
+    }
+
+    fn auth_header(&self, name: &str) -> Option<HeaderValue> {
+        if let Some(t) = self.tokens.get(name) {
+            return HeaderValue::from_str(&format!("Bearer {t}")).ok();
+        }
+        None
+    }
+
+    /// Answer a 401: Basic with the credentials, or a token from the challenge's realm.
+    async fn authenticate(&mut self, name: &str, challenge: &str, url: &str) -> Result<(), PushError> {
+        let Some((user, pass)) = self.creds.clone() else { return Err(PushError::Unauthorized { url: url.into() }) };
+        if let Some(rest) = challenge.strip_prefix("Bearer ") {
+            let param = |k: &str| rest.split(',').filter_map(|p| p.trim().split_once('=')).find(|(kk, _)| *kk == k).map(|(_, v)| v.trim_matches('"').to_string());
+            let realm = param("realm").ok_or_else(|| PushError::Http { what: "token challenge".into(), url: url.into(), detail: format!("no realm in {challenge}") })?;
+            let mut q: Vec<(String, String)> = vec![("scope".into(), format!("repository:{name}:pull,push"))];
+            if let Some(s) = param("service") {
+                q.push(("service".into(), s));
+            }
+            let resp = self.client.get(&realm).query(&q).basic_auth(&user, Some(&pass)).send().await.map_err(|e| PushError::Http { what: "token".into(), url: realm.clone(), detail: e.to_string() })?;
+            if resp.status() == StatusCode::UNAUTHORIZED {
+                return Err(PushError::Unauthorized { url: realm });
+            }
+            let v: serde_json::Value = resp.json().await.map_err(|e| PushError::Http { what: "token".into(), url: realm.clone(), detail: e.to_string() })?;
+            let t = v["token"].as_str().or(v["access_token"].as_str()).ok_or_else(|| PushError::Http { what: "token".into(), url: realm.clone(), detail: "no token in the answer".into() })?;
+            self.tokens.insert(name.to_string(), t.to_string());
+        } else {
+            use base64::Engine;
+            let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+            self.tokens.remove(name);
+            // Basic: stored as a pseudo-token used verbatim.
+            self.tokens.insert(format!("basic:{name}"), b);
+        }
+        Ok(())
+    }
+
+    /// One request, retried once after answering an authentication challenge.
+    async fn send(&mut self, name: &str, method: Method, url: &str, headers: HeaderMap, body: Option<Body>) -> Result<reqwest::Response, PushError> {
+        for attempt in 0..2 {
+            let mut req = self.client.request(method.clone(), url).headers(headers.clone());
+            if let Some(b) = self.tokens.get(&format!("basic:{name}")) {
+                req = req.header(AUTHORIZATION, format!("Basic {b}"));
+            } else if let Some(h) = self.auth_header(name) {
+                req = req.header(AUTHORIZATION, h);
+            }
+            if let Some(b) = &body {
+                req = req.body(b.open().await?);
+            }
+            let resp = req.send().await.map_err(|e| PushError::Http { what: format!("{method}"), url: url.into(), detail: e.to_string() })?;
+            if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
+                let challenge = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                self.authenticate(name, &challenge, url).await?;
+                continue;
+            }
+            if resp.status() == StatusCode::UNAUTHORIZED {
+                return Err(PushError::Unauthorized { url: url.into() });
+            }
+            return Ok(resp);
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+}
+
+/// A request body: bytes, or a blob file streamed (re-opened on a retry).
+enum Body {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+impl Body {
+    async fn open(&self) -> Result<reqwest::Body, PushError> {
+        Ok(match self {
+            Body::Bytes(b) => reqwest::Body::from(b.clone()),
+            Body::File(p) => {
+                let f = tokio::fs::File::open(p).await.map_err(|_| PushError::Store(p.display().to_string()))?;
+                reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f, 1 << 20))
+            }
+        })
+    }
+}
+
+fn check(resp: reqwest::Response, what: &str, url: &str, ok: &[StatusCode]) -> Result<reqwest::Response, PushError> {
+    if ok.contains(&resp.status()) {
+        Ok(resp)
+    } else {
+        Err(PushError::Http { what: what.into(), url: url.into(), detail: format!("HTTP {}", resp.status()) })
+    }
+}
+
+fn read_manifest(paths: &Paths, d: &Digest) -> Result<(Vec<u8>, AnyManifest), PushError> {
+    let p = paths.blob(d);
+    let bytes = crate::store::BlobStore::read_small(&p, MAX_MANIFEST).map_err(|_| PushError::Store(format!("manifest {d}")))?;
+    let m = AnyManifest::parse(&bytes).map_err(|_| PushError::Store(format!("manifest {d}")))?;
+    Ok((bytes, m))
+}
+
+/// Push `tags` (repo, tag, digest) from the store's files to the target.
+pub async fn push(paths: &Paths, tags: &[(String, String, Digest)], target: &mut Target) -> Result<PushSummary, PushError> {
+    let mut s = PushSummary::default();
+    // Blobs already in the target, by repository; and where each was first pushed (to mount).
+    let mut present: BTreeSet<(String, Digest)> = BTreeSet::new();
+    let mut first_repo: BTreeMap<Digest, String> = BTreeMap::new();
+    for (repo, tag, top) in tags {
+        let name = target.name(repo);
+        // Manifests depth first: children before the index that names them.
+        let mut order: Vec<(Digest, Vec<u8>, String)> = Vec::new();
+        let mut blobs: Vec<(Digest, u64)> = Vec::new();
+        let mut stack = vec![(top.clone(), false)];
+        let mut seen = BTreeSet::new();
+        while let Some((d, children_done)) = stack.pop() {
+            let (bytes, m) = read_manifest(paths, &d)?;
+            if children_done {
+                order.push((d, bytes, m.effective_media_type(None)));
+                continue;
+            }
+            if !seen.insert(d.clone()) {
+                continue;
+            }
+            for b in m.blob_children() {
+                blobs.push((b.digest.clone(), b.size));
+            }
+            stack.push((d.clone(), true));
+            // Only the children the store holds (a platform filter leaves some out).
+            for c in m.manifests.iter().filter(|c| paths.blob(&c.digest).is_file()) {
+                stack.push((c.digest.clone(), false));
+            }
+        }
+        for (d, size) in blobs {
+            if !present.insert((name.clone(), d.clone())) {
+                continue;
+            }
+            let head = format!("{}/v2/{name}/blobs/{d}", target.base);
+            let r = target.send(&name, Method::HEAD, &head, HeaderMap::new(), None).await?;
+            if r.status() == StatusCode::OK {
+                s.blobs_skipped += 1;
+                first_repo.entry(d.clone()).or_insert_with(|| name.clone());
+                continue;
+            }
+            let mut upload = format!("{}/v2/{name}/blobs/uploads/", target.base);
+            if let Some(from) = first_repo.get(&d).filter(|f| **f != name) {
+                upload = format!("{upload}?mount={d}&from={from}");
+            }
+            let r = target.send(&name, Method::POST, &upload, HeaderMap::new(), None).await?;
+            let r = check(r, "starting an upload", &upload, &[StatusCode::CREATED, StatusCode::ACCEPTED])?;
+            if r.status() == StatusCode::CREATED {
+                s.blobs_mounted += 1;
+                continue;
+            }
+            let loc = r.headers().get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| PushError::Http { what: "upload".into(), url: upload.clone(), detail: "no Location".into() })?;
+            let loc = if loc.starts_with("http") { loc.to_string() } else { format!("{}{loc}", target.base) };
+            let put = format!("{loc}{}digest={d}", if loc.contains('?') { '&' } else { '?' });
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            h.insert(CONTENT_LENGTH, HeaderValue::from(size));
+            let r = target.send(&name, Method::PUT, &put, h, Some(Body::File(paths.blob(&d)))).await?;
+            check(r, &format!("uploading {d}"), &put, &[StatusCode::CREATED])?;
+            s.blobs_uploaded += 1;
+            s.bytes_uploaded += size;
+            first_repo.entry(d).or_insert_with(|| name.clone());
+        }
+        let last = order.len().saturating_sub(1);
+        for (i, (d, bytes, media_type)) in order.into_iter().enumerate() {
+            let reference = if i == last { tag.clone() } else { d.to_string() };
+            let url = format!("{}/v2/{name}/manifests/{reference}", target.base);
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_str(&media_type).unwrap_or(HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json")));
+            let r = target.send(&name, Method::PUT, &url, h, Some(Body::Bytes(bytes))).await?;
+            check(r, &format!("putting manifest {d}"), &url, &[StatusCode::CREATED, StatusCode::OK])?;
+            s.manifests += 1;
+        }
+        s.images.push(format!("{name}:{tag}"));
+    }
+    Ok(s)
+}

@@ -1,0 +1,44 @@
+//! Issue 7, pushing into an existing registry: `mirror push --oci` copies every image the store
+//! holds into Debian's docker-registry under a project prefix — same digests (skopeo reads them
+//! back), shared layers mounted rather than uploaded twice, nothing re-sent on a second run,
+//! and it works while `mirror serve` holds the store.
+
+use std::process::Command;
+
+use e2e::{run, sha256, Gap, Mirror, Registry};
+
+#[test]
+fn push_copies_images_into_a_registry() {
+    let gap = Gap::new();
+    let (up, hello, other) = e2e::image::shared_pair(gap.dir.path());
+    let m = gap.write("p.yaml", &format!("name: p\nplatforms: [linux/amd64, linux/arm64]\nregistries:\n  docker.io: {{url: \"http://{}\", insecure: true}}\nimages: [docker.io/library/hello:1, docker.io/library/other:1]\n", up.host));
+    gap.lock(&m).ok();
+    let bundle = gap.create(&m, "p.bundle", &["--locked"]);
+    drop(up);
+    gap.import(&bundle).ok();
+    // The mirror keeps serving while it pushes (tags come through its control socket).
+    let mirror = Mirror::start(&gap.store());
+
+    let harbor = Registry::start();
+    let (store, target) = (gap.store().display().to_string(), format!("http://{}", harbor.host));
+    let push = || gap.mirror(&["push", "--store", &store, "--oci", &target, "--prefix", "site", "--json"]).ok().json();
+    let first = push();
+    assert_eq!(first["manifests"], 6, "2 indexes + 4 platform manifests: {first}");
+    assert_eq!(first["blobs_mounted"], 1, "the shared layer is mounted into the second repository: {first}");
+    for (repo, img) in [("hello", &hello), ("other", &other)] {
+        let r = run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{}/site/docker.io/library/{repo}:1", harbor.host)])).ok();
+        assert_eq!(sha256(r.stdout.as_bytes()), img.index, "{repo} keeps its digest");
+    }
+    // Everything is there: a second push uploads nothing.
+    let second = push();
+    assert_eq!(second["blobs_uploaded"], 0, "{second}");
+    assert_eq!(second["bytes_uploaded"], 0, "{second}");
+    let copied = gap.path("copied");
+    run(Command::new("skopeo").args(["copy", "--all", "--quiet", "--src-tls-verify=false", &format!("docker://{}/site/docker.io/library/hello:1", harbor.host), &format!("oci:{}:1", copied.display())])).ok();
+    for d in hello.blobs() {
+        assert_eq!(sha256(&std::fs::read(copied.join("blobs/sha256").join(&d[7..])).unwrap()), d);
+    }
+    assert!(harbor.requested_uris().iter().any(|u| u.contains("mount=")), "a cross-repository mount was asked for");
+    let mut mirror = mirror;
+    assert!(mirror.server.terminate());
+}
