@@ -36,6 +36,13 @@ async fn log_request(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Behind our own TLS the request line carries no scheme; absolute links built from a request
+/// (the hub API's `Link` pages) read it from `X-Forwarded-Proto`, as behind a TLS proxy.
+async fn mark_https(mut req: Request, next: Next) -> Response {
+    req.headers_mut().entry("x-forwarded-proto").or_insert(axum::http::HeaderValue::from_static("https"));
+    next.run(req).await
+}
+
 /// Serve until SIGTERM or SIGINT; in-flight requests finish, then the socket is removed.
 pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<rustls::ServerConfig>, auth: Option<Arc<crate::auth::Auth>>) -> anyhow::Result<()> {
     let store = Arc::new(store);
@@ -51,7 +58,10 @@ pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<ru
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("mirror serving {} on {scheme}://{addr} (read-only; imports through {})", store.paths.root().display(), store.paths.socket().display());
     let served = match tls {
-        Some(cfg) => axum::serve(crate::tls::TlsListener::new(listener, cfg)?, app_with(store.clone(), auth)).with_graceful_shutdown(shutdown_signal()).await,
+        Some(cfg) => {
+            let app = app_with(store.clone(), auth).layer(middleware::from_fn(mark_https));
+            axum::serve(crate::tls::TlsListener::new(listener, cfg)?, app).with_graceful_shutdown(shutdown_signal()).await
+        }
         None => axum::serve(listener, app_with(store.clone(), auth)).with_graceful_shutdown(shutdown_signal()).await,
     };
     if let Some(admin) = admin {
