@@ -173,8 +173,12 @@ pub struct PushArgs {
     #[arg(long)]
     pub store: PathBuf,
     /// The target registry's URL, e.g. https://harbor.site (OCI distribution API).
+    #[arg(long, required_unless_present = "pypi")]
+    pub oci: Option<String>,
+    /// A PyPI upload URL (what twine's `--repository-url` takes), e.g.
+    /// https://nexus.site/repository/pypi-hosted/ or a pypiserver's root.
     #[arg(long)]
-    pub oci: String,
+    pub pypi: Option<String>,
     /// Prefix every repository name with this (a Harbor project, say: `mirror`).
     #[arg(long, default_value = "")]
     pub prefix: String,

@@ -64,6 +64,8 @@ pub enum Request {
     Verify { quarantine: bool },
     /// Every (repository, tag, digest), for `mirror push`.
     Tags,
+    /// Every wheel and sdist, for `mirror push --pypi`.
+    Wheels,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,6 +76,7 @@ pub enum Reply {
     Collected(GcSummary),
     Verified(VerifyReport),
     Tags(Vec<(String, String, bundler::format::Digest)>),
+    Wheels(Vec<crate::store::WheelRecord>),
     Err(String),
 }
 
@@ -164,6 +167,7 @@ fn answer(store: &Store, req: Request) -> Reply {
             crate::gc::gc(store, dry_run).map(Reply::Collected).unwrap_or_else(|e| Reply::Err(e.to_string()))
         }
         Request::Tags => store.all_tags().map(Reply::Tags).unwrap_or_else(|e| Reply::Err(e.to_string())),
+        Request::Wheels => all_wheels(store).map(Reply::Wheels).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::Verify { quarantine } => verify_store(store, quarantine).map(Reply::Verified).unwrap_or_else(|e| Reply::Err(format!("{e:#}"))),
     }
 }
@@ -191,6 +195,15 @@ pub fn request_import(store_dir: &Path, req: ImportRequest) -> Option<Result<Imp
         Ok(other) => Err(unexpected(store_dir, &other)),
         Err(e) => Err(e),
     })
+}
+
+/// Every wheel and sdist the store holds.
+pub fn all_wheels(store: &Store) -> Result<Vec<crate::store::WheelRecord>, crate::store::StoreError> {
+    let mut out = Vec::new();
+    for p in store.pypi_projects()? {
+        out.extend(store.pypi_files(&p)?);
+    }
+    Ok(out)
 }
 
 /// The inventory from a server running on this store; `None` when none answers.

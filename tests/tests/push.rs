@@ -42,3 +42,41 @@ fn push_copies_images_into_a_registry() {
     let mut mirror = mirror;
     assert!(mirror.server.terminate());
 }
+
+#[test]
+fn push_uploads_python_packages_to_pypiserver() {
+    let gap = Gap::new();
+    let idx = e2e::PyIndexBuilder::new(&gap.path("py")).dists([e2e::DistSpec::pure("pushdemo", "1.0").requires("pushdep"), e2e::DistSpec::pure("pushdep", "2.0")]).build();
+    let http = idx.serve();
+    let m = gap.write("py.yaml", &format!("name: py\npypi:\n  - {{index: {:?}, python: [\"3.11\"], requirements: [pushdemo]}}\n", http.url()));
+    gap.lock(&m).ok();
+    let bundle = gap.create(&m, "py.bundle", &["--locked"]);
+    drop(http);
+    gap.import(&bundle).ok();
+
+    // Debian has no pypiserver package; the CI venv has it from PyPI.
+    let server_bin = e2e::pypi::python().parent().unwrap().join("pypi-server");
+    let packages = gap.path("pypiserver-packages");
+    std::fs::create_dir_all(&packages).unwrap();
+    let port = e2e::free_port();
+    let mut cmd = Command::new(&server_bin);
+    cmd.args(["run", "-i", "127.0.0.1", "-p", &port.to_string(), "-a", ".", "-P", ".", packages.to_str().unwrap()]);
+    let mut server = e2e::Server::start("pypiserver", &mut cmd, gap.path("pypiserver.log"));
+    let simple = format!("http://127.0.0.1:{port}/simple/");
+    let s2 = simple.clone();
+    server.wait_until("pypiserver /simple/", move || e2e::http_status(&s2) == 200);
+
+    let push = || gap.mirror(&["push", "--store", gap.store().to_str().unwrap(), "--pypi", &format!("http://127.0.0.1:{port}/"), "--json"]).ok().json();
+    let first = push();
+    assert_eq!(first["uploaded"].as_array().map(Vec::len), Some(2), "{first}");
+    let second = push();
+    assert_eq!(second["skipped"].as_array().map(Vec::len), Some(2), "nothing re-sent: {second}");
+    for f in ["pushdemo-1.0-py3-none-any.whl", "pushdep-2.0-py3-none-any.whl"] {
+        assert_eq!(sha256(&std::fs::read(packages.join(f)).unwrap()), sha256(&std::fs::read(idx.file_path(f)).unwrap()), "{f} byte for byte");
+    }
+    // pip installs from the target.
+    let venv = e2e::Venv::new();
+    venv.pip_install(&["--index-url", &simple, "pushdemo==1.0"]).ok();
+    assert_eq!(venv.installed().get("pushdep").map(String::as_str), Some("2.0"));
+    assert!(server.terminate());
+}

@@ -1,40 +1,57 @@
-//! `mirror push`: the tags come from a running server (which holds the database) or the store;
-//! the bytes are read from the blob files, which never change once written.
+//! `mirror push`: what to push comes from a running server (which holds the database) or the
+//! store; the bytes are read from the blob files, which never change once written.
 
 use crate::cli::PushArgs;
 use crate::control::{self, Reply, Request};
-use crate::push::{push, Target};
+use crate::push::{push, push_pypi, Target};
 use crate::store::{Paths, Store};
 
-pub async fn run(args: &PushArgs) -> anyhow::Result<()> {
-    let store_dir = args.store.clone();
-    let tags = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        match control::request(&store_dir, Request::Tags) {
-            Some(Ok(Reply::Tags(t))) => Ok(t),
-            Some(Ok(Reply::Err(e))) => anyhow::bail!("the running mirror: {e}"),
-            Some(Ok(other)) => anyhow::bail!("unexpected reply from the running mirror: {other:?}"),
-            Some(Err(e)) => Err(e.into()),
-            None => Ok(Store::open(&store_dir)?.all_tags()?),
-        }
+/// One request to the running server, or the same read on the store when none runs.
+async fn ask<T: Send + 'static>(store_dir: &std::path::Path, req: Request, pick: fn(Reply) -> Option<T>, local: fn(&Store) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let dir = store_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || match control::request(&dir, req) {
+        Some(Ok(Reply::Err(e))) => anyhow::bail!("the running mirror: {e}"),
+        Some(Ok(r)) => pick(r).ok_or_else(|| anyhow::anyhow!("unexpected reply from the running mirror")),
+        Some(Err(e)) => Err(e.into()),
+        None => local(&Store::open(&dir)?),
     })
-    .await??;
-    if tags.is_empty() {
-        anyhow::bail!("the store at {} holds no tagged images or charts to push", args.store.display());
-    }
+    .await?
+}
+
+pub async fn run(args: &PushArgs) -> anyhow::Result<()> {
     let creds = match (&args.username, &args.password_env) {
         (Some(u), Some(var)) => Some((u.clone(), std::env::var(var).map_err(|_| anyhow::anyhow!("--password-env {var}: the variable is not set"))?)),
         (Some(u), None) => Some((u.clone(), String::new())),
         _ => None,
     };
-    let mut target = Target::new(&args.oci, &args.prefix, creds)?;
-    let s = push(&Paths::new(&args.store), &tags, &mut target).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
-    } else {
-        for i in &s.images {
-            eprintln!("pushed {i}");
+    let paths = Paths::new(&args.store);
+    if let Some(oci) = &args.oci {
+        let tags = ask(&args.store, Request::Tags, |r| if let Reply::Tags(t) = r { Some(t) } else { None }, |s| Ok(s.all_tags()?)).await?;
+        if tags.is_empty() {
+            anyhow::bail!("the store at {} holds no tagged images or charts to push", args.store.display());
         }
-        eprintln!("{} blob(s) uploaded ({} bytes), {} already there, {} mounted; {} manifest(s)", s.blobs_uploaded, s.bytes_uploaded, s.blobs_skipped, s.blobs_mounted, s.manifests);
+        let mut target = Target::new(oci, &args.prefix, creds.clone())?;
+        let s = push(&paths, &tags, &mut target).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&s)?);
+        } else {
+            for i in &s.images {
+                eprintln!("pushed {i}");
+            }
+            eprintln!("{} blob(s) uploaded ({} bytes), {} already there, {} mounted; {} manifest(s)", s.blobs_uploaded, s.bytes_uploaded, s.blobs_skipped, s.blobs_mounted, s.manifests);
+        }
+    }
+    if let Some(url) = &args.pypi {
+        let files = ask(&args.store, Request::Wheels, |r| if let Reply::Wheels(w) = r { Some(w) } else { None }, |s| Ok(control::all_wheels(s)?)).await?;
+        if files.is_empty() {
+            anyhow::bail!("the store at {} holds no Python packages to push", args.store.display());
+        }
+        let s = push_pypi(&paths, &files, url, creds).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&s)?);
+        } else {
+            eprintln!("{} file(s) uploaded ({} bytes), {} already there", s.uploaded.len(), s.bytes_uploaded, s.skipped.len());
+        }
     }
     Ok(())
 }
