@@ -173,8 +173,15 @@ pub struct PushArgs {
     #[arg(long)]
     pub store: PathBuf,
     /// The target registry's URL, e.g. https://harbor.site (OCI distribution API).
-    #[arg(long, required_unless_present = "pypi")]
+    #[arg(long, required_unless_present_any = ["pypi", "apt"])]
     pub oci: Option<String>,
+    /// An aptly API server (`aptly api serve`): each apt source's suites are published there
+    /// under the source's id.
+    #[arg(long)]
+    pub apt: Option<String>,
+    /// GPG key aptly signs the published suites with (default: unsigned).
+    #[arg(long, requires = "apt")]
+    pub apt_gpg_key: Option<String>,
     /// A PyPI upload URL (what twine's `--repository-url` takes), e.g.
     /// https://nexus.site/repository/pypi-hosted/ or a pypiserver's root.
     #[arg(long)]

@@ -66,6 +66,8 @@ pub enum Request {
     Tags,
     /// Every wheel and sdist, for `mirror push --pypi`.
     Wheels,
+    /// Every deb with where it is listed, for `mirror push --apt`.
+    AptFiles,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -77,6 +79,7 @@ pub enum Reply {
     Verified(VerifyReport),
     Tags(Vec<(String, String, bundler::format::Digest)>),
     Wheels(Vec<crate::store::WheelRecord>),
+    AptFiles(Vec<crate::push::AptFile>),
     Err(String),
 }
 
@@ -167,6 +170,7 @@ fn answer(store: &Store, req: Request) -> Reply {
             crate::gc::gc(store, dry_run).map(Reply::Collected).unwrap_or_else(|e| Reply::Err(e.to_string()))
         }
         Request::Tags => store.all_tags().map(Reply::Tags).unwrap_or_else(|e| Reply::Err(e.to_string())),
+        Request::AptFiles => crate::push::apt_files(store).map(Reply::AptFiles).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::Wheels => all_wheels(store).map(Reply::Wheels).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::Verify { quarantine } => verify_store(store, quarantine).map(Reply::Verified).unwrap_or_else(|e| Reply::Err(format!("{e:#}"))),
     }

@@ -4,6 +4,8 @@
 //! from a repository pushed earlier in the run, manifests put byte for byte (digests unchanged).
 //! `mirror push --pypi URL`: every wheel and sdist through the upload API twine uses (Nexus
 //! pypi-hosted, pypiserver), a file the target already has counted as skipped.
+//! `mirror push --apt URL`: every deb into an aptly API server — one local repository per
+//! source, suite and component, then published under the source's id.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -209,6 +211,108 @@ pub async fn push_pypi(paths: &Paths, files: &[crate::store::WheelRecord], url: 
                 }
             }
         }
+    }
+    Ok(s)
+}
+
+/// A deb as the store lists it (one per suite/component; `all` debs once per component).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct AptFile {
+    pub id: String,
+    pub suite: String,
+    pub component: String,
+    pub arch: String,
+    pub filename: String,
+    pub digest: Digest,
+}
+
+pub fn apt_files(store: &crate::store::Store) -> Result<Vec<AptFile>, crate::store::StoreError> {
+    let mut out = Vec::new();
+    for id in store.apt_suites()?.into_keys() {
+        for (k, r, _) in store.apt_entries(&id)? {
+            out.push(AptFile { id: k.id, suite: k.suite, component: k.component, arch: k.arch, filename: k.filename, digest: r.digest });
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct AptPushSummary {
+    /// `<prefix>/<suite>` published.
+    pub published: Vec<String>,
+    pub debs: usize,
+    pub bytes_uploaded: u64,
+}
+
+/// aptly's API writes `/` in a publish prefix as `_` (and `_` as `__`).
+fn aptly_prefix(p: &str) -> String {
+    p.replace('_', "__").replace('/', "_")
+}
+
+/// Upload every deb to an aptly API server and publish each suite (signed with `gpg_key` by
+/// aptly, or unsigned when none is given).
+pub async fn push_apt(paths: &Paths, files: &[AptFile], url: &str, gpg_key: Option<&str>) -> Result<AptPushSummary, PushError> {
+    let base = url.trim_end_matches('/');
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build().map_err(|e| PushError::Http { what: "client".into(), url: url.into(), detail: e.to_string() })?;
+    let fail = |what: &str, u: &str, detail: String| PushError::Http { what: what.into(), url: u.into(), detail };
+    let mut s = AptPushSummary::default();
+    // (id, suite) → component → files (each file once per component).
+    let mut groups: BTreeMap<(String, String), BTreeMap<String, BTreeMap<String, AptFile>>> = BTreeMap::new();
+    let mut archs: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for f in files {
+        groups.entry((f.id.clone(), f.suite.clone())).or_default().entry(f.component.clone()).or_default().insert(f.filename.clone(), f.clone());
+        archs.entry((f.id.clone(), f.suite.clone())).or_default().insert(f.arch.clone());
+    }
+    for ((id, suite), comps) in &groups {
+        let mut sources = Vec::new();
+        for (component, debs) in comps {
+            let repo = format!("{id}-{suite}-{component}");
+            let u = format!("{base}/api/repos");
+            let r = client.post(&u).json(&serde_json::json!({"Name": repo, "DefaultDistribution": suite, "DefaultComponent": component, "Comment": "pushed by mirror push"})).send().await.map_err(|e| fail("creating a repository", &u, e.to_string()))?;
+            // 409/400: it exists from an earlier push; adding files to it is what we want.
+            if !(r.status().is_success() || r.status() == StatusCode::CONFLICT || r.status() == StatusCode::BAD_REQUEST) {
+                return Err(fail("creating a repository", &u, format!("HTTP {}", r.status())));
+            }
+            let dir = format!("mirror-push-{repo}");
+            let u = format!("{base}/api/files/{dir}");
+            let mut form = reqwest::multipart::Form::new();
+            for f in debs.values() {
+                let path = paths.blob(&f.digest);
+                let size = std::fs::metadata(&path).map_err(|_| PushError::Store(f.filename.clone()))?.len();
+                let file = tokio::fs::File::open(&path).await.map_err(|_| PushError::Store(f.filename.clone()))?;
+                let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
+                let name = f.filename.rsplit('/').next().unwrap_or(&f.filename).to_string();
+                form = form.part("file", reqwest::multipart::Part::stream_with_length(body, size).file_name(name));
+                s.bytes_uploaded += size;
+                s.debs += 1;
+            }
+            let r = client.post(&u).multipart(form).send().await.map_err(|e| fail("uploading debs", &u, e.to_string()))?;
+            check(r, "uploading debs", &u, &[StatusCode::OK])?;
+            let u = format!("{base}/api/repos/{repo}/file/{dir}");
+            let r = client.post(&u).send().await.map_err(|e| fail("adding debs", &u, e.to_string()))?;
+            let r = check(r, "adding debs", &u, &[StatusCode::OK])?;
+            let report: serde_json::Value = r.json().await.unwrap_or_default();
+            if let Some(failed) = report["FailedFiles"].as_array().filter(|a| !a.is_empty()) {
+                return Err(fail("adding debs", &u, format!("aptly refused {failed:?}")));
+            }
+            sources.push(serde_json::json!({"Name": repo, "Component": component}));
+        }
+        let signing = match gpg_key {
+            Some(k) => serde_json::json!({"Skip": false, "Batch": true, "GpgKey": k}),
+            None => serde_json::json!({"Skip": true}),
+        };
+        let prefix = aptly_prefix(id);
+        let archs: Vec<&String> = archs[&(id.clone(), suite.clone())].iter().collect();
+        let u = format!("{base}/api/publish/{prefix}");
+        let body = serde_json::json!({"SourceKind": "local", "Sources": sources, "Distribution": suite, "Architectures": archs, "Signing": signing});
+        let r = client.post(&u).json(&body).send().await.map_err(|e| fail("publishing", &u, e.to_string()))?;
+        if !r.status().is_success() {
+            // Published before: update it in place.
+            let u2 = format!("{base}/api/publish/{prefix}/{suite}");
+            let r2 = client.put(&u2).json(&serde_json::json!({"Signing": body["Signing"], "ForceOverwrite": true})).send().await.map_err(|e| fail("updating the publication", &u2, e.to_string()))?;
+            check(r2, "updating the publication", &u2, &[StatusCode::OK])?;
+        }
+        s.published.push(format!("{id}/{suite}"));
     }
     Ok(s)
 }

@@ -80,3 +80,46 @@ fn push_uploads_python_packages_to_pypiserver() {
     assert_eq!(venv.installed().get("pushdep").map(String::as_str), Some("2.0"));
     assert!(server.terminate());
 }
+
+#[test]
+fn push_publishes_debs_through_aptly() {
+    let gap = Gap::new();
+    let apt = e2e::AptRepoBuilder::new(&gap.path("apt")).debs([e2e::DebSpec::new("pushed-deb", "1.0", "amd64").depends("pushed-lib"), e2e::DebSpec::new("pushed-lib", "2.0", "all")]).build();
+    let http = apt.serve();
+    let q = |s: &str| serde_json::to_string(s).unwrap();
+    let m = gap.write("a.yaml", &format!("name: a\napt:\n  - {{source: {}, id: standin, suite: stable, components: [main], keyring: {}, packages: [pushed-deb]}}\n", q(&http.url()), q(&apt.keyring().display().to_string())));
+    gap.lock(&m).ok();
+    let bundle = gap.create(&m, "a.bundle", &["--locked"]);
+    drop(http);
+    gap.import(&bundle).ok();
+
+    // aptly's API server (Debian's aptly) with its own root.
+    let root = gap.path("aptly");
+    std::fs::create_dir_all(&root).unwrap();
+    let conf = gap.write("aptly.conf", &format!("{{\"rootDir\": {}}}", q(&root.display().to_string())));
+    let port = e2e::free_port();
+    let mut cmd = Command::new("aptly");
+    cmd.args(["api", "serve", &format!("-config={}", conf.display()), &format!("-listen=127.0.0.1:{port}"), "-no-lock"]);
+    let mut server = e2e::Server::start("aptly api serve", &mut cmd, gap.path("aptly.log"));
+    let version = format!("http://127.0.0.1:{port}/api/version");
+    server.wait_until("aptly /api/version", move || e2e::http_status(&version) == 200);
+
+    let r = gap.mirror(&["push", "--store", gap.store().to_str().unwrap(), "--apt", &format!("http://127.0.0.1:{port}"), "--json"]).ok().json();
+    assert_eq!(r["debs"], 2, "{r}");
+    assert_eq!(r["published"][0], "standin/stable", "{r}");
+
+    // apt-get reads what aptly published (unsigned here: no key was given to aptly).
+    let public = e2e::StaticServer::start(&root.join("public"));
+    let client = e2e::AptClient::new();
+    client.set_sources_list(&[format!("deb [trusted=yes] {}standin stable main", public.url())]);
+    let u = client.update();
+    assert!(u.run.status == 0, "apt-get update from aptly's publication: {:?}", u.problems);
+    let got = client.install_download_only(&["pushed-deb"]);
+    let mut names: Vec<String> = got.iter().map(|d| d.id().0).collect();
+    names.sort();
+    assert_eq!(names, ["pushed-deb", "pushed-lib"]);
+    for d in &got {
+        assert_eq!(d.sha256, apt.deb(&d.package, &d.version, &d.arch).sha256, "{} byte for byte", d.package);
+    }
+    assert!(server.terminate());
+}

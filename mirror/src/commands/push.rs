@@ -3,7 +3,7 @@
 
 use crate::cli::PushArgs;
 use crate::control::{self, Reply, Request};
-use crate::push::{push, push_pypi, Target};
+use crate::push::{push, push_apt, push_pypi, Target};
 use crate::store::{Paths, Store};
 
 /// One request to the running server, or the same read on the store when none runs.
@@ -39,6 +39,18 @@ pub async fn run(args: &PushArgs) -> anyhow::Result<()> {
                 eprintln!("pushed {i}");
             }
             eprintln!("{} blob(s) uploaded ({} bytes), {} already there, {} mounted; {} manifest(s)", s.blobs_uploaded, s.bytes_uploaded, s.blobs_skipped, s.blobs_mounted, s.manifests);
+        }
+    }
+    if let Some(url) = &args.apt {
+        let files = ask(&args.store, Request::AptFiles, |r| if let Reply::AptFiles(f) = r { Some(f) } else { None }, |s| Ok(crate::push::apt_files(s)?)).await?;
+        if files.is_empty() {
+            anyhow::bail!("the store at {} holds no Debian packages to push", args.store.display());
+        }
+        let s = push_apt(&paths, &files, url, args.apt_gpg_key.as_deref()).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&s)?);
+        } else {
+            eprintln!("{} deb(s) ({} bytes) published as {}", s.debs, s.bytes_uploaded, s.published.join(", "));
         }
     }
     if let Some(url) = &args.pypi {
