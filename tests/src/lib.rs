@@ -48,6 +48,47 @@ pub fn payload(n: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// The names `bundler inspect --json` gives its artifacts (strings, or objects' string fields).
+pub fn artifact_names(info: &serde_json::Value) -> Vec<String> {
+    let list = info["artifacts"].as_array().unwrap_or_else(|| panic!("`bundler inspect --json` has no `artifacts` array: {info}"));
+    let mut names = Vec::new();
+    for a in list {
+        match a {
+            serde_json::Value::String(s) => names.push(s.clone()),
+            serde_json::Value::Object(o) => names.extend(o.values().filter_map(|v| v.as_str().map(String::from))),
+            _ => {}
+        }
+    }
+    names
+}
+
+/// One bundle of three kinds, imported into `gap`'s store with every upstream stopped: the
+/// image `docker.io/library/hello:1` (both platforms; returned), the pure wheel `<wheel>==1.0`
+/// and the `all` deb `<deb>` 1.0 from apt source `standin` (suite `stable`, component `main`).
+pub fn imported_image_wheel_deb(gap: &Gap, name: &str, wheel: &str, deb: &str) -> BuiltImage {
+    let (reg, hello, _) = image::shared_pair(gap.dir.path());
+    let py = PyIndexBuilder::new(&gap.path("py")).dists([DistSpec::pure(wheel, "1.0")]).build();
+    let py_http = py.serve();
+    let apt = AptRepoBuilder::new(&gap.path("apt")).debs([DebSpec::new(deb, "1.0", "all")]).build();
+    let apt_http = apt.serve();
+    let q = |s: &str| serde_json::to_string(s).unwrap();
+    let m = gap.write(
+        &format!("{name}.yaml"),
+        &format!(
+            "name: {name}\nplatforms: [linux/amd64, linux/arm64]\nregistries:\n  docker.io: {{url: {}, insecure: true}}\nimages: [docker.io/library/hello:1]\napt:\n  - {{source: {}, id: standin, suite: stable, components: [main], keyring: {}, packages: [{deb}]}}\npypi:\n  - {{index: {}, python: [\"3.11\"], requirements: [{wheel}]}}\n",
+            q(&format!("http://{}", reg.host)),
+            q(&apt_http.url()),
+            q(&apt.keyring().display().to_string()),
+            q(&py_http.url())
+        ),
+    );
+    gap.lock(&m).ok();
+    let bundle = gap.create(&m, &format!("{name}.bundle"), &["--locked"]);
+    drop((reg, py_http, apt_http));
+    gap.import(&bundle).ok();
+    hello
+}
+
 /// Built workspace binaries live next to the test executable's `deps/` directory.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");

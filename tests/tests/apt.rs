@@ -239,23 +239,6 @@ fn lock_ids(gap: &Gap, m: &Path, lock: &str) -> BTreeSet<Id> {
     locked_ids(&l)
 }
 
-/// The names `bundler inspect --json` gives its artifacts: a string entry as it is, an object
-/// entry by its string fields (`ref`, ...). The contract names each deb
-/// `apt/<id>/<package>_<version>_<arch>.deb`; whether as a bare string or as an object's `ref`
-/// is left open, so both are accepted.
-fn artifact_names(info: &serde_json::Value) -> Vec<String> {
-    let list = info["artifacts"].as_array().unwrap_or_else(|| panic!("`bundler inspect --json` has no `artifacts` array: {info}"));
-    let mut names = Vec::new();
-    for a in list {
-        match a {
-            serde_json::Value::String(s) => names.push(s.clone()),
-            serde_json::Value::Object(o) => names.extend(o.values().filter_map(|v| v.as_str().map(String::from))),
-            _ => {}
-        }
-    }
-    names
-}
-
 /// `bundler create M --key K --out OUT --lock LOCK` (a lock of its own), asserting success.
 fn create_with_lock(gap: &Gap, m: &Path, out: &str, lock: &str) -> PathBuf {
     let (o, l) = (gap.path(out), gap.path(lock));
@@ -435,7 +418,7 @@ fn round_trip_through_the_gap() {
     let bundle = gap.create(&m, "apt.bundle", &["--locked"]);
     gap.verify(&bundle).ok();
     let info = gap.inspect(&bundle);
-    let artifacts = artifact_names(&info);
+    let artifacts = e2e::artifact_names(&info);
     for (p, v, a) in &carried {
         let name = format!("apt/standin/{p}_{v}_{a}.deb");
         assert!(artifacts.contains(&name), "inspect lists {name}: {artifacts:?}");
@@ -546,7 +529,7 @@ fn two_sources_form_one_universe() {
     }
 
     let bundle = gap.create(&m, "two.bundle", &["--locked"]);
-    let artifacts = artifact_names(&gap.inspect(&bundle));
+    let artifacts = e2e::artifact_names(&gap.inspect(&bundle));
     for a in ["apt/distro/common_3_all.deb", "apt/distro/libdist_1.0_amd64.deb", "apt/vendor/libshared_2.0_amd64.deb", "apt/vendor/vendorapp_5.0_amd64.deb"] {
         assert!(artifacts.iter().any(|x| x == a), "inspect lists {a}: {artifacts:?}");
     }

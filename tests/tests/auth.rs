@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use e2e::pypi::Venv;
-use e2e::{run, sha256, AptClient, AptRepoBuilder, Containerd, DebSpec, DistSpec, Gap, PyIndexBuilder, Server};
+use e2e::{run, sha256, AptClient, Containerd, Gap, Server};
 
 struct AuthMirror {
     server: Server,
@@ -44,26 +44,8 @@ fn challenge(url: &str, user: Option<&str>) -> (u16, String) {
 #[test]
 fn reads_need_credentials_when_configured() {
     let gap = Gap::new();
-    let (reg, hello, _) = e2e::image::shared_pair(gap.dir.path());
-    let py = PyIndexBuilder::new(&gap.path("py")).dists([DistSpec::pure("authdemo", "1.0")]).build();
-    let py_http = py.serve();
-    let apt = AptRepoBuilder::new(&gap.path("apt")).debs([DebSpec::new("hello-auth", "1.0", "all")]).build();
-    let apt_http = apt.serve();
+    let hello = e2e::imported_image_wheel_deb(&gap, "auth", "authdemo", "hello-auth");
     let q = |s: &str| serde_json::to_string(s).unwrap();
-    let m = gap.write(
-        "auth.yaml",
-        &format!(
-            "name: auth\nplatforms: [linux/amd64, linux/arm64]\nregistries:\n  docker.io: {{url: {}, insecure: true}}\nimages: [docker.io/library/hello:1]\napt:\n  - {{source: {}, id: standin, suite: stable, components: [main], keyring: {}, packages: [hello-auth]}}\npypi:\n  - {{index: {}, python: [\"3.11\"], requirements: [authdemo]}}\n",
-            q(&format!("http://{}", reg.host)),
-            q(&apt_http.url()),
-            q(&apt.keyring().display().to_string()),
-            q(&py_http.url())
-        ),
-    );
-    gap.lock(&m).ok();
-    let bundle = gap.create(&m, "auth.bundle", &["--locked"]);
-    drop((reg, py_http, apt_http));
-    gap.import(&bundle).ok();
 
     // A bcrypt htpasswd entry, as `htpasswd -B` writes it (Debian's python3 still has crypt).
     let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };

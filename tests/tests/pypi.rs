@@ -304,20 +304,6 @@ fn assert_as_pip(wheels: &[LockedWheel], index_url: &str, targets: &[Target], re
     assert_eq!(all, union, "the lock holds exactly what some target needs");
 }
 
-/// The names `bundler inspect --json` gives its artifacts (strings, or objects' string fields).
-fn artifact_names(info: &serde_json::Value) -> Vec<String> {
-    let list = info["artifacts"].as_array().unwrap_or_else(|| panic!("`bundler inspect --json` has no `artifacts` array: {info}"));
-    let mut names = Vec::new();
-    for a in list {
-        match a {
-            serde_json::Value::String(s) => names.push(s.clone()),
-            serde_json::Value::Object(o) => names.extend(o.values().filter_map(|v| v.as_str().map(String::from))),
-            _ => {}
-        }
-    }
-    names
-}
-
 fn stderr_has(r: &e2e::Run, words: &[&str]) {
     let low = r.stderr.to_lowercase();
     for w in words {
@@ -458,7 +444,7 @@ fn round_trip_pip_and_uv_from_the_mirror() {
     let (wheels, bundle) = carry(&gap, &m, "pydemo");
     assert_eq!(wheels.iter().map(|w| w.filename.clone()).collect::<BTreeSet<_>>(), app_x86_311());
     same_as_upstream(&wheels, &idx, &url, &files_url(&url));
-    let artifacts = artifact_names(&gap.inspect(&bundle));
+    let artifacts = e2e::artifact_names(&gap.inspect(&bundle));
     for w in &wheels {
         let r = format!("pypi/{}/{}", w.project, w.filename);
         assert!(artifacts.contains(&r), "inspect lists {r}: {artifacts:?}");
@@ -780,7 +766,7 @@ fn sdist_only_when_allowed() {
     let files: BTreeSet<String> = wheels.iter().map(|w| w.filename.clone()).collect();
     assert_eq!(files, set(&["srconly-1.0.tar.gz", "oldpy-1.0-py3-none-any.whl", "both-1.1.tar.gz"]));
     same_as_upstream(&wheels, &idx, &url, &files_url(&url));
-    assert!(artifact_names(&gap.inspect(&bundle)).contains(&"pypi/srconly/srconly-1.0.tar.gz".to_string()));
+    assert!(e2e::artifact_names(&gap.inspect(&bundle)).contains(&"pypi/srconly/srconly-1.0.tar.gz".to_string()));
     drop(http);
     let mirror = Mirror::start(&gap.store());
     let page = fetch("GET", &format!("{}srconly/", simple(&mirror)), Some("text/html"), None);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use e2e::pypi::Venv;
-use e2e::{run, sha256, AptClient, AptRepoBuilder, Containerd, DebSpec, DistSpec, Gap, ImageBuilder, PyIndexBuilder, Registry, Server};
+use e2e::{run, sha256, AptClient, Containerd, Gap, Server};
 
 /// `mirror serve` over HTTPS, ready once `/healthz` answers through the CA.
 struct TlsMirror {
@@ -35,29 +35,8 @@ impl TlsMirror {
 #[test]
 fn clients_pull_over_https_trusting_the_mirrors_ca() {
     let gap = Gap::new();
-    let reg = Registry::start();
-    let mut images = ImageBuilder::new(&gap.path("layout"));
-    let hello = images.multi_arch("1", "base", "hello over tls");
-    images.push("1", &reg.host, "library/hello");
-    let py = PyIndexBuilder::new(&gap.path("py")).dists([DistSpec::pure("tlsdemo", "1.0")]).build();
-    let py_http = py.serve();
-    let apt = AptRepoBuilder::new(&gap.path("apt")).debs([DebSpec::new("hello-tls", "1.0", "all")]).build();
-    let apt_http = apt.serve();
+    let hello = e2e::imported_image_wheel_deb(&gap, "tls", "tlsdemo", "hello-tls");
     let q = |s: &str| serde_json::to_string(s).unwrap();
-    let m = gap.write(
-        "tls.yaml",
-        &format!(
-            "name: tls\nplatforms: [linux/amd64, linux/arm64]\nregistries:\n  docker.io: {{url: {}, insecure: true}}\nimages: [docker.io/library/hello:1]\napt:\n  - {{source: {}, id: standin, suite: stable, components: [main], keyring: {}, packages: [hello-tls]}}\npypi:\n  - {{index: {}, python: [\"3.11\"], requirements: [tlsdemo]}}\n",
-            q(&format!("http://{}", reg.host)),
-            q(&apt_http.url()),
-            q(&apt.keyring().display().to_string()),
-            q(&py_http.url())
-        ),
-    );
-    gap.lock(&m).ok();
-    let bundle = gap.create(&m, "tls.bundle", &["--locked"]);
-    drop((reg, py_http, apt_http));
-    gap.import(&bundle).ok();
 
     let r = gap.mirror(&["init", "--store", gap.store().to_str().unwrap(), "--name", "localhost", "--name", "127.0.0.1"]).ok();
     assert!(r.stderr.contains("ca.crt"), "{}", r.stderr);
