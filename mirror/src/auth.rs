@@ -97,15 +97,21 @@ impl Auth {
         token
     }
 
-    fn authorized(&self, headers: &HeaderMap) -> Option<String> {
+    fn authorized(&self, headers: &HeaderMap) -> Option<Caller> {
         let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
         let (scheme, rest) = value.split_once(' ')?;
         match scheme.to_ascii_lowercase().as_str() {
-            "basic" => self.basic(rest),
-            "bearer" => self.bearer(rest).then(|| "token".to_string()),
+            "basic" => self.basic(rest).map(Caller::User),
+            "bearer" => self.bearer(rest).then_some(Caller::Token),
             _ => None,
         }
     }
+}
+
+/// Who a request proved to be: a user (Basic), or the holder of a token we issued.
+enum Caller {
+    User(String),
+    Token,
 }
 
 /// Drop expired entries; if still full, the ones expiring soonest.
@@ -162,7 +168,7 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
     };
     if path == TOKEN_PATH {
         return match user {
-            Some(u) if u != "token" => {
+            Some(Caller::User(u)) => {
                 let token = auth.issue(u);
                 let issued = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
                 let body = serde_json::json!({"token": token, "access_token": token, "expires_in": TOKEN_TTL.as_secs(), "issued_at": issued});

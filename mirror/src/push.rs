@@ -46,26 +46,20 @@ pub struct Target {
     prefix: String,
     client: reqwest::Client,
     creds: Option<(String, String)>,
-    /// Bearer tokens by repository (Docker token flow).
-    tokens: BTreeMap<String, String>,
+    /// The `Authorization` value that answered each repository's challenge (`Bearer …` from
+    /// the Docker token flow, or `Basic …`).
+    auth: BTreeMap<String, HeaderValue>,
 }
 
 impl Target {
     pub fn new(url: &str, prefix: &str, creds: Option<(String, String)>) -> Result<Target, PushError> {
         let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build().map_err(|e| PushError::Http { what: "client".into(), url: url.into(), detail: e.to_string() })?;
         let prefix = prefix.trim_matches('/');
-        Ok(Target { base: url.trim_end_matches('/').to_string(), prefix: if prefix.is_empty() { String::new() } else { format!("{prefix}/") }, client, creds, tokens: BTreeMap::new() })
+        Ok(Target { base: url.trim_end_matches('/').to_string(), prefix: if prefix.is_empty() { String::new() } else { format!("{prefix}/") }, client, creds, auth: BTreeMap::new() })
     }
 
     fn name(&self, repo: &str) -> String {
         format!("{}{repo}", self.prefix)
-    }
-
-    fn auth_header(&self, name: &str) -> Option<HeaderValue> {
-        if let Some(t) = self.tokens.get(name) {
-            return HeaderValue::from_str(&format!("Bearer {t}")).ok();
-        }
-        None
     }
 
     /// Answer a 401: Basic with the credentials, or a token from the challenge's realm.
@@ -84,13 +78,13 @@ impl Target {
             }
             let v: serde_json::Value = resp.json().await.map_err(|e| PushError::Http { what: "token".into(), url: realm.clone(), detail: e.to_string() })?;
             let t = v["token"].as_str().or(v["access_token"].as_str()).ok_or_else(|| PushError::Http { what: "token".into(), url: realm.clone(), detail: "no token in the answer".into() })?;
-            self.tokens.insert(name.to_string(), t.to_string());
+            let v = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|e| PushError::Http { what: "token".into(), url: realm.clone(), detail: e.to_string() })?;
+            self.auth.insert(name.to_string(), v);
         } else {
             use base64::Engine;
             let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-            self.tokens.remove(name);
-            // Basic: stored as a pseudo-token used verbatim.
-            self.tokens.insert(format!("basic:{name}"), b);
+            let v = HeaderValue::from_str(&format!("Basic {b}")).map_err(|e| PushError::Http { what: "credentials".into(), url: url.into(), detail: e.to_string() })?;
+            self.auth.insert(name.to_string(), v);
         }
         Ok(())
     }
@@ -99,10 +93,8 @@ impl Target {
     async fn send(&mut self, name: &str, method: Method, url: &str, headers: HeaderMap, body: Option<Body>) -> Result<reqwest::Response, PushError> {
         for attempt in 0..2 {
             let mut req = self.client.request(method.clone(), url).headers(headers.clone());
-            if let Some(b) = self.tokens.get(&format!("basic:{name}")) {
-                req = req.header(AUTHORIZATION, format!("Basic {b}"));
-            } else if let Some(h) = self.auth_header(name) {
-                req = req.header(AUTHORIZATION, h);
+            if let Some(h) = self.auth.get(name) {
+                req = req.header(AUTHORIZATION, h.clone());
             }
             if let Some(b) = &body {
                 req = req.body(b.open().await?);
