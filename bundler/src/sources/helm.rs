@@ -477,7 +477,7 @@ impl HelmSource {
         };
         let spec = self.chart_spec(repo, &oci_tag(&version), platforms)?;
         let il = self.images.resolve(&spec).await?;
-        let layer = self.oci_chart_layer(&spec, &il, &want.name, &version).await?;
+        let (layer, _) = self.oci_chart(&spec, &il, &want.name, &version, &Progress::hidden()).await?;
         let contents = read_chart(&self.cache.read(&layer.digest)?, &want.name, &version)?;
         let lock = ChartLock {
             kind: kinds::HELM.into(),
@@ -494,15 +494,24 @@ impl HelmSource {
         Ok((lock, contents))
     }
 
-    /// Fetch an OCI chart's blobs and return its chart layer, checking it is a Helm chart.
-    async fn oci_chart_layer(&self, spec: &ImageSpec, il: &ImageLock, name: &str, version: &str) -> Result<Descriptor, HelmError> {
+    /// The chart layer of a cached OCI manifest, which must be a Helm chart's.
+    fn chart_layer(&self, spec: &ImageSpec, il: &ImageLock, name: &str, version: &str) -> Result<Descriptor, HelmError> {
         let bad = |detail: String| HelmError::Archive { name: name.into(), version: version.into(), detail };
         let m = AnyManifest::parse(&self.cache.read(&il.sha256)?).map_err(|e| bad(e.to_string()))?;
         if m.config.as_ref().map(|c| c.media_type.as_str()) != Some(CONFIG_MEDIA_TYPE) {
             return Err(bad(format!("{} is not a Helm chart (config media type {:?})", spec.reference, m.config.as_ref().map(|c| c.media_type.clone()))));
         }
-        self.images.fetch(spec, il, &Progress::hidden()).await?;
         m.layers.iter().find(|l| l.media_type == CHART_MEDIA_TYPE || l.media_type == LEGACY_CHART_MEDIA_TYPE).cloned().ok_or_else(|| bad("the manifest has no chart layer".into()))
+    }
+
+    /// Fetch an OCI chart's blobs; returns its chart layer and what the bundle carries. A
+    /// manifest already cached is checked first, so a non-chart's layers are never downloaded.
+    async fn oci_chart(&self, spec: &ImageSpec, il: &ImageLock, name: &str, version: &str, progress: &Progress) -> Result<(Descriptor, Fetched), HelmError> {
+        if self.cache.has(&il.sha256, Some(il.size)) {
+            self.chart_layer(spec, il, name, version)?;
+        }
+        let fetched = self.images.fetch(spec, il, progress).await?;
+        Ok((self.chart_layer(spec, il, name, version)?, fetched))
     }
 
     /// Fetch exactly the locked charts; each becomes a Helm OCI manifest in the bundle.
@@ -515,8 +524,7 @@ impl HelmSource {
                     let repo = c.source.strip_prefix("oci://").and_then(|s| s.rsplit_once(':')).map(|(r, _)| r).unwrap_or(&c.source);
                     let spec = self.chart_spec(repo, &oci_tag(&c.version), platforms)?;
                     let il = ImageLock { kind: "image".into(), name: spec.reference.to_string(), source: c.source.clone(), sha256: md.clone(), size: ms, media_type: OCI_MANIFEST.into(), platforms: Vec::new(), accessories: Vec::new() };
-                    let f = self.images.fetch(&spec, &il, progress).await?;
-                    let layer = self.oci_chart_layer(&spec, &il, &c.name, &c.version).await?;
+                    let (layer, f) = self.oci_chart(&spec, &il, &c.name, &c.version, progress).await?;
                     if layer.digest != c.sha256 {
                         return Err(HelmError::Digest { name: c.name.clone(), version: c.version.clone(), url: c.source.clone(), expected: c.sha256.hex().into(), actual: layer.digest.hex().into() });
                     }
