@@ -172,16 +172,40 @@ struct RawPypi {
 
 pub const PYPI_DEFAULT_INDEX: &str = "https://pypi.org/simple/";
 
-/// A raw file: an URL and the sha256 it must have, served at `/files/<name>`.
+/// A raw file: an URL and how its sha256 is pinned, served at `/files/<name>`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FileSpec {
     pub url: String,
-    pub sha256: crate::format::Digest,
+    pub pin: FilePin,
     pub name: String,
     #[serde(skip)]
     pub file: String,
     #[serde(skip)]
     pub line: u64,
+}
+
+/// Where a file's sha256 comes from. Whatever the source, `bundles.lock` then holds the
+/// digest and `--locked` refuses any change.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub enum FilePin {
+    /// Written in the manifest.
+    Sha256(crate::format::Digest),
+    /// Read at `bundler lock` from the project's published `sha256sum`-format list (RKE2's
+    /// `sha256sum-amd64.txt`), looked up by the URL's file name.
+    Checksums(String),
+    /// Learnt from the bytes at `bundler lock` (`trust_on_first_use: true`): for files whose
+    /// project publishes no checksum, such as an install script at a tag.
+    FirstUse,
+}
+
+impl FilePin {
+    /// The digest the manifest itself requires, if it names one.
+    pub fn sha256(&self) -> Option<&crate::format::Digest> {
+        match self {
+            FilePin::Sha256(d) => Some(d),
+            _ => None,
+        }
+    }
 }
 
 /// NLTK data packages (or collections) from a downloader index.
@@ -313,7 +337,9 @@ pub struct HfSpec {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     url: String,
-    sha256: String,
+    sha256: Option<String>,
+    checksums: Option<String>,
+    trust_on_first_use: Option<bool>,
     name: Option<String>,
 }
 
@@ -521,14 +547,14 @@ impl Manifest {
                             m.hf.push(HfSpec { file: file.clone(), line, ..spec });
                         }
                         RawModel { hf: Some(repo), .. } => return Err(invalid(format!("models: hf: {repo} takes `revision`, `include`, `exclude` and `endpoint`, not `url`, `sha256` or `name`"))),
-                        RawModel { url: Some(url), sha256: Some(sha256), name, revision: None, include: None, exclude: None, endpoint: None, .. } => raw_files.push((RawFile { url, sha256, name }, line)),
+                        RawModel { url: Some(url), sha256: Some(sha256), name, revision: None, include: None, exclude: None, endpoint: None, .. } => raw_files.push((RawFile { url, sha256: Some(sha256), checksums: None, trust_on_first_use: None, name }, line)),
                         _ => return Err(invalid("a models: entry needs `url:` and `sha256:` (a file), or `hf:` with optional `revision`, `include`, `exclude`, `endpoint` (a Hugging Face repository)".into())),
                     }
                 }
                 for (f, line) in raw_files {
                     let spec = file_spec(f).map_err(|detail| ManifestError::Invalid { path: file.clone(), line, detail })?;
                     if let Some(prev) = m.raw_files.iter().find(|p| p.name == spec.name) {
-                        if prev.url != spec.url || prev.sha256 != spec.sha256 {
+                        if prev.url != spec.url || prev.pin != spec.pin {
                             return Err(ManifestError::Invalid { path: file.clone(), line, detail: format!("file name {:?} is already used for {} ({} line {}); give this one its own `name:`", spec.name, prev.url, prev.file, prev.line) });
                         }
                         continue;
@@ -640,9 +666,22 @@ fn file_spec(raw: RawFile) -> Result<FileSpec, String> {
     if !(raw.url.starts_with("http://") || raw.url.starts_with("https://")) {
         return Err(format!("file url {:?} must be http:// or https://", raw.url));
     }
-    let sha256: crate::format::Digest = format!("sha256:{}", raw.sha256.trim_start_matches("sha256:").to_ascii_lowercase())
-        .parse()
-        .map_err(|_| format!("file {}: sha256 {:?} is not 64 hex digits", raw.url, raw.sha256))?;
+    let pin = match (raw.sha256, raw.checksums, raw.trust_on_first_use) {
+        (Some(h), None, None | Some(false)) => FilePin::Sha256(
+            format!("sha256:{}", h.trim_start_matches("sha256:").to_ascii_lowercase())
+                .parse()
+                .map_err(|_| format!("file {}: sha256 {h:?} is not 64 hex digits", raw.url))?,
+        ),
+        (None, Some(c), None | Some(false)) if c.starts_with("http://") || c.starts_with("https://") => FilePin::Checksums(c),
+        (None, Some(c), None | Some(false)) => return Err(format!("file {}: checksums {c:?} must be an http:// or https:// URL", raw.url)),
+        (None, None, Some(true)) => FilePin::FirstUse,
+        _ => {
+            return Err(format!(
+                "file {}: give exactly one of `sha256:` (the digest), `checksums:` (the URL of the project's sha256sum list) or `trust_on_first_use: true` (pin what `bundler lock` downloads)",
+                raw.url
+            ))
+        }
+    };
     let name = match raw.name {
         Some(n) => n,
         None => {
@@ -653,7 +692,7 @@ fn file_spec(raw: RawFile) -> Result<FileSpec, String> {
     if !valid_file_name(&name) {
         return Err(format!("file {}: name {name:?} must be one path segment of letters, digits, `-_.+~`; set `name:`", raw.url));
     }
-    Ok(FileSpec { url: raw.url, sha256, name, file: String::new(), line: 0 })
+    Ok(FileSpec { url: raw.url, pin, name, file: String::new(), line: 0 })
 }
 
 /// The wheel architecture of an OCI platform (`linux/arm64` → `aarch64`).

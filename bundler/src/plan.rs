@@ -239,10 +239,11 @@ pub async fn resolve(
             }
         },
     };
-    // Files: the manifest pins the sha256; a lock entry with the same url and sha256 is reused.
+    // Files: a lock entry with the same name and url (and the manifest's sha256, if it gives one)
+    // is reused; a sha256 learnt from a checksum list or on first use stays pinned by the lock.
     let mut files = Vec::with_capacity(manifest.raw_files.len());
     for spec in &manifest.raw_files {
-        let prior = existing.and_then(|l| l.files.iter().find(|f| f.name == spec.name && f.source == spec.url && f.sha256 == spec.sha256));
+        let prior = existing.and_then(|l| l.files.iter().find(|f| f.name == spec.name && f.source == spec.url && spec.pin.sha256().is_none_or(|d| *d == f.sha256)));
         match prior {
             Some(p) if !refresh => files.push(p.clone()),
             None if locked => return Err(PlanError::FileNotLocked { name: spec.name.clone() }),

@@ -1,6 +1,8 @@
 //! Issue 5, raw files: an URL + sha256 in the manifest, fetched from a static server, bundled,
 //! imported and served at `/files/<name>` to curl (whole, HEAD, Range); a wrong sha256 and an
-//! unreachable upstream refused with nothing bundled.
+//! unreachable upstream refused with nothing bundled. Issue 7: the sha256 read from a release's
+//! published checksum list (RKE2's `sha256sum-amd64.txt`) or pinned on first use, then held by
+//! the lock.
 
 use std::path::Path;
 use std::process::Command;
@@ -102,4 +104,57 @@ fn unreachable_upstream_is_named() {
     let r = gap.try_create(&m, &out, &gap.key(), &[]).fails();
     assert!(r.stderr.contains(&url), "the error names the URL: {}", r.stderr);
     assert!(!out.exists());
+}
+
+#[test]
+fn checksum_list_and_first_use_pins_are_held_by_the_lock() {
+    let gap = Gap::new();
+    let dir = gap.path("upstream");
+    let (srv, big, script) = upstream(&dir);
+    // The list as RKE2 publishes it: `sha256sum` output, other artifacts listed too.
+    let other = "0".repeat(64);
+    let list = format!("{other}  rke2.linux-amd64.tar.gz\n{}  rke2-images.linux-amd64.tar.zst\n", sha256(&big).trim_start_matches("sha256:"));
+    std::fs::write(dir.join("sha256sum-amd64.txt"), &list).unwrap();
+    let y = format!(
+        "name: rke2\nfiles:\n  - {{url: '{u}rke2-images.linux-amd64.tar.zst', checksums: '{u}sha256sum-amd64.txt'}}\n  - {{url: '{u}install.sh', trust_on_first_use: true}}\n",
+        u = srv.url()
+    );
+    let m = gap.write("rke2.yaml", &y);
+    gap.lock(&m).ok();
+    let lock = std::fs::read_to_string(gap.lock_file()).unwrap();
+    for d in [sha256(&big), sha256(&script)] {
+        assert!(lock.contains(&d), "the lock pins {d}:\n{lock}");
+    }
+    // Upstream changes after the lock: the lock, not the new bytes or list, decides.
+    std::fs::write(dir.join("install.sh"), b"#!/bin/sh\necho replaced\n").unwrap();
+    std::fs::write(dir.join("sha256sum-amd64.txt"), format!("{}  rke2-images.linux-amd64.tar.zst\n", "1".repeat(64))).unwrap();
+    let r = gap.try_create(&m, &gap.path("drift.bundle"), &gap.key(), &["--locked", "--cache", gap.path("fresh-cache").to_str().unwrap()]).fails();
+    assert!(r.stderr.contains("install.sh") && r.stderr.contains(&sha256(&script)[7..]), "a changed script is refused against the locked digest: {}", r.stderr);
+    std::fs::write(dir.join("install.sh"), &script).unwrap();
+    let bundle = gap.create(&m, "rke2.bundle", &["--locked", "--cache", gap.path("fresh-cache").to_str().unwrap()]);
+    drop(srv);
+    gap.import(&bundle).ok();
+    let mirror = Mirror::start(&gap.store());
+    let got = curl(&["-f", &mirror.url("/files/install.sh")]).ok();
+    assert_eq!(got.stdout.as_bytes(), &script[..]);
+    let out = gap.path("got.tar.zst");
+    curl(&["-f", "-o", out.to_str().unwrap(), &mirror.url("/files/rke2-images.linux-amd64.tar.zst")]).ok();
+    assert_eq!(sha256(&std::fs::read(&out).unwrap()), sha256(&big));
+}
+
+#[test]
+fn a_file_missing_from_its_checksum_list_is_refused() {
+    let gap = Gap::new();
+    let dir = gap.path("upstream");
+    let (srv, _, _) = upstream(&dir);
+    std::fs::write(dir.join("sha256sum-amd64.txt"), format!("{}  rke2.linux-amd64.tar.gz\n", "0".repeat(64))).unwrap();
+    let y = format!("name: rke2\nfiles:\n  - {{url: '{u}rke2-images.linux-amd64.tar.zst', checksums: '{u}sha256sum-amd64.txt'}}\n", u = srv.url());
+    let m = gap.write("rke2.yaml", &y);
+    let r = gap.lock(&m).fails();
+    assert!(r.stderr.contains("sha256sum-amd64.txt") && r.stderr.contains("no sha256 line for rke2-images.linux-amd64.tar.zst"), "{}", r.stderr);
+    assert!(!gap.lock_file().exists());
+    // Two pins for one file is a manifest error naming the file and line.
+    let m = gap.write("two.yaml", &format!("files:\n  - {{url: '{}x', sha256: '{}', trust_on_first_use: true}}\n", srv.url(), "a".repeat(64)));
+    let r = gap.lock(&m).fails();
+    assert!(r.stderr.contains("two.yaml") && r.stderr.contains("exactly one of"), "{}", r.stderr);
 }

@@ -13,7 +13,7 @@ use crate::cache::{BlobCache, CacheError};
 use crate::format::bundle::kinds;
 use crate::format::lock::FileLock;
 use crate::format::Digest;
-use crate::manifest::FileSpec;
+use crate::manifest::{FilePin, FileSpec};
 use crate::progress::Progress;
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.feas.file.v1";
@@ -26,9 +26,14 @@ pub enum FileError {
     Fetch { name: String, url: String, detail: String },
     #[error("file {name}: the bytes at {url} do not match the manifest's sha256 (expected {expected}, got {actual}); nothing was bundled — check the sha256 in the manifest or the upstream")]
     Hash { name: String, url: String, expected: String, actual: String },
+    #[error("file {name}: the checksum list {checksums} has no sha256 line for {file}; check `checksums:` (it must be the list published with that release)")]
+    NotListed { name: String, checksums: String, file: String },
     #[error(transparent)]
     Cache(#[from] CacheError),
 }
+
+/// Upper bound on a checksum list: RKE2's are a few KiB.
+const CHECKSUMS_LIMIT: u64 = 1 << 20;
 
 /// What the mirror reads from a file artifact's config.
 #[derive(Debug, Serialize, serde::Deserialize)]
@@ -50,9 +55,25 @@ impl FileSource {
     /// The lock entry: the size is learnt by fetching the file (its sha256 checked on the way),
     /// so a wrong sha256 in the manifest fails at `lock`, not later.
     pub async fn lock(&self, spec: &FileSpec, progress: &Progress) -> Result<FileLock, FileError> {
-        self.fetch_one(&spec.name, &spec.url, &spec.sha256, None, progress).await?;
-        let size = std::fs::metadata(self.cache.path(&spec.sha256)).map_err(|source| CacheError::Io { path: self.cache.path(&spec.sha256), source })?.len();
-        Ok(FileLock { kind: kinds::FILE.into(), name: spec.name.clone(), source: spec.url.clone(), sha256: spec.sha256.clone(), size })
+        let sha256 = match &spec.pin {
+            FilePin::Sha256(d) => d.clone(),
+            FilePin::Checksums(list) => self.listed(spec, list).await?,
+            FilePin::FirstUse => {
+                let (d, _) = self.http.to_cache_new(&self.cache, &spec.url, None).await.map_err(|e| FileError::Fetch { name: spec.name.clone(), url: spec.url.clone(), detail: e.to_string() })?;
+                tracing::warn!("file {}: no checksum to check against; pinned {d} as downloaded from {} (trust_on_first_use)", spec.name, spec.url);
+                d
+            }
+        };
+        self.fetch_one(&spec.name, &spec.url, &sha256, None, progress).await?;
+        let size = std::fs::metadata(self.cache.path(&sha256)).map_err(|source| CacheError::Io { path: self.cache.path(&sha256), source })?.len();
+        Ok(FileLock { kind: kinds::FILE.into(), name: spec.name.clone(), source: spec.url.clone(), sha256, size })
+    }
+
+    /// The sha256 a published `sha256sum` list gives for the URL's file name.
+    async fn listed(&self, spec: &FileSpec, list: &str) -> Result<Digest, FileError> {
+        let body = self.http.get_small(list, CHECKSUMS_LIMIT).await.map_err(|e| FileError::Fetch { name: spec.name.clone(), url: list.into(), detail: e.to_string() })?;
+        let file = url_file_name(&spec.url);
+        checksum_for(&String::from_utf8_lossy(&body), &file).ok_or_else(|| FileError::NotListed { name: spec.name.clone(), checksums: list.into(), file })
     }
 
     async fn fetch_one(&self, name: &str, url: &str, sha256: &Digest, size: Option<u64>, progress: &Progress) -> Result<(), FileError> {
@@ -87,5 +108,38 @@ impl FileSource {
             ref_name: format!("files/{}", f.name),
         }
         .into_fetched(&self.cache)?)
+    }
+}
+
+/// The decoded last path segment of an URL: the name a release's checksum list uses.
+fn url_file_name(url: &str) -> String {
+    let last = url.split(['?', '#']).next().unwrap_or_default().rsplit('/').next().unwrap_or_default();
+    percent_encoding::percent_decode_str(last).decode_utf8_lossy().into_owned()
+}
+
+/// Look `file` up in `sha256sum` output: `<64 hex> <space or *><path>` per line, the path
+/// compared by its last segment (lists are written as `name`, `./name` or `dist/name`).
+fn checksum_for(list: &str, file: &str) -> Option<Digest> {
+    list.lines().find_map(|line| {
+        let (hex, rest) = line.trim().split_once(char::is_whitespace)?;
+        let path = rest.trim_start().trim_start_matches('*');
+        (path.rsplit('/').next() == Some(file)).then(|| format!("sha256:{}", hex.to_ascii_lowercase()).parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_lists() {
+        let a = "a".repeat(64);
+        let b = "B".repeat(64);
+        let list = format!("{a}  rke2.linux-amd64.tar.gz\n{b} *./dist/rke2-images.linux-amd64.tar.zst\nnot a line\n");
+        assert_eq!(checksum_for(&list, "rke2.linux-amd64.tar.gz").unwrap().hex(), a);
+        assert_eq!(checksum_for(&list, "rke2-images.linux-amd64.tar.zst").unwrap().hex(), "b".repeat(64));
+        assert!(checksum_for(&list, "rke2.linux-amd64").is_none());
+        assert!(checksum_for(&format!("{}  x\n", "z".repeat(64)), "x").is_none());
+        assert_eq!(url_file_name("https://github.com/rancher/rke2/releases/download/v1.34.1%2Brke2r1/sha256sum-amd64.txt?x=1"), "sha256sum-amd64.txt");
     }
 }
