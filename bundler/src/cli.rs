@@ -27,6 +27,16 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Read and validate manifests offline: syntax, unknown keys, references, keyrings.
+    Check {
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
+        /// Also require every image, chart and top-level requirement to name one version.
+        #[arg(long)]
+        pinned: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Resolve every artifact of the manifests to exact digests and write the lock file.
     Lock {
         #[arg(required = true)]

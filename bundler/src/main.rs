@@ -10,6 +10,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let cache = |c: Option<std::path::PathBuf>| c.unwrap_or_else(bundler::cache::BlobCache::default_dir);
     match cli.command {
         Command::Keygen { out } => commands::keygen::run(&out),
+        Command::Check { manifests, pinned, json } => commands::check::run(&manifests, pinned).map(|r| {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r).expect("report serializes"));
+            } else {
+                println!(
+                    "{}: {} image(s), {} apt package(s) from {} source(s), {} requirement(s) in {} pypi set(s), {} chart(s), {} nltk package(s), {} hf repo(s), {} file(s)",
+                    r.name, r.images, r.apt_packages, r.apt_sources, r.pypi_requirements, r.pypi_sets, r.charts, r.nltk_packages, r.hf_repos, r.files_by_url
+                );
+                for u in &r.unpinned {
+                    println!("unpinned: {u}");
+                }
+                for f in &r.first_use {
+                    println!("pinned on first use: {f}");
+                }
+            }
+        }),
         Command::Lock { manifests, lock, cache: c } => commands::lock::run(&manifests, &lock, &cache(c)).await.map(|_| ()),
         Command::Create { manifests, key, out, lock, locked, compression, sequence, cache: c, have, split_size, expires, json } => {
             let s = commands::create::run(commands::create::CreateArgs {

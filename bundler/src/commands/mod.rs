@@ -1,5 +1,6 @@
 //! Command bodies. Each is a library function the thin `main.rs` calls.
 
+pub mod check;
 pub mod create;
 pub mod inspect;
 pub mod keygen;
