@@ -4,6 +4,8 @@
 pub mod cache;
 pub mod cli;
 pub mod commands;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod format;
 pub mod manifest;
 pub mod plan;

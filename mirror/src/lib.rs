@@ -4,6 +4,8 @@ pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod control;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod gc;
 pub mod import;
 pub mod inventory;

@@ -83,6 +83,37 @@ struct IndexEntry {
     digest: Option<String>,
 }
 
+/// A chart repository's `index.yaml` (at most `MAX_INDEX` bytes, as fetched).
+fn parse_index(bytes: &[u8]) -> Result<RepoIndex, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    // Big public indexes exceed the parser's default budget; the size limit bounds it.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = 100_000_000;
+    budget.max_nodes = 50_000_000;
+    budget.max_total_scalar_bytes = MAX_INDEX as usize;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| format!("not a chart repository index: {e}"))
+}
+
+/// Parsers fed by upstream bytes, for the fuzz targets.
+#[doc(hidden)]
+pub mod fuzz {
+    /// index.yaml, then every entry's version through the constraint matcher.
+    pub fn index(bytes: &[u8]) {
+        if let Ok(idx) = super::parse_index(bytes) {
+            for e in idx.entries.values().flatten() {
+                let _ = super::parse_version(&e.version);
+                let _ = super::parse_constraint(&e.version);
+            }
+        }
+    }
+    /// A chart archive (gzip tar): Chart.yaml, dependencies, values and templates.
+    pub fn archive(bytes: &[u8]) {
+        let _ = super::read_chart(bytes, "fuzz", "0.1.0");
+    }
+}
+
 /// One chart to resolve: from the manifest, or a dependency of one.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Want {
@@ -354,16 +385,7 @@ impl HelmSource {
         let url = format!("{repo}/index.yaml");
         let bad = |detail: String| HelmError::Index { url: url.clone(), detail };
         let bytes = self.http.get_small(&url, MAX_INDEX).await.map_err(|e| bad(e.to_string()))?;
-        let text = std::str::from_utf8(&bytes).map_err(|e| bad(format!("not UTF-8: {e}")))?;
-        // Big public indexes exceed the parser's default budget; the size limit above bounds it.
-        let mut budget = serde_saphyr::Budget::default();
-        budget.max_events = 100_000_000;
-        budget.max_nodes = 50_000_000;
-        budget.max_total_scalar_bytes = MAX_INDEX as usize;
-        let mut options = serde_saphyr::Options::default();
-        options.budget = Some(budget);
-        let idx: RepoIndex = serde_saphyr::from_str_with_options(text, options).map_err(|e| bad(format!("not a chart repository index: {e}")))?;
-        let idx = Arc::new(idx);
+        let idx = Arc::new(parse_index(&bytes).map_err(bad)?);
         seen.insert(repo.to_string(), idx.clone());
         Ok(idx)
     }

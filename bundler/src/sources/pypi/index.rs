@@ -70,14 +70,19 @@ pub async fn project_files(http: &Http, index: &str, project: &str) -> Result<Op
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e),
     };
-    let base = reqwest::Url::parse(&final_url).map_err(|e| HttpError::Failed { url: page.clone(), detail: e.to_string() })?;
-    let bad_link = |detail: String| HttpError::Failed { url: page.clone(), detail };
+    parse_page(&body, &content_type, &final_url).map(Some).map_err(|detail| HttpError::Failed { url: page.clone(), detail })
+}
+
+/// The files a simple page lists: PEP 691 JSON when `content_type` says so, else PEP 503
+/// HTML; links are resolved against `final_url` (the page's URL after redirects).
+pub fn parse_page(body: &[u8], content_type: &str, final_url: &str) -> Result<Vec<FileEntry>, String> {
+    let base = reqwest::Url::parse(final_url).map_err(|e| e.to_string())?;
     let join = |href: &str| base.join(href).map(|u| u.to_string()).map_err(|e| format!("bad link {href:?}: {e}"));
     if content_type.starts_with("application/vnd.pypi.simple.v1+json") {
-        let p: JsonPage = serde_json::from_slice(&body).map_err(|e| HttpError::Failed { url: page.clone(), detail: format!("not a PEP 691 page: {e}") })?;
+        let p: JsonPage = serde_json::from_slice(body).map_err(|e| format!("not a PEP 691 page: {e}"))?;
         let mut out = Vec::with_capacity(p.files.len());
         for f in p.files {
-            let url = join(&f.url).map_err(bad_link)?;
+            let url = join(&f.url)?;
             out.push(FileEntry {
                 filename: f.filename,
                 sha256: f.hashes.get("sha256").cloned(),
@@ -88,10 +93,10 @@ pub async fn project_files(http: &Http, index: &str, project: &str) -> Result<Op
                 url,
             });
         }
-        return Ok(Some(out));
+        return Ok(out);
     }
-    let text = String::from_utf8_lossy(&body);
-    let dom = tl::parse(&text, tl::ParserOptions::default()).map_err(|e| HttpError::Failed { url: page.clone(), detail: format!("not an HTML page: {e}") })?;
+    let text = String::from_utf8_lossy(body);
+    let dom = tl::parse(&text, tl::ParserOptions::default()).map_err(|e| format!("not an HTML page: {e}"))?;
     let parser = dom.parser();
     let mut out = Vec::new();
     for a in dom.query_selector("a").into_iter().flatten() {
@@ -100,7 +105,7 @@ pub async fn project_files(http: &Http, index: &str, project: &str) -> Result<Op
         let attr = |k: &str| attrs.get(k).flatten().map(|v| unescape(&v.as_utf8_str()));
         let Some(href) = attr("href") else { continue };
         let (link, fragment) = href.split_once('#').map(|(l, f)| (l.to_string(), Some(f.to_string()))).unwrap_or((href.clone(), None));
-        let url = join(&link).map_err(bad_link)?;
+        let url = join(&link)?;
         let filename = unescape(&tag.inner_text(parser)).trim().to_string();
         let sha256 = fragment.and_then(|f| f.strip_prefix("sha256=").map(str::to_string));
         let meta = attr("data-core-metadata").or(attr("data-dist-info-metadata"));
@@ -118,7 +123,7 @@ pub async fn project_files(http: &Http, index: &str, project: &str) -> Result<Op
             size: None,
         });
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// HTML attribute and text entities that simple pages use (`&gt;=3.8`, `&lt;4`, `&amp;`).
