@@ -741,7 +741,7 @@ fn pypi_spec(raw: RawPypi, platforms: &[String], base: &Path) -> Result<PypiSpec
         }
     }
     for r in requirements.iter().chain(&constraints) {
-        r.parse::<pep508_rs::Requirement>().map_err(|e| format!("requirement {r:?} is not valid PEP 508: {e}"))?;
+        crate::format::pypi::parse_requirement(r).map_err(|e| format!("requirement {r:?} is not valid PEP 508: {e}"))?;
     }
     if requirements.is_empty() {
         return Err("pypi entry has no `requirements:` (or `requirements_file:`)".into());
@@ -838,7 +838,7 @@ impl ReqFiles<'_> {
                             return Err(format!("{} line {}: option --{o} is not supported", path.display(), n + 1));
                         };
                         let hex = h.trim().strip_prefix("sha256:").ok_or_else(|| format!("{} line {}: only sha256 hashes are supported, got {h}", path.display(), n + 1))?;
-                        let name = req.parse::<pep508_rs::Requirement>().map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?.name.to_string();
+                        let name = crate::format::pypi::parse_requirement(req).map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?.name.to_string();
                         self.hashes.entry(crate::format::pypi::normalize(&name)).or_default().push(hex.to_ascii_lowercase());
                     }
                     self.reqs.push(req.to_string());

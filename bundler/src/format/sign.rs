@@ -139,6 +139,12 @@ pub fn verify(trusted: &[PublicKey], data: &[u8], signature: &str) -> Result<Key
     if raw.len() != 74 {
         return Err(SignError::BadSignature("unexpected signature length".into()));
     }
+    // minisign 0.10 slices the global signature without checking its length (a panic on a
+    // short one, found by fuzzing): check it here.
+    let global = signature.lines().nth(3).ok_or_else(|| SignError::BadSignature("missing global signature line".into()))?;
+    if B64.decode(global.trim()).map_err(|e| SignError::BadSignature(format!("global signature: {e}")))?.len() != 64 {
+        return Err(SignError::BadSignature("unexpected global signature length".into()));
+    }
     let mut id = [0u8; 8];
     id.copy_from_slice(&raw[2..10]);
     let id = KeyId(id);

@@ -10,7 +10,6 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::rc::Rc;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -246,7 +245,7 @@ fn resolve_all(http: Http, cache: Arc<BlobCache>, rt: tokio::runtime::Handle, sp
         };
         let parse = |list: &[String]| -> Result<Vec<Requirement>, PypiError> {
             list.iter()
-                .map(|s| Requirement::from_str(s).map_err(|e| PypiError::Metadata { what: format!("{} line {}", spec.file, spec.line), detail: format!("requirement {s:?}: {e}") }))
+                .map(|s| crate::format::pypi::parse_requirement(s).map_err(|e| PypiError::Metadata { what: format!("{} line {}", spec.file, spec.line), detail: format!("requirement {s:?}: {e}") }))
                 .collect()
         };
         let (roots, constraints) = (parse(&spec.requirements)?, parse(&spec.constraints)?);

@@ -185,7 +185,7 @@ impl<'a> Provider<'a> {
 
 pub fn parse_requires(list: &[String], whose: &str) -> Result<Vec<Requirement>, PypiError> {
     list.iter()
-        .map(|s| Requirement::from_str(s).map_err(|e| PypiError::Metadata { what: whose.to_string(), detail: format!("bad Requires-Dist {s:?}: {e}") }))
+        .map(|s| crate::format::pypi::parse_requirement(s).map_err(|e| PypiError::Metadata { what: whose.to_string(), detail: format!("bad Requires-Dist {s:?}: {e}") }))
         .collect()
 }
 
