@@ -89,6 +89,11 @@ pub struct AptSpec {
     /// Served at `/apt/<id>/`.
     pub id: String,
     pub suite: String,
+    /// A flat repository (`suite: /` or `suite: dir/` in the manifest, as apt writes it): the
+    /// directory below `source` holding Release and Packages. Served as suite `stable`,
+    /// component `main`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flat: Option<String>,
     pub components: Vec<String>,
     /// Debian architectures (amd64, arm64, …); `all` is always read too.
     pub architectures: Vec<String>,
@@ -861,9 +866,21 @@ fn apt_spec(raw: RawApt, platforms: &[String], base: &Path) -> Result<AptSpec, S
     if !safe_segment(&id) {
         return Err(format!("apt id {id:?} (served at /apt/<id>/) must be letters, digits, `-_.+~`; set `id:`"));
     }
-    if !safe_segment(&raw.suite) {
-        return Err(format!("apt suite {:?} must be one path segment of letters, digits, `-_.+~` (flat repositories are not supported yet)", raw.suite));
+    // apt's flat-repository spelling: the suite is a directory ending in `/`, no components.
+    let flat = raw.suite.ends_with('/').then(|| raw.suite.trim_matches('/').to_string());
+    if let Some(dir) = &flat {
+        if dir.split('/').any(|c| c == ".." || c == ".") || !dir.split('/').all(|c| c.is_empty() || safe_segment(c)) {
+            return Err(format!("apt flat directory {:?} must be a relative path of letters, digits, `-_.+~`", raw.suite));
+        }
+        if raw.components.is_some() {
+            return Err(format!("apt source {id}: suite {:?} is a flat repository (a directory), which has no components; remove `components:`", raw.suite));
+        }
+    } else if !safe_segment(&raw.suite) {
+        return Err(format!("apt suite {:?} must be one path segment of letters, digits, `-_.+~`, or a flat repository's directory ending in `/`", raw.suite));
+    } else if source.contains("$(ARCH)") {
+        return Err(format!("apt source {id}: `$(ARCH)` in `source:` is supported for flat repositories (`suite: /`) only"));
     }
+    let suite = if flat.is_some() { "stable".to_string() } else { raw.suite };
     let components = raw.components.unwrap_or_else(|| vec!["main".into()]);
     let architectures = match raw.architectures {
         Some(a) => a,
@@ -894,7 +911,8 @@ fn apt_spec(raw: RawApt, platforms: &[String], base: &Path) -> Result<AptSpec, S
     Ok(AptSpec {
         source,
         id,
-        suite: raw.suite,
+        suite,
+        flat,
         components,
         architectures,
         keyring,

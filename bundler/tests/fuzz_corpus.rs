@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-fn replay(target: &str, f: fn(&[u8])) -> usize {
+type Target = fn(&[u8]);
+
+fn replay(target: &str, f: Target) -> usize {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
     let mut n = 0;
     for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
@@ -21,7 +23,7 @@ fn replay(target: &str, f: fn(&[u8])) -> usize {
 #[test]
 fn corpus_replays_without_panics() {
     use bundler::fuzz::*;
-    let targets: &[(&str, fn(&[u8]))] = &[
+    let targets: &[(&str, Target)] = &[
         ("manifest", manifest),
         ("oci_manifest", oci_manifest),
         ("bundle", bundle),

@@ -54,7 +54,8 @@ pub fn parse_requirement(s: &str) -> Result<pep508_rs::Requirement, String> {
     let t = s.trim_start();
     let name: &str = &t[..t.find(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c))).unwrap_or(t.len())];
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    if !name.is_empty() && !(alnum(name.chars().next()) && alnum(name.chars().last())) {
+    let well_formed = alnum(name.chars().next()) && alnum(name.chars().last());
+    if !name.is_empty() && !well_formed {
         return Err(format!("{name:?} is not a valid project name: it must start and end with a letter or digit"));
     }
     s.parse::<pep508_rs::Requirement>().map_err(|e| e.to_string())

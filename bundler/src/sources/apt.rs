@@ -82,8 +82,30 @@ pub fn request_digest(specs: &[AptSpec]) -> Option<Digest> {
     (!specs.is_empty()).then(|| Digest::sha256_of(&serde_json::to_vec(specs).expect("apt specs serialize")))
 }
 
-fn dists_url(spec: &AptSpec, rest: &str) -> String {
-    format!("{}/dists/{}/{rest}", spec.source, spec.suite)
+/// Where a Release and the indexes it lists live: `dists/<suite>/`, or a flat repository's
+/// directory with `$(ARCH)` substituted as apt does.
+fn release_base(spec: &AptSpec, arch: &str) -> String {
+    match &spec.flat {
+        None => format!("{}/dists/{}", spec.source, spec.suite),
+        Some(dir) => {
+            let base = spec.source.replace("$(ARCH)", arch);
+            if dir.is_empty() {
+                base
+            } else {
+                format!("{base}/{dir}")
+            }
+        }
+    }
+}
+
+/// The repository bases one source reads: one per target architecture when a flat source
+/// names `$(ARCH)`, else one. Each comes with the architectures read from it.
+fn bases(spec: &AptSpec) -> Vec<(String, Vec<String>)> {
+    if spec.flat.is_some() && spec.source.contains("$(ARCH)") {
+        spec.architectures.iter().map(|a| (release_base(spec, a), vec![a.clone()])).collect()
+    } else {
+        vec![(release_base(spec, spec.architectures.first().map(String::as_str).unwrap_or_default()), spec.architectures.clone())]
+    }
 }
 
 /// One line of a Release checksum field: `hash size path`.
@@ -102,33 +124,40 @@ impl AptSource {
     pub async fn load(&self, specs: &[AptSpec]) -> Result<Loaded, AptError> {
         let mut loaded = Loaded { universe: Universe::default(), archives: Vec::new() };
         for (n, spec) in specs.iter().enumerate() {
-            let (release, info) = self.release(spec).await?;
-            let files = checksums(&release);
+            let mut info = None;
             let mut read_any = false;
-            for component in &spec.components {
-                for arch in spec.architectures.iter().map(String::as_str).chain(["all"]) {
-                    let Some(f) = pick_index(&files, component, arch) else {
-                        tracing::debug!("{}: no Packages index for {component}/{arch}", spec.id);
-                        continue;
-                    };
-                    read_any = true;
-                    self.read_index(spec, n, component, f, &mut loaded.universe).await?;
+            for (base, archs) in bases(spec) {
+                let (release, i) = self.release(spec, &base).await?;
+                info.get_or_insert(i);
+                let files = checksums(&release);
+                for component in &spec.components {
+                    for arch in archs.iter().map(String::as_str).chain(["all"]) {
+                        let Some(f) = pick_index(&files, spec.flat.is_some(), component, arch) else {
+                            tracing::debug!("{}: no Packages index for {component}/{arch}", spec.id);
+                            continue;
+                        };
+                        read_any = true;
+                        self.read_index(spec, n, component, &base, &archs, f, &mut loaded.universe).await?;
+                        if spec.flat.is_some() {
+                            break; // one Packages holds every architecture
+                        }
+                    }
                 }
             }
             if !read_any {
                 return Err(AptError::Release {
                     id: spec.id.clone(),
-                    url: dists_url(spec, "Release"),
+                    url: format!("{}/Release", release_base(spec, spec.architectures.first().map(String::as_str).unwrap_or_default())),
                     detail: format!("lists no Packages index for components {:?} and architectures {:?}; check `components:` and `architectures:`", spec.components, spec.architectures),
                 });
             }
-            loaded.archives.push(info);
+            loaded.archives.push(info.expect("every source has a base"));
         }
         Ok(loaded)
     }
 
     /// The Release text, verified: InRelease if the archive has it, else Release + Release.gpg.
-    async fn release(&self, spec: &AptSpec) -> Result<(String, ArchiveInfo), AptError> {
+    async fn release(&self, spec: &AptSpec, base: &str) -> Result<(String, ArchiveInfo), AptError> {
         let keyring = match (&spec.keyring, spec.trusted) {
             (_, true) => None,
             (Some(k), false) => Some(Keyring::load(k).map_err(|e| AptError::Keyring(e.to_string()))?),
@@ -136,7 +165,7 @@ impl AptSource {
         };
         let fetch_err = |url: &str, e: HttpError| AptError::Fetch { id: spec.id.clone(), url: url.into(), detail: e.to_string() };
         let sig_err = |url: &str, e: PgpError| AptError::Signature { id: spec.id.clone(), url: url.into(), detail: e.to_string() };
-        let in_release = dists_url(spec, "InRelease");
+        let in_release = format!("{base}/InRelease");
         let (text, signer, url) = match self.http.get_small(&in_release, MAX_RELEASE).await {
             Ok(bytes) => {
                 let armored = String::from_utf8(bytes).map_err(|_| sig_err(&in_release, PgpError::Bad("not text".into())))?;
@@ -149,11 +178,11 @@ impl AptSource {
                 }
             }
             Err(e) if e.is_not_found() => {
-                let url = dists_url(spec, "Release");
+                let url = format!("{base}/Release");
                 let data = self.http.get_small(&url, MAX_RELEASE).await.map_err(|e| fetch_err(&url, e))?;
                 let signer = match &keyring {
                     Some(k) => {
-                        let sig_url = dists_url(spec, "Release.gpg");
+                        let sig_url = format!("{base}/Release.gpg");
                         let sig = self.http.get_small(&sig_url, 1 << 20).await.map_err(|e| match e {
                             e if e.is_not_found() => sig_err(&sig_url, PgpError::Bad("the archive has neither InRelease nor Release.gpg: it is unsigned".into())),
                             e => fetch_err(&sig_url, e),
@@ -175,7 +204,7 @@ impl AptSource {
                 return Err(bad(format!("expired at {until} (Valid-Until); the archive or its mirror is stale — use a current mirror")));
             }
         }
-        if let Some(s) = p.get("Suite").or(p.get("Codename")) {
+        if let Some(s) = p.get("Suite").or(p.get("Codename")).filter(|_| spec.flat.is_none()) {
             if s != spec.suite && p.get("Codename") != Some(spec.suite.as_str()) {
                 tracing::warn!("{}: Release says suite {s:?}, the manifest asked for {:?}", spec.id, spec.suite);
             }
@@ -191,8 +220,9 @@ impl AptSource {
 
     /// Fetch one Packages index (through the cache: it is named by its signed sha256),
     /// then parse it into the universe.
-    async fn read_index(&self, spec: &AptSpec, n: usize, component: &str, f: &IndexFile, u: &mut Universe) -> Result<(), AptError> {
-        let url = dists_url(spec, &f.path);
+    #[allow(clippy::too_many_arguments)]
+    async fn read_index(&self, spec: &AptSpec, n: usize, component: &str, base: &str, archs: &[String], f: &IndexFile, u: &mut Universe) -> Result<(), AptError> {
+        let url = format!("{base}/{}", f.path);
         let digest: Digest = format!("sha256:{}", f.sha256).parse().map_err(|_| AptError::Index { id: spec.id.clone(), url: url.clone(), detail: "bad sha256 in Release".into() })?;
         let what = format!("apt index {url}");
         self.http.to_cache(&self.cache, &url, &what, &digest, Some(f.size), &Progress::hidden()).await.map_err(|e| match e {
@@ -213,11 +243,25 @@ impl AptSource {
         };
         let reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(1 << 16, reader));
         for para in deb822_fast::Deb822::iter_paragraphs_from_reader(reader) {
-            let para = para.map_err(|e| bad(format!("cannot read: {e}")))?;
+            let mut para = para.map_err(|e| bad(format!("cannot read: {e}")))?;
             if para.is_empty() {
                 continue;
             }
-            let pkg = to_pkg(&para, n, component).map_err(bad)?;
+            let mut url = None;
+            if spec.flat.is_some() {
+                // One Packages lists every architecture; `Filename` is relative to the base
+                // and may start with `./`. The mirror serves it under pool/, so the stanza
+                // gets that path and the upstream URL is kept beside it.
+                if !para.get("Architecture").is_some_and(|a| a == "all" || archs.iter().any(|x| x == a)) {
+                    continue;
+                }
+                let original = para.get("Filename").unwrap_or_default().trim_start_matches("./").to_string();
+                let file = original.rsplit('/').next().unwrap_or_default().to_string();
+                url = Some(format!("{base}/{original}"));
+                para.set("Filename", &format!("pool/{file}"));
+            }
+            let mut pkg = to_pkg(&para, n, component).map_err(bad)?;
+            pkg.url = url;
             // Debian lists arch:all packages in binary-all and in every binary-<arch>.
             if !u.contains(n, &pkg.name, &pkg.version, &pkg.arch) {
                 u.add(pkg, &mentioned(&para));
@@ -324,7 +368,7 @@ impl AptSource {
             work.push((d, p, &specs[n], &loaded.archives[n]));
         }
         progress.add_total(work.iter().filter(|(d, ..)| !self.cache.has(&d.sha256, Some(d.size))).map(|(d, ..)| d.size).sum());
-        futures_util::stream::iter(work.iter().map(|(d, _, spec, _)| self.fetch_deb(d, spec, progress)))
+        futures_util::stream::iter(work.iter().map(|(d, p, spec, _)| self.fetch_deb(d, p.url.as_deref(), spec, progress)))
             .buffer_unordered(CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;
@@ -335,8 +379,8 @@ impl AptSource {
         Ok(fetched)
     }
 
-    async fn fetch_deb(&self, d: &DebLock, spec: &AptSpec, progress: &Progress) -> Result<(), AptError> {
-        let url = format!("{}/{}", spec.source, d.filename);
+    async fn fetch_deb(&self, d: &DebLock, upstream: Option<&str>, spec: &AptSpec, progress: &Progress) -> Result<(), AptError> {
+        let url = upstream.map(str::to_string).unwrap_or_else(|| format!("{}/{}", spec.source, d.filename));
         let what = format!("deb {}", d.filename);
         self.http.to_cache(&self.cache, &url, &what, &d.sha256, Some(d.size), progress).await.map_err(|e| match e {
             HttpError::Cache { source: CacheError::Mismatch { actual, actual_size, .. }, .. } => {
@@ -368,7 +412,7 @@ impl AptSource {
             config,
             layers: vec![titled_layer(deb::ARTIFACT_TYPE, d.sha256.clone(), d.size, file_name)],
             kind: kinds::DEB,
-            source: format!("{}/{}", spec.source, d.filename),
+            source: p.url.clone().unwrap_or_else(|| format!("{}/{}", spec.source, d.filename)),
             ref_name: format!("apt/{}/{}", spec.id, deb::deb_file_name(&d.package, &d.version, &d.architecture)),
         }
         .into_fetched(&self.cache)?)
@@ -404,8 +448,8 @@ fn checksums(release: &str) -> Vec<IndexFile> {
 }
 
 /// The best-compressed Packages index the Release lists for a component and architecture.
-fn pick_index<'a>(files: &'a [IndexFile], component: &str, arch: &str) -> Option<&'a IndexFile> {
-    let base = format!("{component}/binary-{arch}/Packages");
+fn pick_index<'a>(files: &'a [IndexFile], flat: bool, component: &str, arch: &str) -> Option<&'a IndexFile> {
+    let base = if flat { "Packages".to_string() } else { format!("{component}/binary-{arch}/Packages") };
     [".xz", ".gz", ""].iter().find_map(|ext| files.iter().find(|f| f.path == format!("{base}{ext}")))
 }
 
@@ -456,6 +500,7 @@ fn to_pkg(p: &deb822_fast::Paragraph, source: usize, component: &str) -> Result<
         size: need("Size")?.parse().map_err(|_| format!("package {name}: bad Size"))?,
         sha256,
         stanza: p.to_string(),
+        url: None,
     })
 }
 
@@ -464,12 +509,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn flat_bases_substitute_arch() {
+        let spec = |source: &str, flat: Option<&str>| AptSpec {
+            source: source.into(),
+            id: "x".into(),
+            suite: "stable".into(),
+            flat: flat.map(str::to_string),
+            components: vec!["main".into()],
+            architectures: vec!["amd64".into(), "arm64".into()],
+            keyring: None,
+            keyring_label: None,
+            trusted: true,
+            recommends: false,
+            packages: vec![],
+            exclude_installed: Default::default(),
+            file: String::new(),
+            line: 0,
+        };
+        let s = spec("https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH)", Some(""));
+        assert_eq!(
+            bases(&s),
+            vec![
+                ("https://nvidia.github.io/libnvidia-container/stable/deb/amd64".to_string(), vec!["amd64".to_string()]),
+                ("https://nvidia.github.io/libnvidia-container/stable/deb/arm64".to_string(), vec!["arm64".to_string()]),
+            ]
+        );
+        assert_eq!(bases(&spec("https://r.example/repo", Some("debs"))), vec![("https://r.example/repo/debs".to_string(), vec!["amd64".to_string(), "arm64".to_string()])]);
+        assert_eq!(bases(&spec("https://deb.example/debian", None))[0].0, "https://deb.example/debian/dists/stable");
+        assert_eq!(pick_index(&checksums("SHA256:\n 0123 10 Packages\n abcd 5 Packages.gz\n"), true, "main", "amd64").unwrap().path, "Packages.gz");
+    }
+
+    #[test]
     fn release_checksums_and_index_choice() {
         let r = "Suite: stable\nSHA256:\n 0123 10 main/binary-amd64/Packages\n abcd 5 main/binary-amd64/Packages.gz\nMD5Sum:\n ffff 5 main/binary-amd64/Packages.xz\n";
         let files = checksums(r);
         assert_eq!(files.len(), 2, "MD5Sum lines are not SHA256 lines");
-        assert_eq!(pick_index(&files, "main", "amd64").unwrap().path, "main/binary-amd64/Packages.gz");
-        assert!(pick_index(&files, "main", "arm64").is_none());
+        assert_eq!(pick_index(&files, false, "main", "amd64").unwrap().path, "main/binary-amd64/Packages.gz");
+        assert!(pick_index(&files, false, "main", "arm64").is_none());
         assert!(parse_date("Sat, 09 Nov 2024 10:07:20 UTC").is_some());
     }
 

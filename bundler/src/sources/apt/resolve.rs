@@ -35,8 +35,11 @@ pub struct Pkg {
     pub filename: String,
     pub size: u64,
     pub sha256: String,
-    /// The stanza verbatim, as the signed index has it.
+    /// The stanza verbatim, as the signed index has it (a flat repository's `Filename`
+    /// rewritten to where the mirror serves it).
     pub stanza: String,
+    /// Where the deb is fetched from when that is not `<source>/<filename>` (flat repositories).
+    pub url: Option<String>,
 }
 
 /// Every package every source offers, indexed by name and by what they provide.
@@ -419,6 +422,7 @@ mod tests {
             size: 1,
             sha256: String::new(),
             stanza: String::new(),
+            url: None,
         }
     }
 
