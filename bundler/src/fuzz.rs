@@ -54,4 +54,5 @@ pub fn nltk_index(bytes: &[u8]) {
     let _ = crate::sources::nltk::parse_index(&String::from_utf8_lossy(bytes));
 }
 
+pub use crate::sources::apt::fuzz::{packages as apt_packages, release as apt_release};
 pub use crate::sources::helm::fuzz::{archive as helm_archive, index as helm_index};

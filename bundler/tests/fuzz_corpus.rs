@@ -31,6 +31,8 @@ fn corpus_replays_without_panics() {
         ("nltk_index", nltk_index),
         ("helm_index", helm_index),
         ("helm_archive", helm_archive),
+        ("apt_release", apt_release),
+        ("apt_packages", apt_packages),
     ];
     for (t, f) in targets {
         eprintln!("{t}: {} inputs", replay(t, *f));

@@ -419,6 +419,42 @@ impl AptSource {
     }
 }
 
+/// Parsers fed by upstream bytes, for the fuzz targets.
+#[doc(hidden)]
+pub mod fuzz {
+    use super::*;
+
+    /// A Release file: its fields, Valid-Until, the SHA256 list and the index choice.
+    pub fn release(bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        if let Ok(p) = text.parse::<deb822_fast::Paragraph>() {
+            if let Some(v) = p.get("Valid-Until") {
+                let _ = parse_date(v);
+            }
+        }
+        let files = checksums(&text);
+        let _ = pick_index(&files, false, "main", "amd64");
+        let _ = pick_index(&files, true, "main", "amd64");
+    }
+
+    /// A Packages index, then the closure of its first package for amd64.
+    pub fn packages(bytes: &[u8]) {
+        let mut u = Universe::default();
+        for para in deb822_fast::Deb822::iter_paragraphs_from_reader(std::io::Cursor::new(bytes)).take(10_000) {
+            let Ok(para) = para else { return };
+            if let Ok(pkg) = to_pkg(&para, 0, "main") {
+                if !u.contains(0, &pkg.name, &pkg.version, &pkg.arch) {
+                    u.add(pkg, &mentioned(&para));
+                }
+            }
+        }
+        let Some(first) = u.pkgs.first().map(|p| p.name.clone()) else { return };
+        let Ok(rel) = first.parse::<debian_control::lossy::Relation>() else { return };
+        let req = resolve::Request { relation: &rel, origin: "fuzz".into(), recommends: true };
+        let _ = resolve::closure(&u, "amd64", std::slice::from_ref(&req), Baseline::Required);
+    }
+}
+
 /// Debian dates are RFC 2822 with `UTC` spelled out.
 fn parse_date(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     let s = s.trim();
