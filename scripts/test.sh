@@ -9,7 +9,7 @@ die() { echo "test.sh: $*" >&2; exit 1; }
 step() { printf '\n== %s\n' "$*"; }
 
 # python3: bcrypt for htpasswd files; procps: kill; aptly: the apt push target; the rest are the suites' real parts.
-PKGS="docker-registry skopeo containerd umoci podman minisign gnupg ca-certificates openssl curl python3 procps tar dpkg-dev apt-utils xz-utils aptly"
+PKGS="docker-registry skopeo containerd umoci podman buildah minisign gnupg ca-certificates openssl curl python3 procps tar dpkg-dev apt-utils xz-utils aptly"
 
 missing=""
 for p in $PKGS; do

@@ -1,8 +1,9 @@
-//! Optional read authentication for `mirror serve --htpasswd FILE` (bcrypt entries, as
-//! `htpasswd -B` and Docker's registry use). Every protocol takes HTTP Basic; the OCI API also
-//! answers with the Docker token flow (`WWW-Authenticate: Bearer realm=…/token`), which is what
-//! containerd, podman and skopeo expect from a registry. Without `--htpasswd` reads are open,
-//! as on an air-gapped LAN; writes never happen over HTTP (imports go through the store's socket).
+//! Optional read authentication for `mirror serve --htpasswd FILE`, and the writers of
+//! `--push-htpasswd FILE` (bcrypt entries, as `htpasswd -B` and Docker's registry use). Every
+//! protocol takes HTTP Basic; the OCI API also answers with the Docker token flow
+//! (`WWW-Authenticate: Bearer realm=…/token`), which is what containerd, podman, buildah and
+//! skopeo expect from a registry. Without `--htpasswd` reads are open, as on an air-gapped LAN;
+//! an OCI write (push, delete) always needs a writer; imports go through the store's socket.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,8 +31,10 @@ pub enum AuthError {
 }
 
 pub struct Auth {
-    /// user → bcrypt hash
-    users: HashMap<String, String>,
+    /// Readers, user → bcrypt hash; `None`: reads are anonymous.
+    readers: Option<HashMap<String, String>>,
+    /// Writers (who may also read), user → bcrypt hash.
+    writers: HashMap<String, String>,
     /// Issued bearer tokens → (user, expiry).
     tokens: Mutex<HashMap<String, (String, Instant)>>,
     /// sha256 of `user:password` pairs already checked: bcrypt is slow by design, and pip and
@@ -42,7 +45,7 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn load(path: &Path, tls: bool) -> Result<Auth, AuthError> {
+    fn read_file(path: &Path) -> Result<HashMap<String, String>, AuthError> {
         let bad = |detail: String| AuthError::File { path: path.to_path_buf(), detail };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let mut users = HashMap::new();
@@ -56,7 +59,18 @@ impl Auth {
         if users.is_empty() {
             return Err(bad("no users".into()));
         }
-        Ok(Auth { users, tokens: Mutex::default(), verified: Mutex::default(), scheme: if tls { "https" } else { "http" } })
+        Ok(users)
+    }
+
+    /// Readers from `--htpasswd` (every read needs credentials), writers from `--push-htpasswd`.
+    pub fn load(readers: Option<&Path>, writers: Option<&Path>, tls: bool) -> Result<Auth, AuthError> {
+        let readers = readers.map(Auth::read_file).transpose()?;
+        let writers = writers.map(Auth::read_file).transpose()?.unwrap_or_default();
+        Ok(Auth { readers, writers, tokens: Mutex::default(), verified: Mutex::default(), scheme: if tls { "https" } else { "http" } })
+    }
+
+    pub fn has_writers(&self) -> bool {
+        !self.writers.is_empty()
     }
 
     /// The user a `Basic` header proves, if it does.
@@ -64,7 +78,12 @@ impl Auth {
         let raw = base64::engine::general_purpose::STANDARD.decode(value.trim()).ok()?;
         let pair = String::from_utf8(raw).ok()?;
         let (user, password) = pair.split_once(':')?;
-        let hash = self.users.get(user)?;
+        self.password(user, password)
+    }
+
+    /// The user, if `password` is theirs.
+    fn password(&self, user: &str, password: &str) -> Option<String> {
+        let hash = self.writers.get(user).or_else(|| self.readers.as_ref()?.get(user))?;
         let key = Digest::sha256_of(format!("{user}:{password}:{hash}").as_bytes());
         let now = Instant::now();
         if self.verified.lock().unwrap_or_else(|e| e.into_inner()).get(&key).is_some_and(|t| *t > now) {
@@ -79,9 +98,10 @@ impl Auth {
         Some(user.to_string())
     }
 
-    fn bearer(&self, token: &str) -> bool {
+    /// The user a token we issued was issued to.
+    fn bearer(&self, token: &str) -> Option<String> {
         let now = Instant::now();
-        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(token.trim()).is_some_and(|(_, exp)| *exp > now)
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(token.trim()).filter(|(_, exp)| *exp > now).map(|(u, _)| u.clone())
     }
 
     fn issue(&self, user: String) -> String {
@@ -102,16 +122,24 @@ impl Auth {
         let (scheme, rest) = value.split_once(' ')?;
         match scheme.to_ascii_lowercase().as_str() {
             "basic" => self.basic(rest).map(Caller::User),
-            "bearer" => self.bearer(rest).then_some(Caller::Token),
+            "bearer" => self.bearer(rest).map(Caller::Token),
             _ => None,
         }
     }
 }
 
-/// Who a request proved to be: a user (Basic), or the holder of a token we issued.
+/// Who a request proved to be: a user (Basic), or the holder of a token we issued to a user.
 enum Caller {
     User(String),
-    Token,
+    Token(String),
+}
+
+impl Caller {
+    fn user(&self) -> &str {
+        match self {
+            Caller::User(u) | Caller::Token(u) => u,
+        }
+    }
 }
 
 /// Drop expired entries; if still full, the ones expiring soonest.
@@ -127,16 +155,21 @@ fn prune<K: Clone + Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>, now: Instant
 }
 
 /// The repository an OCI path names, for the challenge's `scope`.
-fn oci_scope(path: &str) -> Option<String> {
+fn oci_scope(path: &str, write: bool) -> Option<String> {
     let rest = path.strip_prefix("/v2/")?;
     let name = ["/manifests/", "/blobs/", "/tags/", "/referrers/"].iter().find_map(|m| rest.split_once(m).map(|(n, _)| n))?;
-    Some(format!("repository:{name}:pull"))
+    Some(format!("repository:{name}:{}", if write { "pull,push" } else { "pull" }))
 }
 
-fn unauthorized(auth: &Auth, headers: &HeaderMap, path: &str) -> Response {
+fn is_write(method: &axum::http::Method) -> bool {
+    use axum::http::Method;
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn unauthorized(auth: &Auth, headers: &HeaderMap, path: &str, write: bool) -> Response {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let (challenge, body, ctype) = if path == "/v2" || path.starts_with("/v2/") {
-        let scope = oci_scope(path).map(|s| format!(",scope=\"{s}\"")).unwrap_or_default();
+        let scope = oci_scope(path, write).map(|s| format!(",scope=\"{s}\"")).unwrap_or_default();
         (
             format!("Bearer realm=\"{}://{host}{TOKEN_PATH}\",service=\"{SERVICE}\"{scope}", auth.scheme),
             r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required: log in with the mirror's credentials"}]}"#.to_string(),
@@ -154,7 +187,7 @@ fn unauthorized(auth: &Auth, headers: &HeaderMap, path: &str) -> Response {
 }
 
 /// The middleware: health checks pass, `/token` trades Basic credentials for a bearer token,
-/// everything else needs one or the other.
+/// OCI writes need a writer, reads need a user when `--htpasswd` is given.
 pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     if path == "/healthz" {
@@ -166,7 +199,17 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
         // bcrypt takes tens of milliseconds: off the async threads.
         tokio::task::spawn_blocking(move || auth.authorized(&headers)).await.unwrap_or(None)
     };
+    if path == TOKEN_PATH && req.method() == axum::http::Method::POST {
+        return oauth_token(auth, req).await;
+    }
     if path == TOKEN_PATH {
+        // Anonymous reads get an anonymous token (user ""), as a registry with open pulls
+        // gives one; it carries no right to push.
+        let anonymous = auth.readers.is_none() && !req.headers().contains_key(header::AUTHORIZATION);
+        let user = match user {
+            None if anonymous => Some(Caller::User(String::new())),
+            u => u,
+        };
         return match user {
             Some(Caller::User(u)) => {
                 let token = auth.issue(u);
@@ -181,9 +224,51 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
             }
         };
     }
+    let write = is_write(req.method()) && (path == "/v2" || path.starts_with("/v2/"));
+    let user = user.filter(|c| !c.user().is_empty() || !write);
+    if write && auth.has_writers() {
+        return match user {
+            Some(c) if auth.writers.contains_key(c.user()) => next.run(req).await,
+            Some(c) => {
+                let body = serde_json::json!({"errors": [{"code": "DENIED", "message": format!("user {} may read but not push; writers are listed in --push-htpasswd", c.user())}]});
+                (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+            }
+            None => unauthorized(&auth, req.headers(), &path, true),
+        };
+    }
+    // Clients learn from the `/v2/` ping that this registry has a token service; without a
+    // challenge there, podman, buildah and skopeo never send their credentials to push.
+    let ping = path == "/v2" || path == "/v2/";
     match user {
         Some(_) => next.run(req).await,
-        None => unauthorized(&auth, req.headers(), &path),
+        None if ping && auth.has_writers() => unauthorized(&auth, req.headers(), &path, false),
+        // Without writers a write is answered by the handler (405: read-only).
+        None if auth.readers.is_none() => next.run(req).await,
+        None => unauthorized(&auth, req.headers(), &path, write),
+    }
+}
+
+/// The token spec's OAuth2 password grant (`POST /token`, form `grant_type=password`,
+/// `username`, `password`): what containerd asks first when it holds credentials.
+async fn oauth_token(auth: Arc<Auth>, req: Request) -> Response {
+    use axum::extract::FromRequest;
+    let form = axum::extract::Form::<HashMap<String, String>>::from_request(req, &()).await;
+    let Ok(axum::extract::Form(f)) = form else {
+        return (StatusCode::BAD_REQUEST, "expected a form: grant_type=password&username=…&password=…\n").into_response();
+    };
+    if f.get("grant_type").map(String::as_str) != Some("password") {
+        return (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"unsupported_grant_type"}"#).into_response();
+    }
+    let (user, password) = (f.get("username").cloned().unwrap_or_default(), f.get("password").cloned().unwrap_or_default());
+    let a = auth.clone();
+    let who = tokio::task::spawn_blocking(move || a.password(&user, &password)).await.unwrap_or(None);
+    match who {
+        Some(u) => {
+            let token = auth.issue(u);
+            let body = serde_json::json!({"access_token": token, "token": token, "expires_in": TOKEN_TTL.as_secs(), "scope": f.get("scope").cloned().unwrap_or_default()});
+            ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        }
+        None => (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"invalid_grant"}"#).into_response(),
     }
 }
 
@@ -196,16 +281,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("htpasswd");
         std::fs::write(&f, format!("# users\nalice:{}\n", bcrypt::hash("s3cret", 4).unwrap())).unwrap();
-        let a = Auth::load(&f, false).unwrap();
+        let a = Auth::load(Some(&f), None, false).unwrap();
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         assert_eq!(a.basic(&b64("alice:s3cret")).as_deref(), Some("alice"));
         assert_eq!(a.basic(&b64("alice:s3cret")).as_deref(), Some("alice"), "remembered");
         assert_eq!(a.basic(&b64("alice:wrong")), None);
         assert_eq!(a.basic(&b64("bob:s3cret")), None);
         let t = a.issue("alice".into());
-        assert!(a.bearer(&t) && !a.bearer("nope"));
-        assert_eq!(oci_scope("/v2/docker.io/library/x/manifests/1").as_deref(), Some("repository:docker.io/library/x:pull"));
+        assert!(a.bearer(&t).as_deref() == Some("alice") && a.bearer("nope").is_none());
+        assert_eq!(oci_scope("/v2/docker.io/library/x/manifests/1", false).as_deref(), Some("repository:docker.io/library/x:pull"));
+        assert_eq!(oci_scope("/v2/site/app/blobs/uploads/", true).as_deref(), Some("repository:site/app:pull,push"));
+        assert!(!a.has_writers());
         std::fs::write(&f, "alice:plaintext\n").unwrap();
-        assert!(Auth::load(&f, false).is_err());
+        assert!(Auth::load(Some(&f), None, false).is_err());
     }
 }

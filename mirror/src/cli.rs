@@ -62,6 +62,9 @@ pub enum ClientKind {
     Podman,
     /// Docker Engine `daemon.json` (`registry-mirrors`: docker.io only).
     Docker,
+    /// Pushing to the mirror (`serve --push-htpasswd`): containerd hosts.toml with push, a
+    /// registries.conf.d entry and auth.json for podman/buildah/skopeo.
+    Push,
 }
 
 #[derive(Args)]
@@ -77,6 +80,12 @@ pub struct ClientConfigArgs {
     /// trusted when asking the mirror, and written next to the configs that need it.
     #[arg(long)]
     pub ca: Option<PathBuf>,
+    /// `push`: the writer's user name for auth.json.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// `push`: the environment variable holding the writer's password.
+    #[arg(long, requires = "username")]
+    pub password_env: Option<String>,
 }
 
 #[derive(Args)]
@@ -114,8 +123,8 @@ pub struct ServeArgs {
     pub store: PathBuf,
     #[arg(long, default_value = "127.0.0.1:5000")]
     pub listen: SocketAddr,
-    /// Serve reads only (the only mode for now: content arrives via `mirror import`).
-    #[arg(long)]
+    /// Serve reads only (the default unless --push-htpasswd is given).
+    #[arg(long, conflicts_with = "push_htpasswd")]
     pub read_only: bool,
     /// Serve HTTPS with this certificate (PEM, chain allowed) [default: STORE/tls/server.crt
     /// when `mirror init` made one].
@@ -128,6 +137,13 @@ pub struct ServeArgs {
     /// OCI clients get the Docker token flow (`/token`), the rest HTTP Basic.
     #[arg(long)]
     pub htpasswd: Option<PathBuf>,
+    /// Accept OCI pushes and deletes (`podman push`, `buildah push`, `skopeo copy`, `ctr push`)
+    /// from the users of this htpasswd file (bcrypt); reads stay as --htpasswd says.
+    #[arg(long)]
+    pub push_htpasswd: Option<PathBuf>,
+    /// Let pushes and deletes change tags that were imported from signed bundles.
+    #[arg(long, requires = "push_htpasswd")]
+    pub allow_overwrite_imported: bool,
     /// Plain HTTP even when STORE/tls/ holds a certificate.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub no_tls: bool,
@@ -173,7 +189,7 @@ pub struct PushArgs {
     #[arg(long)]
     pub store: PathBuf,
     /// The target registry's URL, e.g. https://harbor.site (OCI distribution API).
-    #[arg(long, required_unless_present_any = ["pypi", "apt"])]
+    #[arg(long, required_unless_present_any = ["pypi", "apt", "apt_nexus"])]
     pub oci: Option<String>,
     /// An aptly API server (`aptly api serve`): each apt source's suites are published there
     /// under the source's id.
@@ -182,6 +198,10 @@ pub struct PushArgs {
     /// GPG key aptly signs the published suites with (default: unsigned).
     #[arg(long, requires = "apt")]
     pub apt_gpg_key: Option<String>,
+    /// A Nexus apt (hosted) repository, e.g. https://nexus.site/repository/apt-hosted/: every
+    /// deb is uploaded through the components API (with --username/--password-env).
+    #[arg(long)]
+    pub apt_nexus: Option<String>,
     /// A PyPI upload URL (what twine's `--repository-url` takes), e.g.
     /// https://nexus.site/repository/pypi-hosted/ or a pypiserver's root.
     #[arg(long)]

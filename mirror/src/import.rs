@@ -34,8 +34,21 @@ pub enum ImportError {
     Incomplete { path: PathBuf, missing: Vec<String> },
     #[error("bundle {path} refused: {detail}")]
     Invalid { path: PathBuf, detail: String },
+    #[error("bundle {path} needs {needed} bytes ({}) free on the store's filesystem ({}) for its new blobs and metadata, but only {free} bytes ({}) are free; nothing was imported and the store is as it was. Free space (`mirror gc` deletes blobs nothing references) or move the store to a larger filesystem, then import again", human(*.needed), .store.display(), human(*.free))]
+    NoSpace { path: PathBuf, store: PathBuf, needed: u64, free: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// `81.0 MiB`: a size an operator reads at a glance beside the exact byte count.
+fn human(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let (mut v, mut u) = (n as f64, 0);
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} bytes") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
 #[derive(Clone, Default)]
@@ -103,6 +116,9 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, dir: &Path) -
         Ok(v) => v,
         Err(e) => {
             sink.finish_progress();
+            if let Some(sink::NoSpace { needed, free }) = sink.no_space() {
+                return Err(ImportError::NoSpace { path: file.to_path_buf(), store: store.paths.root().to_path_buf(), needed, free });
+            }
             return match sink.already_imported() {
                 Some((b, signer)) => {
                     tracing::info!("{shown}: bundle {} sequence {} already imported", b.name, b.sequence);

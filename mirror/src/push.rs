@@ -6,6 +6,8 @@
 //! pypi-hosted, pypiserver), a file the target already has counted as skipped.
 //! `mirror push --apt URL`: every deb into an aptly API server — one local repository per
 //! source, suite and component, then published under the source's id.
+//! `mirror push --apt-nexus URL`: every deb into a Nexus apt (hosted) repository through the
+//! components API (`apt.asset`); files the repository already lists are skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -29,6 +31,8 @@ pub enum PushError {
     Unauthorized { url: String },
     #[error("the store's {0} is missing or unreadable; run `mirror verify`")]
     Store(String),
+    #[error("{0}")]
+    Usage(String),
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -305,6 +309,112 @@ pub async fn push_apt(paths: &Paths, files: &[AptFile], url: &str, gpg_key: Opti
             check(r2, "updating the publication", &u2, &[StatusCode::OK])?;
         }
         s.published.push(format!("{id}/{suite}"));
+    }
+    Ok(s)
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct NexusAptPushSummary {
+    pub repository: String,
+    pub uploaded: Vec<String>,
+    pub skipped: Vec<String>,
+    pub bytes_uploaded: u64,
+}
+
+/// `https://nexus.site/repository/apt-hosted/` → (`https://nexus.site`, `apt-hosted`).
+fn nexus_repository(url: &str) -> Result<(String, String), PushError> {
+    let bad = || PushError::Usage(format!("--apt-nexus {url}: give the repository's URL as Nexus shows it, e.g. https://nexus.site/repository/apt-hosted/"));
+    let (base, rest) = url.split_once("/repository/").ok_or_else(bad)?;
+    let name = rest.trim_end_matches('/');
+    if base.is_empty() || name.is_empty() || name.contains('/') {
+        return Err(bad());
+    }
+    Ok((base.to_string(), name.to_string()))
+}
+
+/// Upload every deb into a Nexus apt (hosted) repository. Such a repository holds one
+/// distribution, so debs from every source and suite go into it, each file once; what its
+/// component listing already names is skipped.
+pub async fn push_apt_nexus(paths: &Paths, files: &[AptFile], url: &str, creds: Option<(String, String)>) -> Result<NexusAptPushSummary, PushError> {
+    let (base, repo) = nexus_repository(url)?;
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build().map_err(|e| PushError::Http { what: "client".into(), url: url.into(), detail: e.to_string() })?;
+    let fail = |what: &str, u: &str, detail: String| PushError::Http { what: what.into(), url: u.into(), detail };
+    let authed = |r: reqwest::RequestBuilder| match &creds {
+        Some((u, p)) => r.basic_auth(u, Some(p)),
+        None => r,
+    };
+    let api = format!("{base}/service/rest/v1/components");
+
+    // What the repository holds: asset file names, page by page.
+    let mut held = BTreeSet::new();
+    let mut token: Option<String> = None;
+    for _ in 0..100_000 {
+        let mut q = vec![("repository", repo.clone())];
+        if let Some(t) = &token {
+            q.push(("continuationToken", t.clone()));
+        }
+        let r = authed(client.get(&api).query(&q)).send().await.map_err(|e| fail("listing components", &api, e.to_string()))?;
+        match r.status() {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(PushError::Unauthorized { url: api }),
+            StatusCode::NOT_FOUND => return Err(fail("listing components", &api, format!("Nexus has no repository named {repo}"))),
+            _ => {}
+        }
+        let page: serde_json::Value = check(r, "listing components", &api, &[StatusCode::OK])?.json().await.map_err(|e| fail("listing components", &api, e.to_string()))?;
+        for a in page["items"].as_array().into_iter().flatten().flat_map(|i| i["assets"].as_array().into_iter().flatten()) {
+            if let Some(p) = a["path"].as_str() {
+                held.insert(p.rsplit('/').next().unwrap_or(p).to_string());
+            }
+        }
+        token = page["continuationToken"].as_str().map(String::from);
+        if token.is_none() {
+            break;
+        }
+    }
+
+    // One file per name: two sources holding different bytes under one name cannot both go in.
+    let mut debs: BTreeMap<String, &AptFile> = BTreeMap::new();
+    for f in files {
+        let name = f.filename.rsplit('/').next().unwrap_or(&f.filename).to_string();
+        match debs.get(&name) {
+            Some(prev) if prev.digest != f.digest => {
+                return Err(PushError::Usage(format!("{name} is held twice with different contents (apt sources {} and {}); a Nexus apt repository keeps one file per name: push one source per repository", prev.id, f.id)))
+            }
+            Some(_) => {}
+            None => {
+                debs.insert(name, f);
+            }
+        }
+    }
+
+    let mut s = NexusAptPushSummary { repository: repo.clone(), ..Default::default() };
+    for (name, f) in debs {
+        if held.contains(&name) {
+            s.skipped.push(name);
+            continue;
+        }
+        let path = paths.blob(&f.digest);
+        let size = std::fs::metadata(&path).map_err(|_| PushError::Store(name.clone()))?.len();
+        let file = tokio::fs::File::open(&path).await.map_err(|_| PushError::Store(name.clone()))?;
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
+        let part = reqwest::multipart::Part::stream_with_length(body, size).file_name(name.clone()).mime_str("application/vnd.debian.binary-package").map_err(|e| fail("upload", &api, e.to_string()))?;
+        let form = reqwest::multipart::Form::new().part("apt.asset", part);
+        let r = authed(client.post(&api).query(&[("repository", &repo)]).multipart(form)).send().await.map_err(|e| fail(&format!("uploading {name}"), &api, e.to_string()))?;
+        match r.status() {
+            st if st.is_success() => {
+                s.bytes_uploaded += size;
+                s.uploaded.push(name);
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(PushError::Unauthorized { url: api }),
+            st => {
+                let text = r.text().await.unwrap_or_default();
+                // Redeploy disabled and the file there after all (listed since we looked).
+                if st == StatusCode::BAD_REQUEST && text.contains("does not allow updating") {
+                    s.skipped.push(name);
+                } else {
+                    return Err(fail(&format!("uploading {name}"), &api, format!("HTTP {st}: {}", text.trim())));
+                }
+            }
+        }
     }
     Ok(s)
 }

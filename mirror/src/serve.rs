@@ -15,12 +15,13 @@ use crate::store::Store;
 
 /// The full application, as tests mount it in-process.
 pub fn app(store: Arc<Store>) -> Router {
-    app_with(store, None)
+    app_with(store, None, Default::default())
 }
 
-/// With `--htpasswd`: every read needs credentials (or a token from `/token`).
-pub fn app_with(store: Arc<Store>, auth: Option<Arc<crate::auth::Auth>>) -> Router {
-    let r = routes::router(AppState { store, apt: Default::default() });
+/// With `--htpasswd`: every read needs credentials (or a token from `/token`); with
+/// `--push-htpasswd`: OCI writes need a writer's.
+pub fn app_with(store: Arc<Store>, auth: Option<Arc<crate::auth::Auth>>, uploads: Arc<routes::oci::push::Uploads>) -> Router {
+    let r = routes::router(AppState { store, apt: Default::default(), uploads });
     let r = match auth {
         Some(a) => r.layer(middleware::from_fn_with_state(a, crate::auth::require)),
         None => r,
@@ -44,7 +45,8 @@ async fn mark_https(mut req: Request, next: Next) -> Response {
 }
 
 /// Serve until SIGTERM or SIGINT; in-flight requests finish, then the socket is removed.
-pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<rustls::ServerConfig>, auth: Option<Arc<crate::auth::Auth>>) -> anyhow::Result<()> {
+pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<rustls::ServerConfig>, auth: Option<Arc<crate::auth::Auth>>, uploads: routes::oci::push::Uploads) -> anyhow::Result<()> {
+    let uploads = Arc::new(uploads);
     let store = Arc::new(store);
     // Without the socket the mirror still serves; only imports must wait for a stop.
     let admin = match control::bind(&store.paths) {
@@ -56,13 +58,14 @@ pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<ru
     };
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!("mirror serving {} on {scheme}://{addr} (read-only; imports through {})", store.paths.root().display(), store.paths.socket().display());
+    let mode = if uploads.enabled { "OCI pushes accepted from --push-htpasswd users" } else { "read-only" };
+    tracing::info!("mirror serving {} on {scheme}://{addr} ({mode}; imports through {})", store.paths.root().display(), store.paths.socket().display());
     let served = match tls {
         Some(cfg) => {
-            let app = app_with(store.clone(), auth).layer(middleware::from_fn(mark_https));
+            let app = app_with(store.clone(), auth, uploads).layer(middleware::from_fn(mark_https));
             axum::serve(crate::tls::TlsListener::new(listener, cfg)?, app).with_graceful_shutdown(shutdown_signal()).await
         }
-        None => axum::serve(listener, app_with(store.clone(), auth)).with_graceful_shutdown(shutdown_signal()).await,
+        None => axum::serve(listener, app_with(store.clone(), auth, uploads)).with_graceful_shutdown(shutdown_signal()).await,
     };
     if let Some(admin) = admin {
         admin.abort();

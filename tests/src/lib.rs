@@ -7,6 +7,7 @@ pub mod containerd;
 pub mod helm;
 pub mod hf;
 pub mod image;
+pub mod nexus;
 pub mod podman;
 pub mod procs;
 pub mod pypi;

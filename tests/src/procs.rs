@@ -194,15 +194,24 @@ impl Mirror {
         Self::start_with_env(store, extra, &[])
     }
 
+    /// With arguments of `serve` itself (e.g. `--push-htpasswd FILE`).
+    pub fn start_with_serve_args(store: &Path, serve_args: &[&str]) -> Mirror {
+        Self::start_full(store, &[], serve_args, &[])
+    }
+
     /// With extra arguments and environment variables.
     pub fn start_with_env(store: &Path, extra: &[&str], env: &[(&str, &str)]) -> Mirror {
+        Self::start_full(store, extra, &[], env)
+    }
+
+    fn start_full(store: &Path, extra: &[&str], serve_args: &[&str], env: &[(&str, &str)]) -> Mirror {
         let log = store.with_extension("serve.log");
         let (server, port, ()) = start_on_free_port(
             "mirror",
             |port| {
                 let listen = format!("127.0.0.1:{port}");
                 let mut cmd = Command::new(bin("mirror"));
-                cmd.args(extra).args(["serve", "--store", store.to_str().unwrap(), "--listen", &listen]).envs(env.iter().copied());
+                cmd.args(extra).args(["serve", "--store", store.to_str().unwrap(), "--listen", &listen]).args(serve_args).envs(env.iter().copied());
                 (Server::start("mirror serve", &mut cmd, log.clone()), ())
             },
             |port| http_status(&format!("http://127.0.0.1:{port}/healthz")) == 200,

@@ -123,3 +123,64 @@ fn push_publishes_debs_through_aptly() {
     }
     assert!(server.terminate());
 }
+
+#[test]
+fn push_uploads_debs_into_a_nexus_apt_repository() {
+    let gap = Gap::new();
+    let apt = e2e::AptRepoBuilder::new(&gap.path("apt")).debs([e2e::DebSpec::new("nexus-deb", "1.0", "amd64").depends("nexus-lib"), e2e::DebSpec::new("nexus-lib", "2.0", "all")]).build();
+    let http = apt.serve();
+    let q = |s: &str| serde_json::to_string(s).unwrap();
+    let m = gap.write("a.yaml", &format!("name: a\napt:\n  - {{source: {}, id: standin, suite: stable, components: [main], keyring: {}, packages: [nexus-deb]}}\n", q(&http.url()), q(&apt.keyring().display().to_string())));
+    gap.lock(&m).ok();
+    let bundle = gap.create(&m, "a.bundle", &["--locked"]);
+    drop(http);
+    gap.import(&bundle).ok();
+
+    // One item per page, so the listing's continuation tokens are followed.
+    let mut nexus = e2e::nexus::StandinNexus::start("apt-hosted", "stable", "deployer", "s3cret", 1);
+    let store = gap.store();
+    let push = |user: Option<&str>, password: &str| {
+        let mut cmd = Command::new(e2e::bin("mirror"));
+        cmd.args(["push", "--store", store.to_str().unwrap(), "--apt-nexus", &nexus.url(), "--json"]).env("NEXUS_PASSWORD", password);
+        if let Some(u) = user {
+            cmd.args(["--username", u, "--password-env", "NEXUS_PASSWORD"]);
+        }
+        e2e::run(&mut cmd)
+    };
+
+    // Without credentials, or with the wrong ones: refused, nothing stored.
+    let anon = push(None, "").fails();
+    assert!(anon.stderr.contains("401") && anon.stderr.contains("--username"), "{}", anon.stderr);
+    push(Some("deployer"), "wrong").fails();
+    assert!(nexus.pool().is_empty(), "{:?}", nexus.pool());
+    // Not a repository URL: says what to give.
+    let mut cmd = Command::new(e2e::bin("mirror"));
+    cmd.args(["push", "--store", store.to_str().unwrap(), "--apt-nexus", &format!("http://127.0.0.1:{}/", nexus.port)]);
+    let bad = e2e::run(&mut cmd).fails();
+    assert!(bad.stderr.contains("/repository/apt-hosted/"), "{}", bad.stderr);
+
+    let r = push(Some("deployer"), "s3cret").ok().json();
+    assert_eq!(r["repository"], "apt-hosted", "{r}");
+    assert_eq!(r["uploaded"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(nexus.pool(), ["nexus-deb_1.0_amd64.deb", "nexus-lib_2.0_all.deb"]);
+    // Again: both listed (over two pages), nothing uploaded.
+    let uploads_before = nexus.uploads().len();
+    let again = push(Some("deployer"), "s3cret").ok().json();
+    assert_eq!(again["skipped"].as_array().unwrap().len(), 2, "{again}");
+    assert_eq!(again["uploaded"].as_array().unwrap().len(), 0, "{again}");
+    assert_eq!(nexus.uploads().len(), uploads_before, "no upload the second time");
+
+    // apt-get installs from what the Nexus repository serves, byte for byte.
+    let client = e2e::AptClient::new();
+    client.set_sources_list(&[format!("deb [trusted=yes] {} stable main", nexus.url())]);
+    let u = client.update();
+    assert!(u.run.status == 0, "apt-get update from the Nexus repository: {:?}", u.problems);
+    let got = client.install_download_only(&["nexus-deb"]);
+    let mut names: Vec<String> = got.iter().map(|d| d.id().0).collect();
+    names.sort();
+    assert_eq!(names, ["nexus-deb", "nexus-lib"]);
+    for d in &got {
+        assert_eq!(d.sha256, apt.deb(&d.package, &d.version, &d.arch).sha256, "{} byte for byte", d.package);
+    }
+    assert!(nexus.server.terminate());
+}

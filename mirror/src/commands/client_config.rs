@@ -36,6 +36,16 @@ pub async fn run(args: &ClientConfigArgs) -> anyhow::Result<()> {
             let files = reg::podman(url, &reg::registries(&http, url).await?, ca)?;
             reg::write(out, &files, ca, "on each client: copy containers/registries.conf.d/50-mirror.conf to /etc/containers/registries.conf.d/ (and containers/certs.d/* to /etc/containers/certs.d/)")
         }
+        ClientKind::Push => {
+            let password = match (&args.username, &args.password_env) {
+                (Some(_), Some(var)) => Some(std::env::var(var).map_err(|_| anyhow::anyhow!("--password-env {var}: the variable is not set"))?),
+                (Some(_), None) => bail!("--username needs --password-env VAR (the writer's password, from the environment)"),
+                _ => None,
+            };
+            let creds = args.username.as_deref().zip(password.as_deref());
+            let files = reg::push(url, ca, creds)?;
+            reg::write(out, &files, ca, "containerd: copy containerd/certs.d/* to /etc/containerd/certs.d/ and push with `ctr images push --hosts-dir /etc/containerd/certs.d --user USER …`; podman/buildah/skopeo: copy containers/registries.conf.d/60-mirror-push.conf to /etc/containers/registries.conf.d/ and containers/auth.json to $XDG_RUNTIME_DIR/containers/auth.json (or run `podman login`)")
+        }
         ClientKind::Docker => reg::write(out, &[reg::docker(url)?], ca, "on each Docker host: merge docker/daemon.json into /etc/docker/daemon.json (with a private CA: mirror-ca.crt to /etc/docker/certs.d/<host:port>/ca.crt), restart dockerd"),
         ClientKind::Pip => write_or_print(args.out.as_deref(), "pip/pip.conf", &pip_conf(url), "on each client: /etc/pip.conf (or PIP_CONFIG_FILE=…)"),
         ClientKind::Uv => write_or_print(args.out.as_deref(), "uv/uv.toml", &uv_toml(url), "on each client: ~/.config/uv/uv.toml or /etc/uv/uv.toml (or UV_CONFIG_FILE=…)"),

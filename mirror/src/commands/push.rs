@@ -3,7 +3,7 @@
 
 use crate::cli::PushArgs;
 use crate::control::{self, Reply, Request};
-use crate::push::{push, push_apt, push_pypi, Target};
+use crate::push::{push, push_apt, push_apt_nexus, push_pypi, Target};
 use crate::store::{Paths, Store};
 
 /// One request to the running server, or the same read on the store when none runs.
@@ -51,6 +51,18 @@ pub async fn run(args: &PushArgs) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&s)?);
         } else {
             eprintln!("{} deb(s) ({} bytes) published as {}", s.debs, s.bytes_uploaded, s.published.join(", "));
+        }
+    }
+    if let Some(url) = &args.apt_nexus {
+        let files = ask(&args.store, Request::AptFiles, |r| if let Reply::AptFiles(f) = r { Some(f) } else { None }, |s| Ok(crate::push::apt_files(s)?)).await?;
+        if files.is_empty() {
+            anyhow::bail!("the store at {} holds no Debian packages to push", args.store.display());
+        }
+        let s = push_apt_nexus(&paths, &files, url, creds.clone()).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&s)?);
+        } else {
+            eprintln!("{} deb(s) uploaded ({} bytes) to Nexus repository {}, {} already there", s.uploaded.len(), s.bytes_uploaded, s.repository, s.skipped.len());
         }
     }
     if let Some(url) = &args.pypi {

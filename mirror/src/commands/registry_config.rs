@@ -122,6 +122,30 @@ pub fn docker(url: &str) -> anyhow::Result<Generated> {
 }
 
 /// Write the files under `out` (plus the CA next to each registry's config), or print them.
+/// Pushing clients (issue 9): containerd's `certs.d/<mirror>/hosts.toml` with the push
+/// capability, a `registries.conf.d` entry for the mirror itself (insecure over plain HTTP) for
+/// podman, buildah and skopeo, and their `auth.json` when credentials are given.
+pub fn push(url: &str, ca: Option<&Path>, creds: Option<(&str, &str)>) -> anyhow::Result<Vec<Generated>> {
+    use base64::Engine;
+    let host = host_of(url)?;
+    let ca_line = ca.map(|_| "  ca = \"mirror-ca.crt\"\n".to_string()).unwrap_or_default();
+    let mut files = vec![
+        Generated {
+            rel: PathBuf::from(format!("containerd/certs.d/{host}/hosts.toml")),
+            text: format!("# /etc/containerd/certs.d/{host}/hosts.toml — push to and pull from the mirror itself\n# (`ctr images push --hosts-dir /etc/containerd/certs.d --user USER {host}/site/app:1`).\nserver = \"{url}\"\n\n[host.\"{url}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n{ca_line}"),
+        },
+        Generated {
+            rel: PathBuf::from("containers/registries.conf.d/60-mirror-push.conf"),
+            text: format!("# /etc/containers/registries.conf.d/60-mirror-push.conf — podman, buildah and skopeo push to {host}/<name>:<tag>.\n[[registry]]\nlocation = \"{host}\"\ninsecure = {}\n", url.starts_with("http://")),
+        },
+    ];
+    if let Some((u, p)) = creds {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        files.push(Generated { rel: PathBuf::from("containers/auth.json"), text: serde_json::to_string_pretty(&serde_json::json!({"auths": {host: {"auth": auth}}}))? + "\n" });
+    }
+    Ok(files)
+}
+
 pub fn write(out: Option<&Path>, files: &[Generated], ca: Option<&Path>, hint: &str) -> anyhow::Result<()> {
     let ca_pem = ca.map(|p| std::fs::read(p).with_context(|| format!("reading --ca {}", p.display()))).transpose()?;
     match out {

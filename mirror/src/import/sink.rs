@@ -24,7 +24,23 @@ pub struct Staging<'a> {
     pub staged: BTreeMap<Digest, u64>,
     pub present: usize,
     already: Option<(BundleJson, KeyId)>,
+    /// Set when the store's filesystem lacks room: up front, or met mid-write.
+    no_space: Option<NoSpace>,
+    /// Bytes this import needs free (new blobs plus `METADATA_RESERVE`).
+    needed: u64,
     progress: Option<indicatif::ProgressBar>,
+}
+
+/// Room an import keeps free beyond its blobs: the metadata commit and sled's snapshot after it.
+const METADATA_RESERVE: u64 = 4 << 20;
+/// Blob files take whole blocks; count each at least this much rounded up.
+const BLOCK: u64 = 4096;
+
+/// The store's filesystem has `free` bytes available, fewer than the `needed` an import takes.
+#[derive(Debug, Clone, Copy)]
+pub struct NoSpace {
+    pub needed: u64,
+    pub free: u64,
 }
 
 impl<'a> Staging<'a> {
@@ -38,12 +54,48 @@ impl<'a> Staging<'a> {
             );
             p
         });
-        Staging { store, dir: dir.to_path_buf(), opts, staged: BTreeMap::new(), present: 0, already: None, progress }
+        Staging { store, dir: dir.to_path_buf(), opts, staged: BTreeMap::new(), present: 0, already: None, no_space: None, needed: 0, progress }
     }
 
     /// Set when the read stopped because this exact bundle was imported before.
     pub fn already_imported(&self) -> Option<&(BundleJson, KeyId)> {
         self.already.as_ref()
+    }
+
+    /// Set when the read stopped because the store's filesystem is (or became) too full.
+    pub fn no_space(&self) -> Option<NoSpace> {
+        self.no_space
+    }
+
+    /// Refuse up front, before a byte is staged, when the blobs this bundle adds cannot fit:
+    /// failing halfway through a multi-GiB import wastes the transfer and fills the disk the
+    /// running mirror serves from. The sizes are bundle.json's, which the reader holds each
+    /// blob to.
+    fn check_space(&mut self, b: &BundleJson) -> Result<(), BundleError> {
+        let new: u64 = b.blobs.iter().filter(|x| !self.store.blobs.exists(&x.digest)).map(|x| x.size.div_ceil(BLOCK) * BLOCK).sum();
+        self.needed = new + METADATA_RESERVE;
+        match fs2::available_space(&self.dir) {
+            Ok(free) if free < self.needed => {
+                self.no_space = Some(NoSpace { needed: self.needed, free });
+                Err(BundleError::Refused("not enough free space in the store".into()))
+            }
+            Ok(_) => Ok(()),
+            // Cannot tell: go on; a full disk is still caught when a write fails.
+            Err(e) => {
+                tracing::warn!("cannot read the free space of {}: {e}", self.dir.display());
+                Ok(())
+            }
+        }
+    }
+
+    /// A write into staging failed: a full filesystem is told apart (with what is free now),
+    /// anything else names the file.
+    fn write_failed(&mut self, dest: &Path, e: io::Error) -> BundleError {
+        if is_no_space(&e) {
+            let free = fs2::available_space(&self.dir).unwrap_or(0);
+            self.no_space = Some(NoSpace { needed: self.needed, free });
+        }
+        write_error(dest, e)
     }
 
     /// Whether any blob the bundle carries is no longer held (file or record).
@@ -81,6 +133,7 @@ impl Sink for Staging<'_> {
                 return Err(BundleError::Refused("already imported".into()));
             }
         }
+        self.check_space(b)?;
         if let Some(p) = &self.progress {
             p.set_message(format!("{} #{}", b.name, b.sequence));
             p.set_length(b.blobs.iter().map(|x| x.size).sum());
@@ -90,16 +143,26 @@ impl Sink for Staging<'_> {
 
     fn on_blob(&mut self, blob: &BlobRef, data: &mut dyn Read) -> Result<(), BundleError> {
         if self.store.blobs.exists(&blob.digest) {
-            copy(blob, data, &mut io::sink(), Path::new("(discarded)"))?;
+            copy(blob, data, &mut io::sink()).map_err(|e| match e {
+                Failed::Read(e) => e,
+                Failed::Write(e) => write_error(Path::new("(discarded)"), e),
+            })?;
             self.present += 1;
         } else {
             let dest = Paths::staged_blob(&self.dir, &blob.digest);
-            let file = File::create(&dest).map_err(|e| write_error(&dest, e))?;
-            let mut w = BufWriter::with_capacity(1 << 20, file);
-            copy(blob, data, &mut w, &dest)?;
-            let file = w.into_inner().map_err(|e| write_error(&dest, e.into_error()))?;
-            // fsync now, while the data is hot, so promotion is a bare rename.
-            file.sync_all().map_err(|e| write_error(&dest, e))?;
+            let written = (|| {
+                let file = File::create(&dest).map_err(Failed::Write)?;
+                let mut w = BufWriter::with_capacity(1 << 20, file);
+                copy(blob, data, &mut w)?;
+                let file = w.into_inner().map_err(|e| Failed::Write(e.into_error()))?;
+                // fsync now, while the data is hot, so promotion is a bare rename.
+                file.sync_all().map_err(Failed::Write)
+            })();
+            match written {
+                Ok(()) => {}
+                Err(Failed::Read(e)) => return Err(e),
+                Err(Failed::Write(e)) => return Err(self.write_failed(&dest, e)),
+            }
             self.staged.insert(blob.digest.clone(), blob.size);
         }
         if let Some(p) = &self.progress {
@@ -113,8 +176,19 @@ fn write_error(dest: &Path, e: io::Error) -> BundleError {
     BundleError::Io(io::Error::new(e.kind(), format!("writing {} into the store failed: {e}; check free space and permissions", dest.display())))
 }
 
+/// ENOSPC, or EDQUOT (a quota is a full disk to us).
+fn is_no_space(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
+/// Which side of a copy failed: the bundle (short or broken) or the store.
+enum Failed {
+    Read(BundleError),
+    Write(io::Error),
+}
+
 /// Copy one blob, telling a short or broken bundle (read side) from a store problem (write side).
-fn copy(blob: &BlobRef, data: &mut dyn Read, out: &mut dyn Write, dest: &Path) -> Result<(), BundleError> {
+fn copy(blob: &BlobRef, data: &mut dyn Read, out: &mut dyn Write) -> Result<(), Failed> {
     let mut buf = vec![0u8; 256 << 10];
     loop {
         let n = match data.read(&mut buf) {
@@ -122,10 +196,10 @@ fn copy(blob: &BlobRef, data: &mut dyn Read, out: &mut dyn Write, dest: &Path) -
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err(BundleError::Truncated(format!("inside blob {}", blob.digest)))
+                return Err(Failed::Read(BundleError::Truncated(format!("inside blob {}", blob.digest))))
             }
-            Err(e) => return Err(BundleError::Io(io::Error::new(e.kind(), format!("reading blob {} from the bundle: {e}", blob.digest)))),
+            Err(e) => return Err(Failed::Read(BundleError::Io(io::Error::new(e.kind(), format!("reading blob {} from the bundle: {e}", blob.digest))))),
         };
-        out.write_all(&buf[..n]).map_err(|e| write_error(dest, e))?;
+        out.write_all(&buf[..n]).map_err(Failed::Write)?;
     }
 }

@@ -1,9 +1,10 @@
-//! OCI distribution-spec pull API under `/v2/`: manifests, blobs (with Range), tags/list,
-//! _catalog and referrers. Read-only: content arrives through `mirror import`, so every write
-//! method answers 405 UNSUPPORTED and no write route exists.
+//! OCI distribution-spec API under `/v2/`: manifests, blobs (with Range), tags/list, _catalog
+//! and referrers; the push side (uploads, manifest PUT, DELETE) is in `push` and answers 405
+//! UNSUPPORTED unless the mirror was started with writers.
 
 mod errors;
 mod path;
+pub mod push;
 
 use std::collections::HashMap;
 
@@ -31,7 +32,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v2", any(base)).route("/v2/", any(base)).route("/v2/{*rest}", any(dispatch))
 }
 
-type R = Result<Response, OciError>;
+pub(crate) type R = Result<Response, OciError>;
 
 fn read_only(method: &Method) -> Result<(), OciError> {
     if method == Method::GET || method == Method::HEAD {
@@ -54,16 +55,20 @@ async fn base(method: Method) -> R {
 
 async fn dispatch(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>, req: Request) -> R {
     let method = req.method().clone();
-    read_only(&method)?;
-    let head = method == Method::HEAD;
-    let path = req.uri().path().strip_prefix("/v2/").unwrap_or_default();
-    let Some(endpoint) = path::parse(path) else {
-        return Err(OciError::new(Code::NameUnknown, format!("/v2/{path} is not an endpoint of the OCI pull API")));
+    let path = req.uri().path().strip_prefix("/v2/").unwrap_or_default().to_string();
+    let Some(endpoint) = path::parse(&path) else {
+        return Err(OciError::new(Code::NameUnknown, format!("/v2/{path} is not an endpoint of the OCI distribution API")));
     };
     let ns = q.get("ns").map(String::as_str);
-    let repo = |name: &str| -> Result<String, OciError> {
-        let mut name = path::canonical_name(name, ns);
+    let write = !(method == Method::GET || method == Method::HEAD);
+    // A name being pushed need not exist yet; it must only be valid.
+    let new_name = |name: &str| -> Result<String, OciError> {
+        let name = path::canonical_name(name, ns);
         validate_repo(&name).map_err(|e| OciError::new(Code::NameInvalid, e))?;
+        Ok(name)
+    };
+    let repo = |name: &str| -> Result<String, OciError> {
+        let mut name = new_name(name)?;
         // Docker Engine's `registry-mirrors` asks for docker.io names bare (`library/x`).
         if ns.is_none() && !st.store.repo_exists(&name)? && st.store.repo_exists(&format!("docker.io/{name}"))? {
             name = format!("docker.io/{name}");
@@ -74,11 +79,19 @@ async fn dispatch(State(st): State<AppState>, Query(q): Query<HashMap<String, St
         }
         Ok(name)
     };
+    let head = method == Method::HEAD;
+    let (parts, body) = req.into_parts();
     match endpoint {
+        Endpoint::UploadStart { name } if method == Method::POST => push::start(&st, &new_name(&name)?, &q, body).await,
+        Endpoint::Upload { name, id } => push::session(&st, &method, &new_name(&name)?, &id, &q, &parts.headers, body).await,
+        Endpoint::Manifest { name, reference } if method == Method::PUT => push::put_manifest(&st, &new_name(&name)?, &reference, &parts.headers, body).await,
+        Endpoint::Manifest { name, reference } if method == Method::DELETE => push::delete_manifest(&st, &repo(&name)?, &reference).await,
+        _ if write => Err(OciError::new(Code::Unsupported, format!("{method} /v2/{path} is not supported{}", if st.uploads.enabled { "" } else { ": this mirror is read-only and content arrives via `mirror import`" }))),
+        Endpoint::UploadStart { .. } => Err(OciError::new(Code::Unsupported, "start an upload with POST")),
         Endpoint::Catalog => catalog(&st, &q),
-        Endpoint::Tags { name } => tags(&st, &repo(&name)?, &q, req.uri().path()),
-        Endpoint::Manifest { name, reference } => manifest(&st, &repo(&name)?, &reference, head, req.headers()).await,
-        Endpoint::Blob { name, digest } => blob(&st, &repo(&name)?, &digest, head, req.headers()).await,
+        Endpoint::Tags { name } => tags(&st, &repo(&name)?, &q, parts.uri.path()),
+        Endpoint::Manifest { name, reference } => manifest(&st, &repo(&name)?, &reference, head, &parts.headers).await,
+        Endpoint::Blob { name, digest } => blob(&st, &repo(&name)?, &digest, head, &parts.headers).await,
         Endpoint::Referrers { name, digest } => referrers(&st, &repo(&name)?, &digest, q.get("artifactType")),
     }
 }
@@ -123,11 +136,11 @@ fn catalog(st: &AppState, q: &HashMap<String, String>) -> R {
     Ok(with_next_link(json_response(body, "application/json"), "/v2/_catalog", q, &page, more))
 }
 
-fn parse_digest(s: &str) -> Result<Digest, OciError> {
+pub(crate) fn parse_digest(s: &str) -> Result<Digest, OciError> {
     s.parse().map_err(|e: bundler::format::digest::InvalidDigest| OciError::new(Code::DigestInvalid, e.to_string()))
 }
 
-fn insert_digest_headers(h: &mut HeaderMap, digest: &Digest) {
+pub(crate) fn insert_digest_headers(h: &mut HeaderMap, digest: &Digest) {
     h.insert(DIGEST_HEADER, HeaderValue::from_str(&digest.to_string()).expect("digest is ascii"));
     h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{digest}\"")).expect("digest is ascii"));
     h.insert(API_VERSION, HeaderValue::from_static("registry/2.0"));

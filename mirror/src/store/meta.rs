@@ -197,6 +197,8 @@ pub struct Changes {
     pub bundle: Option<(String, BundleRecord)>,
     /// `generation` is filled in by `commit`.
     pub history: Option<HistoryRecord>,
+    /// Written by an authenticated push, not an import: its tags stay writable.
+    pub pushed: bool,
 }
 
 pub struct Meta {
@@ -229,6 +231,9 @@ pub struct Meta {
     hf_refs: sled::Tree,
     /// `artifact name \0 manifest digest` → nothing: see `Changes::envelopes`.
     envelopes: sled::Tree,
+    /// `repo \0 tag` and `repo \0 @digest` → nothing: tags and manifests an authenticated push
+    /// wrote (the rest came from signed bundles and are protected from pushes and deletes).
+    pushed: sled::Tree,
     // A new tree needs a reachability rule in meta/reach.rs (gc refuses without one; a test checks).
 }
 
@@ -254,6 +259,7 @@ impl Meta {
             hf: t("hf")?,
             hf_refs: t("hf_refs")?,
             envelopes: t("envelopes")?,
+            pushed: t("pushed")?,
             db,
         };
         // Persist the freshly created trees now, so nothing is written later behind our back.
@@ -294,6 +300,16 @@ impl Meta {
     pub fn referrers(&self, repo: &str, subject: &Digest) -> Result<Vec<Descriptor>, StoreError> {
         let prefix = key(&[repo, &subject.to_string(), ""]);
         self.referrers.scan_prefix(&prefix).values().map(|v| decode("referrers", &v?)).collect()
+    }
+
+    /// Whether a tag was set by a push (writable by pushers) rather than by an import.
+    pub fn tag_pushed(&self, repo: &str, tag: &str) -> Result<bool, StoreError> {
+        Ok(self.pushed.contains_key(key(&[repo, tag]))?)
+    }
+
+    /// Whether a manifest was written by a push (and by no import since).
+    pub fn manifest_pushed(&self, repo: &str, d: &Digest) -> Result<bool, StoreError> {
+        Ok(self.pushed.contains_key(key(&[repo, &format!("@{d}")]))?)
     }
 
     pub fn has_blob(&self, d: &Digest) -> Result<bool, StoreError> {
@@ -464,7 +480,7 @@ impl Meta {
     }
 
     /// Every tree, in the order `commit` and `remove` destructure them in their transactions.
-    pub(super) fn all_trees(&self) -> [sled::Tree; 18] {
+    pub(super) fn all_trees(&self) -> [sled::Tree; 19] {
         [
             self.repos.clone(),
             self.tags.clone(),
@@ -484,6 +500,7 @@ impl Meta {
             self.hf.clone(),
             self.hf_refs.clone(),
             self.envelopes.clone(),
+            self.pushed.clone(),
         ]
     }
 
@@ -491,8 +508,8 @@ impl Meta {
     pub fn commit(&self, c: &Changes) -> Result<u64, StoreError> {
         let trees = self.all_trees();
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes] = &t[..] else {
-                unreachable!("eighteen trees")
+            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed] = &t[..] else {
+                unreachable!("nineteen trees")
             };
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
@@ -503,9 +520,21 @@ impl Meta {
             }
             for (r, tag, d) in &c.tags {
                 tags.insert(key(&[r, tag]), d.to_string().as_bytes())?;
+                // An import takes a tag back from pushers; a push marks it theirs.
+                if c.pushed {
+                    pushed.insert(key(&[r, tag]), &[][..])?;
+                } else {
+                    pushed.remove(key(&[r, tag]))?;
+                }
             }
             for (r, d, m) in &c.manifests {
                 manifests.insert(key(&[r, &d.to_string()]), json(m))?;
+                let marker = key(&[r, &format!("@{d}")]);
+                if c.pushed {
+                    pushed.insert(marker, &[][..])?;
+                } else {
+                    pushed.remove(marker)?;
+                }
             }
             for (r, s, desc) in &c.referrers {
                 referrers.insert(key(&[r, &s.to_string(), &desc.digest.to_string()]), json(desc))?;

@@ -5,6 +5,8 @@
 //! STORE/quarantine/<alg>/<hex>  damaged blobs `mirror verify --quarantine` moved aside
 //! STORE/meta/                 sled database: refs, referrers, sequences, history, generation
 //! STORE/tmp/                  temp files and import-*/ staging dirs (leftovers wiped at open)
+//! STORE/uploads/<id>[.json]   OCI push upload sessions (bytes so far, repository and start
+//!                             time); they survive a restart and expire after a day
 //! STORE/lock                  flock'd for the whole of an import
 //! STORE/mirror.sock           a running `mirror serve` takes imports here
 //! STORE/keys/apt-signing.asc  the mirror's OpenPGP key for its apt repositories
@@ -50,6 +52,16 @@ impl Paths {
     }
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+    pub fn uploads(&self) -> PathBuf {
+        self.root.join("uploads")
+    }
+    /// An upload session's bytes; `id` is validated by the caller (lowercase hex).
+    pub fn upload(&self, id: &str) -> PathBuf {
+        self.uploads().join(id)
+    }
+    pub fn upload_info(&self, id: &str) -> PathBuf {
+        self.uploads().join(format!("{id}.json"))
     }
     /// Where an import stages a blob before it is verified.
     pub fn staged_blob(staging: &Path, d: &Digest) -> PathBuf {

@@ -8,7 +8,16 @@ use super::API_VERSION;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     BlobUnknown,
+    BlobUploadUnknown,
+    BlobUploadInvalid,
+    /// A chunk that does not start where the upload ends (416, as the spec says).
+    RangeInvalid,
     ManifestUnknown,
+    ManifestInvalid,
+    ManifestBlobUnknown,
+    SizeInvalid,
+    TagInvalid,
+    Denied,
     NameUnknown,
     NameInvalid,
     DigestInvalid,
@@ -21,7 +30,16 @@ impl Code {
     pub fn parts(self) -> (StatusCode, &'static str) {
         match self {
             Code::BlobUnknown => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
+            Code::BlobUploadUnknown => (StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"),
+            Code::BlobUploadInvalid => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
+            Code::RangeInvalid => (StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID"),
             Code::ManifestUnknown => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
+            Code::ManifestInvalid => (StatusCode::BAD_REQUEST, "MANIFEST_INVALID"),
+            Code::ManifestBlobUnknown => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
+            Code::SizeInvalid => (StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID"),
+            // Not in the OCI list; distribution registers it with this status.
+            Code::TagInvalid => (StatusCode::BAD_REQUEST, "TAG_INVALID"),
+            Code::Denied => (StatusCode::FORBIDDEN, "DENIED"),
             Code::NameUnknown => (StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
             Code::NameInvalid => (StatusCode::BAD_REQUEST, "NAME_INVALID"),
             Code::DigestInvalid => (StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
@@ -58,6 +76,9 @@ impl IntoResponse for OciError {
         resp.headers_mut().insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
         if self.code == Code::Unsupported {
             resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
+        if let Some(range) = self.detail.get("range").and_then(|r| r.as_str()).and_then(|r| HeaderValue::from_str(r).ok()) {
+            resp.headers_mut().insert(header::RANGE, range);
         }
         resp
     }

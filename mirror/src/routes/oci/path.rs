@@ -9,6 +9,10 @@ pub enum Endpoint {
     Manifest { name: String, reference: String },
     Blob { name: String, digest: String },
     Referrers { name: String, digest: String },
+    /// `/v2/<name>/blobs/uploads/`: start an upload (or mount).
+    UploadStart { name: String },
+    /// `/v2/<name>/blobs/uploads/<id>`: an upload session.
+    Upload { name: String, id: String },
 }
 
 pub fn parse(path: &str) -> Option<Endpoint> {
@@ -18,6 +22,9 @@ pub fn parse(path: &str) -> Option<Endpoint> {
     if let Some(name) = path.strip_suffix("/tags/list") {
         return (!name.is_empty()).then(|| Endpoint::Tags { name: name.to_string() });
     }
+    if let Some(name) = path.strip_suffix("/blobs/uploads/").or_else(|| path.strip_suffix("/blobs/uploads")) {
+        return (!name.is_empty()).then(|| Endpoint::UploadStart { name: name.to_string() });
+    }
     let split = |marker: &str| -> Option<(String, String)> {
         let i = path.rfind(marker)?;
         let (name, rest) = (&path[..i], &path[i + marker.len()..]);
@@ -25,6 +32,9 @@ pub fn parse(path: &str) -> Option<Endpoint> {
     };
     if let Some((name, reference)) = split("/manifests/") {
         return Some(Endpoint::Manifest { name, reference });
+    }
+    if let Some((name, id)) = split("/blobs/uploads/") {
+        return Some(Endpoint::Upload { name, id });
     }
     if let Some((name, digest)) = split("/blobs/") {
         return Some(Endpoint::Blob { name, digest });
@@ -65,7 +75,8 @@ mod tests {
         assert_eq!(parse("a/b/tags/list"), Some(Endpoint::Tags { name: "a/b".into() }));
         assert_eq!(parse("a/b/referrers/sha256:1"), Some(Endpoint::Referrers { name: "a/b".into(), digest: "sha256:1".into() }));
         assert_eq!(parse("_catalog"), Some(Endpoint::Catalog));
-        assert_eq!(parse("a/b/blobs/uploads/"), None);
+        assert_eq!(parse("a/b/blobs/uploads/"), Some(Endpoint::UploadStart { name: "a/b".into() }));
+        assert_eq!(parse("a/b/blobs/uploads/0af"), Some(Endpoint::Upload { name: "a/b".into(), id: "0af".into() }));
         assert_eq!(parse("/manifests/1"), None);
         assert_eq!(parse("a/b"), None);
     }

@@ -53,6 +53,8 @@ const RULES: &[(&str, Rule)] = &[
     // Revision names → commits: the commits' records keep the files.
     ("hf_refs", names_no_blob),
     ("envelopes", envelopes),
+    // A marker beside `tags`, which holds the digest.
+    ("pushed", names_no_blob),
 ];
 
 impl Meta {

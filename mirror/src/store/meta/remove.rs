@@ -78,8 +78,8 @@ impl Meta {
             }
         }
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, _history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes] = &t[..] else {
-                unreachable!("eighteen trees")
+            let [repos, tags, manifests, referrers, blobs, bundles, _history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed] = &t[..] else {
+                unreachable!("nineteen trees")
             };
             for (repo, commit) in &r.hf {
                 hf.remove(key(&[repo, commit]))?;
@@ -89,9 +89,11 @@ impl Meta {
             }
             for (repo, tag) in &r.tags {
                 tags.remove(key(&[repo, tag]))?;
+                pushed.remove(key(&[repo, tag]))?;
             }
             for (repo, d) in &r.manifests {
                 manifests.remove(key(&[repo, &d.to_string()]))?;
+                pushed.remove(key(&[repo, &format!("@{d}")]))?;
             }
             for (repo, s, d) in &r.referrers {
                 referrers.remove(key(&[repo, &s.to_string(), &d.to_string()]))?;

@@ -1,0 +1,412 @@
+//! The distribution-spec push side, on when `mirror serve --push-htpasswd` names writers (the
+//! auth middleware has already checked the caller is one): upload sessions (monolithic,
+//! chunked, streamed; kept in STORE/uploads/ so they survive a restart, expired after a day),
+//! cross-repository mount, manifest PUT by tag or digest (with `subject` → referrers), and
+//! manifest/tag DELETE. Bytes are hashed on the way in and land in the same content-addressed
+//! store as imports. Tags that came from a signed bundle are not changed unless the operator
+//! allows it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use bundler::format::oci::{AnyManifest, Descriptor};
+use bundler::format::{Algorithm, Digest, Hasher};
+
+use super::errors::{Code, OciError};
+use super::{insert_digest_headers, parse_digest, R};
+use crate::import::validate_tag;
+use crate::routes::AppState;
+use crate::store::{Changes, ManifestRecord, Removal};
+
+/// Manifests larger than this are refused, as the import refuses them.
+pub const MAX_MANIFEST: usize = 4 << 20;
+/// An upload session untouched this long is removed.
+const UPLOAD_TTL: Duration = Duration::from_secs(24 * 3600);
+const UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
+const OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject");
+
+/// Push configuration and the sessions being written.
+#[derive(Default)]
+pub struct Uploads {
+    /// Writers exist (`--push-htpasswd`); without them the registry is read-only.
+    pub enabled: bool,
+    /// `--allow-overwrite-imported`: pushes and deletes may change tags imported from bundles.
+    pub overwrite_imported: bool,
+    /// Running sha256 of each session written since start, to skip re-reading it at the end.
+    live: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Live>>>>,
+}
+
+#[derive(Default)]
+struct Live {
+    /// sha256 of the session's bytes so far; `None` after a restart (re-hashed at the end).
+    hasher: Option<Hasher>,
+}
+
+impl Uploads {
+    pub fn new(enabled: bool, overwrite_imported: bool) -> Uploads {
+        Uploads { enabled, overwrite_imported, live: Mutex::default() }
+    }
+    fn session(&self, id: &str) -> Arc<tokio::sync::Mutex<Live>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).entry(id.to_string()).or_default().clone()
+    }
+    fn forget(&self, id: &str) {
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SessionInfo {
+    repo: String,
+    started: u64,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> OciError {
+    tracing::error!("{what}: {e}");
+    OciError::new(Code::Unknown, format!("{what} failed on the mirror; see its log"))
+}
+
+fn read_only() -> OciError {
+    OciError::new(Code::Unsupported, "pushing is not enabled on this mirror: content arrives via `mirror import`; an operator can start `mirror serve --push-htpasswd FILE` to accept pushes")
+}
+
+fn valid_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn location(resp: &mut Response, url: &str) {
+    if let Ok(v) = HeaderValue::from_str(url) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+}
+
+fn empty(status: StatusCode) -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    r.headers_mut().insert(super::API_VERSION, HeaderValue::from_static("registry/2.0"));
+    r
+}
+
+/// 202 for a session holding `size` bytes.
+fn session_response(status: StatusCode, name: &str, id: &str, size: u64) -> Response {
+    let mut r = empty(status);
+    location(&mut r, &format!("/v2/{name}/blobs/uploads/{id}"));
+    r.headers_mut().insert(UPLOAD_UUID, HeaderValue::from_str(id).expect("hex id"));
+    // The spec's inclusive range of bytes received; `0-0` before any.
+    r.headers_mut().insert(header::RANGE, HeaderValue::from_str(&format!("0-{}", size.saturating_sub(1))).expect("ascii"));
+    r
+}
+
+fn blob_created(name: &str, d: &Digest) -> Response {
+    let mut r = empty(StatusCode::CREATED);
+    location(&mut r, &format!("/v2/{name}/blobs/{d}"));
+    insert_digest_headers(r.headers_mut(), d);
+    r
+}
+
+/// Remove sessions not touched for a day (a client that gave up). Bounded per call.
+fn expire_sessions(st: &AppState) {
+    let dir = st.store.paths.uploads();
+    let Ok(rd) = std::fs::read_dir(&dir) else { return };
+    for e in rd.flatten().take(10_000) {
+        let p = e.path();
+        let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > UPLOAD_TTL);
+        if old && std::fs::remove_file(&p).is_ok() {
+            tracing::info!("removed upload {} (untouched for a day)", p.display());
+        }
+    }
+}
+
+/// The session's repository, or BLOB_UPLOAD_UNKNOWN.
+fn open_session(st: &AppState, name: &str, id: &str) -> Result<u64, OciError> {
+    let unknown = || OciError::new(Code::BlobUploadUnknown, format!("upload {id} is not in progress in {name} (finished, cancelled, or expired after a day)"));
+    if !valid_id(id) {
+        return Err(unknown());
+    }
+    let info: SessionInfo = std::fs::read(st.store.paths.upload_info(id)).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(unknown)?;
+    if info.repo != name {
+        return Err(unknown());
+    }
+    std::fs::metadata(st.store.paths.upload(id)).map(|m| m.len()).map_err(|_| unknown())
+}
+
+/// Append a request body to the session file, hashing as it goes.
+async fn append(st: &AppState, id: &str, body: Body) -> Result<u64, OciError> {
+    let live = st.uploads.session(id);
+    let mut live = live.lock().await;
+    let path = st.store.paths.upload(id);
+    let mut f = tokio::fs::OpenOptions::new().append(true).open(&path).await.map_err(|e| internal("opening the upload", e))?;
+    let len = f.metadata().await.map_err(|e| internal("reading the upload", e))?.len();
+    // A session first touched since a restart has no running hash; it is re-hashed at the end.
+    if live.hasher.is_none() && len == 0 {
+        live.hasher = Some(Hasher::new(Algorithm::Sha256));
+    }
+    let mut stream = body.into_data_stream();
+    let mut n = len;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| OciError::new(Code::BlobUploadInvalid, format!("the upload body was cut off: {e}")))?;
+        f.write_all(&chunk).await.map_err(|e| internal("writing the upload", e))?;
+        if let Some(h) = live.hasher.as_mut() {
+            h.update(&chunk);
+        }
+        n += chunk.len() as u64;
+    }
+    f.flush().await.map_err(|e| internal("writing the upload", e))?;
+    Ok(n)
+}
+
+/// Check the session's bytes against `digest` and move them into the store.
+async fn finish(st: &AppState, name: &str, id: &str, digest: &Digest) -> Result<u64, OciError> {
+    let live = st.uploads.session(id);
+    let mut live = live.lock().await;
+    let path = st.store.paths.upload(id);
+    let running = live.hasher.take().filter(|h| h.size() == std::fs::metadata(&path).map(|m| m.len()).unwrap_or(u64::MAX));
+    let (store, digest2, path2) = (st.store.clone(), digest.clone(), path.clone());
+    let result = tokio::task::spawn_blocking(move || -> Result<(Digest, u64), std::io::Error> {
+        let (actual, n) = match running {
+            Some(h) if digest2.algorithm() == Algorithm::Sha256 => h.finish(),
+            _ => {
+                let mut r = bundler::format::HashReader::new(std::fs::File::open(&path2)?, digest2.algorithm());
+                std::io::copy(&mut r, &mut std::io::sink())?;
+                r.finish()?
+            }
+        };
+        if actual == digest2 && !store.blobs.exists(&digest2) {
+            std::fs::File::open(&path2)?.sync_all()?;
+            std::fs::rename(&path2, store.paths.blob(&digest2))?;
+            crate::store::blobs::sync_dir(&store.paths.blob(&digest2).parent().expect("blob dir").to_path_buf()).map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
+        Ok((actual, n))
+    })
+    .await
+    .map_err(|e| internal("hashing the upload", e))?;
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(st.store.paths.upload_info(id));
+    st.uploads.forget(id);
+    let (actual, n) = result.map_err(|e| internal("finishing the upload", e))?;
+    if &actual != digest {
+        return Err(OciError::new(Code::DigestInvalid, format!("the uploaded bytes hash to {actual}, not {digest}; nothing was stored")).with_detail(serde_json::json!({"expected": digest.to_string(), "actual": actual.to_string()})));
+    }
+    let store = st.store.clone();
+    let name = name.to_string();
+    let d = digest.clone();
+    tokio::task::spawn_blocking(move || store.commit(&Changes { repos: vec![name], blobs: vec![(d, n)], pushed: true, ..Changes::default() })).await.map_err(|e| internal("recording the blob", e))??;
+    Ok(n)
+}
+
+/// `POST /v2/<name>/blobs/uploads/` (with `?digest=` for a monolithic upload, `?mount=&from=`
+/// for a cross-repository mount).
+pub async fn start(st: &AppState, name: &str, q: &HashMap<String, String>, body: Body) -> R {
+    if !st.uploads.enabled {
+        return Err(read_only());
+    }
+    if let Some(m) = q.get("mount") {
+        let d = parse_digest(m)?;
+        // One content-addressed store: a blob held for any repository can be linked here.
+        if let Some(n) = st.store.blobs.size(&d) {
+            let store = st.store.clone();
+            let (name2, d2) = (name.to_string(), d.clone());
+            tokio::task::spawn_blocking(move || store.commit(&Changes { repos: vec![name2], blobs: vec![(d2, n)], pushed: true, ..Changes::default() })).await.map_err(|e| internal("mounting", e))??;
+            return Ok(blob_created(name, &d));
+        }
+    }
+    expire_sessions(st);
+    let id = {
+        use rand::Rng;
+        let b: [u8; 16] = rand::thread_rng().gen();
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    };
+    let dir = st.store.paths.uploads();
+    std::fs::create_dir_all(&dir).map_err(|e| internal("creating STORE/uploads", e))?;
+    std::fs::File::create(st.store.paths.upload(&id)).map_err(|e| internal("creating an upload", e))?;
+    let info = serde_json::to_vec(&SessionInfo { repo: name.to_string(), started: now_secs() }).expect("json");
+    std::fs::write(st.store.paths.upload_info(&id), info).map_err(|e| internal("creating an upload", e))?;
+    match q.get("digest") {
+        Some(d) => {
+            let d = parse_digest(d)?;
+            append(st, &id, body).await?;
+            finish(st, name, &id, &d).await?;
+            Ok(blob_created(name, &d))
+        }
+        None => Ok(session_response(StatusCode::ACCEPTED, name, &id, 0)),
+    }
+}
+
+/// `Content-Range: <start>-<end>` of a chunk (the spec's form; `bytes ` tolerated).
+fn chunk_start(h: &HeaderMap) -> Option<u64> {
+    let v = h.get(header::CONTENT_RANGE)?.to_str().ok()?;
+    let v = v.trim().trim_start_matches("bytes").trim();
+    v.split(['-', '/']).next()?.trim().parse().ok()
+}
+
+/// PATCH (a chunk or a stream), PUT (the last bytes and the digest), GET (progress) and
+/// DELETE (cancel) on an upload session.
+pub async fn session(st: &AppState, method: &axum::http::Method, name: &str, id: &str, q: &HashMap<String, String>, headers: &HeaderMap, body: Body) -> R {
+    if !st.uploads.enabled {
+        return Err(read_only());
+    }
+    let size = open_session(st, name, id)?;
+    match *method {
+        axum::http::Method::GET | axum::http::Method::HEAD => Ok(session_response(StatusCode::NO_CONTENT, name, id, size)),
+        axum::http::Method::DELETE => {
+            let _ = std::fs::remove_file(st.store.paths.upload(id));
+            let _ = std::fs::remove_file(st.store.paths.upload_info(id));
+            st.uploads.forget(id);
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        axum::http::Method::PATCH => {
+            if let Some(start) = chunk_start(headers) {
+                if start != size {
+                    return Err(OciError::new(Code::RangeInvalid, format!("chunk starts at {start} but upload {id} holds {size} bytes; resume from there")).with_detail(serde_json::json!({"range": format!("0-{}", size.saturating_sub(1))})));
+                }
+            }
+            let n = append(st, id, body).await?;
+            Ok(session_response(StatusCode::ACCEPTED, name, id, n))
+        }
+        axum::http::Method::PUT => {
+            let d = q.get("digest").ok_or_else(|| OciError::new(Code::DigestInvalid, "PUT finishing an upload needs ?digest=<algorithm:hex>"))?;
+            let d = parse_digest(d)?;
+            if let Some(start) = chunk_start(headers) {
+                if start != size {
+                    return Err(OciError::new(Code::RangeInvalid, format!("chunk starts at {start} but upload {id} holds {size} bytes")).with_detail(serde_json::json!({"range": format!("0-{}", size.saturating_sub(1))})));
+                }
+            }
+            append(st, id, body).await?;
+            finish(st, name, id, &d).await?;
+            Ok(blob_created(name, &d))
+        }
+        _ => Err(OciError::new(Code::Unsupported, format!("{method} is not an upload operation"))),
+    }
+}
+
+fn denied_imported(name: &str, tag: &str) -> OciError {
+    OciError::new(Code::Denied, format!("{name}:{tag} came from a signed bundle and is not changed by pushes or deletes; push under another tag, or start `mirror serve --allow-overwrite-imported` to allow it"))
+}
+
+/// `PUT /v2/<name>/manifests/<reference>`.
+pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &HeaderMap, body: Body) -> R {
+    if !st.uploads.enabled {
+        return Err(read_only());
+    }
+    let by_digest = reference.contains(':');
+    let want = if by_digest { Some(parse_digest(reference)?) } else { None };
+    if !by_digest {
+        validate_tag(reference).map_err(|e| OciError::new(Code::TagInvalid, e))?;
+    }
+    let bytes = axum::body::to_bytes(body, MAX_MANIFEST)
+        .await
+        .map_err(|_| OciError::new(Code::SizeInvalid, format!("the manifest is larger than {MAX_MANIFEST} bytes (or its body was cut off); nothing was stored")))?;
+    let algorithm = want.as_ref().map(Digest::algorithm).unwrap_or(Algorithm::Sha256);
+    let digest = Digest::of(algorithm, &bytes);
+    if let Some(w) = &want {
+        if w != &digest {
+            return Err(OciError::new(Code::DigestInvalid, format!("the manifest hashes to {digest}, not {w}; nothing was stored")));
+        }
+    }
+    let m = AnyManifest::parse(&bytes).map_err(|e| OciError::new(Code::ManifestInvalid, format!("not an OCI or Docker manifest: {e}")))?;
+    if m.schema_version != Some(2) {
+        return Err(OciError::new(Code::ManifestInvalid, "schemaVersion must be 2"));
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
+    if let (Some(body_type), Some(ct)) = (&m.media_type, &content_type) {
+        if body_type != ct {
+            return Err(OciError::new(Code::ManifestInvalid, format!("Content-Type {ct} does not match the manifest's mediaType {body_type}")));
+        }
+    }
+    let media_type = m.effective_media_type(content_type.as_deref().filter(|c| bundler::format::oci::is_manifest_type(c)));
+    // Everything it references must already be here (the subject may come later).
+    for d in m.blob_children().chain(m.manifests.iter()) {
+        match st.store.blobs.size(&d.digest) {
+            Some(n) if n == d.size => {}
+            Some(n) => return Err(OciError::new(Code::ManifestInvalid, format!("{} is {n} bytes, but the manifest says {}", d.digest, d.size))),
+            None => {
+                return Err(OciError::new(Code::ManifestBlobUnknown, format!("the manifest references {}, which was not pushed; push blobs and child manifests first", d.digest))
+                    .with_detail(serde_json::json!({"digest": d.digest.to_string()})))
+            }
+        }
+    }
+    if !by_digest && !st.uploads.overwrite_imported && st.store.tag(name, reference)?.is_some() && !st.store.tag_pushed(name, reference)? {
+        return Err(denied_imported(name, reference));
+    }
+    let size = bytes.len() as u64;
+    let mut changes = Changes { repos: vec![name.to_string()], manifests: vec![(name.to_string(), digest.clone(), ManifestRecord { media_type: media_type.clone(), size })], blobs: vec![(digest.clone(), size)], pushed: true, ..Changes::default() };
+    if !by_digest {
+        changes.tags.push((name.to_string(), reference.to_string(), digest.clone()));
+    }
+    if let Some(subject) = &m.subject {
+        let mut r = Descriptor::new(media_type, digest.clone(), size);
+        r.artifact_type = m.effective_artifact_type();
+        r.annotations = m.annotations.clone();
+        changes.referrers.push((name.to_string(), subject.digest.clone(), r));
+    }
+    let store = st.store.clone();
+    let d2 = digest.clone();
+    tokio::task::spawn_blocking(move || -> Result<u64, crate::store::StoreError> {
+        if !store.blobs.exists(&d2) {
+            store.blobs.write(&d2, &mut &bytes[..])?;
+        }
+        store.commit(&changes)
+    })
+    .await
+    .map_err(|e| internal("storing the manifest", e))??;
+    let mut r = empty(StatusCode::CREATED);
+    location(&mut r, &format!("/v2/{name}/manifests/{digest}"));
+    insert_digest_headers(r.headers_mut(), &digest);
+    if let Some(s) = &m.subject {
+        r.headers_mut().insert(OCI_SUBJECT, HeaderValue::from_str(&s.digest.to_string()).expect("digest is ascii"));
+    }
+    Ok(r)
+}
+
+/// `DELETE /v2/<name>/manifests/<tag|digest>`: a tag alone, or a manifest with the tags and
+/// referrer entries naming it. Blobs are left to `mirror gc`.
+pub async fn delete_manifest(st: &AppState, name: &str, reference: &str) -> R {
+    if !st.uploads.enabled {
+        return Err(read_only());
+    }
+    let mut removal = Removal::default();
+    if reference.contains(':') {
+        let d = parse_digest(reference)?;
+        if st.store.manifest(name, &d)?.is_none() {
+            return Err(OciError::new(Code::ManifestUnknown, format!("{name}@{d} is not held by this mirror")));
+        }
+        for (repo, tag, _) in st.store.all_tags()?.into_iter().filter(|(r, _, td)| r == name && td == &d) {
+            if !st.uploads.overwrite_imported && !st.store.tag_pushed(&repo, &tag)? {
+                return Err(denied_imported(&repo, &tag));
+            }
+            removal.tags.push((repo, tag));
+        }
+        if !st.uploads.overwrite_imported && !st.store.manifest_pushed(name, &d)? {
+            return Err(OciError::new(Code::Denied, format!("{name}@{d} came from a signed bundle; remove it with `mirror rm`, or start `mirror serve --allow-overwrite-imported`")));
+        }
+        removal.manifests.push((name.to_string(), d.clone()));
+        for (subject, desc) in st.store.referrer_entries(name)? {
+            if desc.digest == d {
+                removal.referrers.push((name.to_string(), subject, d.clone()));
+            }
+        }
+    } else {
+        validate_tag(reference).map_err(|e| OciError::new(Code::TagInvalid, e))?;
+        if st.store.tag(name, reference)?.is_none() {
+            return Err(OciError::new(Code::ManifestUnknown, format!("{name}:{reference} is not held by this mirror")));
+        }
+        if !st.uploads.overwrite_imported && !st.store.tag_pushed(name, reference)? {
+            return Err(denied_imported(name, reference));
+        }
+        removal.tags.push((name.to_string(), reference.to_string()));
+    }
+    let store = st.store.clone();
+    tokio::task::spawn_blocking(move || store.remove(&removal)).await.map_err(|e| internal("deleting", e))??;
+    Ok(empty(StatusCode::ACCEPTED))
+}
