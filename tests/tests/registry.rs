@@ -4,8 +4,19 @@
 //! delete, sha512, tag listing, errors) one by one over curl; imported tags protected.
 //!
 //! The upstream conformance suite (distribution-spec `conformance/`) needs Go modules from
-//! proxy.golang.org, which this machine cannot reach, so its push/pull/discovery/management
-//! cases are reproduced in `distribution_spec_cases` below.
+//! proxy.golang.org, which this machine cannot reach, so its cases are reproduced in
+//! `distribution_spec_cases`, in its categories:
+//! - push: monolithic POST ?digest=; POST then PUT; chunked PATCH with Content-Range and the
+//!   Range reply; upload status GET; an out-of-order chunk → 416; a session resumed after a
+//!   restart; cancel (DELETE) then BLOB_UPLOAD_UNKNOWN; digest mismatch → DIGEST_INVALID with
+//!   nothing stored; cross-repository mount → 201, of an unknown blob → 202; manifest PUT by tag
+//!   and by digest (Location, Docker-Content-Digest); MANIFEST_BLOB_UNKNOWN, MANIFEST_INVALID,
+//!   DIGEST_INVALID on manifests, 413, NAME_INVALID and path tricks; sha512 blobs.
+//! - pull: HEAD/GET of blobs and manifests by tag and digest, with Content-Type.
+//! - content discovery: tags/list with `n`/`last` and `Link`; referrers of a subject with
+//!   artifactType and annotations, `OCI-Subject` on PUT, the `artifactType` filter.
+//! - content management: tag DELETE, manifest DELETE (tags and referrer entries go), blob
+//!   DELETE → 405, a second DELETE → 404.
 
 use std::collections::BTreeMap;
 use std::path::Path;

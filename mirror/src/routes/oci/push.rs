@@ -185,7 +185,7 @@ async fn finish(st: &AppState, name: &str, id: &str, digest: &Digest) -> Result<
         if actual == digest2 && !store.blobs.exists(&digest2) {
             std::fs::File::open(&path2)?.sync_all()?;
             std::fs::rename(&path2, store.paths.blob(&digest2))?;
-            crate::store::blobs::sync_dir(&store.paths.blob(&digest2).parent().expect("blob dir").to_path_buf()).map_err(|e| std::io::Error::other(e.to_string()))?;
+            crate::store::blobs::sync_dir(store.paths.blob(&digest2).parent().expect("blob dir")).map_err(|e| std::io::Error::other(e.to_string()))?;
         }
         Ok((actual, n))
     })
