@@ -42,13 +42,13 @@ pub enum ImportError {
 
 /// `81.0 MiB`: a size an operator reads at a glance beside the exact byte count.
 fn human(n: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let (mut v, mut u) = (n as f64, 0);
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    let (mut v, mut u) = (n as f64 / 1024.0, 0);
     while v >= 1024.0 && u < UNITS.len() - 1 {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} bytes") } else { format!("{v:.1} {}", UNITS[u]) }
+    format!("{v:.1} {}", UNITS[u])
 }
 
 #[derive(Clone, Default)]
