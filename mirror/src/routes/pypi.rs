@@ -2,8 +2,13 @@
 //! PEP 691 JSON or PEP 503 HTML by `Accept` (pip and uv ask for JSON first), with `#sha256=`,
 //! `data-requires-python` and PEP 658/714 core metadata; files and their `.metadata` at
 //! `/pypi/files/<filename>` with HEAD and Range. Non-normalized names redirect (PEP 503).
+//! Pages are rendered once per store generation (`cache`).
 
-use axum::body::Body;
+mod cache;
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +19,7 @@ use bundler::format::pypi::normalize;
 
 use super::range::{self, FileError};
 use super::AppState;
-use crate::store::WheelRecord;
+use crate::store::{Store, StoreError, WheelRecord};
 
 const JSON: &str = "application/vnd.pypi.simple.v1+json";
 const HTML: &str = "application/vnd.pypi.simple.v1+html";
@@ -51,7 +56,7 @@ fn wants_json(headers: &HeaderMap) -> bool {
     json > 0.0 && json >= html
 }
 
-fn page(body: String, content_type: &'static str, head: bool) -> Response {
+fn page(body: Bytes, content_type: &'static str, head: bool) -> Response {
     let len = body.len();
     let mut r = Response::new(if head { Body::empty() } else { Body::from(body) });
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -78,21 +83,10 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
         return redirect("/pypi/simple/".into());
     }
     if rest == "simple/" {
-        let projects = match tokio::task::spawn_blocking(move || store.pypi_projects()).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-            Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        };
-        return if json {
-            let list: Vec<serde_json::Value> = projects.iter().map(|p| serde_json::json!({"name": p})).collect();
-            page(serde_json::json!({"meta": {"api-version": "1.1"}, "projects": list}).to_string(), JSON, head)
-        } else {
-            let mut b = String::from("<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.1\"><title>Simple index</title></head><body>\n");
-            for p in &projects {
-                b.push_str(&format!("<a href=\"{0}/\">{0}</a><br/>\n", esc(p)));
-            }
-            b.push_str("</body></html>\n");
-            page(b, HTML, head)
+        return match cached_page(&st.store, String::new(), json).await {
+            Ok(Some(b)) => page(b, if json { JSON } else { HTML }, head),
+            Ok(None) => plain(StatusCode::INTERNAL_SERVER_ERROR, "the project list did not render".into()),
+            Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, e),
         };
     }
     if let Some(name) = rest.strip_prefix("simple/") {
@@ -104,16 +98,11 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
         if name != canonical || !rest.ends_with('/') {
             return redirect(format!("/pypi/simple/{canonical}/"));
         }
-        let c2 = canonical.clone();
-        let files = match tokio::task::spawn_blocking(move || store.pypi_files(&c2)).await {
-            Ok(Ok(f)) => f,
-            Ok(Err(e)) => return plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-            Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        return match cached_page(&st.store, canonical.clone(), json).await {
+            Ok(Some(b)) => page(b, if json { JSON } else { HTML }, head),
+            Ok(None) => plain(StatusCode::NOT_FOUND, format!("the mirror holds no files of project {canonical}; import a bundle that carries it")),
+            Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, e),
         };
-        if files.is_empty() {
-            return plain(StatusCode::NOT_FOUND, format!("the mirror holds no files of project {canonical}; import a bundle that carries it"));
-        }
-        return if json { page(project_json(&canonical, &files), JSON, head) } else { page(project_html(&canonical, &files), HTML, head) };
     }
     if let Some(file) = rest.strip_prefix("files/") {
         let (name, is_meta) = match file.strip_suffix(".metadata") {
@@ -138,6 +127,49 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
         };
     }
     plain(StatusCode::NOT_FOUND, format!("{path}: not part of the PyPI index (see /pypi/simple/)"))
+}
+
+/// The root listing (`project` empty) or a project's page, kept until the store changes;
+/// `None` when the mirror holds no file of the project.
+async fn cached_page(store: &Arc<Store>, project: String, json: bool) -> Result<Option<Bytes>, String> {
+    // Without a generation nothing is kept; the page is still served.
+    let generation = store.generation().ok();
+    let key = (project, json);
+    if let Some(b) = generation.and_then(|g| cache::get(store, g, &key)) {
+        return Ok(Some(b));
+    }
+    let (s, k) = (store.clone(), key.clone());
+    let rendered = tokio::task::spawn_blocking(move || render(&s, &k.0, k.1)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    if let (Some(g), Some(b)) = (generation, &rendered) {
+        cache::put(store, g, key, b.clone());
+    }
+    Ok(rendered)
+}
+
+fn render(store: &Store, project: &str, json: bool) -> Result<Option<Bytes>, StoreError> {
+    if project.is_empty() {
+        let projects = store.pypi_projects()?;
+        return Ok(Some(Bytes::from(if json { root_json(&projects) } else { root_html(&projects) })));
+    }
+    let files = store.pypi_files(project)?;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Bytes::from(if json { project_json(project, &files) } else { project_html(project, &files) })))
+}
+
+fn root_json(projects: &[String]) -> String {
+    let list: Vec<serde_json::Value> = projects.iter().map(|p| serde_json::json!({"name": p})).collect();
+    serde_json::json!({"meta": {"api-version": "1.1"}, "projects": list}).to_string()
+}
+
+fn root_html(projects: &[String]) -> String {
+    let mut b = String::from("<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.1\"><title>Simple index</title></head><body>\n");
+    for p in projects {
+        b.push_str(&format!("<a href=\"{0}/\">{0}</a><br/>\n", esc(p)));
+    }
+    b.push_str("</body></html>\n");
+    b
 }
 
 /// PEP 691 (API 1.1: `versions` and `size` included).
