@@ -2,6 +2,7 @@
 //! and referrers; the push side (uploads, manifest PUT, DELETE) is in `push` and answers 405
 //! UNSUPPORTED unless the mirror was started with writers.
 
+mod cache;
 mod errors;
 mod path;
 pub mod push;
@@ -162,7 +163,7 @@ async fn manifest(st: &AppState, name: &str, reference: &str, head: bool, req: &
         Response::new(Body::empty())
     } else {
         let path = st.store.blobs.path(&digest);
-        let bytes = tokio::fs::read(&path).await.map_err(|e| {
+        let bytes = cache::read(&path, &digest).await.map_err(|e| {
             tracing::error!("manifest {digest} is in the metadata but {} is unreadable: {e}", path.display());
             OciError::new(Code::Unknown, format!("manifest {digest} is unreadable on the mirror; run `mirror verify`"))
         })?;

@@ -1,13 +1,16 @@
 //! Streaming a stored file as an HTTP body with single-range support (RFC 9110 §14), shared
 //! by every protocol that serves blobs. Files are streamed, never read whole.
 
-use std::io::SeekFrom;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use futures_util::Stream;
+
+/// Bytes per read: one blocking-pool handoff each.
+const CHUNK: u64 = 512 << 10;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Range {
@@ -59,7 +62,7 @@ pub enum FileError {
 
 /// 200/206/416 response for `path`; the caller adds its protocol's headers.
 pub async fn file_response(path: &Path, head: bool, request: &HeaderMap, content_type: &'static str) -> Result<Response, FileError> {
-    let mut file = match tokio::fs::File::open(path).await {
+    let file = match tokio::fs::File::open(path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(FileError::NotFound),
         Err(e) => return Err(FileError::Io(e)),
@@ -78,10 +81,12 @@ pub async fn file_response(path: &Path, head: bool, request: &HeaderMap, content
     let body = if head {
         Body::empty()
     } else {
+        let mut file = file.into_std().await;
+        // lseek only moves the offset: no I/O to wait for.
         if start > 0 {
-            file.seek(SeekFrom::Start(start)).await.map_err(FileError::Io)?;
+            file.seek(SeekFrom::Start(start)).map_err(FileError::Io)?;
         }
-        Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10))
+        Body::from_stream(chunks(file, len))
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
@@ -93,6 +98,30 @@ pub async fn file_response(path: &Path, head: bool, request: &HeaderMap, content
         h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + len - 1)).expect("ascii"));
     }
     Ok(resp)
+}
+
+/// The next `len` bytes of `file`, each chunk read on the blocking pool straight into the
+/// buffer that becomes the body chunk. (`tokio::fs::File` reads into its own buffer and copies out: a third
+/// copy of every byte, 14% of the server's CPU serving a 1 GiB blob to 16 clients.)
+fn chunks(file: std::fs::File, len: u64) -> impl Stream<Item = std::io::Result<Bytes>> {
+    futures_util::stream::try_unfold((file, len), |(mut file, left)| async move {
+        if left == 0 {
+            return Ok(None);
+        }
+        let n = left.min(CHUNK);
+        let (file, buf) = tokio::task::spawn_blocking(move || {
+            // Spare capacity is filled without being zeroed first.
+            let mut buf = Vec::with_capacity(n as usize);
+            (&mut file).take(n).read_to_end(&mut buf)?;
+            if (buf.len() as u64) < n {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("the file ended {} bytes early", left - buf.len() as u64)));
+            }
+            Ok((file, buf))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok(Some((Bytes::from(buf), (file, left - n))))
+    })
 }
 
 #[cfg(test)]
