@@ -66,7 +66,8 @@ impl IntoResponse for AptError {
 
 type R = Result<Response, AptError>;
 
-fn bytes_response(data: Vec<u8>, content_type: &'static str, head: bool) -> Response {
+fn bytes_response(data: impl Into<axum::body::Bytes>, content_type: &'static str, head: bool) -> Response {
+    let data: axum::body::Bytes = data.into();
     let len = data.len();
     let mut resp = Response::new(if head { Body::empty() } else { Body::from(data) });
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -90,14 +91,20 @@ impl AptState {
             .map_err(AptError::Internal)
     }
 
+    /// The suite's indexes if rendered at the current generation: a sled get and a map lookup,
+    /// cheap enough for the async thread (the blocking pool's handoff cost more than the read).
+    fn cached(&self, store: &Store, id: &str, suite: &str) -> Result<Option<Arc<Rendered>>, AptError> {
+        let generation = store.generation()?;
+        let key = (id.to_string(), suite.to_string());
+        Ok(self.rendered.lock().expect("not poisoned").get(&key).filter(|(g, _)| *g == generation).map(|(_, r)| r.clone()))
+    }
+
     /// The suite's indexes at the current generation, rendered if needed.
     fn suite(&self, store: &Store, id: &str, suite: &str) -> Result<Arc<Rendered>, AptError> {
         let generation = store.generation()?;
         let key = (id.to_string(), suite.to_string());
-        if let Some((g, r)) = self.rendered.lock().expect("not poisoned").get(&key) {
-            if *g == generation {
-                return Ok(r.clone());
-            }
+        if let Some(r) = self.cached(store, id, suite)? {
+            return Ok(r);
         }
         let suites = store.apt_suites()?;
         let info = suites.get(id).and_then(|s| s.get(suite)).ok_or_else(|| AptError::NotFound(format!("the mirror holds no apt suite {id}/{suite}; see /apt/ for what it has")))?;
@@ -120,7 +127,7 @@ impl AptState {
         files.insert("Release".into(), release.into_bytes());
         files.insert("InRelease".into(), in_release.into_bytes());
         files.insert("Release.gpg".into(), release_gpg.into_bytes());
-        let rendered = Arc::new(Rendered { files });
+        let rendered = Arc::new(Rendered { files: files.into_iter().map(|(k, v)| (k, v.into())).collect() });
         self.rendered.lock().expect("not poisoned").insert(key, (generation, rendered.clone()));
         Ok(rendered)
     }
@@ -175,7 +182,10 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> R {
         let (suite, file) = (suite.to_string(), file.to_string());
         let store = st.store.clone();
         let apt = st.apt.clone();
-        let rendered = tokio::task::spawn_blocking(move || apt.suite(&store, &id, &suite)).await.map_err(|e| AptError::Internal(e.to_string()))??;
+        let rendered = match apt.cached(&store, &id, &suite)? {
+            Some(r) => r,
+            None => tokio::task::spawn_blocking(move || apt.suite(&store, &id, &suite)).await.map_err(|e| AptError::Internal(e.to_string()))??,
+        };
         let data = rendered.files.get(&file).ok_or_else(|| AptError::NotFound(format!("/apt/{path}: no such index")))?;
         let content_type = match file.rsplit('.').next() {
             Some("gz") => "application/gzip",
