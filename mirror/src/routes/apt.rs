@@ -94,16 +94,18 @@ impl AptState {
     /// The suite's indexes if rendered at the current generation: a sled get and a map lookup,
     /// cheap enough for the async thread (the blocking pool's handoff cost more than the read).
     fn cached(&self, store: &Store, id: &str, suite: &str) -> Result<Option<Arc<Rendered>>, AptError> {
-        let generation = store.generation()?;
-        let key = (id.to_string(), suite.to_string());
-        Ok(self.rendered.lock().expect("not poisoned").get(&key).filter(|(g, _)| *g == generation).map(|(_, r)| r.clone()))
+        Ok(self.kept(&(id.to_string(), suite.to_string()), store.generation()?))
+    }
+
+    fn kept(&self, key: &(String, String), generation: u64) -> Option<Arc<Rendered>> {
+        self.rendered.lock().expect("not poisoned").get(key).filter(|(g, _)| *g == generation).map(|(_, r)| r.clone())
     }
 
     /// The suite's indexes at the current generation, rendered if needed.
     fn suite(&self, store: &Store, id: &str, suite: &str) -> Result<Arc<Rendered>, AptError> {
         let generation = store.generation()?;
         let key = (id.to_string(), suite.to_string());
-        if let Some(r) = self.cached(store, id, suite)? {
+        if let Some(r) = self.kept(&key, generation) {
             return Ok(r);
         }
         let suites = store.apt_suites()?;

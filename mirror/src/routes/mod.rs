@@ -20,6 +20,8 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Arc<Store>,
     pub apt: Arc<apt::AptState>,
+    /// Rendered simple pages, by store generation.
+    pub pypi: Arc<pypi::PageCache>,
     /// Push configuration and upload sessions (`Default`: read-only).
     pub uploads: Arc<oci::push::Uploads>,
 }

@@ -6,7 +6,7 @@
 
 mod cache;
 
-use std::sync::Arc;
+pub use cache::PageCache;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -83,7 +83,7 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
         return redirect("/pypi/simple/".into());
     }
     if rest == "simple/" {
-        return match cached_page(&st.store, String::new(), json).await {
+        return match cached_page(&st, String::new(), json).await {
             Ok(Some(b)) => page(b, if json { JSON } else { HTML }, head),
             Ok(None) => plain(StatusCode::INTERNAL_SERVER_ERROR, "the project list did not render".into()),
             Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, e),
@@ -98,7 +98,7 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
         if name != canonical || !rest.ends_with('/') {
             return redirect(format!("/pypi/simple/{canonical}/"));
         }
-        return match cached_page(&st.store, canonical.clone(), json).await {
+        return match cached_page(&st, canonical.clone(), json).await {
             Ok(Some(b)) => page(b, if json { JSON } else { HTML }, head),
             Ok(None) => plain(StatusCode::NOT_FOUND, format!("the mirror holds no files of project {canonical}; import a bundle that carries it")),
             Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, e),
@@ -131,17 +131,17 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
 
 /// The root listing (`project` empty) or a project's page, kept until the store changes;
 /// `None` when the mirror holds no file of the project.
-async fn cached_page(store: &Arc<Store>, project: String, json: bool) -> Result<Option<Bytes>, String> {
+async fn cached_page(st: &AppState, project: String, json: bool) -> Result<Option<Bytes>, String> {
     // Without a generation nothing is kept; the page is still served.
-    let generation = store.generation().ok();
+    let generation = st.store.generation().ok();
     let key = (project, json);
-    if let Some(b) = generation.and_then(|g| cache::get(store, g, &key)) {
+    if let Some(b) = generation.and_then(|g| st.pypi.get(g, &key)) {
         return Ok(Some(b));
     }
-    let (s, k) = (store.clone(), key.clone());
+    let (s, k) = (st.store.clone(), key.clone());
     let rendered = tokio::task::spawn_blocking(move || render(&s, &k.0, k.1)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
     if let (Some(g), Some(b)) = (generation, &rendered) {
-        cache::put(store, g, key, b.clone());
+        st.pypi.put(g, key, b.clone());
     }
     Ok(rendered)
 }
