@@ -57,7 +57,7 @@ pub struct Target {
 
 impl Target {
     pub fn new(url: &str, prefix: &str, creds: Option<(String, String)>) -> Result<Target, PushError> {
-        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build().map_err(|e| PushError::Http { what: "client".into(), url: url.into(), detail: e.to_string() })?;
+        let client = client(url)?;
         let prefix = prefix.trim_matches('/');
         Ok(Target { base: url.trim_end_matches('/').to_string(), prefix: if prefix.is_empty() { String::new() } else { format!("{prefix}/") }, client, creds, auth: BTreeMap::new() })
     }
@@ -128,12 +128,27 @@ impl Body {
     async fn open(&self) -> Result<reqwest::Body, PushError> {
         Ok(match self {
             Body::Bytes(b) => reqwest::Body::from(b.clone()),
-            Body::File(p) => {
-                let f = tokio::fs::File::open(p).await.map_err(|_| PushError::Store(p.display().to_string()))?;
-                reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f, 1 << 20))
-            }
+            Body::File(p) => file_body(p, || p.display().to_string()).await?.0,
         })
     }
+}
+
+/// The HTTP client every push uses: long enough a timeout for multi-GiB blobs.
+fn client(url: &str) -> Result<reqwest::Client, PushError> {
+    reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build().map_err(|e| PushError::Http { what: "client".into(), url: url.into(), detail: e.to_string() })
+}
+
+/// A file streamed as a request body, with its length; `what` names it when it cannot be read.
+async fn file_body(path: &std::path::Path, what: impl FnOnce() -> String) -> Result<(reqwest::Body, u64), PushError> {
+    let f = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(_) => return Err(PushError::Store(what())),
+    };
+    let size = match f.metadata().await {
+        Ok(m) => m.len(),
+        Err(_) => return Err(PushError::Store(what())),
+    };
+    Ok((reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f, 1 << 20)), size))
 }
 
 fn check(resp: reqwest::Response, what: &str, url: &str, ok: &[StatusCode]) -> Result<reqwest::Response, PushError> {
@@ -168,12 +183,10 @@ fn pyversion(filename: &str) -> String {
 
 /// Upload every file to a legacy-upload endpoint (`POST URL` with `:action=file_upload`).
 pub async fn push_pypi(paths: &Paths, files: &[crate::store::WheelRecord], url: &str, creds: Option<(String, String)>) -> Result<PypiPushSummary, PushError> {
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build().map_err(|e| PushError::Http { what: "client".into(), url: url.into(), detail: e.to_string() })?;
+    let client = client(url)?;
     let mut s = PypiPushSummary::default();
     for w in files {
-        let path = paths.blob(&w.digest);
-        let f = tokio::fs::File::open(&path).await.map_err(|_| PushError::Store(format!("{} ({})", w.filename, w.digest)))?;
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f, 1 << 20));
+        let (body, _) = file_body(&paths.blob(&w.digest), || format!("{} ({})", w.filename, w.digest)).await?;
         let part = reqwest::multipart::Part::stream_with_length(body, w.size).file_name(w.filename.clone()).mime_str("application/octet-stream").map_err(|e| PushError::Http { what: "upload".into(), url: url.into(), detail: e.to_string() })?;
         let form = reqwest::multipart::Form::new()
             .text(":action", "file_upload")
@@ -249,7 +262,7 @@ fn aptly_prefix(p: &str) -> String {
 /// aptly, or unsigned when none is given).
 pub async fn push_apt(paths: &Paths, files: &[AptFile], url: &str, gpg_key: Option<&str>) -> Result<AptPushSummary, PushError> {
     let base = url.trim_end_matches('/');
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build().map_err(|e| PushError::Http { what: "client".into(), url: url.into(), detail: e.to_string() })?;
+    let client = client(url)?;
     let fail = |what: &str, u: &str, detail: String| PushError::Http { what: what.into(), url: u.into(), detail };
     let mut s = AptPushSummary::default();
     // (id, suite) → component → files (each file once per component).
@@ -273,10 +286,7 @@ pub async fn push_apt(paths: &Paths, files: &[AptFile], url: &str, gpg_key: Opti
             let u = format!("{base}/api/files/{dir}");
             let mut form = reqwest::multipart::Form::new();
             for f in debs.values() {
-                let path = paths.blob(&f.digest);
-                let size = std::fs::metadata(&path).map_err(|_| PushError::Store(f.filename.clone()))?.len();
-                let file = tokio::fs::File::open(&path).await.map_err(|_| PushError::Store(f.filename.clone()))?;
-                let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
+                let (body, size) = file_body(&paths.blob(&f.digest), || f.filename.clone()).await?;
                 let name = f.filename.rsplit('/').next().unwrap_or(&f.filename).to_string();
                 form = form.part("file", reqwest::multipart::Part::stream_with_length(body, size).file_name(name));
                 s.bytes_uploaded += size;
@@ -337,7 +347,7 @@ fn nexus_repository(url: &str) -> Result<(String, String), PushError> {
 /// component listing already names is skipped.
 pub async fn push_apt_nexus(paths: &Paths, files: &[AptFile], url: &str, creds: Option<(String, String)>) -> Result<NexusAptPushSummary, PushError> {
     let (base, repo) = nexus_repository(url)?;
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build().map_err(|e| PushError::Http { what: "client".into(), url: url.into(), detail: e.to_string() })?;
+    let client = client(url)?;
     let fail = |what: &str, u: &str, detail: String| PushError::Http { what: what.into(), url: u.into(), detail };
     let authed = |r: reqwest::RequestBuilder| match &creds {
         Some((u, p)) => r.basic_auth(u, Some(p)),
@@ -392,10 +402,7 @@ pub async fn push_apt_nexus(paths: &Paths, files: &[AptFile], url: &str, creds: 
             s.skipped.push(name);
             continue;
         }
-        let path = paths.blob(&f.digest);
-        let size = std::fs::metadata(&path).map_err(|_| PushError::Store(name.clone()))?.len();
-        let file = tokio::fs::File::open(&path).await.map_err(|_| PushError::Store(name.clone()))?;
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
+        let (body, size) = file_body(&paths.blob(&f.digest), || name.clone()).await?;
         let part = reqwest::multipart::Part::stream_with_length(body, size).file_name(name.clone()).mime_str("application/vnd.debian.binary-package").map_err(|e| fail("upload", &api, e.to_string()))?;
         let form = reqwest::multipart::Form::new().part("apt.asset", part);
         let r = authed(client.post(&api).query(&[("repository", &repo)]).multipart(form)).send().await.map_err(|e| fail(&format!("uploading {name}"), &api, e.to_string()))?;
