@@ -90,6 +90,14 @@ pub fn imported_image_wheel_deb(gap: &Gap, name: &str, wheel: &str, deb: &str) -
     hello
 }
 
+/// `user:<bcrypt hash>`, an htpasswd line as `htpasswd -B` writes it (Debian's python3, 3.11,
+/// still has `crypt`; a newer one first on PATH may not).
+pub fn htpasswd_line(user: &str, password: &str) -> String {
+    let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    let hash = run(Command::new(python).args(["-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", password])).ok();
+    format!("{user}:{}\n", hash.stdout.trim())
+}
+
 /// Built workspace binaries live next to the test executable's `deps/` directory.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{bin, free_port, run};
+use crate::{bin, free_port};
 
 /// How long a server may take to become ready before the test fails with its log.
 pub const READY_WITHIN: Duration = Duration::from_secs(20);
@@ -146,11 +146,8 @@ impl Registry {
         let dir = tempfile::tempdir().unwrap();
         let mut auth_conf = String::new();
         if let Some((user, password)) = auth {
-            // Debian's python3 (3.11) still has `crypt`; a newer one first on PATH may not.
-            let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-            let hash = run(Command::new(python).args(["-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", password])).ok();
             let htpasswd = dir.path().join("htpasswd");
-            std::fs::write(&htpasswd, format!("{user}:{}\n", hash.stdout.trim())).unwrap();
+            std::fs::write(&htpasswd, crate::htpasswd_line(user, password)).unwrap();
             auth_conf = format!("auth:\n  htpasswd: {{realm: e2e, path: {}}}\n", htpasswd.display());
         }
         let d = dir.path().to_path_buf();

@@ -47,10 +47,7 @@ fn reads_need_credentials_when_configured() {
     let hello = e2e::imported_image_wheel_deb(&gap, "auth", "authdemo", "hello-auth");
     let q = |s: &str| serde_json::to_string(s).unwrap();
 
-    // A bcrypt htpasswd entry, as `htpasswd -B` writes it (Debian's python3 still has crypt).
-    let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-    let hash = run(Command::new(python).args(["-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", "s3cret"])).ok().stdout;
-    let htpasswd = gap.write("htpasswd", &format!("alice:{}\n", hash.trim()));
+    let htpasswd = gap.write("htpasswd", &e2e::htpasswd_line("alice", "s3cret"));
     let mirror = AuthMirror::start(&gap, &htpasswd);
 
     // The challenges: Bearer with a token realm for the OCI API, Basic for the rest.

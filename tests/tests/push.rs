@@ -84,19 +84,12 @@ fn push_uploads_python_packages_to_pypiserver() {
 #[test]
 fn push_publishes_debs_through_aptly() {
     let gap = Gap::new();
-    let apt = e2e::AptRepoBuilder::new(&gap.path("apt")).debs([e2e::DebSpec::new("pushed-deb", "1.0", "amd64").depends("pushed-lib"), e2e::DebSpec::new("pushed-lib", "2.0", "all")]).build();
-    let http = apt.serve();
-    let q = |s: &str| serde_json::to_string(s).unwrap();
-    let m = gap.write("a.yaml", &format!("name: a\napt:\n  - {{source: {}, id: standin, suite: stable, components: [main], keyring: {}, packages: [pushed-deb]}}\n", q(&http.url()), q(&apt.keyring().display().to_string())));
-    gap.lock(&m).ok();
-    let bundle = gap.create(&m, "a.bundle", &["--locked"]);
-    drop(http);
-    gap.import(&bundle).ok();
+    let apt = imported_deb_and_lib(&gap, "pushed-deb", "pushed-lib");
 
     // aptly's API server (Debian's aptly) with its own root.
     let root = gap.path("aptly");
     std::fs::create_dir_all(&root).unwrap();
-    let conf = gap.write("aptly.conf", &format!("{{\"rootDir\": {}}}", q(&root.display().to_string())));
+    let conf = gap.write("aptly.conf", &format!("{{\"rootDir\": {}}}", serde_json::to_string(&root.display().to_string()).unwrap()));
     let port = e2e::free_port();
     let mut cmd = Command::new("aptly");
     cmd.args(["api", "serve", &format!("-config={}", conf.display()), &format!("-listen=127.0.0.1:{port}"), "-no-lock"]);
@@ -110,31 +103,14 @@ fn push_publishes_debs_through_aptly() {
 
     // apt-get reads what aptly published (unsigned here: no key was given to aptly).
     let public = e2e::StaticServer::start(&root.join("public"));
-    let client = e2e::AptClient::new();
-    client.set_sources_list(&[format!("deb [trusted=yes] {}standin stable main", public.url())]);
-    let u = client.update();
-    assert!(u.run.status == 0, "apt-get update from aptly's publication: {:?}", u.problems);
-    let got = client.install_download_only(&["pushed-deb"]);
-    let mut names: Vec<String> = got.iter().map(|d| d.id().0).collect();
-    names.sort();
-    assert_eq!(names, ["pushed-deb", "pushed-lib"]);
-    for d in &got {
-        assert_eq!(d.sha256, apt.deb(&d.package, &d.version, &d.arch).sha256, "{} byte for byte", d.package);
-    }
+    installs_byte_for_byte(&apt, &format!("deb [trusted=yes] {}standin stable main", public.url()), "pushed-deb", "pushed-lib");
     assert!(server.terminate());
 }
 
 #[test]
 fn push_uploads_debs_into_a_nexus_apt_repository() {
     let gap = Gap::new();
-    let apt = e2e::AptRepoBuilder::new(&gap.path("apt")).debs([e2e::DebSpec::new("nexus-deb", "1.0", "amd64").depends("nexus-lib"), e2e::DebSpec::new("nexus-lib", "2.0", "all")]).build();
-    let http = apt.serve();
-    let q = |s: &str| serde_json::to_string(s).unwrap();
-    let m = gap.write("a.yaml", &format!("name: a\napt:\n  - {{source: {}, id: standin, suite: stable, components: [main], keyring: {}, packages: [nexus-deb]}}\n", q(&http.url()), q(&apt.keyring().display().to_string())));
-    gap.lock(&m).ok();
-    let bundle = gap.create(&m, "a.bundle", &["--locked"]);
-    drop(http);
-    gap.import(&bundle).ok();
+    let apt = imported_deb_and_lib(&gap, "nexus-deb", "nexus-lib");
 
     // One item per page, so the listing's continuation tokens are followed.
     let mut nexus = e2e::nexus::StandinNexus::start("apt-hosted", "stable", "deployer", "s3cret", 1);
@@ -171,16 +147,37 @@ fn push_uploads_debs_into_a_nexus_apt_repository() {
     assert_eq!(nexus.uploads().len(), uploads_before, "no upload the second time");
 
     // apt-get installs from what the Nexus repository serves, byte for byte.
+    installs_byte_for_byte(&apt, &format!("deb [trusted=yes] {} stable main", nexus.url()), "nexus-deb", "nexus-lib");
+    assert!(nexus.server.terminate());
+}
+
+/// A stand-in archive with `top` 1.0 (amd64) depending on `lib` 2.0 (all), bundled with `top`
+/// requested (from apt source `standin`, suite `stable`, component `main`) and imported into
+/// `gap`'s store with the archive stopped.
+fn imported_deb_and_lib(gap: &Gap, top: &str, lib: &str) -> e2e::AptRepo {
+    let apt = e2e::AptRepoBuilder::new(&gap.path("apt")).debs([e2e::DebSpec::new(top, "1.0", "amd64").depends(lib), e2e::DebSpec::new(lib, "2.0", "all")]).build();
+    let http = apt.serve();
+    let q = |s: &str| serde_json::to_string(s).unwrap();
+    let m = gap.write("a.yaml", &format!("name: a\napt:\n  - {{source: {}, id: standin, suite: stable, components: [main], keyring: {}, packages: [{top}]}}\n", q(&http.url()), q(&apt.keyring().display().to_string())));
+    gap.lock(&m).ok();
+    let bundle = gap.create(&m, "a.bundle", &["--locked"]);
+    drop(http);
+    gap.import(&bundle).ok();
+    apt
+}
+
+/// apt-get with only `source` updates cleanly and installs `top` with `lib`, each with the
+/// stand-in archive's bytes.
+fn installs_byte_for_byte(apt: &e2e::AptRepo, source: &str, top: &str, lib: &str) {
     let client = e2e::AptClient::new();
-    client.set_sources_list(&[format!("deb [trusted=yes] {} stable main", nexus.url())]);
+    client.set_sources_list(&[source.to_string()]);
     let u = client.update();
-    assert!(u.run.status == 0, "apt-get update from the Nexus repository: {:?}", u.problems);
-    let got = client.install_download_only(&["nexus-deb"]);
+    assert!(u.run.status == 0, "apt-get update from {source}: {:?}", u.problems);
+    let got = client.install_download_only(&[top]);
     let mut names: Vec<String> = got.iter().map(|d| d.id().0).collect();
     names.sort();
-    assert_eq!(names, ["nexus-deb", "nexus-lib"]);
+    assert_eq!(names, [top, lib]);
     for d in &got {
         assert_eq!(d.sha256, apt.deb(&d.package, &d.version, &d.arch).sha256, "{} byte for byte", d.package);
     }
-    assert!(nexus.server.terminate());
 }

@@ -19,7 +19,6 @@
 //!   DELETE → 405, a second DELETE → 404.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 
 use e2e::{run, sha256, Gap, Mirror, Run};
@@ -27,22 +26,13 @@ use e2e::{run, sha256, Gap, Mirror, Run};
 const WRITER: (&str, &str) = ("builder", "b8ild-s3cret");
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-fn bcrypt(password: &str) -> String {
-    let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-    run(Command::new(python).args(["-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", password])).ok().stdout.trim().to_string()
-}
-
 /// A mirror holding the imported `docker.io/library/hello:1`, accepting pushes from WRITER.
 fn writable_mirror(gap: &Gap, extra: &[&str]) -> (Mirror, e2e::BuiltImage) {
     let hello = e2e::imported_image_wheel_deb(gap, "base", "pushbase", "push-base");
-    let writers = gap.write("writers.htpasswd", &format!("{}:{}\n", WRITER.0, bcrypt(WRITER.1)));
+    let writers = gap.write("writers.htpasswd", &e2e::htpasswd_line(WRITER.0, WRITER.1));
     let mut args = vec!["--push-htpasswd", writers.to_str().unwrap()];
     args.extend_from_slice(extra);
     (Mirror::start_with_serve_args(&gap.store(), &args), hello)
-}
-
-fn start_serve(gap: &Gap, serve_args: &[&str]) -> Mirror {
-    Mirror::start_with_serve_args(&gap.store(), serve_args)
 }
 
 /// One HTTP exchange through curl: status, lowercase headers, body.
@@ -166,7 +156,7 @@ fn distribution_spec_cases() {
     // ... the upload survives a restart of the mirror.
     assert!(m.server.terminate());
     let writers = gap.path("writers.htpasswd");
-    m = start_serve(&gap, &["--push-htpasswd", writers.to_str().unwrap()]);
+    m = Mirror::start_with_serve_args(&gap.store(), &["--push-htpasswd", writers.to_str().unwrap()]);
     let r = http("PATCH", &m.url(&loc), &[("Content-Range", &format!("400000-{}", layer2.len() - 1))], Some(b), w());
     assert_eq!((r.status, r.header("range")), (202, format!("0-{}", layer2.len() - 1).as_str()), "resumed after a restart");
     let r = http("PUT", &m.url(&format!("{loc}?digest={l2}")), &[], None, w());

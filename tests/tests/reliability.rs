@@ -253,16 +253,7 @@ impl Serve {
     }
 
     fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return Some(st);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_exit(&mut self.child, within)
     }
 
     /// SIGTERM; the server must exit 0 within 10 s.
@@ -286,6 +277,20 @@ impl Drop for Serve {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The child's exit status once it exits, or `None` after `within`.
+fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -617,14 +622,7 @@ fn crash(site: &Site, n: usize, kill: &Kill) -> (PathBuf, String) {
             serve.kill9();
             drop(w);
             // The client learns the server went away and fails.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let st = loop {
-                if let Some(st) = p.0.try_wait().unwrap() {
-                    break st;
-                }
-                assert!(Instant::now() < deadline, "`mirror import` hangs after its server died");
-                std::thread::sleep(Duration::from_millis(20));
-            };
+            let st = wait_exit(&mut p.0, Duration::from_secs(10)).expect("`mirror import` hangs after its server died");
             assert!(!st.success(), "`mirror import` succeeded although its server was killed");
             format!("mirror serve killed -9 while importing, at byte {at}")
         }
@@ -918,14 +916,7 @@ fn disk_full_import_fails_cleanly_and_the_store_keeps_serving() {
     }
     let _ = w.feed(&data[first.1 + first.2..], Duration::from_secs(20));
     drop(w);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let st = loop {
-        if let Some(st) = p.0.try_wait().unwrap() {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "the import on a full disk did not end");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let st = wait_exit(&mut p.0, Duration::from_secs(30)).expect("the import on a full disk did not end");
     let out = std::fs::read_to_string(&log).unwrap();
     assert!(!st.success(), "import succeeded on a full disk:\n{out}");
     let (needed, free) = space_figures(&out);
