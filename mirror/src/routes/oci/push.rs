@@ -198,11 +198,15 @@ async fn finish(st: &AppState, name: &str, id: &str, digest: &Digest) -> Result<
     if &actual != digest {
         return Err(OciError::new(Code::DigestInvalid, format!("the uploaded bytes hash to {actual}, not {digest}; nothing was stored")).with_detail(serde_json::json!({"expected": digest.to_string(), "actual": actual.to_string()})));
     }
-    let store = st.store.clone();
-    let name = name.to_string();
-    let d = digest.clone();
-    tokio::task::spawn_blocking(move || store.commit(&Changes { repos: vec![name], blobs: vec![(d, n)], pushed: true, ..Changes::default() })).await.map_err(|e| internal("recording the blob", e))??;
+    record_blob(st, name, digest, n).await?;
     Ok(n)
+}
+
+/// A blob now held for `name` (uploaded or mounted): the repository exists from here on.
+async fn record_blob(st: &AppState, name: &str, d: &Digest, n: u64) -> Result<(), OciError> {
+    let (store, name, d) = (st.store.clone(), name.to_string(), d.clone());
+    tokio::task::spawn_blocking(move || store.commit(&Changes { repos: vec![name], blobs: vec![(d, n)], pushed: true, ..Changes::default() })).await.map_err(|e| internal("recording the blob", e))??;
+    Ok(())
 }
 
 /// `POST /v2/<name>/blobs/uploads/` (with `?digest=` for a monolithic upload, `?mount=&from=`
@@ -215,9 +219,7 @@ pub async fn start(st: &AppState, name: &str, q: &HashMap<String, String>, body:
         let d = parse_digest(m)?;
         // One content-addressed store: a blob held for any repository can be linked here.
         if let Some(n) = st.store.blobs.size(&d) {
-            let store = st.store.clone();
-            let (name2, d2) = (name.to_string(), d.clone());
-            tokio::task::spawn_blocking(move || store.commit(&Changes { repos: vec![name2], blobs: vec![(d2, n)], pushed: true, ..Changes::default() })).await.map_err(|e| internal("mounting", e))??;
+            record_blob(st, name, &d, n).await?;
             return Ok(blob_created(name, &d));
         }
     }
@@ -250,6 +252,15 @@ fn chunk_start(h: &HeaderMap) -> Option<u64> {
     v.split(['-', '/']).next()?.trim().parse().ok()
 }
 
+/// A chunk must start where the upload ends: 416 with the `Range` held, to resume from.
+fn check_chunk(h: &HeaderMap, id: &str, size: u64) -> Result<(), OciError> {
+    match chunk_start(h) {
+        Some(start) if start != size => Err(OciError::new(Code::RangeInvalid, format!("chunk starts at {start} but upload {id} holds {size} bytes; resume from there"))
+            .with_detail(serde_json::json!({"range": format!("0-{}", size.saturating_sub(1))}))),
+        _ => Ok(()),
+    }
+}
+
 /// PATCH (a chunk or a stream), PUT (the last bytes and the digest), GET (progress) and
 /// DELETE (cancel) on an upload session.
 pub async fn session(st: &AppState, method: &axum::http::Method, name: &str, id: &str, q: &HashMap<String, String>, headers: &HeaderMap, body: Body) -> R {
@@ -266,22 +277,14 @@ pub async fn session(st: &AppState, method: &axum::http::Method, name: &str, id:
             Ok(empty(StatusCode::NO_CONTENT))
         }
         axum::http::Method::PATCH => {
-            if let Some(start) = chunk_start(headers) {
-                if start != size {
-                    return Err(OciError::new(Code::RangeInvalid, format!("chunk starts at {start} but upload {id} holds {size} bytes; resume from there")).with_detail(serde_json::json!({"range": format!("0-{}", size.saturating_sub(1))})));
-                }
-            }
+            check_chunk(headers, id, size)?;
             let n = append(st, id, body).await?;
             Ok(session_response(StatusCode::ACCEPTED, name, id, n))
         }
         axum::http::Method::PUT => {
             let d = q.get("digest").ok_or_else(|| OciError::new(Code::DigestInvalid, "PUT finishing an upload needs ?digest=<algorithm:hex>"))?;
             let d = parse_digest(d)?;
-            if let Some(start) = chunk_start(headers) {
-                if start != size {
-                    return Err(OciError::new(Code::RangeInvalid, format!("chunk starts at {start} but upload {id} holds {size} bytes")).with_detail(serde_json::json!({"range": format!("0-{}", size.saturating_sub(1))})));
-                }
-            }
+            check_chunk(headers, id, size)?;
             append(st, id, body).await?;
             finish(st, name, id, &d).await?;
             Ok(blob_created(name, &d))
