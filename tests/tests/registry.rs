@@ -220,6 +220,9 @@ fn distribution_spec_cases() {
     }
     let tags = http("GET", &m.url(&format!("/v2/{repo}/tags/list")), &[], None, None).json();
     assert_eq!(tags["tags"], serde_json::json!(["v1"]), "no tag from a refused PUT");
+    for refused in [&missing[..], b"{not json", &huge[..]] {
+        assert!(!gap.store().join("blobs/sha256").join(&sha256(refused)[7..]).exists(), "a refused manifest's bytes were stored");
+    }
 
     // --- sha512 ---------------------------------------------------------------------------
     let data512 = b"a blob named by sha512";
