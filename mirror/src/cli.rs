@@ -226,6 +226,11 @@ pub struct GcArgs {
     /// Only report what would be deleted.
     #[arg(long)]
     pub dry_run: bool,
+    /// Keep blobs pushed within this many seconds that no manifest names yet: a client
+    /// pushes a manifest's blobs first, so a gc in between would break its push. 0 collects
+    /// them now (e.g. after deleting a just-pushed image).
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::store::PUSH_GRACE.as_secs())]
+    pub push_grace: u64,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,

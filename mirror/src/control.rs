@@ -60,7 +60,7 @@ pub enum Request {
     /// Reads that need the store's database, which the server holds.
     Inventory,
     Remove { targets: Vec<String> },
-    Gc { dry_run: bool },
+    Gc { dry_run: bool, push_grace: u64 },
     Verify { quarantine: bool },
     /// Every (repository, tag, digest), for `mirror push`.
     Tags,
@@ -165,9 +165,9 @@ fn answer(store: &Store, req: Request) -> Reply {
             tracing::info!("removal of {targets:?} requested on the control socket");
             crate::remove::remove(store, &targets).map(Reply::Removed).unwrap_or_else(|e| Reply::Err(e.to_string()))
         }
-        Request::Gc { dry_run } => {
+        Request::Gc { dry_run, push_grace } => {
             tracing::info!("gc (dry run: {dry_run}) requested on the control socket");
-            crate::gc::gc(store, dry_run).map(Reply::Collected).unwrap_or_else(|e| Reply::Err(e.to_string()))
+            crate::gc::gc(store, dry_run, push_grace).map(Reply::Collected).unwrap_or_else(|e| Reply::Err(e.to_string()))
         }
         Request::Tags => store.all_tags().map(Reply::Tags).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::AptFiles => crate::push::apt_files(store).map(Reply::AptFiles).unwrap_or_else(|e| Reply::Err(e.to_string())),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use bundler::format::bundle::BlobRef;
 use bundler::format::Digest;
 
-use crate::store::{blobs::sync_dir, ImportLock, Removal, Store, StoreError};
+use crate::store::{blobs::sync_dir, unix_now, ImportLock, Removal, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GcError {
@@ -33,15 +33,20 @@ pub struct GcSummary {
     pub generation: u64,
     /// Blob files that stay (referenced).
     pub kept: usize,
+    /// Of those, blobs kept only because a push wrote them within `PUSH_GRACE`: no manifest
+    /// names them yet (a push in progress, or one abandoned, collected after the grace).
+    #[serde(default)]
+    pub awaiting_manifest: usize,
     /// Blobs deleted (or, with --dry-run, that would be).
     pub removed: Vec<BlobRef>,
     pub bytes: u64,
 }
 
-/// Collect garbage (or only say what would go, with `dry_run`).
-pub fn gc(store: &Store, dry_run: bool) -> Result<GcSummary, GcError> {
+/// Collect garbage (or only say what would go, with `dry_run`). Blobs pushed within
+/// `push_grace` seconds are kept: their manifest may still be on the way.
+pub fn gc(store: &Store, dry_run: bool, push_grace: u64) -> Result<GcSummary, GcError> {
     let _lock = ImportLock::acquire(&store.paths)?;
-    let refs = store.references(&store.paths)?;
+    let refs = store.references_pushed_since(&store.paths, unix_now().saturating_sub(push_grace))?;
     if !refs.unreadable.is_empty() {
         return Err(GcError::Unreadable(refs.unreadable.iter().map(|(d, a)| format!("{d} ({})", a.iter().cloned().collect::<Vec<_>>().join(", "))).collect()));
     }
@@ -50,7 +55,8 @@ pub fn gc(store: &Store, dry_run: bool) -> Result<GcSummary, GcError> {
     let kept = on_disk.len() - garbage.len();
     // Recorded as held with no file and no reference: drop the record too.
     let recorded: Vec<Digest> = store.blobs()?.into_iter().map(|(d, _)| d).filter(|d| !refs.blobs.contains_key(d)).collect();
-    let mut summary = GcSummary { dry_run, generation: store.generation()?, kept, ..GcSummary::default() };
+    let awaiting_manifest = refs.pushed_recently.iter().filter(|d| refs.blobs.get(*d).is_some_and(|a| a.len() == 1) && store.blobs.size(d).is_some()).count();
+    let mut summary = GcSummary { dry_run, generation: store.generation()?, kept, awaiting_manifest, ..GcSummary::default() };
     summary.bytes = garbage.values().sum();
     if !dry_run {
         summary.generation = store.remove(&Removal { blobs: recorded.clone(), ..Removal::default() })?;

@@ -284,13 +284,26 @@ fn distribution_spec_cases() {
     assert_eq!((r.status, r.code().as_str()), (405, "UNSUPPORTED"));
     assert_eq!(http("DELETE", &m.url(&format!("/v2/{repo}/manifests/{md}")), &[], None, w()).status, 404, "deleted twice");
 
+    // --- a gc between a push's blobs and its manifest keeps the blobs ---------------------
+    let inflight = "site/inflight";
+    let early = e2e::payload(4096, 7);
+    let ed = put_blob(&m, inflight, &early);
+    let gc = gap.mirror(&["gc", "--store", gap.store().to_str().unwrap()]).ok();
+    assert!(gc.stderr.contains("no manifest names them yet"), "gc says why it keeps pushed blobs:\n{}", gc.stderr);
+    let r = put_manifest(&m, inflight, "1", &image_manifest((&cd, config.len()), &[(&ed, early.len())], serde_json::json!({})));
+    assert_eq!(r.status, 201, "the manifest after a gc finds its blobs: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(sha256(&http("GET", &m.url(&format!("/v2/{inflight}/blobs/{ed}")), &[], None, None).body), ed);
+
     // --- the store: verify passes, gc takes what only deleted manifests used -------------
     assert!(m.server.terminate());
     gap.mirror(&["verify", "--store", gap.store().to_str().unwrap()]).ok();
     let inv = gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok();
     assert!(inv.stdout.contains(&bd[7..]) || inv.stdout.contains(&bd), "pushed manifest in the inventory");
     gap.mirror(&["gc", "--store", gap.store().to_str().unwrap()]).ok();
+    assert!(gap.store().join("blobs/sha256").join(&l2[7..]).exists(), "pushed within the grace: kept in case its manifest comes back");
+    gap.mirror(&["gc", "--store", gap.store().to_str().unwrap(), "--push-grace", "0"]).ok();
     assert!(!gap.store().join("blobs/sha256").join(&l2[7..]).exists(), "a layer only the deleted manifest used is collected");
+    assert!(gap.store().join("blobs/sha256").join(&ed[7..]).exists(), "a layer a manifest names stays whatever the grace");
     assert!(gap.store().join("blobs/sha256").join(&l1[7..]).exists(), "a layer the remaining manifest uses stays");
     assert!(gap.store().join("blobs/sha256").join(&hello.shared_layer[7..]).exists(), "imported content stays");
 }

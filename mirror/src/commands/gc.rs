@@ -6,11 +6,11 @@ use crate::gc::gc;
 use crate::store::Store;
 
 pub fn run(args: &GcArgs) -> anyhow::Result<()> {
-    let s = match control::request(&args.store, Request::Gc { dry_run: args.dry_run }) {
+    let s = match control::request(&args.store, Request::Gc { dry_run: args.dry_run, push_grace: args.push_grace }) {
         Some(reply) => reply?.into_collected()?,
         None => {
             let store = Store::open(&args.store)?;
-            let s = gc(&store, args.dry_run)?;
+            let s = gc(&store, args.dry_run, args.push_grace)?;
             drop(store);
             if !args.dry_run && !s.removed.is_empty() {
                 Store::settle(&args.store)?;
@@ -27,5 +27,11 @@ pub fn run(args: &GcArgs) -> anyhow::Result<()> {
         eprintln!("{verb} {} ({} bytes)", b.digest, b.size);
     }
     eprintln!("gc {verb} {} blob(s), {} bytes; {} kept", s.removed.len(), s.bytes, s.kept);
+    if s.awaiting_manifest > 0 {
+        eprintln!(
+            "  {} of those kept were pushed in the last {} s and no manifest names them yet (a push in progress?); a later gc collects them if none arrives, `--push-grace 0` now",
+            s.awaiting_manifest, args.push_grace
+        );
+    }
     Ok(())
 }

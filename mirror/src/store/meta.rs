@@ -24,6 +24,20 @@ pub use remove::Removal;
 const SEP: u8 = 0;
 const GENERATION: &[u8] = b"generation";
 
+/// How long gc keeps a pushed blob that no manifest references yet: a client pushes every
+/// blob before the manifest naming them, so a gc in between would otherwise collect them.
+pub const PUSH_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Seconds since the epoch, as the metadata records times.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The `pushed` tree's key for a blob: no repository name is empty, so it cannot clash.
+fn push_mark(d: &Digest) -> Vec<u8> {
+    key(&["", &d.to_string()])
+}
+
 fn key(parts: &[&str]) -> Vec<u8> {
     let mut k = Vec::new();
     for (i, p) in parts.iter().enumerate() {
@@ -233,6 +247,8 @@ pub struct Meta {
     envelopes: sled::Tree,
     /// `repo \0 tag` and `repo \0 @digest` → nothing: tags and manifests an authenticated push
     /// wrote (the rest came from signed bundles and are protected from pushes and deletes).
+    /// `\0 digest` → push time (unix seconds, big-endian): a pushed blob, kept by gc for
+    /// `PUSH_GRACE` while its manifest may still be on the way.
     pushed: sled::Tree,
     // A new tree needs a reachability rule in meta/reach.rs (gc refuses without one; a test checks).
 }
@@ -539,8 +555,12 @@ impl Meta {
             for (r, s, desc) in &c.referrers {
                 referrers.insert(key(&[r, &s.to_string(), &desc.digest.to_string()]), json(desc))?;
             }
+            let now = unix_now();
             for (d, n) in &c.blobs {
                 blobs.insert(d.to_string().as_bytes(), &n.to_be_bytes()[..])?;
+                if c.pushed {
+                    pushed.insert(push_mark(d), &now.to_be_bytes()[..])?;
+                }
             }
             for (k, rec) in &c.debs {
                 apt.insert(k.bytes(), json(rec))?;

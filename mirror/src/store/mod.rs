@@ -14,7 +14,8 @@ use bundler::format::Digest;
 
 pub use blobs::BlobStore;
 pub use lock::ImportLock;
-pub use meta::{BundleRecord, Changes, DebKey, DebRecord, HelmRecord, HfRecord, HistoryRecord, ManifestRecord, Meta, NltkRecord, References, Removal, SuiteInfo, WheelRecord};
+pub use meta::{BundleRecord, Changes, DebKey, DebRecord, HelmRecord, HfRecord, HistoryRecord, ManifestRecord, Meta, NltkRecord, References, Removal, SuiteInfo, WheelRecord, PUSH_GRACE};
+pub use meta::unix_now;
 pub use paths::Paths;
 
 #[derive(Debug, thiserror::Error)]

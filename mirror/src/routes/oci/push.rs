@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -23,7 +23,7 @@ use super::errors::{Code, OciError};
 use super::{insert_digest_headers, parse_digest, R};
 use crate::import::validate_tag;
 use crate::routes::AppState;
-use crate::store::{Changes, ManifestRecord, Removal};
+use crate::store::{unix_now, Changes, ManifestRecord, Removal};
 
 /// Manifests larger than this are refused, as the import refuses them.
 pub const MAX_MANIFEST: usize = 4 << 20;
@@ -65,10 +65,6 @@ impl Uploads {
 struct SessionInfo {
     repo: String,
     started: u64,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> OciError {
@@ -232,7 +228,7 @@ pub async fn start(st: &AppState, name: &str, q: &HashMap<String, String>, body:
     let dir = st.store.paths.uploads();
     std::fs::create_dir_all(&dir).map_err(|e| internal("creating STORE/uploads", e))?;
     std::fs::File::create(st.store.paths.upload(&id)).map_err(|e| internal("creating an upload", e))?;
-    let info = serde_json::to_vec(&SessionInfo { repo: name.to_string(), started: now_secs() }).expect("json");
+    let info = serde_json::to_vec(&SessionInfo { repo: name.to_string(), started: unix_now() }).expect("json");
     std::fs::write(st.store.paths.upload_info(&id), info).map_err(|e| internal("creating an upload", e))?;
     match q.get("digest") {
         Some(d) => {

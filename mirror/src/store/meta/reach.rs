@@ -9,7 +9,7 @@ use bundler::format::deb;
 use bundler::format::oci::AnyManifest;
 use bundler::format::Digest;
 
-use super::{decode, BundleRecord, DebRecord, HelmRecord, HfRecord, Meta, NltkRecord, WheelRecord, SEP};
+use super::{decode, unix_now, BundleRecord, DebRecord, HelmRecord, HfRecord, Meta, NltkRecord, WheelRecord, PUSH_GRACE, SEP};
 use crate::store::{BlobStore, Paths, StoreError};
 
 /// The import refuses manifests larger than this, so none in the store is.
@@ -26,6 +26,8 @@ pub struct References {
     /// Manifests the metadata names whose file is missing or unparseable: what they reference
     /// is unknown, so nothing may be collected until they are restored or removed.
     pub unreadable: BTreeMap<Digest, BTreeSet<String>>,
+    /// Blobs pushed within `PUSH_GRACE` (referenced by a manifest or not yet).
+    pub pushed_recently: BTreeSet<Digest>,
 }
 
 type Rule = fn(&Meta, &mut Walker) -> Result<(), StoreError>;
@@ -53,15 +55,21 @@ const RULES: &[(&str, Rule)] = &[
     // Revision names → commits: the commits' records keep the files.
     ("hf_refs", names_no_blob),
     ("envelopes", envelopes),
-    // A marker beside `tags`, which holds the digest.
-    ("pushed", names_no_blob),
+    // Markers beside `tags` and `manifests`, and blobs pushed within `PUSH_GRACE`.
+    ("pushed", pushed),
 ];
 
 impl Meta {
     /// Walk every tree's rule. Manifests are read from `paths` to follow config, layers and
     /// child manifests, as the import's graph walk does.
     pub fn references(&self, paths: &Paths) -> Result<References, StoreError> {
-        let mut w = Walker { paths, refs: References::default(), cache: HashMap::new() };
+        self.references_pushed_since(paths, unix_now().saturating_sub(PUSH_GRACE.as_secs()))
+    }
+
+    /// Keeping blobs pushed at or after `since` (unix seconds) whether a manifest names them
+    /// or not.
+    pub fn references_pushed_since(&self, paths: &Paths, since: u64) -> Result<References, StoreError> {
+        let mut w = Walker { paths, since, refs: References::default(), cache: HashMap::new() };
         for name in self.db.tree_names() {
             if name.as_ref() == SLED_DEFAULT_TREE {
                 continue;
@@ -83,6 +91,8 @@ struct Children {
 
 pub(super) struct Walker<'a> {
     paths: &'a Paths,
+    /// Pushed blobs younger than this are kept.
+    since: u64,
     refs: References,
     /// Parsed once per run: many tags share platform manifests. `Err` = present but unreadable.
     cache: HashMap<Digest, Result<Option<Children>, ()>>,
@@ -147,6 +157,21 @@ fn digest_of(tree: &str, s: &str) -> Result<Digest, StoreError> {
 }
 
 fn names_no_blob(_: &Meta, _: &mut Walker) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// A pushed blob waits for its manifest: kept for a grace (`PUSH_GRACE` by default).
+fn pushed(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for kv in m.pushed.scan_prefix([SEP]) {
+        let (k, v) = kv?;
+        let [_, d] = &parts(&k)[..] else { return Err(StoreError::Corrupt("pushed key".into())) };
+        let at = u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt("pushed time".into()))?);
+        if at >= w.since {
+            let d = digest_of("pushed", d)?;
+            w.blob(&d, &format!("a push at {at} (unix time), kept a while for its manifest"));
+            w.refs.pushed_recently.insert(d);
+        }
+    }
     Ok(())
 }
 
@@ -330,5 +355,24 @@ mod tests {
         assert!(refs.blobs[&layer].contains("r/a:1"));
         assert!(!refs.blobs.contains_key(&orphan));
         assert_eq!(refs.unreadable.keys().collect::<Vec<_>>(), vec![&absent]);
+    }
+
+    /// A blob pushed ahead of its manifest survives a gc for `PUSH_GRACE`, then is garbage;
+    /// an imported blob nothing names has no grace.
+    #[test]
+    fn pushed_blobs_wait_for_their_manifest_for_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (pushed, imported) = (Digest::sha256_of(b"pushed"), Digest::sha256_of(b"imported"));
+        store.commit(&Changes { repos: vec!["r/a".into()], blobs: vec![(pushed.clone(), 6)], pushed: true, ..Changes::default() }).unwrap();
+        store.commit(&Changes { blobs: vec![(imported.clone(), 8)], ..Changes::default() }).unwrap();
+        let refs = store.references(&store.paths).unwrap();
+        assert!(refs.blobs.contains_key(&pushed) && refs.pushed_recently.contains(&pushed), "kept within the grace");
+        assert!(!refs.blobs.contains_key(&imported));
+        let later = store.references_pushed_since(&store.paths, unix_now() + 1).unwrap();
+        assert!(!later.blobs.contains_key(&pushed) && later.pushed_recently.is_empty(), "garbage after the grace");
+        // Removing the blob's record (what gc does) takes its mark too.
+        store.remove(&crate::store::Removal { blobs: vec![pushed.clone()], ..Default::default() }).unwrap();
+        assert!(store.references(&store.paths).unwrap().pushed_recently.is_empty());
     }
 }

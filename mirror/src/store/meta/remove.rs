@@ -8,7 +8,7 @@ use sled::Transactional;
 use bundler::format::oci::Descriptor;
 use bundler::format::Digest;
 
-use super::{decode, key, DebKey, DebRecord, Meta, GENERATION, SEP};
+use super::{decode, key, push_mark, DebKey, DebRecord, Meta, GENERATION, SEP};
 use crate::store::StoreError;
 
 /// Keys to delete, tree by tree.
@@ -128,6 +128,7 @@ impl Meta {
             }
             for d in &r.blobs {
                 blobs.remove(d.to_string().as_bytes())?;
+                pushed.remove(push_mark(d))?;
             }
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
