@@ -56,6 +56,18 @@ pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<ru
             None
         }
     };
+    // Abandoned uploads are swept hourly, not only when the next upload starts.
+    let sweeper = uploads.enabled.then(|| {
+        let (store, uploads) = (store.clone(), uploads.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(routes::oci::push::UPLOAD_SWEEP);
+            loop {
+                every.tick().await;
+                let (store, uploads) = (store.clone(), uploads.clone());
+                let _ = tokio::task::spawn_blocking(move || routes::oci::push::expire_sessions(&store.paths, &uploads)).await;
+            }
+        })
+    });
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mode = if uploads.enabled { "OCI pushes accepted from --push-htpasswd users" } else { "read-only" };
@@ -67,9 +79,9 @@ pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<ru
         }
         None => axum::serve(listener, app_with(store.clone(), auth, uploads)).with_graceful_shutdown(shutdown_signal()).await,
     };
-    if let Some(admin) = admin {
-        admin.abort();
-        let _ = admin.await;
+    for task in admin.into_iter().chain(sweeper) {
+        task.abort();
+        let _ = task.await;
     }
     let _ = std::fs::remove_file(store.paths.socket());
     served?;

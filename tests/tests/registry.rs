@@ -8,7 +8,7 @@
 //! `distribution_spec_cases`, in its categories:
 //! - push: monolithic POST ?digest=; POST then PUT; chunked PATCH with Content-Range and the
 //!   Range reply; upload status GET; an out-of-order chunk → 416; a session resumed after a
-//!   restart; cancel (DELETE) then BLOB_UPLOAD_UNKNOWN; digest mismatch → DIGEST_INVALID with
+//!   restart; cancel (DELETE) then BLOB_UPLOAD_UNKNOWN; a session untouched for a day expired whole; digest mismatch → DIGEST_INVALID with
 //!   nothing stored; cross-repository mount → 201, of an unknown blob → 202; manifest PUT by tag
 //!   and by digest (Location, Docker-Content-Digest); MANIFEST_BLOB_UNKNOWN, MANIFEST_INVALID,
 //!   DIGEST_INVALID on manifests, 413, NAME_INVALID and path tricks; sha512 blobs.
@@ -174,6 +174,19 @@ fn distribution_spec_cases() {
     let r = http("GET", &m.url(&loc), &[], None, w());
     assert_eq!((r.status, r.code().as_str()), (404, "BLOB_UPLOAD_UNKNOWN"));
     assert_eq!(std::fs::read_dir(gap.store().join("uploads")).unwrap().count(), 0, "no session left");
+    // ... a session untouched for over a day is swept, whole, when the next upload starts.
+    let stale = http("POST", &m.url(&format!("/v2/{repo}/blobs/uploads/")), &[], None, w()).header("location").to_string();
+    let r = http("PATCH", &m.url(&stale), &[("Content-Range", "0-9")], Some(b"0123456789"), w());
+    assert_eq!(r.status, 202);
+    let uploads = || std::fs::read_dir(gap.store().join("uploads")).unwrap().flatten().map(|e| e.path()).collect::<Vec<_>>();
+    assert_eq!(uploads().len(), 2, "a session is its bytes and its info");
+    run(Command::new("touch").args(["-d", "2 days ago"]).args(uploads())).ok();
+    let fresh = http("POST", &m.url(&format!("/v2/{repo}/blobs/uploads/")), &[], None, w()).header("location").to_string();
+    let r = http("GET", &m.url(&stale), &[], None, w());
+    assert_eq!((r.status, r.code().as_str()), (404, "BLOB_UPLOAD_UNKNOWN"), "expired after a day");
+    assert_eq!(uploads().len(), 2, "only the fresh session's files are left");
+    assert_eq!(http("GET", &m.url(&fresh), &[], None, w()).status, 204, "the fresh session is untouched");
+    assert_eq!(http("DELETE", &m.url(&fresh), &[], None, w()).status, 204);
 
     // --- push: cross-repository mount ----------------------------------------------------
     let r = http("POST", &m.url(&format!("/v2/site/other/blobs/uploads/?mount={l1}&from={repo}")), &[], None, w());

@@ -23,7 +23,7 @@ use super::errors::{Code, OciError};
 use super::{insert_digest_headers, parse_digest, R};
 use crate::import::validate_tag;
 use crate::routes::AppState;
-use crate::store::{unix_now, Changes, ManifestRecord, Removal};
+use crate::store::{unix_now, Changes, ManifestRecord, Paths, Removal};
 
 /// Manifests larger than this are refused, as the import refuses them.
 pub const MAX_MANIFEST: usize = 4 << 20;
@@ -112,14 +112,24 @@ fn blob_created(name: &str, d: &Digest) -> Response {
 }
 
 /// Remove sessions not touched for a day (a client that gave up). Bounded per call.
-fn expire_sessions(st: &AppState) {
-    let dir = st.store.paths.uploads();
-    let Ok(rd) = std::fs::read_dir(&dir) else { return };
-    for e in rd.flatten().take(10_000) {
-        let p = e.path();
-        let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > UPLOAD_TTL);
-        if old && std::fs::remove_file(&p).is_ok() {
-            tracing::info!("removed upload {} (untouched for a day)", p.display());
+/// How often a serving mirror with writers sweeps expired upload sessions (a new upload also
+/// sweeps).
+pub const UPLOAD_SWEEP: Duration = Duration::from_secs(3600);
+
+/// Remove the sessions whose bytes were last written more than `UPLOAD_TTL` ago: data file,
+/// info file and running hash together, so a session is whole or gone.
+pub fn expire_sessions(paths: &Paths, uploads: &Uploads) {
+    let Ok(rd) = std::fs::read_dir(paths.uploads()) else { return };
+    let age = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+    let ids: std::collections::BTreeSet<String> = rd.flatten().take(100_000).filter_map(|e| e.file_name().to_str().map(|n| n.trim_end_matches(".json").to_string())).filter(|id| valid_id(id)).collect();
+    for id in ids {
+        // A session whose data file is gone is judged by its info file.
+        let (data, info) = (paths.upload(&id), paths.upload_info(&id));
+        if age(&data).or_else(|| age(&info)).is_some_and(|a| a > UPLOAD_TTL) {
+            let _ = std::fs::remove_file(&data);
+            let _ = std::fs::remove_file(&info);
+            uploads.forget(&id);
+            tracing::info!("removed upload {id} (untouched for {} h)", UPLOAD_TTL.as_secs() / 3600);
         }
     }
 }
@@ -219,7 +229,7 @@ pub async fn start(st: &AppState, name: &str, q: &HashMap<String, String>, body:
             return Ok(blob_created(name, &d));
         }
     }
-    expire_sessions(st);
+    expire_sessions(&st.store.paths, &st.uploads);
     let id = {
         use rand::Rng;
         let b: [u8; 16] = rand::thread_rng().gen();
