@@ -309,6 +309,19 @@ impl Meta {
         self.tags.scan_prefix(&prefix).keys().map(|k| Ok(String::from_utf8_lossy(&k?[prefix.len()..]).into_owned())).collect()
     }
 
+    /// The repository's tags that point at `d` (a scan of that repository only).
+    pub fn tags_of(&self, repo: &str, d: &Digest) -> Result<Vec<String>, StoreError> {
+        let (prefix, want) = (key(&[repo, ""]), d.to_string());
+        let mut out = Vec::new();
+        for kv in self.tags.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            if v.as_ref() == want.as_bytes() {
+                out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+            }
+        }
+        Ok(out)
+    }
+
     pub fn manifest(&self, repo: &str, d: &Digest) -> Result<Option<ManifestRecord>, StoreError> {
         self.manifests.get(key(&[repo, &d.to_string()]))?.map(|v| decode("manifests", &v)).transpose()
     }

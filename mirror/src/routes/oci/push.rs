@@ -390,11 +390,11 @@ pub async fn delete_manifest(st: &AppState, name: &str, reference: &str) -> R {
         if st.store.manifest(name, &d)?.is_none() {
             return Err(OciError::new(Code::ManifestUnknown, format!("{name}@{d} is not held by this mirror")));
         }
-        for (repo, tag, _) in st.store.all_tags()?.into_iter().filter(|(r, _, td)| r == name && td == &d) {
-            if !st.uploads.overwrite_imported && !st.store.tag_pushed(&repo, &tag)? {
-                return Err(denied_imported(&repo, &tag));
+        for tag in st.store.tags_of(name, &d)? {
+            if !st.uploads.overwrite_imported && !st.store.tag_pushed(name, &tag)? {
+                return Err(denied_imported(name, &tag));
             }
-            removal.tags.push((repo, tag));
+            removal.tags.push((name.to_string(), tag));
         }
         if !st.uploads.overwrite_imported && !st.store.manifest_pushed(name, &d)? {
             return Err(OciError::new(Code::Denied, format!("{name}@{d} came from a signed bundle; remove it with `mirror rm`, or start `mirror serve --allow-overwrite-imported`")));
