@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e::{bin, free_port, payload, run, sha256, snapshot, BuiltImage, Gap, ImageBuilder, Registry, StaticServer};
+use e2e::{bin, free_port, payload, run, sha256, snapshot, BuiltImage, Gap, ImageBuilder, StaticServer};
 
 fn s(p: &Path) -> String {
     p.display().to_string()
@@ -445,13 +445,7 @@ const B_FILES: [&str; 6] = ["b1.bin", "b2.bin", "b3.bin", "b4.bin", "b5.bin", "b
 
 fn site() -> Site {
     let gap = Gap::new();
-    let reg = Registry::start();
-    let mut l1 = ImageBuilder::new(&gap.path("l1"));
-    let hello_v1 = l1.multi_arch("1", "site base", "hello v1");
-    l1.push("1", &reg.host, "library/hello");
-    let mut l2 = ImageBuilder::new(&gap.path("l2"));
-    let other = l2.multi_arch("1", "site base", "other");
-    l2.push("1", &reg.host, "library/other");
+    let (reg, hello_v1, other) = e2e::image::shared_pair(gap.dir.path());
 
     let up = gap.path("up");
     std::fs::create_dir_all(&up).unwrap();
@@ -478,7 +472,8 @@ fn site() -> Site {
     gap.lock(&ma).ok();
     let bundle_a = gap.create(&ma, "a.bundle", &["--sequence", "1", "--compression", "none"]);
     let mut l3 = ImageBuilder::new(&gap.path("l3"));
-    let hello_v2 = l3.multi_arch("1", "site base", "hello v2");
+    // On the pair's base layer, as hello v1 and other are.
+    let hello_v2 = l3.multi_arch("1", "shared base layer", "hello v2");
     l3.push("1", &reg.host, "library/hello");
     let mut b_files = vec!["a.bin"];
     b_files.extend(B_FILES);
