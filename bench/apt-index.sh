@@ -15,8 +15,7 @@ N=${N:-50000}; ROUNDS=${ROUNDS:-3}; DUR=${DUR:-5}
 T=$(mktemp -d "${TMPDIR:-/tmp}/feas-aptidx.XXXXXX"); chmod 755 "$T"
 cleanup() { for p in "$T"/*.pid "$T"/nginx/nginx.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; sleep 0.3; rm -rf "$T"; }
 trap cleanup EXIT
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-up() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+. bench/lib.sh
 log() { echo "apt-index.sh: $*" >&2; }
 missing=()
 for p in wrk:wrk nginx:nginx-light; do command -v "${p%%:*}" >/dev/null || [ -x "/usr/sbin/${p%%:*}" ] || missing+=("${p#*:}"); done

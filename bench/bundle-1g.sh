@@ -8,21 +8,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${1:-400}
 T=$(mktemp -d /tmp/feas-bench.XXXXXX)
-PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+. bench/lib.sh
+PORT=$(port)
 cleanup() { [ -f "$T/registry.pid" ] && kill "$(cat "$T/registry.pid")" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 
 cargo build --release -q -p bundler -p mirror
 B=$PWD/target/release/bundler; M=$PWD/target/release/mirror
 
-cat > "$T/registry.yml" <<Y
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $T/registry-data}}
-http: {addr: 127.0.0.1:$PORT}
-Y
-docker-registry serve "$T/registry.yml" > "$T/registry.log" 2>&1 & echo $! > "$T/registry.pid"
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.2; done
+start_registry "$PORT"
 
 # An OCI layout: shared 200 MiB layer + one $MIB MiB layer per platform, incompressible.
 python3 - "$T/layout" "$MIB" <<'PY'

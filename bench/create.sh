@@ -25,7 +25,7 @@ ROUNDS=${ROUNDS:-3}
 COMPRESSION=${COMPRESSION:-zstd}
 PY=${PY:-$PWD/target/pyclients/bin/python}
 T=$(mktemp -d "${TMPDIR:-/tmp}/feas-create.XXXXXX")
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+. bench/lib.sh
 RPORT=$(port); PPORT=$(port); APORT=$(port)
 cleanup() {
   for p in registry pypi apt; do [ -f "$T/$p.pid" ] && kill "$(cat "$T/$p.pid")" 2>/dev/null; done
@@ -149,18 +149,11 @@ gpg -q --batch --export > "$T/apt-key.gpg"
 )
 unset GNUPGHOME
 
-cat > "$T/registry.yml" <<Y
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $T/registry-data}}
-http: {addr: 127.0.0.1:$RPORT}
-Y
-docker-registry serve "$T/registry.yml" > "$T/registry.log" 2>&1 & echo $! > "$T/registry.pid"
+start_registry "$RPORT"
 python3 -m http.server "$PPORT" --bind 127.0.0.1 --directory "$T/pypi" >/dev/null 2>&1 & echo $! > "$T/pypi.pid"
 python3 -m http.server "$APORT" --bind 127.0.0.1 --directory "$T/apt" >/dev/null 2>&1 & echo $! > "$T/apt.pid"
-for u in "$RPORT/v2/" "$PPORT/simple/" "$APORT/debian/dists/bench/InRelease"; do
-  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$u" >/dev/null && break; sleep 0.2; done
-done
+up "http://127.0.0.1:$PPORT/simple/"
+up "http://127.0.0.1:$APORT/debian/dists/bench/InRelease"
 skopeo copy -q --all --preserve-digests --dest-tls-verify=false "oci:$T/layout:1" "docker://127.0.0.1:$RPORT/bench/big:1"
 rm -rf "$T/layout" "$T/debstage"
 

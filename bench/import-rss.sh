@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${1:-"1 4"}
 T=$(mktemp -d "${TMPDIR:-/tmp}/feas-rss.XXXXXX")
-PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+. bench/lib.sh
+PORT=$(port)
 cleanup() { [ -f "$T/http.pid" ] && kill "$(cat "$T/http.pid")" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 
@@ -17,7 +18,7 @@ B=$PWD/target/release/bundler; M=$PWD/target/release/mirror
 "$B" keygen --out "$T/keys" 2>/dev/null
 mkdir -p "$T/up"
 python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$T/up" >/dev/null 2>&1 & echo $! > "$T/http.pid"
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/" >/dev/null && break; sleep 0.2; done
+up "http://127.0.0.1:$PORT/"
 
 t() { /usr/bin/time -f "%e %M" -o "$T/time" "$@"; read -r secs rss < "$T/time"; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }

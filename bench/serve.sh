@@ -21,8 +21,7 @@ cleanup() {
   sleep 0.3; rm -rf "$T"
 }
 trap cleanup EXIT
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-up() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+. bench/lib.sh
 log() { echo "serve.sh: $*" >&2; }
 
 # Peers and clients: Debian packages, installed when missing and allowed.
@@ -102,14 +101,7 @@ with open(manifest, "w") as m:
 PY
 
 log "registry: pushing the images"
-cat > "$T/registry.yml" <<Y
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $T/registry-data}}
-http: {addr: 127.0.0.1:$RP}
-Y
-docker-registry serve "$T/registry.yml" > "$T/registry.log" 2>&1 & echo $! > "$T/registry.pid"
-up "http://127.0.0.1:$RP/v2/"
+start_registry "$RP" "accesslog: {disabled: true}"
 for tag in big multi; do
   skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$T/layout:$tag" "docker://127.0.0.1:$RP/library/$tag:1"
 done
