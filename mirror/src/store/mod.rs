@@ -14,8 +14,7 @@ use bundler::format::Digest;
 
 pub use blobs::BlobStore;
 pub use lock::ImportLock;
-pub use meta::{BundleRecord, Changes, DebKey, DebRecord, HelmRecord, HfRecord, HistoryRecord, ManifestRecord, Meta, NltkRecord, References, Removal, SuiteInfo, WheelRecord, PUSH_GRACE};
-pub use meta::unix_now;
+pub use meta::{BundleRecord, Changes, DebKey, DebRecord, HelmRecord, HfRecord, HistoryRecord, ManifestRecord, Meta, NltkRecord, References, Removal, SuiteInfo, WheelRecord, unix_now, PUSH_GRACE};
 pub use paths::Paths;
 
 #[derive(Debug, thiserror::Error)]
@@ -88,8 +87,9 @@ impl Store {
         // A merge can leave its parent underfull in turn, and the writes it makes call for a
         // fresh snapshot; so reopen and rescan until a scan writes nothing. Bounded, as a guard
         // against a sled that never settles.
+        let paths = Paths::new(root);
         for _ in 0..SETTLE_PASSES {
-            let db = open_db(&Paths::new(root))?;
+            let db = open_db(&paths)?;
             db.flush()?;
             for name in db.tree_names() {
                 let tree = db.open_tree(&name)?;

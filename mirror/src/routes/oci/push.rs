@@ -111,13 +111,13 @@ fn blob_created(name: &str, d: &Digest) -> Response {
     r
 }
 
-/// Remove sessions not touched for a day (a client that gave up). Bounded per call.
 /// How often a serving mirror with writers sweeps expired upload sessions (a new upload also
 /// sweeps).
 pub const UPLOAD_SWEEP: Duration = Duration::from_secs(3600);
 
-/// Remove the sessions whose bytes were last written more than `UPLOAD_TTL` ago: data file,
-/// info file and running hash together, so a session is whole or gone.
+/// Remove the sessions whose bytes were last written more than `UPLOAD_TTL` ago (a client that
+/// gave up): data file, info file and running hash together, so a session is whole or gone.
+/// Bounded per call.
 pub fn expire_sessions(paths: &Paths, uploads: &Uploads) {
     let Ok(rd) = std::fs::read_dir(paths.uploads()) else { return };
     let age = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
