@@ -2,7 +2,8 @@
 //! --quarantine`: move damaged blobs aside.
 //!
 //! Both hold the import lock, so no import is between its graph walk (which may count on a
-//! blob being present) and its commit. Both take a blob out of the `blobs` tree (one
+//! blob being present) and its commit, and `Store::collecting`, so no push is between placing
+//! a file and committing its record. Both take a blob out of the `blobs` tree (one
 //! transaction) before touching its file: a crash in between leaves at worst an orphan file,
 //! which the next gc deletes, and never metadata that promises a file that is gone. A running
 //! server keeps serving throughout: only blobs no served record references disappear.
@@ -46,6 +47,8 @@ pub struct GcSummary {
 /// `push_grace` seconds are kept: their manifest may still be on the way.
 pub fn gc(store: &Store, dry_run: bool, push_grace: u64) -> Result<GcSummary, GcError> {
     let _lock = ImportLock::acquire(&store.paths)?;
+    // A dry run deletes nothing, so pushes need not wait for it.
+    let _collecting = (!dry_run).then(|| store.collecting());
     let refs = store.references_pushed_since(&store.paths, unix_now().saturating_sub(push_grace))?;
     if !refs.unreadable.is_empty() {
         return Err(GcError::Unreadable(refs.unreadable.iter().map(|(d, a)| format!("{d} ({})", a.iter().cloned().collect::<Vec<_>>().join(", "))).collect()));
@@ -96,6 +99,7 @@ pub fn quarantine(store: &Store, damaged: &[Digest]) -> Result<Vec<Quarantined>,
     if damaged.is_empty() {
         return Ok(Vec::new());
     }
+    let _collecting = store.collecting();
     let refs = store.references(&store.paths)?;
     store.remove(&Removal { blobs: damaged.to_vec(), ..Removal::default() })?;
     let mut out = Vec::new();

@@ -3,9 +3,10 @@
 //!
 //! A bundle name stands for every artifact its imports added (the import history), except
 //! those another held bundle name also imported: they stay, and are reported as kept. An
-//! artifact is named as `mirror import` prints it. Images are pruned per repository: a
-//! manifest stays while a remaining tag, or an untagged artifact another bundle imported,
-//! reaches it.
+//! artifact is named as `mirror import` prints it. Images are pruned per repository: what
+//! goes is what the named tags and digests alone reach (with the referrers of what goes); a
+//! manifest stays while a remaining tag, an untagged artifact another bundle imported, or a
+//! manifest pushed by digest reaches it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -123,6 +124,8 @@ fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
 /// Remove `targets` (bundle names or artifact names). Nothing changes unless every one is known.
 pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, RemoveError> {
     let _lock = ImportLock::acquire(&store.paths)?;
+    // A push between reading the repositories and removing would be undone.
+    let _collecting = store.collecting();
     let held: BTreeSet<String> = store.bundles()?.into_iter().map(|(n, _)| n).collect();
     let mut bundles = BTreeSet::new();
     let mut named: BTreeMap<String, Target> = BTreeMap::new();
@@ -203,8 +206,11 @@ pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, Remove
     Ok(summary)
 }
 
-/// Drop `tags` and `digests` from `repo`, then every manifest of `repo` that no remaining root
-/// reaches: roots are the remaining tags and the untagged artifacts other bundles imported.
+/// Drop `tags` and `digests` from `repo`, and the manifests only they reach: what they reach
+/// (child manifests, and referrers of anything removed, transitively) minus what the
+/// remaining roots reach. Roots are the remaining tags, the untagged artifacts other bundles
+/// imported, and pushed manifests nothing tags, lists or refers to; a referrer whose subject
+/// stays, stays.
 fn prune_repo(
     store: &Store,
     repo: &str,
@@ -215,14 +221,13 @@ fn prune_repo(
     summary: &mut RemoveSummary,
 ) -> Result<(), RemoveError> {
     let held: BTreeSet<Digest> = store.manifest_digests(repo)?.into_iter().collect();
-    let mut roots: Vec<Digest> = Vec::new();
+    let (mut removed_roots, mut roots): (Vec<Digest>, Vec<Digest>) = (digests.iter().cloned().collect(), Vec::new());
     let mut tags_left = false;
-    for (rp, tag, d) in store.all_tags()? {
-        if rp != repo {
-            continue;
-        }
+    for tag in store.tags(repo)? {
+        let Some(d) = store.tag(repo, &tag)? else { continue };
         if tags.contains(&tag) {
-            r.tags.push((rp, tag));
+            r.tags.push((repo.to_string(), tag));
+            removed_roots.push(d);
         } else {
             tags_left = true;
             roots.push(d);
@@ -236,26 +241,37 @@ fn prune_repo(
             }
         }
     }
-    // What the remaining roots reach must be readable: a manifest we cannot read may need any
-    // of the others, and deleting one of those would break what is still served.
-    let mut kept = BTreeSet::new();
-    while let Some(d) = roots.pop() {
-        if !held.contains(&d) || !kept.insert(d.clone()) {
-            continue;
-        }
-        let bytes = BlobStore::read_small(&store.blobs.path(&d), MAX_MANIFEST).map_err(|_| RemoveError::Unreadable(format!("{repo}@{d}")))?;
-        let m = AnyManifest::parse(&bytes).map_err(|_| RemoveError::Unreadable(format!("{repo}@{d}")))?;
-        roots.extend(m.manifests.iter().map(|c| c.digest.clone()));
+    let referrers = store.referrer_entries(repo)?;
+    // A manifest a writer pushed by digest is nobody's child: `mirror rm` of a tag must not
+    // take it. Children and referrers hang off what lists or names them.
+    let mut attached: BTreeSet<Digest> = referrers.iter().map(|(_, desc)| desc.digest.clone()).collect();
+    attached.extend(removed_roots.iter().chain(&roots).cloned());
+    for d in &held {
+        attached.extend(children(store, repo, d)?);
     }
-    let gone: BTreeSet<Digest> = held.difference(&kept).cloned().collect();
+    for d in &held {
+        if !attached.contains(d) && store.manifest_pushed(repo, d)? {
+            roots.push(d.clone());
+        }
+    }
+    let kept = closure(store, repo, &held, roots)?;
+    // What the named roots reach, then the referrers of what goes, until nothing is added.
+    let mut gone = BTreeSet::new();
+    let mut next = removed_roots;
+    while !next.is_empty() {
+        let reached = closure(store, repo, &held, std::mem::take(&mut next))?;
+        let new: Vec<Digest> = reached.into_iter().filter(|d| !kept.contains(d) && !gone.contains(d)).collect();
+        gone.extend(new.iter().cloned());
+        next = referrers.iter().filter(|(subject, desc)| new.contains(subject) && !gone.contains(&desc.digest)).map(|(_, desc)| desc.digest.clone()).collect();
+    }
     summary.manifests_removed += gone.len();
     r.manifests.extend(gone.iter().map(|d| (repo.to_string(), d.clone())));
-    for (subject, desc) in store.referrer_entries(repo)? {
-        if !kept.contains(&desc.digest) {
+    for (subject, desc) in referrers {
+        if gone.contains(&desc.digest) {
             r.referrers.push((repo.to_string(), subject, desc.digest));
         }
     }
-    if !tags_left && kept.is_empty() {
+    if !tags_left && held.iter().all(|d| gone.contains(d)) {
         r.repos.push(repo.to_string());
     }
     if let Some(chart) = repo.strip_prefix("charts/") {
@@ -268,6 +284,27 @@ fn prune_repo(
         }
     }
     Ok(())
+}
+
+/// The manifests of `repo` that `roots` reach through index children. What is reached must be
+/// readable: a manifest we cannot read may need any of the others, and deleting one of those
+/// would break what is still served.
+fn closure(store: &Store, repo: &str, held: &BTreeSet<Digest>, mut roots: Vec<Digest>) -> Result<BTreeSet<Digest>, RemoveError> {
+    let mut reached = BTreeSet::new();
+    while let Some(d) = roots.pop() {
+        if !held.contains(&d) || !reached.insert(d.clone()) {
+            continue;
+        }
+        roots.extend(children(store, repo, &d)?);
+    }
+    Ok(reached)
+}
+
+/// The child manifests an index lists.
+fn children(store: &Store, repo: &str, d: &Digest) -> Result<Vec<Digest>, RemoveError> {
+    let bytes = BlobStore::read_small(&store.blobs.path(d), MAX_MANIFEST).map_err(|_| RemoveError::Unreadable(format!("{repo}@{d}")))?;
+    let m = AnyManifest::parse(&bytes).map_err(|_| RemoveError::Unreadable(format!("{repo}@{d}")))?;
+    Ok(m.manifests.into_iter().map(|c| c.digest).collect())
 }
 
 #[cfg(test)]
@@ -331,5 +368,38 @@ mod tests {
         assert_eq!((s.bundles, s.removed), (vec!["b".to_string()], vec!["r/a:2".to_string()]));
         assert!(!store.repo_exists("r/a").unwrap() && store.bundle("b").unwrap().is_none());
         assert!(store.references(&store.paths).unwrap().blobs.is_empty());
+    }
+
+    /// Issue 15, item 4: `rm REPO:TAG` takes what that tag alone reaches and the referrers of
+    /// what goes; a referrer of another tag and a manifest pushed by digest stay.
+    #[test]
+    fn rm_of_a_tag_keeps_other_tags_referrers_and_pushed_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let repo = "site/app";
+        let (m1, m2, untagged) = (manifest(&store, b"v1"), manifest(&store, b"v2"), manifest(&store, b"by digest"));
+        let (r1, r2) = (manifest(&store, b"signature of v1"), manifest(&store, b"signature of v2"));
+        let rec = |d: &Digest| (repo.to_string(), d.clone(), ManifestRecord { media_type: "application/vnd.oci.image.manifest.v1+json".into(), size: 1 });
+        let referrer = |d: &Digest| bundler::format::oci::Descriptor::new("application/vnd.oci.image.manifest.v1+json", d.clone(), 1);
+        // As the registry's pushes record them: tags, manifests by digest, referrers.
+        store
+            .commit(&Changes {
+                repos: vec![repo.into()],
+                tags: vec![(repo.into(), "v1".into(), m1.clone()), (repo.into(), "v2".into(), m2.clone())],
+                manifests: [&m1, &m2, &untagged, &r1, &r2].into_iter().map(rec).collect(),
+                referrers: vec![(repo.into(), m1.clone(), referrer(&r1)), (repo.into(), m2.clone(), referrer(&r2))],
+                pushed: true,
+                ..Changes::default()
+            })
+            .unwrap();
+        let s = remove(&store, &[format!("{repo}:v1")]).unwrap();
+        assert_eq!(s.manifests_removed, 2, "v1's manifest and its referrer");
+        let held: BTreeSet<Digest> = store.manifest_digests(repo).unwrap().into_iter().collect();
+        assert_eq!(held, [&m2, &untagged, &r2].into_iter().cloned().collect(), "v2, its referrer and the manifest pushed by digest stay");
+        assert_eq!(store.referrers(repo, &m2).unwrap(), vec![referrer(&r2)]);
+        assert!(store.referrers(repo, &m1).unwrap().is_empty());
+        remove(&store, &[format!("{repo}:v2")]).unwrap();
+        assert_eq!(store.manifest_digests(repo).unwrap(), vec![untagged], "what a writer pushed by digest is not any tag's to take");
+        assert!(store.repo_exists(repo).unwrap());
     }
 }

@@ -6,6 +6,7 @@ pub mod apt;
 pub mod containerd;
 pub mod helm;
 pub mod hf;
+pub mod http;
 pub mod image;
 pub mod nexus;
 pub mod podman;

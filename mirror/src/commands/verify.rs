@@ -23,6 +23,10 @@ pub struct VerifyReport {
     pub missing: Vec<String>,
     /// Files in blobs/ that are not named by a digest.
     pub stray: Vec<String>,
+    /// Tags and indexes naming a manifest their repository no longer holds: served, but a
+    /// client following them gets a 404.
+    #[serde(default)]
+    pub dangling: Vec<String>,
     /// With --quarantine: the damaged blobs moved aside, and who referenced them.
     #[serde(default)]
     pub quarantined: Vec<Quarantined>,
@@ -32,7 +36,7 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     pub fn ok(&self) -> bool {
-        self.damaged.is_empty() && self.missing.is_empty()
+        self.damaged.is_empty() && self.missing.is_empty() && self.dangling.is_empty()
     }
 }
 
@@ -63,6 +67,7 @@ pub fn verify(store: &Store) -> anyhow::Result<VerifyReport> {
         }
     }
     r.missing.extend(recorded.iter().filter(|d| !refs.blobs.contains_key(d)).map(|d| d.to_string()));
+    r.dangling = store.dangling(&store.paths)?;
     Ok(r)
 }
 
@@ -102,15 +107,19 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     for m in &r.missing {
         eprintln!("MISSING {m}");
     }
+    for d in &r.dangling {
+        eprintln!("DANGLING {d}");
+    }
     for s in &r.stray {
         eprintln!("STRAY {s} (not a blob name; ignored)");
     }
     if !r.ok() {
         let what = if r.quarantined.is_empty() { "" } else { " (damaged ones quarantined; the inventory no longer lists them)" };
         anyhow::bail!(
-            "{} damaged and {} missing blob(s){what}; re-import the bundles that carried them (`mirror history` lists them) or import a delta built from a fresh `mirror inventory`",
+            "{} damaged and {} missing blob(s){what}, {} dangling reference(s); re-import the bundles that carried them (`mirror history` lists them; an identical bundle restores missing records) or import a delta built from a fresh `mirror inventory`",
             r.damaged.len(),
-            r.missing.len()
+            r.missing.len(),
+            r.dangling.len()
         );
     }
     eprintln!("store OK: {} blobs, {} bytes re-hashed", r.checked, r.bytes);

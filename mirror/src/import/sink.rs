@@ -24,6 +24,9 @@ pub struct Staging<'a> {
     pub staged: BTreeMap<Digest, u64>,
     pub present: usize,
     already: Option<(BundleJson, KeyId)>,
+    /// This exact bundle was the last import of its name and every blob is held: whether it
+    /// is a no-op depends on its records still being there, seen once index.json is read.
+    same_again: Option<(BundleJson, KeyId)>,
     /// Set when the store's filesystem lacks room: up front, or met mid-write.
     no_space: Option<NoSpace>,
     /// Bytes this import needs free (new blobs plus `METADATA_RESERVE`).
@@ -54,7 +57,7 @@ impl<'a> Staging<'a> {
             );
             p
         });
-        Staging { store, dir: dir.to_path_buf(), opts, staged: BTreeMap::new(), present: 0, already: None, no_space: None, needed: 0, progress }
+        Staging { store, dir: dir.to_path_buf(), opts, staged: BTreeMap::new(), present: 0, already: None, same_again: None, no_space: None, needed: 0, progress }
     }
 
     /// Set when the read stopped because this exact bundle was imported before.
@@ -128,9 +131,9 @@ impl Sink for Staging<'_> {
                 tracing::info!("bundle {} sequence {} was imported before but the store lacks some of its blobs: importing it again", b.name, b.sequence);
             }
             Decision::AlreadyImported => {
-                // Stop the read here: no blob needs to be touched.
-                self.already = Some((b.clone(), signer));
-                return Err(BundleError::Refused("already imported".into()));
+                // Every blob is held, so there is no space to check.
+                self.same_again = Some((b.clone(), signer));
+                return Ok(());
             }
         }
         self.check_space(b)?;
@@ -138,6 +141,32 @@ impl Sink for Staging<'_> {
             p.set_message(format!("{} #{}", b.name, b.sequence));
             p.set_length(b.blobs.iter().map(|x| x.size).sum());
         }
+        Ok(())
+    }
+
+    /// The same bundle again stops here, before a blob is read, unless the store lost some of
+    /// its records since (a push that took an imported manifest over, in an older mirror; a
+    /// record removed by hand): then it imports again and the commit restores them.
+    fn on_index(&mut self, index: &[u8]) -> Result<(), BundleError> {
+        let Some((b, signer)) = self.same_again.take() else { return Ok(()) };
+        let store = self.store;
+        let lookup = |d: &Digest| store.blobs.size(d).map(|n| (store.blobs.path(d), n));
+        let lacking = match super::graph::walk(index, &lookup) {
+            Ok(plan) if plan.missing.is_empty() => {
+                let mut lacking = store.missing_records(&plan.changes).map_err(|e| BundleError::Refused(e.to_string()))?;
+                if store.bundle(&b.name).map_err(|e| BundleError::Refused(e.to_string()))?.is_none() {
+                    lacking.push(format!("bundle record {}", b.name));
+                }
+                lacking
+            }
+            Ok(plan) => plan.missing.iter().map(|d| format!("blob {d}")).collect(),
+            Err(e) => vec![e],
+        };
+        if lacking.is_empty() {
+            self.already = Some((b, signer));
+            return Err(BundleError::Refused("already imported".into()));
+        }
+        tracing::warn!("bundle {} sequence {} was imported before but the store lacks {} of its records ({}…): importing it again to restore them", b.name, b.sequence, lacking.len(), lacking[0]);
         Ok(())
     }
 

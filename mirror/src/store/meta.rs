@@ -15,6 +15,7 @@ use bundler::format::Digest;
 
 use super::StoreError;
 
+mod check;
 mod reach;
 mod remove;
 
@@ -557,13 +558,17 @@ impl Meta {
                 }
             }
             for (r, d, m) in &c.manifests {
-                manifests.insert(key(&[r, &d.to_string()]), json(m))?;
+                let k = key(&[r, &d.to_string()]);
                 let marker = key(&[r, &format!("@{d}")]);
-                if c.pushed {
-                    pushed.insert(marker, &[][..])?;
-                } else {
+                if !c.pushed {
+                    // An import takes a pushed manifest over: it is signed content from now on.
                     pushed.remove(marker)?;
+                } else if manifests.get(&k)?.is_none() {
+                    pushed.insert(marker, &[][..])?;
                 }
+                // A push of bytes already held keeps their provenance: pushing an imported
+                // manifest again must not make it deletable.
+                manifests.insert(k, json(m))?;
             }
             for (r, s, desc) in &c.referrers {
                 referrers.insert(key(&[r, &s.to_string(), &desc.digest.to_string()]), json(desc))?;

@@ -9,6 +9,7 @@ pub mod paths;
 use std::io;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bundler::format::Digest;
 
@@ -46,6 +47,12 @@ pub struct Store {
     pub paths: Paths,
     pub blobs: BlobStore,
     meta: Meta,
+    /// Adding content and collecting it exclude each other. A push puts its file in `blobs/`
+    /// (or counts on one being there) before its record commits; gc and rm decide from the
+    /// records what is unreferenced, then delete. Without this a file that lands, or a record
+    /// that names an existing file, between the two is deleted under an acknowledged push.
+    /// sled lets one process open a store, so an in-process lock covers every writer.
+    writes: RwLock<()>,
 }
 
 impl Deref for Store {
@@ -75,7 +82,20 @@ impl Store {
         }
         let db = open_db(&paths)?;
         remove_stale_staging(&paths.tmp());
-        Ok(Store { blobs: BlobStore::new(paths.clone()), meta: Meta::open(db)?, paths })
+        Ok(Store { blobs: BlobStore::new(paths.clone()), meta: Meta::open(db)?, paths, writes: RwLock::new(()) })
+    }
+
+    /// Held while adding: from checking or placing a blob or manifest file until the records
+    /// naming it are committed. Many adders at once; never while `collecting` is held.
+    pub fn adding(&self) -> RwLockReadGuard<'_, ()> {
+        self.writes.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Held while taking content out (gc, rm, quarantine, a manifest DELETE): from reading what
+    /// is referenced until the deletions are done, so no push lands in between. Writers queue
+    /// behind it, not the other way round (std's RwLock prefers writers).
+    pub fn collecting(&self) -> RwLockWriteGuard<'_, ()> {
+        self.writes.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// sled writes behind a reader's back: a fresh snapshot the first time a database is

@@ -172,14 +172,14 @@ async fn append(st: &AppState, id: &str, body: Body) -> Result<u64, OciError> {
     Ok(n)
 }
 
-/// Check the session's bytes against `digest` and move them into the store.
+/// Check the session's bytes against `digest`, move them into the store and record them.
 async fn finish(st: &AppState, name: &str, id: &str, digest: &Digest) -> Result<u64, OciError> {
     let live = st.uploads.session(id);
     let mut live = live.lock().await;
     let path = st.store.paths.upload(id);
     let running = live.hasher.take().filter(|h| h.size() == std::fs::metadata(&path).map(|m| m.len()).unwrap_or(u64::MAX));
-    let (store, digest2, path2) = (st.store.clone(), digest.clone(), path.clone());
-    let result = tokio::task::spawn_blocking(move || -> Result<(Digest, u64), std::io::Error> {
+    let (store, digest2, path2, name2) = (st.store.clone(), digest.clone(), path.clone(), name.to_string());
+    let result = tokio::task::spawn_blocking(move || -> Result<(Digest, u64), Failed> {
         let (actual, n) = match running {
             Some(h) if digest2.algorithm() == Algorithm::Sha256 => h.finish(),
             _ => {
@@ -188,11 +188,17 @@ async fn finish(st: &AppState, name: &str, id: &str, digest: &Digest) -> Result<
                 r.finish()?
             }
         };
-        if actual == digest2 && !store.blobs.exists(&digest2) {
+        if actual != digest2 {
+            return Ok((actual, n));
+        }
+        // From the file landing to its record committing, gc must not run.
+        let _adding = store.adding();
+        if !store.blobs.exists(&digest2) {
             std::fs::File::open(&path2)?.sync_all()?;
             std::fs::rename(&path2, store.paths.blob(&digest2))?;
-            crate::store::blobs::sync_dir(store.paths.blob(&digest2).parent().expect("blob dir")).map_err(|e| std::io::Error::other(e.to_string()))?;
+            crate::store::blobs::sync_dir(store.paths.blob(&digest2).parent().expect("blob dir"))?;
         }
+        commit_blob(&store, name2, &digest2, n)?;
         Ok((actual, n))
     })
     .await
@@ -204,15 +210,22 @@ async fn finish(st: &AppState, name: &str, id: &str, digest: &Digest) -> Result<
     if &actual != digest {
         return Err(OciError::new(Code::DigestInvalid, format!("the uploaded bytes hash to {actual}, not {digest}; nothing was stored")).with_detail(serde_json::json!({"expected": digest.to_string(), "actual": actual.to_string()})));
     }
-    record_blob(st, name, digest, n).await?;
     Ok(n)
 }
 
-/// A blob now held for `name` (uploaded or mounted): the repository exists from here on.
-async fn record_blob(st: &AppState, name: &str, d: &Digest, n: u64) -> Result<(), OciError> {
-    let (store, name, d) = (st.store.clone(), name.to_string(), d.clone());
-    tokio::task::spawn_blocking(move || store.commit(&Changes { repos: vec![name], blobs: vec![(d, n)], pushed: true, ..Changes::default() })).await.map_err(|e| internal("recording the blob", e))??;
-    Ok(())
+/// What can fail while a push lands its bytes.
+#[derive(Debug, thiserror::Error)]
+enum Failed {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// A blob now held for `name` (uploaded or mounted): the repository exists from here on. The
+/// caller holds `Store::adding` and has checked the file is there.
+fn commit_blob(store: &crate::store::Store, name: String, d: &Digest, n: u64) -> Result<u64, crate::store::StoreError> {
+    store.commit(&Changes { repos: vec![name], blobs: vec![(d.clone(), n)], pushed: true, ..Changes::default() })
 }
 
 /// `POST /v2/<name>/blobs/uploads/` (with `?digest=` for a monolithic upload, `?mount=&from=`
@@ -224,8 +237,17 @@ pub async fn start(st: &AppState, name: &str, q: &HashMap<String, String>, body:
     if let Some(m) = q.get("mount") {
         let d = parse_digest(m)?;
         // One content-addressed store: a blob held for any repository can be linked here.
-        if let Some(n) = st.store.blobs.size(&d) {
-            record_blob(st, name, &d, n).await?;
+        let (store, name2, d2) = (st.store.clone(), name.to_string(), d.clone());
+        let mounted = tokio::task::spawn_blocking(move || -> Result<bool, crate::store::StoreError> {
+            let _adding = store.adding();
+            match store.blobs.size(&d2) {
+                Some(n) => commit_blob(&store, name2, &d2, n).map(|_| true),
+                None => Ok(false),
+            }
+        })
+        .await
+        .map_err(|e| internal("mounting the blob", e))??;
+        if mounted {
             return Ok(blob_created(name, &d));
         }
     }
@@ -334,20 +356,6 @@ pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &
         }
     }
     let media_type = m.effective_media_type(content_type.as_deref().filter(|c| bundler::format::oci::is_manifest_type(c)));
-    // Everything it references must already be here (the subject may come later).
-    for d in m.blob_children().chain(m.manifests.iter()) {
-        match st.store.blobs.size(&d.digest) {
-            Some(n) if n == d.size => {}
-            Some(n) => return Err(OciError::new(Code::ManifestInvalid, format!("{} is {n} bytes, but the manifest says {}", d.digest, d.size))),
-            None => {
-                return Err(OciError::new(Code::ManifestBlobUnknown, format!("the manifest references {}, which was not pushed; push blobs and child manifests first", d.digest))
-                    .with_detail(serde_json::json!({"digest": d.digest.to_string()})))
-            }
-        }
-    }
-    if !by_digest && !st.uploads.overwrite_imported && st.store.tag(name, reference)?.is_some() && !st.store.tag_pushed(name, reference)? {
-        return Err(denied_imported(name, reference));
-    }
     let size = bytes.len() as u64;
     let mut changes = Changes { repos: vec![name.to_string()], manifests: vec![(name.to_string(), digest.clone(), ManifestRecord { media_type: media_type.clone(), size })], blobs: vec![(digest.clone(), size)], pushed: true, ..Changes::default() };
     if !by_digest {
@@ -359,13 +367,30 @@ pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &
         r.annotations = m.annotations.clone();
         changes.referrers.push((name.to_string(), subject.digest.clone(), r));
     }
-    let store = st.store.clone();
-    let d2 = digest.clone();
-    tokio::task::spawn_blocking(move || -> Result<u64, crate::store::StoreError> {
+    let children: Vec<Descriptor> = m.blob_children().chain(m.manifests.iter()).cloned().collect();
+    let (store, d2, name2, reference2, overwrite) = (st.store.clone(), digest.clone(), name.to_string(), reference.to_string(), st.uploads.overwrite_imported);
+    tokio::task::spawn_blocking(move || -> Result<u64, OciError> {
+        // From checking that what it references is here to committing it, gc must not run:
+        // it could collect a child the check just saw.
+        let _adding = store.adding();
+        // Everything it references must already be here (the subject may come later).
+        for d in &children {
+            match store.blobs.size(&d.digest) {
+                Some(n) if n == d.size => {}
+                Some(n) => return Err(OciError::new(Code::ManifestInvalid, format!("{} is {n} bytes, but the manifest says {}", d.digest, d.size))),
+                None => {
+                    return Err(OciError::new(Code::ManifestBlobUnknown, format!("the manifest references {}, which was not pushed; push blobs and child manifests first", d.digest))
+                        .with_detail(serde_json::json!({"digest": d.digest.to_string()})))
+                }
+            }
+        }
+        if !by_digest && !overwrite && store.tag(&name2, &reference2)?.is_some() && !store.tag_pushed(&name2, &reference2)? {
+            return Err(denied_imported(&name2, &reference2));
+        }
         if !store.blobs.exists(&d2) {
             store.blobs.write(&d2, &mut &bytes[..])?;
         }
-        store.commit(&changes)
+        Ok(store.commit(&changes)?)
     })
     .await
     .map_err(|e| internal("storing the manifest", e))??;
@@ -379,43 +404,59 @@ pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &
 }
 
 /// `DELETE /v2/<name>/manifests/<tag|digest>`: a tag alone, or a manifest with the tags and
-/// referrer entries naming it. Blobs are left to `mirror gc`.
+/// referrer entries naming it. Blobs are left to `mirror gc`. A manifest that came from a
+/// signed bundle is never deleted over HTTP (`mirror rm` does that); its tags only with
+/// `--allow-overwrite-imported`.
 pub async fn delete_manifest(st: &AppState, name: &str, reference: &str) -> R {
     if !st.uploads.enabled {
         return Err(read_only());
     }
-    let mut removal = Removal::default();
-    if reference.contains(':') {
-        let d = parse_digest(reference)?;
-        if st.store.manifest(name, &d)?.is_none() {
-            return Err(OciError::new(Code::ManifestUnknown, format!("{name}@{d} is not held by this mirror")));
-        }
-        for tag in st.store.tags_of(name, &d)? {
-            if !st.uploads.overwrite_imported && !st.store.tag_pushed(name, &tag)? {
-                return Err(denied_imported(name, &tag));
-            }
-            removal.tags.push((name.to_string(), tag));
-        }
-        if !st.uploads.overwrite_imported && !st.store.manifest_pushed(name, &d)? {
-            return Err(OciError::new(Code::Denied, format!("{name}@{d} came from a signed bundle; remove it with `mirror rm`, or start `mirror serve --allow-overwrite-imported`")));
-        }
-        removal.manifests.push((name.to_string(), d.clone()));
-        for (subject, desc) in st.store.referrer_entries(name)? {
-            if desc.digest == d {
-                removal.referrers.push((name.to_string(), subject, d.clone()));
-            }
-        }
+    let by_digest = if reference.contains(':') {
+        Some(parse_digest(reference)?)
     } else {
         validate_tag(reference).map_err(|e| OciError::new(Code::TagInvalid, e))?;
-        if st.store.tag(name, reference)?.is_none() {
-            return Err(OciError::new(Code::ManifestUnknown, format!("{name}:{reference} is not held by this mirror")));
+        None
+    };
+    let (store, name, reference, overwrite) = (st.store.clone(), name.to_string(), reference.to_string(), st.uploads.overwrite_imported);
+    tokio::task::spawn_blocking(move || -> Result<u64, OciError> {
+        // Decided and applied with no push in between: a tag pushed meanwhile onto this
+        // manifest would otherwise be left naming nothing.
+        let _collecting = store.collecting();
+        let mut removal = Removal::default();
+        match by_digest {
+            Some(d) => {
+                if store.manifest(&name, &d)?.is_none() {
+                    return Err(OciError::new(Code::ManifestUnknown, format!("{name}@{d} is not held by this mirror")));
+                }
+                if !store.manifest_pushed(&name, &d)? {
+                    return Err(OciError::new(Code::Denied, format!("{name}@{d} came from a signed bundle and is not deleted over HTTP; an operator removes it with `mirror rm {name}@{d}`")));
+                }
+                for tag in store.tags_of(&name, &d)? {
+                    if !overwrite && !store.tag_pushed(&name, &tag)? {
+                        return Err(denied_imported(&name, &tag));
+                    }
+                    removal.tags.push((name.clone(), tag));
+                }
+                for (subject, desc) in store.referrer_entries(&name)? {
+                    if desc.digest == d {
+                        removal.referrers.push((name.clone(), subject, d.clone()));
+                    }
+                }
+                removal.manifests.push((name.clone(), d));
+            }
+            None => {
+                if store.tag(&name, &reference)?.is_none() {
+                    return Err(OciError::new(Code::ManifestUnknown, format!("{name}:{reference} is not held by this mirror")));
+                }
+                if !overwrite && !store.tag_pushed(&name, &reference)? {
+                    return Err(denied_imported(&name, &reference));
+                }
+                removal.tags.push((name.clone(), reference.clone()));
+            }
         }
-        if !st.uploads.overwrite_imported && !st.store.tag_pushed(name, reference)? {
-            return Err(denied_imported(name, reference));
-        }
-        removal.tags.push((name.to_string(), reference.to_string()));
-    }
-    let store = st.store.clone();
-    tokio::task::spawn_blocking(move || store.remove(&removal)).await.map_err(|e| internal("deleting", e))??;
+        Ok(store.remove(&removal)?)
+    })
+    .await
+    .map_err(|e| internal("deleting", e))??;
     Ok(empty(StatusCode::ACCEPTED))
 }

@@ -1,0 +1,108 @@
+//! Consistency of the records among themselves: what `mirror verify` reports beyond blob files
+//! (a tag or index naming a manifest the repository no longer holds), and what a re-import of
+//! an identical bundle looks at to decide whether it has anything to repair.
+
+use bundler::format::oci::AnyManifest;
+use bundler::format::Digest;
+
+use super::{key, Changes, Meta, SEP};
+use crate::store::{BlobStore, Paths, StoreError};
+
+/// The import refuses manifests larger than this, so none in the store is.
+const MAX_MANIFEST: u64 = 4 << 20;
+
+impl Meta {
+    /// Tags naming a manifest their repository does not hold, and indexes whose child manifest
+    /// is on disk but not held by the repository (a child absent from disk is one a platform
+    /// filter left out; a pushed index had every child, so any absent child counts there).
+    pub fn dangling(&self, paths: &Paths) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.tags.iter() {
+            let (k, v) = kv?;
+            let (repo, tag) = split(&k)?;
+            let d = String::from_utf8_lossy(&v);
+            if !self.manifests.contains_key(key(&[&repo, &d]))? {
+                out.push(format!("tag {repo}:{tag} names {d}, which {repo} does not hold"));
+            }
+        }
+        for k in self.manifests.iter().keys() {
+            let k = k?;
+            let (repo, d) = split(&k)?;
+            let d: Digest = d.parse().map_err(|_| StoreError::Corrupt(format!("manifests key in {repo}")))?;
+            // Unreadable manifests are `verify`'s missing or damaged blobs already.
+            let Ok(bytes) = BlobStore::read_small(&paths.blob(&d), MAX_MANIFEST) else {
+                continue;
+            };
+            let Ok(m) = AnyManifest::parse(&bytes) else {
+                continue;
+            };
+            let pushed = self.manifest_pushed(&repo, &d)?;
+            for child in &m.manifests {
+                let held = self.manifests.contains_key(key(&[&repo, &child.digest.to_string()]))?;
+                if !held && (pushed || paths.blob(&child.digest).is_file()) {
+                    out.push(format!("index {repo}@{d} lists {}, which {repo} does not hold", child.digest));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// What of `c` (an import's records) the store does not hold as that import left it: a
+    /// record gone, or an imported manifest a push took over. Values that a later import may
+    /// legitimately have changed (where a tag points, HF revision names) are not compared.
+    pub fn missing_records(&self, c: &Changes) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut need = |present: bool, what: String| {
+            if !present {
+                out.push(what);
+            }
+        };
+        for r in &c.repos {
+            need(self.repos.contains_key(r.as_bytes())?, format!("repository {r}"));
+        }
+        for (r, t, _) in &c.tags {
+            need(self.tags.contains_key(key(&[r, t]))?, format!("tag {r}:{t}"));
+        }
+        for (r, d, _) in &c.manifests {
+            need(self.manifests.contains_key(key(&[r, &d.to_string()]))?, format!("manifest {r}@{d}"));
+            need(!self.manifest_pushed(r, d)?, format!("manifest {r}@{d} as imported (a push holds it)"));
+        }
+        for (r, s, desc) in &c.referrers {
+            need(self.referrers.contains_key(key(&[r, &s.to_string(), &desc.digest.to_string()]))?, format!("referrer {} of {r}@{s}", desc.digest));
+        }
+        for (d, _) in &c.blobs {
+            need(self.blobs.contains_key(d.to_string().as_bytes())?, format!("blob {d}"));
+        }
+        for (k, _) in &c.debs {
+            need(self.apt.contains_key(k.bytes())?, format!("deb {} in {}/{}", k.filename, k.id, k.suite));
+            need(self.apt_pool.contains_key(key(&[&k.id, &k.filename]))?, format!("pool file {} of {}", k.filename, k.id));
+        }
+        for w in &c.wheels {
+            need(self.pypi.contains_key(key(&[&w.project, &w.filename]))? && self.pypi_files.contains_key(w.filename.as_bytes())?, format!("pypi file {}", w.filename));
+        }
+        for (name, _, _) in &c.files {
+            need(self.files.contains_key(name.as_bytes())?, format!("file {name}"));
+        }
+        for (id, _) in &c.nltk {
+            need(self.nltk.contains_key(id.as_bytes())?, format!("nltk package {id}"));
+        }
+        for rec in &c.charts {
+            need(self.helm.contains_key(key(&[&rec.name, &rec.version]))?, format!("chart {}:{}", rec.name, rec.version));
+        }
+        for rec in &c.hf {
+            need(self.hf.contains_key(key(&[&rec.repo, &rec.commit]))?, format!("model {}@{}", rec.repo, rec.commit));
+        }
+        for (name, d) in &c.envelopes {
+            need(self.envelopes.contains_key(key(&[name, &d.to_string()]))?, format!("envelope {d} of {name}"));
+        }
+        if let Some((name, _)) = &c.bundle {
+            need(self.bundles.contains_key(name.as_bytes())?, format!("bundle record {name}"));
+        }
+        Ok(out)
+    }
+}
+
+fn split(k: &[u8]) -> Result<(String, String), StoreError> {
+    let i = k.iter().position(|b| *b == SEP).ok_or_else(|| StoreError::Corrupt("key without a separator".into()))?;
+    Ok((String::from_utf8_lossy(&k[..i]).into_owned(), String::from_utf8_lossy(&k[i + 1..]).into_owned()))
+}
