@@ -286,3 +286,29 @@ fn verify_names_damaged_blobs() {
     // Missing, and named with what references it.
     assert!(r.missing.len() == 1 && r.missing[0].starts_with(&img.own_layers["amd64"].to_string()) && r.missing[0].contains("referenced by"), "{:?}", r.missing);
 }
+
+/// Issue 15, item 3: an imported manifest pushed again stays imported (not deletable over
+/// HTTP); a record lost anyway (as an older mirror let a DELETE take one) shows in `mirror
+/// verify`, and importing the identical bundle again restores it instead of "nothing to do".
+#[test]
+fn pushes_keep_provenance_and_an_identical_reimport_restores_lost_records() {
+    use mirror::store::{Changes, ManifestRecord, Removal};
+    let f = Fixture::new();
+    let (store, img) = good_store(&f);
+    let child = img.manifests["arm64"].clone();
+    let rec = ManifestRecord { media_type: bundler::format::oci::OCI_MANIFEST.into(), size: 1 };
+    store.commit(&Changes { repos: vec![REPO.into()], manifests: vec![(REPO.into(), child.clone(), rec)], pushed: true, ..Changes::default() }).unwrap();
+    assert!(!store.manifest_pushed(REPO, &child).unwrap(), "a push of imported bytes must not take them over");
+
+    store.remove(&Removal { manifests: vec![(REPO.into(), child.clone())], ..Removal::default() }).unwrap();
+    let report = mirror::commands::verify::verify(&store).unwrap();
+    assert!(!report.ok(), "verify must report the index's lost child");
+    assert!(report.dangling.iter().any(|d| d.contains(&child.to_string()) && d.contains(&img.top.digest.to_string())), "{:?}", report.dangling);
+
+    let again = f.import(&store, &f.path("good.bundle")).unwrap();
+    assert!(!again.already_imported, "records were missing: the same bundle must import again");
+    assert!(store.manifest(REPO, &child).unwrap().is_some(), "the child manifest's record is back");
+    assert!(mirror::commands::verify::verify(&store).unwrap().ok());
+    // Whole again: now it is a no-op.
+    assert!(f.import(&store, &f.path("good.bundle")).unwrap().already_imported);
+}

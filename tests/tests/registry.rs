@@ -353,6 +353,19 @@ fn writers_need_credentials_and_imported_tags_are_protected() {
     assert_eq!((r.status, r.code().as_str()), (403, "DENIED"));
     let after = http("GET", &m.url("/v2/docker.io/library/hello/manifests/1"), &[("Accept", "application/vnd.oci.image.index.v1+json")], None, None);
     assert_eq!(sha256(&after.body), sha256(&before.body));
+    // Issue 15, item 3: a writer pushing an imported child manifest's own bytes by digest does
+    // not take it over: DELETE stays refused and the index's child keeps serving.
+    let child = &hello.manifests["arm64"];
+    let child_url = m.url(&format!("/v2/docker.io/library/hello/manifests/{child}"));
+    let bytes = http("GET", &child_url, &[("Accept", OCI_MANIFEST)], None, None);
+    assert_eq!((bytes.status, sha256(&bytes.body).as_str()), (200, child.as_str()));
+    let r = put_manifest(&m, "docker.io/library/hello", child, &bytes.body);
+    assert_eq!(r.status, 201, "a push of bytes already held is accepted: {}", String::from_utf8_lossy(&r.body));
+    let r = http("DELETE", &child_url, &[], None, w());
+    assert_eq!((r.status, r.code().as_str()), (403, "DENIED"), "an imported manifest pushed again is still imported");
+    assert!(r.json()["errors"][0]["message"].as_str().unwrap_or("").contains("mirror rm"));
+    assert_eq!(http("GET", &child_url, &[("Accept", OCI_MANIFEST)], None, None).status, 200);
+    gap.mirror(&["verify", "--store", gap.store().to_str().unwrap()]).ok();
     // A new tag in the same repository is fine, and the pusher may move it again.
     assert_eq!(put_manifest(&m, "docker.io/library/hello", "site-build", &mine).status, 201);
     assert_eq!(put_manifest(&m, "docker.io/library/hello", "site-build", &mine).status, 201);
@@ -360,10 +373,13 @@ fn writers_need_credentials_and_imported_tags_are_protected() {
 
     // The operator allows it: the same PUT succeeds.
     let gap2 = Gap::new();
-    let (m2, _) = writable_mirror(&gap2, &["--allow-overwrite-imported"]);
+    let (m2, hello) = writable_mirror(&gap2, &["--allow-overwrite-imported"]);
     let cfg = put_blob(&m2, "docker.io/library/hello", b"{}");
     let mine = image_manifest((&cfg, 2), &[], serde_json::json!({}));
     assert_eq!(put_manifest(&m2, "docker.io/library/hello", "1", &mine).status, 201);
+    // Moving imported tags is allowed there, deleting signed manifests is not.
+    let r = http("DELETE", &m2.url(&format!("/v2/docker.io/library/hello/manifests/{}", hello.manifests["amd64"])), &[], None, w());
+    assert_eq!((r.status, r.code().as_str()), (403, "DENIED"), "an imported manifest is removed with `mirror rm`, not over HTTP");
 
     // Without --push-htpasswd the registry stays read-only: 405 UNSUPPORTED.
     let gap3 = Gap::new();
