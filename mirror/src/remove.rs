@@ -247,19 +247,20 @@ fn prune_repo(
     let mut attached: BTreeSet<Digest> = referrers.iter().map(|(_, desc)| desc.digest.clone()).collect();
     attached.extend(removed_roots.iter().chain(&roots).cloned());
     for d in &held {
-        attached.extend(children(store, repo, d)?);
+        // Unreadable: its children are unknown, so they may turn out roots; keeping is safe.
+        attached.extend(children(store, repo, d).unwrap_or_default());
     }
     for d in &held {
         if !attached.contains(d) && store.manifest_pushed(repo, d)? {
             roots.push(d.clone());
         }
     }
-    let kept = closure(store, repo, &held, roots)?;
+    let kept = closure(store, repo, &held, roots, true)?;
     // What the named roots reach, then the referrers of what goes, until nothing is added.
     let mut gone = BTreeSet::new();
     let mut next = removed_roots;
     while !next.is_empty() {
-        let reached = closure(store, repo, &held, std::mem::take(&mut next))?;
+        let reached = closure(store, repo, &held, std::mem::take(&mut next), false)?;
         let new: Vec<Digest> = reached.into_iter().filter(|d| !kept.contains(d) && !gone.contains(d)).collect();
         gone.extend(new.iter().cloned());
         next = referrers.iter().filter(|(subject, desc)| new.contains(subject) && !gone.contains(&desc.digest)).map(|(_, desc)| desc.digest.clone()).collect();
@@ -286,16 +287,21 @@ fn prune_repo(
     Ok(())
 }
 
-/// The manifests of `repo` that `roots` reach through index children. What is reached must be
-/// readable: a manifest we cannot read may need any of the others, and deleting one of those
-/// would break what is still served.
-fn closure(store: &Store, repo: &str, held: &BTreeSet<Digest>, mut roots: Vec<Digest>) -> Result<BTreeSet<Digest>, RemoveError> {
+/// The manifests of `repo` that `roots` reach through index children. With `strict` (what
+/// stays), what is reached must be readable: a manifest we cannot read may need any of the
+/// others, and deleting one of those would break what is still served. Otherwise (what goes)
+/// an unreadable manifest goes alone, so a damaged one can still be removed.
+fn closure(store: &Store, repo: &str, held: &BTreeSet<Digest>, mut roots: Vec<Digest>, strict: bool) -> Result<BTreeSet<Digest>, RemoveError> {
     let mut reached = BTreeSet::new();
     while let Some(d) = roots.pop() {
         if !held.contains(&d) || !reached.insert(d.clone()) {
             continue;
         }
-        roots.extend(children(store, repo, &d)?);
+        match children(store, repo, &d) {
+            Ok(c) => roots.extend(c),
+            Err(e) if strict => return Err(e),
+            Err(_) => {}
+        }
     }
     Ok(reached)
 }
