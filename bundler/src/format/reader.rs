@@ -366,7 +366,8 @@ mod tests {
     fn bundle_json_is_not_parsed_before_its_signature_verifies() {
         let (sk, pk, _dir) = keys();
         let junk = b"{ not JSON, and not what was signed";
-        let cases: [(&str, Vec<u8>, fn(&BundleError) -> bool); 3] = [
+        type Expected = fn(&BundleError) -> bool;
+        let cases: [(&str, Vec<u8>, Expected); 3] = [
             ("signature over other bytes", head(junk, Some(&sk.sign(b"other bytes", "c"))), |e| matches!(e, BundleError::Signature(SignError::Invalid(_)))),
             ("no signature entry", head(junk, None), |e| matches!(e, BundleError::MissingSignature)),
             ("malformed signature", head(junk, Some("not a signature")), |e| matches!(e, BundleError::Signature(SignError::BadSignature(_)))),
