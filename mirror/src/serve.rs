@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::Request;
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
@@ -26,7 +27,20 @@ pub fn app_with(store: Arc<Store>, auth: Option<Arc<crate::auth::Auth>>, uploads
         Some(a) => r.layer(middleware::from_fn_with_state(a, crate::auth::require)),
         None => r,
     };
-    r.layer(middleware::from_fn(log_request))
+    r.layer(middleware::from_fn(log_request)).layer(middleware::from_fn(sandbox))
+}
+
+/// Sent with every response: the mirror serves bytes anyone could push or bundle (a file, a
+/// wheel, a manifest) from one origin, so browsers must neither guess a type we did not send
+/// nor run anything a response holds. The home page needs no script or style either.
+const CSP: &str = "default-src 'none'; sandbox; frame-ancestors 'none'";
+
+async fn sandbox(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    resp
 }
 
 /// One debug line per request: enough to see what a client asked for without a trace stack.

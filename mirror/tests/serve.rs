@@ -213,3 +213,41 @@ async fn writes_are_unsupported() {
     assert_eq!(s.get(&format!("/v2/{REPO}/manifests/1")).await.0, StatusCode::OK);
     drop(s.f);
 }
+
+/// Issue 15: a manifest whose own mediaType is not a manifest type (here `text/html` with a
+/// script, as a signed bundle could carry it) is served as bytes, never with that type; every
+/// response says `nosniff` and sandboxes what it serves.
+#[tokio::test]
+async fn odd_manifest_types_are_served_as_bytes_and_every_response_is_sandboxed() {
+    const CSP: &str = "default-src 'none'; sandbox; frame-ancestors 'none'";
+    let f = Fixture::new();
+    let mut blobs = Blobs::default();
+    let cfg = blobs.put(b"{}".to_vec());
+    let m = serde_json::json!({"schemaVersion": 2, "mediaType": "text/html",
+        "config": {"mediaType": CONFIG, "digest": cfg.0, "size": cfg.1}, "layers": [],
+        "annotations": {"x": "<script>alert(document.domain)</script>"}});
+    let (d, n) = blobs.put(serde_json::to_vec(&m).unwrap());
+    let mut top = bundler::format::oci::Descriptor::new("text/html", d.clone(), n);
+    let repo = "docker.io/library/page";
+    for (k, v) in [(bundler::format::bundle::annotations::KIND, "image"), (bundler::format::bundle::annotations::REPOSITORY, repo), (bundler::format::bundle::annotations::TAG, "1")] {
+        top.annotations.insert(k.into(), v.into());
+    }
+    top.annotations.insert(bundler::format::oci::ANNOTATION_REF_NAME.into(), format!("{repo}:1"));
+    Spec::new(1, &[]).add(top, blobs).write(&f.path("page.bundle"), &f.key);
+    let store = f.open();
+    f.import(&store, &f.path("page.bundle")).unwrap();
+    let url = serve(Arc::new(store)).await;
+    let http = reqwest::Client::new();
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        let r = http.request(method.clone(), format!("{url}/v2/{repo}/manifests/1")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(h(r.headers(), CONTENT_TYPE.as_str()), "application/octet-stream", "{method}");
+        if method == reqwest::Method::GET {
+            assert_eq!(Digest::sha256_of(&r.bytes().await.unwrap()), d, "the bytes are served as they are");
+        }
+    }
+    for path in ["/", "/healthz", "/v2/", &format!("/v2/{repo}/manifests/1"), &format!("/v2/{repo}/blobs/{}", cfg.0), "/v2/nothere/manifests/1", "/pypi/simple/", "/nope"] {
+        let r = http.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!((h(r.headers(), "x-content-type-options"), h(r.headers(), "content-security-policy")), ("nosniff", CSP), "{path} ({})", r.status());
+    }
+}

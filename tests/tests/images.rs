@@ -393,6 +393,50 @@ fn truncated_bundle_is_refused() {
     f.assert_refused(&bad, &["truncated"]);
 }
 
+/// Issue 15: a blob entry whose tar header claims 1 GiB (zeros, which zstd shrinks to almost
+/// nothing) where the signed bundle.json lists its real size. Refused before a byte of it is
+/// written: the import runs under a 64 MiB file-size limit (`prlimit --fsize`), which kills an
+/// import that stages the claimed bytes before comparing sizes.
+#[test]
+fn blob_whose_tar_header_outsizes_its_signed_size_is_refused_before_a_byte_is_written() {
+    const CLAIMED: u64 = 1 << 30;
+    let f = Refusals::new();
+    let layer = f.hello.own_layers["amd64"].clone();
+    let entry = format!("blobs/sha256/{}", &layer[7..]);
+    let bad = f.variant("oversized-header.bundle");
+    let mut ar = tar::Archive::new(std::fs::File::open(&f.good).unwrap());
+    let mut out = tar::Builder::new(zstd::Encoder::new(std::fs::File::create(&bad).unwrap(), 3).unwrap());
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let mut header = e.header().clone();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        if name == entry {
+            header.set_size(CLAIMED);
+            header.set_cksum();
+            out.append(&header, std::io::Read::take(std::io::Read::chain(&data[..], std::io::repeat(0)), CLAIMED)).unwrap();
+        } else {
+            out.append(&header, &data[..]).unwrap();
+        }
+    }
+    out.into_inner().unwrap().finish().unwrap();
+    assert!(std::fs::metadata(&bad).unwrap().len() < 1 << 20, "the crafted bundle is small");
+
+    let store = f.gap.store();
+    let before = snapshot(&store);
+    let (b, s, t) = (bad.to_str().unwrap(), store.to_str().unwrap(), f.gap.public());
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!("--fsize={}", 64 << 20)).arg(e2e::bin("mirror")).args(["import", b, "--store", s, "--trust", t.to_str().unwrap()]);
+    let r = run(&mut cmd);
+    assert_eq!(r.status, 1, "refused with an error, not killed (SIGXFSZ) for writing past the limit: {r:?}");
+    r.fails_with(&[&layer, "tar header", &CLAIMED.to_string()]);
+    assert_eq!(std::fs::read_dir(store.join("tmp")).map(|d| d.count()).unwrap_or(0), 0, "staging left behind");
+    assert_eq!(before, snapshot(&store), "the store changed");
+    f.assert_refused(&bad, &[&layer, "tar header"]);
+    f.gap.verify(&bad).fails_with(&[&layer, "tar header"]);
+}
+
 #[test]
 fn path_traversal_entry_is_refused() {
     let f = Refusals::new();

@@ -390,6 +390,97 @@ fn writers_need_credentials_and_imported_tags_are_protected() {
     assert!(r.json()["errors"][0]["message"].as_str().unwrap_or("").contains("--push-htpasswd"));
 }
 
+/// Issue 15, stored XSS: a pushed manifest's own `mediaType` became the Content-Type of every
+/// GET, so `text/html` with a script ran in anonymous readers' browsers. Only manifest types are
+/// taken (nothing stored otherwise), and every response, stored bytes or not, carries `nosniff`
+/// and a CSP that sandboxes it.
+#[test]
+fn stored_bytes_are_never_served_as_active_content() {
+    const NOSNIFF: &str = "nosniff";
+    const CSP: &str = "default-src 'none'; sandbox; frame-ancestors 'none'";
+    let gap = Gap::new();
+    e2e::imported_image_wheel_deb(&gap, "base", "pushbase", "push-base");
+    // A raw file that is HTML: served to curl as bytes, never rendered as a page.
+    let page = b"<html><script>alert(document.domain)</script></html>".to_vec();
+    std::fs::create_dir_all(gap.path("files-upstream")).unwrap();
+    std::fs::write(gap.path("files-upstream/page.html"), &page).unwrap();
+    let srv = e2e::StaticServer::start(&gap.path("files-upstream"));
+    let mf = gap.write("files.yaml", &format!("name: files\nfiles:\n  - {{url: {:?}, sha256: {:?}}}\n", format!("{}page.html", srv.url()), sha256(&page)));
+    let bundle = gap.create(&mf, "files.bundle", &[]);
+    drop(srv);
+    gap.import(&bundle).ok();
+    let writers = gap.write("writers.htpasswd", &e2e::htpasswd_line(WRITER.0, WRITER.1));
+    let m = Mirror::start_with_serve_args(&gap.store(), &["--push-htpasswd", writers.to_str().unwrap()]);
+    let repo = "site/xss";
+    let cfg = put_blob(&m, repo, b"{}");
+    let layer = put_blob(&m, repo, &page);
+
+    // Refused whether the type is in the body, the header or both; nothing stored.
+    let script = serde_json::json!({"annotations": {"x": "<script>alert(document.domain)</script>"}});
+    let html_body = {
+        let mut v: serde_json::Value = serde_json::from_slice(&image_manifest((&cfg, 2), &[(&layer, page.len())], script.clone())).unwrap();
+        v["mediaType"] = "text/html".into();
+        serde_json::to_vec(&v).unwrap()
+    };
+    let untyped_body = {
+        let mut v: serde_json::Value = serde_json::from_slice(&image_manifest((&cfg, 2), &[(&layer, page.len())], script)).unwrap();
+        v.as_object_mut().unwrap().remove("mediaType");
+        serde_json::to_vec(&v).unwrap()
+    };
+    for (tag, body, content_type) in [("html", &html_body, "text/html"), ("html-untyped", &untyped_body, "text/html"), ("html-body", &html_body, "application/json")] {
+        let r = http("PUT", &m.url(&format!("/v2/{repo}/manifests/{tag}")), &[("Content-Type", content_type)], Some(body), w());
+        assert_eq!((r.status, r.code().as_str()), (400, "MANIFEST_INVALID"), "{tag}: {}", String::from_utf8_lossy(&r.body));
+        let msg = r.json()["errors"][0]["message"].as_str().unwrap_or("").to_string();
+        assert!(msg.contains("text/html") && msg.contains(OCI_MANIFEST), "{tag}: the refusal names the type and what is accepted: {msg}");
+        assert!(!gap.store().join("blobs/sha256").join(&sha256(body)[7..]).exists(), "{tag}: a refused manifest's bytes were stored");
+        assert_eq!(http("GET", &m.url(&format!("/v2/{repo}/manifests/{tag}")), &[], None, None).status, 404, "{tag}");
+    }
+    // Every manifest type of the image and distribution specs is still taken.
+    let docker = {
+        let mut v: serde_json::Value = serde_json::from_slice(&image_manifest((&cfg, 2), &[(&layer, page.len())], serde_json::json!({}))).unwrap();
+        v["mediaType"] = "application/vnd.docker.distribution.manifest.v2+json".into();
+        serde_json::to_vec(&v).unwrap()
+    };
+    let r = http("PUT", &m.url(&format!("/v2/{repo}/manifests/docker")), &[("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")], Some(&docker), w());
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let oci = image_manifest((&cfg, 2), &[(&layer, page.len())], serde_json::json!({}));
+    assert_eq!(put_manifest(&m, repo, "oci", &oci).status, 201);
+    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha256(&oci), "size": oci.len()}]})).unwrap();
+    let r = http("PUT", &m.url(&format!("/v2/{repo}/manifests/index")), &[("Content-Type", "application/vnd.oci.image.index.v1+json")], Some(&index), w());
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(http("GET", &m.url(&format!("/v2/{repo}/manifests/index")), &[], None, None).header("content-type"), "application/vnd.oci.image.index.v1+json");
+
+    // Every response carries nosniff and the sandboxing CSP: stored bytes of every kind, pages,
+    // errors, the challenge of the push API. The wheel and deb are `imported_image_wheel_deb`'s.
+    let deb = e2e::DebSpec::new("push-base", "1.0", "all").pool_path();
+    let wheel = e2e::DistSpec::pure("pushbase", "1.0").filename();
+    let reads = [
+        (format!("/v2/{repo}/blobs/{layer}"), 200, Some(sha256(&page))),
+        (format!("/v2/{repo}/manifests/oci"), 200, Some(sha256(&oci))),
+        ("/v2/docker.io/library/hello/manifests/1".into(), 200, None),
+        ("/files/page.html".into(), 200, Some(sha256(&page))),
+        (format!("/pypi/files/{wheel}"), 200, None),
+        (format!("/apt/standin/{deb}"), 200, None),
+        ("/pypi/simple/pushbase/".into(), 200, None),
+        ("/sbom/base".into(), 200, None),
+        ("/".into(), 200, None),
+        ("/v2/".into(), 401, None),
+        ("/v2/site/nothere/manifests/1".into(), 404, None),
+    ];
+    for (path, status, digest) in &reads {
+        for method in ["GET", "HEAD"] {
+            let r = http(method, &m.url(path), &[], None, None);
+            assert_eq!(r.status, *status, "{method} {path}");
+            if let (Some(d), "GET") = (digest, method) {
+                assert_eq!(&sha256(&r.body), d, "{path} serves its bytes");
+            }
+            assert_eq!((r.header("x-content-type-options"), r.header("content-security-policy")), (NOSNIFF, CSP), "{method} {path}");
+        }
+    }
+    assert_eq!(http("GET", &m.url("/files/page.html"), &[], None, None).header("content-type"), "application/octet-stream");
+}
+
 /// `buildah`/`podman` with the suite's isolated storage.
 fn buildah(p: &e2e::Podman, args: &[&str]) -> Run {
     let d = p.dir.path();

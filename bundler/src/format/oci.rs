@@ -13,6 +13,13 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// The OCI 1.1 draft's artifact manifest (withdrawn, but some registries and clients wrote it).
+pub const OCI_ARTIFACT_MANIFEST: &str = "application/vnd.oci.artifact.manifest.v1+json";
+
+/// Every type a manifest may carry, as the image and distribution specs list them: what a
+/// registry takes on PUT and serves as Content-Type (anything else, e.g. text/html, would have
+/// browsers render stored bytes as a page).
+pub const MANIFEST_TYPES: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST, OCI_ARTIFACT_MANIFEST];
 
 /// What we ask registries for, in preference order.
 pub const MANIFEST_ACCEPT: &[&str] = &[OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST];
@@ -25,7 +32,7 @@ pub fn is_index(media_type: &str) -> bool {
 }
 
 pub fn is_manifest_type(media_type: &str) -> bool {
-    matches!(media_type, OCI_INDEX | OCI_MANIFEST | DOCKER_LIST | DOCKER_MANIFEST)
+    MANIFEST_TYPES.contains(&media_type)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,5 +185,15 @@ mod tests {
         assert!(!p.matches("linux/arm64/v7"));
         assert!(!p.matches("linux/amd64"));
         assert_eq!(p.key(), "linux/arm64/v8");
+    }
+
+    #[test]
+    fn manifest_types() {
+        for t in [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST, OCI_ARTIFACT_MANIFEST] {
+            assert!(is_manifest_type(t), "{t}");
+        }
+        for t in ["text/html", "image/svg+xml", "application/json", "", "application/vnd.oci.image.manifest.v1+json; charset=utf-8"] {
+            assert!(!is_manifest_type(t), "{t}");
+        }
     }
 }

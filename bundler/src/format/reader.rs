@@ -13,7 +13,10 @@ use super::digest::Digest;
 use super::hash::HashReader;
 use super::sign::{self, KeyId, PublicKey, SignError};
 
-const MAX_BUNDLE_JSON: u64 = 256 << 20;
+/// bundle.json is read whole before its signature can be checked, so this cap is what an unsigned
+/// file may cost. It lists every blob carried or assumed, about 140 bytes each pretty-printed:
+/// 32 MiB holds over 200,000 blobs, far more than a real bundle lists.
+const MAX_BUNDLE_JSON: u64 = 32 << 20;
 const MAX_SIGNATURE: u64 = 64 << 10;
 const MAX_INDEX_JSON: u64 = 256 << 20;
 const MAX_OCI_LAYOUT: u64 = 4 << 10;
@@ -39,12 +42,16 @@ pub enum BundleError {
     Signature(#[from] SignError),
     #[error("bundle.json is not valid: {0}")]
     BadBundleJson(String),
+    #[error("bundle.json is {size} bytes, over the {} MiB a bundle.json may have (room for over 200,000 blobs); refused unread: the file is damaged or not a bundle. If it is genuine, ask its publisher to split the manifest into several smaller bundles", MAX_BUNDLE_JSON >> 20)]
+    BundleJsonTooLarge { size: u64 },
     #[error("index.json does not match the digest signed in bundle.json (expected {expected}, got {actual}); the bundle was modified")]
     IndexMismatch { expected: Digest, actual: Digest },
     #[error("blob {0} is not listed in the signed bundle.json; refused")]
     UnlistedBlob(Digest),
     #[error("blob {0} appears twice in the bundle; refused")]
     DuplicateBlob(Digest),
+    #[error("blob {digest}: its tar header says {header} bytes, the signed bundle.json lists {signed}; the bundle was modified and was refused before any of the blob was written; copy the bundle again from its publisher")]
+    BlobHeaderSize { digest: Digest, signed: u64, header: u64 },
     #[error("blob {digest} is damaged: bundle.json lists {expected_size} bytes with that digest, the bundle holds {actual_size} bytes hashing to {actual}; copy the bundle again")]
     BlobMismatch { digest: Digest, expected_size: u64, actual: Digest, actual_size: u64 },
     #[error("{count} blob(s) listed in bundle.json are missing from the bundle (first: {first}); the file is truncated or a part is missing")]
@@ -62,8 +69,9 @@ pub trait Sink {
     fn on_index(&mut self, _index: &[u8]) -> Result<(), BundleError> {
         Ok(())
     }
-    /// One listed blob. Must read `data` to its end. The reader checks digest and size after
-    /// this returns, so what the sink wrote is unverified until `read_bundle` returns Ok.
+    /// One listed blob. Must read `data` to its end: exactly `blob.size` bytes, the signed size
+    /// (a tar header saying otherwise is refused before this is called). The reader checks the
+    /// digest after this returns, so what the sink wrote is unverified until `read_bundle` returns Ok.
     fn on_blob(&mut self, blob: &BlobRef, data: &mut dyn Read) -> Result<(), BundleError>;
 }
 
@@ -129,8 +137,9 @@ pub fn read_bundle(stream: impl Read, trusted: &[PublicKey], sink: &mut dyn Sink
         Index,
     }
     let mut stage = Stage::Start;
-    let mut bundle_json: Option<(BundleJson, Vec<u8>)> = None;
-    let mut signer = None;
+    // Raw bytes until the signature over them verifies; only then parsed.
+    let mut bundle_json: Option<Vec<u8>> = None;
+    let mut signed: Option<(BundleJson, KeyId)> = None;
     let mut index = Vec::new();
     let mut listed: BTreeMap<Digest, u64> = BTreeMap::new();
     let mut seen: BTreeSet<Digest> = BTreeSet::new();
@@ -153,15 +162,17 @@ pub fn read_bundle(stream: impl Read, trusted: &[PublicKey], sink: &mut dyn Sink
         let size = entry.size();
         match (&stage, path.as_str()) {
             (Stage::Start, bundle::BUNDLE_JSON) if bundle_json.is_none() => {
-                let bytes = read_small(&mut entry, size, MAX_BUNDLE_JSON, "bundle.json")?;
-                let parsed: BundleJson = serde_json::from_slice(&bytes).map_err(|e| BundleError::BadBundleJson(e.to_string()))?;
-                bundle_json = Some((parsed, bytes));
+                if size > MAX_BUNDLE_JSON {
+                    return Err(BundleError::BundleJsonTooLarge { size });
+                }
+                bundle_json = Some(read_small(&mut entry, size, MAX_BUNDLE_JSON, "bundle.json")?);
             }
             (Stage::Start, bundle::SIGNATURE) if bundle_json.is_some() => {
                 let sig = read_small(&mut entry, size, MAX_SIGNATURE, "bundle.json.minisig")?;
                 let sig = String::from_utf8(sig).map_err(|_| SignError::BadSignature("not UTF-8".into()))?;
-                let (parsed, bytes) = bundle_json.as_ref().expect("checked");
+                let bytes = bundle_json.as_deref().expect("checked");
                 let id = sign::verify(trusted, bytes, &sig)?;
+                let parsed: BundleJson = serde_json::from_slice(bytes).map_err(|e| BundleError::BadBundleJson(e.to_string()))?;
                 if parsed.format != bundle::FORMAT_VERSION {
                     return Err(BundleError::BadBundleJson(format!(
                         "format {} is not supported by this version (reads {}); upgrade the mirror",
@@ -172,8 +183,8 @@ pub fn read_bundle(stream: impl Read, trusted: &[PublicKey], sink: &mut dyn Sink
                 for b in &parsed.blobs {
                     listed.insert(b.digest.clone(), b.size);
                 }
-                sink.on_verified(parsed, bytes, id)?;
-                signer = Some(id);
+                sink.on_verified(&parsed, bytes, id)?;
+                signed = Some((parsed, id));
                 stage = Stage::Signed;
             }
             (Stage::Start, _) if bundle_json.is_some() => return Err(BundleError::MissingSignature),
@@ -191,7 +202,7 @@ pub fn read_bundle(stream: impl Read, trusted: &[PublicKey], sink: &mut dyn Sink
             }
             (Stage::Layout, bundle::INDEX_JSON) => {
                 let bytes = read_small(&mut entry, size, MAX_INDEX_JSON, "index.json")?;
-                let expected = &bundle_json.as_ref().expect("signed").0.index;
+                let expected = &signed.as_ref().expect("signed").0.index;
                 let actual = Digest::of(expected.digest.algorithm(), &bytes);
                 if actual != expected.digest || bytes.len() as u64 != expected.size {
                     return Err(BundleError::IndexMismatch { expected: expected.digest.clone(), actual });
@@ -211,14 +222,19 @@ pub fn read_bundle(stream: impl Read, trusted: &[PublicKey], sink: &mut dyn Sink
                 if !seen.insert(digest.clone()) {
                     return Err(BundleError::DuplicateBlob(digest));
                 }
+                // The header's size is how much the tar stream hands out: a forged one would have
+                // the sink write (and fsync) gigabytes before the digest check could refuse them.
+                if size != expected_size {
+                    return Err(BundleError::BlobHeaderSize { digest, signed: expected_size, header: size });
+                }
                 let blob = BlobRef { digest: digest.clone(), size: expected_size };
-                let mut hr = HashReader::new((&mut entry).take(size), digest.algorithm());
+                let mut hr = HashReader::new((&mut entry).take(expected_size), digest.algorithm());
                 sink.on_blob(&blob, &mut hr)?;
                 let (actual, actual_size) = hr.finish().map_err(|e| truncated_or(e, &path))?;
-                if actual_size != size {
+                if actual_size != expected_size {
                     return Err(BundleError::Truncated(format!("inside {path}")));
                 }
-                if actual != digest || actual_size != expected_size {
+                if actual != digest {
                     return Err(BundleError::BlobMismatch { digest, expected_size, actual, actual_size });
                 }
             }
@@ -233,10 +249,10 @@ pub fn read_bundle(stream: impl Read, trusted: &[PublicKey], sink: &mut dyn Sink
         }
     }
 
-    let Some((bundle, bundle_json)) = bundle_json else {
+    let Some(bundle_json) = bundle_json else {
         return Err(BundleError::NotABundle("empty stream: no bundle.json".into()));
     };
-    let Some(signer) = signer else {
+    let Some((bundle, signer)) = signed else {
         return Err(BundleError::MissingSignature);
     };
     if stage != Stage::Index {
@@ -247,4 +263,137 @@ pub fn read_bundle(stream: impl Read, trusted: &[PublicKey], sink: &mut dyn Sink
         return Err(BundleError::MissingBlobs { count: missing.len(), first: (*first).clone() });
     }
     Ok(Verified { bundle, bundle_json, signer, index })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::format::oci::ImageIndex;
+    use crate::format::sign::{keygen, SecretKey};
+    use crate::format::writer::{BundleWriter, Compression};
+
+    const BLOB: &[u8] = b"ten bytes!";
+
+    /// A trusted key pair; the directory holding it lives as long as the test.
+    fn keys() -> (SecretKey, PublicKey, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let (sk, pk, _) = keygen(dir.path()).unwrap();
+        (SecretKey::load(&sk).unwrap(), PublicKey::load(&pk).unwrap(), dir)
+    }
+
+    /// What reached the sink.
+    #[derive(Default)]
+    struct Seen {
+        verified: bool,
+        blobs: usize,
+        bytes: u64,
+    }
+
+    impl Sink for Seen {
+        fn on_verified(&mut self, _: &BundleJson, _: &[u8], _: KeyId) -> Result<(), BundleError> {
+            self.verified = true;
+            Ok(())
+        }
+        fn on_blob(&mut self, _: &BlobRef, data: &mut dyn Read) -> Result<(), BundleError> {
+            self.blobs += 1;
+            self.bytes += io::copy(data, &mut io::sink())?;
+            Ok(())
+        }
+    }
+
+    /// A signed bundle carrying BLOB (signed as 10 bytes) whose tar header claims
+    /// `header_size` bytes: BLOB then zeros, or BLOB cut short.
+    fn bundle_with_blob_header(key: &SecretKey, header_size: u64) -> Vec<u8> {
+        let index = ImageIndex::new(vec![]).to_bytes();
+        let b = BundleJson {
+            format: bundle::FORMAT_VERSION,
+            name: "t".into(),
+            sequence: 1,
+            created: "2026-01-01T00:00:00Z".into(),
+            expires: None,
+            index: BlobRef { digest: Digest::sha256_of(&index), size: index.len() as u64 },
+            blobs: vec![BlobRef { digest: Digest::sha256_of(BLOB), size: BLOB.len() as u64 }],
+            assumed: vec![],
+            sbom: None,
+            generator: "test".into(),
+        };
+        let sig = key.sign(&b.to_bytes(), &b.trusted_comment());
+        let mut w = BundleWriter::new(Vec::new(), Compression::None, 0).unwrap();
+        w.write_head(&b, &sig, &index).unwrap();
+        w.write_blob(&b.blobs[0].digest, header_size, BLOB.chain(io::repeat(0)).take(header_size)).unwrap();
+        w.finish().unwrap()
+    }
+
+    /// A tar of `bundle.json` = `json`, then `bundle.json.minisig` = `sig` if given.
+    fn head(json: &[u8], sig: Option<&str>) -> Vec<u8> {
+        let mut t = tar::Builder::new(Vec::new());
+        for (name, data) in [(bundle::BUNDLE_JSON, Some(json)), (bundle::SIGNATURE, sig.map(str::as_bytes))] {
+            let Some(data) = data else { continue };
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            t.append_data(&mut h, name, data).unwrap();
+        }
+        t.into_inner().unwrap()
+    }
+
+    #[test]
+    fn honest_bundle_reads_whole() {
+        let (sk, pk, _dir) = keys();
+        let mut seen = Seen::default();
+        read_bundle(Cursor::new(bundle_with_blob_header(&sk, BLOB.len() as u64)), &[pk], &mut seen).unwrap();
+        assert_eq!((seen.blobs, seen.bytes), (1, BLOB.len() as u64));
+    }
+
+    /// A forged header size would make the sink write (and fsync) that many bytes before the
+    /// digest check: refused before the sink sees the blob.
+    #[test]
+    fn blob_header_size_other_than_signed_is_refused_before_the_sink_reads() {
+        let (sk, pk, _dir) = keys();
+        for header_size in [1 << 20, 5] {
+            let mut seen = Seen::default();
+            let err = read_bundle(Cursor::new(bundle_with_blob_header(&sk, header_size)), std::slice::from_ref(&pk), &mut seen).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(&Digest::sha256_of(BLOB).to_string()) && msg.contains("tar header") && msg.contains(&header_size.to_string()), "{msg}");
+            assert!(seen.verified, "the signature verified first");
+            assert_eq!((seen.blobs, seen.bytes), (0, 0), "header of {header_size} bytes: the sink got the blob before the refusal");
+        }
+    }
+
+    #[test]
+    fn bundle_json_is_not_parsed_before_its_signature_verifies() {
+        let (sk, pk, _dir) = keys();
+        let junk = b"{ not JSON, and not what was signed";
+        type Expected = fn(&BundleError) -> bool;
+        let cases: [(&str, Vec<u8>, Expected); 3] = [
+            ("signature over other bytes", head(junk, Some(&sk.sign(b"other bytes", "c"))), |e| matches!(e, BundleError::Signature(SignError::Invalid(_)))),
+            ("no signature entry", head(junk, None), |e| matches!(e, BundleError::MissingSignature)),
+            ("malformed signature", head(junk, Some("not a signature")), |e| matches!(e, BundleError::Signature(SignError::BadSignature(_)))),
+        ];
+        for (what, tar, expected) in cases {
+            let mut seen = Seen::default();
+            let err = read_bundle(Cursor::new(tar), std::slice::from_ref(&pk), &mut seen).unwrap_err();
+            assert!(expected(&err), "{what}: got {err:?}");
+            assert!(!seen.verified, "{what}");
+        }
+        // Signed junk passes the signature and is then refused as JSON.
+        let err = read_bundle(Cursor::new(head(junk, Some(&sk.sign(junk, "c")))), &[pk], &mut Seen::default()).unwrap_err();
+        assert!(matches!(err, BundleError::BadBundleJson(_)), "{err:?}");
+    }
+
+    #[test]
+    fn oversized_bundle_json_is_refused_unread() {
+        let (_, pk, _dir) = keys();
+        // The header alone: the size is refused before a byte of the body is read.
+        let mut h = tar::Header::new_ustar();
+        h.set_path(bundle::BUNDLE_JSON).unwrap();
+        h.set_size((32 << 20) + 1);
+        h.set_mode(0o644);
+        h.set_cksum();
+        let err = read_bundle(Cursor::new(h.as_bytes().to_vec()), &[pk], &mut Seen::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("32 MiB") && msg.contains(&((32u64 << 20) + 1).to_string()) && msg.contains("split"), "{msg}");
+    }
 }

@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
 
-use bundler::format::oci::{ImageIndex, OCI_INDEX};
+use bundler::format::oci::{is_manifest_type, ImageIndex, OCI_INDEX};
 use bundler::format::Digest;
 
 use self::errors::{Code, OciError};
@@ -173,7 +173,10 @@ async fn manifest(st: &AppState, name: &str, reference: &str, head: bool, req: &
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
     }
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&rec.media_type).unwrap_or(HeaderValue::from_static("application/json")));
+    // A record keeps the type its signed bundle or push gave; still, never serve one a browser
+    // would render (text/html): such bytes go out as bytes.
+    let content_type = if is_manifest_type(&rec.media_type) { rec.media_type.as_str() } else { "application/octet-stream" };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).expect("manifest types are header-safe"));
     if !not_modified {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(rec.size));
     }

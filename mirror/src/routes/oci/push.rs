@@ -16,7 +16,7 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use bundler::format::oci::{AnyManifest, Descriptor};
+use bundler::format::oci::{self, AnyManifest, Descriptor};
 use bundler::format::{Algorithm, Digest, Hasher};
 
 use super::errors::{Code, OciError};
@@ -349,6 +349,7 @@ pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &
     if m.schema_version != Some(2) {
         return Err(OciError::new(Code::ManifestInvalid, "schemaVersion must be 2"));
     }
+    check_manifest_type(&m, headers)?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
     if let (Some(body_type), Some(ct)) = (&m.media_type, &content_type) {
         if body_type != ct {
@@ -401,6 +402,18 @@ pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &
         r.headers_mut().insert(OCI_SUBJECT, HeaderValue::from_str(&s.digest.to_string()).expect("digest is ascii"));
     }
     Ok(r)
+}
+
+/// Only manifest types are stored: the stored type is the Content-Type every GET serves, and a
+/// `text/html` one would run the manifest's script in anonymous readers' browsers. The header
+/// may also say `application/json`, which distribution reads as "see the body".
+fn check_manifest_type(m: &AnyManifest, headers: &HeaderMap) -> Result<(), OciError> {
+    let header = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or(v).trim());
+    let refused = m.media_type.as_deref().filter(|t| !oci::is_manifest_type(t)).or(header.filter(|t| !oci::is_manifest_type(t) && *t != "application/json"));
+    match refused {
+        Some(t) => Err(OciError::new(Code::ManifestInvalid, format!("media type {t:?} is not a manifest type (accepted: {}); nothing was stored", oci::MANIFEST_TYPES.join(", ")))),
+        None => Ok(()),
+    }
 }
 
 /// `DELETE /v2/<name>/manifests/<tag|digest>`: a tag alone, or a manifest with the tags and
