@@ -28,7 +28,7 @@ pub struct Fixture {
 impl Fixture {
     pub fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let (sk, pk, _) = keygen(&dir.path().join("keys")).unwrap();
+        let (sk, pk, _) = keygen(&dir.path().join("keys"), None).unwrap();
         Fixture { key: SecretKey::load(&sk).unwrap(), public: PublicKey::load(&pk).unwrap(), public_path: pk, dir }
     }
     pub fn store_dir(&self) -> PathBuf {
