@@ -38,7 +38,7 @@ impl Fixture {
         self.dir.path().join(name)
     }
     pub fn opts(&self) -> ImportOptions {
-        ImportOptions { trust: vec![self.public.clone()], allow_downgrade: false, progress: false, tmpdir: None }
+        ImportOptions { trust: vec![self.public.clone()], ..ImportOptions::default() }
     }
     pub fn open(&self) -> Store {
         Store::open(&self.store_dir()).unwrap()
