@@ -262,3 +262,46 @@ fn wrong_or_missing_password_is_refused_clearly() {
     .fails_with(&["empty", &s(&empty)]);
     assert!(!dir.join("bundle.key").exists());
 }
+
+#[test]
+fn on_a_terminal_the_password_is_asked_for() {
+    let gap = Gap::new();
+    let srv = upstream(&gap);
+    let m = manifest(&gap, &srv, "tty");
+    let keys = gap.path("tty");
+    // `script` runs the command on a pseudo-terminal; what we write to it is typed there (and
+    // the command's output comes back on script's stdout).
+    let on_tty = |args: &[String], typed: &str| {
+        let line: Vec<String> = std::iter::once(s(&bin("bundler")))
+            .chain(args.iter().cloned())
+            .map(|a| format!("'{a}'"))
+            .collect();
+        with_stdin(
+            Command::new("script")
+                .args(["-qec", &line.join(" "), "/dev/null"])
+                .env("BUNDLER_CACHE", gap.path("cache"))
+                .env_remove("BUNDLER_KEY_PASSWORD")
+                .current_dir(gap.dir.path()),
+            typed,
+        )
+    };
+    let keygen = ["keygen".to_string(), "--out".into(), s(&keys)];
+    let r = on_tty(&keygen, "first\nsecond\n").fails();
+    assert!(
+        r.stdout.contains("differ"),
+        "two different passwords are refused: {}",
+        r.stdout
+    );
+    assert!(!keys.join("bundle.key").exists());
+    on_tty(&keygen, "typed here\ntyped here\n").ok();
+    assert!(key_line(&keys.join("bundle.key")).starts_with(ENCRYPTED));
+    let create = create_args(&gap, &m, &keys.join("bundle.key"), "tty.bundle", &[]);
+    on_tty(&create, "typed here\n").ok();
+    gap.bundler(&[
+        "verify",
+        &s(&gap.path("tty.bundle")),
+        "--pub",
+        &s(&keys.join("bundle.pub")),
+    ])
+    .ok();
+}
