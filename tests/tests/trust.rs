@@ -49,6 +49,17 @@ impl Publishers {
     /// A bundle named `name` at `sequence` (None: the default, the time in seconds) signed
     /// with `key`; each carries its own file, so contents differ.
     fn bundle(&self, key: &Path, name: &str, sequence: Option<u64>) -> PathBuf {
+        self.bundle_with(key, name, sequence, &[])
+    }
+
+    /// `bundle` with more `bundler create` arguments.
+    fn bundle_with(
+        &self,
+        key: &Path,
+        name: &str,
+        sequence: Option<u64>,
+        extra: &[&str],
+    ) -> PathBuf {
         let tag = format!(
             "{name}-{}",
             sequence.map(|n| n.to_string()).unwrap_or("now".into())
@@ -86,6 +97,7 @@ impl Publishers {
         if let Some(n) = sequence {
             args.extend(["--sequence".to_string(), n.to_string()]);
         }
+        args.extend(extra.iter().map(|a| a.to_string()));
         self.gap
             .bundler(&args.iter().map(String::as_str).collect::<Vec<_>>())
             .ok();
@@ -240,6 +252,10 @@ fn trust_file_scopes_names_and_revokes_keys() {
         "only the revoked key is named: {}",
         r.stderr
     );
+    // A split bundle by A too: its part index names the revoked key.
+    let split = p.bundle_with(&a_key, "a2", Some(3), &["--split-size", "1MiB"]);
+    let index = PathBuf::from(format!("{}.parts.json", split.display()));
+    p.refused(&index, &with, &[&a_id, "revoked", "trust.toml"]);
     // Revocation wins over --trust.
     p.refused(
         &p.bundle(&a_key, "a3", Some(1)),
