@@ -52,7 +52,7 @@ platforms: [linux/amd64, linux/arm64]
 registries: {docker.io: {url: "http://127.0.0.1:$PORT", insecure: true}}
 images: [docker.io/library/big:1]
 Y
-"$B" keygen --out "$T/keys" 2>/dev/null
+"$B" keygen --out "$T/keys" --unencrypted 2>/dev/null
 export BUNDLER_CACHE=$T/cache
 t() { /usr/bin/time -f "%e %M" -o "$T/time" "$@"; read -r secs rss < "$T/time"; }
 

@@ -176,7 +176,7 @@ pypi:
     python: ["3.11"]
     requirements: [bench-app]
 Y
-"$B" keygen --out "$T/keys" >/dev/null 2>&1
+"$B" keygen --out "$T/keys" --unencrypted >/dev/null 2>&1
 
 # The peer's apt: its own sources, state, cache and config (as tests/src/apt.rs AptClient).
 S=$T/aptc

@@ -15,7 +15,7 @@ trap cleanup EXIT
 
 cargo build --release -q -p bundler -p mirror
 B=$PWD/target/release/bundler; M=$PWD/target/release/mirror
-"$B" keygen --out "$T/keys" 2>/dev/null
+"$B" keygen --out "$T/keys" --unencrypted 2>/dev/null
 mkdir -p "$T/up"
 python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$T/up" >/dev/null 2>&1 & echo $! > "$T/http.pid"
 up "http://127.0.0.1:$PORT/"

@@ -38,7 +38,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 cargo build --release -q -p bundler -p mirror
 B=$PWD/target/release/bundler; M=$PWD/target/release/mirror
-"$B" keygen --out "$T/keys" 2>/dev/null
+"$B" keygen --out "$T/keys" --unencrypted 2>/dev/null
 export BUNDLER_CACHE=$T/cache
 RP=$(port); MP=$(port); NP=$(port); UP=$(port)
 

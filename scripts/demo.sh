@@ -23,7 +23,8 @@ mkdir -p "$OUT"
 export BUNDLER_CACHE=$OUT/cache
 
 echo "== connected side: key, bundle (honouring the committed bundles.lock)"
-[ -f "$OUT/keys/bundle.key" ] || "$B" keygen --out "$OUT/keys"
+# A throwaway demo key, so without a password; real signing keys keep keygen's default (encrypted).
+[ -f "$OUT/keys/bundle.key" ] || "$B" keygen --out "$OUT/keys" --unencrypted
 # Not --locked: if Debian replaced a locked version (a point release), the closure is resolved
 # again and bundles.lock updated; `--locked` would refuse instead, naming the deb.
 "$B" create manifests/demo.yaml --key "$OUT/keys/bundle.key" --out "$OUT/demo.bundle" --lock bundles.lock

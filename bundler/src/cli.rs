@@ -22,10 +22,19 @@ pub enum CompressionArg {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Create a signing key pair: DIR/bundle.key and DIR/bundle.pub (minisign format).
+    /// Create a signing key pair: DIR/bundle.key and DIR/bundle.pub (minisign format). The
+    /// secret key is encrypted with a password: from --password-file, $BUNDLER_KEY_PASSWORD, or
+    /// asked on the terminal.
     Keygen {
         #[arg(long)]
         out: PathBuf,
+        /// Read the password from the first line of FILE.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Write the secret key without a password (as `minisign -G -W`): anyone who can read
+        /// the file can sign bundles.
+        #[arg(long, short = 'W', conflicts_with = "password_file")]
+        unencrypted: bool,
     },
     /// Read and validate manifests offline: syntax, unknown keys, references, keyrings.
     Check {
@@ -51,9 +60,13 @@ pub enum Command {
     Create {
         #[arg(required = true)]
         manifests: Vec<PathBuf>,
-        /// Secret key (minisign, unencrypted).
+        /// Secret key (minisign; from `bundler keygen` or `minisign -G`, with or without a password).
         #[arg(long)]
         key: PathBuf,
+        /// Read the secret key's password from the first line of FILE [default:
+        /// $BUNDLER_KEY_PASSWORD, else asked on the terminal].
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
         /// Bundle file to write.
         #[arg(long)]
         out: PathBuf,

@@ -9,7 +9,7 @@ use bundler::format::writer::Compression;
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let cache = |c: Option<std::path::PathBuf>| c.unwrap_or_else(bundler::cache::BlobCache::default_dir);
     match cli.command {
-        Command::Keygen { out } => commands::keygen::run(&out),
+        Command::Keygen { out, password_file, unencrypted } => commands::keygen::run(&out, password_file.as_deref(), unencrypted),
         Command::Check { manifests, pinned, json } => commands::check::run(&manifests, pinned).map(|r| {
             if json {
                 println!("{}", serde_json::to_string_pretty(&r).expect("report serializes"));
@@ -27,10 +27,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }),
         Command::Lock { manifests, lock, cache: c } => commands::lock::run(&manifests, &lock, &cache(c)).await.map(|_| ()),
-        Command::Create { manifests, key, out, lock, locked, compression, sequence, cache: c, have, split_size, expires, json } => {
+        Command::Create { manifests, key, password_file, out, lock, locked, compression, sequence, cache: c, have, split_size, expires, json } => {
             let s = commands::create::run(commands::create::CreateArgs {
                 manifests,
                 key,
+                password_file,
                 out,
                 lock,
                 locked,

@@ -102,12 +102,22 @@ pub struct ImportArgs {
     pub file: PathBuf,
     #[arg(long)]
     pub store: PathBuf,
-    /// Trusted publisher key (minisign .pub); repeat for several.
-    #[arg(long, required = true)]
+    /// Trusted publisher key (minisign .pub), for any bundle name; repeat for several. At least
+    /// one key is needed: from --trust, --trust-file, or a `mirror serve --trust-file` that
+    /// takes the import.
+    #[arg(long)]
     pub trust: Vec<PathBuf>,
+    /// Trust file (TOML, docs/trust.md): keys with the bundle names each may sign, and revoked
+    /// keys. A key it names signs only those names; a revoked key signs nothing. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub trust_file: Vec<PathBuf>,
     /// Accept a bundle older than the last one imported under its name (a deliberate rollback).
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Accept a bundle of a name another trusted key imported so far; the name is the new
+    /// signer's from then on (a deliberate hand-over to a new publisher).
+    #[arg(long)]
+    pub allow_signer_change: bool,
     /// Stage blobs here while they are verified [default: STORE/tmp]. Must be on the store's
     /// filesystem (verified blobs are moved, never copied); nothing is staged anywhere else.
     #[arg(long)]
@@ -147,6 +157,11 @@ pub struct ServeArgs {
     /// Plain HTTP even when STORE/tls/ holds a certificate.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub no_tls: bool,
+    /// Trust file (TOML, docs/trust.md) for every import handed to this server through its
+    /// socket: its keys need no --trust, its name scopes and revocations hold for keys the
+    /// importer passes too. Read again for each import. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub trust_file: Vec<PathBuf>,
 }
 
 #[derive(Args)]

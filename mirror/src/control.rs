@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use bundler::format::sign::PublicKey;
 
-use crate::import::{self, ImportOptions, ImportSummary};
+use crate::import::{self, ImportOptions, ImportSummary, TrustFile};
 use crate::commands::verify::{verify_store, VerifyReport};
 use crate::gc::GcSummary;
 use crate::inventory::{inventory, Inventory};
@@ -49,7 +49,12 @@ pub struct ImportRequest {
     /// Absolute: the server's working directory is not the client's.
     pub file: PathBuf,
     pub trust: Vec<TrustedKey>,
+    /// `--trust-file`s, read by the client (keys inline); the server adds its own.
+    #[serde(default)]
+    pub trust_files: Vec<TrustFile>,
     pub allow_downgrade: bool,
+    #[serde(default)]
+    pub allow_signer_change: bool,
     #[serde(default)]
     pub tmpdir: Option<PathBuf>,
 }
@@ -118,8 +123,9 @@ pub fn bind(paths: &Paths) -> Result<tokio::net::UnixListener, ControlError> {
     Ok(listener)
 }
 
-/// Serve import requests until the task is dropped.
-pub async fn accept(listener: tokio::net::UnixListener, store: Arc<Store>) {
+/// Serve import requests until the task is dropped. `trust_files` (`serve --trust-file`) are
+/// read again for every import, so an edit (a revocation) counts from the next one on.
+pub async fn accept(listener: tokio::net::UnixListener, store: Arc<Store>, trust_files: Arc<Vec<PathBuf>>) {
     let owner = std::fs::metadata(store.paths.socket()).map(|m| m.uid()).ok();
     loop {
         let conn = match listener.accept().await {
@@ -135,11 +141,11 @@ pub async fn accept(listener: tokio::net::UnixListener, store: Arc<Store>) {
             tracing::warn!("control socket: refused a connection from uid {peer:?}");
             continue;
         }
-        tokio::spawn(handle(conn, store.clone()));
+        tokio::spawn(handle(conn, store.clone(), trust_files.clone()));
     }
 }
 
-async fn handle(conn: tokio::net::UnixStream, store: Arc<Store>) {
+async fn handle(conn: tokio::net::UnixStream, store: Arc<Store>, trust_files: Arc<Vec<PathBuf>>) {
     let (rd, mut wr) = conn.into_split();
     let mut line = String::new();
     if tokio::io::BufReader::new(rd).read_line(&mut line).await.is_err() {
@@ -147,18 +153,18 @@ async fn handle(conn: tokio::net::UnixStream, store: Arc<Store>) {
     }
     let reply = match serde_json::from_str::<Request>(&line) {
         Err(e) => Reply::Err(format!("bad request on the control socket: {e}")),
-        Ok(req) => tokio::task::spawn_blocking(move || answer(&store, req)).await.unwrap_or_else(|e| Reply::Err(format!("request failed: {e}"))),
+        Ok(req) => tokio::task::spawn_blocking(move || answer(&store, &trust_files, req)).await.unwrap_or_else(|e| Reply::Err(format!("request failed: {e}"))),
     };
     let mut out = serde_json::to_vec(&reply).expect("reply serializes");
     out.push(b'\n');
     let _ = wr.write_all(&out).await;
 }
 
-fn answer(store: &Store, req: Request) -> Reply {
+fn answer(store: &Store, trust_files: &[PathBuf], req: Request) -> Reply {
     match req {
         Request::Import(req) => {
             tracing::info!("import of {} requested on the control socket", req.file.display());
-            run_import(store, &req)
+            run_import(store, trust_files, req)
         }
         Request::Inventory => inventory(store).map(Reply::Inventory).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::Remove { targets } => {
@@ -176,12 +182,19 @@ fn answer(store: &Store, req: Request) -> Reply {
     }
 }
 
-fn run_import(store: &Store, req: &ImportRequest) -> Reply {
+fn run_import(store: &Store, server_trust: &[PathBuf], req: ImportRequest) -> Reply {
     let trust = match req.trust.iter().map(|k| PublicKey::parse(&k.text, &k.source).map_err(|e| format!("trusted key {}: {e}", k.source))).collect::<Result<Vec<_>, _>>() {
         Ok(t) => t,
         Err(e) => return Reply::Err(e),
     };
-    let opts = ImportOptions { trust, allow_downgrade: req.allow_downgrade, progress: false, tmpdir: req.tmpdir.clone() };
+    let mut trust_files = req.trust_files;
+    for path in server_trust {
+        match TrustFile::load(path) {
+            Ok(f) => trust_files.push(f),
+            Err(e) => return Reply::Err(format!("{e}; the import was refused (fix the trust file of this `mirror serve`, then import again)")),
+        }
+    }
+    let opts = ImportOptions { trust, trust_files, allow_downgrade: req.allow_downgrade, allow_signer_change: req.allow_signer_change, progress: false, tmpdir: req.tmpdir.clone() };
     match import::import(store, &req.file, &opts) {
         Ok(s) => Reply::Imported(s),
         Err(e) => {

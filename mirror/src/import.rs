@@ -5,6 +5,7 @@
 mod graph;
 mod policy;
 mod sink;
+mod trust;
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -15,14 +16,15 @@ use serde::{Deserialize, Serialize};
 
 use bundler::format::reader::{self, BundleError};
 use bundler::format::split;
-use bundler::format::sign::PublicKey;
+use bundler::format::sign::{PublicKey, SignError};
 use bundler::format::Digest;
 
 use crate::store::paths::STAGING_PREFIX;
 use crate::store::{BundleRecord, Changes, HistoryRecord, ImportLock, Paths, Store, StoreError};
 
 pub use graph::{validate_repo, validate_tag};
-pub use policy::Decision;
+pub use policy::{Decision, MAX_SEQUENCE_AHEAD};
+pub use trust::{parse_key_id, Grant, Trust, TrustError, TrustFile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -36,6 +38,12 @@ pub enum ImportError {
     Invalid { path: PathBuf, detail: String },
     #[error("bundle {path} needs {needed} bytes ({}) free on the store's filesystem ({}) for its new blobs and metadata, but only {free} bytes ({}) are free; nothing was imported and the store is as it was. Free space (`mirror gc` deletes blobs nothing references) or move the store to a larger filesystem, then import again", human(*.needed), .store.display(), human(*.free))]
     NoSpace { path: PathBuf, store: PathBuf, needed: u64, free: u64 },
+    #[error("bundle {path} refused: it is signed by a revoked key: {detail}. Bundles signed by a revoked key are refused whatever their name; ask the publisher for one signed by a current key")]
+    Revoked { path: PathBuf, detail: String },
+    #[error("no trusted key to check bundle {0} against: pass --trust KEY.pub (repeat for several) or --trust-file FILE, or import through a `mirror serve --trust-file FILE`")]
+    NoTrust(PathBuf),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -53,8 +61,13 @@ fn human(n: u64) -> String {
 
 #[derive(Clone, Default)]
 pub struct ImportOptions {
+    /// Keys given one by one (`--trust`): any bundle name.
     pub trust: Vec<PublicKey>,
+    /// Trust files: keys scoped to bundle names, and revocations (see `trust`).
+    pub trust_files: Vec<TrustFile>,
     pub allow_downgrade: bool,
+    /// Let a trusted key import a name another key imported so far (the name becomes its).
+    pub allow_signer_change: bool,
     /// Draw a progress bar (only ever when stderr is a terminal).
     pub progress: bool,
     /// Where to stage blobs instead of STORE/tmp (same filesystem as the store).
@@ -79,6 +92,10 @@ pub struct ImportSummary {
 
 /// Import one bundle file. Holds the store's import lock throughout.
 pub fn import(store: &Store, file: &Path, opts: &ImportOptions) -> Result<ImportSummary, ImportError> {
+    let trust = Trust::new(&opts.trust, &opts.trust_files)?;
+    if trust.keys().is_empty() {
+        return Err(ImportError::NoTrust(file.to_path_buf()));
+    }
     let _lock = ImportLock::acquire(&store.paths)?;
     let tmp = match &opts.tmpdir {
         Some(dir) => {
@@ -92,27 +109,38 @@ pub fn import(store: &Store, file: &Path, opts: &ImportOptions) -> Result<Import
         .prefix(STAGING_PREFIX)
         .tempdir_in(&tmp)
         .map_err(|source| StoreError::Io { path: tmp, source })?;
-    let result = import_staged(store, file, opts, staging.path());
+    let result = import_staged(store, file, opts, &trust, staging.path());
     if let Err(e) = staging.close() {
         tracing::warn!("removing the staging directory: {e}");
     }
     result
 }
 
-fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, dir: &Path) -> Result<ImportSummary, ImportError> {
+/// A signature by a key outside the verifying set that a trust file revoked: say so.
+fn revoked(trust: &Trust, file: &Path, sign: &SignError) -> Option<ImportError> {
+    let SignError::Untrusted { found, .. } = sign else { return None };
+    let detail = trust.revoked(*found)?;
+    Some(ImportError::Revoked { path: file.to_path_buf(), detail })
+}
+
+fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, trust: &Trust, dir: &Path) -> Result<ImportSummary, ImportError> {
     let shown = file.display().to_string();
-    let bad = |source: BundleError| ImportError::Bundle { path: file.to_path_buf(), source };
+    let bad = |source: BundleError| match &source {
+        BundleError::Signature(s) => revoked(trust, file, s).unwrap_or(ImportError::Bundle { path: file.to_path_buf(), source }),
+        _ => ImportError::Bundle { path: file.to_path_buf(), source },
+    };
     // A bundle file, or a split bundle: its signed part index checked and every part present
     // before a byte is read.
-    let opened = split::open_input(file, Some(&opts.trust)).map_err(|e| match e {
+    let opened = split::open_input(file, Some(trust.keys())).map_err(|e| match e {
         split::SplitError::Io { source, .. } => ImportError::Open { path: file.to_path_buf(), source },
+        split::SplitError::Verify { source, .. } if revoked(trust, file, &source).is_some() => revoked(trust, file, &source).expect("checked"),
         e => ImportError::Invalid { path: file.to_path_buf(), detail: e.to_string() },
     })?;
     let split::Opened { stream, parts } = opened;
     let (f, at_eof) = EofFlag::new(stream);
     let stream = reader::open(f).map_err(|e| bad(BundleError::Io(e)))?;
-    let mut sink = sink::Staging::new(store, dir, opts);
-    let verified = match reader::read_bundle(stream, &opts.trust, &mut sink) {
+    let mut sink = sink::Staging::new(store, dir, opts, trust);
+    let verified = match reader::read_bundle(stream, trust.keys(), &mut sink) {
         Ok(v) => v,
         Err(e) => {
             sink.finish_progress();
@@ -176,7 +204,10 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, dir: &Path) -
     let bundle_json = Digest::sha256_of(&verified.bundle_json);
     let mut changes = Changes {
         blobs: b.blobs.iter().map(|x| (x.digest.clone(), x.size)).collect(),
-        bundle: Some((b.name.clone(), BundleRecord { sequence: b.sequence, bundle_json: bundle_json.clone(), imported_at: now.clone(), sbom: b.sbom.as_ref().map(|s| s.digest.clone()) })),
+        bundle: Some((
+            b.name.clone(),
+            BundleRecord { sequence: b.sequence, bundle_json: bundle_json.clone(), imported_at: now.clone(), sbom: b.sbom.as_ref().map(|s| s.digest.clone()), signer: Some(verified.signer.to_string()) },
+        )),
         history: Some(HistoryRecord {
             generation: 0,
             imported_at: now,

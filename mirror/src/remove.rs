@@ -356,7 +356,7 @@ mod tests {
                 repos: vec!["r/a".into()],
                 tags: vec![("r/a".into(), "1".into(), index.clone()), ("r/a".into(), "2".into(), m2.clone())],
                 manifests: vec![rec(&index), rec(&m1), rec(&m2)],
-                bundle: Some(("b".into(), crate::store::BundleRecord { sequence: 1, bundle_json: Digest::sha256_of(b"b"), imported_at: "t".into(), sbom: None })),
+                bundle: Some(("b".into(), crate::store::BundleRecord { sequence: 1, bundle_json: Digest::sha256_of(b"b"), imported_at: "t".into(), sbom: None, signer: None })),
                 history: Some(history("b", &["r/a:1", "r/a:2"])),
                 ..Changes::default()
             })

@@ -59,12 +59,13 @@ async fn mark_https(mut req: Request, next: Next) -> Response {
 }
 
 /// Serve until SIGTERM or SIGINT; in-flight requests finish, then the socket is removed.
-pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<rustls::ServerConfig>, auth: Option<Arc<crate::auth::Auth>>, uploads: routes::oci::push::Uploads) -> anyhow::Result<()> {
+/// `trust_files` (`--trust-file`) apply to every import handed to this server.
+pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<rustls::ServerConfig>, auth: Option<Arc<crate::auth::Auth>>, uploads: routes::oci::push::Uploads, trust_files: Vec<std::path::PathBuf>) -> anyhow::Result<()> {
     let uploads = Arc::new(uploads);
     let store = Arc::new(store);
     // Without the socket the mirror still serves; only imports must wait for a stop.
     let admin = match control::bind(&store.paths) {
-        Ok(sock) => Some(tokio::spawn(control::accept(sock, store.clone()))),
+        Ok(sock) => Some(tokio::spawn(control::accept(sock, store.clone(), Arc::new(trust_files)))),
         Err(e) => {
             tracing::warn!("{e}; `mirror import` will not reach this server (stop it to import)");
             None

@@ -220,6 +220,10 @@ pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
     out
 }
 
+/// The password of every `Gap`'s signing key: `bundler keygen` encrypts secret keys by default,
+/// and each `bundler` command the harness runs finds it in `BUNDLER_KEY_PASSWORD`, as CI would.
+pub const KEY_PASSWORD: &str = "e2e key password";
+
 /// The connected side and the air-gapped side of one test: a signing key, the bundler's blob
 /// cache and the mirror's store, all in one temp dir.
 pub struct Gap {
@@ -266,7 +270,7 @@ impl Gap {
     /// `bundler ARGS` with extra environment (e.g. `SOURCE_DATE_EPOCH`).
     pub fn bundler_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(bin("bundler"));
-        cmd.args(args).env("BUNDLER_CACHE", self.path("cache")).current_dir(self.dir.path());
+        cmd.args(args).env("BUNDLER_CACHE", self.path("cache")).env("BUNDLER_KEY_PASSWORD", KEY_PASSWORD).current_dir(self.dir.path());
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -289,7 +289,7 @@ fn multi_gigabyte_model_with_flat_memory() {
         // zstd (the default) turns the zeros into a small bundle: the disk holds one 3 GiB copy
         // at a time, and import streams through the decompressor.
         &["create", &s(&m), "--key", &s(&gap.key()), "--out", &s(&bundle), "--lock", &s(&gap.lock_file())],
-        &[("BUNDLER_CACHE", &cache)],
+        &[("BUNDLER_CACHE", &cache), ("BUNDLER_KEY_PASSWORD", Path::new(e2e::KEY_PASSWORD))],
         gap.dir.path(),
     );
     r.ok();

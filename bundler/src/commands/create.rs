@@ -24,6 +24,8 @@ use crate::sources::Fetched;
 pub struct CreateArgs {
     pub manifests: Vec<PathBuf>,
     pub key: PathBuf,
+    /// Where the key's password is, if it has one (else `BUNDLER_KEY_PASSWORD` or the terminal).
+    pub password_file: Option<PathBuf>,
     pub out: PathBuf,
     pub lock: PathBuf,
     pub locked: bool,
@@ -87,8 +89,8 @@ pub struct CreateSummary {
 
 pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     let mut manifest = Manifest::load(&args.manifests)?;
-    // Fail on a bad key before fetching gigabytes.
-    let key = SecretKey::load(&args.key)?;
+    // Fail on a bad key or password before fetching gigabytes.
+    let key = SecretKey::load_with(&args.key, || super::password::unlock(args.password_file.as_deref(), &args.key))?;
     let have = args.have.as_deref().map(load_have).transpose()?;
     let cache = Arc::new(BlobCache::open(&args.cache)?);
     let sources = plan::Sources::new(&manifest, cache.clone());

@@ -5,6 +5,7 @@ pub mod create;
 pub mod inspect;
 pub mod keygen;
 pub mod lock;
+pub mod password;
 pub mod verify;
 
 /// `SOURCE_DATE_EPOCH` (reproducible builds) or now, in seconds.

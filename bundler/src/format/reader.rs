@@ -279,7 +279,7 @@ mod tests {
     /// A trusted key pair; the directory holding it lives as long as the test.
     fn keys() -> (SecretKey, PublicKey, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let (sk, pk, _) = keygen(dir.path()).unwrap();
+        let (sk, pk, _) = keygen(dir.path(), None).unwrap();
         (SecretKey::load(&sk).unwrap(), PublicKey::load(&pk).unwrap(), dir)
     }
 

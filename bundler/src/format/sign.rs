@@ -1,9 +1,11 @@
 //! Minisign-compatible ed25519 signatures over `bundle.json`.
 //!
-//! Keys are minisign key files (so `minisign -G -W` keys work and `minisign -Vm` verifies our
-//! signatures). Signing is done here rather than with the minisign crate because that crate
-//! adds random noise to every signature, and a bundle must be byte-identical when rebuilt
-//! from the same lock; plain ed25519 over the BLAKE2b-512 prehash is deterministic.
+//! Keys are minisign key files (so `minisign -G` keys work, with or without `-W`, and
+//! `minisign -Vm` verifies our signatures). Secret keys are password-protected by default, in
+//! minisign's own format (scrypt, decrypted by the minisign crate). Signing is done here rather
+//! than with the minisign crate because that crate adds random noise to every signature, and a
+//! bundle must be byte-identical when rebuilt from the same lock; plain ed25519 over the
+//! BLAKE2b-512 prehash is deterministic.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use ed25519_dalek::Signer;
 
 const SIG_ALG_PREHASHED: &[u8; 2] = b"ED";
 const KEY_ALG: &[u8; 2] = b"Ed";
+const KDF_SCRYPT: &[u8] = b"Sc";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -22,8 +25,12 @@ pub enum SignError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a minisign {what} key: {detail}")]
     BadKey { path: PathBuf, what: &'static str, detail: String },
-    #[error("secret key {0} is password-protected; create an unencrypted key with `bundler keygen` or `minisign -G -W`")]
+    #[error("secret key {0} is password-protected and no password was given: pass --password-file FILE, set BUNDLER_KEY_PASSWORD, or run on a terminal to be asked")]
     Encrypted(PathBuf),
+    #[error("wrong password for secret key {path} (from {from}); give the password the key was made with")]
+    WrongPassword { path: PathBuf, from: String },
+    #[error("{0}")]
+    Password(String),
     #[error("signature file is malformed: {0}")]
     BadSignature(String),
     #[error("bundle.json is signed by key {found}, which is not among the trusted keys ({trusted}); import with --trust <the publisher's .pub file>")]
@@ -58,17 +65,41 @@ pub struct SecretKey {
     key: ed25519_dalek::SigningKey,
 }
 
+/// A password and where it came from (named when it turns out wrong).
+pub struct Password {
+    pub text: String,
+    pub from: String,
+}
+
 impl SecretKey {
+    /// An unencrypted key; a password-protected one is refused as `Encrypted`.
     pub fn load(path: &Path) -> Result<Self, SignError> {
+        Self::load_with(path, || Err(SignError::Encrypted(path.into())))
+    }
+
+    /// Any minisign secret key; `password` is asked only when the key is encrypted.
+    pub fn load_with(path: &Path, password: impl FnOnce() -> Result<Password, SignError>) -> Result<Self, SignError> {
         let text = std::fs::read_to_string(path).map_err(|source| SignError::Io { path: path.into(), source })?;
         let bad = |detail: &str| SignError::BadKey { path: path.into(), what: "secret", detail: detail.into() };
-        let raw = B64.decode(key_line(&text).ok_or_else(|| bad("no key line"))?).map_err(|e| bad(&e.to_string()))?;
+        let line = key_line(&text).ok_or_else(|| bad("no key line"))?;
+        let mut raw = B64.decode(line).map_err(|e| bad(&e.to_string()))?;
         // sig_alg(2) kdf_alg(2) chk_alg(2) salt(32) ops(8) mem(8) keynum(8) sk(64) chk(32)
         if raw.len() != 158 || &raw[0..2] != KEY_ALG {
             return Err(bad("unexpected length or algorithm"));
         }
-        if raw[2..4] != [0, 0] {
-            return Err(SignError::Encrypted(path.into()));
+        match &raw[2..4] {
+            [0, 0] => {}
+            KDF_SCRYPT => {
+                let pw = password()?;
+                // The crate derives the scrypt stream, decrypts and checks the checksum.
+                let sk_box = minisign::SecretKeyBox::from_string(&format!("untrusted comment: \n{line}\n")).map_err(|e| bad(&e.to_string()))?;
+                let sk = minisign::SecretKey::from_box(sk_box, Some(pw.text)).map_err(|e| match e.kind() {
+                    minisign::ErrorKind::Verify => SignError::WrongPassword { path: path.into(), from: pw.from },
+                    _ => bad(&e.to_string()),
+                })?;
+                raw = sk.to_bytes();
+            }
+            _ => return Err(bad("unsupported key derivation (minisign knows scrypt only)")),
         }
         let mut id = [0u8; 8];
         id.copy_from_slice(&raw[54..62]);
@@ -161,22 +192,33 @@ pub fn verify(trusted: &[PublicKey], data: &[u8], signature: &str) -> Result<Key
     Ok(id)
 }
 
-/// Write `DIR/bundle.key` and `DIR/bundle.pub` (unencrypted minisign key pair).
-pub fn keygen(dir: &Path) -> Result<(PathBuf, PathBuf, KeyId), SignError> {
+/// `DIR/bundle.key` and `DIR/bundle.pub`, as `keygen` writes them.
+pub fn key_files(dir: &Path) -> [PathBuf; 2] {
+    [dir.join("bundle.key"), dir.join("bundle.pub")]
+}
+
+/// Write `DIR/bundle.key` and `DIR/bundle.pub`: a minisign key pair, the secret key encrypted
+/// with `password` (minisign's scrypt format) or, given `None`, unencrypted.
+pub fn keygen(dir: &Path, password: Option<&str>) -> Result<(PathBuf, PathBuf, KeyId), SignError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SignError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let (sk_path, pk_path) = (dir.join("bundle.key"), dir.join("bundle.pub"));
+    let [sk_path, pk_path] = key_files(dir);
     for p in [&sk_path, &pk_path] {
         if p.exists() {
             return Err(SignError::Exists(p.clone()));
         }
     }
-    let kp = minisign::KeyPair::generate_unencrypted_keypair()
-        .map_err(|e| SignError::BadKey { path: dir.into(), what: "new", detail: e.to_string() })?;
-    let sk_box = kp.sk.to_box(None).map_err(|e| SignError::BadKey { path: sk_path.clone(), what: "secret", detail: e.to_string() })?;
+    let generated = match password {
+        Some("") => return Err(SignError::Password("refusing an empty password: it would protect nothing (use --unencrypted to mean that)".into())),
+        Some(pw) => minisign::KeyPair::generate_encrypted_keypair(Some(pw.to_string())),
+        None => minisign::KeyPair::generate_unencrypted_keypair(),
+    };
+    let kp = generated.map_err(|e| SignError::BadKey { path: dir.into(), what: "new", detail: e.to_string() })?;
+    let comment = if password.is_some() { "minisign encrypted secret key" } else { "minisign unencrypted secret key" };
+    let sk_box = kp.sk.to_box(Some(comment)).map_err(|e| SignError::BadKey { path: sk_path.clone(), what: "secret", detail: e.to_string() })?;
     let pk_box = kp.pk.to_box().map_err(|e| SignError::BadKey { path: pk_path.clone(), what: "public", detail: e.to_string() })?;
     write_private(&sk_path, sk_box.to_string().as_bytes()).map_err(io(&sk_path))?;
     std::fs::write(&pk_path, pk_box.to_string()).map_err(io(&pk_path))?;
@@ -202,7 +244,7 @@ mod tests {
     #[test]
     fn sign_verify_roundtrip_and_determinism() {
         let dir = tempfile::tempdir().unwrap();
-        let (sk, pk, id) = keygen(dir.path()).unwrap();
+        let (sk, pk, id) = keygen(dir.path(), None).unwrap();
         let sk = SecretKey::load(&sk).unwrap();
         let pk = PublicKey::load(&pk).unwrap();
         assert_eq!(sk.id(), id);
@@ -211,9 +253,46 @@ mod tests {
         assert_eq!(verify(std::slice::from_ref(&pk), b"hello", &s1).unwrap(), id);
         assert!(matches!(verify(std::slice::from_ref(&pk), b"hellO", &s1), Err(SignError::Invalid(_))));
         let other = tempfile::tempdir().unwrap();
-        let (_, opk, _) = keygen(other.path()).unwrap();
+        let (_, opk, _) = keygen(other.path(), None).unwrap();
         let opk = PublicKey::load(&opk).unwrap();
         assert!(matches!(verify(&[opk], b"hello", &s1), Err(SignError::Untrusted { .. })));
-        assert!(keygen(dir.path()).is_err(), "keygen must not overwrite");
+        assert!(keygen(dir.path(), None).is_err(), "keygen must not overwrite");
+    }
+
+    fn pw(text: &str) -> Result<Password, SignError> {
+        Ok(Password { text: text.into(), from: "the test".into() })
+    }
+
+    #[test]
+    fn encrypted_keys_need_their_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sk, pk, id) = keygen(dir.path(), Some("s3cret")).unwrap();
+        let line = key_line(&std::fs::read_to_string(&sk).unwrap()).unwrap().to_string();
+        assert_eq!(&B64.decode(&line).unwrap()[2..4], KDF_SCRYPT, "encrypted with scrypt");
+        assert!(matches!(SecretKey::load(&sk), Err(SignError::Encrypted(_))));
+        let wrong = SecretKey::load_with(&sk, || pw("guess")).err().unwrap();
+        assert!(matches!(&wrong, SignError::WrongPassword { .. }), "{wrong}");
+        assert!(wrong.to_string().contains(&sk.display().to_string()) && wrong.to_string().contains("the test"));
+        let key = SecretKey::load_with(&sk, || pw("s3cret")).unwrap();
+        assert_eq!(key.id(), id);
+        let pk = PublicKey::load(&pk).unwrap();
+        assert_eq!(verify(&[pk], b"data", &key.sign(b"data", "c")).unwrap(), id);
+        // An unencrypted key never asks.
+        let plain = tempfile::tempdir().unwrap();
+        let (sk, _, _) = keygen(plain.path(), None).unwrap();
+        SecretKey::load_with(&sk, || panic!("asked for a password")).unwrap();
+        assert!(keygen(tempfile::tempdir().unwrap().path(), Some("")).is_err(), "an empty password is refused");
+    }
+
+    #[test]
+    fn unencrypted_key_without_checksum_loads() {
+        // `minisign -G -W` (0.11) leaves the checksum of an unencrypted key zeroed.
+        let dir = tempfile::tempdir().unwrap();
+        let (sk, _, id) = keygen(dir.path(), None).unwrap();
+        let mut raw = B64.decode(key_line(&std::fs::read_to_string(&sk).unwrap()).unwrap()).unwrap();
+        raw[126..158].fill(0);
+        let w = dir.path().join("w.key");
+        std::fs::write(&w, format!("untrusted comment: minisign encrypted secret key\n{}\n", B64.encode(&raw))).unwrap();
+        assert_eq!(SecretKey::load(&w).unwrap().id(), id);
     }
 }

@@ -33,6 +33,9 @@ pub enum SplitError {
     Size { n: usize, total: usize, path: PathBuf, expected: u64, actual: u64 },
     #[error("the part index {path} is not signed by a trusted key: {detail}")]
     Signature { path: PathBuf, detail: String },
+    /// The signature file is there but does not verify (the importer tells a revoked key apart).
+    #[error("the part index {path} is not signed by a trusted key: {source}")]
+    Verify { path: PathBuf, source: sign::SignError },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,7 +217,7 @@ pub fn open_parts(index_path: &Path, trusted: Option<&[PublicKey]>) -> Result<Pa
         Some(keys) => {
             let sig_path = index_path.with_file_name(format!("{}.minisig", index_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
             let sig = std::fs::read_to_string(&sig_path).map_err(|e| SplitError::Signature { path: index_path.to_path_buf(), detail: format!("{}: {e}", sig_path.display()) })?;
-            Some(sign::verify(keys, &bytes, &sig).map_err(|e| SplitError::Signature { path: index_path.to_path_buf(), detail: e.to_string() })?)
+            Some(sign::verify(keys, &bytes, &sig).map_err(|source| SplitError::Verify { path: index_path.to_path_buf(), source })?)
         }
         None => None,
     };

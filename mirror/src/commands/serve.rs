@@ -6,6 +6,13 @@ use crate::cli::ServeArgs;
 use crate::store::Store;
 
 pub async fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    // A broken trust file stops the start, not the first import. Absolute: it is read again
+    // for every import.
+    let mut trust_files = Vec::new();
+    for f in &args.trust_file {
+        crate::import::TrustFile::load(f)?;
+        trust_files.push(std::fs::canonicalize(f).with_context(|| format!("--trust-file {}", f.display()))?);
+    }
     // TLS first: a bad certificate fails before the store is touched.
     let paths = crate::store::Paths::new(&args.store);
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -20,5 +27,5 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let uploads = crate::routes::oci::push::Uploads::new(args.push_htpasswd.is_some(), args.allow_overwrite_imported);
     let store = Store::open(&args.store)?;
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}; is the port in use?", args.listen))?;
-    crate::serve::run(store, listener, tls, auth, uploads).await
+    crate::serve::run(store, listener, tls, auth, uploads, trust_files).await
 }

@@ -13,6 +13,7 @@ use bundler::format::sign::KeyId;
 use bundler::format::Digest;
 
 use super::policy::{self, Decision};
+use super::trust::{Grant, Trust};
 use super::ImportOptions;
 use crate::store::{Paths, Store};
 
@@ -20,6 +21,7 @@ pub struct Staging<'a> {
     store: &'a Store,
     dir: PathBuf,
     opts: &'a ImportOptions,
+    trust: &'a Trust,
     /// Verified only once `read_bundle` returns Ok.
     pub staged: BTreeMap<Digest, u64>,
     pub present: usize,
@@ -47,7 +49,7 @@ pub struct NoSpace {
 }
 
 impl<'a> Staging<'a> {
-    pub fn new(store: &'a Store, dir: &Path, opts: &'a ImportOptions) -> Staging<'a> {
+    pub fn new(store: &'a Store, dir: &Path, opts: &'a ImportOptions, trust: &'a Trust) -> Staging<'a> {
         let progress = (opts.progress && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
             let p = indicatif::ProgressBar::new(0);
             p.set_style(
@@ -57,7 +59,7 @@ impl<'a> Staging<'a> {
             );
             p
         });
-        Staging { store, dir: dir.to_path_buf(), opts, staged: BTreeMap::new(), present: 0, already: None, same_again: None, no_space: None, needed: 0, progress }
+        Staging { store, dir: dir.to_path_buf(), opts, trust, staged: BTreeMap::new(), present: 0, already: None, same_again: None, no_space: None, needed: 0, progress }
     }
 
     /// Set when the read stopped because this exact bundle was imported before.
@@ -120,8 +122,27 @@ impl<'a> Staging<'a> {
 
 impl Sink for Staging<'_> {
     fn on_verified(&mut self, b: &BundleJson, bundle_json: &[u8], signer: KeyId) -> Result<(), BundleError> {
-        policy::check_expiry(b, chrono::Utc::now()).map_err(BundleError::Refused)?;
-        let prev = self.store.bundle(&b.name).map_err(|e| BundleError::Refused(e.to_string()))?;
+        let now = chrono::Utc::now();
+        policy::check_expiry(b, now).map_err(BundleError::Refused)?;
+        let grant = self.trust.may_sign(signer, &b.name);
+        if let Grant::Refused(why) = grant {
+            return Err(BundleError::Refused(why));
+        }
+        policy::check_sequence_ahead(b, u64::try_from(now.timestamp()).unwrap_or(0)).map_err(BundleError::Refused)?;
+        let store_err = |e: crate::store::StoreError| BundleError::Refused(e.to_string());
+        let prev = self.store.bundle(&b.name).map_err(store_err)?;
+        let mut history_err = None;
+        let owner = policy::owner(prev.as_ref(), || {
+            self.store.history().unwrap_or_else(|e| {
+                history_err = Some(e);
+                Vec::new()
+            })
+        });
+        if let Some(e) = history_err {
+            return Err(store_err(e));
+        }
+        let allowed = self.opts.allow_signer_change || grant == Grant::Named;
+        policy::check_signer(b, signer, owner.as_deref(), prev.as_ref(), allowed).map_err(BundleError::Refused)?;
         let this = Digest::sha256_of(bundle_json);
         match policy::check_sequence(b, &this, prev.as_ref(), self.opts.allow_downgrade).map_err(BundleError::Refused)? {
             Decision::Import => {}

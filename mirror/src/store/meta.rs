@@ -79,6 +79,10 @@ pub struct BundleRecord {
     /// The bundle's SPDX SBOM blob, served at `/sbom/<name>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sbom: Option<Digest>,
+    /// The key that signed it (as minisign prints key ids): the name belongs to that key.
+    /// Absent in stores from before signers were recorded; the history tree tells then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
 }
 
 /// One past import, keyed by the generation it produced.

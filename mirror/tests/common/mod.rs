@@ -28,7 +28,7 @@ pub struct Fixture {
 impl Fixture {
     pub fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let (sk, pk, _) = keygen(&dir.path().join("keys")).unwrap();
+        let (sk, pk, _) = keygen(&dir.path().join("keys"), None).unwrap();
         Fixture { key: SecretKey::load(&sk).unwrap(), public: PublicKey::load(&pk).unwrap(), public_path: pk, dir }
     }
     pub fn store_dir(&self) -> PathBuf {
@@ -38,7 +38,7 @@ impl Fixture {
         self.dir.path().join(name)
     }
     pub fn opts(&self) -> ImportOptions {
-        ImportOptions { trust: vec![self.public.clone()], allow_downgrade: false, progress: false, tmpdir: None }
+        ImportOptions { trust: vec![self.public.clone()], ..ImportOptions::default() }
     }
     pub fn open(&self) -> Store {
         Store::open(&self.store_dir()).unwrap()
