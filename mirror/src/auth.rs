@@ -11,12 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 use bundler::format::Digest;
+
+use crate::routes::origin::Origin;
 
 const TOKEN_PATH: &str = "/token";
 const TOKEN_TTL: Duration = Duration::from_secs(300);
@@ -40,8 +42,8 @@ pub struct Auth {
     /// sha256 of `user:password` pairs already checked: bcrypt is slow by design, and pip and
     /// apt send Basic credentials with every request.
     verified: Mutex<HashMap<Digest, Instant>>,
-    /// `https` when serving TLS: the token realm clients are sent to.
-    scheme: &'static str,
+    /// Where clients reach the mirror: the token realm they are sent to.
+    origin: Origin,
 }
 
 impl Auth {
@@ -63,10 +65,10 @@ impl Auth {
     }
 
     /// Readers from `--htpasswd` (every read needs credentials), writers from `--push-htpasswd`.
-    pub fn load(readers: Option<&Path>, writers: Option<&Path>, tls: bool) -> Result<Auth, AuthError> {
+    pub fn load(readers: Option<&Path>, writers: Option<&Path>, origin: Origin) -> Result<Auth, AuthError> {
         let readers = readers.map(Auth::read_file).transpose()?;
         let writers = writers.map(Auth::read_file).transpose()?.unwrap_or_default();
-        Ok(Auth { readers, writers, tokens: Mutex::default(), verified: Mutex::default(), scheme: if tls { "https" } else { "http" } })
+        Ok(Auth { readers, writers, tokens: Mutex::default(), verified: Mutex::default(), origin })
     }
 
     pub fn has_writers(&self) -> bool {
@@ -166,12 +168,11 @@ fn is_write(method: &axum::http::Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-fn unauthorized(auth: &Auth, headers: &HeaderMap, path: &str, write: bool) -> Response {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+fn unauthorized(auth: &Auth, uri: &Uri, headers: &HeaderMap, path: &str, write: bool) -> Response {
     let (challenge, body, ctype) = if path == "/v2" || path.starts_with("/v2/") {
         let scope = oci_scope(path, write).map(|s| format!(",scope=\"{s}\"")).unwrap_or_default();
         (
-            format!("Bearer realm=\"{}://{host}{TOKEN_PATH}\",service=\"{SERVICE}\"{scope}", auth.scheme),
+            format!("Bearer realm=\"{}{TOKEN_PATH}\",service=\"{SERVICE}\"{scope}", auth.origin.base(uri, headers)),
             r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required: log in with the mirror's credentials"}]}"#.to_string(),
             "application/json",
         )
@@ -233,7 +234,7 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
                 let body = serde_json::json!({"errors": [{"code": "DENIED", "message": format!("user {} may read but not push; writers are listed in --push-htpasswd", c.user())}]});
                 (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
             }
-            None => unauthorized(&auth, req.headers(), &path, true),
+            None => unauthorized(&auth, req.uri(), req.headers(), &path, true),
         };
     }
     // Clients learn from the `/v2/` ping that this registry has a token service; without a
@@ -241,10 +242,10 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
     let ping = path == "/v2" || path == "/v2/";
     match user {
         Some(_) => next.run(req).await,
-        None if ping && auth.has_writers() => unauthorized(&auth, req.headers(), &path, false),
+        None if ping && auth.has_writers() => unauthorized(&auth, req.uri(), req.headers(), &path, false),
         // Without writers a write is answered by the handler (405: read-only).
         None if auth.readers.is_none() => next.run(req).await,
-        None => unauthorized(&auth, req.headers(), &path, write),
+        None => unauthorized(&auth, req.uri(), req.headers(), &path, write),
     }
 }
 
@@ -281,7 +282,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("htpasswd");
         std::fs::write(&f, format!("# users\nalice:{}\n", bcrypt::hash("s3cret", 4).unwrap())).unwrap();
-        let a = Auth::load(Some(&f), None, false).unwrap();
+        let a = Auth::load(Some(&f), None, Origin::default()).unwrap();
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         assert_eq!(a.basic(&b64("alice:s3cret")).as_deref(), Some("alice"));
         assert_eq!(a.basic(&b64("alice:s3cret")).as_deref(), Some("alice"), "remembered");
@@ -293,6 +294,6 @@ mod tests {
         assert_eq!(oci_scope("/v2/site/app/blobs/uploads/", true).as_deref(), Some("repository:site/app:pull,push"));
         assert!(!a.has_writers());
         std::fs::write(&f, "alice:plaintext\n").unwrap();
-        assert!(Auth::load(Some(&f), None, false).is_err());
+        assert!(Auth::load(Some(&f), None, Origin::default()).is_err());
     }
 }

@@ -147,6 +147,12 @@ pub struct ServeArgs {
     /// Plain HTTP even when STORE/tls/ holds a certificate.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub no_tls: bool,
+    /// The URL clients reach the mirror at (e.g. https://mirror.example:5000, or a reverse
+    /// proxy's): the absolute URLs the mirror hands out (NLTK package URLs, hub API page links,
+    /// the token realm) use it. Without it they follow each request's Host header, which a
+    /// client can forge.
+    #[arg(long, value_name = "URL")]
+    pub external_url: Option<String>,
 }
 
 #[derive(Args)]

@@ -10,18 +10,19 @@ use axum::response::Response;
 use axum::Router;
 
 use crate::control;
+use crate::routes::origin::Origin;
 use crate::routes::{self, AppState};
 use crate::store::Store;
 
 /// The full application, as tests mount it in-process.
 pub fn app(store: Arc<Store>) -> Router {
-    app_with(store, None, Default::default())
+    app_with(store, None, Default::default(), Origin::default())
 }
 
 /// With `--htpasswd`: every read needs credentials (or a token from `/token`); with
 /// `--push-htpasswd`: OCI writes need a writer's.
-pub fn app_with(store: Arc<Store>, auth: Option<Arc<crate::auth::Auth>>, uploads: Arc<routes::oci::push::Uploads>) -> Router {
-    let r = routes::router(AppState { store, apt: Default::default(), pypi: Default::default(), uploads });
+pub fn app_with(store: Arc<Store>, auth: Option<Arc<crate::auth::Auth>>, uploads: Arc<routes::oci::push::Uploads>, origin: Origin) -> Router {
+    let r = routes::router(AppState { store, apt: Default::default(), pypi: Default::default(), uploads, origin: Arc::new(origin) });
     let r = match auth {
         Some(a) => r.layer(middleware::from_fn_with_state(a, crate::auth::require)),
         None => r,
@@ -37,15 +38,8 @@ async fn log_request(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Behind our own TLS the request line carries no scheme; absolute links built from a request
-/// (the hub API's `Link` pages) read it from `X-Forwarded-Proto`, as behind a TLS proxy.
-async fn mark_https(mut req: Request, next: Next) -> Response {
-    req.headers_mut().entry("x-forwarded-proto").or_insert(axum::http::HeaderValue::from_static("https"));
-    next.run(req).await
-}
-
 /// Serve until SIGTERM or SIGINT; in-flight requests finish, then the socket is removed.
-pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<rustls::ServerConfig>, auth: Option<Arc<crate::auth::Auth>>, uploads: routes::oci::push::Uploads) -> anyhow::Result<()> {
+pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<rustls::ServerConfig>, auth: Option<Arc<crate::auth::Auth>>, uploads: routes::oci::push::Uploads, origin: Origin) -> anyhow::Result<()> {
     let uploads = Arc::new(uploads);
     let store = Arc::new(store);
     // Without the socket the mirror still serves; only imports must wait for a stop.
@@ -72,12 +66,10 @@ pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<ru
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mode = if uploads.enabled { "OCI pushes accepted from --push-htpasswd users" } else { "read-only" };
     tracing::info!("mirror serving {} on {scheme}://{addr} ({mode}; imports through {})", store.paths.root().display(), store.paths.socket().display());
+    let app = app_with(store.clone(), auth, uploads, origin);
     let served = match tls {
-        Some(cfg) => {
-            let app = app_with(store.clone(), auth, uploads).layer(middleware::from_fn(mark_https));
-            axum::serve(crate::tls::TlsListener::new(listener, cfg)?, app).with_graceful_shutdown(shutdown_signal()).await
-        }
-        None => axum::serve(listener, app_with(store.clone(), auth, uploads)).with_graceful_shutdown(shutdown_signal()).await,
+        Some(cfg) => axum::serve(crate::tls::TlsListener::new(listener, cfg)?, app).with_graceful_shutdown(shutdown_signal()).await,
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await,
     };
     for task in admin.into_iter().chain(sweeper) {
         task.abort();

@@ -299,7 +299,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(store_with_suite(dir.path(), 50));
         let apt = Arc::new(AptState::default());
-        let app = crate::routes::router(AppState { store: store.clone(), apt: apt.clone(), pypi: Default::default(), uploads: Default::default() });
+        let app = crate::routes::router(AppState { store: store.clone(), apt: apt.clone(), pypi: Default::default(), uploads: Default::default(), origin: Default::default() });
         for i in 0..40 {
             assert_eq!(status(&app, &format!("/apt/t/dists/nope{i}/InRelease")).await, StatusCode::NOT_FOUND);
             assert_eq!(status(&app, &format!("/apt/other{i}/dists/stable/Release")).await, StatusCode::NOT_FOUND);
