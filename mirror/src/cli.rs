@@ -153,6 +153,14 @@ pub struct ServeArgs {
     /// client can forge.
     #[arg(long, value_name = "URL")]
     pub external_url: Option<String>,
+    /// Failed logins tolerated per user name, and per client address, within --login-window;
+    /// past it, logins for that name or from that address get 429 (Retry-After) until the
+    /// window has passed. 0 turns the limit off.
+    #[arg(long, value_name = "N", default_value_t = crate::auth::LoginLimit::default().failures)]
+    pub login_failures: u32,
+    /// The window of --login-failures, and how long a lockout lasts.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::auth::LoginLimit::default().window.as_secs())]
+    pub login_window: u64,
 }
 
 #[derive(Args)]

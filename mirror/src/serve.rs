@@ -1,12 +1,15 @@
 //! The HTTP server: one listener for every protocol, the control socket beside it, graceful
 //! shutdown on SIGTERM/SIGINT.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::extract::connect_info::Connected;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::serve::IncomingStream;
 use axum::Router;
 
 use crate::control;
@@ -36,6 +39,23 @@ async fn log_request(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     tracing::debug!("{method} {uri} {} {}ms", resp.status().as_u16(), start.elapsed().as_millis());
     resp
+}
+
+/// The client's address (`ConnectInfo<Peer>` in a request's extensions), over TCP or our TLS:
+/// the failed-login limit counts per address as well as per user name.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(s: IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer(*s.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, crate::tls::TlsListener>> for Peer {
+    fn connect_info(s: IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
+        Peer(*s.remote_addr())
+    }
 }
 
 /// Serve until SIGTERM or SIGINT; in-flight requests finish, then the socket is removed.
@@ -68,8 +88,8 @@ pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<ru
     tracing::info!("mirror serving {} on {scheme}://{addr} ({mode}; imports through {})", store.paths.root().display(), store.paths.socket().display());
     let app = app_with(store.clone(), auth, uploads, origin);
     let served = match tls {
-        Some(cfg) => axum::serve(crate::tls::TlsListener::new(listener, cfg)?, app).with_graceful_shutdown(shutdown_signal()).await,
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await,
+        Some(cfg) => axum::serve(crate::tls::TlsListener::new(listener, cfg)?, app.into_make_service_with_connect_info::<Peer>()).with_graceful_shutdown(shutdown_signal()).await,
+        None => axum::serve(listener, app.into_make_service_with_connect_info::<Peer>()).with_graceful_shutdown(shutdown_signal()).await,
     };
     for task in admin.into_iter().chain(sweeper) {
         task.abort();

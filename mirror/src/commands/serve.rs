@@ -14,9 +14,10 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let origin = crate::routes::origin::Origin::new(args.external_url.as_deref(), tls.is_some())?;
+    let limit = crate::auth::LoginLimit { failures: args.login_failures, window: std::time::Duration::from_secs(args.login_window) };
     let auth = match (&args.htpasswd, &args.push_htpasswd) {
         (None, None) => None,
-        (r, w) => Some(std::sync::Arc::new(crate::auth::Auth::load(r.as_deref(), w.as_deref(), origin.clone())?)),
+        (r, w) => Some(std::sync::Arc::new(crate::auth::Auth::load(r.as_deref(), w.as_deref(), origin.clone(), limit)?)),
     };
     let uploads = crate::routes::oci::push::Uploads::new(args.push_htpasswd.is_some(), args.allow_overwrite_imported);
     let store = Store::open(&args.store)?;
