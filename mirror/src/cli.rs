@@ -161,6 +161,14 @@ pub struct ServeArgs {
     /// The window of --login-failures, and how long a lockout lasts.
     #[arg(long, value_name = "SECONDS", default_value_t = crate::auth::LoginLimit::default().window.as_secs())]
     pub login_window: u64,
+    /// Upload sessions (blob pushes in progress) one writer may hold open; more get 429
+    /// TOOMANYREQUESTS.
+    #[arg(long, value_name = "N", default_value_t = crate::routes::oci::push::UploadLimits::default().sessions)]
+    pub max_upload_sessions: usize,
+    /// Bytes one writer's open upload sessions may hold in STORE/uploads (e.g. 64GiB, 500MB);
+    /// past it the upload gets 429 TOOMANYREQUESTS.
+    #[arg(long, value_name = "SIZE", default_value = "64GiB", value_parser = bundler::format::split::parse_bytes)]
+    pub max_upload_bytes: u64,
 }
 
 #[derive(Args)]

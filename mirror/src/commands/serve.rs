@@ -19,7 +19,8 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<()> {
         (None, None) => None,
         (r, w) => Some(std::sync::Arc::new(crate::auth::Auth::load(r.as_deref(), w.as_deref(), origin.clone(), limit)?)),
     };
-    let uploads = crate::routes::oci::push::Uploads::new(args.push_htpasswd.is_some(), args.allow_overwrite_imported);
+    let limits = crate::routes::oci::push::UploadLimits { sessions: args.max_upload_sessions, bytes: args.max_upload_bytes };
+    let uploads = crate::routes::oci::push::Uploads::new(args.push_htpasswd.is_some(), args.allow_overwrite_imported).with_limits(limits);
     let store = Store::open(&args.store)?;
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}; is the port in use?", args.listen))?;
     crate::serve::run(store, listener, tls, auth, uploads, origin).await
