@@ -4,19 +4,30 @@
 //! (`WWW-Authenticate: Bearer realm=…/token`), which is what containerd, podman, buildah and
 //! skopeo expect from a registry. Without `--htpasswd` reads are open, as on an air-gapped LAN;
 //! an OCI write (push, delete) always needs a writer; imports go through the store's socket.
+//! An unknown user name costs the same bcrypt work as a wrong password (no probing names by
+//! timing), and failed logins are limited (`limit`).
+
+mod limit;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 use bundler::format::Digest;
+pub use limit::LoginLimit;
+use limit::{Failures, Who};
+
+use crate::routes::origin::Origin;
+use crate::serve::Peer;
 
 const TOKEN_PATH: &str = "/token";
 const TOKEN_TTL: Duration = Duration::from_secs(300);
@@ -40,9 +51,29 @@ pub struct Auth {
     /// sha256 of `user:password` pairs already checked: bcrypt is slow by design, and pip and
     /// apt send Basic credentials with every request.
     verified: Mutex<HashMap<Digest, Instant>>,
-    /// `https` when serving TLS: the token realm clients are sent to.
-    scheme: &'static str,
+    /// Where clients reach the mirror: the token realm they are sent to.
+    origin: Origin,
+    /// Checked for unknown user names: a hash at the highest cost of the file's, so a name
+    /// that is not there takes as long to refuse as a wrong password.
+    dummy: String,
+    failures: Failures,
+    /// bcrypt verifications run, for the test that unknown users cost one too.
+    bcrypt_runs: AtomicU64,
 }
+
+/// The outcome of a password check.
+#[derive(Debug, PartialEq)]
+enum Login {
+    User(String),
+    Refused,
+    /// Too many failed logins for the user name or from the address: try again after this.
+    Locked(Duration),
+}
+
+/// The user a request proved to be, in its extensions for the handlers (the push side's
+/// per-user limits). Absent for anonymous requests.
+#[derive(Clone, Debug)]
+pub struct User(pub String);
 
 impl Auth {
     fn read_file(path: &Path) -> Result<HashMap<String, String>, AuthError> {
@@ -63,10 +94,12 @@ impl Auth {
     }
 
     /// Readers from `--htpasswd` (every read needs credentials), writers from `--push-htpasswd`.
-    pub fn load(readers: Option<&Path>, writers: Option<&Path>, tls: bool) -> Result<Auth, AuthError> {
+    pub fn load(readers: Option<&Path>, writers: Option<&Path>, origin: Origin, limit: LoginLimit) -> Result<Auth, AuthError> {
         let readers = readers.map(Auth::read_file).transpose()?;
         let writers = writers.map(Auth::read_file).transpose()?.unwrap_or_default();
-        Ok(Auth { readers, writers, tokens: Mutex::default(), verified: Mutex::default(), scheme: if tls { "https" } else { "http" } })
+        let cost = writers.values().chain(readers.iter().flat_map(|r| r.values())).filter_map(|h| h.get(4..6)?.parse::<u32>().ok()).max().unwrap_or(bcrypt::DEFAULT_COST);
+        let dummy = bcrypt::hash_with_salt("no such user", cost, [0x5a; 16]).map(|h| h.to_string()).unwrap_or_default();
+        Ok(Auth { readers, writers, tokens: Mutex::default(), verified: Mutex::default(), origin, dummy, failures: Failures::new(limit), bcrypt_runs: AtomicU64::new(0) })
     }
 
     pub fn has_writers(&self) -> bool {
@@ -74,28 +107,48 @@ impl Auth {
     }
 
     /// The user a `Basic` header proves, if it does.
-    fn basic(&self, value: &str) -> Option<String> {
-        let raw = base64::engine::general_purpose::STANDARD.decode(value.trim()).ok()?;
-        let pair = String::from_utf8(raw).ok()?;
-        let (user, password) = pair.split_once(':')?;
-        self.password(user, password)
+    fn basic(&self, value: &str, client: Option<IpAddr>) -> Login {
+        let Some(pair) = base64::engine::general_purpose::STANDARD.decode(value.trim()).ok().and_then(|raw| String::from_utf8(raw).ok()) else {
+            return Login::Refused;
+        };
+        let Some((user, password)) = pair.split_once(':') else { return Login::Refused };
+        self.password(user, password, client)
     }
 
-    /// The user, if `password` is theirs.
-    fn password(&self, user: &str, password: &str) -> Option<String> {
-        let hash = self.writers.get(user).or_else(|| self.readers.as_ref()?.get(user))?;
-        let key = Digest::sha256_of(format!("{user}:{password}:{hash}").as_bytes());
+    fn bcrypt(&self, password: &str, hash: &str) -> bool {
+        self.bcrypt_runs.fetch_add(1, Ordering::Relaxed);
+        bcrypt::verify(password, hash).unwrap_or(false)
+    }
+
+    /// Whether `password` is `user`'s; `client` is the address it came from, when known.
+    fn password(&self, user: &str, password: &str, client: Option<IpAddr>) -> Login {
+        let hash = self.writers.get(user).or_else(|| self.readers.as_ref()?.get(user));
         let now = Instant::now();
-        if self.verified.lock().unwrap_or_else(|e| e.into_inner()).get(&key).is_some_and(|t| *t > now) {
-            return Some(user.to_string());
+        // Credentials proven before pass even during a lockout: only a guesser's new logins stop.
+        let key = hash.map(|h| Digest::sha256_of(format!("{user}:{password}:{h}").as_bytes()));
+        if key.as_ref().is_some_and(|k| self.verified.lock().unwrap_or_else(|e| e.into_inner()).get(k).is_some_and(|t| *t > now)) {
+            return Login::User(user.to_string());
         }
-        if !bcrypt::verify(password, hash).unwrap_or(false) {
-            return None;
+        let who: Vec<Who> = std::iter::once(Who::User(user.to_string())).chain(client.map(Who::Client)).collect();
+        if let Some(wait) = self.failures.locked(&who, now) {
+            return Login::Locked(wait);
         }
+        let ok = match hash {
+            Some(h) => self.bcrypt(password, h),
+            None => {
+                self.bcrypt(password, &self.dummy);
+                false
+            }
+        };
+        let (Some(key), true) = (key, ok) else {
+            self.failures.failed(&who, now);
+            return Login::Refused;
+        };
+        self.failures.succeeded(user);
         let mut v = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         prune(&mut v, now, |t| *t);
         v.insert(key, now + TOKEN_TTL);
-        Some(user.to_string())
+        Login::User(user.to_string())
     }
 
     /// The user a token we issued was issued to.
@@ -117,15 +170,40 @@ impl Auth {
         token
     }
 
-    fn authorized(&self, headers: &HeaderMap) -> Option<Caller> {
-        let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-        let (scheme, rest) = value.split_once(' ')?;
+    /// Who the request's credentials prove, if anyone; Err(wait) while logins are locked out.
+    fn authorized(&self, headers: &HeaderMap, client: Option<IpAddr>) -> Result<Option<Caller>, Duration> {
+        let Some((scheme, rest)) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.split_once(' ')) else {
+            return Ok(None);
+        };
         match scheme.to_ascii_lowercase().as_str() {
-            "basic" => self.basic(rest).map(Caller::User),
-            "bearer" => self.bearer(rest).map(Caller::Token),
-            _ => None,
+            "basic" => match self.basic(rest, client) {
+                Login::User(u) => Ok(Some(Caller::User(u))),
+                Login::Refused => Ok(None),
+                Login::Locked(wait) => Err(wait),
+            },
+            "bearer" => Ok(self.bearer(rest).map(Caller::Token)),
+            _ => Ok(None),
         }
     }
+}
+
+/// The client's address, when the server recorded it (not for in-process tests).
+fn client_of(req: &Request) -> Option<IpAddr> {
+    req.extensions().get::<ConnectInfo<Peer>>().map(|c| c.0 .0.ip())
+}
+
+/// 429 with `Retry-After` (whole seconds, rounded up), in the OCI error format on `/v2/`.
+fn too_many_logins(path: &str, wait: Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let msg = format!("too many failed logins for this user name or from this address; try again in {secs} s (the operator sets the limit with `mirror serve --login-failures/--login-window`)");
+    let mut r = if path == "/v2" || path.starts_with("/v2/") {
+        let body = serde_json::json!({"errors": [{"code": "TOOMANYREQUESTS", "message": msg}]});
+        (StatusCode::TOO_MANY_REQUESTS, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    } else {
+        (StatusCode::TOO_MANY_REQUESTS, format!("{msg}\n")).into_response()
+    };
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
 }
 
 /// Who a request proved to be: a user (Basic), or the holder of a token we issued to a user.
@@ -166,12 +244,11 @@ fn is_write(method: &axum::http::Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-fn unauthorized(auth: &Auth, headers: &HeaderMap, path: &str, write: bool) -> Response {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+fn unauthorized(auth: &Auth, uri: &Uri, headers: &HeaderMap, path: &str, write: bool) -> Response {
     let (challenge, body, ctype) = if path == "/v2" || path.starts_with("/v2/") {
         let scope = oci_scope(path, write).map(|s| format!(",scope=\"{s}\"")).unwrap_or_default();
         (
-            format!("Bearer realm=\"{}://{host}{TOKEN_PATH}\",service=\"{SERVICE}\"{scope}", auth.scheme),
+            format!("Bearer realm=\"{}{TOKEN_PATH}\",service=\"{SERVICE}\"{scope}", auth.origin.base(uri, headers)),
             r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required: log in with the mirror's credentials"}]}"#.to_string(),
             "application/json",
         )
@@ -188,19 +265,27 @@ fn unauthorized(auth: &Auth, headers: &HeaderMap, path: &str, write: bool) -> Re
 
 /// The middleware: health checks pass, `/token` trades Basic credentials for a bearer token,
 /// OCI writes need a writer, reads need a user when `--htpasswd` is given.
-pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
+pub async fn require(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     if path == "/healthz" {
         return next.run(req).await;
     }
+    let client = client_of(&req);
     let user = {
         let auth = auth.clone();
         let headers = req.headers().clone();
         // bcrypt takes tens of milliseconds: off the async threads.
-        tokio::task::spawn_blocking(move || auth.authorized(&headers)).await.unwrap_or(None)
+        tokio::task::spawn_blocking(move || auth.authorized(&headers, client)).await.unwrap_or(Ok(None))
     };
+    let user = match user {
+        Ok(u) => u,
+        Err(wait) => return too_many_logins(&path, wait),
+    };
+    if let Some(c) = &user {
+        req.extensions_mut().insert(User(c.user().to_string()));
+    }
     if path == TOKEN_PATH && req.method() == axum::http::Method::POST {
-        return oauth_token(auth, req).await;
+        return oauth_token(auth, req, client).await;
     }
     if path == TOKEN_PATH {
         // Anonymous reads get an anonymous token (user ""), as a registry with open pulls
@@ -233,7 +318,7 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
                 let body = serde_json::json!({"errors": [{"code": "DENIED", "message": format!("user {} may read but not push; writers are listed in --push-htpasswd", c.user())}]});
                 (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
             }
-            None => unauthorized(&auth, req.headers(), &path, true),
+            None => unauthorized(&auth, req.uri(), req.headers(), &path, true),
         };
     }
     // Clients learn from the `/v2/` ping that this registry has a token service; without a
@@ -241,16 +326,16 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
     let ping = path == "/v2" || path == "/v2/";
     match user {
         Some(_) => next.run(req).await,
-        None if ping && auth.has_writers() => unauthorized(&auth, req.headers(), &path, false),
+        None if ping && auth.has_writers() => unauthorized(&auth, req.uri(), req.headers(), &path, false),
         // Without writers a write is answered by the handler (405: read-only).
         None if auth.readers.is_none() => next.run(req).await,
-        None => unauthorized(&auth, req.headers(), &path, write),
+        None => unauthorized(&auth, req.uri(), req.headers(), &path, write),
     }
 }
 
 /// The token spec's OAuth2 password grant (`POST /token`, form `grant_type=password`,
 /// `username`, `password`): what containerd asks first when it holds credentials.
-async fn oauth_token(auth: Arc<Auth>, req: Request) -> Response {
+async fn oauth_token(auth: Arc<Auth>, req: Request, client: Option<IpAddr>) -> Response {
     use axum::extract::FromRequest;
     let form = axum::extract::Form::<HashMap<String, String>>::from_request(req, &()).await;
     let Ok(axum::extract::Form(f)) = form else {
@@ -261,14 +346,15 @@ async fn oauth_token(auth: Arc<Auth>, req: Request) -> Response {
     }
     let (user, password) = (f.get("username").cloned().unwrap_or_default(), f.get("password").cloned().unwrap_or_default());
     let a = auth.clone();
-    let who = tokio::task::spawn_blocking(move || a.password(&user, &password)).await.unwrap_or(None);
+    let who = tokio::task::spawn_blocking(move || a.password(&user, &password, client)).await.unwrap_or(Login::Refused);
     match who {
-        Some(u) => {
+        Login::User(u) => {
             let token = auth.issue(u);
             let body = serde_json::json!({"access_token": token, "token": token, "expires_in": TOKEN_TTL.as_secs(), "scope": f.get("scope").cloned().unwrap_or_default()});
             ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
         }
-        None => (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"invalid_grant"}"#).into_response(),
+        Login::Locked(wait) => too_many_logins(TOKEN_PATH, wait),
+        Login::Refused => (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"invalid_grant"}"#).into_response(),
     }
 }
 
@@ -281,18 +367,54 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("htpasswd");
         std::fs::write(&f, format!("# users\nalice:{}\n", bcrypt::hash("s3cret", 4).unwrap())).unwrap();
-        let a = Auth::load(Some(&f), None, false).unwrap();
+        let a = Auth::load(Some(&f), None, Origin::default(), LoginLimit::default()).unwrap();
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        assert_eq!(a.basic(&b64("alice:s3cret")).as_deref(), Some("alice"));
-        assert_eq!(a.basic(&b64("alice:s3cret")).as_deref(), Some("alice"), "remembered");
-        assert_eq!(a.basic(&b64("alice:wrong")), None);
-        assert_eq!(a.basic(&b64("bob:s3cret")), None);
+        assert_eq!(a.basic(&b64("alice:s3cret"), None), Login::User("alice".into()));
+        assert_eq!(a.basic(&b64("alice:s3cret"), None), Login::User("alice".into()), "remembered");
+        assert_eq!(a.basic(&b64("alice:wrong"), None), Login::Refused);
+        assert_eq!(a.basic(&b64("bob:s3cret"), None), Login::Refused);
         let t = a.issue("alice".into());
         assert!(a.bearer(&t).as_deref() == Some("alice") && a.bearer("nope").is_none());
         assert_eq!(oci_scope("/v2/docker.io/library/x/manifests/1", false).as_deref(), Some("repository:docker.io/library/x:pull"));
         assert_eq!(oci_scope("/v2/site/app/blobs/uploads/", true).as_deref(), Some("repository:site/app:pull,push"));
         assert!(!a.has_writers());
         std::fs::write(&f, "alice:plaintext\n").unwrap();
-        assert!(Auth::load(Some(&f), None, false).is_err());
+        assert!(Auth::load(Some(&f), None, Origin::default(), LoginLimit::default()).is_err());
+    }
+
+    /// A user name that is not in the file costs a bcrypt verification at the file's cost, as
+    /// a wrong password does: refusing it quicker would tell a prober which names exist.
+    #[test]
+    fn unknown_users_cost_a_bcrypt_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("htpasswd");
+        std::fs::write(&f, format!("alice:{}\nbob:{}\n", bcrypt::hash("s3cret", 4).unwrap(), bcrypt::hash("other", 5).unwrap())).unwrap();
+        let a = Auth::load(None, Some(&f), Origin::default(), LoginLimit::default()).unwrap();
+        assert!(a.dummy.starts_with("$2b$05$"), "the highest cost of the file's: {}", a.dummy);
+        let runs = || a.bcrypt_runs.load(Ordering::Relaxed);
+        assert_eq!(a.password("mallory", "guess", None), Login::Refused);
+        assert_eq!(runs(), 1, "an unknown user runs bcrypt");
+        assert_eq!(a.password("alice", "guess", None), Login::Refused);
+        assert_eq!(runs(), 2, "as a wrong password does");
+    }
+
+    /// Past the limit, logins for the user name are refused without bcrypt, even with the
+    /// right password; credentials proven before the lockout keep working.
+    #[test]
+    fn failed_logins_lock_the_user_out_without_bcrypt() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("htpasswd");
+        std::fs::write(&f, format!("alice:{}\ncarol:{}\n", bcrypt::hash("s3cret", 4).unwrap(), bcrypt::hash("c4rol", 4).unwrap())).unwrap();
+        let a = Auth::load(Some(&f), None, Origin::default(), LoginLimit { failures: 3, window: Duration::from_secs(600) }).unwrap();
+        assert_eq!(a.password("carol", "c4rol", None), Login::User("carol".into()));
+        let from: IpAddr = [10, 0, 0, 9].into();
+        for _ in 0..3 {
+            assert_eq!(a.password("alice", "wrong", Some(from)), Login::Refused);
+        }
+        let runs = a.bcrypt_runs.load(Ordering::Relaxed);
+        assert!(matches!(a.password("alice", "s3cret", None), Login::Locked(w) if w <= Duration::from_secs(600)));
+        assert!(matches!(a.password("dave", "x", Some(from)), Login::Locked(_)), "the address is locked for any name");
+        assert_eq!(a.bcrypt_runs.load(Ordering::Relaxed), runs, "no bcrypt while locked");
+        assert_eq!(a.password("carol", "c4rol", Some(from)), Login::User("carol".into()), "remembered credentials pass");
     }
 }

@@ -162,6 +162,28 @@ pub struct ServeArgs {
     /// importer passes too. Read again for each import. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub trust_file: Vec<PathBuf>,
+    /// The URL clients reach the mirror at (e.g. https://mirror.example:5000, or a reverse
+    /// proxy's): the absolute URLs the mirror hands out (NLTK package URLs, hub API page links,
+    /// the token realm) use it. Without it they follow each request's Host header, which a
+    /// client can forge.
+    #[arg(long, value_name = "URL")]
+    pub external_url: Option<String>,
+    /// Failed logins tolerated per user name, and per client address, within --login-window;
+    /// past it, logins for that name or from that address get 429 (Retry-After) until the
+    /// window has passed. 0 turns the limit off.
+    #[arg(long, value_name = "N", default_value_t = crate::auth::LoginLimit::default().failures)]
+    pub login_failures: u32,
+    /// The window of --login-failures, and how long a lockout lasts.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::auth::LoginLimit::default().window.as_secs())]
+    pub login_window: u64,
+    /// Upload sessions (blob pushes in progress) one writer may hold open; more get 429
+    /// TOOMANYREQUESTS.
+    #[arg(long, value_name = "N", default_value_t = crate::routes::oci::push::UploadLimits::default().sessions)]
+    pub max_upload_sessions: usize,
+    /// Bytes one writer's open upload sessions may hold in STORE/uploads (e.g. 64GiB, 500MB);
+    /// past it the upload gets 429 TOOMANYREQUESTS.
+    #[arg(long, value_name = "SIZE", default_value = "64GiB", value_parser = bundler::format::split::parse_bytes)]
+    pub max_upload_bytes: u64,
 }
 
 #[derive(Args)]

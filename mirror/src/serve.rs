@@ -1,28 +1,32 @@
 //! The HTTP server: one listener for every protocol, the control socket beside it, graceful
 //! shutdown on SIGTERM/SIGINT.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::extract::connect_info::Connected;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::serve::IncomingStream;
 use axum::Router;
 
 use crate::control;
+use crate::routes::origin::Origin;
 use crate::routes::{self, AppState};
 use crate::store::Store;
 
 /// The full application, as tests mount it in-process.
 pub fn app(store: Arc<Store>) -> Router {
-    app_with(store, None, Default::default())
+    app_with(store, None, Default::default(), Origin::default())
 }
 
 /// With `--htpasswd`: every read needs credentials (or a token from `/token`); with
 /// `--push-htpasswd`: OCI writes need a writer's.
-pub fn app_with(store: Arc<Store>, auth: Option<Arc<crate::auth::Auth>>, uploads: Arc<routes::oci::push::Uploads>) -> Router {
-    let r = routes::router(AppState { store, apt: Default::default(), pypi: Default::default(), uploads });
+pub fn app_with(store: Arc<Store>, auth: Option<Arc<crate::auth::Auth>>, uploads: Arc<routes::oci::push::Uploads>, origin: Origin) -> Router {
+    let r = routes::router(AppState { store, apt: Default::default(), pypi: Default::default(), uploads, origin: Arc::new(origin) });
     let r = match auth {
         Some(a) => r.layer(middleware::from_fn_with_state(a, crate::auth::require)),
         None => r,
@@ -51,16 +55,26 @@ async fn log_request(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Behind our own TLS the request line carries no scheme; absolute links built from a request
-/// (the hub API's `Link` pages) read it from `X-Forwarded-Proto`, as behind a TLS proxy.
-async fn mark_https(mut req: Request, next: Next) -> Response {
-    req.headers_mut().entry("x-forwarded-proto").or_insert(axum::http::HeaderValue::from_static("https"));
-    next.run(req).await
+/// The client's address (`ConnectInfo<Peer>` in a request's extensions), over TCP or our TLS:
+/// the failed-login limit counts per address as well as per user name.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(s: IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer(*s.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, crate::tls::TlsListener>> for Peer {
+    fn connect_info(s: IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
+        Peer(*s.remote_addr())
+    }
 }
 
 /// Serve until SIGTERM or SIGINT; in-flight requests finish, then the socket is removed.
-/// `trust_files` (`--trust-file`) apply to every import handed to this server.
-pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<rustls::ServerConfig>, auth: Option<Arc<crate::auth::Auth>>, uploads: routes::oci::push::Uploads, trust_files: Vec<std::path::PathBuf>) -> anyhow::Result<()> {
+/// `trust_files` (`--trust-file`) apply to every import handed to this server; `origin` is where clients reach it.
+pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<rustls::ServerConfig>, auth: Option<Arc<crate::auth::Auth>>, uploads: routes::oci::push::Uploads, trust_files: Vec<std::path::PathBuf>, origin: Origin) -> anyhow::Result<()> {
     let uploads = Arc::new(uploads);
     let store = Arc::new(store);
     // Without the socket the mirror still serves; only imports must wait for a stop.
@@ -87,12 +101,10 @@ pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<ru
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mode = if uploads.enabled { "OCI pushes accepted from --push-htpasswd users" } else { "read-only" };
     tracing::info!("mirror serving {} on {scheme}://{addr} ({mode}; imports through {})", store.paths.root().display(), store.paths.socket().display());
+    let app = app_with(store.clone(), auth, uploads, origin);
     let served = match tls {
-        Some(cfg) => {
-            let app = app_with(store.clone(), auth, uploads).layer(middleware::from_fn(mark_https));
-            axum::serve(crate::tls::TlsListener::new(listener, cfg)?, app).with_graceful_shutdown(shutdown_signal()).await
-        }
-        None => axum::serve(listener, app_with(store.clone(), auth, uploads)).with_graceful_shutdown(shutdown_signal()).await,
+        Some(cfg) => axum::serve(crate::tls::TlsListener::new(listener, cfg)?, app.into_make_service_with_connect_info::<Peer>()).with_graceful_shutdown(shutdown_signal()).await,
+        None => axum::serve(listener, app.into_make_service_with_connect_info::<Peer>()).with_graceful_shutdown(shutdown_signal()).await,
     };
     for task in admin.into_iter().chain(sweeper) {
         task.abort();

@@ -211,17 +211,57 @@ pub fn build_deb(spec: &DebSpec, out: &Path) {
 pub struct Signer {
     home: tempfile::TempDir,
     pub fingerprint: String,
+    /// The signing subkey's fingerprint, for a key made by `with_signing_subkey`.
+    pub subkey: Option<String>,
+    /// gpg's `--faked-system-time` for signing (`20200601T000000`), for keys made in the past.
+    sign_at: Option<String>,
 }
 
 impl Signer {
     pub fn new(name: &str) -> Signer {
+        Self::generate(name, &[], "sign", "never")
+    }
+
+    /// A key made at `created` (gpg's time form, `20200101T000000`) that expires `expire`
+    /// later (`1y`); it signs at `sign_at`. A past `created` and `expire` make a key that signed
+    /// while valid and has expired since.
+    pub fn made_at(name: &str, created: &str, expire: &str, sign_at: &str) -> Signer {
+        let mut s = Self::generate(name, &["--faked-system-time", created], "sign", expire);
+        s.sign_at = Some(sign_at.into());
+        s
+    }
+
+    /// A certify-only primary key (never expiring) made at `created`, with a signing subkey
+    /// that expires `expire` later and signs at `sign_at`.
+    pub fn with_signing_subkey(name: &str, created: &str, expire: &str, sign_at: &str) -> Signer {
+        let mut s = Self::generate(name, &["--faked-system-time", created], "cert", "never");
+        s.gpg(&["--faked-system-time", created, "--quick-add-key", &s.fingerprint.clone(), "ed25519", "sign", expire]).ok();
+        let list = s.gpg(&["--with-colons", "--list-keys"]).ok();
+        s.subkey = list.stdout.lines().filter_map(|l| l.strip_prefix("fpr:")).nth(1).map(|l| l.trim_matches(':').to_string());
+        assert!(s.subkey.is_some(), "no subkey in {}", list.stdout);
+        s.sign_at = Some(sign_at.into());
+        s
+    }
+
+    fn generate(name: &str, time: &[&str], usage: &str, expire: &str) -> Signer {
         let home = tempfile::Builder::new().prefix("gpg").tempdir().unwrap();
-        let mut s = Signer { home, fingerprint: String::new() };
-        s.gpg(&["--quick-gen-key", &format!("{name} <{}@example.invalid>", name.to_lowercase().replace(' ', "-")), "ed25519", "sign", "never"]).ok();
+        let mut s = Signer { home, fingerprint: String::new(), subkey: None, sign_at: None };
+        let uid = format!("{name} <{}@example.invalid>", name.to_lowercase().replace(' ', "-"));
+        s.gpg(&[time, &["--quick-gen-key", &uid, "ed25519", usage, expire]].concat()).ok();
         let list = s.gpg(&["--with-colons", "--list-secret-keys"]).ok();
         let fingerprint = list.stdout.lines().find_map(|l| l.strip_prefix("fpr:")).map(|l| l.trim_matches(':').to_string()).expect("fingerprint");
         s.fingerprint = fingerprint;
         s
+    }
+
+    /// Revoke the key with the certificate gpg wrote when it made it (then export again).
+    pub fn revoke(&self) {
+        let cert = self.home.path().join("openpgp-revocs.d").join(format!("{}.rev", self.fingerprint));
+        // gpg writes it with the armor line escaped so it is not imported by accident.
+        let text = std::fs::read_to_string(&cert).unwrap().replace(":-----BEGIN PGP PUBLIC KEY BLOCK", "-----BEGIN PGP PUBLIC KEY BLOCK");
+        let armored = self.home.path().join("revocation.asc");
+        std::fs::write(&armored, text).unwrap();
+        self.gpg(&["--import", armored.to_str().unwrap()]).ok();
     }
 
     pub fn gnupghome(&self) -> &Path {
@@ -256,8 +296,14 @@ impl Signer {
     pub fn sign_release(&self, release: &Path) {
         let dir = release.parent().unwrap();
         let (r, inr, det) = (release.display().to_string(), dir.join("InRelease").display().to_string(), dir.join("Release.gpg").display().to_string());
-        self.gpg(&["--local-user", &self.fingerprint, "--digest-algo", "SHA512", "--clearsign", "-o", &inr, &r]).ok();
-        self.gpg(&["--local-user", &self.fingerprint, "--digest-algo", "SHA512", "--armor", "--detach-sign", "-o", &det, &r]).ok();
+        // `!`: exactly this (sub)key, not whichever signing key gpg prefers.
+        let user = match &self.subkey {
+            Some(sub) => format!("{sub}!"),
+            None => self.fingerprint.clone(),
+        };
+        let time: Vec<&str> = self.sign_at.as_deref().map(|t| vec!["--faked-system-time", t]).unwrap_or_default();
+        self.gpg(&[&time[..], &["--local-user", &user, "--digest-algo", "SHA512", "--clearsign", "-o", &inr, &r]].concat()).ok();
+        self.gpg(&[&time[..], &["--local-user", &user, "--digest-algo", "SHA512", "--armor", "--detach-sign", "-o", &det, &r]].concat()).ok();
     }
 }
 

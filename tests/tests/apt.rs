@@ -633,6 +633,43 @@ fn release_signed_by_an_unknown_key_is_refused() {
     assert_eq!(lock_ids(&gap, &armored, "armored.lock"), simple_closure("amd64"));
 }
 
+/// Keys apt refuses — expired, revoked, a signing subkey that expired — sign nothing for
+/// `bundler lock` either, though each signed the Release while it was valid: the error names the
+/// key and why, and apt-get says the same of the same archive.
+#[test]
+fn expired_or_revoked_signing_keys_are_refused_as_apt_refuses_them() {
+    let gap = Gap::new();
+    let archive = |name: &str, signer: Signer| AptRepoBuilder::new(&gap.path(name)).origin(name).signer(signer).deb(DebSpec::new("tool", "1.0", "all")).build();
+    // Made in 2020, expired on 2020-12-31; the Release signed in June 2020.
+    let expired = archive("expired", Signer::made_at("Expired", "20200101T000000", "1y", "20200601T000000"));
+    let revoked = archive("revoked", Signer::new("Revoked"));
+    revoked.signer.revoke();
+    revoked.signer.export_binary(&revoked.keyring());
+    let subkey = archive("subkey", Signer::with_signing_subkey("Subkey", "20200101T000000", "1y", "20200601T000000"));
+    let sub_fpr = subkey.signer.subkey.clone().unwrap();
+    let cases: [(&AptRepo, Vec<&str>, &str); 3] = [
+        (&expired, vec![&expired.signer.fingerprint, "expired on 2020-12-31"], "EXPKEYSIG"),
+        (&revoked, vec![&revoked.signer.fingerprint, "revoked"], "REVKEYSIG"),
+        (&subkey, vec![&sub_fpr, &subkey.signer.fingerprint, "expired on 2020-12-31"], "EXPKEYSIG"),
+    ];
+    for (repo, words, apt_says) in cases {
+        let http = repo.serve();
+        let m = manifest(&gap, &repo.origin.to_lowercase(), "[linux/amd64]", &[Entry::new(&http.url(), "standin", &repo.keyring(), &["tool"])]);
+        for r in <[e2e::Run; 2]>::from(refused(&gap, &m)) {
+            stderr_has(&r, &words);
+            stderr_has(&r, &["signature", &format!("{}dists/stable/InRelease", http.url())]);
+        }
+        let up = client(&repo.keyring(), &http.url()).update();
+        assert!(up.problem_text().contains(apt_says), "apt-get refuses {} too: {up:?}", repo.origin);
+    }
+    // The same archive and keyring with a key that is valid are fine.
+    let valid = archive("valid", Signer::made_at("Valid", "20200101T000000", "never", "20200601T000000"));
+    let http = valid.serve();
+    let m = manifest(&gap, "valid", "[linux/amd64]", &[Entry::new(&http.url(), "standin", &valid.keyring(), &["tool"])]);
+    assert_eq!(lock_ids(&gap, &m, "valid.lock"), [id("tool", "1.0", "all")].into_iter().collect());
+    client(&valid.keyring(), &http.url()).update().clean();
+}
+
 #[test]
 fn packages_hash_mismatch_is_refused() {
     let gap = Gap::new();

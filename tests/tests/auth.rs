@@ -15,9 +15,12 @@ struct AuthMirror {
 
 impl AuthMirror {
     fn start(gap: &Gap, htpasswd: &std::path::Path) -> AuthMirror {
+        Self::start_with(gap, htpasswd, &[])
+    }
+    fn start_with(gap: &Gap, htpasswd: &std::path::Path, extra: &[&str]) -> AuthMirror {
         let host = format!("127.0.0.1:{}", e2e::free_port());
         let mut cmd = Command::new(e2e::bin("mirror"));
-        cmd.args(["serve", "--store", gap.store().to_str().unwrap(), "--listen", &host, "--htpasswd", htpasswd.to_str().unwrap()]);
+        cmd.args(["serve", "--store", gap.store().to_str().unwrap(), "--listen", &host, "--htpasswd", htpasswd.to_str().unwrap()]).args(extra);
         let mut server = Server::start("mirror serve --htpasswd", &mut cmd, gap.path("auth-serve.log"));
         let health = format!("http://{host}/healthz");
         server.wait_until("/healthz (open without credentials)", move || e2e::http_status(&health) == 200);
@@ -94,5 +97,65 @@ fn reads_need_credentials_when_configured() {
     assert_eq!(got.len(), 1, "{got:?}");
 
     let mut mirror = mirror;
+    assert!(mirror.server.terminate());
+}
+
+/// A GET with Basic credentials from a loopback address of its own (`curl --interface`: the
+/// mirror counts failed logins per address too): status, `Retry-After`, body.
+fn login_from(from: &str, url: &str, creds: &str) -> (u16, String, String) {
+    let r = run(Command::new("curl").args(["-sS", "-D", "-", "--max-time", "30", "--interface", from, "-u", creds, url])).ok();
+    let (head, body) = r.stdout.split_once("\r\n\r\n").unwrap_or((&r.stdout, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let retry = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("retry-after: ").map(str::to_string)).unwrap_or_default();
+    (status, retry.trim().to_string(), body.to_string())
+}
+
+/// Failed logins are limited: past `--login-failures` within `--login-window`, logins for that
+/// user name (from anywhere) and from that address (for any name) get 429 with Retry-After
+/// without a password check, even the right password, on every protocol; credentials proven
+/// before keep working. Once the window has passed the right password works again.
+#[test]
+fn failed_logins_are_limited_per_user_and_address() {
+    let gap = Gap::new();
+    gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok();
+    let users = [("alice", "s3cret"), ("bob", "b0b-pass"), ("carol", "c4rol")].map(|(u, p)| e2e::htpasswd_line(u, p)).concat();
+    let htpasswd = gap.write("htpasswd", &users);
+    // A window no test run outlasts: everything below happens inside it.
+    let mirror = AuthMirror::start_with(&gap, &htpasswd, &["--login-failures", "3", "--login-window", "3600"]);
+    let simple = mirror.url("/pypi/simple/");
+    assert_eq!(login_from("127.0.0.3", &simple, "bob:b0b-pass").0, 200, "bob logs in before");
+    for _ in 0..3 {
+        assert_eq!(login_from("127.0.0.2", &simple, "alice:wrong").0, 401);
+    }
+    let (status, retry, body) = login_from("127.0.0.2", &simple, "alice:wrong");
+    assert_eq!(status, 429, "{body}");
+    assert!(retry.parse::<u64>().is_ok_and(|s| s > 0 && s <= 3600), "Retry-After: {retry:?}");
+    assert!(body.contains("too many failed logins") && body.contains("--login-failures"), "{body}");
+    // The user name from another address, with the right password (never proven before).
+    assert_eq!(login_from("127.0.0.4", &simple, "alice:s3cret").0, 429);
+    // The address, for another name; the OCI API answers in its error format.
+    assert_eq!(login_from("127.0.0.2", &simple, "carol:c4rol").0, 429);
+    let (status, _, body) = login_from("127.0.0.2", &mirror.url("/v2/"), "carol:c4rol");
+    assert!(status == 429 && body.contains("TOOMANYREQUESTS"), "{status} {body}");
+    // The token endpoint (skopeo's and containerd's way in) is limited the same way.
+    assert_eq!(login_from("127.0.0.4", &mirror.url("/token"), "alice:s3cret").0, 429);
+    // Not locked: carol from elsewhere; bob's proven credentials even from the locked address.
+    assert_eq!(login_from("127.0.0.5", &simple, "carol:c4rol").0, 200);
+    assert_eq!(login_from("127.0.0.2", &simple, "bob:b0b-pass").0, 200);
+    let mut mirror = mirror;
+    assert!(mirror.server.terminate());
+
+    // A short window passes: the right password works again (polled, not timed).
+    let mut mirror = AuthMirror::start_with(&gap, &htpasswd, &["--login-failures", "2", "--login-window", "1"]);
+    let simple = mirror.url("/pypi/simple/");
+    let mut statuses: Vec<u16> = (0..3).map(|_| login_from("127.0.0.2", &simple, "alice:wrong").0).collect();
+    // Two failures lock; unless the machine stalled past the window between them.
+    assert!(statuses[..2] == [401, 401] && (statuses[2] == 429 || statuses[2] == 401), "{statuses:?}");
+    e2e::poll(std::time::Duration::from_secs(60), || {
+        statuses.push(login_from("127.0.0.2", &simple, "alice:s3cret").0);
+        statuses.last() != Some(&429)
+    })
+    .unwrap_or_else(|_| panic!("still locked a minute after a 1 s window: {statuses:?}"));
+    assert_eq!(statuses.last(), Some(&200), "{statuses:?}");
     assert!(mirror.server.terminate());
 }

@@ -55,14 +55,13 @@ for p in ["corpora/demo_words/words.txt", "tokenizers/demo_tok/README"]:
     print(p, open(nltk.data.find(p)).read().strip().replace("\n", "|"))
 "#;
 
-#[test]
-fn nltk_downloader_installs_a_collection_from_the_mirror() {
-    let gap = Gap::new();
+/// The stand-in bundled and imported into the gap's store; returns the upstream directory.
+fn imported(gap: &Gap) -> std::path::PathBuf {
     let up = gap.path("upstream");
     std::fs::create_dir_all(&up).unwrap();
     let srv = StaticServer::start(&up);
     standin(&up, &srv.url(), false);
-    let m = manifest(&gap, &format!("{}index.xml", srv.url()));
+    let m = manifest(gap, &format!("{}index.xml", srv.url()));
     gap.lock(&m).ok();
     let lock = std::fs::read_to_string(gap.lock_file()).unwrap();
     assert!(lock.contains("name = \"demo_words\"") && lock.contains("name = \"demo_tok\""), "the collection expands to both packages:\n{lock}");
@@ -70,6 +69,13 @@ fn nltk_downloader_installs_a_collection_from_the_mirror() {
     gap.verify(&bundle).ok();
     drop(srv);
     gap.import(&bundle).ok();
+    up
+}
+
+#[test]
+fn nltk_downloader_installs_a_collection_from_the_mirror() {
+    let gap = Gap::new();
+    let up = imported(&gap);
     let mirror = Mirror::start(&gap.store());
 
     let index = run(Command::new("curl").args(["-sSf", "--max-time", "20", &mirror.url("/nltk/index.xml")])).ok().stdout;
@@ -114,4 +120,37 @@ fn checksum_mismatch_is_refused() {
     let m2 = gap.write("n2.yaml", &format!("name: n2\nnltk:\n  - {{index: \"{}index.xml\", packages: [nope]}}\n", srv.url()));
     let r = gap.lock(&m2).fails();
     assert!(r.stderr.contains("nope"), "{}", r.stderr);
+}
+
+/// The index's package URLs are the mirror's own: `--external-url` whatever Host a client
+/// sends (no pointing them elsewhere with a forged header), and https over the mirror's TLS,
+/// where the real Downloader installs through them trusting the mirror's CA.
+#[test]
+fn index_urls_are_the_mirrors_own_and_https_over_tls() {
+    let gap = Gap::new();
+    imported(&gap);
+    let zip_url = |base: &str| format!("url=\"{base}/nltk/packages/corpora/demo_words.zip\"");
+
+    let mut mirror = Mirror::start_with_serve_args(&gap.store(), &["--external-url", "https://mirror.example:8443/gap/"]);
+    let forged = ["-H", "Host: evil.example", "-H", "X-Forwarded-Host: evil.example", "-H", "X-Forwarded-Proto: http"];
+    let index = run(Command::new("curl").args(["-sSf", "--max-time", "20"]).args(forged).arg(mirror.url("/nltk/index.xml"))).ok().stdout;
+    assert!(index.contains(&zip_url("https://mirror.example:8443/gap")) && !index.contains("evil.example"), "{index}");
+    assert!(mirror.server.terminate());
+
+    // HTTPS with the mirror's own CA, no --external-url: the scheme is the listener's.
+    gap.mirror(&["init", "--store", gap.store().to_str().unwrap(), "--name", "127.0.0.1"]).ok();
+    let ca = gap.store().join("tls/ca.crt");
+    let host = format!("127.0.0.1:{}", e2e::free_port());
+    let mut cmd = Command::new(e2e::bin("mirror"));
+    cmd.args(["serve", "--store", gap.store().to_str().unwrap(), "--listen", &host]);
+    let mut tls = e2e::Server::start("mirror serve (TLS)", &mut cmd, gap.path("tls-serve.log"));
+    let (health, cas) = (format!("https://{host}/healthz"), ca.display().to_string());
+    tls.wait_until("HTTPS /healthz", || run(Command::new("curl").args(["-sf", "--max-time", "2", "--cacert", &cas, &health])).status == 0);
+    let index_url = format!("https://{host}/nltk/index.xml");
+    let index = run(Command::new("curl").args(["-sSf", "--max-time", "20", "--cacert", &cas, &index_url])).ok().stdout;
+    assert!(index.contains(&zip_url(&format!("https://{host}"))), "{index}");
+    let data = gap.path("nltk_data");
+    let r = run(Command::new(python()).args(["-c", DOWNLOAD, &index_url, data.to_str().unwrap()]).env_remove("NLTK_DATA").env("SSL_CERT_FILE", &cas)).ok();
+    assert!(r.stdout.contains("corpora/demo_words/words.txt alpha|beta|gamma"), "nltk over https: {r:?}");
+    assert!(tls.terminate());
 }

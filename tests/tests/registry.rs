@@ -481,6 +481,57 @@ fn stored_bytes_are_never_served_as_active_content() {
     assert_eq!(http("GET", &m.url("/files/page.html"), &[], None, None).header("content-type"), "application/octet-stream");
 }
 
+/// Upload sessions are limited per writer: past `--max-upload-sessions` a new session gets 429
+/// TOOMANYREQUESTS until one is finished or cancelled, while another writer still starts
+/// one; a chunk that would take the writer's open sessions past `--max-upload-bytes` is
+/// refused and not kept, and the upload carries on within the limit.
+#[test]
+fn upload_sessions_are_limited_per_writer() {
+    let gap = Gap::new();
+    gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok();
+    let other = ("second", "an0ther-writer");
+    let writers = gap.write("writers.htpasswd", &[e2e::htpasswd_line(WRITER.0, WRITER.1), e2e::htpasswd_line(other.0, other.1)].concat());
+    let m = Mirror::start_with_serve_args(&gap.store(), &["--push-htpasswd", writers.to_str().unwrap(), "--max-upload-sessions", "3", "--max-upload-bytes", "1000"]);
+    let start = |creds| http("POST", &m.url("/v2/site/app/blobs/uploads/"), &[], None, Some(creds));
+    let mut open: Vec<String> = (0..3)
+        .map(|_| {
+            let r = start(WRITER);
+            assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+            r.header("location").to_string()
+        })
+        .collect();
+    let r = start(WRITER);
+    assert_eq!((r.status, r.code().as_str()), (429, "TOOMANYREQUESTS"));
+    let msg = r.json()["errors"][0]["message"].as_str().unwrap_or("").to_string();
+    assert!(msg.contains("user builder") && msg.contains("--max-upload-sessions"), "{msg}");
+    // A monolithic upload needs a session too.
+    let small = b"0123456789".to_vec();
+    assert_eq!(http("POST", &m.url(&format!("/v2/site/app/blobs/uploads/?digest={}", sha256(&small))), &[], Some(&small), w()).status, 429);
+    assert_eq!(start(other).status, 202, "another writer has an allowance of its own");
+    // Cancelling one frees its place.
+    assert_eq!(http("DELETE", &m.url(&open.remove(0)), &[], None, w()).status, 204);
+    let r = start(WRITER);
+    assert_eq!(r.status, 202);
+    open.push(r.header("location").to_string());
+
+    // Bytes: 600 in one session, then 600 more in another would pass 1000.
+    let a = e2e::payload(600, 1);
+    assert_eq!(http("PATCH", &m.url(&open[0]), &[("Content-Range", "0-599")], Some(&a), w()).status, 202);
+    let b = e2e::payload(600, 2);
+    let r = http("PATCH", &m.url(&open[1]), &[("Content-Range", "0-599")], Some(&b), w());
+    assert_eq!((r.status, r.code().as_str()), (429, "TOOMANYREQUESTS"));
+    assert!(r.json()["errors"][0]["message"].as_str().unwrap_or("").contains("--max-upload-bytes"), "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(http("GET", &m.url(&open[1]), &[], None, w()).header("range"), "0-0", "the refused chunk was not kept");
+    // Within the limit the same session carries on and finishes with the right digest.
+    let c = &b[..400];
+    assert_eq!(http("PATCH", &m.url(&open[1]), &[("Content-Range", "0-399")], Some(c), w()).status, 202);
+    let r = http("PUT", &m.url(&format!("{}?digest={}", open[1], sha256(c))), &[], None, w());
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    // Finishing freed its bytes and its place: a monolithic upload of 400 more fits.
+    let d = e2e::payload(400, 3);
+    assert_eq!(http("POST", &m.url(&format!("/v2/site/app/blobs/uploads/?digest={}", sha256(&d))), &[], Some(&d), w()).status, 201);
+}
+
 /// `buildah`/`podman` with the suite's isolated storage.
 fn buildah(p: &e2e::Podman, args: &[&str]) -> Run {
     let d = p.dir.path();

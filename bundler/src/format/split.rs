@@ -343,6 +343,15 @@ pub fn open_input(path: &Path, trusted: Option<&[PublicKey]>) -> Result<Opened, 
 
 /// Parse `4GiB`, `700MB`, `650M`, `1048576` (binary units for K/M/G/T; `MB` etc. decimal).
 pub fn parse_size(s: &str) -> Result<u64, String> {
+    let v = parse_bytes(s)?;
+    if v < MIN_PART {
+        return Err(format!("{s:?} is below the smallest part size, 1MiB"));
+    }
+    Ok(v)
+}
+
+/// A size as `parse_size` reads it, without its floor (for limits other than part sizes).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -359,11 +368,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "tb" => 1e12,
         u => return Err(format!("{s:?}: unknown unit {u:?} (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)")),
     };
-    let v = (n * mult) as u64;
-    if v < MIN_PART {
-        return Err(format!("{s:?} is below the smallest part size, 1MiB"));
-    }
-    Ok(v)
+    Ok((n * mult) as u64)
 }
 
 #[cfg(test)]

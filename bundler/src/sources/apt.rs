@@ -33,7 +33,7 @@ const CONCURRENCY: usize = 4;
 pub enum AptError {
     #[error("apt source {id}: cannot fetch {url}: {detail}; check `source:`/`suite:` in the manifest and the network")]
     Fetch { id: String, url: String, detail: String },
-    #[error("apt source {id}: signature check of {url} failed: {detail}; the archive is not signed by a key in `keyring:` — fix the keyring (or, only for an archive trusted by other means, set `trusted: true`)")]
+    #[error("apt source {id}: signature check of {url} failed: {detail}; the archive is not signed by a usable key in `keyring:` — fix the keyring (or, only for an archive trusted by other means, set `trusted: true`)")]
     Signature { id: String, url: String, detail: String },
     #[error("apt source {id}: {url}: {detail}")]
     Release { id: String, url: String, detail: String },

@@ -20,12 +20,15 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<()> {
         _ if !args.no_tls && paths.tls_cert().exists() => Some(crate::tls::server_config(&paths.tls_cert(), &paths.tls_key())?),
         _ => None,
     };
+    let origin = crate::routes::origin::Origin::new(args.external_url.as_deref(), tls.is_some())?;
+    let limit = crate::auth::LoginLimit { failures: args.login_failures, window: std::time::Duration::from_secs(args.login_window) };
     let auth = match (&args.htpasswd, &args.push_htpasswd) {
         (None, None) => None,
-        (r, w) => Some(std::sync::Arc::new(crate::auth::Auth::load(r.as_deref(), w.as_deref(), tls.is_some())?)),
+        (r, w) => Some(std::sync::Arc::new(crate::auth::Auth::load(r.as_deref(), w.as_deref(), origin.clone(), limit)?)),
     };
-    let uploads = crate::routes::oci::push::Uploads::new(args.push_htpasswd.is_some(), args.allow_overwrite_imported);
+    let limits = crate::routes::oci::push::UploadLimits { sessions: args.max_upload_sessions, bytes: args.max_upload_bytes };
+    let uploads = crate::routes::oci::push::Uploads::new(args.push_htpasswd.is_some(), args.allow_overwrite_imported).with_limits(limits);
     let store = Store::open(&args.store)?;
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}; is the port in use?", args.listen))?;
-    crate::serve::run(store, listener, tls, auth, uploads, trust_files).await
+    crate::serve::run(store, listener, tls, auth, uploads, trust_files, origin).await
 }

@@ -7,7 +7,8 @@
 mod render;
 mod signer;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::body::Body;
@@ -19,12 +20,14 @@ use axum::Router;
 
 use super::range::{self, FileError};
 use super::AppState;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, SuiteInfo};
 use render::Rendered;
 pub use signer::Signer;
 
 /// (id, suite) → (the store generation it was rendered at, its indexes).
 type RenderCache = HashMap<(String, String), (u64, Arc<Rendered>)>;
+/// id → suite → what it holds.
+type Suites = BTreeMap<String, BTreeMap<String, SuiteInfo>>;
 
 /// Per-server apt state: the signing key (loaded once) and rendered suites.
 #[derive(Default)]
@@ -35,7 +38,12 @@ pub struct AptState {
     /// wait for one render (about a second at 50,000 packages) instead of each doing it.
     rendering: Mutex<()>,
     /// Renders done, for the log and the test that there is one per generation.
-    renders: std::sync::atomic::AtomicU64,
+    renders: AtomicU64,
+    /// The suites held, listed at a store generation. Listing reads every deb record, so an
+    /// unknown suite (anyone can ask for one) is answered from here, never by a scan or a render.
+    suites: Mutex<Option<(u64, Arc<Suites>)>>,
+    /// Full scans of the apt tree for that list, for the test that there is one per generation.
+    suite_scans: AtomicU64,
 }
 
 pub fn router() -> Router<AppState> {
@@ -106,6 +114,19 @@ impl AptState {
         self.rendered.lock().expect("not poisoned").get(key).filter(|(g, _)| *g == generation).map(|(_, r)| r.clone())
     }
 
+    /// The suites held at `generation`, listed once per generation (the lock is held while
+    /// listing, so concurrent first requests wait for one scan).
+    fn suites(&self, store: &Store, generation: u64) -> Result<Arc<Suites>, AptError> {
+        let mut held = self.suites.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, list)) = held.as_ref().filter(|(g, _)| *g == generation) {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(store.apt_suites()?);
+        self.suite_scans.fetch_add(1, Ordering::Relaxed);
+        *held = Some((generation, list.clone()));
+        Ok(list)
+    }
+
     /// The suite's indexes at the current generation, rendered if needed.
     fn suite(&self, store: &Store, id: &str, suite: &str) -> Result<Arc<Rendered>, AptError> {
         let generation = store.generation()?;
@@ -113,13 +134,15 @@ impl AptState {
         if let Some(r) = self.kept(&key, generation) {
             return Ok(r);
         }
+        // Before the render lock: a request for a suite that is not held must not queue behind
+        // (or cause) a render.
+        let suites = self.suites(store, generation)?;
+        let info = suites.get(id).and_then(|s| s.get(suite)).ok_or_else(|| AptError::NotFound(format!("the mirror holds no apt suite {id}/{suite}; see /apt/ for what it has")))?;
         let _one_at_a_time = self.rendering.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = self.kept(&key, generation) {
             return Ok(r);
         }
         let started = std::time::Instant::now();
-        let suites = store.apt_suites()?;
-        let info = suites.get(id).and_then(|s| s.get(suite)).ok_or_else(|| AptError::NotFound(format!("the mirror holds no apt suite {id}/{suite}; see /apt/ for what it has")))?;
         let mut files = std::collections::BTreeMap::new();
         for component in &info.components {
             for arch in &info.architectures {
@@ -141,7 +164,7 @@ impl AptState {
         files.insert("Release.gpg".into(), release_gpg.into_bytes());
         let rendered = Arc::new(Rendered { files: files.into_iter().map(|(k, v)| (k, v.into())).collect() });
         self.rendered.lock().expect("not poisoned").insert(key, (generation, rendered.clone()));
-        let n = self.renders.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let n = self.renders.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::info!("apt {id}/{suite} rendered for store generation {generation} in {} ms (render {n})", started.elapsed().as_millis());
         Ok(rendered)
     }
@@ -150,12 +173,12 @@ impl AptState {
 /// `/apt/`: what the mirror holds, for people and `mirror client-config apt`.
 async fn listing(State(st): State<AppState>, method: Method) -> R {
     let head = check_method(&method)?;
-    let suites = tokio::task::spawn_blocking(move || st.store.apt_suites()).await.map_err(|e| AptError::Internal(e.to_string()))??;
+    let suites = tokio::task::spawn_blocking(move || st.apt.suites(&st.store, st.store.generation()?)).await.map_err(|e| AptError::Internal(e.to_string()))??;
     let sources: Vec<serde_json::Value> = suites
-        .into_iter()
+        .iter()
         .map(|(id, suites)| {
             let suites: Vec<serde_json::Value> = suites
-                .into_iter()
+                .iter()
                 .map(|(suite, i)| serde_json::json!({"suite": suite, "codename": i.codename, "components": i.components, "architectures": i.architectures}))
                 .collect();
             serde_json::json!({"id": id, "suites": suites})
@@ -228,13 +251,11 @@ mod tests {
     use crate::store::{Changes, DebKey, DebRecord};
     use bundler::format::Digest;
 
-    /// Concurrent first requests after an import get one render between them.
-    #[test]
-    fn concurrent_first_requests_render_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+    /// A store holding apt source `t`, suite `stable`, with `n` packages.
+    fn store_with_suite(dir: &std::path::Path, n: usize) -> Store {
+        let store = Store::open(dir).unwrap();
         let mut changes = Changes::default();
-        for i in 0..2000 {
+        for i in 0..n {
             let name = format!("pkg{i}");
             let filename = format!("pool/main/p/{name}/{name}_1.0_amd64.deb");
             let digest = Digest::sha256_of(name.as_bytes());
@@ -243,17 +264,56 @@ mod tests {
             changes.debs.push((key, DebRecord { stanza, digest, size: 1, codename: Some("stable".into()), origin: None, label: None }));
         }
         store.commit(&changes).unwrap();
+        store
+    }
+
+    /// Concurrent first requests after an import get one render between them.
+    #[test]
+    fn concurrent_first_requests_render_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_suite(dir.path(), 2000);
         let apt = AptState::default();
         let got: Vec<Arc<Rendered>> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..8).map(|_| s.spawn(|| apt.suite(&store, "t", "stable").unwrap())).collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        assert_eq!(apt.renders.load(std::sync::atomic::Ordering::Relaxed), 1, "one render for 8 concurrent requests");
+        assert_eq!(apt.renders.load(Ordering::Relaxed), 1, "one render for 8 concurrent requests");
         assert!(got.iter().all(|r| Arc::ptr_eq(r, &got[0])));
         assert!(got[0].files.keys().any(|k| k == "main/binary-amd64/Packages.gz"));
         // A new generation renders again.
         store.commit(&Changes { blobs: vec![(Digest::sha256_of(b"x"), 1)], ..Changes::default() }).unwrap();
         apt.suite(&store, "t", "stable").unwrap();
-        assert_eq!(apt.renders.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(apt.renders.load(Ordering::Relaxed), 2);
+    }
+
+    async fn status(app: &axum::Router, path: &str) -> StatusCode {
+        use tower::ServiceExt;
+        let req = axum::http::Request::get(path).body(Body::empty()).unwrap();
+        app.clone().oneshot(req).await.unwrap().status()
+    }
+
+    /// Anyone can ask for suites the mirror does not hold; each is a 404 from the suite list of
+    /// the store generation: one scan of the apt tree however many arrive, and no render.
+    #[tokio::test]
+    async fn unknown_suites_are_answered_without_scans_or_renders() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store_with_suite(dir.path(), 50));
+        let apt = Arc::new(AptState::default());
+        let app = crate::routes::router(AppState { store: store.clone(), apt: apt.clone(), pypi: Default::default(), uploads: Default::default(), origin: Default::default() });
+        for i in 0..40 {
+            assert_eq!(status(&app, &format!("/apt/t/dists/nope{i}/InRelease")).await, StatusCode::NOT_FOUND);
+            assert_eq!(status(&app, &format!("/apt/other{i}/dists/stable/Release")).await, StatusCode::NOT_FOUND);
+        }
+        assert_eq!(apt.suite_scans.load(Ordering::Relaxed), 1, "one listing for 80 unknown suites");
+        assert_eq!(apt.renders.load(Ordering::Relaxed), 0, "nothing rendered for unknown suites");
+        // The held suite still renders, from the same listing; `/apt/` reads it too.
+        assert_eq!(status(&app, "/apt/t/dists/stable/InRelease").await, StatusCode::OK);
+        assert_eq!(status(&app, "/apt/").await, StatusCode::OK);
+        assert_eq!((apt.suite_scans.load(Ordering::Relaxed), apt.renders.load(Ordering::Relaxed)), (1, 1));
+        // A new generation lists again (a suite imported since must be found).
+        store.commit(&Changes { blobs: vec![(Digest::sha256_of(b"x"), 1)], ..Changes::default() }).unwrap();
+        assert_eq!(status(&app, "/apt/t/dists/nope/InRelease").await, StatusCode::NOT_FOUND);
+        assert_eq!(status(&app, "/apt/t/dists/nope2/InRelease").await, StatusCode::NOT_FOUND);
+        assert_eq!(apt.suite_scans.load(Ordering::Relaxed), 2);
     }
 }

@@ -222,21 +222,15 @@ struct TreeQuery {
     cursor: Option<String>,
 }
 
+// huggingface_hub requests the next page's URL exactly as given: an absolute URL of this mirror.
 async fn tree_root(st: State<AppState>, Path((owner, name, rev)): Path<(String, String, String)>, q: Query<TreeQuery>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    tree(st, owner, name, rev, String::new(), q, method, base_url(&uri, &headers)).await
+    let base = st.origin.base(&uri, &headers);
+    tree(st, owner, name, rev, String::new(), q, method, base).await
 }
 
 async fn tree_path(st: State<AppState>, Path((owner, name, rev, path)): Path<(String, String, String, String)>, q: Query<TreeQuery>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    tree(st, owner, name, rev, path.trim_matches('/').to_string(), q, method, base_url(&uri, &headers)).await
-}
-
-/// `scheme://host` as the client reached us (a proxy's `X-Forwarded-*` first; HTTP/2 requests
-/// carry both in the URI): huggingface_hub requests the next page's URL exactly as given.
-fn base_url(uri: &Uri, headers: &HeaderMap) -> String {
-    let header_str = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let scheme = header_str("x-forwarded-proto").or(uri.scheme_str().map(str::to_string)).unwrap_or_else(|| "http".into());
-    let host = header_str("x-forwarded-host").or(header_str(header::HOST.as_str())).or(uri.authority().map(|a| a.to_string())).unwrap_or_else(|| "localhost".into());
-    format!("{scheme}://{host}")
+    let base = st.origin.base(&uri, &headers);
+    tree(st, owner, name, rev, path.trim_matches('/').to_string(), q, method, base).await
 }
 
 /// `GET /api/models/<repo>/tree/<rev>[/<path>]?recursive=…&expand=…`: a JSON array page; the

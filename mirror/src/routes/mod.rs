@@ -7,6 +7,7 @@ pub mod hf;
 pub mod home;
 pub mod nltk;
 pub mod oci;
+pub mod origin;
 pub mod pypi;
 pub mod range;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub pypi: Arc<pypi::PageCache>,
     /// Push configuration and upload sessions (`Default`: read-only).
     pub uploads: Arc<oci::push::Uploads>,
+    /// Where clients reach the mirror, for absolute URLs in answers.
+    pub origin: Arc<origin::Origin>,
 }
 
 pub fn router(state: AppState) -> Router {

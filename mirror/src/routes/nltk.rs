@@ -27,15 +27,15 @@ async fn index(State(st): State<AppState>, req: Request) -> Response {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "the NLTK index is read-only".into());
     }
-    // nltk opens package URLs as given: they must be absolute, with the host the client used.
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string();
+    // nltk opens package URLs as given: they must be absolute, and this mirror's.
+    let base = st.origin.base(req.uri(), req.headers());
     let store = st.store.clone();
     let pkgs = match tokio::task::spawn_blocking(move || store.nltk_packages()).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => return plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    let mut r = render(&format!("http://{host}"), &pkgs).into_response();
+    let mut r = render(&base, &pkgs).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"));
     r
 }

@@ -82,9 +82,11 @@ async fn dispatch(State(st): State<AppState>, Query(q): Query<HashMap<String, St
     };
     let head = method == Method::HEAD;
     let (parts, body) = req.into_parts();
+    // The writer the auth layer let through; upload limits are per writer.
+    let user = parts.extensions.get::<crate::auth::User>().map(|u| u.0.as_str()).unwrap_or("");
     match endpoint {
-        Endpoint::UploadStart { name } if method == Method::POST => push::start(&st, &new_name(&name)?, &q, body).await,
-        Endpoint::Upload { name, id } => push::session(&st, &method, &new_name(&name)?, &id, &q, &parts.headers, body).await,
+        Endpoint::UploadStart { name } if method == Method::POST => push::start(&st, user, &new_name(&name)?, &q, body).await,
+        Endpoint::Upload { name, id } => push::session(&st, user, &method, &new_name(&name)?, &id, &q, &parts.headers, body).await,
         Endpoint::Manifest { name, reference } if method == Method::PUT => push::put_manifest(&st, &new_name(&name)?, &reference, &parts.headers, body).await,
         Endpoint::Manifest { name, reference } if method == Method::DELETE => push::delete_manifest(&st, &repo(&name)?, &reference).await,
         _ if write => Err(OciError::new(Code::Unsupported, format!("{method} /v2/{path} is not supported{}", if st.uploads.enabled { "" } else { ": this mirror is read-only and content arrives via `mirror import`" }))),

@@ -23,6 +23,8 @@ pub enum Code {
     DigestInvalid,
     PaginationNumberInvalid,
     Unsupported,
+    /// A per-writer limit reached (distribution registers it with 429).
+    TooManyRequests,
     Unknown,
 }
 
@@ -46,6 +48,7 @@ impl Code {
             // Not in the OCI list; distribution registers it with this status.
             Code::PaginationNumberInvalid => (StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID"),
             Code::Unsupported => (StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED"),
+            Code::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS"),
             Code::Unknown => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
         }
     }

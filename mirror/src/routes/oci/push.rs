@@ -41,7 +41,26 @@ pub struct Uploads {
     pub overwrite_imported: bool,
     /// Running sha256 of each session written since start, to skip re-reading it at the end.
     live: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Live>>>>,
+    limits: UploadLimits,
 }
+
+/// What one writer's open upload sessions may hold, so that one writer (or a stolen password)
+/// cannot fill STORE/uploads: `--max-upload-sessions`, `--max-upload-bytes`.
+#[derive(Clone, Copy, Debug)]
+pub struct UploadLimits {
+    pub sessions: usize,
+    pub bytes: u64,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        UploadLimits { sessions: 256, bytes: 64 << 30 }
+    }
+}
+
+/// While an upload streams, its writer's total is checked again after this many bytes, so
+/// concurrent uploads overshoot the byte limit by at most this much each.
+const RECHECK_BYTES: u64 = 16 << 20;
 
 #[derive(Default)]
 struct Live {
@@ -51,7 +70,11 @@ struct Live {
 
 impl Uploads {
     pub fn new(enabled: bool, overwrite_imported: bool) -> Uploads {
-        Uploads { enabled, overwrite_imported, live: Mutex::default() }
+        Uploads { enabled, overwrite_imported, live: Mutex::default(), limits: UploadLimits::default() }
+    }
+    pub fn with_limits(mut self, limits: UploadLimits) -> Uploads {
+        self.limits = limits;
+        self
     }
     fn session(&self, id: &str) -> Arc<tokio::sync::Mutex<Live>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner()).entry(id.to_string()).or_default().clone()
@@ -65,6 +88,47 @@ impl Uploads {
 struct SessionInfo {
     repo: String,
     started: u64,
+    /// The writer who started it ("" when pushes need no login, and for sessions from before).
+    #[serde(default)]
+    user: String,
+}
+
+/// The upload sessions `user` holds open and the bytes they hold, read from STORE/uploads
+/// (bounded as the sweep is): nothing to keep in step when sessions finish or expire.
+fn usage(paths: &Paths, user: &str) -> (usize, u64) {
+    let Ok(rd) = std::fs::read_dir(paths.uploads()) else { return (0, 0) };
+    let (mut sessions, mut bytes) = (0, 0);
+    for e in rd.flatten().take(100_000) {
+        let name = e.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")).filter(|id| valid_id(id)) else { continue };
+        let Some(info) = std::fs::read(e.path()).ok().and_then(|b| serde_json::from_slice::<SessionInfo>(&b).ok()) else { continue };
+        if info.user == user {
+            sessions += 1;
+            bytes += std::fs::metadata(paths.upload(id)).map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    (sessions, bytes)
+}
+
+async fn usage_of(st: &AppState, user: &str) -> Result<(usize, u64), OciError> {
+    let (store, user) = (st.store.clone(), user.to_string());
+    tokio::task::spawn_blocking(move || usage(&store.paths, &user)).await.map_err(|e| internal("reading STORE/uploads", e))
+}
+
+fn who(user: &str) -> String {
+    if user.is_empty() {
+        "anonymous writers".into()
+    } else {
+        format!("user {user}")
+    }
+}
+
+fn too_many_sessions(user: &str, open: usize, limit: usize) -> OciError {
+    OciError::new(Code::TooManyRequests, format!("{} has {open} upload sessions open, the most `mirror serve --max-upload-sessions` allows ({limit}); finish or cancel (DELETE) some — abandoned ones expire after a day", who(user)))
+}
+
+fn too_many_bytes(user: &str, limit: u64) -> OciError {
+    OciError::new(Code::TooManyRequests, format!("{}'s open upload sessions would hold more than {limit} bytes, the most `mirror serve --max-upload-bytes` allows; this chunk was not kept — finish or cancel other uploads first", who(user)))
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> OciError {
@@ -147,8 +211,8 @@ fn open_session(st: &AppState, name: &str, id: &str) -> Result<u64, OciError> {
     std::fs::metadata(st.store.paths.upload(id)).map(|m| m.len()).map_err(|_| unknown())
 }
 
-/// Append a request body to the session file, hashing as it goes.
-async fn append(st: &AppState, id: &str, body: Body) -> Result<u64, OciError> {
+/// Append a request body to the session file, hashing as it goes, within `user`'s byte limit.
+async fn append(st: &AppState, user: &str, id: &str, body: Body) -> Result<u64, OciError> {
     let live = st.uploads.session(id);
     let mut live = live.lock().await;
     let path = st.store.paths.upload(id);
@@ -158,10 +222,24 @@ async fn append(st: &AppState, id: &str, body: Body) -> Result<u64, OciError> {
     if live.hasher.is_none() && len == 0 {
         live.hasher = Some(Hasher::new(Algorithm::Sha256));
     }
+    let limit = st.uploads.limits.bytes;
+    // What the writer's sessions held when last checked (this one included), and at what `n`.
+    let (mut held, mut checked_at) = (usage_of(st, user).await?.1, len);
     let mut stream = body.into_data_stream();
     let mut n = len;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| OciError::new(Code::BlobUploadInvalid, format!("the upload body was cut off: {e}")))?;
+        if n + chunk.len() as u64 - checked_at >= RECHECK_BYTES {
+            (held, checked_at) = (usage_of(st, user).await?.1, n);
+        }
+        if held + (n - checked_at) + chunk.len() as u64 > limit {
+            // The session keeps what it held before this request; its running hash is dropped
+            // (the bytes are re-hashed when it finishes).
+            let _ = f.flush().await;
+            let _ = f.set_len(len).await;
+            live.hasher = None;
+            return Err(too_many_bytes(user, limit));
+        }
         f.write_all(&chunk).await.map_err(|e| internal("writing the upload", e))?;
         if let Some(h) = live.hasher.as_mut() {
             h.update(&chunk);
@@ -229,8 +307,8 @@ fn commit_blob(store: &crate::store::Store, name: String, d: &Digest, n: u64) ->
 }
 
 /// `POST /v2/<name>/blobs/uploads/` (with `?digest=` for a monolithic upload, `?mount=&from=`
-/// for a cross-repository mount).
-pub async fn start(st: &AppState, name: &str, q: &HashMap<String, String>, body: Body) -> R {
+/// for a cross-repository mount) by `user` (the writer who logged in).
+pub async fn start(st: &AppState, user: &str, name: &str, q: &HashMap<String, String>, body: Body) -> R {
     if !st.uploads.enabled {
         return Err(read_only());
     }
@@ -252,6 +330,10 @@ pub async fn start(st: &AppState, name: &str, q: &HashMap<String, String>, body:
         }
     }
     expire_sessions(&st.store.paths, &st.uploads);
+    let (open, _) = usage_of(st, user).await?;
+    if open >= st.uploads.limits.sessions {
+        return Err(too_many_sessions(user, open, st.uploads.limits.sessions));
+    }
     let id = {
         use rand::Rng;
         let b: [u8; 16] = rand::thread_rng().gen();
@@ -260,12 +342,18 @@ pub async fn start(st: &AppState, name: &str, q: &HashMap<String, String>, body:
     let dir = st.store.paths.uploads();
     std::fs::create_dir_all(&dir).map_err(|e| internal("creating STORE/uploads", e))?;
     std::fs::File::create(st.store.paths.upload(&id)).map_err(|e| internal("creating an upload", e))?;
-    let info = serde_json::to_vec(&SessionInfo { repo: name.to_string(), started: unix_now() }).expect("json");
+    let info = serde_json::to_vec(&SessionInfo { repo: name.to_string(), started: unix_now(), user: user.to_string() }).expect("json");
     std::fs::write(st.store.paths.upload_info(&id), info).map_err(|e| internal("creating an upload", e))?;
     match q.get("digest") {
         Some(d) => {
             let d = parse_digest(d)?;
-            append(st, &id, body).await?;
+            if let Err(e) = append(st, user, &id, body).await {
+                // A refused monolithic upload leaves no session behind.
+                let _ = std::fs::remove_file(st.store.paths.upload(&id));
+                let _ = std::fs::remove_file(st.store.paths.upload_info(&id));
+                st.uploads.forget(&id);
+                return Err(e);
+            }
             finish(st, name, &id, &d).await?;
             Ok(blob_created(name, &d))
         }
@@ -290,8 +378,9 @@ fn check_chunk(h: &HeaderMap, id: &str, size: u64) -> Result<(), OciError> {
 }
 
 /// PATCH (a chunk or a stream), PUT (the last bytes and the digest), GET (progress) and
-/// DELETE (cancel) on an upload session.
-pub async fn session(st: &AppState, method: &axum::http::Method, name: &str, id: &str, q: &HashMap<String, String>, headers: &HeaderMap, body: Body) -> R {
+/// DELETE (cancel) on an upload session, by `user`.
+#[allow(clippy::too_many_arguments)]
+pub async fn session(st: &AppState, user: &str, method: &axum::http::Method, name: &str, id: &str, q: &HashMap<String, String>, headers: &HeaderMap, body: Body) -> R {
     if !st.uploads.enabled {
         return Err(read_only());
     }
@@ -306,14 +395,14 @@ pub async fn session(st: &AppState, method: &axum::http::Method, name: &str, id:
         }
         axum::http::Method::PATCH => {
             check_chunk(headers, id, size)?;
-            let n = append(st, id, body).await?;
+            let n = append(st, user, id, body).await?;
             Ok(session_response(StatusCode::ACCEPTED, name, id, n))
         }
         axum::http::Method::PUT => {
             let d = q.get("digest").ok_or_else(|| OciError::new(Code::DigestInvalid, "PUT finishing an upload needs ?digest=<algorithm:hex>"))?;
             let d = parse_digest(d)?;
             check_chunk(headers, id, size)?;
-            append(st, id, body).await?;
+            append(st, user, id, body).await?;
             finish(st, name, id, &d).await?;
             Ok(blob_created(name, &d))
         }
