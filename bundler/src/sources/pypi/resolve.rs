@@ -282,12 +282,16 @@ mod tests {
 
     use super::*;
 
-    /// An in-memory index: `(project, version, Requires-Dist)`, one pure wheel each.
+    /// An in-memory index: `(project, version, Requires-Dist)`, one pure wheel each, or an
+    /// sdist where the version ends in `.tar.gz`.
     struct Index(Vec<(&'static str, &'static str, Vec<&'static str>)>);
 
     impl Index {
         fn file(project: &str, version: &str) -> String {
-            format!("{}-{version}-py3-none-any.whl", project.replace('-', "_"))
+            match version.strip_suffix(".tar.gz") {
+                Some(v) => format!("{}-{v}.tar.gz", project.replace('-', "_")),
+                None => format!("{}-{version}-py3-none-any.whl", project.replace('-', "_")),
+            }
         }
     }
 
@@ -391,5 +395,18 @@ mod tests {
         for unsatisfiable in [&["b>2.0.0"][..], &["b<2.0.0"], &["gt", "b==2.0.0+foo"]] {
             assert!(solve(&index, unsatisfiable, &[], Policy::default()).is_err(), "{unsatisfiable:?}");
         }
+    }
+
+    /// `only_binary` takes an sdist only for a project with no wheel at all; `--only-binary
+    /// :all:` (`wheels_only`) not even then.
+    #[test]
+    fn sdists_only_where_allowed() {
+        let index = Index(vec![("srconly", "1.0.tar.gz", vec![]), ("both", "1.0", vec![]), ("both", "1.1.tar.gz", vec![])]);
+        let binary = Policy { only_binary: true, ..Policy::default() };
+        assert_eq!(solve(&index, &["srconly", "both"], &[], binary).unwrap(), ["both==1.0", "srconly==1.0"]);
+        assert_eq!(solve(&index, &["both"], &[], Policy::default()).unwrap(), ["both==1.1"]);
+        let strict = Policy { only_binary: true, wheels_only: true, ..Policy::default() };
+        assert!(solve(&index, &["srconly"], &[], strict.clone()).is_err());
+        assert_eq!(solve(&index, &["both"], &[], strict).unwrap(), ["both==1.0"]);
     }
 }
