@@ -9,6 +9,7 @@ pub mod hf;
 pub mod http;
 pub mod image;
 pub mod nexus;
+pub mod packse;
 pub mod podman;
 pub mod procs;
 pub mod pypi;

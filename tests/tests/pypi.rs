@@ -1,6 +1,7 @@
 //! Python packages end to end: a stand-in PEP 503/691 index holding wheels the harness builds
 //! (several versions, markers, extras, abi3 and manylinux wheels, cp312-only and musllinux
-//! wheels, a yanked version, Requires-Python, an sdist, a conflict), resolved by the bundler,
+//! wheels, a yanked version, Requires-Python, an sdist, a conflict; pre-releases and local
+//! versions in a fixture of their own), resolved by the bundler,
 //! bundled, imported and served by the mirror, and installed from it by real pip and uv into
 //! fresh venvs. The bundler's choice is compared with what `pip download --platform …
 //! --python-version … --implementation cp --only-binary=:all:` picks from the same index.
@@ -724,6 +725,36 @@ fn requirements_file_as_pip_reads_it() {
     let theirs = pip_download(&url, &x86_311(), &[], &["-r", &s(&file)], &gap.path("pip")).unwrap_or_else(|r| panic!("pip download -r: {}", r.stderr));
     assert_eq!(lock_files_for(&wheels, &x86_311()), theirs, "bundler (left) vs pip download -r (right)");
     assert!(theirs.contains("lib-1.0-py3-none-any.whl") && theirs.contains("extra_dep-1.0-py3-none-any.whl"), "constraints applied: {theirs:?}");
+}
+
+/// PEP 440 as pip applies it, pip download -r beside each lock: a final release wherever one
+/// fits (never `httpx 1.0.dev6` over 0.28.1), a pre-release where none does or a specifier
+/// names one, every pre-release with the file's `--pre`; `==2.0` takes the local `2.0+cpu`.
+#[test]
+fn pre_releases_and_local_versions_as_pip() {
+    let gap = Gap::new();
+    let idx = PyIndexBuilder::new(&gap.path("up"))
+        .dists([
+            DistSpec::pure("httpx", "0.28.1"),
+            DistSpec::pure("httpx", "1.0.dev6"),
+            DistSpec::pure("client", "1.0").requires("httpx>=0.23"),
+            DistSpec::pure("betaonly", "0.9b1"),
+            DistSpec::pure("torchish", "2.0+cpu"),
+        ])
+        .build();
+    let http = idx.serve();
+    let url = http.url();
+    let m = gap.write("pre.yaml", &format!("name: pre\nplatforms: [linux/amd64]\npypi:\n  - index: {}\n    python: [\"3.11\"]\n    requirements_file: reqs.txt\n", q(&url)));
+    let common = ["client-1.0-py3-none-any.whl", "betaonly-0.9b1-py3-none-any.whl", "torchish-2.0+cpu-py3-none-any.whl"];
+    for (n, (file, httpx)) in [("client\nbetaonly\ntorchish==2.0\n", "0.28.1"), ("--pre\nclient\nbetaonly\ntorchish==2.0\n", "1.0.dev6"), ("client\nbetaonly\ntorchish==2.0\nhttpx>=1.0.dev1\n", "1.0.dev6")].iter().enumerate() {
+        let reqs = gap.write("reqs.txt", file);
+        let ours = lock_files_for(&lock(&gap, &m, &format!("pre{n}.lock")), &x86_311());
+        let mut want: BTreeSet<String> = common.iter().map(|f| f.to_string()).collect();
+        want.insert(format!("httpx-{httpx}-py3-none-any.whl"));
+        assert_eq!(ours, want, "{file:?}");
+        let pips = pip_download(&url, &x86_311(), &[], &["-r", &s(&reqs)], &gap.path(&format!("pip{n}"))).unwrap_or_else(|r| panic!("pip download -r: {}", r.stderr));
+        assert_eq!(ours, pips, "bundler (left) vs pip download -r (right) for {file:?}");
+    }
 }
 
 #[test]

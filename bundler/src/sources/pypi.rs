@@ -3,6 +3,7 @@
 //! against the index, and bundled as an OCI artifact with its core metadata (PEP 658).
 
 pub mod index;
+mod pep440;
 mod resolve;
 pub mod tags;
 
@@ -26,7 +27,7 @@ use crate::format::Digest;
 use crate::manifest::PypiSpec;
 use crate::progress::Progress;
 use index::FileEntry;
-use resolve::{Cand, Pkg, Provider};
+use resolve::{Cand, Pkg, Policy, Provider};
 use tags::Target;
 
 const CONCURRENCY: usize = 4;
@@ -249,8 +250,9 @@ fn resolve_all(http: Http, cache: Arc<BlobCache>, rt: tokio::runtime::Handle, sp
                 .collect()
         };
         let (roots, constraints) = (parse(&spec.requirements)?, parse(&spec.constraints)?);
+        let policy = Policy { only_binary: spec.only_binary, wheels_only: spec.wheels_only, releases: spec.releases.clone() };
         for target in targets(spec) {
-            let provider = Provider::new(&fetcher, &target, roots.clone(), &constraints, spec.only_binary);
+            let provider = Provider::new(&fetcher, &target, roots.clone(), &constraints, &policy);
             let solution = match pubgrub::resolve(&provider, Pkg::Root, pep440_rs::Version::new([0u64])) {
                 Ok(s) => s,
                 Err(PubGrubError::NoSolution(tree)) => {

@@ -2,7 +2,8 @@
 //! (only those with a file that fits the target, its Requires-Python, and not yanked unless
 //! pinned with `==`); dependencies from PEP 658 `.metadata` files or the file's own METADATA,
 //! never by running code. Extras are packages of their own (`name[extra]` depends on `name`
-//! at the same version), as uv and poetry model them.
+//! at the same version), as uv and poetry model them. Specifiers match as PEP 440 says (local
+//! versions too), and a pre-release is chosen only as pip would choose it (`pep440`).
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -16,9 +17,11 @@ use pep508_rs::{ExtraName, MarkerEnvironment, Requirement, VersionOrUrl};
 use pubgrub::{Dependencies, DependencyProvider, PackageResolutionStatistics, Ranges};
 
 use super::index::FileEntry;
+use super::pep440::{self, PreReleases};
 use super::tags::{sdist_name, TagRanks, Target, WheelName};
 use super::PypiError;
 use crate::format::pypi::normalize;
+use crate::manifest::Releases;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Pkg {
@@ -55,13 +58,27 @@ pub trait Source {
     fn requires_dist(&self, project: &str, cand: &Cand) -> Result<Rc<Vec<String>>, PypiError>;
 }
 
+/// What a `pypi:` entry lets the resolver choose.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Wheels; a project with no wheel for the target falls back to its sdist...
+    pub only_binary: bool,
+    /// ...unless not even that (`--only-binary :all:`).
+    pub wheels_only: bool,
+    /// Pre-releases beyond PEP 440's default.
+    pub releases: Releases,
+}
+
 pub struct Provider<'a> {
     src: &'a dyn Source,
     target: &'a Target,
     ranks: TagRanks,
     env: MarkerEnvironment,
-    only_binary: bool,
+    policy: &'a Policy,
     roots: Vec<Requirement>,
+    /// Projects a requirement or constraint seen so far names a pre-release for (`>=2.0b1`),
+    /// which lets them take pre-releases, as pip's combined specifier does.
+    pre_named: RefCell<HashSet<String>>,
     /// `-c` constraints: narrow what may be chosen, never add a package.
     constraints: HashMap<String, Ranges<Version>>,
     /// Versions pinned with `==` in the requirements: yanked files allowed (PEP 592).
@@ -72,11 +89,17 @@ pub struct Provider<'a> {
 }
 
 impl<'a> Provider<'a> {
-    pub fn new(src: &'a dyn Source, target: &'a Target, roots: Vec<Requirement>, constraints: &[Requirement], only_binary: bool) -> Provider<'a> {
+    pub fn new(src: &'a dyn Source, target: &'a Target, roots: Vec<Requirement>, constraints: &[Requirement], policy: &'a Policy) -> Provider<'a> {
         let mut c: HashMap<String, Ranges<Version>> = HashMap::new();
+        let mut pre_named = HashSet::new();
         for r in constraints {
             let range = match &r.version_or_url {
-                Some(VersionOrUrl::VersionSpecifier(s)) => Ranges::from(s.clone()),
+                Some(VersionOrUrl::VersionSpecifier(s)) => {
+                    if pep440::names_prerelease(s) {
+                        pre_named.insert(normalize(r.name.as_ref()));
+                    }
+                    pep440::ranges(s)
+                }
                 _ => Ranges::full(),
             };
             let e = c.entry(normalize(r.name.as_ref())).or_insert_with(Ranges::full);
@@ -94,8 +117,9 @@ impl<'a> Provider<'a> {
             target,
             ranks: TagRanks::new(target),
             env: target.markers(),
-            only_binary,
+            policy,
             roots,
+            pre_named: RefCell::new(pre_named),
             constraints: c,
             pinned,
             versions: RefCell::new(HashMap::new()),
@@ -144,8 +168,8 @@ impl<'a> Provider<'a> {
                     }
                 }
             };
-            consider(!self.only_binary, &mut out);
-            if out.is_empty() && self.only_binary {
+            consider(!self.policy.only_binary, &mut out);
+            if out.is_empty() && self.policy.only_binary && !self.policy.wheels_only {
                 consider(true, &mut out);
                 if !out.is_empty() {
                     tracing::warn!("{project}: no wheel fits {}; taking its sdist (it builds on the target)", self.target.name());
@@ -164,12 +188,17 @@ impl<'a> Provider<'a> {
             if !r.evaluate_markers(&self.env, extras) || (only_extra && r.evaluate_markers(&self.env, &[])) {
                 continue;
             }
+            let name = normalize(r.name.as_ref());
             let range = match &r.version_or_url {
                 None => Ranges::full(),
-                Some(VersionOrUrl::VersionSpecifier(s)) => Ranges::from(s.clone()),
+                Some(VersionOrUrl::VersionSpecifier(s)) => {
+                    if pep440::names_prerelease(s) {
+                        self.pre_named.borrow_mut().insert(name.clone());
+                    }
+                    pep440::ranges(s)
+                }
                 Some(VersionOrUrl::Url(u)) => return Err(format!("{} is a direct URL dependency ({u}), which cannot be carried from an index", r.name)),
             };
-            let name = normalize(r.name.as_ref());
             let mut add = |p: Pkg| {
                 let e = map.entry(p).or_insert_with(Ranges::full);
                 *e = e.intersection(&range);
@@ -212,7 +241,13 @@ impl DependencyProvider for Provider<'_> {
         };
         let versions = self.versions(name)?;
         let constraint = self.constraints.get(name);
-        Ok(versions.keys().rev().find(|v| range.contains(v) && constraint.is_none_or(|c| c.contains(v))).cloned())
+        let pre = match self.policy.releases.allows(name) {
+            Some(true) => PreReleases::Allow,
+            Some(false) => PreReleases::Deny,
+            None if self.pre_named.borrow().contains(name) => PreReleases::Allow,
+            None => PreReleases::IfNeeded,
+        };
+        Ok(pep440::choose(versions.keys(), |v| range.contains(v) && constraint.is_none_or(|c| c.contains(v)), pre).cloned())
     }
 
     fn get_dependencies(&self, package: &Pkg, version: &Version) -> Result<Dependencies<Pkg, Ranges<Version>, String>, PypiError> {
@@ -238,5 +273,140 @@ impl DependencyProvider for Provider<'_> {
             Ok(d) => Dependencies::Available(d.into_iter().collect()),
             Err(why) => Dependencies::Unavailable(why),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pubgrub::Reporter;
+
+    use super::*;
+
+    /// An in-memory index: `(project, version, Requires-Dist)`, one pure wheel each, or an
+    /// sdist where the version ends in `.tar.gz`.
+    struct Index(Vec<(&'static str, &'static str, Vec<&'static str>)>);
+
+    impl Index {
+        fn file(project: &str, version: &str) -> String {
+            match version.strip_suffix(".tar.gz") {
+                Some(v) => format!("{}-{v}.tar.gz", project.replace('-', "_")),
+                None => format!("{}-{version}-py3-none-any.whl", project.replace('-', "_")),
+            }
+        }
+    }
+
+    impl Source for Index {
+        fn page(&self, project: &str) -> Result<Page, PypiError> {
+            let files: Vec<FileEntry> = self
+                .0
+                .iter()
+                .filter(|(p, _, _)| *p == project)
+                .map(|(p, v, _)| {
+                    let filename = Index::file(p, v);
+                    FileEntry { url: format!("http://index.invalid/files/{filename}"), filename, sha256: None, requires_python: None, yanked: false, metadata: None, size: None }
+                })
+                .collect();
+            Ok((!files.is_empty()).then(|| ("http://index.invalid/simple/".to_string(), Rc::new(files))))
+        }
+
+        fn requires_dist(&self, _: &str, cand: &Cand) -> Result<Rc<Vec<String>>, PypiError> {
+            let (_, _, reqs) = self.0.iter().find(|(p, v, _)| Index::file(p, v) == cand.file.filename).expect("a listed file");
+            Ok(Rc::new(reqs.iter().map(|r| r.to_string()).collect()))
+        }
+    }
+
+    /// The chosen `project==version`s, or PubGrub's report.
+    fn solve(index: &Index, roots: &[&str], constraints: &[&str], policy: Policy) -> Result<Vec<String>, String> {
+        let target = Target { python: (3, 12), arch: "x86_64".into(), libc: "glibc".into(), libc_version: (2, 17) };
+        let parse = |l: &[&str]| l.iter().map(|r| crate::format::pypi::parse_requirement(r).unwrap()).collect::<Vec<_>>();
+        let provider = Provider::new(index, &target, parse(roots), &parse(constraints), &policy);
+        match pubgrub::resolve(&provider, Pkg::Root, Version::new([0u64])) {
+            Ok(solution) => {
+                let mut out: Vec<String> = solution.into_iter().filter_map(|(p, v)| if let Pkg::Project(n) = p { Some(format!("{n}=={v}")) } else { None }).collect();
+                out.sort();
+                Ok(out)
+            }
+            Err(pubgrub::PubGrubError::NoSolution(mut tree)) => {
+                tree.collapse_no_versions();
+                Err(pubgrub::DefaultStringReporter::report(&tree))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn ok(index: &Index, roots: &[&str]) -> Vec<String> {
+        solve(index, roots, &[], Policy::default()).unwrap_or_else(|e| panic!("{roots:?}: {e}"))
+    }
+
+    /// The real case: `httpx==1.0.dev6` was pinned where 0.28.1 fits.
+    #[test]
+    fn a_final_release_wins_over_a_newer_pre_release() {
+        let index = Index(vec![
+            ("httpx", "0.28.1", vec![]),
+            ("httpx", "1.0.dev6", vec![]),
+            ("protobuf", "6.33.0", vec![]),
+            ("protobuf", "7.37.0rc1", vec![]),
+            ("app", "1.0", vec!["httpx>=0.23", "protobuf"]),
+        ]);
+        assert_eq!(ok(&index, &["app"]), ["app==1.0", "httpx==0.28.1", "protobuf==6.33.0"]);
+        assert_eq!(ok(&index, &["httpx"]), ["httpx==0.28.1"]);
+    }
+
+    /// A pre-release where no final release satisfies, as pip takes it (PEP 440).
+    #[test]
+    fn a_pre_release_only_where_no_final_release_fits() {
+        let index = Index(vec![("b", "1.0", vec![]), ("b", "2.0rc1", vec![]), ("c", "1.0a1", vec![]), ("a", "1.0", vec!["b>=1.5"])]);
+        assert_eq!(ok(&index, &["b>=1.5"]), ["b==2.0rc1"]);
+        assert_eq!(ok(&index, &["a"]), ["a==1.0", "b==2.0rc1"]);
+        assert_eq!(ok(&index, &["c"]), ["c==1.0a1"]);
+        assert_eq!(ok(&index, &["b"]), ["b==1.0"]);
+    }
+
+    /// A specifier naming a pre-release opts its project in, from the root, a dependency or a
+    /// constraint; `pre: true` opts every project in; `--only-final` opts out even so.
+    #[test]
+    fn pre_releases_by_specifier_or_by_choice() {
+        let index = Index(vec![("b", "1.0", vec![]), ("b", "2.0rc1", vec![]), ("d", "1.0", vec!["b>=1.0rc1"]), ("e", "1.0", vec![]), ("e", "1.1b2", vec![])]);
+        assert_eq!(ok(&index, &["b>=1.0rc1"]), ["b==2.0rc1"]);
+        assert_eq!(ok(&index, &["d"]), ["b==2.0rc1", "d==1.0"]);
+        assert_eq!(solve(&index, &["b"], &["b!=3.0,>=0.1a1"], Policy::default()).unwrap(), ["b==2.0rc1"]);
+        let pre = Policy { releases: Releases { all: Some(true), ..Releases::default() }, ..Policy::default() };
+        assert_eq!(solve(&index, &["b", "e"], &[], pre).unwrap(), ["b==2.0rc1", "e==1.1b2"]);
+        let only_final = Policy { releases: Releases { all: None, projects: [("b".to_string(), false)].into() }, ..Policy::default() };
+        assert_eq!(solve(&index, &["d", "e>=1.1a1"], &[], only_final.clone()).unwrap(), ["b==1.0", "d==1.0", "e==1.1b2"]);
+        let e = solve(&index, &["b>=2"], &[], only_final).unwrap_err();
+        assert!(e.contains("b"), "{e}");
+    }
+
+    /// PEP 440 local versions: `==2.0.0` and `<=2.0.0` match `2.0.0+foo`, `>2.0.0` and `<2.0.0`
+    /// do not, `==2.0.0+foo` only itself.
+    #[test]
+    fn local_versions_match_their_public_version() {
+        let index = Index(vec![
+            ("b", "2.0.0+bar", vec![]),
+            ("b", "2.0.0+foo", vec![]),
+            ("a", "1.0.0", vec!["b==2.0.0"]),
+            ("a", "2.0.0", vec!["b==2.0.0+bar"]),
+            ("gt", "1.0.0", vec!["b>2.0.0"]),
+        ]);
+        assert_eq!(ok(&index, &["b==2.0.0"]), ["b==2.0.0+foo"]);
+        assert_eq!(ok(&index, &["b<=2.0.0"]), ["b==2.0.0+foo"]);
+        assert_eq!(ok(&index, &["a", "b==2.0.0+foo"]), ["a==1.0.0", "b==2.0.0+foo"]);
+        for unsatisfiable in [&["b>2.0.0"][..], &["b<2.0.0"], &["gt", "b==2.0.0+foo"]] {
+            assert!(solve(&index, unsatisfiable, &[], Policy::default()).is_err(), "{unsatisfiable:?}");
+        }
+    }
+
+    /// `only_binary` takes an sdist only for a project with no wheel at all; `--only-binary
+    /// :all:` (`wheels_only`) not even then.
+    #[test]
+    fn sdists_only_where_allowed() {
+        let index = Index(vec![("srconly", "1.0.tar.gz", vec![]), ("both", "1.0", vec![]), ("both", "1.1.tar.gz", vec![])]);
+        let binary = Policy { only_binary: true, ..Policy::default() };
+        assert_eq!(solve(&index, &["srconly", "both"], &[], binary).unwrap(), ["both==1.0", "srconly==1.0"]);
+        assert_eq!(solve(&index, &["both"], &[], Policy::default()).unwrap(), ["both==1.1"]);
+        let strict = Policy { only_binary: true, wheels_only: true, ..Policy::default() };
+        assert!(solve(&index, &["srconly"], &[], strict.clone()).is_err());
+        assert_eq!(solve(&index, &["both"], &[], strict).unwrap(), ["both==1.0"]);
     }
 }
