@@ -275,3 +275,37 @@ pub fn pick<'a>(constraint: Option<&str>, versions: impl Iterator<Item = &'a str
     }
     Ok(best.map(|(_, s)| s))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cases where Cargo's rules (the `semver` crate) and helm's disagree; helm's picks were
+    /// checked with helm 3.17 (tests/tests/helm_constraints.rs runs the full table).
+    #[test]
+    fn helm_rules_not_cargo_rules() {
+        let vs = ["1.0.0", "1.2.0-rc.1", "1.2.0", "1.2.10", "1.4.6", "2.0.0-beta", "2.1.0", "v3.0.0", "3.1.0-alpha.1"];
+        let p = |c: &str| pick(Some(c), vs.iter().copied()).unwrap();
+        assert_eq!(p("~>1.2"), Some("1.2.10"));
+        assert_eq!(p("1.2 - 1.4.5"), Some("1.2.10"));
+        assert_eq!(p("1.0.0 - 1.4"), Some("1.4.6"), "a dirty upper bound takes the whole minor");
+        assert_eq!(p("!=2.1.0"), Some("3.1.0-alpha.1"), "helm's != lets a pre-release through");
+        assert_eq!(p(">=1.0.0-0"), Some("3.1.0-alpha.1"), "any pre-release once the constraint names one");
+        assert_eq!(p(">=1.2.0-0 <1.2.0"), None, "each comparison must name a pre-release");
+        assert_eq!(p("1.2"), Some("1.2.10"), "a bare major.minor is ~");
+        assert_eq!(p("1.2.0"), Some("1.2.0"), "a bare full version is exact");
+        assert_eq!(pick(None, vs.iter().copied()).unwrap(), Some("v3.0.0"));
+        assert_eq!(p("3.1.0-alpha.1"), Some("3.1.0-alpha.1"));
+        for bad in [">= nope", "1.2.3 ||", ">=", "1.2.3.4", "~ ~1"] {
+            assert!(Constraint::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn index_versions_parse_leniently() {
+        assert_eq!(parse_version("v1.2").unwrap(), Version::new(1, 2, 0));
+        assert_eq!(parse_version("2").unwrap(), Version::new(2, 0, 0));
+        assert_eq!(parse_version("1.2.3-rc.1+b5").unwrap().pre.as_str(), "rc.1");
+        assert!(parse_version("1.2.x").is_none() && parse_version("").is_none() && parse_version("1..2").is_none());
+    }
+}
