@@ -24,6 +24,8 @@ use crate::manifest::{valid_chart_name, ChartOrigin, ChartSpec, ImageOrigin, Ima
 use crate::progress::Progress;
 use crate::reference::ImageRef;
 
+mod constraint;
+
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
 pub const CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 /// Charts pushed by Helm before 3.7 (still served by some registries).
@@ -103,8 +105,8 @@ pub mod fuzz {
     pub fn index(bytes: &[u8]) {
         if let Ok(idx) = super::parse_index(bytes) {
             for e in idx.entries.values().flatten() {
-                let _ = super::parse_version(&e.version);
-                let _ = super::parse_constraint(&e.version);
+                let _ = super::constraint::parse_version(&e.version);
+                let _ = super::constraint::Constraint::parse(&e.version);
             }
         }
     }
@@ -128,61 +130,9 @@ enum OriginKey {
     Oci(String),
 }
 
-/// Versions helm accepts: semver, with an optional `v`.
-fn parse_version(v: &str) -> Option<semver::Version> {
-    semver::Version::parse(v.strip_prefix('v').unwrap_or(v)).ok()
-}
-
-/// Helm's constraint syntax (Masterminds semver) in the `semver` crate's terms: `||`
-/// alternatives, space- or comma-separated comparisons, and a bare version meaning exactly it.
-fn parse_constraint(c: &str) -> Result<Vec<semver::VersionReq>, String> {
-    c.split("||")
-        .map(|alt| {
-            let mut parts: Vec<String> = Vec::new();
-            let mut pending_op = String::new();
-            for tok in alt.split(|ch: char| ch == ',' || ch.is_whitespace()).filter(|t| !t.is_empty()) {
-                if tok.chars().all(|ch| "<>=!~^".contains(ch)) {
-                    pending_op.push_str(tok);
-                    continue;
-                }
-                let tok = format!("{pending_op}{tok}");
-                pending_op.clear();
-                let (op, ver) = tok.split_at(tok.find(|ch: char| !"<>=!~^".contains(ch)).unwrap_or(tok.len()));
-                let ver = ver.strip_prefix('v').unwrap_or(ver);
-                // Masterminds: "1.2.3" is "=1.2.3"; "1.2.x", "*" are wildcards either way.
-                let op = if op.is_empty() && !ver.contains(['*', 'x', 'X']) { "=" } else { op };
-                parts.push(format!("{op}{ver}"));
-            }
-            if parts.is_empty() {
-                parts.push("*".into());
-            }
-            semver::VersionReq::parse(&parts.join(", ")).map_err(|e| e.to_string())
-        })
-        .collect()
-}
-
-/// The highest version satisfying the constraint (none: the highest stable one).
-fn pick<'a>(name: &str, constraint: Option<&str>, versions: impl Iterator<Item = &'a str>) -> Result<Option<String>, HelmError> {
-    let reqs = match constraint {
-        Some(c) => Some(parse_constraint(c).map_err(|detail| HelmError::Constraint { name: name.into(), constraint: c.into(), detail })?),
-        None => None,
-    };
-    let mut best: Option<(semver::Version, String)> = None;
-    for raw in versions {
-        let ok = match (&reqs, parse_version(raw)) {
-            (_, None) => constraint == Some(raw),
-            (None, Some(v)) => v.pre.is_empty(),
-            (Some(reqs), Some(v)) => reqs.iter().any(|r| r.matches(&v)) || constraint == Some(raw),
-        };
-        if !ok {
-            continue;
-        }
-        let v = parse_version(raw).unwrap_or(semver::Version::new(0, 0, 0));
-        if best.as_ref().is_none_or(|(b, _)| v > *b) {
-            best = Some((v, raw.to_string()));
-        }
-    }
-    Ok(best.map(|(_, s)| s))
+/// The highest version satisfying the constraint as helm reads it (none: the highest stable one).
+fn pick<'a>(name: &str, constraint: Option<&str>, versions: impl Iterator<Item = &'a str> + Clone) -> Result<Option<String>, HelmError> {
+    constraint::pick(constraint, versions).map(|v| v.map(str::to_string)).map_err(|detail| HelmError::Constraint { name: name.into(), constraint: constraint.unwrap_or_default().into(), detail })
 }
 
 /// What the bundler reads out of a chart archive.
@@ -483,7 +433,7 @@ impl HelmSource {
 
     async fn lock_oci(&self, repo: &str, want: &Want, platforms: &[String]) -> Result<(ChartLock, ChartContents), HelmError> {
         let image = ImageRef::parse(repo).map_err(|e| ImageError::Invalid { image: repo.into(), detail: e.to_string() })?;
-        let exact = want.version.as_deref().filter(|v| parse_version(v).is_some() && !v.contains([' ', ',', '<', '>', '~', '^', '*', '|']));
+        let exact = want.version.as_deref().filter(|v| semver::Version::parse(v.strip_prefix('v').unwrap_or(v)).is_ok() && !v.contains([' ', ',', '<', '>', '~', '^', '*', '|']));
         let version = match exact {
             Some(v) => v.to_string(),
             None => {
