@@ -507,4 +507,18 @@ mod tests {
         u.add_plain(pkg("curl-nss-dev", "1", "amd64", "", "libcurl-dev"));
         assert_eq!(resolve(&u, "tool", Baseline::None).unwrap(), vec!["curl-nss-dev=1", "tool=1"]);
     }
+
+    #[test]
+    fn alternative_that_breaks_a_chosen_package_is_passed_over() {
+        // Ubuntu's shape: `clock-a | clock-b` where clock-a Breaks the libfoo1 already chosen;
+        // apt-get takes clock-b and keeps libfoo1.
+        let mut u = Universe::default();
+        u.add_plain(pkg("app", "1", "amd64", "libfoo1 (>= 1:2.0~), clock-a | clock-b", ""));
+        u.add_plain(pkg("libfoo1", "1:2.0-1", "amd64", "", ""));
+        let mut a = pkg("clock-a", "1", "amd64", "", "");
+        a.conflicts = "libfoo1 (>= 1:2.0~)".into();
+        u.add_plain(a);
+        u.add_plain(pkg("clock-b", "1", "amd64", "", ""));
+        assert_eq!(resolve(&u, "app", Baseline::None).unwrap(), vec!["app=1", "clock-b=1", "libfoo1=1:2.0-1"]);
+    }
 }
