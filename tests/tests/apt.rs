@@ -900,4 +900,38 @@ fn ubuntu_shaped_closure_equals_apt_gets() {
         theirs.extend(ids(&apt.install_download_only(&["hello-app", "tzdata=2024a-3ubuntu1.1"])));
     }
     assert_eq!(ours, theirs, "noble: bundler (left) vs apt-get amd64 ∪ arm64 (right)");
+    // What apt-get chose, spelled out: the security update of libc6, python3's `=` pulling
+    // the matching stdlib, the newest libfoo1 by epoch, the only default-mta, the `required`
+    // awk, the real mailx, clock-b (clock-a Breaks libfoo1), the pinned tzdata.
+    for (p, v, a) in [
+        ("libc6", "2.39-0ubuntu8.3", "amd64"),
+        ("libpython3-stdlib", "3.12.3-0ubuntu2", "arm64"),
+        ("libfoo1", "1:2.0-1", "amd64"),
+        ("postfix", "3.8.6-1build2", "amd64"),
+        ("mawk", "1.3.4.20240123-1build1", "arm64"),
+        ("mailx", "1:20081101-2", "all"),
+        ("clock-b", "1.0-1", "amd64"),
+        ("tzdata", "2024a-3ubuntu1.1", "all"),
+    ] {
+        assert!(ours.contains(&id(p, v, a)), "{p} {v} {a} not in {ours:?}");
+    }
+    for p in ["clock-a", "exim4-daemon-light", "gawk", "s-nail", "legacy-tool", "locales"] {
+        assert!(!ours.iter().any(|(n, ..)| n == p), "{p} should not be in {ours:?}");
+    }
+
+    // Intentional difference: a dependency no candidate meets takes the newest version that
+    // does, and two requests needing different versions get both. apt-get refuses the pair
+    // (it only considers the candidate, 1:2.0-1) until pinned to the one version both accept.
+    let m = manifest(&gap, "noble-legacy", "[linux/amd64]", &[entry(&["hello-app", "legacy-tool"])]);
+    let ours = lock_ids(&gap, &m, "noble-legacy.lock");
+    let apt = AptClient::new();
+    apt.set_source(&keyring, &url, "noble", &comps);
+    apt.update().clean();
+    let refused = apt.apt_get(&["install", "--simulate", "-o", "APT::Install-Recommends=false", "hello-app", "legacy-tool"]);
+    assert_ne!(refused.status, 0, "apt-get should refuse: {refused:?}");
+    assert!((refused.stdout.clone() + &refused.stderr).contains("legacy-tool : Depends: libfoo1 (< 1:2.0) but 1:2.0-1 is to be installed"), "{refused:?}");
+    let pinned = ids(&apt.install_download_only(&["hello-app", "legacy-tool", "libfoo1=1:2.0~rc1-1"]));
+    let extra: BTreeSet<Id> = ours.difference(&pinned).cloned().collect();
+    assert!(pinned.is_subset(&ours), "apt-get pinned (right) not within the bundle (left): {ours:?} {pinned:?}");
+    assert_eq!(extra, BTreeSet::from([id("libfoo1", "1:2.0-1", "amd64")]), "the bundle carries both libfoo1 versions");
 }

@@ -269,10 +269,16 @@ impl<'a> Resolver<'a> {
         if pa.name == pb.name {
             return false;
         }
-        let hit = |rels: &Relations, p: &Pkg| rels.0.iter().flatten().any(|r| meets(p, r));
-        let ra = self.conflicts_of(a).clone();
-        let rb = self.conflicts_of(b).clone();
-        hit(&ra, pb) || hit(&rb, pa)
+        self.conflicts_of(a);
+        self.conflicts_of(b);
+        let hit = |x: usize, p: &Pkg| self.conflicts[&x].0.iter().flatten().any(|r| meets(p, r));
+        hit(a, pb) || hit(b, pa)
+    }
+
+    /// Whether `i` conflicts with (or breaks, or is broken by) a package already chosen.
+    fn clashes_with_selected(&mut self, i: usize) -> bool {
+        let chosen: Vec<usize> = self.selected.iter().copied().collect();
+        chosen.into_iter().any(|j| self.clash(i, j))
     }
 
     fn satisfied(&self, rel: &Relation) -> bool {
@@ -327,19 +333,20 @@ impl<'a> Resolver<'a> {
         Ok(())
     }
 
-    /// Install the first alternative of an unsatisfied `a | b | c` group that works.
+    /// Install the first alternative of an unsatisfied `a | b | c` group that works. Like
+    /// apt-get, one that Conflicts with or Breaks (or is broken by) a package already chosen
+    /// is passed over for a later one that does not; it is tried last, not dropped.
     fn install_group(&mut self, group: &[Relation], chain: &[String]) -> Result<(), Unsatisfiable> {
         let mut first_err = None;
-        for rel in group {
-            let options = self.options(rel);
-            for i in options {
-                let saved = (self.selected.clone(), self.expanded.clone());
-                match self.install(i, chain) {
-                    Ok(()) => return Ok(()),
-                    Err(e) => {
-                        (self.selected, self.expanded) = saved;
-                        first_err.get_or_insert(e);
-                    }
+        let options: Vec<usize> = group.iter().flat_map(|rel| self.options(rel)).collect();
+        let (fitting, clashing): (Vec<usize>, Vec<usize>) = options.into_iter().partition(|&i| !self.clashes_with_selected(i));
+        for i in fitting.into_iter().chain(clashing) {
+            let saved = (self.selected.clone(), self.expanded.clone());
+            match self.install(i, chain) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    (self.selected, self.expanded) = saved;
+                    first_err.get_or_insert(e);
                 }
             }
         }
