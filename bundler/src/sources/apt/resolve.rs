@@ -3,8 +3,9 @@
 //! nothing chosen (or assumed installed) satisfies, the first alternative that can be
 //! satisfied is installed, virtual names going to a provider. Only choices at `a | b` points
 //! are undone when a branch turns out unsatisfiable, as apt's resolver effectively does.
-//! Conflicts/Breaks are left to the target's installer: a bundle may carry more than one
-//! installation could use.
+//! Conflicts/Breaks only steer choices (an alternative that clashes with what is chosen is
+//! passed over; a later hard dependency replaces an earlier alternative); otherwise they are
+//! left to the target's installer: a bundle may carry more than one installation could use.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
