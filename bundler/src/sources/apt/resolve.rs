@@ -3,8 +3,9 @@
 //! nothing chosen (or assumed installed) satisfies, the first alternative that can be
 //! satisfied is installed, virtual names going to a provider. Only choices at `a | b` points
 //! are undone when a branch turns out unsatisfiable, as apt's resolver effectively does.
-//! Conflicts/Breaks are left to the target's installer: a bundle may carry more than one
-//! installation could use.
+//! Conflicts/Breaks only steer choices (an alternative that clashes with what is chosen is
+//! passed over; a later hard dependency replaces an earlier alternative); otherwise they are
+//! left to the target's installer: a bundle may carry more than one installation could use.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -269,10 +270,16 @@ impl<'a> Resolver<'a> {
         if pa.name == pb.name {
             return false;
         }
-        let hit = |rels: &Relations, p: &Pkg| rels.0.iter().flatten().any(|r| meets(p, r));
-        let ra = self.conflicts_of(a).clone();
-        let rb = self.conflicts_of(b).clone();
-        hit(&ra, pb) || hit(&rb, pa)
+        self.conflicts_of(a);
+        self.conflicts_of(b);
+        let hit = |x: usize, p: &Pkg| self.conflicts[&x].0.iter().flatten().any(|r| meets(p, r));
+        hit(a, pb) || hit(b, pa)
+    }
+
+    /// Whether `i` conflicts with (or breaks, or is broken by) a package already chosen.
+    fn clashes_with_selected(&mut self, i: usize) -> bool {
+        let chosen: Vec<usize> = self.selected.iter().copied().collect();
+        chosen.into_iter().any(|j| self.clash(i, j))
     }
 
     fn satisfied(&self, rel: &Relation) -> bool {
@@ -327,19 +334,20 @@ impl<'a> Resolver<'a> {
         Ok(())
     }
 
-    /// Install the first alternative of an unsatisfied `a | b | c` group that works.
+    /// Install the first alternative of an unsatisfied `a | b | c` group that works. Like
+    /// apt-get, one that Conflicts with or Breaks (or is broken by) a package already chosen
+    /// is passed over for a later one that does not; it is tried last, not dropped.
     fn install_group(&mut self, group: &[Relation], chain: &[String]) -> Result<(), Unsatisfiable> {
         let mut first_err = None;
-        for rel in group {
-            let options = self.options(rel);
-            for i in options {
-                let saved = (self.selected.clone(), self.expanded.clone());
-                match self.install(i, chain) {
-                    Ok(()) => return Ok(()),
-                    Err(e) => {
-                        (self.selected, self.expanded) = saved;
-                        first_err.get_or_insert(e);
-                    }
+        let options: Vec<usize> = group.iter().flat_map(|rel| self.options(rel)).collect();
+        let (fitting, clashing): (Vec<usize>, Vec<usize>) = options.into_iter().partition(|&i| !self.clashes_with_selected(i));
+        for i in fitting.into_iter().chain(clashing) {
+            let saved = (self.selected.clone(), self.expanded.clone());
+            match self.install(i, chain) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    (self.selected, self.expanded) = saved;
+                    first_err.get_or_insert(e);
                 }
             }
         }
@@ -506,5 +514,19 @@ mod tests {
         u.add_plain(pkg("curl-gnutls-dev", "1", "amd64", "", "libcurl-dev"));
         u.add_plain(pkg("curl-nss-dev", "1", "amd64", "", "libcurl-dev"));
         assert_eq!(resolve(&u, "tool", Baseline::None).unwrap(), vec!["curl-nss-dev=1", "tool=1"]);
+    }
+
+    #[test]
+    fn alternative_that_breaks_a_chosen_package_is_passed_over() {
+        // Ubuntu's shape: `clock-a | clock-b` where clock-a Breaks the libfoo1 already chosen;
+        // apt-get takes clock-b and keeps libfoo1.
+        let mut u = Universe::default();
+        u.add_plain(pkg("app", "1", "amd64", "libfoo1 (>= 1:2.0~), clock-a | clock-b", ""));
+        u.add_plain(pkg("libfoo1", "1:2.0-1", "amd64", "", ""));
+        let mut a = pkg("clock-a", "1", "amd64", "", "");
+        a.conflicts = "libfoo1 (>= 1:2.0~)".into();
+        u.add_plain(a);
+        u.add_plain(pkg("clock-b", "1", "amd64", "", ""));
+        assert_eq!(resolve(&u, "app", Baseline::None).unwrap(), vec!["app=1", "clock-b=1", "libfoo1=1:2.0-1"]);
     }
 }
