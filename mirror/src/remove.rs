@@ -244,23 +244,23 @@ fn prune_repo(
     let referrers = store.referrer_entries(repo)?;
     // A manifest a writer pushed by digest is nobody's child: `mirror rm` of a tag must not
     // take it. Children and referrers hang off what lists or names them.
+    // Each manifest read once; `None`: unreadable.
+    let listed: BTreeMap<Digest, Option<Vec<Digest>>> = held.iter().map(|d| (d.clone(), children(store, d))).collect();
     let mut attached: BTreeSet<Digest> = referrers.iter().map(|(_, desc)| desc.digest.clone()).collect();
     attached.extend(removed_roots.iter().chain(&roots).cloned());
-    for d in &held {
-        // Unreadable: its children are unknown, so they may turn out roots; keeping is safe.
-        attached.extend(children(store, repo, d).unwrap_or_default());
-    }
+    // Unreadable: its children are unknown, so they may turn out roots; keeping is safe.
+    attached.extend(listed.values().flatten().flatten().cloned());
     for d in &held {
         if !attached.contains(d) && store.manifest_pushed(repo, d)? {
             roots.push(d.clone());
         }
     }
-    let kept = closure(store, repo, &held, roots, true)?;
+    let kept = closure(&listed, repo, roots, true)?;
     // What the named roots reach, then the referrers of what goes, until nothing is added.
     let mut gone = BTreeSet::new();
     let mut next = removed_roots;
     while !next.is_empty() {
-        let reached = closure(store, repo, &held, std::mem::take(&mut next), false)?;
+        let reached = closure(&listed, repo, std::mem::take(&mut next), false)?;
         let new: Vec<Digest> = reached.into_iter().filter(|d| !kept.contains(d) && !gone.contains(d)).collect();
         gone.extend(new.iter().cloned());
         next = referrers.iter().filter(|(subject, desc)| new.contains(subject) && !gone.contains(&desc.digest)).map(|(_, desc)| desc.digest.clone()).collect();
@@ -291,26 +291,26 @@ fn prune_repo(
 /// stays), what is reached must be readable: a manifest we cannot read may need any of the
 /// others, and deleting one of those would break what is still served. Otherwise (what goes)
 /// an unreadable manifest goes alone, so a damaged one can still be removed.
-fn closure(store: &Store, repo: &str, held: &BTreeSet<Digest>, mut roots: Vec<Digest>, strict: bool) -> Result<BTreeSet<Digest>, RemoveError> {
+fn closure(listed: &BTreeMap<Digest, Option<Vec<Digest>>>, repo: &str, mut roots: Vec<Digest>, strict: bool) -> Result<BTreeSet<Digest>, RemoveError> {
     let mut reached = BTreeSet::new();
     while let Some(d) = roots.pop() {
-        if !held.contains(&d) || !reached.insert(d.clone()) {
+        let Some(children) = listed.get(&d) else { continue };
+        if !reached.insert(d.clone()) {
             continue;
         }
-        match children(store, repo, &d) {
-            Ok(c) => roots.extend(c),
-            Err(e) if strict => return Err(e),
-            Err(_) => {}
+        match children {
+            Some(c) => roots.extend(c.iter().cloned()),
+            None if strict => return Err(RemoveError::Unreadable(format!("{repo}@{d}"))),
+            None => {}
         }
     }
     Ok(reached)
 }
 
-/// The child manifests an index lists.
-fn children(store: &Store, repo: &str, d: &Digest) -> Result<Vec<Digest>, RemoveError> {
-    let bytes = BlobStore::read_small(&store.blobs.path(d), MAX_MANIFEST).map_err(|_| RemoveError::Unreadable(format!("{repo}@{d}")))?;
-    let m = AnyManifest::parse(&bytes).map_err(|_| RemoveError::Unreadable(format!("{repo}@{d}")))?;
-    Ok(m.manifests.into_iter().map(|c| c.digest).collect())
+/// The child manifests an index lists; `None` when the manifest cannot be read.
+fn children(store: &Store, d: &Digest) -> Option<Vec<Digest>> {
+    let bytes = BlobStore::read_small(&store.blobs.path(d), MAX_MANIFEST).ok()?;
+    Some(AnyManifest::parse(&bytes).ok()?.manifests.into_iter().map(|c| c.digest).collect())
 }
 
 #[cfg(test)]
