@@ -246,6 +246,11 @@ pub struct PushArgs {
     /// Prefix every repository name with this (a Harbor project, say: `mirror`).
     #[arg(long, default_value = "")]
     pub prefix: String,
+    /// An index the bundle carried for some of its platforms: `keep` puts it as it is (its
+    /// upstream digest, which pinned pulls need); `rewrite` puts one listing only the carried
+    /// platforms, for registries that refuse an index whose children are absent.
+    #[arg(long, value_enum, default_value_t = crate::push::SparseIndex::Keep, requires = "oci")]
+    pub sparse_index: crate::push::SparseIndex,
     #[arg(long)]
     pub username: Option<String>,
     /// Environment variable holding the password.

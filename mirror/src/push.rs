@@ -2,6 +2,8 @@
 //! registry (Harbor, Nexus docker-hosted, Debian's docker-registry) through the distribution
 //! API — blobs streamed from the store's files, skipped when the target has them, mounted
 //! from a repository pushed earlier in the run, manifests put byte for byte (digests unchanged).
+//! An index carried for some of its platforms goes as it is (a sparse index); for a registry
+//! that refuses one, `--sparse-index rewrite` puts an index of the carried platforms instead.
 //! `mirror push --pypi URL`: every wheel and sdist through the upload API twine uses (Nexus
 //! pypi-hosted, pypiserver), a file the target already has counted as skipped.
 //! `mirror push --apt URL`: every deb into an aptly API server — one local repository per
@@ -33,6 +35,36 @@ pub enum PushError {
     Store(String),
     #[error("{0}")]
     Usage(String),
+    #[error(
+        "{image}: {url} refused its index ({detail}). The index lists {platforms}, which the bundle left out, and this registry refuses an index whose child \
+         manifests are absent. Push with `--sparse-index rewrite`: the tag then names a new index of the carried platforms (pulls by the upstream index digest \
+         will not work on that registry)"
+    )]
+    SparseRefused { image: String, url: String, platforms: String, detail: String },
+}
+
+/// What `mirror push` does with an index whose left-out platforms the store does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SparseIndex {
+    /// Put it byte for byte: its digest stays the upstream one (the target must accept an index
+    /// whose children are absent, as Harbor, Zot and distribution v3 do).
+    #[default]
+    Keep,
+    /// Put a new index listing only the held children, annotated `dev.feas.filtered-from`
+    /// with the upstream digest: for registries that check every child.
+    Rewrite,
+}
+
+/// The index `bytes` with only the children in `held`, every other field as it was.
+fn rewrite_index(bytes: &[u8], held: &BTreeSet<Digest>, upstream: &Digest) -> Result<Vec<u8>, PushError> {
+    let bad = || PushError::Store(format!("manifest {upstream}"));
+    let mut v: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| bad())?;
+    let list = v.get_mut("manifests").and_then(serde_json::Value::as_array_mut).ok_or_else(bad)?;
+    list.retain(|c| c.get("digest").and_then(serde_json::Value::as_str).and_then(|d| d.parse::<Digest>().ok()).is_some_and(|d| held.contains(&d)));
+    let obj = v.as_object_mut().ok_or_else(bad)?;
+    let notes = obj.entry("annotations").or_insert_with(|| serde_json::json!({}));
+    notes.as_object_mut().ok_or_else(bad)?.insert("dev.feas.filtered-from".into(), upstream.to_string().into());
+    serde_json::to_vec(&v).map_err(|_| bad())
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -427,7 +459,7 @@ pub async fn push_apt_nexus(paths: &Paths, files: &[AptFile], url: &str, creds: 
 }
 
 /// Push `tags` (repo, tag, digest) from the store's files to the target.
-pub async fn push(paths: &Paths, tags: &[(String, String, Digest)], target: &mut Target) -> Result<PushSummary, PushError> {
+pub async fn push(paths: &Paths, tags: &[(String, String, Digest)], target: &mut Target, sparse: SparseIndex) -> Result<PushSummary, PushError> {
     let mut s = PushSummary::default();
     // Blobs already in the target, by repository; and where each was first pushed (to mount).
     let mut present: BTreeSet<(String, Digest)> = BTreeSet::new();
@@ -439,21 +471,32 @@ pub async fn push(paths: &Paths, tags: &[(String, String, Digest)], target: &mut
         let mut blobs: Vec<(Digest, u64)> = Vec::new();
         let mut stack = vec![(top.clone(), false)];
         let mut seen = BTreeSet::new();
+        // Platforms of the top index the store does not hold (a bundle's platform filter).
+        let mut left_out: Vec<String> = Vec::new();
         while let Some((d, children_done)) = stack.pop() {
             let (bytes, m) = read_manifest(paths, &d)?;
+            let held: BTreeSet<Digest> = m.manifests.iter().filter(|c| paths.blob(&c.digest).is_file()).map(|c| c.digest.clone()).collect();
             if children_done {
-                order.push((d, bytes, m.effective_media_type(None)));
+                let media_type = m.effective_media_type(None);
+                if held.len() < m.manifests.len() && sparse == SparseIndex::Rewrite {
+                    let bytes = rewrite_index(&bytes, &held, &d)?;
+                    order.push((Digest::sha256_of(&bytes), bytes, media_type));
+                } else {
+                    order.push((d, bytes, media_type));
+                }
                 continue;
             }
             if !seen.insert(d.clone()) {
                 continue;
             }
+            if d == *top {
+                left_out = m.manifests.iter().filter(|c| !held.contains(&c.digest)).map(|c| c.platform.as_ref().map(|p| p.key()).unwrap_or_else(|| c.digest.to_string())).collect();
+            }
             for b in m.blob_children() {
                 blobs.push((b.digest.clone(), b.size));
             }
             stack.push((d.clone(), true));
-            // Only the children the store holds (a platform filter leaves some out).
-            for c in m.manifests.iter().filter(|c| paths.blob(&c.digest).is_file()) {
+            for c in m.manifests.iter().filter(|c| held.contains(&c.digest)) {
                 stack.push((c.digest.clone(), false));
             }
         }
@@ -497,6 +540,16 @@ pub async fn push(paths: &Paths, tags: &[(String, String, Digest)], target: &mut
             let mut h = HeaderMap::new();
             h.insert(CONTENT_TYPE, HeaderValue::from_str(&media_type).unwrap_or(HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json")));
             let r = target.send(&name, Method::PUT, &url, h, Some(Body::Bytes(bytes))).await?;
+            if i == last && !left_out.is_empty() && sparse == SparseIndex::Keep && r.status().is_client_error() {
+                let status = r.status();
+                let body = r.text().await.unwrap_or_default();
+                let code = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["errors"][0]["code"].as_str().map(str::to_string));
+                let detail = match code {
+                    Some(c) => format!("HTTP {status}, {c}"),
+                    None => format!("HTTP {status}"),
+                };
+                return Err(PushError::SparseRefused { image: format!("{repo}:{tag}"), url, platforms: left_out.join(", "), detail });
+            }
             check(r, &format!("putting manifest {d}"), &url, &[StatusCode::CREATED, StatusCode::OK])?;
             s.manifests += 1;
         }

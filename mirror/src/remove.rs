@@ -350,7 +350,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let (m1, m2) = (manifest(&store, b"one"), manifest(&store, b"two"));
         let index = put(&store, format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"x","digest":"{m1}","size":1}}]}}"#).as_bytes());
-        let rec = |d: &Digest| ("r/a".to_string(), d.clone(), ManifestRecord { media_type: "x".into(), size: 1 });
+        let rec = |d: &Digest| ("r/a".to_string(), d.clone(), ManifestRecord::new("x", 1));
         store
             .commit(&Changes {
                 repos: vec!["r/a".into()],
@@ -385,7 +385,7 @@ mod tests {
         let repo = "site/app";
         let (m1, m2, untagged) = (manifest(&store, b"v1"), manifest(&store, b"v2"), manifest(&store, b"by digest"));
         let (r1, r2) = (manifest(&store, b"signature of v1"), manifest(&store, b"signature of v2"));
-        let rec = |d: &Digest| (repo.to_string(), d.clone(), ManifestRecord { media_type: "application/vnd.oci.image.manifest.v1+json".into(), size: 1 });
+        let rec = |d: &Digest| (repo.to_string(), d.clone(), ManifestRecord::new("application/vnd.oci.image.manifest.v1+json", 1));
         let referrer = |d: &Digest| bundler::format::oci::Descriptor::new("application/vnd.oci.image.manifest.v1+json", d.clone(), 1);
         // As the registry's pushes record them: tags, manifests by digest, referrers.
         store

@@ -120,8 +120,11 @@ pub fn run(file: &Path) -> anyhow::Result<InspectSummary> {
         let a = |k: &str| d.annotations.get(k).cloned();
         let platforms = if oci::is_index(&d.media_type) {
             let m = docs.get(&d.digest).and_then(|v| AnyManifest::parse(v).ok()).unwrap_or_default();
+            // A carried upstream index still lists the platforms the bundle leaves out.
+            let omitted = annotations::omitted(d).with_context(|| format!("index.json entry {}", d.digest))?;
             m.manifests
                 .iter()
+                .filter(|c| !omitted.contains(&c.digest))
                 .map(|c| platform_info(c.platform.as_ref().map(|p| p.key()).unwrap_or_else(|| "unknown/unknown".into()), &c.digest))
                 .collect()
         } else {

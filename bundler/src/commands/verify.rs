@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::format::bundle::{BlobRef, BundleJson};
+use crate::format::bundle::{annotations, BlobRef, BundleJson};
 use crate::format::oci::AnyManifest;
 use crate::format::reader::{self, BundleError, Sink};
 use crate::format::sign::{KeyId, PublicKey};
@@ -46,24 +46,32 @@ impl Sink for JsonBlobs {
 pub fn check_graph(index: &[u8], bundle: &BundleJson, docs: &BTreeMap<Digest, Vec<u8>>) -> Result<usize, String> {
     let present: BTreeSet<&Digest> = bundle.blobs.iter().chain(bundle.assumed.iter()).map(|b| &b.digest).collect();
     let idx = AnyManifest::parse(index).map_err(|e| format!("index.json: {e}"))?;
-    let mut stack: Vec<Digest> = idx.manifests.iter().map(|d| d.digest.clone()).collect();
     let mut seen = BTreeSet::new();
-    while let Some(d) = stack.pop() {
-        if !seen.insert(d.clone()) {
-            continue;
-        }
-        if !present.contains(&d) {
-            return Err(format!("manifest {d} is referenced but neither carried nor assumed"));
-        }
-        let Some(bytes) = docs.get(&d) else {
-            // Assumed manifests live on the far side; nothing to walk here.
-            continue;
-        };
-        let m = AnyManifest::parse(bytes).map_err(|e| format!("manifest {d}: {e}"))?;
-        stack.extend(m.manifests.iter().map(|c| c.digest.clone()));
-        for b in m.blob_children() {
-            if !present.contains(&b.digest) {
-                return Err(format!("blob {} referenced by manifest {d} is neither carried nor assumed", b.digest));
+    for top in &idx.manifests {
+        // Platforms an image index names but the bundle leaves out, by its own annotation.
+        let omitted = annotations::omitted(top).map_err(|e| format!("index.json entry {}: {e}", top.digest))?;
+        let mut stack = vec![top.digest.clone()];
+        while let Some(d) = stack.pop() {
+            if seen.contains(&d) {
+                continue;
+            }
+            if !present.contains(&d) {
+                if omitted.contains(&d) {
+                    continue;
+                }
+                return Err(format!("manifest {d} is referenced but neither carried nor assumed"));
+            }
+            seen.insert(d.clone());
+            let Some(bytes) = docs.get(&d) else {
+                // Assumed manifests live on the far side; nothing to walk here.
+                continue;
+            };
+            let m = AnyManifest::parse(bytes).map_err(|e| format!("manifest {d}: {e}"))?;
+            stack.extend(m.manifests.iter().map(|c| c.digest.clone()));
+            for b in m.blob_children() {
+                if !present.contains(&b.digest) {
+                    return Err(format!("blob {} referenced by manifest {d} is neither carried nor assumed", b.digest));
+                }
             }
         }
     }

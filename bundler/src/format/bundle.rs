@@ -22,6 +22,27 @@ pub mod annotations {
     pub const REPOSITORY: &str = "dev.feas.repository";
     pub const TAG: &str = "dev.feas.tag";
     pub const SOURCE: &str = "dev.feas.source";
+    /// On an image index carried as upstream wrote it: the child manifests (platforms) the
+    /// bundle leaves out, comma-separated digests. The index keeps its upstream digest, so a
+    /// pull by that digest works; the mirror answers for the left-out children with the
+    /// platform they are for. Any other absent child is a hole the import refuses.
+    pub const OMITTED: &str = "dev.feas.omitted";
+
+    use std::collections::BTreeSet;
+
+    use crate::format::digest::{Digest, InvalidDigest};
+    use crate::format::oci::Descriptor;
+
+    /// The children `d` says the bundle leaves out (empty when it carries all of them).
+    pub fn omitted(d: &Descriptor) -> Result<BTreeSet<Digest>, InvalidDigest> {
+        d.annotations.get(OMITTED).map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::parse).collect()).unwrap_or_else(|| Ok(BTreeSet::new()))
+    }
+
+    pub fn set_omitted(d: &mut Descriptor, omitted: &BTreeSet<Digest>) {
+        if !omitted.is_empty() {
+            d.annotations.insert(OMITTED.into(), omitted.iter().map(Digest::to_string).collect::<Vec<_>>().join(","));
+        }
+    }
 }
 
 /// Artifact kinds carried in index.json (`dev.feas.kind`).

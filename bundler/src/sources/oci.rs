@@ -18,7 +18,7 @@ use super::Fetched;
 use crate::cache::{BlobCache, CacheError};
 use crate::format::bundle::{annotations, kinds};
 use crate::format::lock::{AccessoryLock, ImageLock, PlatformLock};
-use crate::format::oci::{self as oci_types, AnyManifest, Descriptor, ImageIndex, ANNOTATION_REF_NAME};
+use crate::format::oci::{self as oci_types, AnyManifest, Descriptor, ANNOTATION_REF_NAME};
 use crate::format::{Digest, HashWriter};
 use crate::manifest::{ImageOrigin, ImageSpec, RegistryConfig};
 use crate::reference::ImageRef;
@@ -286,35 +286,26 @@ impl ImageSource {
         let top = AnyManifest::parse(&top_bytes).map_err(|e| ImageError::Invalid { image: image.to_string(), detail: e.to_string() })?;
         let mut fetched = Fetched::default();
         let mut manifests: Vec<Digest> = Vec::new();
-        let (top_digest, top_size) = if oci_types::is_index(&lock.media_type) {
+        // The index travels as upstream wrote it, so its digest (what sites pin) still pulls;
+        // children outside the chosen platforms are named as omitted and left out.
+        let mut omitted = BTreeSet::new();
+        if oci_types::is_index(&lock.media_type) {
             let keep: BTreeSet<&Digest> = lock.platforms.iter().map(|p| &p.digest).collect();
-            let kept: Vec<Descriptor> = top.manifests.iter().filter(|d| keep.contains(&d.digest)).cloned().collect();
-            if kept.len() != keep.len() {
-                return Err(ImageError::Drift { image: image.to_string(), locked: format!("{} platform manifests", keep.len()), actual: format!("{} of them in {}", kept.len(), lock.sha256), url: lock.source.clone() });
+            let listed: BTreeSet<&Digest> = top.manifests.iter().map(|d| &d.digest).collect();
+            if !keep.is_subset(&listed) {
+                let held = keep.intersection(&listed).count();
+                return Err(ImageError::Drift { image: image.to_string(), locked: format!("{} platform manifests", keep.len()), actual: format!("{held} of them in {}", lock.sha256), url: lock.source.clone() });
             }
-            manifests.extend(kept.iter().map(|d| d.digest.clone()));
-            if kept.len() == top.manifests.len() {
-                fetched.blobs.insert(lock.sha256.clone(), top_bytes.len() as u64);
-                (lock.sha256.clone(), top_bytes.len() as u64)
-            } else {
-                // The stored index lists only what is carried, so clients never ask for a
-                // platform the mirror cannot serve.
-                let mut idx = ImageIndex::new(kept);
-                idx.media_type = Some(lock.media_type.clone());
-                idx.annotations = top.annotations.clone();
-                idx.annotations.insert("dev.feas.filtered-from".into(), lock.sha256.to_string());
-                let bytes = idx.to_bytes();
-                let d = self.cache.put_new(&bytes)?;
-                fetched.blobs.insert(d.clone(), bytes.len() as u64);
-                (d, bytes.len() as u64)
-            }
+            manifests.extend(keep.iter().map(|d| (*d).clone()));
+            omitted = listed.difference(&keep).map(|d| (*d).clone()).collect();
         } else {
             manifests.push(lock.sha256.clone());
-            (lock.sha256.clone(), top_bytes.len() as u64)
-        };
+        }
+        fetched.blobs.insert(lock.sha256.clone(), top_bytes.len() as u64);
 
         let repo = image.repository_name();
-        let top_desc = artifact_descriptor(&lock.media_type, top_digest, top_size, kinds::IMAGE, &repo, &lock.source, image.tag.as_deref());
+        let mut top_desc = artifact_descriptor(&lock.media_type, lock.sha256.clone(), top_bytes.len() as u64, kinds::IMAGE, &repo, &lock.source, image.tag.as_deref());
+        annotations::set_omitted(&mut top_desc, &omitted);
         fetched.descriptors.push(top_desc);
 
         for acc in &lock.accessories {

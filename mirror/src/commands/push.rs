@@ -31,7 +31,7 @@ pub async fn run(args: &PushArgs) -> anyhow::Result<()> {
             anyhow::bail!("the store at {} holds no tagged images or charts to push", args.store.display());
         }
         let mut target = Target::new(oci, &args.prefix, creds.clone())?;
-        let s = push(&paths, &tags, &mut target).await?;
+        let s = push(&paths, &tags, &mut target, args.sparse_index).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&s)?);
         } else {

@@ -88,6 +88,8 @@ fn check_size(d: &Descriptor, actual: u64, repo: &str) -> Result<(), String> {
 }
 
 fn walk_artifact(repo: &str, top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+    // Platforms the bundle says it leaves out of an index carried as upstream wrote it.
+    let omitted = annotations::omitted(top).map_err(|e| format!("{repo}: {} annotation: {e}", annotations::OMITTED))?;
     let mut stack = vec![top.clone()];
     let mut seen = BTreeSet::new();
     while let Some(d) = stack.pop() {
@@ -102,7 +104,17 @@ fn walk_artifact(repo: &str, top: &Descriptor, lookup: Lookup, plan: &mut Plan) 
         let bytes = BlobStore::read_small(&path, MAX_MANIFEST).map_err(|e| format!("{repo}: manifest {}: {e}", d.digest))?;
         let m = AnyManifest::parse(&bytes).map_err(|e| format!("{repo}: manifest {} is not a valid OCI/Docker manifest: {e}", d.digest))?;
         let media_type = m.effective_media_type(Some(&d.media_type));
-        plan.changes.manifests.push((repo.to_string(), d.digest.clone(), ManifestRecord { media_type: media_type.clone(), size }));
+        let mut record = ManifestRecord::new(media_type.clone(), size);
+        for c in &m.manifests {
+            // Left out and not held from before: noted, so a request for it says which
+            // platform it is; held (another bundle carried it): walked like any child.
+            if omitted.contains(&c.digest) && lookup(&c.digest).is_none() {
+                record.omitted.insert(c.digest.clone(), c.platform.as_ref().map(|p| p.key()).unwrap_or_else(|| "unknown/unknown".into()));
+            } else {
+                stack.push(c.clone());
+            }
+        }
+        plan.changes.manifests.push((repo.to_string(), d.digest.clone(), record));
         if let Some(subject) = &m.subject {
             // The referrers API lists descriptors of the referring manifests, with their
             // artifactType and annotations, in the subject's repository.
@@ -114,7 +126,6 @@ fn walk_artifact(repo: &str, top: &Descriptor, lookup: Lookup, plan: &mut Plan) 
         for b in m.blob_children() {
             check_layer(b, repo, lookup, plan)?;
         }
-        stack.extend(m.manifests.iter().cloned());
     }
     Ok(())
 }
@@ -376,5 +387,58 @@ mod tests {
         }
         assert!(validate_tag("1.0_rc-1").is_ok());
         assert!(validate_tag(".x").is_err() && validate_tag("a/b").is_err() && validate_tag("").is_err());
+    }
+
+    /// An index with three platforms: amd64 carried, arm64 left out by the bundle's own
+    /// annotation, s390x absent without one. Only s390x is a hole; arm64 is noted with its
+    /// platform; a left-out child that is present anyway is walked like any other.
+    #[test]
+    fn left_out_platforms_are_noted_and_other_holes_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let put = |b: &[u8]| {
+            let d = Digest::sha256_of(b);
+            std::fs::write(dir.path().join(d.to_string()), b).unwrap();
+            (d, b.len() as u64)
+        };
+        let platform = |m: &str, arch: &str| {
+            let (d, n) = put(format!(r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[],"annotations":{{"a":"{arch}"}}}}"#).as_bytes());
+            let absent = |d: &Digest| if m == "absent" { std::fs::remove_file(dir.path().join(d.to_string())).unwrap() };
+            absent(&d);
+            (d, n, arch.to_string())
+        };
+        let kids = [platform("held", "amd64"), platform("absent", "arm64"), platform("absent", "s390x")];
+        let entries: Vec<String> = kids
+            .iter()
+            .map(|(d, n, a)| format!(r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{d}","size":{n},"platform":{{"os":"linux","architecture":"{a}"}}}}"#))
+            .collect();
+        let (idx, idx_size) = put(format!(r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#, entries.join(",")).as_bytes());
+        let index_json = |omitted: &[&Digest]| {
+            let mut top = Descriptor::new("application/vnd.oci.image.index.v1+json", idx.clone(), idx_size);
+            top.annotations.insert(annotations::REPOSITORY.into(), "docker.io/library/x".into());
+            annotations::set_omitted(&mut top, &omitted.iter().map(|d| (*d).clone()).collect());
+            serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [top]})).unwrap()
+        };
+        let lookup = |d: &Digest| {
+            let p = dir.path().join(d.to_string());
+            std::fs::metadata(&p).ok().map(|m| (p, m.len()))
+        };
+
+        let plan = walk(&index_json(&[&kids[1].0]), &lookup).unwrap();
+        assert_eq!(plan.missing, [kids[2].0.clone()].into(), "s390x is a hole");
+        let plan = walk(&index_json(&[&kids[1].0, &kids[2].0]), &lookup).unwrap();
+        assert!(plan.missing.is_empty());
+        let (_, _, rec) = plan.changes.manifests.iter().find(|(_, d, _)| *d == idx).unwrap();
+        assert_eq!(rec.omitted, [(kids[1].0.clone(), "linux/arm64".to_string()), (kids[2].0.clone(), "linux/s390x".to_string())].into());
+        assert!(plan.changes.manifests.iter().any(|(_, d, _)| *d == kids[0].0), "amd64 is held");
+
+        // Left out by this bundle, but here from an earlier one: walked, not noted.
+        let plan = walk(&index_json(&[&kids[0].0, &kids[1].0, &kids[2].0]), &lookup).unwrap();
+        let (_, _, rec) = plan.changes.manifests.iter().find(|(_, d, _)| *d == idx).unwrap();
+        assert!(!rec.omitted.contains_key(&kids[0].0) && plan.changes.manifests.iter().any(|(_, d, _)| *d == kids[0].0));
+        // A malformed annotation is refused, naming it.
+        let mut bad: serde_json::Value = serde_json::from_slice(&index_json(&[])).unwrap();
+        bad["manifests"][0]["annotations"][annotations::OMITTED] = "sha256:nope".into();
+        let e = walk(&serde_json::to_vec(&bad).unwrap(), &lookup).err().unwrap();
+        assert!(e.contains(annotations::OMITTED), "{e}");
     }
 }

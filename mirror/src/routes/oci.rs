@@ -158,7 +158,18 @@ async fn manifest(st: &AppState, name: &str, reference: &str, head: bool, req: &
         st.store.tag(name, reference)?.ok_or_else(|| unknown(format!("{name}:{reference}")))?
     };
     // One get: a manifest is served only in the repositories that imported it.
-    let rec = st.store.manifest(name, &digest)?.ok_or_else(|| unknown(format!("{name}@{digest}")))?;
+    let Some(rec) = st.store.manifest(name, &digest)? else {
+        let (store, repo, d) = (st.store.clone(), name.to_string(), digest.clone());
+        let omitted = tokio::task::spawn_blocking(move || store.omitted_child(&repo, &d)).await.map_err(|e| OciError::new(Code::Unknown, e.to_string()))??;
+        return Err(match omitted {
+            Some((index, platform)) => OciError::new(
+                Code::ManifestUnknown,
+                format!("{name}@{digest} is the {platform} image of index {index}, which the bundle carried without {platform}; add {platform} to the image's platforms in the bundler manifest and import a new bundle"),
+            )
+            .with_detail(serde_json::json!({"name": name, "digest": digest.to_string(), "index": index.to_string(), "platform": platform})),
+            None => unknown(format!("{name}@{digest}")),
+        });
+    };
     let etag = format!("\"{digest}\"");
     let not_modified = req.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
     let mut resp = if head || not_modified {

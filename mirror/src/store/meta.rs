@@ -67,6 +67,16 @@ fn u64_of(v: &[u8]) -> Result<u64, StoreError> {
 pub struct ManifestRecord {
     pub media_type: String,
     pub size: u64,
+    /// An index carried as upstream wrote it with some platforms left out: child digest →
+    /// the platform it is for, so a request for one is answered with what is missing and why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub omitted: BTreeMap<Digest, String>,
+}
+
+impl ManifestRecord {
+    pub fn new(media_type: impl Into<String>, size: u64) -> ManifestRecord {
+        ManifestRecord { media_type: media_type.into(), size, omitted: BTreeMap::new() }
+    }
 }
 
 /// Last import of a bundle name: what the sequence rule compares against.
@@ -329,6 +339,25 @@ impl Meta {
 
     pub fn manifest(&self, repo: &str, d: &Digest) -> Result<Option<ManifestRecord>, StoreError> {
         self.manifests.get(key(&[repo, &d.to_string()]))?.map(|v| decode("manifests", &v)).transpose()
+    }
+
+    /// The index of `repo` that names `d` as a platform its bundle left out, and that
+    /// platform. A scan of the repository's manifest records: only asked when `d` is not held.
+    pub fn omitted_child(&self, repo: &str, d: &Digest) -> Result<Option<(Digest, String)>, StoreError> {
+        let (prefix, want) = (key(&[repo, ""]), d.to_string());
+        for kv in self.manifests.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            // Most records name no omitted child: decode only those that mention `d`.
+            if !v.windows(want.len()).any(|w| w == want.as_bytes()) {
+                continue;
+            }
+            let rec: ManifestRecord = decode("manifests", &v)?;
+            if let Some(platform) = rec.omitted.get(d) {
+                let index = String::from_utf8_lossy(&k[prefix.len()..]).parse().map_err(|_| StoreError::Corrupt(format!("manifests key in {repo}")))?;
+                return Ok(Some((index, platform.clone())));
+            }
+        }
+        Ok(None)
     }
 
     pub fn referrers(&self, repo: &str, subject: &Digest) -> Result<Vec<Descriptor>, StoreError> {
@@ -654,7 +683,7 @@ mod tests {
         let c = Changes {
             repos: vec!["docker.io/library/a".into()],
             tags: vec![("docker.io/library/a".into(), "1".into(), d.clone()), ("docker.io/library/a".into(), "0".into(), d.clone())],
-            manifests: vec![("docker.io/library/a".into(), d.clone(), ManifestRecord { media_type: "x".into(), size: 1 })],
+            manifests: vec![("docker.io/library/a".into(), d.clone(), ManifestRecord::new("x", 1))],
             referrers: vec![("docker.io/library/a".into(), subject.clone(), referrer.clone())],
             blobs: vec![(d.clone(), 1)],
             ..Changes::default()

@@ -447,7 +447,7 @@ pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &
     }
     let media_type = m.effective_media_type(content_type.as_deref().filter(|c| bundler::format::oci::is_manifest_type(c)));
     let size = bytes.len() as u64;
-    let mut changes = Changes { repos: vec![name.to_string()], manifests: vec![(name.to_string(), digest.clone(), ManifestRecord { media_type: media_type.clone(), size })], blobs: vec![(digest.clone(), size)], pushed: true, ..Changes::default() };
+    let mut changes = Changes { repos: vec![name.to_string()], manifests: vec![(name.to_string(), digest.clone(), ManifestRecord::new(media_type.clone(), size))], blobs: vec![(digest.clone(), size)], pushed: true, ..Changes::default() };
     if !by_digest {
         changes.tags.push((name.to_string(), reference.to_string(), digest.clone()));
     }
