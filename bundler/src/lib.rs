@@ -6,10 +6,10 @@ pub mod cli;
 pub mod commands;
 #[doc(hidden)]
 pub mod fuzz;
-pub mod format;
+pub use feas_format as format;
 pub mod manifest;
 pub mod plan;
 pub mod progress;
 pub mod reference;
 pub mod sources;
-pub mod term;
+pub use feas_format::term;

@@ -2,6 +2,7 @@
 //! documents merge into one `Manifest`. Unknown keys and bad references are errors naming the
 //! file, the key and the line.
 
+pub use feas_format::names::{safe_segment, valid_chart_name, valid_file_name};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -314,10 +315,6 @@ struct RawChart {
     add_images: Option<bool>,
 }
 
-/// Chart names become URL path segments and OCI repository components.
-pub fn valid_chart_name(n: &str) -> bool {
-    !n.is_empty() && n.len() <= 128 && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric()) && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
-}
 
 fn chart_spec(raw: RawChart, file: &str, line: u64) -> Result<ChartSpec, String> {
     let (origin, name) = match (raw.repo, raw.r#ref, raw.name) {
@@ -402,10 +399,6 @@ struct RawFile {
     name: Option<String>,
 }
 
-/// A served file name: one path segment of safe characters.
-pub fn valid_file_name(n: &str) -> bool {
-    !n.is_empty() && n.len() <= 255 && !n.starts_with('.') && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+~".contains(&b))
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct Manifest {
@@ -441,10 +434,6 @@ pub fn debian_arch(platform: &str) -> Option<String> {
     })
 }
 
-/// Ids, suites, components and architectures become URL path segments on the mirror.
-pub fn safe_segment(s: &str) -> bool {
-    !s.is_empty() && s != "." && s != ".." && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+~".contains(&b))
-}
 
 pub const DEFAULT_PLATFORMS: &[&str] = &["linux/amd64"];
 
@@ -816,7 +805,7 @@ fn pypi_spec(raw: RawPypi, platforms: &[String], base: &Path) -> Result<PypiSpec
         return Err(format!("`only_binary: false` contradicts {at}; remove one"));
     }
     for r in requirements.iter().chain(&constraints) {
-        crate::format::pypi::parse_requirement(r).map_err(|e| format!("requirement {r:?} is not valid PEP 508: {e}"))?;
+        crate::sources::pypi::parse_requirement(r).map_err(|e| format!("requirement {r:?} is not valid PEP 508: {e}"))?;
     }
     if requirements.is_empty() {
         return Err("pypi entry has no `requirements:` (or `requirements_file:`)".into());
@@ -954,7 +943,7 @@ impl ReqFiles<'_> {
                             return Err(format!("{} line {}: option --{o} is not supported", path.display(), n + 1));
                         };
                         let hex = h.trim().strip_prefix("sha256:").ok_or_else(|| format!("{} line {}: only sha256 hashes are supported, got {h}", path.display(), n + 1))?;
-                        let name = crate::format::pypi::parse_requirement(req).map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?.name.to_string();
+                        let name = crate::sources::pypi::parse_requirement(req).map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?.name.to_string();
                         self.hashes.entry(crate::format::pypi::normalize(&name)).or_default().push(hex.to_ascii_lowercase());
                     }
                     self.reqs.push(req.to_string());

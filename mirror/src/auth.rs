@@ -22,7 +22,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
-use bundler::format::Digest;
+use feas_format::Digest;
 pub use limit::LoginLimit;
 use limit::{Failures, Who};
 

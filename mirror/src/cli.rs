@@ -182,7 +182,7 @@ pub struct ServeArgs {
     pub max_upload_sessions: usize,
     /// Bytes one writer's open upload sessions may hold in STORE/uploads (e.g. 64GiB, 500MB);
     /// past it the upload gets 429 TOOMANYREQUESTS.
-    #[arg(long, value_name = "SIZE", default_value = "64GiB", value_parser = bundler::format::split::parse_bytes)]
+    #[arg(long, value_name = "SIZE", default_value = "64GiB", value_parser = feas_format::split::parse_bytes)]
     pub max_upload_bytes: u64,
 }
 

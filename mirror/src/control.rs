@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
-use bundler::format::sign::PublicKey;
+use feas_format::sign::PublicKey;
 
 use crate::import::{self, ImportOptions, ImportSummary, TrustFile};
 use crate::commands::verify::{verify_store, VerifyReport};
@@ -82,7 +82,7 @@ pub enum Reply {
     Removed(RemoveSummary),
     Collected(GcSummary),
     Verified(VerifyReport),
-    Tags(Vec<(String, String, bundler::format::Digest)>),
+    Tags(Vec<(String, String, feas_format::Digest)>),
     Wheels(Vec<crate::store::WheelRecord>),
     AptFiles(Vec<crate::push::AptFile>),
     Err(String),

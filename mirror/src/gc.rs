@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use bundler::format::bundle::BlobRef;
-use bundler::format::Digest;
+use feas_format::bundle::BlobRef;
+use feas_format::Digest;
 
 use crate::store::{blobs::sync_dir, unix_now, ImportLock, Removal, Store, StoreError};
 

@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use bundler::format::reader::{self, BundleError};
-use bundler::format::split;
-use bundler::format::sign::{PublicKey, SignError};
-use bundler::format::Digest;
+use feas_format::reader::{self, BundleError};
+use feas_format::split;
+use feas_format::sign::{PublicKey, SignError};
+use feas_format::Digest;
 
 use crate::store::paths::STAGING_PREFIX;
 use crate::store::{BundleRecord, Changes, HistoryRecord, ImportLock, Paths, Store, StoreError};

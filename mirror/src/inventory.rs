@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use bundler::format::bundle::BlobRef;
+use feas_format::bundle::BlobRef;
 
 use crate::store::{Store, StoreError};
 

@@ -16,4 +16,4 @@ pub mod serve;
 pub mod store;
 pub mod tls;
 
-pub use bundler::format;
+pub use feas_format;

@@ -46,7 +46,7 @@ async fn main() -> std::process::ExitCode {
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", bundler::term::chain(&e));
+            eprintln!("error: {}", feas_format::term::chain(&e));
             std::process::ExitCode::FAILURE
         }
     }

@@ -18,8 +18,8 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CON
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 
-use bundler::format::oci::AnyManifest;
-use bundler::format::Digest;
+use feas_format::oci::AnyManifest;
+use feas_format::Digest;
 
 use crate::store::Paths;
 

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use bundler::format::oci::AnyManifest;
-use bundler::format::Digest;
+use feas_format::oci::AnyManifest;
+use feas_format::Digest;
 
 use crate::import::validate_repo;
 use crate::store::{BlobStore, DebKey, ImportLock, Removal, Store, StoreError};
@@ -107,7 +107,7 @@ fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
     if let Some((repo, tag)) = name.rsplit_once(':').filter(|(r, t)| !t.contains('/') && r.contains('/')) {
         if validate_repo(repo).is_ok() {
             // A chart may be named by its version; OCI tags spell `+` as `_`.
-            for tag in [tag.to_string(), bundler::sources::helm::oci_tag(tag)] {
+            for tag in [tag.to_string(), feas_format::helm::oci_tag(tag)] {
                 if store.tag(repo, &tag)?.is_some() {
                     return Ok(Some(Target::Tag { repo: repo.to_string(), tag }));
                 }
@@ -278,7 +278,7 @@ fn prune_repo(
     if let Some(chart) = repo.strip_prefix("charts/") {
         for c in store.charts()?.into_iter().filter(|c| c.name == chart && gone.contains(&c.manifest)) {
             let name = format!("charts/{}:{}", c.name, c.version);
-            if !summary.removed.contains(&name) && !summary.removed.contains(&format!("charts/{}:{}", c.name, bundler::sources::helm::oci_tag(&c.version))) {
+            if !summary.removed.contains(&name) && !summary.removed.contains(&format!("charts/{}:{}", c.name, feas_format::helm::oci_tag(&c.version))) {
                 summary.removed.push(name);
             }
             r.charts.push((c.name, c.version));
@@ -386,7 +386,7 @@ mod tests {
         let (m1, m2, untagged) = (manifest(&store, b"v1"), manifest(&store, b"v2"), manifest(&store, b"by digest"));
         let (r1, r2) = (manifest(&store, b"signature of v1"), manifest(&store, b"signature of v2"));
         let rec = |d: &Digest| (repo.to_string(), d.clone(), ManifestRecord::new("application/vnd.oci.image.manifest.v1+json", 1));
-        let referrer = |d: &Digest| bundler::format::oci::Descriptor::new("application/vnd.oci.image.manifest.v1+json", d.clone(), 1);
+        let referrer = |d: &Digest| feas_format::oci::Descriptor::new("application/vnd.oci.image.manifest.v1+json", d.clone(), 1);
         // As the registry's pushes record them: tags, manifests by digest, referrers.
         store
             .commit(&Changes {

@@ -6,7 +6,7 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-use bundler::format::writer::Compression;
+use feas_format::writer::Compression;
 use common::*;
 use mirror::import::ImportOptions;
 use mirror::store::Store;
@@ -74,7 +74,7 @@ fn uncompressed_bundles_and_shared_blobs_across_bundles() {
 #[test]
 fn flipped_layer_byte_is_refused_new_or_already_held() {
     let f = Fixture::new();
-    let flip = |_: &bundler::format::Digest, b: &mut Vec<u8>| {
+    let flip = |_: &feas_format::Digest, b: &mut Vec<u8>| {
         if b.starts_with(b"layer for arm64") {
             b[0] ^= 1;
         }
@@ -183,7 +183,7 @@ fn unlisted_blob_is_refused() {
     let (extra, bytes) = listed.blobs.0.pop_last().unwrap();
     let b = listed.bundle_json();
     let sig = f.key.sign(&b.to_bytes(), &b.trusted_comment());
-    let mut w = bundler::format::writer::BundleWriter::new(std::fs::File::create(f.path("unlisted.bundle")).unwrap(), Compression::Zstd, 0).unwrap();
+    let mut w = feas_format::writer::BundleWriter::new(std::fs::File::create(f.path("unlisted.bundle")).unwrap(), Compression::Zstd, 0).unwrap();
     w.write_head(&b, &sig, &spec.index()).unwrap();
     for (d, data) in listed.blobs.0.iter().chain([(&extra, &bytes)]) {
         w.write_blob(d, data.len() as u64, &data[..]).unwrap();
@@ -236,7 +236,7 @@ fn escaping_paths_links_and_missing_signature_are_refused() {
     let (index, b) = (spec.index(), spec.bundle_json());
     let bj = b.to_bytes();
     let sig = f.key.sign(&bj, &b.trusted_comment());
-    let layout = bundler::format::bundle::OCI_LAYOUT_CONTENT;
+    let layout = feas_format::bundle::OCI_LAYOUT_CONTENT;
     let reg = tar::EntryType::Regular;
     let head = |extra: Vec<Entry<'static>>| -> Vec<(String, tar::EntryType, Vec<u8>)> {
         let mut v = vec![
@@ -296,7 +296,7 @@ fn pushes_keep_provenance_and_an_identical_reimport_restores_lost_records() {
     let f = Fixture::new();
     let (store, img) = good_store(&f);
     let child = img.manifests["arm64"].clone();
-    let rec = ManifestRecord { media_type: bundler::format::oci::OCI_MANIFEST.into(), size: 1 };
+    let rec = ManifestRecord { media_type: feas_format::oci::OCI_MANIFEST.into(), size: 1 };
     store.commit(&Changes { repos: vec![REPO.into()], manifests: vec![(REPO.into(), child.clone(), rec)], pushed: true, ..Changes::default() }).unwrap();
     assert!(!store.manifest_pushed(REPO, &child).unwrap(), "a push of imported bytes must not take them over");
 

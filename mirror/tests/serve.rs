@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use bundler::format::Digest;
+use feas_format::Digest;
 use common::*;
 use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LINK, RANGE};
 use reqwest::StatusCode;
@@ -78,7 +78,7 @@ async fn manifests_by_tag_and_digest_get_and_head() {
     let (st, hd, body) = s.get(&format!("/v2/{REPO}/manifests/1")).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(Digest::sha256_of(&body), top.digest);
-    assert_eq!(h(&hd, "content-type"), bundler::format::oci::OCI_INDEX);
+    assert_eq!(h(&hd, "content-type"), feas_format::oci::OCI_INDEX);
     assert_eq!(h(&hd, "docker-content-digest"), top.digest.to_string());
     assert_eq!(h(&hd, ETAG.as_str()), format!("\"{}\"", top.digest));
     assert_eq!(h(&hd, CONTENT_LENGTH.as_str()), top.size.to_string());
@@ -92,7 +92,7 @@ async fn manifests_by_tag_and_digest_get_and_head() {
     let child = &s.img.manifests["arm64"];
     let (st, hd, body) = s.get(&format!("/v2/{REPO}/manifests/{child}")).await;
     assert_eq!((st, Digest::sha256_of(&body)), (StatusCode::OK, child.clone()));
-    assert_eq!(h(&hd, CONTENT_TYPE.as_str()), bundler::format::oci::OCI_MANIFEST);
+    assert_eq!(h(&hd, CONTENT_TYPE.as_str()), feas_format::oci::OCI_MANIFEST);
 
     // containerd mirror style: ?ns= names the registry.
     let (st, _, body) = s.get("/v2/library/hello/manifests/1?ns=docker.io").await;
@@ -176,7 +176,7 @@ async fn referrers_with_and_without_filter() {
     let path = format!("/v2/{REPO}/referrers/{}", s.img.top.digest);
     let (st, hd, body) = s.get(&path).await;
     assert_eq!(st, StatusCode::OK);
-    assert_eq!(h(&hd, CONTENT_TYPE.as_str()), bundler::format::oci::OCI_INDEX);
+    assert_eq!(h(&hd, CONTENT_TYPE.as_str()), feas_format::oci::OCI_INDEX);
     assert!(hd.get("oci-filters-applied").is_none());
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["manifests"].as_array().unwrap().len(), 1);
@@ -227,12 +227,12 @@ async fn odd_manifest_types_are_served_as_bytes_and_every_response_is_sandboxed(
         "config": {"mediaType": CONFIG, "digest": cfg.0, "size": cfg.1}, "layers": [],
         "annotations": {"x": "<script>alert(document.domain)</script>"}});
     let (d, n) = blobs.put(serde_json::to_vec(&m).unwrap());
-    let mut top = bundler::format::oci::Descriptor::new("text/html", d.clone(), n);
+    let mut top = feas_format::oci::Descriptor::new("text/html", d.clone(), n);
     let repo = "docker.io/library/page";
-    for (k, v) in [(bundler::format::bundle::annotations::KIND, "image"), (bundler::format::bundle::annotations::REPOSITORY, repo), (bundler::format::bundle::annotations::TAG, "1")] {
+    for (k, v) in [(feas_format::bundle::annotations::KIND, "image"), (feas_format::bundle::annotations::REPOSITORY, repo), (feas_format::bundle::annotations::TAG, "1")] {
         top.annotations.insert(k.into(), v.into());
     }
-    top.annotations.insert(bundler::format::oci::ANNOTATION_REF_NAME.into(), format!("{repo}:1"));
+    top.annotations.insert(feas_format::oci::ANNOTATION_REF_NAME.into(), format!("{repo}:1"));
     Spec::new(1, &[]).add(top, blobs).write(&f.path("page.bundle"), &f.key);
     let store = f.open();
     f.import(&store, &f.path("page.bundle")).unwrap();

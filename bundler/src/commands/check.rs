@@ -109,7 +109,7 @@ fn unpinned(m: &Manifest) -> Vec<String> {
     }
     for p in &m.pypi {
         for r in &p.requirements {
-            let Ok(req) = crate::format::pypi::parse_requirement(r) else { continue };
+            let Ok(req) = crate::sources::pypi::parse_requirement(r) else { continue };
             // `==1.2.*` floats; a hash-checked line is pinned by its hashes.
             let exact = match &req.version_or_url {
                 Some(pep508_rs::VersionOrUrl::VersionSpecifier(s)) => s.iter().any(|v| matches!(v.operator(), pep440_rs::Operator::Equal | pep440_rs::Operator::ExactEqual)),

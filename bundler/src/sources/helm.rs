@@ -26,8 +26,7 @@ use crate::reference::ImageRef;
 
 mod constraint;
 
-pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
-pub const CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+pub use feas_format::helm::{oci_tag, CHART_MEDIA_TYPE, CONFIG_MEDIA_TYPE, IMAGES_ANNOTATION};
 /// Charts pushed by Helm before 3.7 (still served by some registries).
 const LEGACY_CHART_MEDIA_TYPE: &str = "application/tar+gzip";
 /// Public repositories' indexes run to tens of MiB.
@@ -312,10 +311,6 @@ struct HelmManifest<'a> {
     annotations: &'a BTreeMap<String, String>,
 }
 
-/// OCI tags cannot hold `+`; helm writes `_` instead.
-pub fn oci_tag(version: &str) -> String {
-    version.replace('+', "_")
-}
 
 pub struct HelmSource {
     http: Http,
@@ -560,7 +555,6 @@ impl HelmSource {
 }
 
 /// index.json annotation listing the images a chart references (for `bundler inspect`).
-pub const IMAGES_ANNOTATION: &str = "dev.feas.helm.images";
 
 /// The `charts:` section's identity in the lock: any change resolves the charts again.
 pub fn request_digest(specs: &[ChartSpec]) -> Option<Digest> {

@@ -31,8 +31,6 @@ const MAX_API: u64 = 64 << 20;
 const MAX_PAGES: usize = 10_000;
 const CONCURRENCY: usize = 2;
 /// What Python's `urllib.parse.quote` leaves alone (huggingface_hub builds its URLs with it).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-
 #[derive(Debug, thiserror::Error)]
 pub enum HfError {
     #[error("hf model {repo}: {endpoint} has no such repository, or it is private or gated (then set HF_TOKEN to a token that may read it); check `hf:` and `endpoint:`; nothing was bundled")]
@@ -80,14 +78,8 @@ struct TreeLfs {
     pointer_size: u64,
 }
 
-fn enc(s: &str) -> String {
-    utf8_percent_encode(s, SEGMENT).to_string()
-}
-
-/// A repo path as a URL path: each segment quoted, `/` kept.
-pub fn enc_path(p: &str) -> String {
-    p.split('/').map(enc).collect::<Vec<_>>().join("/")
-}
+pub use feas_format::hf::enc_path;
+use feas_format::hf::enc;
 
 /// Patterns as huggingface_hub's `filter_repo_objects` reads them (fnmatch): `*` and `?` also
 /// match `/`, `\` is a separator, not an escape, and a pattern ending in `/` means the folder.

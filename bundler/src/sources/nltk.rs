@@ -9,8 +9,6 @@ use std::sync::Arc;
 use md5::Digest as _;
 
 use md5::Md5;
-use quick_xml::events::Event;
-use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpError};
 use super::{titled_layer, Artifact, Fetched};
@@ -20,8 +18,7 @@ use crate::format::lock::NltkLock;
 use crate::manifest::NltkSpec;
 use crate::progress::Progress;
 
-pub const ARTIFACT_TYPE: &str = "application/vnd.feas.nltk.package.v1";
-pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.feas.nltk.config.v1+json";
+pub use feas_format::nltk::{parse_index, Collection, Index, NltkConfig, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE};
 const MAX_INDEX: u64 = 32 << 20;
 /// Collections nest; real ones are two levels deep.
 const MAX_DEPTH: usize = 8;
@@ -42,95 +39,20 @@ pub enum NltkError {
     Cache(#[from] CacheError),
 }
 
-/// A collection as the downloader index describes it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Collection {
-    pub attrs: BTreeMap<String, String>,
-    pub items: Vec<String>,
-}
-
-/// The config blob of an NLTK package artifact.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NltkConfig {
-    /// The package element's attributes (`id`, `name`, `subdir`, `size`, `checksum`, …);
-    /// the mirror rewrites `url`.
-    pub attrs: BTreeMap<String, String>,
-    /// Requested collections this package belongs to.
-    pub collections: Vec<Collection>,
-}
-
-#[derive(Debug, Default)]
-pub struct Index {
-    pub packages: BTreeMap<String, BTreeMap<String, String>>,
-    pub collections: BTreeMap<String, Collection>,
-}
-
-pub fn parse_index(xml: &str) -> Result<Index, String> {
-    let mut r = quick_xml::Reader::from_str(xml);
-    let mut idx = Index::default();
-    let mut current: Option<(String, Collection)> = None;
-    let attrs_of = |e: &quick_xml::events::BytesStart| -> Result<BTreeMap<String, String>, String> {
-        let mut m = BTreeMap::new();
-        for a in e.attributes() {
-            let a = a.map_err(|e| e.to_string())?;
-            let v = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| e.to_string())?;
-            m.insert(a.key.as_ref().to_string(), v.into_owned());
-        }
-        Ok(m)
-    };
-    loop {
-        match r.read_event().map_err(|e| format!("not NLTK index XML: {e}"))? {
-            Event::Eof => break,
-            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "package" => {
-                let a = attrs_of(&e)?;
-                let id = a.get("id").cloned().ok_or("a <package> without id")?;
-                idx.packages.insert(id, a);
-            }
-            Event::Start(e) if e.name().as_ref() == "collection" => {
-                let a = attrs_of(&e)?;
-                let id = a.get("id").cloned().ok_or("a <collection> without id")?;
-                current = Some((id, Collection { attrs: a, items: Vec::new() }));
-            }
-            Event::Empty(e) if e.name().as_ref() == "collection" => {
-                let a = attrs_of(&e)?;
-                let id = a.get("id").cloned().ok_or("a <collection> without id")?;
-                idx.collections.insert(id, Collection { attrs: a, items: Vec::new() });
-            }
-            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "item" => {
-                if let Some((_, c)) = current.as_mut() {
-                    if let Some(r) = attrs_of(&e)?.get("ref") {
-                        c.items.push(r.clone());
-                    }
-                }
-            }
-            Event::End(e) if e.name().as_ref() == "collection" => {
-                if let Some((id, c)) = current.take() {
-                    idx.collections.insert(id, c);
-                }
-            }
-            _ => {}
-        }
+/// Packages an id stands for, with the collections met on the way.
+fn expand(idx: &Index, id: &str, depth: usize, pkgs: &mut BTreeSet<String>, colls: &mut BTreeSet<String>) -> bool {
+    if idx.packages.contains_key(id) {
+        pkgs.insert(id.to_string());
+        return true;
     }
-    Ok(idx)
-}
-
-impl Index {
-    /// Packages an id stands for, with the collections met on the way.
-    fn expand(&self, id: &str, depth: usize, pkgs: &mut BTreeSet<String>, colls: &mut BTreeSet<String>) -> bool {
-        if self.packages.contains_key(id) {
-            pkgs.insert(id.to_string());
-            return true;
-        }
-        let Some(c) = self.collections.get(id) else { return false };
-        if depth > MAX_DEPTH || !colls.insert(id.to_string()) {
-            return true;
-        }
-        for item in &c.items {
-            self.expand(item, depth + 1, pkgs, colls);
-        }
-        true
+    let Some(c) = idx.collections.get(id) else { return false };
+    if depth > MAX_DEPTH || !colls.insert(id.to_string()) {
+        return true;
     }
+    for item in &c.items {
+        expand(idx, item, depth + 1, pkgs, colls);
+    }
+    true
 }
 
 pub struct NltkSource {
@@ -175,7 +97,7 @@ impl NltkSource {
             let idx = parse_index(&String::from_utf8_lossy(&bytes)).map_err(bad)?;
             let (mut pkgs, mut colls) = (BTreeSet::new(), BTreeSet::new());
             for id in &s.packages {
-                if !idx.expand(id, 0, &mut pkgs, &mut colls) {
+                if !expand(&idx, id, 0, &mut pkgs, &mut colls) {
                     return Err(NltkError::NotFound { id: id.clone(), url: s.index.clone() });
                 }
             }
@@ -258,10 +180,10 @@ mod tests {
         let idx = parse_index(xml).unwrap();
         assert_eq!(idx.packages["words"]["name"], "Words & more");
         let (mut p, mut c) = (BTreeSet::new(), BTreeSet::new());
-        assert!(idx.expand("book", 0, &mut p, &mut c));
+        assert!(expand(&idx, "book", 0, &mut p, &mut c));
         assert_eq!(p.into_iter().collect::<Vec<_>>(), vec!["punkt", "words"]);
         assert_eq!(c.into_iter().collect::<Vec<_>>(), vec!["book", "inner"]);
-        assert!(!idx.expand("nope", 0, &mut BTreeSet::new(), &mut BTreeSet::new()));
+        assert!(!expand(&idx, "nope", 0, &mut BTreeSet::new(), &mut BTreeSet::new()));
         assert_eq!(package_url("https://host/data/index.xml", &idx.packages["words"]).unwrap(), "https://host/data/packages/corpora/words.zip");
     }
 }

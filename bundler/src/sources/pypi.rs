@@ -4,8 +4,11 @@
 
 pub mod index;
 mod pep440;
+mod requirement;
 mod resolve;
 pub mod tags;
+
+pub use requirement::parse_requirement;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -246,7 +249,7 @@ fn resolve_all(http: Http, cache: Arc<BlobCache>, rt: tokio::runtime::Handle, sp
         };
         let parse = |list: &[String]| -> Result<Vec<Requirement>, PypiError> {
             list.iter()
-                .map(|s| crate::format::pypi::parse_requirement(s).map_err(|e| PypiError::Metadata { what: format!("{} line {}", spec.file, spec.line), detail: format!("requirement {s:?}: {e}") }))
+                .map(|s| crate::sources::pypi::parse_requirement(s).map_err(|e| PypiError::Metadata { what: format!("{} line {}", spec.file, spec.line), detail: format!("requirement {s:?}: {e}") }))
                 .collect()
         };
         let (roots, constraints) = (parse(&spec.requirements)?, parse(&spec.constraints)?);

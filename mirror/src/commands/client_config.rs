@@ -52,7 +52,7 @@ pub async fn run(args: &ClientConfigArgs) -> anyhow::Result<()> {
         ClientKind::Helm => write_or_print(args.out.as_deref(), "helm/helm-mirror.sh", &helm_sh(url)?, "run it where helm runs"),
         ClientKind::Nltk => {
             let index = get(&http, &format!("{url}/nltk/index.xml")).await?;
-            let idx = bundler::sources::nltk::parse_index(&String::from_utf8_lossy(&index)).map_err(|e| anyhow::anyhow!("{url}/nltk/index.xml: {e}"))?;
+            let idx = feas_format::nltk::parse_index(&String::from_utf8_lossy(&index)).map_err(|e| anyhow::anyhow!("{url}/nltk/index.xml: {e}"))?;
             let pkgs: Vec<(String, String)> = idx.packages.iter().map(|(id, a)| (id.clone(), a.get("subdir").cloned().unwrap_or_default())).collect();
             write_or_print(args.out.as_deref(), "nltk/nltk-mirror.sh", &nltk_sh(url, &pkgs), "run it on the machine (or image build) that needs the data")
         }

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 
-use bundler::format::sign::PublicKey;
+use feas_format::sign::PublicKey;
 
 use crate::cli::ImportArgs;
 use crate::control::{self, ImportRequest, TrustedKey};

@@ -6,7 +6,7 @@ use std::io::BufReader;
 
 use serde::{Deserialize, Serialize};
 
-use bundler::format::{Digest, HashReader};
+use feas_format::{Digest, HashReader};
 
 use crate::cli::VerifyArgs;
 use crate::control::{self, Request};

@@ -5,13 +5,13 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use bundler::format::bundle::{annotations, kinds};
-use bundler::format::deb::{self, DebConfig};
-use bundler::format::pypi::{self as pyfmt, WheelConfig};
-use bundler::format::oci::{AnyManifest, Descriptor};
-use bundler::format::Digest;
+use feas_format::bundle::{annotations, kinds};
+use feas_format::deb::{self, DebConfig};
+use feas_format::pypi::{self as pyfmt, WheelConfig};
+use feas_format::oci::{AnyManifest, Descriptor};
+use feas_format::Digest;
 
-use bundler::manifest::safe_segment;
+use feas_format::names::safe_segment;
 
 use crate::store::{BlobStore, Changes, DebKey, DebRecord, ManifestRecord, WheelRecord};
 
@@ -201,7 +201,7 @@ fn walk_deb(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Str
 
 /// A Helm chart: its OCI manifest (Helm config + chart layer) gives the index.yaml entry.
 fn walk_helm(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
-    use bundler::sources::helm;
+    use feas_format::helm;
     let Some(bytes) = read_doc(top, MAX_MANIFEST, "chart", lookup, plan)? else { return Ok(()) };
     let m = AnyManifest::parse(&bytes).map_err(|e| format!("chart manifest is not an OCI manifest: {e}"))?;
     let Some(config) = m.config.as_ref().filter(|c| c.media_type == helm::CONFIG_MEDIA_TYPE) else {
@@ -212,7 +212,7 @@ fn walk_helm(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), St
     let metadata: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&cfg).map_err(|e| format!("chart config: {e}"))?;
     let text = |k: &str| metadata.get(k).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| format!("chart config has no {k}"));
     let (name, version) = (text("name")?, text("version")?);
-    if !bundler::manifest::valid_chart_name(&name) || !safe_segment(&version) {
+    if !feas_format::names::valid_chart_name(&name) || !safe_segment(&version) {
         return Err(format!("chart {name:?} {version:?} cannot be served"));
     }
     if top.annotations.get(annotations::REPOSITORY) != Some(&format!("charts/{name}")) {
@@ -229,7 +229,7 @@ fn walk_nltk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), St
     let m = AnyManifest::parse(&bytes).map_err(|e| format!("nltk manifest is not an OCI manifest: {e}"))?;
     let (Some(config), [layer]) = (&m.config, &m.layers[..]) else { return Err("an nltk artifact has a config and one layer".into()) };
     let Some(cfg) = read_doc(config, 4 << 20, "nltk", lookup, plan)? else { return Ok(()) };
-    let cfg: bundler::sources::nltk::NltkConfig = serde_json::from_slice(&cfg).map_err(|e| format!("nltk config: {e}"))?;
+    let cfg: feas_format::nltk::NltkConfig = serde_json::from_slice(&cfg).map_err(|e| format!("nltk config: {e}"))?;
     let id = cfg.attrs.get("id").cloned().ok_or("nltk package without id")?;
     let subdir = cfg.attrs.get("subdir").cloned().unwrap_or_default();
     if !safe_segment(&id) || !(subdir.is_empty() || safe_segment(&subdir)) {
@@ -245,7 +245,7 @@ fn walk_nltk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), St
 /// A Hugging Face repo at one commit: manifest → config (`HfConfig`) + one layer per file, in
 /// the config's order, each titled with its path and carrying the bytes the config describes.
 fn walk_hf(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
-    use bundler::format::hf::{self as hf, HfConfig};
+    use feas_format::hf::{self as hf, HfConfig};
     let Some(bytes) = read_doc(top, MAX_MANIFEST, "hf", lookup, plan)? else { return Ok(()) };
     let m = AnyManifest::parse(&bytes).map_err(|e| format!("hf manifest is not an OCI manifest: {e}"))?;
     let Some(config) = &m.config else { return Err("an hf artifact needs a config".into()) };
@@ -270,7 +270,7 @@ fn walk_hf(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Stri
         if !hf::valid_path(&f.path) || !seen.insert(f.path.as_str()) {
             return Err(bad(format!("file path {:?} is unsafe or listed twice", f.path)));
         }
-        let title = layer.annotations.get(bundler::format::oci::ANNOTATION_TITLE);
+        let title = layer.annotations.get(feas_format::oci::ANNOTATION_TITLE);
         if title != Some(&f.path) || layer.digest != f.sha256 || layer.size != f.size {
             return Err(bad(format!("layer {} does not carry {} as the config describes it", layer.digest, f.path)));
         }
@@ -287,8 +287,8 @@ fn walk_file(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), St
     let Some(bytes) = read_doc(top, MAX_MANIFEST, "file", lookup, plan)? else { return Ok(()) };
     let m = AnyManifest::parse(&bytes).map_err(|e| format!("file manifest is not an OCI manifest: {e}"))?;
     let [layer] = &m.layers[..] else { return Err("a file artifact has exactly one layer".into()) };
-    let name = layer.annotations.get(bundler::format::oci::ANNOTATION_TITLE).ok_or("the file layer has no title")?;
-    if !bundler::manifest::valid_file_name(name) {
+    let name = layer.annotations.get(feas_format::oci::ANNOTATION_TITLE).ok_or("the file layer has no title")?;
+    if !feas_format::names::valid_file_name(name) {
         return Err(format!("file name {name:?} cannot be served"));
     }
     for d in [Some(layer), m.config.as_ref()].into_iter().flatten() {

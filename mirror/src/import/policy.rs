@@ -2,9 +2,9 @@
 //! sequence is, and the per-name sequence rule. Decided from bundle.json alone, before a single
 //! blob is read.
 
-use bundler::format::bundle::BundleJson;
-use bundler::format::sign::KeyId;
-use bundler::format::Digest;
+use feas_format::bundle::BundleJson;
+use feas_format::sign::KeyId;
+use feas_format::Digest;
 
 use crate::store::{BundleRecord, HistoryRecord};
 
@@ -92,7 +92,7 @@ pub fn check_sequence(b: &BundleJson, this: &Digest, prev: Option<&BundleRecord>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bundler::format::bundle::BlobRef;
+    use feas_format::bundle::BlobRef;
 
     fn bundle(seq: u64, expires: Option<&str>) -> BundleJson {
         BundleJson {

@@ -7,10 +7,10 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use bundler::format::bundle::{BlobRef, BundleJson};
-use bundler::format::reader::{BundleError, Sink};
-use bundler::format::sign::KeyId;
-use bundler::format::Digest;
+use feas_format::bundle::{BlobRef, BundleJson};
+use feas_format::reader::{BundleError, Sink};
+use feas_format::sign::KeyId;
+use feas_format::Digest;
 
 use super::policy::{self, Decision};
 use super::trust::{Grant, Trust};

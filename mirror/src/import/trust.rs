@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobMatcher};
 use serde::{Deserialize, Serialize};
 
-use bundler::format::sign::{KeyId, PublicKey};
+use feas_format::sign::{KeyId, PublicKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
@@ -262,7 +262,7 @@ impl Trust {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bundler::format::sign::keygen;
+    use feas_format::sign::keygen;
 
     fn key(dir: &Path, sub: &str) -> (PathBuf, PublicKey) {
         let (_, pk, _) = keygen(&dir.join(sub), None).unwrap();

@@ -249,7 +249,7 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> R {
 mod tests {
     use super::*;
     use crate::store::{Changes, DebKey, DebRecord};
-    use bundler::format::Digest;
+    use feas_format::Digest;
 
     /// A store holding apt source `t`, suite `stable`, with `n` packages.
     fn store_with_suite(dir: &std::path::Path, n: usize) -> Store {

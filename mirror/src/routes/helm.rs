@@ -98,7 +98,7 @@ async fn chart(State(st): State<AppState>, Path(file): Path<String>, req: Reques
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bundler::format::Digest;
+    use feas_format::Digest;
 
     #[test]
     fn index_lists_versions_newest_first_with_relative_urls() {

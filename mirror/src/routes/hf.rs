@@ -13,8 +13,8 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode,
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use bundler::format::hf::{self as fmt, HfFile};
-use bundler::sources::hf::enc_path;
+use feas_format::hf::{self as fmt, HfFile};
+use feas_format::hf::enc_path;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -333,7 +333,7 @@ mod tests {
     use super::*;
 
     fn file(path: &str, oid: &str) -> HfFile {
-        HfFile { path: path.into(), size: 1, sha256: bundler::format::Digest::sha256_of(path.as_bytes()), oid: oid.into(), lfs_pointer_size: None }
+        HfFile { path: path.into(), size: 1, sha256: feas_format::Digest::sha256_of(path.as_bytes()), oid: oid.into(), lfs_pointer_size: None }
     }
 
     #[test]

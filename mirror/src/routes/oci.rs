@@ -16,8 +16,8 @@ use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
 
-use bundler::format::oci::{is_manifest_type, ImageIndex, OCI_INDEX};
-use bundler::format::Digest;
+use feas_format::oci::{is_manifest_type, ImageIndex, OCI_INDEX};
+use feas_format::Digest;
 
 use self::errors::{Code, OciError};
 use self::path::Endpoint;
@@ -140,7 +140,7 @@ fn catalog(st: &AppState, q: &HashMap<String, String>) -> R {
 }
 
 pub(crate) fn parse_digest(s: &str) -> Result<Digest, OciError> {
-    s.parse().map_err(|e: bundler::format::digest::InvalidDigest| OciError::new(Code::DigestInvalid, e.to_string()))
+    s.parse().map_err(|e: feas_format::digest::InvalidDigest| OciError::new(Code::DigestInvalid, e.to_string()))
 }
 
 pub(crate) fn insert_digest_headers(h: &mut HeaderMap, digest: &Digest) {

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 
-use bundler::format::pypi::normalize;
+use feas_format::pypi::normalize;
 
 use super::range::{self, FileError};
 use super::AppState;

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
 
-use bundler::format::{Digest, HashWriter};
+use feas_format::{Digest, HashWriter};
 
 use super::paths::Paths;
 use super::StoreError;

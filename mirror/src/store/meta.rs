@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use bundler::format::oci::Descriptor;
-use bundler::format::Digest;
+use feas_format::oci::Descriptor;
+use feas_format::Digest;
 
 use super::StoreError;
 
@@ -162,7 +162,7 @@ pub struct WheelRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NltkRecord {
     pub attrs: BTreeMap<String, String>,
-    pub collections: Vec<bundler::sources::nltk::Collection>,
+    pub collections: Vec<feas_format::nltk::Collection>,
     pub digest: Digest,
     pub size: u64,
 }
@@ -189,7 +189,7 @@ pub struct HfRecord {
     /// Revision names imported for this commit (later imports add theirs).
     pub revisions: Vec<String>,
     /// Sorted by path.
-    pub files: Vec<bundler::format::hf::HfFile>,
+    pub files: Vec<feas_format::hf::HfFile>,
     /// When it was first imported (RFC 3339): the mirror's `lastModified` for it.
     #[serde(default)]
     pub imported_at: String,

@@ -11,7 +11,7 @@ use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use bundler::format::Digest;
+use feas_format::Digest;
 
 pub use blobs::BlobStore;
 pub use lock::ImportLock;

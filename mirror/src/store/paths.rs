@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bundler::format::{Algorithm, Digest};
+use feas_format::{Algorithm, Digest};
 
 /// Prefix of per-import staging directories under `tmp/`.
 pub const STAGING_PREFIX: &str = "import-";

@@ -214,7 +214,7 @@ impl<'a> Provider<'a> {
 
 pub fn parse_requires(list: &[String], whose: &str) -> Result<Vec<Requirement>, PypiError> {
     list.iter()
-        .map(|s| crate::format::pypi::parse_requirement(s).map_err(|e| PypiError::Metadata { what: whose.to_string(), detail: format!("bad Requires-Dist {s:?}: {e}") }))
+        .map(|s| crate::sources::pypi::parse_requirement(s).map_err(|e| PypiError::Metadata { what: whose.to_string(), detail: format!("bad Requires-Dist {s:?}: {e}") }))
         .collect()
 }
 
@@ -318,7 +318,7 @@ mod tests {
     /// The chosen `project==version`s, or PubGrub's report.
     fn solve(index: &Index, roots: &[&str], constraints: &[&str], policy: Policy) -> Result<Vec<String>, String> {
         let target = Target { python: (3, 12), arch: "x86_64".into(), libc: "glibc".into(), libc_version: (2, 17) };
-        let parse = |l: &[&str]| l.iter().map(|r| crate::format::pypi::parse_requirement(r).unwrap()).collect::<Vec<_>>();
+        let parse = |l: &[&str]| l.iter().map(|r| crate::sources::pypi::parse_requirement(r).unwrap()).collect::<Vec<_>>();
         let provider = Provider::new(index, &target, parse(roots), &parse(constraints), &policy);
         match pubgrub::resolve(&provider, Pkg::Root, Version::new([0u64])) {
             Ok(solution) => {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use bundler::format::Digest;
+use feas_format::Digest;
 
 use crate::store::{DebRecord, SuiteInfo};
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{LazyLock, Mutex};
 
 use axum::body::Bytes;
-use bundler::format::Digest;
+use feas_format::Digest;
 
 /// Larger files (big indexes) are read each time rather than pinned in memory.
 const MAX_ONE: usize = 256 << 10;

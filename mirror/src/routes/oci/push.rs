@@ -16,8 +16,8 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use bundler::format::oci::{self, AnyManifest, Descriptor};
-use bundler::format::{Algorithm, Digest, Hasher};
+use feas_format::oci::{self, AnyManifest, Descriptor};
+use feas_format::{Algorithm, Digest, Hasher};
 
 use super::errors::{Code, OciError};
 use super::{insert_digest_headers, parse_digest, R};
@@ -261,7 +261,7 @@ async fn finish(st: &AppState, name: &str, id: &str, digest: &Digest) -> Result<
         let (actual, n) = match running {
             Some(h) if digest2.algorithm() == Algorithm::Sha256 => h.finish(),
             _ => {
-                let mut r = bundler::format::HashReader::new(std::fs::File::open(&path2)?, digest2.algorithm());
+                let mut r = feas_format::HashReader::new(std::fs::File::open(&path2)?, digest2.algorithm());
                 std::io::copy(&mut r, &mut std::io::sink())?;
                 r.finish()?
             }
@@ -445,7 +445,7 @@ pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &
             return Err(OciError::new(Code::ManifestInvalid, format!("Content-Type {ct} does not match the manifest's mediaType {body_type}")));
         }
     }
-    let media_type = m.effective_media_type(content_type.as_deref().filter(|c| bundler::format::oci::is_manifest_type(c)));
+    let media_type = m.effective_media_type(content_type.as_deref().filter(|c| feas_format::oci::is_manifest_type(c)));
     let size = bytes.len() as u64;
     let mut changes = Changes { repos: vec![name.to_string()], manifests: vec![(name.to_string(), digest.clone(), ManifestRecord::new(media_type.clone(), size))], blobs: vec![(digest.clone(), size)], pushed: true, ..Changes::default() };
     if !by_digest {

@@ -2,8 +2,8 @@
 //! (a tag or index naming a manifest the repository no longer holds), and what a re-import of
 //! an identical bundle looks at to decide whether it has anything to repair.
 
-use bundler::format::oci::AnyManifest;
-use bundler::format::Digest;
+use feas_format::oci::AnyManifest;
+use feas_format::Digest;
 
 use super::{key, Changes, Meta, SEP};
 use crate::store::{BlobStore, Paths, StoreError};

@@ -5,9 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use bundler::format::deb;
-use bundler::format::oci::AnyManifest;
-use bundler::format::Digest;
+use feas_format::deb;
+use feas_format::oci::AnyManifest;
+use feas_format::Digest;
 
 use super::{decode, unix_now, BundleRecord, DebRecord, HelmRecord, HfRecord, Meta, NltkRecord, WheelRecord, PUSH_GRACE, SEP};
 use crate::store::{BlobStore, Paths, StoreError};
@@ -197,7 +197,7 @@ fn referrers(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
     for kv in m.referrers.iter() {
         let (k, v) = kv?;
         let repo = parts(&k).into_iter().next().unwrap_or_default();
-        let desc: bundler::format::oci::Descriptor = decode("referrers", &v)?;
+        let desc: feas_format::oci::Descriptor = decode("referrers", &v)?;
         w.manifest(&desc.digest, &format!("{repo}@{}", desc.digest));
     }
     Ok(())

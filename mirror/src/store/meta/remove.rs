@@ -5,8 +5,8 @@
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use bundler::format::oci::Descriptor;
-use bundler::format::Digest;
+use feas_format::oci::Descriptor;
+use feas_format::Digest;
 
 use super::{decode, key, push_mark, DebKey, DebRecord, Meta, GENERATION, SEP};
 use crate::store::StoreError;

@@ -111,7 +111,7 @@ pub fn spdx(lock: &LockFile, name: &str, sequence: u64, created: &str, generator
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::lock::{FileLock, ImageLock};
+    use crate::lock::{FileLock, ImageLock};
 
     #[test]
     fn purls_and_determinism() {

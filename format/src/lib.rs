@@ -4,14 +4,18 @@ pub mod bundle;
 pub mod deb;
 pub mod digest;
 pub mod hash;
+pub mod helm;
 pub mod hf;
 pub mod lock;
+pub mod names;
+pub mod nltk;
 pub mod oci;
 pub mod pypi;
 pub mod reader;
 pub mod sbom;
 pub mod sign;
 pub mod split;
+pub mod term;
 pub mod writer;
 
 pub use digest::{Algorithm, Digest};

@@ -3,6 +3,7 @@
 //! the mirror needs to answer the hub's revision, tree and resolve APIs as the hub does (git
 //! blob ids, LFS sha256 and sizes).
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 use sha1::Digest as _;
 
@@ -11,6 +12,8 @@ use super::Digest;
 pub const ARTIFACT_TYPE: &str = "application/vnd.feas.hf.model.v1";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.feas.hf.config.v1+json";
 pub const FILE_MEDIA_TYPE: &str = "application/octet-stream";
+/// What the hub leaves unquoted in a path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,4 +154,14 @@ mod tests {
             assert!(!valid_path(bad), "{bad}");
         }
     }
+}
+
+/// A path segment as a URL segment (the hub API quotes each one).
+pub fn enc(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// A repo path as a URL path: each segment quoted, `/` kept.
+pub fn enc_path(p: &str) -> String {
+    p.split('/').map(enc).collect::<Vec<_>>().join("/")
 }

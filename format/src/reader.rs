@@ -270,9 +270,9 @@ mod tests {
     use std::io::Cursor;
 
     use super::*;
-    use crate::format::oci::ImageIndex;
-    use crate::format::sign::{keygen, SecretKey};
-    use crate::format::writer::{BundleWriter, Compression};
+    use crate::oci::ImageIndex;
+    use crate::sign::{keygen, SecretKey};
+    use crate::writer::{BundleWriter, Compression};
 
     const BLOB: &[u8] = b"ten bytes!";
 

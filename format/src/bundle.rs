@@ -30,8 +30,8 @@ pub mod annotations {
 
     use std::collections::BTreeSet;
 
-    use crate::format::digest::{Digest, InvalidDigest};
-    use crate::format::oci::Descriptor;
+    use crate::digest::{Digest, InvalidDigest};
+    use crate::oci::Descriptor;
 
     /// The children `d` says the bundle leaves out (empty when it carries all of them).
     pub fn omitted(d: &Descriptor) -> Result<BTreeSet<Digest>, InvalidDigest> {

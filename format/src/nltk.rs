@@ -1,0 +1,83 @@
+//! NLTK wire types: the downloader index (`index.xml`) as both sides read it, and the config
+//! blob of an NLTK package artifact.
+
+use std::collections::BTreeMap;
+
+use quick_xml::events::Event;
+use serde::{Deserialize, Serialize};
+
+pub const ARTIFACT_TYPE: &str = "application/vnd.feas.nltk.package.v1";
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.feas.nltk.config.v1+json";
+
+/// A collection as the downloader index describes it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Collection {
+    pub attrs: BTreeMap<String, String>,
+    pub items: Vec<String>,
+}
+
+/// The config blob of an NLTK package artifact.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NltkConfig {
+    /// The package element's attributes (`id`, `name`, `subdir`, `size`, `checksum`, …);
+    /// the mirror rewrites `url`.
+    pub attrs: BTreeMap<String, String>,
+    /// Requested collections this package belongs to.
+    pub collections: Vec<Collection>,
+}
+
+#[derive(Debug, Default)]
+pub struct Index {
+    pub packages: BTreeMap<String, BTreeMap<String, String>>,
+    pub collections: BTreeMap<String, Collection>,
+}
+
+pub fn parse_index(xml: &str) -> Result<Index, String> {
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut idx = Index::default();
+    let mut current: Option<(String, Collection)> = None;
+    let attrs_of = |e: &quick_xml::events::BytesStart| -> Result<BTreeMap<String, String>, String> {
+        let mut m = BTreeMap::new();
+        for a in e.attributes() {
+            let a = a.map_err(|e| e.to_string())?;
+            let v = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| e.to_string())?;
+            m.insert(a.key.as_ref().to_string(), v.into_owned());
+        }
+        Ok(m)
+    };
+    loop {
+        match r.read_event().map_err(|e| format!("not NLTK index XML: {e}"))? {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "package" => {
+                let a = attrs_of(&e)?;
+                let id = a.get("id").cloned().ok_or("a <package> without id")?;
+                idx.packages.insert(id, a);
+            }
+            Event::Start(e) if e.name().as_ref() == "collection" => {
+                let a = attrs_of(&e)?;
+                let id = a.get("id").cloned().ok_or("a <collection> without id")?;
+                current = Some((id, Collection { attrs: a, items: Vec::new() }));
+            }
+            Event::Empty(e) if e.name().as_ref() == "collection" => {
+                let a = attrs_of(&e)?;
+                let id = a.get("id").cloned().ok_or("a <collection> without id")?;
+                idx.collections.insert(id, Collection { attrs: a, items: Vec::new() });
+            }
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "item" => {
+                if let Some((_, c)) = current.as_mut() {
+                    if let Some(r) = attrs_of(&e)?.get("ref") {
+                        c.items.push(r.clone());
+                    }
+                }
+            }
+            Event::End(e) if e.name().as_ref() == "collection" => {
+                if let Some((id, c)) = current.take() {
+                    idx.collections.insert(id, c);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(idx)
+}
