@@ -6,9 +6,9 @@
 //!
 //! - a GPU node's runtime (NVIDIA's server driver user space from `restricted`, containerd,
 //!   runc, the kube-proxy/CNI tools), from an empty dpkg status;
-//! - the headers of the newest `-generic` kernel in noble-updates (picked from the index at
-//!   test time) and dkms, what building an out-of-tree driver for it needs, from an empty
-//!   dpkg status;
+//! - the headers of the newest `-generic` kernel in noble-updates and of the GA kernel
+//!   (`linux-headers-generic`'s), both picked from the index at test time, each with dkms —
+//!   what building an out-of-tree driver for that kernel needs — from an empty dpkg status;
 //! - build tools, from an empty dpkg status;
 //! - a real noble minbase made by mmdebstrap from the same archive and keyring: its installed
 //!   packages are exactly the closure of Essential + Priority: required (the bytes of
@@ -243,28 +243,31 @@ fn gpu_node_runtime_closure_equals_apt_gets_on_ubuntu_noble() {
 
 #[test]
 #[ignore = "needs archive.ubuntu.com; run with --ignored"]
-fn newest_kernel_headers_closure_equals_apt_gets_on_ubuntu_noble() {
+fn kernel_headers_closures_equal_apt_gets_on_ubuntu_noble() {
     let apt = apt_client("");
-    // linux-headers-6.8.0-90-generic, linux-headers-6.14.0-37-generic (HWE), …: the highest ABI.
+    let updates = stanzas(&list(&apt, "noble-updates", "main"));
+    // linux-headers-6.8.0-151-generic, linux-headers-7.0.0-44-generic (HWE), …: the highest ABI,
+    // and the GA kernel's, the one `linux-headers-generic` depends on (each read at test time).
     let abi = |name: &str| -> Option<Vec<u64>> {
         let v = name.strip_prefix("linux-headers-")?.strip_suffix("-generic")?;
         v.split(['.', '-']).map(|n| n.parse().ok()).collect()
     };
-    let newest = stanzas(&list(&apt, "noble-updates", "main"))
-        .into_iter()
-        .filter_map(|s| {
-            let n = s["Package"].clone();
-            abi(&n).map(|a| (a, n))
-        })
-        .max()
-        .map(|(_, n)| n)
-        .expect("no linux-headers-*-generic in noble-updates main");
-    println!("kernel headers: {newest}");
-    let req = vec![newest.clone(), "dkms".into()];
-    let ours = bundler_closure(&req, "none");
-    let theirs = apt_get_closure(&apt, &req);
-    assert!(ours.keys().any(|id| id.0 == newest), "{newest} is not in its own closure");
-    assert_same(&format!("{newest} and dkms"), &ours, &theirs);
+    let newest =
+        updates.iter().filter_map(|s| abi(&s["Package"]).map(|a| (a, s["Package"].clone()))).max().map(|(_, n)| n).expect("no linux-headers-*-generic in noble-updates main");
+    let ga = updates
+        .iter()
+        .find(|s| s["Package"] == "linux-headers-generic")
+        .and_then(|s| s.get("Depends")?.split(',').map(|d| d.split_whitespace().next().unwrap_or_default().to_string()).find(|d| abi(d).is_some()))
+        .expect("linux-headers-generic in noble-updates main depends on no linux-headers-*-generic");
+    let mut kernels = vec![newest, ga];
+    kernels.dedup();
+    for headers in kernels {
+        let req = vec![headers.clone(), "dkms".into()];
+        let ours = bundler_closure(&req, "none");
+        let theirs = apt_get_closure(&apt, &req);
+        assert!(ours.keys().any(|id| id.0 == headers), "{headers} is not in its own closure");
+        assert_same(&format!("{headers} and dkms"), &ours, &theirs);
+    }
 }
 
 #[test]
