@@ -15,8 +15,9 @@
 //!   every deb mmdebstrap installed match the lock), and against its dpkg status apt-get picks
 //!   exactly what `exclude_installed: required` leaves in the GPU node and build-tools closures.
 //!
-//! Phased updates (`Phased-Update-Percentage` in noble-updates) hold back only upgrades of
-//! installed packages, never a first install; each comparison runs apt-get with and without
+//! Phased updates (`Phased-Update-Percentage` in noble-updates): apt-get holds a phased version
+//! back only as an upgrade of a package already installed, never on a first install (nor when
+//! what it installs needs that version); each comparison runs apt-get with and without
 //! `APT::Get::Always-Include-Phased-Updates` and asserts both pick the same.
 //!
 //! Run: `cargo build --workspace --bins && cargo test -p e2e --test apt_ubuntu -- --ignored`
