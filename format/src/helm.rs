@@ -2,7 +2,7 @@
 
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
 pub const CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
-/// On a chart artifact: the images its templates reference.
+/// index.json annotation listing the images a chart references (for `bundler inspect`).
 pub const IMAGES_ANNOTATION: &str = "dev.feas.helm.images";
 
 /// OCI tags cannot hold `+`; helm writes `_` instead.

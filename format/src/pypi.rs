@@ -49,8 +49,6 @@ pub fn normalize(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn normalizes() {
         assert_eq!(super::normalize("Friendly-Bard"), "friendly-bard");

@@ -3,7 +3,7 @@
 //! renders from them is what is measured, so the debs themselves are not needed.
 //! Usage: cargo run --release -p mirror --example apt_store -- STORE N
 
-use bundler::format::Digest;
+use feas_format::Digest;
 use mirror::store::{Changes, DebKey, DebRecord, Store};
 
 fn main() -> anyhow::Result<()> {

@@ -296,7 +296,7 @@ fn pushes_keep_provenance_and_an_identical_reimport_restores_lost_records() {
     let f = Fixture::new();
     let (store, img) = good_store(&f);
     let child = img.manifests["arm64"].clone();
-    let rec = ManifestRecord { media_type: feas_format::oci::OCI_MANIFEST.into(), size: 1 };
+    let rec = ManifestRecord::new(feas_format::oci::OCI_MANIFEST, 1);
     store.commit(&Changes { repos: vec![REPO.into()], manifests: vec![(REPO.into(), child.clone(), rec)], pushed: true, ..Changes::default() }).unwrap();
     assert!(!store.manifest_pushed(REPO, &child).unwrap(), "a push of imported bytes must not take them over");
 

@@ -554,8 +554,6 @@ impl HelmSource {
     }
 }
 
-/// index.json annotation listing the images a chart references (for `bundler inspect`).
-
 /// The `charts:` section's identity in the lock: any change resolves the charts again.
 pub fn request_digest(specs: &[ChartSpec]) -> Option<Digest> {
     (!specs.is_empty()).then(|| Digest::sha256_of(&serde_json::to_vec(specs).expect("chart specs serialize")))

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
 use super::http::{Http, HttpError, Reply};

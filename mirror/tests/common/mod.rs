@@ -7,11 +7,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bundler::format::bundle::{annotations, kinds, BlobRef, BundleJson, FORMAT_VERSION};
-use bundler::format::oci::{Descriptor, ImageIndex, Platform, ANNOTATION_REF_NAME, OCI_INDEX, OCI_MANIFEST};
-use bundler::format::sign::{keygen, PublicKey, SecretKey};
-use bundler::format::writer::{BundleWriter, Compression};
-use bundler::format::Digest;
+use feas_format::bundle::{annotations, kinds, BlobRef, BundleJson, FORMAT_VERSION};
+use feas_format::oci::{Descriptor, ImageIndex, Platform, ANNOTATION_REF_NAME, OCI_INDEX, OCI_MANIFEST};
+use feas_format::sign::{keygen, PublicKey, SecretKey};
+use feas_format::writer::{BundleWriter, Compression};
+use feas_format::Digest;
 use mirror::import::{self, ImportOptions, ImportSummary};
 use mirror::store::Store;
 
