@@ -51,6 +51,10 @@ pub enum PypiError {
     Drift { name: String, detail: String },
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// Internal: a resolution attempt learned that `0` is to be decided earlier and stops, for
+    /// `Provider::resolve` to start another (never returned from it).
+    #[error("pypi: resolving again with {0} decided earlier")]
+    Reorder(String),
 }
 
 /// Digest of what the resolution depends on: the whole `pypi:` section.
@@ -253,7 +257,7 @@ fn resolve_all(http: Http, cache: Arc<BlobCache>, rt: tokio::runtime::Handle, sp
         let policy = Policy { only_binary: spec.only_binary, wheels_only: spec.wheels_only, releases: spec.releases.clone() };
         for target in targets(spec) {
             let provider = Provider::new(&fetcher, &target, roots.clone(), &constraints, &policy);
-            let solution = match pubgrub::resolve(&provider, Pkg::Root, pep440_rs::Version::new([0u64])) {
+            let solution = match provider.resolve() {
                 Ok(s) => s,
                 Err(PubGrubError::NoSolution(tree)) => {
                     let mut tree = tree;
