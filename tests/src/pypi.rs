@@ -257,10 +257,8 @@ sys.exit(main(sys.argv[1:]))
 /// pip's options that make it choose for `target` rather than for the interpreter it runs in:
 /// wheels only, CPython, the target's Python version and every platform tag it accepts.
 fn pip_target_args(index_url: &str, target: &Target) -> Vec<String> {
-    let mut args: Vec<String> = ["--disable-pip-version-check", "--retries", "0", "--timeout", "15", "--index-url", index_url, "--only-binary=:all:", "--implementation", "cp", "--python-version", &target.python]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> = ["--disable-pip-version-check", "--retries", "0", "--timeout", "15", "--index-url", index_url, "--only-binary=:all:"].iter().map(|s| s.to_string()).collect();
+    args.extend(["--implementation", "cp", "--python-version", &target.python].iter().map(|s| s.to_string()));
     for p in target.platforms() {
         args.push("--platform".into());
         args.push(p);
@@ -340,7 +338,8 @@ pub fn uv_compile(index_url: &str, target: &Target, req_in: &Path, out: &Path, e
     let platform = format!("{}-{libc}_{}", target.arch, target.libc_version.replace('.', "_"));
     let py = python().display().to_string();
     let mut c = isolated(&uv());
-    c.args(["pip", "compile", "-q", "--no-header", "--only-binary", ":all:", "--python", &py, "--python-version", &target.python, "--python-platform", &platform, "--index-url", index_url])
+    c.args(["pip", "compile", "-q", "--no-header", "--only-binary", ":all:", "--python", &py, "--index-url", index_url])
+        .args(["--python-version", &target.python, "--python-platform", &platform])
         .arg(req_in)
         .arg("-o")
         .arg(out);

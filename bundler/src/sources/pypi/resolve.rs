@@ -505,15 +505,29 @@ mod tests {
         assert_eq!(ok(&index, &["django", "django-celery-beat"]), ["django-celery-beat==2.1.0", "django==6.1.3"]);
     }
 
-    /// Packages are decided pinned first, then in the order first required: the requirements'
-    /// order decides which of two conflicting packages gets its newest version.
+    /// Packages are decided pinned first (`==`), then those learned to conflict, then in the
+    /// order first required; with two requirements that exclude each other's newest versions the
+    /// requirements' order decides which one gets its newest.
     #[test]
     fn pinned_first_then_the_order_first_required() {
-        let index = Index(vec![("a", "1.0", vec!["b<2"]), ("a", "2.0", vec!["b<2"]), ("a", "0.5", vec![]), ("b", "1.0", vec![]), ("b", "2.0", vec![]), ("c", "1.0", vec!["b==1.0"])]);
+        let a = [("a", "0.5", vec![]), ("a", "1.0", vec!["b<2"]), ("a", "2.0", vec!["b<2"])];
+        let index = Index(a.into_iter().chain([("b", "1.0", vec![]), ("b", "2.0", vec![]), ("c", "1.0", vec!["b==1.0"])]).collect());
         assert_eq!(ok(&index, &["b", "a"]), ["a==0.5", "b==2.0"]);
         assert_eq!(ok(&index, &["a", "b"]), ["a==2.0", "b==1.0"]);
-        // c pins b, so b is decided (1.0) before a; a takes its newest.
-        assert_eq!(ok(&index, &["c", "b", "a"]), ["a==2.0", "b==1.0", "c==1.0"]);
+
+        let target = Target { python: (3, 12), arch: "x86_64".into(), libc: "glibc".into(), libc_version: (2, 17) };
+        let policy = Policy::default();
+        let provider = Provider::new(&index, &target, Vec::new(), &[], &policy);
+        for p in ["a", "b", "c"] {
+            provider.discover(p);
+        }
+        provider.early.borrow_mut().insert("c".into());
+        let stats = PackageResolutionStatistics::default();
+        let prio = |p: &str, spec: &str| provider.prioritize(&Pkg::Project(p.into()), &pep440::ranges(&VersionSpecifiers::from_str(spec).unwrap()), &stats);
+        assert!(prio("b", "==1.0") > prio("c", ">=0") && prio("c", ">=0") > prio("a", ">=0") && prio("a", ">=0") > prio("b", ">=1"));
+        assert_eq!(prio("b", ">=1").0, Rank::Unspecified);
+        assert!(prio("x", "") < prio("b", ">=1"), "one not yet required comes last");
+        assert_eq!(provider.prioritize(&Pkg::Root, &Ranges::full(), &stats).0, Rank::Root);
     }
 
     /// A Requires-Dist that is not PEP 508 (old metadata) makes that version unavailable and an
