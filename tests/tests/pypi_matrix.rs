@@ -161,17 +161,18 @@ fn bundler_pins_equal_uvs_and_pips_for_three_sets_on_eight_targets() {
     let started = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..WORKERS {
-            scope.spawn(|| loop {
-                let Some(&(set, reqs, i)) = jobs.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
-                let t = &targets[i];
-                let dir = gap.path(&format!("{set}-{}-{}", t.cp(), t.arch));
-                std::fs::create_dir_all(&dir).unwrap();
-                let req_in = dir.join("req.in");
-                std::fs::write(&req_in, reqs.join("\n") + "\n").unwrap();
-                let fail = |client: &str, r: e2e::Run| format!("{client} failed ({}): {}{}", r.status, r.stdout, r.stderr);
-                let uv = uv_compile(INDEX, t, &req_in, &dir.join("uv.txt"), &[("UV_CACHE_DIR", &uv_cache)], CLIENT_WITHIN).map_err(|r| fail("uv pip compile", r));
-                let pip = pip_report(INDEX, t, reqs, &dir.join("pip.json"), &[("PIP_CACHE_DIR", &pip_cache)], CLIENT_WITHIN).map_err(|r| fail("pip install --dry-run", r));
-                cells.lock().unwrap().push(Cell { set, target: t.clone(), ours: ours[&(set, i)].clone(), uv, pip });
+            scope.spawn(|| {
+                while let Some(&(set, reqs, i)) = jobs.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let t = &targets[i];
+                    let dir = gap.path(&format!("{set}-{}-{}", t.cp(), t.arch));
+                    std::fs::create_dir_all(&dir).unwrap();
+                    let req_in = dir.join("req.in");
+                    std::fs::write(&req_in, reqs.join("\n") + "\n").unwrap();
+                    let fail = |client: &str, r: e2e::Run| format!("{client} failed ({}): {}{}", r.status, r.stdout, r.stderr);
+                    let uv = uv_compile(INDEX, t, &req_in, &dir.join("uv.txt"), &[("UV_CACHE_DIR", &uv_cache)], CLIENT_WITHIN).map_err(|r| fail("uv pip compile", r));
+                    let pip = pip_report(INDEX, t, reqs, &dir.join("pip.json"), &[("PIP_CACHE_DIR", &pip_cache)], CLIENT_WITHIN).map_err(|r| fail("pip install --dry-run", r));
+                    cells.lock().unwrap().push(Cell { set, target: t.clone(), ours: ours[&(set, i)].clone(), uv, pip });
+                }
             });
         }
     });

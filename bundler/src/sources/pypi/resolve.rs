@@ -25,7 +25,7 @@ use std::str::FromStr;
 
 use pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{ExtraName, MarkerEnvironment, Requirement, VersionOrUrl};
-use pubgrub::{Dependencies, DependencyProvider, PackageResolutionStatistics, PubGrubError, Ranges, SelectedDependencies};
+use pubgrub::{DefaultStringReporter, Dependencies, DependencyProvider, PackageResolutionStatistics, PubGrubError, Ranges, Reporter, SelectedDependencies};
 
 use super::index::FileEntry;
 use super::pep440::{self, PreReleases};
@@ -170,17 +170,25 @@ impl<'a> Provider<'a> {
     /// Resolve the requirements: PubGrub, started again each time an attempt learns that a
     /// package must be decided earlier (at most once per package; pages, versions and metadata
     /// are kept between attempts).
-    pub fn resolve(&self) -> Result<SelectedDependencies<Pkg, Version>, PubGrubError<Self>> {
+    /// No solution is `PypiError::NoSolution` with PubGrub's explanation.
+    pub fn resolve(&self) -> Result<SelectedDependencies<Pkg, Version>, PypiError> {
         loop {
             self.discovered.borrow_mut().clear();
             *self.pre_named.borrow_mut() = self.pre_named_at_start.clone();
             match pubgrub::resolve(self, Pkg::Root, Version::new([0u64])) {
+                Ok(s) => return Ok(s),
                 Err(PubGrubError::ErrorInShouldCancel(PypiError::Reorder(project))) => {
                     tracing::debug!("{}: {project} was rejected {CONFLICT_THRESHOLD} times; resolving again with it decided early", self.target.name());
                     *self.learned.borrow_mut() = None;
                     self.early.borrow_mut().insert(project);
                 }
-                r => return r,
+                Err(PubGrubError::NoSolution(mut tree)) => {
+                    tree.collapse_no_versions();
+                    return Err(PypiError::NoSolution { target: self.target.name(), report: DefaultStringReporter::report(&tree) });
+                }
+                Err(PubGrubError::ErrorRetrievingDependencies { source, .. } | PubGrubError::ErrorChoosingVersion { source, .. } | PubGrubError::ErrorInShouldCancel(source)) => {
+                    return Err(source)
+                }
             }
         }
     }
@@ -370,8 +378,6 @@ impl DependencyProvider for Provider<'_> {
 
 #[cfg(test)]
 mod tests {
-    use pubgrub::Reporter;
-
     use super::*;
 
     /// An in-memory index: `(project, version, Requires-Dist)`, one pure wheel each, or an
@@ -418,10 +424,7 @@ mod tests {
                 out.sort();
                 Ok(out)
             }
-            Err(pubgrub::PubGrubError::NoSolution(mut tree)) => {
-                tree.collapse_no_versions();
-                Err(pubgrub::DefaultStringReporter::report(&tree))
-            }
+            Err(PypiError::NoSolution { report, .. }) => Err(report),
             Err(e) => Err(e.to_string()),
         }
     }
