@@ -210,6 +210,8 @@ impl Target {
     pub fn marker_env(&self) -> serde_json::Value {
         serde_json::json!({
             "python_version": self.python,
+            "python_full_version": format!("{}.0", self.python),
+            "implementation_version": format!("{}.0", self.python),
             "platform_machine": self.arch,
             "sys_platform": "linux",
             "platform_system": "Linux",
@@ -252,27 +254,103 @@ from pip._internal.cli.main import main
 sys.exit(main(sys.argv[1:]))
 "#;
 
-/// What `pip download` chose (file names) or why it failed.
-pub fn pip_download(index_url: &str, target: &Target, reqs: &[&str], extra: &[&str], dir: &Path) -> Result<BTreeSet<String>, Run> {
-    std::fs::create_dir_all(dir).unwrap();
-    let d = dir.display().to_string();
-    let mut args: Vec<String> = ["download", "--no-cache-dir", "--disable-pip-version-check", "--retries", "0", "--timeout", "15", "--index-url", index_url, "--only-binary=:all:", "--implementation", "cp", "--python-version", &target.python, "-d", &d]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+/// pip's options that make it choose for `target` rather than for the interpreter it runs in:
+/// wheels only, CPython, the target's Python version and every platform tag it accepts.
+fn pip_target_args(index_url: &str, target: &Target) -> Vec<String> {
+    let mut args: Vec<String> = ["--disable-pip-version-check", "--retries", "0", "--timeout", "15", "--index-url", index_url, "--only-binary=:all:"].iter().map(|s| s.to_string()).collect();
+    args.extend(["--implementation", "cp", "--python-version", &target.python].iter().map(|s| s.to_string()));
     for p in target.platforms() {
         args.push("--platform".into());
         args.push(p);
     }
+    args
+}
+
+/// `pip ARGS` (through `PIP_FOR_TARGET`, so markers are the target's) with extra environment.
+fn pip_for_target(target: &Target, args: &[String], env: &[(&str, &str)], within: Duration) -> Run {
+    let mut c = isolated(&python());
+    c.args(["-c", PIP_FOR_TARGET]).args(args).env("FEAS_MARKER_ENV", target.marker_env().to_string());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    run_within(&mut c, within)
+}
+
+/// What `pip download` chose (file names) or why it failed.
+pub fn pip_download(index_url: &str, target: &Target, reqs: &[&str], extra: &[&str], dir: &Path) -> Result<BTreeSet<String>, Run> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut args: Vec<String> = vec!["download".into(), "--no-cache-dir".into(), "-d".into(), dir.display().to_string()];
+    args.extend(pip_target_args(index_url, target));
     args.extend(extra.iter().map(|s| s.to_string()));
     args.extend(reqs.iter().map(|s| s.to_string()));
-    let mut c = isolated(&python());
-    c.args(["-c", PIP_FOR_TARGET]).args(&args).env("FEAS_MARKER_ENV", target.marker_env().to_string());
-    let r = run(&mut c);
+    let r = pip_for_target(target, &args, &[], PIP_WITHIN);
     if r.status != 0 {
         return Err(r);
     }
     Ok(files_in(dir))
+}
+
+/// What `pip install --dry-run --ignore-installed --report` would install on `target`
+/// (normalized project → version), reading only metadata, or why pip failed. `report` is where
+/// pip writes its JSON report; `env` may add e.g. `PIP_CACHE_DIR`. Bounded by `within`: a large
+/// set on a cold cache takes pip minutes.
+pub fn pip_report(index_url: &str, target: &Target, reqs: &[&str], report: &Path, env: &[(&str, &str)], within: Duration) -> Result<BTreeMap<String, String>, Run> {
+    let mut args: Vec<String> = ["install", "--dry-run", "--ignore-installed", "--quiet", "--report"].iter().map(|s| s.to_string()).collect();
+    args.push(report.display().to_string());
+    args.extend(pip_target_args(index_url, target));
+    args.extend(reqs.iter().map(|s| s.to_string()));
+    let r = pip_for_target(target, &args, env, within);
+    if r.status != 0 {
+        return Err(r);
+    }
+    let text = std::fs::read_to_string(report).unwrap_or_else(|e| panic!("pip wrote no report at {}: {e}", report.display()));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("pip's report is not JSON ({e}): {text}"));
+    let install = v["install"].as_array().unwrap_or_else(|| panic!("pip's report has no `install` list: {text}"));
+    Ok(install
+        .iter()
+        .map(|i| {
+            let m = &i["metadata"];
+            let field = |k: &str| m[k].as_str().unwrap_or_else(|| panic!("pip's report entry without metadata.{k}: {i}")).to_string();
+            (normalize(&field("name")), field("version"))
+        })
+        .collect())
+}
+
+/// The pins of a `uv pip compile` (or pip-compile) output: normalized project → version from its
+/// `name==version` lines; comments, `--hash` continuations, options and blank lines skipped.
+pub fn compiled_pins(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('-'))
+        .filter_map(|l| {
+            let pin = l.split(|c: char| c.is_whitespace() || c == ';' || c == '\\').next()?;
+            let (name, version) = pin.split_once("==")?;
+            Some((normalize(name.split('[').next().unwrap_or(name)), version.to_string()))
+        })
+        .collect()
+}
+
+/// `uv pip compile` of the requirements file `req_in` for `target` (wheels only, the target's
+/// Python version and `ARCH-manylinux_2_N` / `ARCH-musllinux_1_N` platform), its pins or why
+/// it failed. `env` may add e.g. `UV_CACHE_DIR`.
+pub fn uv_compile(index_url: &str, target: &Target, req_in: &Path, out: &Path, env: &[(&str, &str)], within: Duration) -> Result<BTreeMap<String, String>, Run> {
+    let libc = if target.libc == "musl" { "musllinux" } else { "manylinux" };
+    let platform = format!("{}-{libc}_{}", target.arch, target.libc_version.replace('.', "_"));
+    let py = python().display().to_string();
+    let mut c = isolated(&uv());
+    c.args(["pip", "compile", "-q", "--no-header", "--only-binary", ":all:", "--python", &py, "--index-url", index_url])
+        .args(["--python-version", &target.python, "--python-platform", &platform])
+        .arg(req_in)
+        .arg("-o")
+        .arg(out);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let r = run_within(&mut c, within);
+    if r.status != 0 {
+        return Err(r);
+    }
+    Ok(compiled_pins(&std::fs::read_to_string(out).unwrap_or_else(|e| panic!("uv wrote no {}: {e}", out.display()))))
 }
 
 /// The same, asserting success.
@@ -1078,6 +1156,11 @@ pub fn lock_wheels(text: &str) -> Vec<LockedWheel> {
             }
         })
         .collect()
+}
+
+/// The versions a lock pins for one target: project → version.
+pub fn lock_pins_for(wheels: &[LockedWheel], target: &Target) -> BTreeMap<String, String> {
+    wheels.iter().filter(|w| w.targets.iter().any(|t| target.named_by(t))).map(|w| (w.project.clone(), w.version.clone())).collect()
 }
 
 /// The file names a lock carries for one target.

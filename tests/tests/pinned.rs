@@ -98,7 +98,7 @@ fn a_pinned_index_digest_pulls_for_carried_platforms_and_names_the_others() {
     let client = Helm::new(&gap.path("client"));
     client.run(&["repo", "add", "m", &mirror.url("/helm")]).ok();
     let rendered = client.run(&["template", "x", "m/pinned", "--version", "1.0.0"]).ok().stdout;
-    assert_eq!(rendered_images(&rendered), [by_digest.clone()], "{rendered}");
+    assert_eq!(rendered_images(&rendered), std::slice::from_ref(&by_digest), "{rendered}");
 
     // containerd (hosts.toml mirror for docker.io; the node is amd64).
     let ctrd = Containerd::start();

@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 use pep508_rs::Requirement;
-use pubgrub::{DefaultStringReporter, PubGrubError, Reporter};
 
 use super::http::{Http, HttpError};
 use super::{titled_layer, Artifact, Fetched};
@@ -54,6 +53,10 @@ pub enum PypiError {
     Drift { name: String, detail: String },
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// Internal: a resolution attempt learned that `0` is to be decided earlier and stops, for
+    /// `Provider::resolve` to start another (never returned from it).
+    #[error("pypi: resolving again with {0} decided earlier")]
+    Reorder(String),
 }
 
 /// Digest of what the resolution depends on: the whole `pypi:` section.
@@ -256,16 +259,7 @@ fn resolve_all(http: Http, cache: Arc<BlobCache>, rt: tokio::runtime::Handle, sp
         let policy = Policy { only_binary: spec.only_binary, wheels_only: spec.wheels_only, releases: spec.releases.clone() };
         for target in targets(spec) {
             let provider = Provider::new(&fetcher, &target, roots.clone(), &constraints, &policy);
-            let solution = match pubgrub::resolve(&provider, Pkg::Root, pep440_rs::Version::new([0u64])) {
-                Ok(s) => s,
-                Err(PubGrubError::NoSolution(tree)) => {
-                    let mut tree = tree;
-                    tree.collapse_no_versions();
-                    return Err(PypiError::NoSolution { target: target.name(), report: DefaultStringReporter::report(&tree) });
-                }
-                Err(PubGrubError::ErrorRetrievingDependencies { source, .. }) | Err(PubGrubError::ErrorChoosingVersion { source, .. }) => return Err(source),
-                Err(e) => return Err(PypiError::Metadata { what: target.name(), detail: e.to_string() }),
-            };
+            let solution = provider.resolve()?;
             for (pkg, version) in solution {
                 let Pkg::Project(project) = pkg else { continue };
                 let versions = provider.versions(&project)?;

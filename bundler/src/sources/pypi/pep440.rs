@@ -30,6 +30,17 @@ pub fn range(spec: &VersionSpecifier) -> Ranges<Version> {
     }
 }
 
+/// Whether a range admits one public version only: `==V` (with V's local versions), the way uv
+/// tells a pinned package (`is_singleton_constraint`).
+pub fn is_pin(range: &Ranges<Version>) -> bool {
+    use std::ops::Bound;
+    range.as_singleton().is_some()
+        || range.iter().next().is_some() && range.iter().all(|seg| match seg {
+            (Bound::Included(lo), Bound::Excluded(hi)) => !lo.is_local() && *hi == above_locals(lo),
+            _ => false,
+        })
+}
+
 /// The least version above `v` and all its local versions (`1.2.3+anything < 1.2.3.post0.dev0`).
 fn above_locals(v: &Version) -> Version {
     let v = v.clone().without_local();
@@ -121,6 +132,18 @@ mod tests {
         // "If the specified version identifier is a local version identifier, then the local
         // version labels of candidate versions MUST be considered ... strict string equality".
         matches("==1.2.3+foo", &["1.2.3+foo"], &["1.2.3", "1.2.3+bar", "1.2.3+foo.1"]);
+    }
+
+    /// `==V` (local versions of V included) and `===V` pin; ranges, `==V.*` and `!=V` do not.
+    #[test]
+    fn pins() {
+        for s in ["==1.2.3", "==2.9.0.post0", "==1.2.3+cpu", "===1.2.3", ">=1.0,==1.2.3"] {
+            assert!(is_pin(&ranges(&spec(s))), "{s}");
+        }
+        for s in [">=1.2.3", "==1.2.*", "!=1.2.3", "~=1.2", ">=1.2.3,<=1.2.3.post0"] {
+            assert!(!is_pin(&ranges(&spec(s))), "{s}");
+        }
+        assert!(!is_pin(&Ranges::empty()));
     }
 
     /// PEP 440, "Version exclusion": the matching rules with the sense inverted.

@@ -4,6 +4,17 @@
 //! never by running code. Extras are packages of their own (`name[extra]` depends on `name`
 //! at the same version), as uv and poetry model them. Specifiers match as PEP 440 says (local
 //! versions too), and a pre-release is chosen only as pip would choose it (`pep440`).
+//!
+//! Which package is decided next follows uv (its `PubGrubPriority`): the root, then packages
+//! pinned with `==`, then packages that kept being rejected ("conflict early"), then the rest in
+//! the order they were first required (the requirements in their order, then each package's
+//! Requires-Dist in its order, breadth first). A package whose chosen versions were rejected
+//! `CONFLICT_THRESHOLD` times (django-celery-beat going down its versions because django was
+//! decided first at a version each of them excludes) is marked to be decided early and the
+//! resolution starts again with what it learned (pages and metadata are kept), where uv
+//! backtracks to before the culprit's decision; either way it is decided before its culprit, so
+//! django-celery-beat 2.9.0 with django 6.0 rather than 2.1.0 with django 6.1. No project page is
+//! fetched just to order packages.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -14,7 +25,7 @@ use std::str::FromStr;
 
 use pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{ExtraName, MarkerEnvironment, Requirement, VersionOrUrl};
-use pubgrub::{Dependencies, DependencyProvider, PackageResolutionStatistics, Ranges};
+use pubgrub::{DefaultStringReporter, Dependencies, DependencyProvider, PackageResolutionStatistics, PubGrubError, Ranges, Reporter, SelectedDependencies};
 
 use super::index::FileEntry;
 use super::pep440::{self, PreReleases};
@@ -69,6 +80,23 @@ pub struct Policy {
     pub releases: Releases,
 }
 
+/// How often a package's chosen versions may be rejected before it is decided early (uv's
+/// `CONFLICT_THRESHOLD`).
+const CONFLICT_THRESHOLD: u32 = 5;
+
+/// The class of a package in the decision order, lowest first (uv's `PubGrubPriority` without
+/// direct URLs, which a `pypi:` entry refuses, and without `ConflictLate`: see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rank {
+    /// In the order first required.
+    Unspecified,
+    /// Rejected `CONFLICT_THRESHOLD` times in an earlier attempt.
+    ConflictEarly,
+    /// Pinned to one version (`==`).
+    Pinned,
+    Root,
+}
+
 pub struct Provider<'a> {
     src: &'a dyn Source,
     target: &'a Target,
@@ -86,6 +114,14 @@ pub struct Provider<'a> {
     versions: RefCell<HashMap<String, Rc<BTreeMap<Version, Cand>>>>,
     /// Projects taken as sdists because they have no wheel at all, for the report.
     pub sdist_fallbacks: RefCell<Vec<String>>,
+    /// Each project's place in the order first required, in this attempt.
+    discovered: RefCell<HashMap<String, usize>>,
+    /// Projects decided early (learned by earlier attempts).
+    early: RefCell<HashSet<String>>,
+    /// A project this attempt found rejected too often: the attempt stops and another begins.
+    learned: RefCell<Option<String>>,
+    /// What `pre_named` holds before any dependency is read.
+    pre_named_at_start: HashSet<String>,
 }
 
 impl<'a> Provider<'a> {
@@ -119,12 +155,49 @@ impl<'a> Provider<'a> {
             env: target.markers(),
             policy,
             roots,
-            pre_named: RefCell::new(pre_named),
+            pre_named: RefCell::new(pre_named.clone()),
             constraints: c,
             pinned,
             versions: RefCell::new(HashMap::new()),
             sdist_fallbacks: RefCell::new(Vec::new()),
+            discovered: RefCell::new(HashMap::new()),
+            early: RefCell::new(HashSet::new()),
+            learned: RefCell::new(None),
+            pre_named_at_start: pre_named,
         }
+    }
+
+    /// Resolve the requirements: PubGrub, started again each time an attempt learns that a
+    /// package must be decided earlier (at most once per package; pages, versions and metadata
+    /// are kept between attempts).
+    /// No solution is `PypiError::NoSolution` with PubGrub's explanation.
+    pub fn resolve(&self) -> Result<SelectedDependencies<Pkg, Version>, PypiError> {
+        loop {
+            self.discovered.borrow_mut().clear();
+            *self.pre_named.borrow_mut() = self.pre_named_at_start.clone();
+            match pubgrub::resolve(self, Pkg::Root, Version::new([0u64])) {
+                Ok(s) => return Ok(s),
+                Err(PubGrubError::ErrorInShouldCancel(PypiError::Reorder(project))) => {
+                    tracing::debug!("{}: {project} was rejected {CONFLICT_THRESHOLD} times; resolving again with it decided early", self.target.name());
+                    *self.learned.borrow_mut() = None;
+                    self.early.borrow_mut().insert(project);
+                }
+                Err(PubGrubError::NoSolution(mut tree)) => {
+                    tree.collapse_no_versions();
+                    return Err(PypiError::NoSolution { target: self.target.name(), report: DefaultStringReporter::report(&tree) });
+                }
+                Err(PubGrubError::ErrorRetrievingDependencies { source, .. } | PubGrubError::ErrorChoosingVersion { source, .. } | PubGrubError::ErrorInShouldCancel(source)) => {
+                    return Err(source)
+                }
+            }
+        }
+    }
+
+    /// Note a project's place in the order first required.
+    fn discover(&self, project: &str) {
+        let mut d = self.discovered.borrow_mut();
+        let n = d.len();
+        d.entry(project.to_string()).or_insert(n);
     }
 
     /// The installable versions of a project for this target, each with its best file.
@@ -189,6 +262,7 @@ impl<'a> Provider<'a> {
                 continue;
             }
             let name = normalize(r.name.as_ref());
+            self.discover(&name);
             let range = match &r.version_or_url {
                 None => Ranges::full(),
                 Some(VersionOrUrl::VersionSpecifier(s)) => {
@@ -212,10 +286,11 @@ impl<'a> Provider<'a> {
     }
 }
 
-pub fn parse_requires(list: &[String], whose: &str) -> Result<Vec<Requirement>, PypiError> {
-    list.iter()
-        .map(|s| crate::sources::pypi::parse_requirement(s).map_err(|e| PypiError::Metadata { what: whose.to_string(), detail: format!("bad Requires-Dist {s:?}: {e}") }))
-        .collect()
+/// A version's Requires-Dist, or why it cannot be read: one that is not PEP 508 (old metadata has
+/// `>=1.9.*`, `>=7.2.0<8.0.0`) makes that version unavailable, and the resolver takes another, as
+/// pip does ("Discarding … has invalid metadata"); uv repairs a few common mistakes instead.
+pub fn parse_requires(list: &[String]) -> Result<Vec<Requirement>, String> {
+    list.iter().map(|s| crate::sources::pypi::parse_requirement(s).map_err(|e| format!("its metadata has an invalid Requires-Dist {s:?} ({e})"))).collect()
 }
 
 impl DependencyProvider for Provider<'_> {
@@ -224,14 +299,33 @@ impl DependencyProvider for Provider<'_> {
     type VS = Ranges<Version>;
     type M = String;
     type Err = PypiError;
-    type Priority = (u32, Reverse<usize>);
+    /// The class, then the place in the order first required (earlier first); PubGrub breaks ties
+    /// by the order it first saw the package, which puts a project before its extras.
+    type Priority = (Rank, Reverse<usize>);
 
     fn prioritize(&self, package: &Pkg, range: &Ranges<Version>, stats: &PackageResolutionStatistics) -> Self::Priority {
-        let count = match package {
-            Pkg::Root => 0,
-            Pkg::Project(n) | Pkg::Extra(n, _) => self.versions.borrow().get(n).map(|v| v.keys().filter(|k| range.contains(k)).count()).unwrap_or(usize::MAX),
+        let name = match package {
+            Pkg::Root => return (Rank::Root, Reverse(0)),
+            Pkg::Project(n) | Pkg::Extra(n, _) => n,
         };
-        (stats.conflict_count(), Reverse(count))
+        let index = self.discovered.borrow().get(name).copied().unwrap_or(usize::MAX);
+        if pep440::is_pin(range) {
+            return (Rank::Pinned, Reverse(index));
+        }
+        if self.early.borrow().contains(name) {
+            return (Rank::ConflictEarly, Reverse(index));
+        }
+        if stats.conflict_count() >= CONFLICT_THRESHOLD {
+            self.learned.borrow_mut().get_or_insert_with(|| name.clone());
+        }
+        (Rank::Unspecified, Reverse(index))
+    }
+
+    fn should_cancel(&self) -> Result<(), PypiError> {
+        match self.learned.borrow().as_ref() {
+            Some(p) => Err(PypiError::Reorder(p.clone())),
+            None => Ok(()),
+        }
     }
 
     fn choose_version(&self, package: &Pkg, range: &Ranges<Version>) -> Result<Option<Version>, PypiError> {
@@ -256,7 +350,13 @@ impl DependencyProvider for Provider<'_> {
             Pkg::Project(name) | Pkg::Extra(name, _) => {
                 let versions = self.versions(name)?;
                 let cand = versions.get(version).expect("chosen from these versions");
-                let reqs = parse_requires(&self.src.requires_dist(name, cand)?, &format!("{name} {version}"))?;
+                let reqs = match parse_requires(&self.src.requires_dist(name, cand)?) {
+                    Ok(r) => r,
+                    Err(why) => {
+                        tracing::debug!("{name} {version}: {why}; not taking it");
+                        return Ok(Dependencies::Unavailable(why));
+                    }
+                };
                 match package {
                     Pkg::Extra(_, extra) => {
                         let e = ExtraName::from_str(extra).map_err(|err| PypiError::Metadata { what: package.to_string(), detail: err.to_string() })?;
@@ -278,8 +378,6 @@ impl DependencyProvider for Provider<'_> {
 
 #[cfg(test)]
 mod tests {
-    use pubgrub::Reporter;
-
     use super::*;
 
     /// An in-memory index: `(project, version, Requires-Dist)`, one pure wheel each, or an
@@ -320,16 +418,13 @@ mod tests {
         let target = Target { python: (3, 12), arch: "x86_64".into(), libc: "glibc".into(), libc_version: (2, 17) };
         let parse = |l: &[&str]| l.iter().map(|r| crate::sources::pypi::parse_requirement(r).unwrap()).collect::<Vec<_>>();
         let provider = Provider::new(index, &target, parse(roots), &parse(constraints), &policy);
-        match pubgrub::resolve(&provider, Pkg::Root, Version::new([0u64])) {
+        match provider.resolve() {
             Ok(solution) => {
                 let mut out: Vec<String> = solution.into_iter().filter_map(|(p, v)| if let Pkg::Project(n) = p { Some(format!("{n}=={v}")) } else { None }).collect();
                 out.sort();
                 Ok(out)
             }
-            Err(pubgrub::PubGrubError::NoSolution(mut tree)) => {
-                tree.collapse_no_versions();
-                Err(pubgrub::DefaultStringReporter::report(&tree))
-            }
+            Err(PypiError::NoSolution { report, .. }) => Err(report),
             Err(e) => Err(e.to_string()),
         }
     }
@@ -395,6 +490,57 @@ mod tests {
         for unsatisfiable in [&["b>2.0.0"][..], &["b<2.0.0"], &["gt", "b==2.0.0+foo"]] {
             assert!(solve(&index, unsatisfiable, &[], Policy::default()).is_err(), "{unsatisfiable:?}");
         }
+    }
+
+    /// Issue 16's web stack on CPython 3.12: django first (the first requirement) at 6.1 made each
+    /// django-celery-beat from 2.9.0 down to 2.5.0 fail on `Django<6.1` and took 2.1.0, which
+    /// names no upper bound, where uv and pip take 2.9.0 with django 6.0. After five rejections
+    /// django-celery-beat is decided before django, as uv decides it.
+    #[test]
+    fn a_package_rejected_again_and_again_is_decided_first() {
+        let mut index = Index(vec![("django", "6.0.10", vec![]), ("django", "6.1.3", vec![]), ("django-celery-beat", "2.1.0", vec!["django>=2.2"])]);
+        for v in ["2.5.0", "2.6.0", "2.7.0", "2.8.0", "2.8.1", "2.9.0"] {
+            index.0.push(("django-celery-beat", v, vec!["django>=2.2,<6.1"]));
+        }
+        assert_eq!(ok(&index, &["django", "django-celery-beat"]), ["django-celery-beat==2.9.0", "django==6.0.10"]);
+        // Fewer rejections than the threshold leave the order alone, as uv does.
+        index.0.retain(|(p, v, _)| *p != "django-celery-beat" || ["2.1.0", "2.9.0"].contains(v));
+        assert_eq!(ok(&index, &["django", "django-celery-beat"]), ["django-celery-beat==2.1.0", "django==6.1.3"]);
+    }
+
+    /// Packages are decided pinned first (`==`), then those learned to conflict, then in the
+    /// order first required; with two requirements that exclude each other's newest versions the
+    /// requirements' order decides which one gets its newest.
+    #[test]
+    fn pinned_first_then_the_order_first_required() {
+        let a = [("a", "0.5", vec![]), ("a", "1.0", vec!["b<2"]), ("a", "2.0", vec!["b<2"])];
+        let index = Index(a.into_iter().chain([("b", "1.0", vec![]), ("b", "2.0", vec![]), ("c", "1.0", vec!["b==1.0"])]).collect());
+        assert_eq!(ok(&index, &["b", "a"]), ["a==0.5", "b==2.0"]);
+        assert_eq!(ok(&index, &["a", "b"]), ["a==2.0", "b==1.0"]);
+
+        let target = Target { python: (3, 12), arch: "x86_64".into(), libc: "glibc".into(), libc_version: (2, 17) };
+        let policy = Policy::default();
+        let provider = Provider::new(&index, &target, Vec::new(), &[], &policy);
+        for p in ["a", "b", "c"] {
+            provider.discover(p);
+        }
+        provider.early.borrow_mut().insert("c".into());
+        let stats = PackageResolutionStatistics::default();
+        let prio = |p: &str, spec: &str| provider.prioritize(&Pkg::Project(p.into()), &pep440::ranges(&VersionSpecifiers::from_str(spec).unwrap()), &stats);
+        assert!(prio("b", "==1.0") > prio("c", ">=0") && prio("c", ">=0") > prio("a", ">=0") && prio("a", ">=0") > prio("b", ">=1"));
+        assert_eq!(prio("b", ">=1").0, Rank::Unspecified);
+        assert!(prio("x", "") < prio("b", ">=1"), "one not yet required comes last");
+        assert_eq!(provider.prioritize(&Pkg::Root, &Ranges::full(), &stats).0, Rank::Root);
+    }
+
+    /// A Requires-Dist that is not PEP 508 (old metadata) makes that version unavailable and an
+    /// older one is taken, as pip and uv do; with none left the report names the reason.
+    #[test]
+    fn an_invalid_requires_dist_skips_that_version() {
+        let index = Index(vec![("old", "1.0", vec!["six"]), ("old", "2.0", vec!["six>=1.9.*"]), ("old", "3.0", vec!["six (>=1.0<2.0)"]), ("six", "1.17.0", vec![])]);
+        assert_eq!(ok(&index, &["old"]), ["old==1.0", "six==1.17.0"]);
+        let e = solve(&index, &["old>=2"], &[], Policy::default()).unwrap_err();
+        assert!(e.contains("invalid Requires-Dist"), "{e}");
     }
 
     /// `only_binary` takes an sdist only for a project with no wheel at all; `--only-binary
