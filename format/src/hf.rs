@@ -119,6 +119,16 @@ pub fn git_tree_oid(entries: &[(String, bool, String)]) -> String {
     hex::encode(h.finalize())
 }
 
+/// A path segment as a URL segment (the hub API quotes each one).
+pub fn enc(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// A repo path as a URL path: each segment quoted, `/` kept.
+pub fn enc_path(p: &str) -> String {
+    p.split('/').map(enc).collect::<Vec<_>>().join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,14 +164,4 @@ mod tests {
             assert!(!valid_path(bad), "{bad}");
         }
     }
-}
-
-/// A path segment as a URL segment (the hub API quotes each one).
-pub fn enc(s: &str) -> String {
-    utf8_percent_encode(s, SEGMENT).to_string()
-}
-
-/// A repo path as a URL path: each segment quoted, `/` kept.
-pub fn enc_path(p: &str) -> String {
-    p.split('/').map(enc).collect::<Vec<_>>().join("/")
 }
