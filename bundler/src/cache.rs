@@ -24,10 +24,8 @@ impl BlobCache {
         if let Some(d) = std::env::var_os("BUNDLER_CACHE") {
             return d.into();
         }
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
+        let base =
+            std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache"))).unwrap_or_else(std::env::temp_dir);
         base.join("feas-bundler")
     }
 
@@ -67,14 +65,7 @@ impl BlobCache {
     }
 
     /// Move a fully written temp file into place after checking what it hashed to.
-    pub fn commit(
-        &self,
-        tmp: tempfile::NamedTempFile,
-        what: &str,
-        expected: &Digest,
-        expected_size: Option<u64>,
-        actual: (Digest, u64),
-    ) -> Result<(), CacheError> {
+    pub fn commit(&self, tmp: tempfile::NamedTempFile, what: &str, expected: &Digest, expected_size: Option<u64>, actual: (Digest, u64)) -> Result<(), CacheError> {
         if actual.0 != *expected || expected_size.is_some_and(|s| s != actual.1) {
             return Err(CacheError::Mismatch { what: what.into(), expected: expected.clone(), expected_size, actual: actual.0, actual_size: actual.1 });
         }

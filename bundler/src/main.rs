@@ -4,8 +4,6 @@ use bundler::cli::{Cli, Command, CompressionArg};
 use bundler::commands;
 use bundler::format::writer::Compression;
 
-
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let cache = |c: Option<std::path::PathBuf>| c.unwrap_or_else(bundler::cache::BlobCache::default_dir);
     match cli.command {

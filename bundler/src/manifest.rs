@@ -315,7 +315,6 @@ struct RawChart {
     add_images: Option<bool>,
 }
 
-
 fn chart_spec(raw: RawChart, file: &str, line: u64) -> Result<ChartSpec, String> {
     let (origin, name) = match (raw.repo, raw.r#ref, raw.name) {
         (Some(repo), None, Some(name)) => {
@@ -344,7 +343,15 @@ fn chart_spec(raw: RawChart, file: &str, line: u64) -> Result<ChartSpec, String>
     if raw.version.as_ref().is_some_and(|v| v.trim().is_empty()) {
         return Err(format!("chart {name}: `version:` is empty; omit it for the newest stable version"));
     }
-    Ok(ChartSpec { origin, name, version: raw.version.map(|v| v.trim().to_string()), dependencies: raw.dependencies.unwrap_or(true), add_images: raw.add_images.unwrap_or(false), file: file.into(), line })
+    Ok(ChartSpec {
+        origin,
+        name,
+        version: raw.version.map(|v| v.trim().to_string()),
+        dependencies: raw.dependencies.unwrap_or(true),
+        add_images: raw.add_images.unwrap_or(false),
+        file: file.into(),
+        line,
+    })
 }
 
 pub const NLTK_DEFAULT_INDEX: &str = "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/index.xml";
@@ -399,7 +406,6 @@ struct RawFile {
     name: Option<String>,
 }
 
-
 #[derive(Debug, Clone, Default)]
 pub struct Manifest {
     pub name: String,
@@ -433,7 +439,6 @@ pub fn debian_arch(platform: &str) -> Option<String> {
         (a, _) => a.into(),
     })
 }
-
 
 pub const DEFAULT_PLATFORMS: &[&str] = &["linux/amd64"];
 
@@ -530,32 +535,44 @@ impl Manifest {
             let file = path.display().to_string();
             m.files.push(file.clone());
             let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: file.clone(), source })?;
-            let docs: Vec<Option<Doc>> = serde_saphyr::from_multiple(&text)
-                .map_err(|e| ManifestError::Yaml { path: file.clone(), detail: e.to_string() })?;
+            let docs: Vec<Option<Doc>> = serde_saphyr::from_multiple(&text).map_err(|e| ManifestError::Yaml { path: file.clone(), detail: e.to_string() })?;
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
             for doc in docs.into_iter().flatten() {
                 for c in doc.charts {
                     let line = c.referenced.line();
                     let spec = chart_spec(c.value, &file, line).map_err(|detail| ManifestError::Invalid { path: file.clone(), line, detail })?;
                     if let Some(prev) = m.charts.iter().find(|p| p.name == spec.name && p.origin != spec.origin) {
-                        return Err(ManifestError::Invalid { path: file.clone(), line, detail: format!("chart {} also comes from another source ({} line {}); the mirror serves one chart repository, so a name has one source", spec.name, prev.file, prev.line) });
+                        return Err(ManifestError::Invalid {
+                            path: file.clone(),
+                            line,
+                            detail: format!(
+                                "chart {} also comes from another source ({} line {}); the mirror serves one chart repository, so a name has one source",
+                                spec.name, prev.file, prev.line
+                            ),
+                        });
                     }
                     m.charts.push(spec);
                 }
                 if let Some(n) = doc.name {
                     if n.value.is_empty() || !n.value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                        return Err(ManifestError::Invalid { path: file.clone(), line: n.referenced.line(), detail: format!("name {:?} must be letters, digits, `-`, `_` or `.`", n.value) });
+                        return Err(ManifestError::Invalid {
+                            path: file.clone(),
+                            line: n.referenced.line(),
+                            detail: format!("name {:?} must be letters, digits, `-`, `_` or `.`", n.value),
+                        });
                     }
                     match &name_from {
-                        Some((a, af)) if *a != n.value => {
-                            return Err(ManifestError::Conflict { key: "name", a: a.clone(), a_file: af.clone(), b: n.value, b_file: file.clone() })
-                        }
+                        Some((a, af)) if *a != n.value => return Err(ManifestError::Conflict { key: "name", a: a.clone(), a_file: af.clone(), b: n.value, b_file: file.clone() }),
                         _ => name_from = Some((n.value, file.clone())),
                     }
                 }
                 if let Some(p) = doc.platforms {
                     if let Some(bad) = p.value.iter().find(|p| !valid_platform(p)) {
-                        return Err(ManifestError::Invalid { path: file.clone(), line: p.referenced.line(), detail: format!("platform {bad:?} is not of the form os/arch[/variant], e.g. linux/amd64") });
+                        return Err(ManifestError::Invalid {
+                            path: file.clone(),
+                            line: p.referenced.line(),
+                            detail: format!("platform {bad:?} is not of the form os/arch[/variant], e.g. linux/amd64"),
+                        });
                     }
                     match &platforms_from {
                         Some((a, af)) if *a != p.value => {
@@ -567,14 +584,28 @@ impl Manifest {
                 for (host, cfg) in doc.registries {
                     if let Some(prev) = m.registries.get(&host) {
                         if *prev != cfg {
-                            return Err(ManifestError::Conflict { key: "registries", a: format!("{host}: {}", prev.url), a_file: registry_from[&host].clone(), b: format!("{host}: {}", cfg.url), b_file: file.clone() });
+                            return Err(ManifestError::Conflict {
+                                key: "registries",
+                                a: format!("{host}: {}", prev.url),
+                                a_file: registry_from[&host].clone(),
+                                b: format!("{host}: {}", cfg.url),
+                                b_file: file.clone(),
+                            });
                         }
                     }
                     if !(cfg.url.starts_with("http://") || cfg.url.starts_with("https://")) {
-                        return Err(ManifestError::Invalid { path: file.clone(), line: 0, detail: format!("registries.{host}.url {:?} must start with http:// or https://", cfg.url) });
+                        return Err(ManifestError::Invalid {
+                            path: file.clone(),
+                            line: 0,
+                            detail: format!("registries.{host}.url {:?} must start with http:// or https://", cfg.url),
+                        });
                     }
                     if cfg.url.starts_with("http://") && !cfg.insecure {
-                        return Err(ManifestError::Invalid { path: file.clone(), line: 0, detail: format!("registries.{host}.url is plain http; add `insecure: true` to allow it") });
+                        return Err(ManifestError::Invalid {
+                            path: file.clone(),
+                            line: 0,
+                            detail: format!("registries.{host}.url is plain http; add `insecure: true` to allow it"),
+                        });
                     }
                     registry_from.insert(host.clone(), file.clone());
                     m.registries.insert(host, cfg);
@@ -590,20 +621,34 @@ impl Manifest {
                         RawModel { hf: Some(repo), url: None, sha256: None, name: None, revision, include, exclude, endpoint } => {
                             let spec = hf_spec(repo, revision, include, exclude, endpoint).map_err(invalid)?;
                             if let Some(prev) = m.hf.iter().find(|p| p.repo == spec.repo && p.revision == spec.revision && p.endpoint == spec.endpoint) {
-                                return Err(invalid(format!("models: hf: {} revision {} is already listed ({} line {}); merge the include/exclude lists into one entry", spec.repo, spec.revision, prev.file, prev.line)));
+                                return Err(invalid(format!(
+                                    "models: hf: {} revision {} is already listed ({} line {}); merge the include/exclude lists into one entry",
+                                    spec.repo, spec.revision, prev.file, prev.line
+                                )));
                             }
                             m.hf.push(HfSpec { file: file.clone(), line, ..spec });
                         }
-                        RawModel { hf: Some(repo), .. } => return Err(invalid(format!("models: hf: {repo} takes `revision`, `include`, `exclude` and `endpoint`, not `url`, `sha256` or `name`"))),
-                        RawModel { url: Some(url), sha256: Some(sha256), name, revision: None, include: None, exclude: None, endpoint: None, .. } => raw_files.push((RawFile { url, sha256: Some(sha256), checksums: None, trust_on_first_use: None, name }, line)),
-                        _ => return Err(invalid("a models: entry needs `url:` and `sha256:` (a file), or `hf:` with optional `revision`, `include`, `exclude`, `endpoint` (a Hugging Face repository)".into())),
+                        RawModel { hf: Some(repo), .. } => {
+                            return Err(invalid(format!("models: hf: {repo} takes `revision`, `include`, `exclude` and `endpoint`, not `url`, `sha256` or `name`")))
+                        }
+                        RawModel { url: Some(url), sha256: Some(sha256), name, revision: None, include: None, exclude: None, endpoint: None, .. } => {
+                            raw_files.push((RawFile { url, sha256: Some(sha256), checksums: None, trust_on_first_use: None, name }, line))
+                        }
+                        _ => return Err(invalid(
+                            "a models: entry needs `url:` and `sha256:` (a file), or `hf:` with optional `revision`, `include`, `exclude`, `endpoint` (a Hugging Face repository)"
+                                .into(),
+                        )),
                     }
                 }
                 for (f, line) in raw_files {
                     let spec = file_spec(f).map_err(|detail| ManifestError::Invalid { path: file.clone(), line, detail })?;
                     if let Some(prev) = m.raw_files.iter().find(|p| p.name == spec.name) {
                         if prev.url != spec.url || prev.pin != spec.pin {
-                            return Err(ManifestError::Invalid { path: file.clone(), line, detail: format!("file name {:?} is already used for {} ({} line {}); give this one its own `name:`", spec.name, prev.url, prev.file, prev.line) });
+                            return Err(ManifestError::Invalid {
+                                path: file.clone(),
+                                line,
+                                detail: format!("file name {:?} is already used for {} ({} line {}); give this one its own `name:`", spec.name, prev.url, prev.file, prev.line),
+                            });
                         }
                         continue;
                     }
@@ -613,7 +658,11 @@ impl Manifest {
                     let line = n.referenced.line();
                     let index = n.value.index.unwrap_or_else(|| NLTK_DEFAULT_INDEX.to_string());
                     if !(index.starts_with("http://") || index.starts_with("https://")) || n.value.packages.is_empty() {
-                        return Err(ManifestError::Invalid { path: file.clone(), line, detail: "an nltk: entry needs an http(s) `index:` (or the default) and `packages:`".into() });
+                        return Err(ManifestError::Invalid {
+                            path: file.clone(),
+                            line,
+                            detail: "an nltk: entry needs an http(s) `index:` (or the default) and `packages:`".into(),
+                        });
                     }
                     m.nltk.push(NltkSpec { index, packages: n.value.packages, file: file.clone(), line });
                 }
@@ -676,7 +725,10 @@ impl Manifest {
                     return Err(ManifestError::Invalid {
                         path: file,
                         line,
-                        detail: format!("apt id {:?} suite {:?} is already used for {} ({} line {}); give this source its own `id:`", spec.id, spec.suite, prev.source, prev.file, prev.line),
+                        detail: format!(
+                            "apt id {:?} suite {:?} is already used for {} ({} line {}); give this source its own `id:`",
+                            spec.id, spec.suite, prev.source, prev.file, prev.line
+                        ),
                     });
                 }
             }
@@ -1080,7 +1132,11 @@ mod tests {
     #[test]
     fn hf_models() {
         let d = tempfile::tempdir().unwrap();
-        let a = write(d.path(), "m.yaml", "models:\n  - {hf: BAAI/bge-small-en-v1.5, include: ['*.json'], endpoint: 'http://127.0.0.1:1/'}\n  - hf: demo/tiny\n    revision: refs/pr/1\n");
+        let a = write(
+            d.path(),
+            "m.yaml",
+            "models:\n  - {hf: BAAI/bge-small-en-v1.5, include: ['*.json'], endpoint: 'http://127.0.0.1:1/'}\n  - hf: demo/tiny\n    revision: refs/pr/1\n",
+        );
         let m = Manifest::load(&[a]).unwrap();
         assert_eq!(m.hf.len(), 2);
         assert_eq!((m.hf[0].revision.as_str(), m.hf[0].endpoint.as_str(), m.hf[0].line), ("main", "http://127.0.0.1:1", 2));
@@ -1151,7 +1207,13 @@ mod tests {
     fn model_urls_are_files() {
         let d = tempfile::tempdir().unwrap();
         let h = "a".repeat(64);
-        let a = write(d.path(), "m.yaml", &format!("models:\n  - {{url: 'https://example.org/x/nomic-embed.f32.gguf', sha256: '{h}'}}\nfiles:\n  - {{url: 'https://get.rke2.io', sha256: '{h}', name: install.sh}}\n"));
+        let a = write(
+            d.path(),
+            "m.yaml",
+            &format!(
+                "models:\n  - {{url: 'https://example.org/x/nomic-embed.f32.gguf', sha256: '{h}'}}\nfiles:\n  - {{url: 'https://get.rke2.io', sha256: '{h}', name: install.sh}}\n"
+            ),
+        );
         let m = Manifest::load(&[a]).unwrap();
         let names: Vec<&str> = m.raw_files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, vec!["install.sh", "nomic-embed.f32.gguf"]);

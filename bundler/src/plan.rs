@@ -6,11 +6,11 @@ use std::sync::Arc;
 use crate::format::lock::{ImageLock, LockFile, LOCK_VERSION};
 use crate::manifest::{ImageOrigin, ImageSpec, Manifest};
 use crate::sources::apt::{self, AptError, AptSource, Loaded};
-use crate::sources::oci::{ImageError, ImageSource};
 use crate::sources::file::{FileError, FileSource};
 use crate::sources::helm::{self, HelmError, HelmSource};
 use crate::sources::hf::{HfError, HfSource};
 use crate::sources::nltk::{self, NltkError, NltkSource};
+use crate::sources::oci::{ImageError, ImageSource};
 use crate::sources::pypi::{self, PypiError, PypiSource};
 
 #[derive(Debug, thiserror::Error)]
@@ -151,13 +151,7 @@ pub fn chart_images(manifest: &Manifest, charts: &[crate::format::lock::ChartLoc
 /// Resolve every artifact. `existing` entries are reused when they still match, unless
 /// `refresh` (what `bundler lock` does). Returns the lock, whether it changed, and the apt
 /// archives' verified indexes (needed again to bundle the debs).
-pub async fn resolve(
-    manifest: &mut Manifest,
-    existing: Option<&LockFile>,
-    locked: bool,
-    refresh: bool,
-    sources: &Sources,
-) -> Result<(LockFile, bool, Loaded2), PlanError> {
+pub async fn resolve(manifest: &mut Manifest, existing: Option<&LockFile>, locked: bool, refresh: bool, sources: &Sources) -> Result<(LockFile, bool, Loaded2), PlanError> {
     // Charts first: with `add_images` the images they reference join the manifest's.
     let helm_request = helm::request_digest(&manifest.charts);
     let charts = match &helm_request {
@@ -186,12 +180,7 @@ pub async fn resolve(
         match (prior, why) {
             (Some(p), None) if !refresh => images.push(p.clone()),
             (_, why) if locked => {
-                return Err(PlanError::NotLocked {
-                    image: name,
-                    file: spec.file.clone(),
-                    line: spec.line,
-                    why: why.unwrap_or_else(|| "refresh requested".into()),
-                })
+                return Err(PlanError::NotLocked { image: name, file: spec.file.clone(), line: spec.line, why: why.unwrap_or_else(|| "refresh requested".into()) })
             }
             _ => {
                 tracing::info!("resolving {name}");

@@ -135,7 +135,6 @@ pub fn digest_bytes(data: &[u8]) -> Digest {
     Digest::sha256_of(data)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -224,13 +224,9 @@ impl LockFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(LockError::Read { path: path.display().to_string(), source }),
         };
-        let lock: LockFile = toml::from_str(&text)
-            .map_err(|e| LockError::Parse { path: path.display().to_string(), detail: e.to_string() })?;
+        let lock: LockFile = toml::from_str(&text).map_err(|e| LockError::Parse { path: path.display().to_string(), detail: e.to_string() })?;
         if lock.version != LOCK_VERSION {
-            return Err(LockError::Parse {
-                path: path.display().to_string(),
-                detail: format!("version {} is not supported (this bundler writes {LOCK_VERSION})", lock.version),
-            });
+            return Err(LockError::Parse { path: path.display().to_string(), detail: format!("version {} is not supported (this bundler writes {LOCK_VERSION})", lock.version) });
         }
         Ok(Some(lock))
     }

@@ -3,7 +3,10 @@
 
 /// Chart names become URL path segments and OCI repository components.
 pub fn valid_chart_name(n: &str) -> bool {
-    !n.is_empty() && n.len() <= 128 && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric()) && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+    !n.is_empty()
+        && n.len() <= 128
+        && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
 }
 
 /// A served file name: one path segment of safe characters.

@@ -51,14 +51,7 @@ pub struct Descriptor {
 
 impl Descriptor {
     pub fn new(media_type: impl Into<String>, digest: Digest, size: u64) -> Self {
-        Descriptor {
-            media_type: media_type.into(),
-            digest,
-            size,
-            platform: None,
-            artifact_type: None,
-            annotations: BTreeMap::new(),
-        }
+        Descriptor { media_type: media_type.into(), digest, size, platform: None, artifact_type: None, annotations: BTreeMap::new() }
     }
 }
 
@@ -160,12 +153,7 @@ pub struct ImageIndex {
 
 impl ImageIndex {
     pub fn new(manifests: Vec<Descriptor>) -> Self {
-        ImageIndex {
-            schema_version: 2,
-            media_type: Some(OCI_INDEX.to_string()),
-            manifests,
-            annotations: BTreeMap::new(),
-        }
+        ImageIndex { schema_version: 2, media_type: Some(OCI_INDEX.to_string()), manifests, annotations: BTreeMap::new() }
     }
     /// Canonical bytes: serde_json with struct field order and BTreeMaps is deterministic.
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -188,13 +188,10 @@ pub fn read_bundle(stream: impl Read, trusted: &[PublicKey], sink: &mut dyn Sink
                 stage = Stage::Signed;
             }
             (Stage::Start, _) if bundle_json.is_some() => return Err(BundleError::MissingSignature),
-            (Stage::Start, _) => {
-                return Err(BundleError::NotABundle(format!("first entry is {path:?}, expected bundle.json")))
-            }
+            (Stage::Start, _) => return Err(BundleError::NotABundle(format!("first entry is {path:?}, expected bundle.json"))),
             (Stage::Signed, bundle::OCI_LAYOUT) => {
                 let bytes = read_small(&mut entry, size, MAX_OCI_LAYOUT, "oci-layout")?;
-                let v: serde_json::Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| BundleError::NotABundle(format!("oci-layout is not JSON: {e}")))?;
+                let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| BundleError::NotABundle(format!("oci-layout is not JSON: {e}")))?;
                 if v.get("imageLayoutVersion").and_then(|x| x.as_str()) != Some("1.0.0") {
                     return Err(BundleError::NotABundle("oci-layout lacks imageLayoutVersion 1.0.0".into()));
                 }

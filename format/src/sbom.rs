@@ -41,7 +41,14 @@ fn packages(lock: &LockFile) -> Vec<Package> {
     }
     for d in &lock.debs {
         let purl = format!("pkg:deb/{}/{}@{}?arch={}", enc(&d.id), enc(&d.package), enc(&d.version), enc(&d.architecture));
-        out.push(Package { name: d.package.clone(), version: Some(d.version.clone()), source: format!("{}/{}", d.source.trim_end_matches('/'), d.filename), sha256: d.sha256.clone(), purl, purpose: "LIBRARY" });
+        out.push(Package {
+            name: d.package.clone(),
+            version: Some(d.version.clone()),
+            source: format!("{}/{}", d.source.trim_end_matches('/'), d.filename),
+            sha256: d.sha256.clone(),
+            purl,
+            purpose: "LIBRARY",
+        });
     }
     for w in &lock.wheels {
         let purl = format!("pkg:pypi/{}@{}?file_name={}", enc(&w.project), enc(&w.version), enc(&w.filename));
@@ -118,7 +125,16 @@ mod tests {
         let d = Digest::sha256_of(b"x");
         let lock = LockFile {
             version: 1,
-            images: vec![ImageLock { kind: "image".into(), name: "docker.io/library/postgres:13".into(), source: "https://registry-1.docker.io/library/postgres".into(), sha256: d.clone(), size: 1, media_type: "m".into(), platforms: vec![], accessories: vec![] }],
+            images: vec![ImageLock {
+                kind: "image".into(),
+                name: "docker.io/library/postgres:13".into(),
+                source: "https://registry-1.docker.io/library/postgres".into(),
+                sha256: d.clone(),
+                size: 1,
+                media_type: "m".into(),
+                platforms: vec![],
+                accessories: vec![],
+            }],
             files: vec![FileLock { kind: "file".into(), name: "install.sh".into(), source: "https://get.rke2.io/install.sh".into(), sha256: d.clone(), size: 1 }],
             ..Default::default()
         };

@@ -127,12 +127,7 @@ impl SecretKey {
         let mut global = sig.to_bytes().to_vec();
         global.extend_from_slice(trusted_comment.as_bytes());
         let global_sig = self.key.sign(&global);
-        format!(
-            "untrusted comment: signature from bundler secret key\n{}\ntrusted comment: {}\n{}\n",
-            B64.encode(sig_box),
-            trusted_comment,
-            B64.encode(global_sig.to_bytes())
-        )
+        format!("untrusted comment: signature from bundler secret key\n{}\ntrusted comment: {}\n{}\n", B64.encode(sig_box), trusted_comment, B64.encode(global_sig.to_bytes()))
     }
 }
 
@@ -146,8 +141,7 @@ pub struct PublicKey {
 impl PublicKey {
     pub fn load(path: &Path) -> Result<Self, SignError> {
         let text = std::fs::read_to_string(path).map_err(|source| SignError::Io { path: path.into(), source })?;
-        Self::parse(&text, &path.display().to_string())
-            .map_err(|detail| SignError::BadKey { path: path.into(), what: "public", detail })
+        Self::parse(&text, &path.display().to_string()).map_err(|detail| SignError::BadKey { path: path.into(), what: "public", detail })
     }
     pub fn parse(text: &str, source: &str) -> Result<Self, String> {
         let line = key_line(text).ok_or("no key line")?;
@@ -162,10 +156,7 @@ impl PublicKey {
 /// Verify a minisign signature over `data` against any of `trusted`; returns the signer.
 pub fn verify(trusted: &[PublicKey], data: &[u8], signature: &str) -> Result<KeyId, SignError> {
     let sig = minisign::SignatureBox::from_string(signature).map_err(|e| SignError::BadSignature(e.to_string()))?;
-    let sig_line = signature
-        .lines()
-        .nth(1)
-        .ok_or_else(|| SignError::BadSignature("missing signature line".into()))?;
+    let sig_line = signature.lines().nth(1).ok_or_else(|| SignError::BadSignature("missing signature line".into()))?;
     let raw = B64.decode(sig_line.trim()).map_err(|e| SignError::BadSignature(e.to_string()))?;
     if raw.len() != 74 {
         return Err(SignError::BadSignature("unexpected signature length".into()));
@@ -181,14 +172,9 @@ pub fn verify(trusted: &[PublicKey], data: &[u8], signature: &str) -> Result<Key
     let id = KeyId(id);
     let key = trusted.iter().find(|k| k.id == id).ok_or_else(|| SignError::Untrusted {
         found: id,
-        trusted: if trusted.is_empty() {
-            "none given".into()
-        } else {
-            trusted.iter().map(|k| format!("{} from {}", k.id, k.source)).collect::<Vec<_>>().join(", ")
-        },
+        trusted: if trusted.is_empty() { "none given".into() } else { trusted.iter().map(|k| format!("{} from {}", k.id, k.source)).collect::<Vec<_>>().join(", ") },
     })?;
-    minisign::verify(&key.key, &sig, std::io::Cursor::new(data), true, false, false)
-        .map_err(|_| SignError::Invalid(id))?;
+    minisign::verify(&key.key, &sig, std::io::Cursor::new(data), true, false, false).map_err(|_| SignError::Invalid(id))?;
     Ok(id)
 }
 

@@ -179,7 +179,12 @@ pub fn locate(path: &Path) -> Result<Input, SplitError> {
         return match (&indexes[..], &bundles[..]) {
             ([one], _) => Ok(Input::Split(one.clone())),
             ([], [one]) => Ok(Input::Whole(one.clone())),
-            _ => Err(SplitError::Index(format!("{} holds {} part indexes (*{INDEX_SUFFIX}) and {} *.bundle files; name the one to use", path.display(), indexes.len(), bundles.len()))),
+            _ => Err(SplitError::Index(format!(
+                "{} holds {} part indexes (*{INDEX_SUFFIX}) and {} *.bundle files; name the one to use",
+                path.display(),
+                indexes.len(),
+                bundles.len()
+            ))),
         };
     }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

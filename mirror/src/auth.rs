@@ -195,7 +195,9 @@ fn client_of(req: &Request) -> Option<IpAddr> {
 /// 429 with `Retry-After` (whole seconds, rounded up), in the OCI error format on `/v2/`.
 fn too_many_logins(path: &str, wait: Duration) -> Response {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let msg = format!("too many failed logins for this user name or from this address; try again in {secs} s (the operator sets the limit with `mirror serve --login-failures/--login-window`)");
+    let msg = format!(
+        "too many failed logins for this user name or from this address; try again in {secs} s (the operator sets the limit with `mirror serve --login-failures/--login-window`)"
+    );
     let mut r = if path == "/v2" || path.starts_with("/v2/") {
         let body = serde_json::json!({"errors": [{"code": "TOOMANYREQUESTS", "message": msg}]});
         (StatusCode::TOO_MANY_REQUESTS, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
@@ -253,7 +255,11 @@ fn unauthorized(auth: &Auth, uri: &Uri, headers: &HeaderMap, path: &str, write: 
             "application/json",
         )
     } else {
-        ("Basic realm=\"feas mirror\", charset=\"UTF-8\"".to_string(), "authentication required: this mirror is configured with --htpasswd\n".to_string(), "text/plain; charset=utf-8")
+        (
+            "Basic realm=\"feas mirror\", charset=\"UTF-8\"".to_string(),
+            "authentication required: this mirror is configured with --htpasswd\n".to_string(),
+            "text/plain; charset=utf-8",
+        )
     };
     let mut r = (StatusCode::UNAUTHORIZED, body).into_response();
     if let Ok(v) = HeaderValue::from_str(&challenge) {
@@ -315,7 +321,8 @@ pub async fn require(State(auth): State<Arc<Auth>>, mut req: Request, next: Next
         return match user {
             Some(c) if auth.writers.contains_key(c.user()) => next.run(req).await,
             Some(c) => {
-                let body = serde_json::json!({"errors": [{"code": "DENIED", "message": format!("user {} may read but not push; writers are listed in --push-htpasswd", c.user())}]});
+                let body =
+                    serde_json::json!({"errors": [{"code": "DENIED", "message": format!("user {} may read but not push; writers are listed in --push-htpasswd", c.user())}]});
                 (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
             }
             None => unauthorized(&auth, req.uri(), req.headers(), &path, true),

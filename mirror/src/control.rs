@@ -19,9 +19,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use feas_format::sign::PublicKey;
 
-use crate::import::{self, ImportOptions, ImportSummary, TrustFile};
 use crate::commands::verify::{verify_store, VerifyReport};
 use crate::gc::GcSummary;
+use crate::import::{self, ImportOptions, ImportSummary, TrustFile};
 use crate::inventory::{inventory, Inventory};
 use crate::remove::RemoveSummary;
 use crate::store::{Paths, Store};
@@ -64,9 +64,16 @@ pub enum Request {
     Import(ImportRequest),
     /// Reads that need the store's database, which the server holds.
     Inventory,
-    Remove { targets: Vec<String> },
-    Gc { dry_run: bool, push_grace: u64 },
-    Verify { quarantine: bool },
+    Remove {
+        targets: Vec<String>,
+    },
+    Gc {
+        dry_run: bool,
+        push_grace: u64,
+    },
+    Verify {
+        quarantine: bool,
+    },
     /// Every (repository, tag, digest), for `mirror push`.
     Tags,
     /// Every wheel and sdist, for `mirror push --pypi`.
@@ -194,7 +201,8 @@ fn run_import(store: &Store, server_trust: &[PathBuf], req: ImportRequest) -> Re
             Err(e) => return Reply::Err(format!("{e}; the import was refused (fix the trust file of this `mirror serve`, then import again)")),
         }
     }
-    let opts = ImportOptions { trust, trust_files, allow_downgrade: req.allow_downgrade, allow_signer_change: req.allow_signer_change, progress: false, tmpdir: req.tmpdir.clone() };
+    let opts =
+        ImportOptions { trust, trust_files, allow_downgrade: req.allow_downgrade, allow_signer_change: req.allow_signer_change, progress: false, tmpdir: req.tmpdir.clone() };
     match import::import(store, &req.file, &opts) {
         Ok(s) => Reply::Imported(s),
         Err(e) => {

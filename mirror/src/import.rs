@@ -15,8 +15,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use feas_format::reader::{self, BundleError};
-use feas_format::split;
 use feas_format::sign::{PublicKey, SignError};
+use feas_format::split;
 use feas_format::Digest;
 
 use crate::store::paths::STAGING_PREFIX;
@@ -105,10 +105,7 @@ pub fn import(store: &Store, file: &Path, opts: &ImportOptions) -> Result<Import
         None => store.paths.tmp(),
     };
     // A TempDir is removed on every exit path, error or panic, so a refused bundle leaves nothing.
-    let staging = tempfile::Builder::new()
-        .prefix(STAGING_PREFIX)
-        .tempdir_in(&tmp)
-        .map_err(|source| StoreError::Io { path: tmp, source })?;
+    let staging = tempfile::Builder::new().prefix(STAGING_PREFIX).tempdir_in(&tmp).map_err(|source| StoreError::Io { path: tmp, source })?;
     let result = import_staged(store, file, opts, &trust, staging.path());
     if let Err(e) = staging.close() {
         tracing::warn!("removing the staging directory: {e}");
@@ -206,7 +203,13 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, trust: &Trust
         blobs: b.blobs.iter().map(|x| (x.digest.clone(), x.size)).collect(),
         bundle: Some((
             b.name.clone(),
-            BundleRecord { sequence: b.sequence, bundle_json: bundle_json.clone(), imported_at: now.clone(), sbom: b.sbom.as_ref().map(|s| s.digest.clone()), signer: Some(verified.signer.to_string()) },
+            BundleRecord {
+                sequence: b.sequence,
+                bundle_json: bundle_json.clone(),
+                imported_at: now.clone(),
+                sbom: b.sbom.as_ref().map(|s| s.digest.clone()),
+                signer: Some(verified.signer.to_string()),
+            },
         )),
         history: Some(HistoryRecord {
             generation: 0,
@@ -248,7 +251,11 @@ fn same_filesystem(dir: &Path, store_tmp: &Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).map_err(|e| format!("--tmpdir: {}: {e}", p.display()));
     if dev(dir)? != dev(store_tmp)? {
-        return Err(format!("--tmpdir {} is on another filesystem than the store ({}); staging there would mean copying every blob — choose a directory on the store's filesystem", dir.display(), store_tmp.display()));
+        return Err(format!(
+            "--tmpdir {} is on another filesystem than the store ({}); staging there would mean copying every blob — choose a directory on the store's filesystem",
+            dir.display(),
+            store_tmp.display()
+        ));
     }
     Ok(())
 }

@@ -11,12 +11,7 @@ fn init_logging(verbose: u8) {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MIRROR_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -26,7 +21,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init(args) => {
             std::fs::create_dir_all(&args.store)?;
             let issued = mirror::tls::init(&mirror::store::Paths::new(&args.store), &args.names)?;
-            eprintln!("wrote {} (give it to clients), {} and {}; `mirror serve --store {}` now serves HTTPS for {}", issued.ca.display(), issued.cert.display(), issued.key.display(), args.store.display(), issued.names.join(", "));
+            eprintln!(
+                "wrote {} (give it to clients), {} and {}; `mirror serve --store {}` now serves HTTPS for {}",
+                issued.ca.display(),
+                issued.cert.display(),
+                issued.key.display(),
+                args.store.display(),
+                issued.names.join(", ")
+            );
             Ok(())
         }
         Command::Inventory(args) => tokio::task::spawn_blocking(move || commands::inventory::run(&args)).await?,

@@ -91,7 +91,13 @@ impl Target {
     pub fn new(url: &str, prefix: &str, creds: Option<(String, String)>) -> Result<Target, PushError> {
         let client = client(url)?;
         let prefix = prefix.trim_matches('/');
-        Ok(Target { base: url.trim_end_matches('/').to_string(), prefix: if prefix.is_empty() { String::new() } else { format!("{prefix}/") }, client, creds, auth: BTreeMap::new() })
+        Ok(Target {
+            base: url.trim_end_matches('/').to_string(),
+            prefix: if prefix.is_empty() { String::new() } else { format!("{prefix}/") },
+            client,
+            creds,
+            auth: BTreeMap::new(),
+        })
     }
 
     fn name(&self, repo: &str) -> String {
@@ -108,12 +114,20 @@ impl Target {
             if let Some(s) = param("service") {
                 q.push(("service".into(), s));
             }
-            let resp = self.client.get(&realm).query(&q).basic_auth(&user, Some(&pass)).send().await.map_err(|e| PushError::Http { what: "token".into(), url: realm.clone(), detail: e.to_string() })?;
+            let resp = self.client.get(&realm).query(&q).basic_auth(&user, Some(&pass)).send().await.map_err(|e| PushError::Http {
+                what: "token".into(),
+                url: realm.clone(),
+                detail: e.to_string(),
+            })?;
             if resp.status() == StatusCode::UNAUTHORIZED {
                 return Err(PushError::Unauthorized { url: realm });
             }
             let v: serde_json::Value = resp.json().await.map_err(|e| PushError::Http { what: "token".into(), url: realm.clone(), detail: e.to_string() })?;
-            let t = v["token"].as_str().or(v["access_token"].as_str()).ok_or_else(|| PushError::Http { what: "token".into(), url: realm.clone(), detail: "no token in the answer".into() })?;
+            let t = v["token"].as_str().or(v["access_token"].as_str()).ok_or_else(|| PushError::Http {
+                what: "token".into(),
+                url: realm.clone(),
+                detail: "no token in the answer".into(),
+            })?;
             let v = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|e| PushError::Http { what: "token".into(), url: realm.clone(), detail: e.to_string() })?;
             self.auth.insert(name.to_string(), v);
         } else {
@@ -219,7 +233,11 @@ pub async fn push_pypi(paths: &Paths, files: &[crate::store::WheelRecord], url: 
     let mut s = PypiPushSummary::default();
     for w in files {
         let (body, _) = file_body(&paths.blob(&w.digest), || format!("{} ({})", w.filename, w.digest)).await?;
-        let part = reqwest::multipart::Part::stream_with_length(body, w.size).file_name(w.filename.clone()).mime_str("application/octet-stream").map_err(|e| PushError::Http { what: "upload".into(), url: url.into(), detail: e.to_string() })?;
+        let part = reqwest::multipart::Part::stream_with_length(body, w.size).file_name(w.filename.clone()).mime_str("application/octet-stream").map_err(|e| PushError::Http {
+            what: "upload".into(),
+            url: url.into(),
+            detail: e.to_string(),
+        })?;
         let form = reqwest::multipart::Form::new()
             .text(":action", "file_upload")
             .text("protocol_version", "1")
@@ -309,7 +327,12 @@ pub async fn push_apt(paths: &Paths, files: &[AptFile], url: &str, gpg_key: Opti
         for (component, debs) in comps {
             let repo = format!("{id}-{suite}-{component}");
             let u = format!("{base}/api/repos");
-            let r = client.post(&u).json(&serde_json::json!({"Name": repo, "DefaultDistribution": suite, "DefaultComponent": component, "Comment": "pushed by mirror push"})).send().await.map_err(|e| fail("creating a repository", &u, e.to_string()))?;
+            let r = client
+                .post(&u)
+                .json(&serde_json::json!({"Name": repo, "DefaultDistribution": suite, "DefaultComponent": component, "Comment": "pushed by mirror push"}))
+                .send()
+                .await
+                .map_err(|e| fail("creating a repository", &u, e.to_string()))?;
             // 409/400: it exists from an earlier push; adding files to it is what we want.
             if !(r.status().is_success() || r.status() == StatusCode::CONFLICT || r.status() == StatusCode::BAD_REQUEST) {
                 return Err(fail("creating a repository", &u, format!("HTTP {}", r.status())));
@@ -347,7 +370,12 @@ pub async fn push_apt(paths: &Paths, files: &[AptFile], url: &str, gpg_key: Opti
         if !r.status().is_success() {
             // Published before: update it in place.
             let u2 = format!("{base}/api/publish/{prefix}/{suite}");
-            let r2 = client.put(&u2).json(&serde_json::json!({"Signing": body["Signing"], "ForceOverwrite": true})).send().await.map_err(|e| fail("updating the publication", &u2, e.to_string()))?;
+            let r2 = client
+                .put(&u2)
+                .json(&serde_json::json!({"Signing": body["Signing"], "ForceOverwrite": true}))
+                .send()
+                .await
+                .map_err(|e| fail("updating the publication", &u2, e.to_string()))?;
             check(r2, "updating the publication", &u2, &[StatusCode::OK])?;
         }
         s.published.push(format!("{id}/{suite}"));
@@ -419,7 +447,10 @@ pub async fn push_apt_nexus(paths: &Paths, files: &[AptFile], url: &str, creds: 
         let name = f.filename.rsplit('/').next().unwrap_or(&f.filename).to_string();
         match debs.get(&name) {
             Some(prev) if prev.digest != f.digest => {
-                return Err(PushError::Usage(format!("{name} is held twice with different contents (apt sources {} and {}); a Nexus apt repository keeps one file per name: push one source per repository", prev.id, f.id)))
+                return Err(PushError::Usage(format!(
+                    "{name} is held twice with different contents (apt sources {} and {}); a Nexus apt repository keeps one file per name: push one source per repository",
+                    prev.id, f.id
+                )))
             }
             Some(_) => {}
             None => {
@@ -435,7 +466,10 @@ pub async fn push_apt_nexus(paths: &Paths, files: &[AptFile], url: &str, creds: 
             continue;
         }
         let (body, size) = file_body(&paths.blob(&f.digest), || name.clone()).await?;
-        let part = reqwest::multipart::Part::stream_with_length(body, size).file_name(name.clone()).mime_str("application/vnd.debian.binary-package").map_err(|e| fail("upload", &api, e.to_string()))?;
+        let part = reqwest::multipart::Part::stream_with_length(body, size)
+            .file_name(name.clone())
+            .mime_str("application/vnd.debian.binary-package")
+            .map_err(|e| fail("upload", &api, e.to_string()))?;
         let form = reqwest::multipart::Form::new().part("apt.asset", part);
         let r = authed(client.post(&api).query(&[("repository", &repo)]).multipart(form)).send().await.map_err(|e| fail(&format!("uploading {name}"), &api, e.to_string()))?;
         match r.status() {
@@ -521,7 +555,11 @@ pub async fn push(paths: &Paths, tags: &[(String, String, Digest)], target: &mut
                 s.blobs_mounted += 1;
                 continue;
             }
-            let loc = r.headers().get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| PushError::Http { what: "upload".into(), url: upload.clone(), detail: "no Location".into() })?;
+            let loc = r.headers().get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| PushError::Http {
+                what: "upload".into(),
+                url: upload.clone(),
+                detail: "no Location".into(),
+            })?;
             let loc = if loc.starts_with("http") { loc.to_string() } else { format!("{}{loc}", target.base) };
             let put = format!("{loc}{}digest={d}", if loc.contains('?') { '&' } else { '?' });
             let mut h = HeaderMap::new();

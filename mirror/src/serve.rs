@@ -74,7 +74,15 @@ impl Connected<IncomingStream<'_, crate::tls::TlsListener>> for Peer {
 
 /// Serve until SIGTERM or SIGINT; in-flight requests finish, then the socket is removed.
 /// `trust_files` (`--trust-file`) apply to every import handed to this server; `origin` is where clients reach it.
-pub async fn run(store: Store, listener: tokio::net::TcpListener, tls: Option<rustls::ServerConfig>, auth: Option<Arc<crate::auth::Auth>>, uploads: routes::oci::push::Uploads, trust_files: Vec<std::path::PathBuf>, origin: Origin) -> anyhow::Result<()> {
+pub async fn run(
+    store: Store,
+    listener: tokio::net::TcpListener,
+    tls: Option<rustls::ServerConfig>,
+    auth: Option<Arc<crate::auth::Auth>>,
+    uploads: routes::oci::push::Uploads,
+    trust_files: Vec<std::path::PathBuf>,
+    origin: Origin,
+) -> anyhow::Result<()> {
     let uploads = Arc::new(uploads);
     let store = Arc::new(store);
     // Without the socket the mirror still serves; only imports must wait for a stop.

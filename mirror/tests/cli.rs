@@ -52,11 +52,7 @@ async fn import_while_serving_then_sigterm() {
 
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(BIN)
-        .args(["serve", "--store", f.store_dir().to_str().unwrap(), "--listen", &listen, "--read-only"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = Command::new(BIN).args(["serve", "--store", f.store_dir().to_str().unwrap(), "--listen", &listen, "--read-only"]).stderr(Stdio::null()).spawn().unwrap();
     let mut server = Server(child);
     let http = reqwest::Client::new();
     let base = format!("http://{listen}");

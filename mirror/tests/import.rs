@@ -6,8 +6,8 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-use feas_format::writer::Compression;
 use common::*;
+use feas_format::writer::Compression;
 use mirror::import::ImportOptions;
 use mirror::store::Store;
 

@@ -4,8 +4,8 @@ mod common;
 
 use std::sync::Arc;
 
-use feas_format::Digest;
 use common::*;
+use feas_format::Digest;
 use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LINK, RANGE};
 use reqwest::StatusCode;
 

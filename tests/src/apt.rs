@@ -52,12 +52,7 @@ fn exec(cmd: &mut Command, within: Duration) -> (i32, Vec<u8>, Vec<u8>, String) 
         std::thread::sleep(Duration::from_millis(3));
     };
     let (stdout, stderr) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
-    assert!(
-        status.is_some(),
-        "`{cmdline}` did not finish within {within:?}; killed.\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&stdout),
-        String::from_utf8_lossy(&stderr)
-    );
+    assert!(status.is_some(), "`{cmdline}` did not finish within {within:?}; killed.\nstdout: {}\nstderr: {}", String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
     (status.and_then(|s| s.code()).unwrap_or(-1), stdout, stderr, cmdline)
 }
 
@@ -379,7 +374,8 @@ impl AptRepoBuilder {
         let root = self.dir.join("archive");
         std::fs::create_dir_all(&root).unwrap();
         let signer = self.signer.unwrap_or_else(|| Signer::new(&format!("{} Archive", self.origin)));
-        let mut repo = AptRepo { dir: self.dir, root, suite: self.suite, codename: self.codename, origin: self.origin, label: self.label, archs: self.archs, signer, debs: Vec::new() };
+        let mut repo =
+            AptRepo { dir: self.dir, root, suite: self.suite, codename: self.codename, origin: self.origin, label: self.label, archs: self.archs, signer, debs: Vec::new() };
         for spec in self.debs {
             repo.add(spec);
         }
@@ -650,7 +646,9 @@ impl FetchedDeb {
 
 /// Every `*.deb` directly in `dir`.
 pub fn debs_in(dir: &Path) -> Vec<FetchedDeb> {
-    let mut v: Vec<FetchedDeb> = std::fs::read_dir(dir).map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "deb")).map(|p| FetchedDeb::read(&p)).collect()).unwrap_or_default();
+    let mut v: Vec<FetchedDeb> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "deb")).map(|p| FetchedDeb::read(&p)).collect())
+        .unwrap_or_default();
     v.sort();
     v
 }
@@ -666,7 +664,14 @@ impl Update {
     /// Panics unless apt-get exited 0 and printed no `W:`/`E:` line.
     #[track_caller]
     pub fn clean(self) -> Update {
-        assert!(self.run.status == 0 && self.problems.is_empty(), "`apt-get update` not clean (exit {}): {:?}\nstdout: {}\nstderr: {}", self.run.status, self.problems, self.run.stdout, self.run.stderr);
+        assert!(
+            self.run.status == 0 && self.problems.is_empty(),
+            "`apt-get update` not clean (exit {}): {:?}\nstdout: {}\nstderr: {}",
+            self.run.status,
+            self.problems,
+            self.run.stdout,
+            self.run.stderr
+        );
         self
     }
     /// The `W:`/`E:` lines, joined, for matching.

@@ -60,11 +60,7 @@ impl Containerd {
     pub fn hosts_toml(&self, registry: &str, target_host: &str) -> PathBuf {
         let d = self.hosts_dir().join(registry);
         std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(
-            d.join("hosts.toml"),
-            format!("server = \"http://{target_host}\"\n[host.\"http://{target_host}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
-        )
-        .unwrap();
+        std::fs::write(d.join("hosts.toml"), format!("server = \"http://{target_host}\"\n[host.\"http://{target_host}\"]\n  capabilities = [\"pull\", \"resolve\"]\n")).unwrap();
         self.hosts_dir()
     }
 

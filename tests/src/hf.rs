@@ -56,8 +56,7 @@ impl StandinHub {
             cfg["page_size"] = n.into();
         }
         for r in repos {
-            let files: Vec<serde_json::Value> =
-                r.files.iter().map(|f| serde_json::json!({ "path": f.path, "local": f.local, "lfs": f.lfs, "sha256": f.sha256 })).collect();
+            let files: Vec<serde_json::Value> = r.files.iter().map(|f| serde_json::json!({ "path": f.path, "local": f.local, "lfs": f.lfs, "sha256": f.sha256 })).collect();
             cfg["repos"][&r.id] = serde_json::json!({ "commit": r.commit, "files": files });
         }
         let cfg_path = dir.path().join("hub.json");

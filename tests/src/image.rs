@@ -169,7 +169,17 @@ pub fn push_manifest_as(host: &str, repo: &str, reference: &str, media_type: &st
         let url = if loc.starts_with("http") { loc.clone() } else { format!("http://{host}{loc}") };
         let f = tmp.path().join(&d[7..]);
         std::fs::write(&f, b).unwrap();
-        run(std::process::Command::new("curl").args(["-sSf", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary", &format!("@{}", f.display()), &format!("{url}{sep}digest={d}")])).ok();
+        run(std::process::Command::new("curl").args([
+            "-sSf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", f.display()),
+            &format!("{url}{sep}digest={d}"),
+        ]))
+        .ok();
     }
     put_manifest(host, repo, reference, media_type, manifest);
     sha256(manifest)

@@ -257,7 +257,8 @@ sys.exit(main(sys.argv[1:]))
 /// pip's options that make it choose for `target` rather than for the interpreter it runs in:
 /// wheels only, CPython, the target's Python version and every platform tag it accepts.
 fn pip_target_args(index_url: &str, target: &Target) -> Vec<String> {
-    let mut args: Vec<String> = ["--disable-pip-version-check", "--retries", "0", "--timeout", "15", "--index-url", index_url, "--only-binary=:all:"].iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> =
+        ["--disable-pip-version-check", "--retries", "0", "--timeout", "15", "--index-url", index_url, "--only-binary=:all:"].iter().map(|s| s.to_string()).collect();
     args.extend(["--implementation", "cp", "--python-version", &target.python].iter().map(|s| s.to_string()));
     for p in target.platforms() {
         args.push("--platform".into());
@@ -446,7 +447,16 @@ pub struct DistSpec {
 
 impl DistSpec {
     pub fn wheel(name: &str, version: &str, tag: &str) -> DistSpec {
-        DistSpec { name: name.into(), version: version.into(), tag: Some(tag.into()), requires_dist: Vec::new(), provides_extra: Vec::new(), requires_python: None, yanked: None, payload: "original".into() }
+        DistSpec {
+            name: name.into(),
+            version: version.into(),
+            tag: Some(tag.into()),
+            requires_dist: Vec::new(),
+            provides_extra: Vec::new(),
+            requires_python: None,
+            yanked: None,
+            payload: "original".into(),
+        }
     }
     pub fn sdist(name: &str, version: &str) -> DistSpec {
         DistSpec { tag: None, ..DistSpec::wheel(name, version, "") }
@@ -554,12 +564,9 @@ impl DistSpec {
     }
     fn build_sdist(&self) -> Vec<u8> {
         let top = format!("{}-{}", file_stem_name(&self.name), self.version);
-        let pyproject = format!("[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = {:?}\nversion = {:?}\n", self.name, self.version);
-        let files = [
-            (format!("{top}/PKG-INFO"), self.metadata()),
-            (format!("{top}/pyproject.toml"), pyproject),
-            (format!("{top}/{}/__init__.py", self.module()), self.init_py()),
-        ];
+        let pyproject =
+            format!("[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = {:?}\nversion = {:?}\n", self.name, self.version);
+        let files = [(format!("{top}/PKG-INFO"), self.metadata()), (format!("{top}/pyproject.toml"), pyproject), (format!("{top}/{}/__init__.py", self.module()), self.init_py())];
         let gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
         let mut tar = tar::Builder::new(gz);
         tar.mode(tar::HeaderMode::Deterministic);

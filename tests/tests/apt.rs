@@ -90,10 +90,22 @@ fn agents_for(home: &Path) -> usize {
 
 /// What apt-get downloads for `app` from the universe (recommends off).
 fn universe_closure(arch: &str) -> BTreeSet<Id> {
-    let mut s: BTreeSet<Id> = [("app", "1.0-1"), ("pre", "1.0"), ("libfoo", "1:0.9-1"), ("libbase", "3.0"), ("alt-a", "1.0"), ("alt-c", "1.0"), ("mailer", "4.0"), ("virt-new", "1.0"), ("helper", "1.0"), ("tool", "1.0"), ("libbar", "2.0-1")]
-        .into_iter()
-        .map(|(p, v)| id(p, v, arch))
-        .collect();
+    let mut s: BTreeSet<Id> = [
+        ("app", "1.0-1"),
+        ("pre", "1.0"),
+        ("libfoo", "1:0.9-1"),
+        ("libbase", "3.0"),
+        ("alt-a", "1.0"),
+        ("alt-c", "1.0"),
+        ("mailer", "4.0"),
+        ("virt-new", "1.0"),
+        ("helper", "1.0"),
+        ("tool", "1.0"),
+        ("libbar", "2.0-1"),
+    ]
+    .into_iter()
+    .map(|(p, v)| id(p, v, arch))
+    .collect();
     s.insert(id("data", "1.0", "all"));
     s
 }
@@ -438,7 +450,9 @@ fn round_trip_through_the_gap() {
     // The index files apt may ask for, and the Release signatures checked with gpgv.
     let dists = gap.path("dists");
     std::fs::create_dir_all(&dists).unwrap();
-    for f in ["InRelease", "Release", "Release.gpg", "main/binary-amd64/Packages", "main/binary-amd64/Packages.gz", "main/binary-amd64/Packages.xz", "main/binary-arm64/Packages.xz"] {
+    for f in
+        ["InRelease", "Release", "Release.gpg", "main/binary-amd64/Packages", "main/binary-amd64/Packages.gz", "main/binary-amd64/Packages.xz", "main/binary-arm64/Packages.xz"]
+    {
         assert_eq!(e2e::http_status(&format!("{base}/dists/stable/{f}")), 200, "{base}/dists/stable/{f}");
     }
     curl_to(&format!("{base}/dists/stable/Release"), &dists.join("Release"));
@@ -555,10 +569,8 @@ fn two_sources_form_one_universe() {
 #[test]
 fn bundles_of_one_source_merge() {
     let gap = Gap::new();
-    let mut repo = AptRepoBuilder::new(&gap.path("up"))
-        .archs(&["amd64"])
-        .debs([DebSpec::new("alpha", "1.0", "amd64"), DebSpec::new("beta", "1.0", "amd64").depends("alpha")])
-        .build();
+    let mut repo =
+        AptRepoBuilder::new(&gap.path("up")).archs(&["amd64"]).debs([DebSpec::new("alpha", "1.0", "amd64"), DebSpec::new("beta", "1.0", "amd64").depends("alpha")]).build();
     let http = repo.serve();
     let url = http.url();
     let old_alpha = repo.deb("alpha", "1.0", "amd64").clone();
@@ -572,7 +584,18 @@ fn bundles_of_one_source_merge() {
     let m2 = manifest(&gap, "second", "[linux/amd64]", &[Entry::new(&url, "standin", &repo.keyring(), &["gamma"])]);
     gap.bundler(&["lock", m2.to_str().unwrap(), "--lock", gap.path("second.lock").to_str().unwrap()]).ok();
     let b2 = gap.path("second.bundle");
-    gap.bundler(&["create", m2.to_str().unwrap(), "--key", gap.key().to_str().unwrap(), "--out", b2.to_str().unwrap(), "--lock", gap.path("second.lock").to_str().unwrap(), "--locked"]).ok();
+    gap.bundler(&[
+        "create",
+        m2.to_str().unwrap(),
+        "--key",
+        gap.key().to_str().unwrap(),
+        "--out",
+        b2.to_str().unwrap(),
+        "--lock",
+        gap.path("second.lock").to_str().unwrap(),
+        "--locked",
+    ])
+    .ok();
     gap.import(&b1).ok();
     let mirror = Mirror::start(&gap.store());
     // The second import goes through the running server.
@@ -830,7 +853,9 @@ fn noble() -> Vec<DebSpec> {
     ));
     // libc6 and its runtime: Multi-Arch same, a security update newer than the release version.
     v.extend(both(DebSpec::new("libc6", "2.39-0ubuntu8", "amd64").depends("libgcc-s1").multi_arch("same").priority("optional")));
-    v.extend(both(DebSpec::new("libc6", "2.39-0ubuntu8.3", "amd64").depends("libgcc-s1").multi_arch("same").priority("optional").field("Breaks", "locales (<< 2.39), hello-old (<< 1.0)")));
+    v.extend(both(
+        DebSpec::new("libc6", "2.39-0ubuntu8.3", "amd64").depends("libgcc-s1").multi_arch("same").priority("optional").field("Breaks", "locales (<< 2.39), hello-old (<< 1.0)"),
+    ));
     v.extend(both(DebSpec::new("libgcc-s1", "14-20240412-0ubuntu1", "amd64").depends("gcc-14-base (= 14-20240412-0ubuntu1), libc6 (>= 2.35)").multi_arch("same")));
     v.extend(both(DebSpec::new("gcc-14-base", "14-20240412-0ubuntu1", "amd64").multi_arch("same")));
     v.push(DebSpec::new("init-system-helpers", "1.66ubuntu1", "all").multi_arch("foreign").depends("perl-base (>= 5.20.1-3)"));
@@ -851,10 +876,18 @@ fn noble() -> Vec<DebSpec> {
     // Virtual packages: default-mta has one provider, mail-transport-agent two that conflict
     // with (and replace) every other provider, as Ubuntu's MTAs do.
     v.extend(both(
-        DebSpec::new("postfix", "3.8.6-1build2", "amd64").provides("default-mta, mail-transport-agent").field("Conflicts", "mail-transport-agent").field("Replaces", "mail-transport-agent").priority("optional"),
+        DebSpec::new("postfix", "3.8.6-1build2", "amd64")
+            .provides("default-mta, mail-transport-agent")
+            .field("Conflicts", "mail-transport-agent")
+            .field("Replaces", "mail-transport-agent")
+            .priority("optional"),
     ));
     v.extend(both(
-        uni(DebSpec::new("exim4-daemon-light", "4.97-4ubuntu4", "amd64")).provides("mail-transport-agent").field("Conflicts", "mail-transport-agent").field("Replaces", "mail-transport-agent").priority("optional"),
+        uni(DebSpec::new("exim4-daemon-light", "4.97-4ubuntu4", "amd64"))
+            .provides("mail-transport-agent")
+            .field("Conflicts", "mail-transport-agent")
+            .field("Replaces", "mail-transport-agent")
+            .priority("optional"),
     ));
     // awk: no real package, providers of different priorities (mawk is `required`).
     v.extend(both(DebSpec::new("mawk", "1.3.4.20240123-1build1", "amd64").provides("awk").multi_arch("foreign").priority("required")));
@@ -865,7 +898,9 @@ fn noble() -> Vec<DebSpec> {
     v.extend(both(uni(DebSpec::new("s-nail", "14.9.24-1", "amd64")).provides("mailx")));
     // java-runtime-headless: several providers of one priority, one of them a versioned provide.
     v.extend(both(DebSpec::new("openjdk-21-jre-headless", "21.0.5+11-1ubuntu1~24.04", "amd64").provides("java-runtime-headless, java21-runtime-headless").priority("optional")));
-    v.extend(both(uni(DebSpec::new("openjdk-17-jre-headless", "17.0.13+11-2ubuntu1~24.04", "amd64")).provides("java-runtime-headless, java17-runtime-headless").priority("optional")));
+    v.extend(both(
+        uni(DebSpec::new("openjdk-17-jre-headless", "17.0.13+11-2ubuntu1~24.04", "amd64")).provides("java-runtime-headless, java17-runtime-headless").priority("optional"),
+    ));
     // tzdata in two versions (`all`, Multi-Arch foreign); the manifest pins the older.
     v.push(DebSpec::new("tzdata", "2024a-3ubuntu1.1", "all").multi_arch("foreign"));
     v.push(DebSpec::new("tzdata", "2024b-0ubuntu0.24.04", "all").multi_arch("foreign"));

@@ -10,19 +10,8 @@ use e2e::apt::AptClient;
 use e2e::Gap;
 
 const ARCHIVE: &str = "http://deb.debian.org/debian";
-const MAGE: &[&str] = &[
-    "build-essential",
-    "libpq-dev",
-    "postgresql-client",
-    "libmagic1",
-    "libreoffice",
-    "python3-uno",
-    "tesseract-ocr",
-    "libtesseract-dev",
-    "poppler-utils",
-    "pkg-config",
-    "curl",
-];
+const MAGE: &[&str] =
+    &["build-essential", "libpq-dev", "postgresql-client", "libmagic1", "libreoffice", "python3-uno", "tesseract-ocr", "libtesseract-dev", "poppler-utils", "pkg-config", "curl"];
 
 fn keyring() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/keys/debian-archive-keyring.gpg")
@@ -65,5 +54,10 @@ fn mage_closure_equals_apt_gets_on_debian_bookworm() {
     assert!(theirs.len() > 100, "apt-get --simulate chose only {} packages:\n{}", theirs.len(), sim.stdout);
     let only_ours: Vec<_> = ours.difference(&theirs).collect();
     let only_apt: Vec<_> = theirs.difference(&ours).collect();
-    assert!(only_ours.is_empty() && only_apt.is_empty(), "closure differs from apt-get's ({} vs {} packages)\nonly ours: {only_ours:?}\nonly apt-get: {only_apt:?}", ours.len(), theirs.len());
+    assert!(
+        only_ours.is_empty() && only_apt.is_empty(),
+        "closure differs from apt-get's ({} vs {} packages)\nonly ours: {only_ours:?}\nonly apt-get: {only_apt:?}",
+        ours.len(),
+        theirs.len()
+    );
 }

@@ -19,7 +19,17 @@ fn mirror_chart_lints_and_renders() {
     assert!(lint.stdout.contains("1 chart(s) linted, 0 chart(s) failed"), "{}", lint.stdout);
 
     let plain = helm.run(&["template", "m", c.to_str().unwrap()]).ok().stdout;
-    for needle in ["kind: StatefulSet", "volumeClaimTemplates:", "storage: 200Gi", "path: /healthz", "readOnlyRootFilesystem: true", "runAsNonRoot: true", "- --no-tls", "kind: Service", "containerPort: 5000"] {
+    for needle in [
+        "kind: StatefulSet",
+        "volumeClaimTemplates:",
+        "storage: 200Gi",
+        "path: /healthz",
+        "readOnlyRootFilesystem: true",
+        "runAsNonRoot: true",
+        "- --no-tls",
+        "kind: Service",
+        "containerPort: 5000",
+    ] {
         assert!(plain.contains(needle), "default render lacks {needle:?}:\n{plain}");
     }
     for absent in ["kind: Ingress", "kind: NetworkPolicy", "--htpasswd", "--tls-cert"] {
@@ -27,10 +37,36 @@ fn mirror_chart_lints_and_renders() {
     }
 
     let full = helm
-        .run(&["template", "m", c.to_str().unwrap(), "--set", "tls.secretName=mirror-tls", "--set", "auth.htpasswdSecret=mirror-auth", "--set", "ingress.enabled=true", "--set", "ingress.host=mirror.site", "--set", "networkPolicy.enabled=true", "--set", "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"])
+        .run(&[
+            "template",
+            "m",
+            c.to_str().unwrap(),
+            "--set",
+            "tls.secretName=mirror-tls",
+            "--set",
+            "auth.htpasswdSecret=mirror-auth",
+            "--set",
+            "ingress.enabled=true",
+            "--set",
+            "ingress.host=mirror.site",
+            "--set",
+            "networkPolicy.enabled=true",
+            "--set",
+            "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ])
         .ok()
         .stdout;
-    for needle in ["- --tls-cert=/etc/feas/tls/tls.crt", "secretName: mirror-tls", "- --htpasswd=/etc/feas/auth/htpasswd", "scheme: HTTPS", "kind: Ingress", "host: \"mirror.site\"", "kind: NetworkPolicy", "egress: []", "@sha256:0123456789abcdef"] {
+    for needle in [
+        "- --tls-cert=/etc/feas/tls/tls.crt",
+        "secretName: mirror-tls",
+        "- --htpasswd=/etc/feas/auth/htpasswd",
+        "scheme: HTTPS",
+        "kind: Ingress",
+        "host: \"mirror.site\"",
+        "kind: NetworkPolicy",
+        "egress: []",
+        "@sha256:0123456789abcdef",
+    ] {
         assert!(full.contains(needle), "full render lacks {needle:?}:\n{full}");
     }
 }

@@ -83,7 +83,17 @@ fn generated_configs_drive_containerd_and_podman() {
     cc("docker", &[]);
     let d: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("docker/daemon.json")).unwrap()).unwrap();
     assert_eq!(d["registry-mirrors"][0], url.as_str());
-    let r = run(Command::new("curl").args(["-sSf", "-D", "-", "-o", "/dev/null", "-H", "Accept: application/vnd.oci.image.index.v1+json", &mirror.url("/v2/library/hello/manifests/1")])).ok();
+    let r = run(Command::new("curl").args([
+        "-sSf",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        "-H",
+        "Accept: application/vnd.oci.image.index.v1+json",
+        &mirror.url("/v2/library/hello/manifests/1"),
+    ]))
+    .ok();
     assert!(r.stdout.to_ascii_lowercase().contains(&format!("docker-content-digest: {}", hello.index)), "{}", r.stdout);
 
     // Over HTTPS: the CA made by `mirror init`, handed out with --ca, trusted through hosts.toml.

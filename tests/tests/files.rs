@@ -9,7 +9,6 @@ use std::process::Command;
 
 use e2e::{run, sha256, Gap, Mirror, StaticServer};
 
-
 fn manifest(gap: &Gap, name: &str, entries: &[(String, String, Option<&str>)]) -> std::path::PathBuf {
     let mut y = format!("name: {name}\nfiles:\n");
     for (url, sha, n) in entries {
@@ -42,10 +41,7 @@ fn files_reach_curl_through_the_gap() {
     let m = manifest(
         &gap,
         "rke2",
-        &[
-            (format!("{}rke2-images.linux-amd64.tar.zst", srv.url()), sha256(&big), None),
-            (format!("{}install.sh", srv.url()), sha256(&script), Some("rke2-install.sh")),
-        ],
+        &[(format!("{}rke2-images.linux-amd64.tar.zst", srv.url()), sha256(&big), None), (format!("{}install.sh", srv.url()), sha256(&script), Some("rke2-install.sh"))],
     );
     gap.lock(&m).ok();
     let lock = std::fs::read_to_string(gap.lock_file()).unwrap();

@@ -16,7 +16,6 @@ fn q(s: &str) -> String {
     serde_json::to_string(s).unwrap()
 }
 
-
 /// Digests of the blobs a bundle carries (`bundler inspect --json`).
 fn carried(gap: &Gap, bundle: &Path) -> BTreeSet<String> {
     let info = gap.inspect(bundle);

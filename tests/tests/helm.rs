@@ -95,7 +95,11 @@ fn helm_uses_the_mirror_as_chart_repository_and_oci_registry() {
     let lock: toml::Value = toml::from_str(&std::fs::read_to_string(gap.lock_file()).unwrap()).unwrap();
     let charts = lock["chart"].as_array().unwrap_or_else(|| panic!("no [[chart]] in the lock: {r:?}"));
     let got: Vec<(String, String)> = charts.iter().map(|c| (c["name"].as_str().unwrap().to_string(), c["version"].as_str().unwrap().to_string())).collect();
-    assert_eq!(got, [("common".to_string(), "1.0.1".to_string()), ("ocichart".into(), "0.2.0".into()), ("web".into(), "0.1.0".into())], "Chart.lock pins the dependency; prereleases skipped");
+    assert_eq!(
+        got,
+        [("common".to_string(), "1.0.1".to_string()), ("ocichart".into(), "0.2.0".into()), ("web".into(), "0.1.0".into())],
+        "Chart.lock pins the dependency; prereleases skipped"
+    );
     let web_lock = charts.iter().find(|c| c["name"].as_str() == Some("web")).unwrap();
     assert_eq!(web_lock["sha256"].as_str().unwrap(), file_sha(&web_tgz));
     let app = "docker.io/apps/web:v1".to_string();

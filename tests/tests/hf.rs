@@ -16,7 +16,6 @@ use e2e::{bin, run, sha256, Gap, Mirror};
 const REPO: &str = "demo/tiny-embed";
 const COMMIT: &str = "3c1f0d0e5a7b9c2d4e6f80911a2b3c4d5e6f7a8b";
 
-
 /// Path in the repo, LFS or not, content.
 fn files() -> Vec<(&'static str, bool, Vec<u8>)> {
     vec![
@@ -112,7 +111,6 @@ fn hf_models_reach_huggingface_hub_through_the_gap() {
     let (repo, shas) = upstream_repo(&gap.path("upstream"));
     let hub = StandinHub::start(&[repo], &HubOptions { page_size: Some(2), drop_once: vec!["model.safetensors".into()], ..Default::default() });
 
-
     let m = manifest(&gap, "hfdemo", &hub.url(), REPO, "main");
     gap.lock(&m).ok();
     let lock: toml::Value = toml::from_str(&std::fs::read_to_string(gap.lock_file()).unwrap()).unwrap();
@@ -176,7 +174,13 @@ fn hf_models_reach_huggingface_hub_through_the_gap() {
     // The hub's headers and Range, seen by curl; the tree pages by Link.
     let url = mirror.url(&format!("/hf/{REPO}/resolve/main/model.safetensors"));
     let head = curl(&["-fI", &url]).ok().stdout.to_lowercase();
-    for h in [format!("x-repo-commit: {COMMIT}"), format!("etag: \"{sha_model}\""), format!("x-linked-etag: \"{sha_model}\""), format!("x-linked-size: {}", 3 << 20), "accept-ranges: bytes".into()] {
+    for h in [
+        format!("x-repo-commit: {COMMIT}"),
+        format!("etag: \"{sha_model}\""),
+        format!("x-linked-etag: \"{sha_model}\""),
+        format!("x-linked-size: {}", 3 << 20),
+        "accept-ranges: bytes".into(),
+    ] {
         assert!(head.contains(&h), "HEAD lacks {h}:\n{head}");
     }
     let part = curl(&["-f", "-r", "10-19", "-o", "-", "-w", "\n%{http_code}", &url]).ok();

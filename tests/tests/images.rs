@@ -64,7 +64,16 @@ fn images_reach_skopeo_ctr_and_podman_through_the_gap() {
         assert_eq!(sha256(&std::fs::read(oci.join("blobs/sha256").join(&d[7..])).unwrap()), d, "oci: blob {d}");
     }
     let dir = gap.path("pulled-dir");
-    skopeo(&["copy", "--quiet", "--override-arch", "arm64", "--src-tls-verify=false", &format!("docker://{}/docker.io/library/other:1", mirror.host), &format!("dir:{}", dir.display())]).ok();
+    skopeo(&[
+        "copy",
+        "--quiet",
+        "--override-arch",
+        "arm64",
+        "--src-tls-verify=false",
+        &format!("docker://{}/docker.io/library/other:1", mirror.host),
+        &format!("dir:{}", dir.display()),
+    ])
+    .ok();
     assert_eq!(sha256(&std::fs::read(dir.join("manifest.json")).unwrap()), other.manifests["arm64"]);
     for d in [&other.shared_layer, &other.own_layers["arm64"], &other.configs["arm64"]] {
         assert_eq!(&sha256(&std::fs::read(dir.join(&d[7..])).unwrap()), d, "dir: blob {d}");
@@ -104,7 +113,8 @@ fn platform_filter_carries_only_requested_platforms() {
         assert!(!blobs.contains(d), "amd64 blob {d} must not be carried: {blobs:?}");
     }
     let info = gap.inspect(&bundle);
-    let image = info["artifacts"].as_array().unwrap().iter().find(|a| a["ref"] == "docker.io/library/hello:1").unwrap_or_else(|| panic!("no artifact docker.io/library/hello:1: {info}"));
+    let image =
+        info["artifacts"].as_array().unwrap().iter().find(|a| a["ref"] == "docker.io/library/hello:1").unwrap_or_else(|| panic!("no artifact docker.io/library/hello:1: {info}"));
     let platforms: Vec<&str> = image["platforms"].as_array().unwrap().iter().map(|p| p["platform"].as_str().unwrap()).collect();
     assert_eq!(platforms, ["linux/arm64"], "{image}");
     gap.import(&bundle).ok();
@@ -151,8 +161,17 @@ fn signatures_and_local_sources_are_carried() {
 
     // Local sources: the OCI layout directory, and a docker-archive made by skopeo.
     let archive = gap.path("hello.tar");
-    run(Command::new("skopeo").args(["copy", "--quiet", "--override-arch", "amd64", &format!("oci:{}:1", gap.path("layout").display()), &format!("docker-archive:{}:localhost/archived:1", archive.display())])).ok();
-    let images = "  - docker.io/library/hello:1\n  - {ref: localhost/fromlayout:1, oci_layout: layout, layout_ref: \"1\"}\n  - {ref: localhost/archived:1, docker_archive: hello.tar}\n";
+    run(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--override-arch",
+        "amd64",
+        &format!("oci:{}:1", gap.path("layout").display()),
+        &format!("docker-archive:{}:localhost/archived:1", archive.display()),
+    ]))
+    .ok();
+    let images =
+        "  - docker.io/library/hello:1\n  - {ref: localhost/fromlayout:1, oci_layout: layout, layout_ref: \"1\"}\n  - {ref: localhost/archived:1, docker_archive: hello.tar}\n";
     let m = manifest(&gap, "sig", &reg.host, "[linux/amd64, linux/arm64]", images);
     let bundle = gap.create(&m, "sig.bundle", &[]);
     let info = gap.bundler(&["inspect", bundle.to_str().unwrap(), "--json"]).ok().json();
@@ -163,7 +182,8 @@ fn signatures_and_local_sources_are_carried() {
     gap.import(&bundle).ok();
     let mirror = Mirror::start(&gap.store());
     assert_eq!(sha256(&raw_manifest(&mirror.host, &format!("docker.io/library/hello:{sig_tag}"))), sig_digest);
-    let referrers = run(Command::new("curl").args(["-sSf", &format!("http://{}/v2/docker.io/library/hello/referrers/{}?artifactType=application/spdx%2Bjson", mirror.host, hello.index)])).ok();
+    let referrers =
+        run(Command::new("curl").args(["-sSf", &format!("http://{}/v2/docker.io/library/hello/referrers/{}?artifactType=application/spdx%2Bjson", mirror.host, hello.index)])).ok();
     let referrers: serde_json::Value = serde_json::from_str(&referrers.stdout).unwrap();
     assert_eq!(referrers["manifests"][0]["digest"], referrer_digest.as_str(), "{referrers}");
     assert_eq!(referrers["manifests"][0]["artifactType"], "application/spdx+json");
@@ -258,7 +278,17 @@ impl Refusals {
         let (reg, hello, _) = upstream(gap.dir.path());
         let base = manifest(&gap, "base", &reg.host, "[linux/arm64]", "  - docker.io/library/other:1\n");
         let base_bundle = gap.path("base.bundle");
-        gap.bundler(&["create", base.to_str().unwrap(), "--key", gap.key().to_str().unwrap(), "--out", base_bundle.to_str().unwrap(), "--lock", gap.path("base.lock").to_str().unwrap()]).ok();
+        gap.bundler(&[
+            "create",
+            base.to_str().unwrap(),
+            "--key",
+            gap.key().to_str().unwrap(),
+            "--out",
+            base_bundle.to_str().unwrap(),
+            "--lock",
+            gap.path("base.lock").to_str().unwrap(),
+        ])
+        .ok();
         gap.import(&base_bundle).ok();
         let m = manifest(&gap, "bad", &reg.host, "[linux/amd64, linux/arm64]", "  - docker.io/library/hello:1\n");
         let good = gap.create(&m, "good.bundle", &["--compression", "none"]);
@@ -286,7 +316,9 @@ impl Refusals {
         let r = self.gap.import(bundle).fails_with(needles);
         eprintln!("{}: {}", bundle.display(), r.stderr.trim());
         let after = snapshot(&store);
-        let changed = |prefix: &Path| -> std::collections::BTreeSet<&PathBuf> { before.keys().chain(after.keys()).filter(|p| p.starts_with(prefix) && before.get(*p) != after.get(*p)).collect() };
+        let changed = |prefix: &Path| -> std::collections::BTreeSet<&PathBuf> {
+            before.keys().chain(after.keys()).filter(|p| p.starts_with(prefix) && before.get(*p) != after.get(*p)).collect()
+        };
         assert!(changed(&store.join("blobs")).is_empty(), "refused import of {} changed blobs: {:?}", bundle.display(), changed(&store.join("blobs")));
         let staging = std::fs::read_dir(store.join("tmp")).map(|d| d.count()).unwrap_or(0);
         assert_eq!(staging, 0, "refused import of {} left staging files", bundle.display());
@@ -463,7 +495,13 @@ fn same_lock_and_source_date_epoch_give_identical_bundles() {
     let m = manifest(&gap, "repro", &reg.host, "[linux/amd64, linux/arm64]", "  - docker.io/library/hello:1\n  - docker.io/library/other:1\n");
     gap.lock(&m).ok();
     let create = |out: &str, cache: &str| {
-        let (m, k, o, l, c) = (m.display().to_string(), gap.key().display().to_string(), gap.path(out).display().to_string(), gap.lock_file().display().to_string(), gap.path(cache).display().to_string());
+        let (m, k, o, l, c) = (
+            m.display().to_string(),
+            gap.key().display().to_string(),
+            gap.path(out).display().to_string(),
+            gap.lock_file().display().to_string(),
+            gap.path(cache).display().to_string(),
+        );
         gap.bundler_env(&["create", &m, "--key", &k, "--out", &o, "--lock", &l, "--locked", "--cache", &c], &[("SOURCE_DATE_EPOCH", "1700000000")]).ok();
         std::fs::read(gap.path(out)).unwrap()
     };
@@ -531,7 +569,16 @@ fn registry_api_details() {
     let (reg, hello, _) = upstream(gap.dir.path());
     let m = manifest(&gap, "api", &reg.host, "[linux/amd64, linux/arm64]", "  - docker.io/library/hello:1\n  - docker.io/library/hello:2\n  - docker.io/library/other:1\n");
     // Tag 2 is the same image under another tag.
-    run(Command::new("skopeo").args(["copy", "--all", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", &format!("docker://{}/library/hello:1", reg.host), &format!("docker://{}/library/hello:2", reg.host)])).ok();
+    run(Command::new("skopeo").args([
+        "copy",
+        "--all",
+        "--quiet",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{}/library/hello:1", reg.host),
+        &format!("docker://{}/library/hello:2", reg.host),
+    ]))
+    .ok();
     let bundle = gap.create(&m, "api.bundle", &[]);
     gap.import(&bundle).ok();
     let mirror = Mirror::start(&gap.store());
@@ -546,10 +593,21 @@ fn registry_api_details() {
 
     // Range on a blob returns exactly those bytes.
     let layer = std::fs::read(gap.path("layout/blobs/sha256").join(&hello.shared_layer[7..])).unwrap();
-    let part = run(Command::new("curl").args(["-sS", "-r", "5-14", "-o", gap.path("part").to_str().unwrap(), "-w", "%{http_code}", &url(&format!("/v2/docker.io/library/hello/blobs/{}", hello.shared_layer))])).ok();
+    let part = run(Command::new("curl").args([
+        "-sS",
+        "-r",
+        "5-14",
+        "-o",
+        gap.path("part").to_str().unwrap(),
+        "-w",
+        "%{http_code}",
+        &url(&format!("/v2/docker.io/library/hello/blobs/{}", hello.shared_layer)),
+    ]))
+    .ok();
     assert_eq!(part.stdout, "206");
     assert_eq!(std::fs::read(gap.path("part")).unwrap(), layer[5..15]);
-    let bad_range = curl(&["-o", "/dev/null", "-w", "%{http_code}", "-r", &format!("{}-", layer.len() + 10), &url(&format!("/v2/docker.io/library/hello/blobs/{}", hello.shared_layer))]);
+    let bad_range =
+        curl(&["-o", "/dev/null", "-w", "%{http_code}", "-r", &format!("{}-", layer.len() + 10), &url(&format!("/v2/docker.io/library/hello/blobs/{}", hello.shared_layer))]);
     assert_eq!(bad_range, "416");
 
     // Tag list pagination with a Link header, and the catalog.
@@ -577,7 +635,18 @@ fn registry_api_details() {
 fn docker_schema2_lists_are_filtered_and_served_as_docker_types() {
     let gap = Gap::new();
     let (reg, hello, _) = upstream(gap.dir.path());
-    run(Command::new("skopeo").args(["copy", "--all", "--quiet", "--format", "v2s2", "--src-tls-verify=false", "--dest-tls-verify=false", &format!("oci:{}:1", gap.path("layout").display()), &format!("docker://{}/library/dockerfmt:1", reg.host)])).ok();
+    run(Command::new("skopeo").args([
+        "copy",
+        "--all",
+        "--quiet",
+        "--format",
+        "v2s2",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:1", gap.path("layout").display()),
+        &format!("docker://{}/library/dockerfmt:1", reg.host),
+    ]))
+    .ok();
     let upstream_list: serde_json::Value = serde_json::from_slice(&raw_manifest(&reg.host, "library/dockerfmt:1")).unwrap();
     assert_eq!(upstream_list["mediaType"], "application/vnd.docker.distribution.manifest.list.v2+json");
     let m = manifest(&gap, "docker", &reg.host, "[linux/arm64]", "  - docker.io/library/dockerfmt:1\n");

@@ -34,7 +34,8 @@ fn mirror_image_runs_alone_and_travels_as_an_image() {
     assert!(!rootfs.join("bin/sh").exists() && !rootfs.join("usr/bin").exists(), "nothing but the mirror and its libraries");
 
     // Carried like any image: from the layout into a bundle, served with the same digest.
-    let m = gap.write("img.yaml", &format!("name: img\nimages:\n  - {{ref: docker.io/feas/mirror:0.1.0, oci_layout: {:?}, layout_ref: \"0.1.0\"}}\n", layout.display().to_string()));
+    let m =
+        gap.write("img.yaml", &format!("name: img\nimages:\n  - {{ref: docker.io/feas/mirror:0.1.0, oci_layout: {:?}, layout_ref: \"0.1.0\"}}\n", layout.display().to_string()));
     gap.lock(&m).ok();
     let bundle = gap.create(&m, "img.bundle", &["--locked"]);
     gap.import(&bundle).ok();

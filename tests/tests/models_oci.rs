@@ -31,7 +31,10 @@ fn ollama_style_model_manifest_is_carried_unchanged() {
 
     let m = gap.write(
         "models.yaml",
-        &format!("name: models\nregistries:\n  registry.ollama.ai: {{url: \"http://{}\", insecure: true}}\nimages:\n  - registry.ollama.ai/library/nomic-embed-text:v1.5\n", reg.host),
+        &format!(
+            "name: models\nregistries:\n  registry.ollama.ai: {{url: \"http://{}\", insecure: true}}\nimages:\n  - registry.ollama.ai/library/nomic-embed-text:v1.5\n",
+            reg.host
+        ),
     );
     gap.lock(&m).ok();
     let bundle = gap.create(&m, "models.bundle", &["--locked"]);

@@ -87,7 +87,10 @@ fn nltk_downloader_installs_a_collection_from_the_mirror() {
 
     let data = gap.path("nltk_data");
     let r = run(Command::new(python()).args(["-c", DOWNLOAD, &mirror.url("/nltk/index.xml"), data.to_str().unwrap()]).env_remove("NLTK_DATA")).ok();
-    assert!(r.stdout.contains("corpora/demo_words/words.txt alpha|beta|gamma") && r.stdout.contains("tokenizers/demo_tok/README a tiny tokenizer model"), "nltk found the files: {r:?}");
+    assert!(
+        r.stdout.contains("corpora/demo_words/words.txt alpha|beta|gamma") && r.stdout.contains("tokenizers/demo_tok/README a tiny tokenizer model"),
+        "nltk found the files: {r:?}"
+    );
     assert!(data.join("corpora/demo_words.zip").exists(), "the zip is installed where nltk puts it");
 
     // client-config nltk: the pre-seed script fills NLTK_DATA without the downloader.

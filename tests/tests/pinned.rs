@@ -147,7 +147,13 @@ fn a_later_bundle_fills_in_a_left_out_platform() {
     let mut images = ImageBuilder::new(&gap.path("layout2"));
     assert_eq!(images.multi_arch("1", "pinned base", "pinned app").index, app.index, "the builder is deterministic");
     images.push("1", &reg.host, "apps/pinned");
-    let m = gap.write("arm.yaml", &format!("name: arm\nplatforms: [linux/arm64]\nregistries:\n  docker.io: {{url: \"http://{}\", insecure: true}}\nimages: [\"docker.io/apps/pinned@{}\"]\n", reg.host, app.index));
+    let m = gap.write(
+        "arm.yaml",
+        &format!(
+            "name: arm\nplatforms: [linux/arm64]\nregistries:\n  docker.io: {{url: \"http://{}\", insecure: true}}\nimages: [\"docker.io/apps/pinned@{}\"]\n",
+            reg.host, app.index
+        ),
+    );
     let arm = gap.create(&m, "arm.bundle", &[]);
     drop(reg);
     gap.import(&arm).ok();
@@ -155,7 +161,16 @@ fn a_later_bundle_fills_in_a_left_out_platform() {
     let mirror = Mirror::start(&gap.store());
     for arch in ["amd64", "arm64"] {
         let dir = gap.path(&format!("pulled-{arch}"));
-        skopeo(&["copy", "--quiet", "--override-arch", arch, "--src-tls-verify=false", &format!("docker://{}/docker.io/apps/pinned@{}", mirror.host, app.index), &format!("dir:{}", dir.display())]).ok();
+        skopeo(&[
+            "copy",
+            "--quiet",
+            "--override-arch",
+            arch,
+            "--src-tls-verify=false",
+            &format!("docker://{}/docker.io/apps/pinned@{}", mirror.host, app.index),
+            &format!("dir:{}", dir.display()),
+        ])
+        .ok();
         assert_eq!(sha256(&std::fs::read(dir.join("manifest.json")).unwrap()), app.manifests[arch]);
     }
     let mut mirror = mirror;
@@ -187,6 +202,15 @@ fn push_keeps_the_index_and_rewrites_it_only_when_asked() {
     assert_eq!(listed, [app.manifests["amd64"].as_str()], "{served}");
     assert_eq!(served["annotations"]["dev.feas.filtered-from"], app.index.as_str(), "{served}");
     let dir = gap.path("from-target");
-    skopeo(&["copy", "--quiet", "--override-arch", "amd64", "--src-tls-verify=false", &format!("docker://{}/docker.io/apps/pinned:1", target.host), &format!("dir:{}", dir.display())]).ok();
+    skopeo(&[
+        "copy",
+        "--quiet",
+        "--override-arch",
+        "amd64",
+        "--src-tls-verify=false",
+        &format!("docker://{}/docker.io/apps/pinned:1", target.host),
+        &format!("dir:{}", dir.display()),
+    ])
+    .ok();
     assert_eq!(sha256(&std::fs::read(dir.join("manifest.json")).unwrap()), app.manifests["amd64"]);
 }

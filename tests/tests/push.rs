@@ -34,7 +34,15 @@ fn push_copies_images_into_a_registry() {
     assert_eq!(second["blobs_uploaded"], 0, "{second}");
     assert_eq!(second["bytes_uploaded"], 0, "{second}");
     let copied = gap.path("copied");
-    run(Command::new("skopeo").args(["copy", "--all", "--quiet", "--src-tls-verify=false", &format!("docker://{}/site/docker.io/library/hello:1", harbor.host), &format!("oci:{}:1", copied.display())])).ok();
+    run(Command::new("skopeo").args([
+        "copy",
+        "--all",
+        "--quiet",
+        "--src-tls-verify=false",
+        &format!("docker://{}/site/docker.io/library/hello:1", harbor.host),
+        &format!("oci:{}:1", copied.display()),
+    ]))
+    .ok();
     for d in hello.blobs() {
         assert_eq!(sha256(&std::fs::read(copied.join("blobs/sha256").join(&d[7..])).unwrap()), d);
     }
@@ -158,7 +166,14 @@ fn imported_deb_and_lib(gap: &Gap, top: &str, lib: &str) -> e2e::AptRepo {
     let apt = e2e::AptRepoBuilder::new(&gap.path("apt")).debs([e2e::DebSpec::new(top, "1.0", "amd64").depends(lib), e2e::DebSpec::new(lib, "2.0", "all")]).build();
     let http = apt.serve();
     let q = |s: &str| serde_json::to_string(s).unwrap();
-    let m = gap.write("a.yaml", &format!("name: a\napt:\n  - {{source: {}, id: standin, suite: stable, components: [main], keyring: {}, packages: [{top}]}}\n", q(&http.url()), q(&apt.keyring().display().to_string())));
+    let m = gap.write(
+        "a.yaml",
+        &format!(
+            "name: a\napt:\n  - {{source: {}, id: standin, suite: stable, components: [main], keyring: {}, packages: [{top}]}}\n",
+            q(&http.url()),
+            q(&apt.keyring().display().to_string())
+        ),
+    );
     gap.lock(&m).ok();
     let bundle = gap.create(&m, "a.bundle", &["--locked"]);
     drop(http);

@@ -204,7 +204,11 @@ fn standin_index_serves_pip_and_uv() {
     Venv::new().pip_install(&["--index-url", &url, "oldpy"]).ok();
 
     // A static HTML-only index without .metadata files serves pip too.
-    let plain = PyIndexBuilder::new(&t.path().join("plain")).pages(Pages::Html).without_metadata_files().dists([DistSpec::pure("solo", "3.0").requires("dep"), DistSpec::pure("dep", "1.0")]).build();
+    let plain = PyIndexBuilder::new(&t.path().join("plain"))
+        .pages(Pages::Html)
+        .without_metadata_files()
+        .dists([DistSpec::pure("solo", "3.0").requires("dep"), DistSpec::pure("dep", "1.0")])
+        .build();
     let ph = plain.serve();
     assert_eq!(pip_download_ok(&ph.url(), &x86_311(), &["solo"], &t.path().join("dl-plain")), set(&["solo-3.0-py3-none-any.whl", "dep-1.0-py3-none-any.whl"]));
     assert!(ph.requests().iter().all(|s| !s.path.ends_with(".metadata")));
@@ -216,7 +220,10 @@ fn standin_index_serves_pip_and_uv() {
     assert!(pip_download(&url, &x86_311(), &["lib"], &[], &t.path().join("dl-down")).is_err());
     drop(http);
     drop(ph);
-    assert!(!std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists() || std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| s.contains("State:\tZ")), "stand-in {pid} still running");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists() || std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| s.contains("State:\tZ")),
+        "stand-in {pid} still running"
+    );
 }
 
 // ---- Part B: the bundler and the mirror against the stand-in.
@@ -298,7 +305,12 @@ fn assert_as_pip(wheels: &[LockedWheel], index_url: &str, targets: &[Target], re
     for (i, t) in targets.iter().enumerate() {
         let theirs = pip_download_ok(index_url, t, reqs, &dir.join(format!("pip-{i}")));
         let ours = lock_files_for(wheels, t);
-        assert_eq!(ours, theirs, "{t}: bundler's files (left) differ from pip download's (right); lock targets: {:?}", wheels.iter().map(|w| (&w.filename, &w.targets)).collect::<Vec<_>>());
+        assert_eq!(
+            ours,
+            theirs,
+            "{t}: bundler's files (left) differ from pip download's (right); lock targets: {:?}",
+            wheels.iter().map(|w| (&w.filename, &w.targets)).collect::<Vec<_>>()
+        );
         union.extend(theirs);
     }
     let all: BTreeSet<String> = wheels.iter().map(|w| w.filename.clone()).collect();
@@ -657,7 +669,11 @@ fn client_config_pip_and_uv() {
     gap.mirror(&["client-config", "pip", "--url", &base, "--out", &s(&out)]).ok();
     gap.mirror(&["client-config", "uv", "--url", &base, "--out", &s(&out)]).ok();
     let (pip_file, uv_file) = (out.join("pip/pip.conf"), out.join("uv/uv.toml"));
-    assert!(pip_file.exists() && uv_file.exists(), "--out writes pip/pip.conf and uv/uv.toml: {:?}", files_in(&out.join("pip")).union(&files_in(&out.join("uv"))).collect::<Vec<_>>());
+    assert!(
+        pip_file.exists() && uv_file.exists(),
+        "--out writes pip/pip.conf and uv/uv.toml: {:?}",
+        files_in(&out.join("pip")).union(&files_in(&out.join("uv"))).collect::<Vec<_>>()
+    );
     toml::from_str::<toml::Value>(&std::fs::read_to_string(&uv_file).unwrap()).unwrap_or_else(|e| panic!("uv.toml is not TOML: {e}"));
 
     let expect = versions(&[("oldpy", "1.0"), ("foo-bar", "1.0")]);
@@ -746,7 +762,14 @@ fn pre_releases_and_local_versions_as_pip() {
     let url = http.url();
     let m = gap.write("pre.yaml", &format!("name: pre\nplatforms: [linux/amd64]\npypi:\n  - index: {}\n    python: [\"3.11\"]\n    requirements_file: reqs.txt\n", q(&url)));
     let common = ["client-1.0-py3-none-any.whl", "betaonly-0.9b1-py3-none-any.whl", "torchish-2.0+cpu-py3-none-any.whl"];
-    for (n, (file, httpx)) in [("client\nbetaonly\ntorchish==2.0\n", "0.28.1"), ("--pre\nclient\nbetaonly\ntorchish==2.0\n", "1.0.dev6"), ("client\nbetaonly\ntorchish==2.0\nhttpx>=1.0.dev1\n", "1.0.dev6")].iter().enumerate() {
+    for (n, (file, httpx)) in [
+        ("client\nbetaonly\ntorchish==2.0\n", "0.28.1"),
+        ("--pre\nclient\nbetaonly\ntorchish==2.0\n", "1.0.dev6"),
+        ("client\nbetaonly\ntorchish==2.0\nhttpx>=1.0.dev1\n", "1.0.dev6"),
+    ]
+    .iter()
+    .enumerate()
+    {
         let reqs = gap.write("reqs.txt", file);
         let ours = lock_files_for(&lock(&gap, &m, &format!("pre{n}.lock")), &x86_311());
         let mut want: BTreeSet<String> = common.iter().map(|f| f.to_string()).collect();

@@ -30,7 +30,23 @@ fn resolution_equals_pips_and_uvs_for_python_312_aarch64() {
 
     let req_in = gap.write("req.in", &(REQS.join("\n") + "\n"));
     let out = gap.path("uv.txt");
-    let args = ["pip", "compile", "-q", "--no-header", "--only-binary", ":all:", "--python-version", "3.12", "--python-platform", "aarch64-manylinux_2_17", "--index-url", "https://pypi.org/simple/", req_in.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    let args = [
+        "pip",
+        "compile",
+        "-q",
+        "--no-header",
+        "--only-binary",
+        ":all:",
+        "--python-version",
+        "3.12",
+        "--python-platform",
+        "aarch64-manylinux_2_17",
+        "--index-url",
+        "https://pypi.org/simple/",
+        req_in.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
     let r = uv_run(&args, &[]);
     assert_eq!(r.status, 0, "uv pip compile failed: {}", r.stderr);
     let theirs: BTreeSet<String> = std::fs::read_to_string(&out)
@@ -74,7 +90,8 @@ fn ml_set_takes_final_releases_where_they_fit() {
     let m = gap.write("m.yaml", &format!("name: ml\nplatforms: [linux/amd64]\npypi:\n  - python: [\"3.11\"]\n    glibc: \"2.36\"\n    requirements: [{}]\n", list.join(", ")));
     gap.lock(&m).ok();
     let lock: toml::Table = toml::from_str(&std::fs::read_to_string(gap.lock_file()).unwrap()).unwrap();
-    let ours: BTreeMap<String, String> = lock["wheel"].as_array().unwrap().iter().map(|w| (w["project"].as_str().unwrap().to_string(), w["version"].as_str().unwrap().to_string())).collect();
+    let ours: BTreeMap<String, String> =
+        lock["wheel"].as_array().unwrap().iter().map(|w| (w["project"].as_str().unwrap().to_string(), w["version"].as_str().unwrap().to_string())).collect();
     for p in ["httpx", "protobuf", "lxml", "safetensors", "einops", "omegaconf"] {
         let v = ours.get(p).unwrap_or_else(|| panic!("{p} is in the set: {ours:?}"));
         assert!(!is_pre(v), "{p}=={v} is a pre-release");
@@ -83,7 +100,23 @@ fn ml_set_takes_final_releases_where_they_fit() {
     let req_in = gap.write("req.in", &(reqs.join("\n") + "\n"));
     let out = gap.path("uv.txt");
     let python = e2e::pypi::python().display().to_string();
-    let args = ["pip", "compile", "-q", "--no-header", "--python", &python, "--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_36", "--index-url", "https://pypi.org/simple/", req_in.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    let args = [
+        "pip",
+        "compile",
+        "-q",
+        "--no-header",
+        "--python",
+        &python,
+        "--python-version",
+        "3.11",
+        "--python-platform",
+        "x86_64-manylinux_2_36",
+        "--index-url",
+        "https://pypi.org/simple/",
+        req_in.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
     let r = uv_run(&args, &[]);
     assert_eq!(r.status, 0, "uv pip compile failed: {}", r.stderr);
     let theirs: BTreeMap<String, String> = std::fs::read_to_string(&out)

@@ -446,7 +446,8 @@ fn stored_bytes_are_never_served_as_active_content() {
     let oci = image_manifest((&cfg, 2), &[(&layer, page.len())], serde_json::json!({}));
     assert_eq!(put_manifest(&m, repo, "oci", &oci).status, 201);
     let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha256(&oci), "size": oci.len()}]})).unwrap();
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha256(&oci), "size": oci.len()}]}))
+    .unwrap();
     let r = http("PUT", &m.url(&format!("/v2/{repo}/manifests/index")), &[("Content-Type", "application/vnd.oci.image.index.v1+json")], Some(&index), w());
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(http("GET", &m.url(&format!("/v2/{repo}/manifests/index")), &[], None, None).header("content-type"), "application/vnd.oci.image.index.v1+json");
@@ -597,7 +598,17 @@ fn skopeo_copies_both_ways_and_ctr_pushes() {
 
     // docker-registry → mirror: a multi-arch image with all platforms.
     let (reg, _built, other) = e2e::image::shared_pair(&gap.path("up"));
-    e2e::skopeo(&["copy", "--all", "--src-tls-verify=false", "--dest-tls-verify=false", "--dest-creds", &creds, &format!("docker://{}/library/other:1", reg.host), &format!("docker://{}/site/other:1", m.host)]).ok();
+    e2e::skopeo(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &format!("docker://{}/library/other:1", reg.host),
+        &format!("docker://{}/site/other:1", m.host),
+    ])
+    .ok();
     assert_eq!(sha256(&e2e::raw_manifest(&m.host, "site/other:1")), other.index, "same index digest");
     // mirror → another docker-registry: the imported image and the pushed one.
     let reg2 = e2e::Registry::start();
@@ -611,7 +622,8 @@ fn skopeo_copies_both_ways_and_ctr_pushes() {
     // `mirror client-config push` writes.
     let cfg = gap.path("push-config");
     let mut cmd = Command::new(e2e::bin("mirror"));
-    cmd.args(["client-config", "push", "--url", &m.url(""), "--username", WRITER.0, "--password-env", "PUSH_PASSWORD", "--out", cfg.to_str().unwrap()]).env("PUSH_PASSWORD", WRITER.1);
+    cmd.args(["client-config", "push", "--url", &m.url(""), "--username", WRITER.0, "--password-env", "PUSH_PASSWORD", "--out", cfg.to_str().unwrap()])
+        .env("PUSH_PASSWORD", WRITER.1);
     run(&mut cmd).ok();
     let c = e2e::Containerd::start();
     c.hosts_toml(&reg.host, &reg.host);

@@ -147,15 +147,7 @@ impl Drop for Proc {
 
 fn spawn_mirror(args: &[&str], log: &Path) -> Proc {
     let out = File::create(log).unwrap();
-    Proc(
-        Command::new(bin("mirror"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out))
-            .spawn()
-            .expect("start mirror"),
-    )
+    Proc(Command::new(bin("mirror")).args(args).stdin(Stdio::null()).stdout(Stdio::from(out.try_clone().unwrap())).stderr(Stdio::from(out)).spawn().expect("start mirror"))
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -408,7 +400,12 @@ fn crash(site: &Site, n: usize, kill: &Kill) -> (PathBuf, String) {
             // Let the importer take what the pipe holds and write it out.
             std::thread::sleep(Duration::from_millis(300));
             let exited = p.0.try_wait().unwrap();
-            assert!(exited.is_none() || *at == data.len(), "the importer exited ({exited:?}) fed {at} of {} bytes ({fed:?}):\n{}", data.len(), std::fs::read_to_string(&log).unwrap());
+            assert!(
+                exited.is_none() || *at == data.len(),
+                "the importer exited ({exited:?}) fed {at} of {} bytes ({fed:?}):\n{}",
+                data.len(),
+                std::fs::read_to_string(&log).unwrap()
+            );
             let _ = p.0.kill();
             let _ = p.0.wait();
             format!("killed -9 at byte {at} of {}", data.len())
@@ -618,15 +615,27 @@ fn gc_killed_at_any_point_keeps_what_is_served() {
         assert!(files.is_superset(&kept) && files.is_subset(&held), "case {n} ({what}): gc deleted a kept blob or added one");
         let serve = Serve::start(&store);
         let seen = observe(gap, &serve, &store, &urls);
-        assert!(seen.served == before.served, "case {n} ({what}): serves something else after the killed gc:\n{}", diff(&seen, &Observed { inventory: seen.inventory.clone(), served: before.served.clone() }));
-        assert!(seen.inventory == before.inventory || seen.inventory == inventory_after, "case {n} ({what}): the inventory is neither the one before gc nor after:\n{}", seen.inventory);
+        assert!(
+            seen.served == before.served,
+            "case {n} ({what}): serves something else after the killed gc:\n{}",
+            diff(&seen, &Observed { inventory: seen.inventory.clone(), served: before.served.clone() })
+        );
+        assert!(
+            seen.inventory == before.inventory || seen.inventory == inventory_after,
+            "case {n} ({what}): the inventory is neither the one before gc nor after:\n{}",
+            seen.inventory
+        );
         let records = if seen.inventory == before.inventory { "before" } else { "after" };
         gap.mirror(&["verify", "--store", &s(&store)]).ok();
         // Run to the end (through the server): the same result as an uninterrupted gc.
         gap.mirror(&["gc", "--store", &s(&store)]).ok();
         assert_eq!(blob_files(&store), kept, "case {n} ({what}): gc run again keeps exactly what an uninterrupted gc keeps");
         let end = observe(gap, &serve, &store, &urls);
-        assert!(end.served == before.served && end.inventory == inventory_after, "case {n} ({what}): after gc:\n{}", diff(&end, &Observed { inventory: inventory_after.clone(), served: before.served.clone() }));
+        assert!(
+            end.served == before.served && end.inventory == inventory_after,
+            "case {n} ({what}): after gc:\n{}",
+            diff(&end, &Observed { inventory: inventory_after.clone(), served: before.served.clone() })
+        );
         gap.mirror(&["verify", "--store", &s(&store)]).ok();
         serve.stop();
         eprintln!("gc case {n}: {what} → same state served, blob records as {records} gc; verify passed; gc completed");
@@ -697,7 +706,8 @@ fn disk_full_import_fails_cleanly_and_the_store_keeps_serving() {
     }
     let http = StaticServer::start(&up);
     let bundle = |name: &str, files: &[String]| {
-        let list: String = files.iter().map(|f| format!("  - {{url: {}, sha256: {}}}\n", q(&format!("{}{f}", http.url())), q(&sha256(&std::fs::read(up.join(f)).unwrap())[7..]))).collect();
+        let list: String =
+            files.iter().map(|f| format!("  - {{url: {}, sha256: {}}}\n", q(&format!("{}{f}", http.url())), q(&sha256(&std::fs::read(up.join(f)).unwrap())[7..]))).collect();
         let m = gap.write(&format!("{name}.yaml"), &format!("name: {name}\nfiles:\n{list}"));
         gap.create(&m, &format!("{name}.bundle"), &["--compression", "none"])
     };
@@ -741,7 +751,10 @@ fn disk_full_import_fails_cleanly_and_the_store_keeps_serving() {
     let data = std::fs::read(&mid_bundle).unwrap();
     w.feed(&data[..first.1 + first.2], Duration::from_secs(20)).unwrap();
     let staged = e2e::poll(Duration::from_secs(20), || {
-        tmp_entries(&store).iter().filter(|e| e.starts_with("import-")).any(|d| std::fs::metadata(store.join("tmp").join(d).join(format!("sha256-{first_hex}"))).is_ok_and(|m| m.len() == first.2 as u64))
+        tmp_entries(&store)
+            .iter()
+            .filter(|e| e.starts_with("import-"))
+            .any(|d| std::fs::metadata(store.join("tmp").join(d).join(format!("sha256-{first_hex}"))).is_ok_and(|m| m.len() == first.2 as u64))
     });
     assert!(staged.is_ok(), "the first blob was not staged: {:?}\n{}", tmp_entries(&store), serve.log_text());
     let filler = small.join("filler");
@@ -873,7 +886,12 @@ fn hostile_requests_get_4xx_and_nothing_outside_the_store() {
     requests.push(("500 headers".into(), http::request("/v2/", &host, &many_refs, true)));
     for n in [100, 4096, 60_000] {
         let hex = "a".repeat(n);
-        for path in [format!("/v2/{repo}/blobs/sha256:{hex}"), format!("/v2/{repo}/manifests/sha256:{hex}"), format!("/v2/{repo}/manifests/{hex}"), format!("/v2/{repo}/referrers/sha256:{hex}")] {
+        for path in [
+            format!("/v2/{repo}/blobs/sha256:{hex}"),
+            format!("/v2/{repo}/manifests/sha256:{hex}"),
+            format!("/v2/{repo}/manifests/{hex}"),
+            format!("/v2/{repo}/referrers/sha256:{hex}"),
+        ] {
             requests.push((format!("{}… ({} bytes)", &path[..60], path.len()), http::request(&path, &host, &[], true)));
         }
     }

@@ -64,10 +64,22 @@ fn every_seed_manifest_is_pinned_and_carries_its_stack() {
     has_all(
         "mage images",
         &strings(&mage["contents"]["images"]),
-        &["library/python:3.11", "library/postgres:13", "nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04", "vllm/vllm-openai:", "ollama/ollama:", "library/traefik:", "library/redis:"],
+        &[
+            "library/python:3.11",
+            "library/postgres:13",
+            "nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04",
+            "vllm/vllm-openai:",
+            "ollama/ollama:",
+            "library/traefik:",
+            "library/redis:",
+        ],
     );
     has_all("mage apt", &strings(&mage["contents"]["apt_packages"]), &["libmagic1", "tesseract-ocr", "poppler-utils", "libreoffice", "ffmpeg", "pandoc"]);
-    has_all("mage pypi", &strings(&mage["contents"]["pypi_requirements"]), &["unstructured", "pytesseract", "layoutparser", "llama-cpp-python", "whisperx", "setuptools-rust", "torch=="]);
+    has_all(
+        "mage pypi",
+        &strings(&mage["contents"]["pypi_requirements"]),
+        &["unstructured", "pytesseract", "layoutparser", "llama-cpp-python", "whisperx", "setuptools-rust", "torch=="],
+    );
     has_all("mage nltk", &strings(&mage["contents"]["nltk"]), &["punkt", "averaged_perceptron_tagger"]);
     has_all("mage models", &strings(&mage["contents"]["hf"]), &["nomic-embed-text-v1.5-GGUF"]);
 
@@ -77,7 +89,11 @@ fn every_seed_manifest_is_pinned_and_carries_its_stack() {
 
     let health = get("health-platform");
     assert_eq!(strings(&health["platforms"]), ["linux/amd64", "linux/arm64"]);
-    has_all("health charts", &strings(&health["contents"]["charts"]), &["postgresql ", "redis ", "minio ", "rabbitmq ", "kube-prometheus-stack ", "grafana ", "loki ", "promtail ", "jaeger "]);
+    has_all(
+        "health charts",
+        &strings(&health["contents"]["charts"]),
+        &["postgresql ", "redis ", "minio ", "rabbitmq ", "kube-prometheus-stack ", "grafana ", "loki ", "promtail ", "jaeger "],
+    );
 
     let gpu = get("gpu-runtime");
     has_all("gpu apt", &strings(&gpu["contents"]["apt_packages"]), &["nvidia-container-toolkit: nvidia-container-toolkit"]);

@@ -21,57 +21,28 @@ fn s(p: &Path) -> String {
 /// The base64 line of a minisign key file.
 fn key_line(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
-    text.lines()
-        .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
-        .unwrap_or_else(|| panic!("{} has no key line:\n{text}", path.display()))
-        .to_string()
+    text.lines().find(|l| !l.is_empty() && !l.starts_with("untrusted comment:")).unwrap_or_else(|| panic!("{} has no key line:\n{text}", path.display())).to_string()
 }
 
 /// A command fed `stdin` (minisign reads passwords there when it has no terminal).
 fn with_stdin(cmd: &mut Command, stdin: &str) -> Run {
     let cmdline = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    Run {
-        status: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-        cmdline,
-    }
+    Run { status: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into(), cmdline }
 }
 
 /// `bundler ARGS` with no password in the environment and no terminal.
 fn bundler_without_password(gap: &Gap, args: &[&str]) -> Run {
-    run(Command::new(bin("bundler"))
-        .args(args)
-        .env("BUNDLER_CACHE", gap.path("cache"))
-        .env_remove("BUNDLER_KEY_PASSWORD")
-        .current_dir(gap.dir.path()))
+    run(Command::new(bin("bundler")).args(args).env("BUNDLER_CACHE", gap.path("cache")).env_remove("BUNDLER_KEY_PASSWORD").current_dir(gap.dir.path()))
 }
 
 /// A files-only manifest for bundle `name`, its one file served by `srv` from `gap/up`.
 fn manifest(gap: &Gap, srv: &StaticServer, name: &str) -> PathBuf {
     let data = format!("the payload of {name}\n");
     std::fs::write(gap.path("up").join(format!("{name}.bin")), &data).unwrap();
-    gap.write(
-        &format!("{name}.yaml"),
-        &format!(
-            "name: {name}\nfiles:\n  - {{url: \"{}{name}.bin\", sha256: \"{}\"}}\n",
-            srv.url(),
-            sha256(data.as_bytes())
-        ),
-    )
+    gap.write(&format!("{name}.yaml"), &format!("name: {name}\nfiles:\n  - {{url: \"{}{name}.bin\", sha256: \"{}\"}}\n", srv.url(), sha256(data.as_bytes())))
 }
 
 fn upstream(gap: &Gap) -> StaticServer {
@@ -81,16 +52,7 @@ fn upstream(gap: &Gap) -> StaticServer {
 
 /// `bundler create MANIFEST --key KEY --out DIR/OUT --lock DIR/OUT.lock EXTRA…`.
 fn create_args(gap: &Gap, m: &Path, key: &Path, out: &str, extra: &[&str]) -> Vec<String> {
-    let mut args = vec![
-        "create".to_string(),
-        s(m),
-        "--key".into(),
-        s(key),
-        "--out".into(),
-        s(&gap.path(out)),
-        "--lock".into(),
-        s(&gap.path(&format!("{out}.lock"))),
-    ];
+    let mut args = vec!["create".to_string(), s(m), "--key".into(), s(key), "--out".into(), s(&gap.path(out)), "--lock".into(), s(&gap.path(&format!("{out}.lock")))];
     args.extend(extra.iter().map(|a| a.to_string()));
     args
 }
@@ -104,16 +66,10 @@ fn keygen_encrypts_the_secret_key_and_minisign_signs_with_it() {
     let gap = Gap::new();
     let pw = gap.write("pw", "correct horse\n");
     let keys = gap.path("enc");
-    let out = gap
-        .bundler(&["keygen", "--out", &s(&keys), "--password-file", &s(&pw)])
-        .ok();
+    let out = gap.bundler(&["keygen", "--out", &s(&keys), "--password-file", &s(&pw)]).ok();
     let (sk, pk) = (keys.join("bundle.key"), keys.join("bundle.pub"));
     let line = key_line(&sk);
-    assert!(
-        line.starts_with(ENCRYPTED),
-        "the secret key is encrypted with scrypt (kdf `Sc`): {line}\n{}",
-        out.stderr
-    );
+    assert!(line.starts_with(ENCRYPTED), "the secret key is encrypted with scrypt (kdf `Sc`): {line}\n{}", out.stderr);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -123,57 +79,29 @@ fn keygen_encrypts_the_secret_key_and_minisign_signs_with_it() {
 
     // The real minisign signs with it given the password (on stdin, as without a terminal)...
     let msg = gap.write("msg.txt", "hello\n");
-    with_stdin(
-        Command::new("minisign").args(["-S", "-s", &s(&sk), "-m", &s(&msg)]),
-        "correct horse\n",
-    )
-    .ok();
+    with_stdin(Command::new("minisign").args(["-S", "-s", &s(&sk), "-m", &s(&msg)]), "correct horse\n").ok();
     run(Command::new("minisign").args(["-V", "-m", &s(&msg), "-p", &s(&pk)])).ok();
     // ...and refuses a wrong one: the key really is protected by that password.
-    with_stdin(
-        Command::new("minisign").args([
-            "-S",
-            "-s",
-            &s(&sk),
-            "-m",
-            &s(&msg),
-            "-x",
-            &s(&gap.path("x.minisig")),
-        ]),
-        "wrong horse\n",
-    )
-    .fails();
+    with_stdin(Command::new("minisign").args(["-S", "-s", &s(&sk), "-m", &s(&msg), "-x", &s(&gap.path("x.minisig"))]), "wrong horse\n").fails();
 
     // bundler create unlocks it with --password-file or BUNDLER_KEY_PASSWORD.
     let srv = upstream(&gap);
     let m = manifest(&gap, &srv, "enc");
     let a = create_args(&gap, &m, &sk, "a.bundle", &["--password-file", &s(&pw)]);
     bundler_without_password(&gap, &strs(&a)).ok();
-    gap.bundler(&["verify", &s(&gap.path("a.bundle")), "--pub", &s(&pk)])
-        .ok();
+    gap.bundler(&["verify", &s(&gap.path("a.bundle")), "--pub", &s(&pk)]).ok();
     let b = create_args(&gap, &m, &sk, "b.bundle", &[]);
-    gap.bundler_env(&strs(&b), &[("BUNDLER_KEY_PASSWORD", "correct horse")])
-        .ok();
-    gap.bundler(&["verify", &s(&gap.path("b.bundle")), "--pub", &s(&pk)])
-        .ok();
+    gap.bundler_env(&strs(&b), &[("BUNDLER_KEY_PASSWORD", "correct horse")]).ok();
+    gap.bundler(&["verify", &s(&gap.path("b.bundle")), "--pub", &s(&pk)]).ok();
 
     // The old unencrypted key only when asked for; it needs no password.
     let plain = gap.path("plain");
     bundler_without_password(&gap, &["keygen", "--out", &s(&plain), "--unencrypted"]).ok();
     let line = key_line(&plain.join("bundle.key"));
-    assert!(
-        line.starts_with(UNENCRYPTED),
-        "--unencrypted writes no KDF: {line}"
-    );
+    assert!(line.starts_with(UNENCRYPTED), "--unencrypted writes no KDF: {line}");
     let c = create_args(&gap, &m, &plain.join("bundle.key"), "c.bundle", &[]);
     bundler_without_password(&gap, &strs(&c)).ok();
-    gap.bundler(&[
-        "verify",
-        &s(&gap.path("c.bundle")),
-        "--pub",
-        &s(&plain.join("bundle.pub")),
-    ])
-    .ok();
+    gap.bundler(&["verify", &s(&gap.path("c.bundle")), "--pub", &s(&plain.join("bundle.pub"))]).ok();
 }
 
 #[test]
@@ -183,26 +111,13 @@ fn keys_made_by_minisign_sign_bundles() {
     let m = manifest(&gap, &srv, "ms");
     // `minisign -G` asks for the password twice (read from stdin without a terminal).
     let (sk, pk) = (gap.path("ms.key"), gap.path("ms.pub"));
-    with_stdin(
-        Command::new("minisign").args(["-G", "-p", &s(&pk), "-s", &s(&sk)]),
-        "tr0ub4dor\ntr0ub4dor\n",
-    )
-    .ok();
+    with_stdin(Command::new("minisign").args(["-G", "-p", &s(&pk), "-s", &s(&sk)]), "tr0ub4dor\ntr0ub4dor\n").ok();
     assert!(key_line(&sk).starts_with(ENCRYPTED));
     let pw = gap.write("ms.pw", "tr0ub4dor\n");
     let a = create_args(&gap, &m, &sk, "ms.bundle", &["--password-file", &s(&pw)]);
     bundler_without_password(&gap, &strs(&a)).ok();
-    gap.bundler(&["verify", &s(&gap.path("ms.bundle")), "--pub", &s(&pk)])
-        .ok();
-    gap.mirror(&[
-        "import",
-        &s(&gap.path("ms.bundle")),
-        "--store",
-        &s(&gap.store()),
-        "--trust",
-        &s(&pk),
-    ])
-    .ok();
+    gap.bundler(&["verify", &s(&gap.path("ms.bundle")), "--pub", &s(&pk)]).ok();
+    gap.mirror(&["import", &s(&gap.path("ms.bundle")), "--store", &s(&gap.store()), "--trust", &s(&pk)]).ok();
 
     // `minisign -G -W`: no password at all.
     let (sk, pk) = (gap.path("w.key"), gap.path("w.pub"));
@@ -210,8 +125,7 @@ fn keys_made_by_minisign_sign_bundles() {
     assert!(key_line(&sk).starts_with(UNENCRYPTED));
     let b = create_args(&gap, &m, &sk, "w.bundle", &[]);
     bundler_without_password(&gap, &strs(&b)).ok();
-    gap.bundler(&["verify", &s(&gap.path("w.bundle")), "--pub", &s(&pk)])
-        .ok();
+    gap.bundler(&["verify", &s(&gap.path("w.bundle")), "--pub", &s(&pk)]).ok();
 }
 
 #[test]
@@ -222,28 +136,15 @@ fn wrong_or_missing_password_is_refused_clearly() {
     let key = gap.key();
 
     let wrong = gap.write("wrong.pw", "not it\n");
-    let a = create_args(
-        &gap,
-        &m,
-        &key,
-        "wrong.bundle",
-        &["--password-file", &s(&wrong)],
-    );
+    let a = create_args(&gap, &m, &key, "wrong.bundle", &["--password-file", &s(&wrong)]);
     bundler_without_password(&gap, &strs(&a)).fails_with(&["wrong password", &s(&key)]);
     assert!(!gap.path("wrong.bundle").exists());
-    let r = gap.bundler_env(
-        &strs(&a[..a.len() - 2]),
-        &[("BUNDLER_KEY_PASSWORD", "not it either")],
-    );
+    let r = gap.bundler_env(&strs(&a[..a.len() - 2]), &[("BUNDLER_KEY_PASSWORD", "not it either")]);
     r.fails_with(&["wrong password", &s(&key), "BUNDLER_KEY_PASSWORD"]);
 
     // No password anywhere and no terminal to ask on: say where one comes from.
     let b = create_args(&gap, &m, &key, "none.bundle", &[]);
-    bundler_without_password(&gap, &strs(&b)).fails_with(&[
-        &s(&key),
-        "--password-file",
-        "BUNDLER_KEY_PASSWORD",
-    ]);
+    bundler_without_password(&gap, &strs(&b)).fails_with(&[&s(&key), "--password-file", "BUNDLER_KEY_PASSWORD"]);
     assert!(!gap.path("none.bundle").exists());
 
     // keygen with no password anywhere keeps the contract's `bundler keygen --out DIR`
@@ -254,11 +155,7 @@ fn wrong_or_missing_password_is_refused_clearly() {
     assert!(!key_line(&dir.join("bundle.key")).starts_with(ENCRYPTED), "no password given: an unencrypted key");
     let dir = gap.path("k2");
     let empty = gap.write("empty.pw", "\n");
-    bundler_without_password(
-        &gap,
-        &["keygen", "--out", &s(&dir), "--password-file", &s(&empty)],
-    )
-    .fails_with(&["empty", &s(&empty)]);
+    bundler_without_password(&gap, &["keygen", "--out", &s(&dir), "--password-file", &s(&empty)]).fails_with(&["empty", &s(&empty)]);
     assert!(!dir.join("bundle.key").exists());
 }
 
@@ -271,10 +168,7 @@ fn on_a_terminal_the_password_is_asked_for() {
     // `script` runs the command on a pseudo-terminal; what we write to it is typed there (and
     // the command's output comes back on script's stdout).
     let on_tty = |args: &[String], typed: &str| {
-        let line: Vec<String> = std::iter::once(s(&bin("bundler")))
-            .chain(args.iter().cloned())
-            .map(|a| format!("'{a}'"))
-            .collect();
+        let line: Vec<String> = std::iter::once(s(&bin("bundler"))).chain(args.iter().cloned()).map(|a| format!("'{a}'")).collect();
         with_stdin(
             Command::new("script")
                 .args(["-qec", &line.join(" "), "/dev/null"])
@@ -286,21 +180,11 @@ fn on_a_terminal_the_password_is_asked_for() {
     };
     let keygen = ["keygen".to_string(), "--out".into(), s(&keys)];
     let r = on_tty(&keygen, "first\nsecond\n").fails();
-    assert!(
-        r.stdout.contains("differ"),
-        "two different passwords are refused: {}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("differ"), "two different passwords are refused: {}", r.stdout);
     assert!(!keys.join("bundle.key").exists());
     on_tty(&keygen, "typed here\ntyped here\n").ok();
     assert!(key_line(&keys.join("bundle.key")).starts_with(ENCRYPTED));
     let create = create_args(&gap, &m, &keys.join("bundle.key"), "tty.bundle", &[]);
     on_tty(&create, "typed here\n").ok();
-    gap.bundler(&[
-        "verify",
-        &s(&gap.path("tty.bundle")),
-        "--pub",
-        &s(&keys.join("bundle.pub")),
-    ])
-    .ok();
+    gap.bundler(&["verify", &s(&gap.path("tty.bundle")), "--pub", &s(&keys.join("bundle.pub"))]).ok();
 }

@@ -60,7 +60,11 @@ fn clients_pull_over_https_trusting_the_mirrors_ca() {
     let ctrd = Containerd::start();
     let hosts = ctrd.hosts_dir().join("docker.io");
     std::fs::create_dir_all(&hosts).unwrap();
-    std::fs::write(hosts.join("hosts.toml"), format!("server = \"https://{h}\"\n[host.\"https://{h}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = {}\n", q(&ca.display().to_string()), h = mirror.host)).unwrap();
+    std::fs::write(
+        hosts.join("hosts.toml"),
+        format!("server = \"https://{h}\"\n[host.\"https://{h}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = {}\n", q(&ca.display().to_string()), h = mirror.host),
+    )
+    .unwrap();
     ctrd.pull("tls", "docker.io/library/hello:1", &["--platform", "linux/amd64"]).ok();
     assert_eq!(ctrd.image_digest("tls", "docker.io/library/hello:1").as_deref(), Some(hello.index.as_str()));
 
@@ -92,7 +96,26 @@ fn serve_uses_a_certificate_the_operator_brings() {
     let gap = Gap::new();
     // The operator's own PKI, here made with openssl: a self-signed certificate for 127.0.0.1.
     let (cert, key) = (gap.path("own.crt"), gap.path("own.key"));
-    run(Command::new("openssl").args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap()])).ok();
+    run(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]))
+    .ok();
     gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok();
     let mirror = TlsMirror::start(&gap, &cert, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
     let v2 = run(Command::new("curl").args(["-sS", "--cacert", cert.to_str().unwrap(), "-o", "/dev/null", "-w", "%{http_code}", &mirror.url("/v2/")])).ok();
@@ -100,6 +123,18 @@ fn serve_uses_a_certificate_the_operator_brings() {
     // A key that does not match the certificate is refused at start, naming both files.
     let other_key = gap.path("other.key");
     run(Command::new("openssl").args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", other_key.to_str().unwrap()])).ok();
-    let r = gap.mirror(&["serve", "--store", gap.path("store2").to_str().unwrap(), "--listen", "127.0.0.1:1", "--tls-cert", cert.to_str().unwrap(), "--tls-key", other_key.to_str().unwrap()]).fails();
+    let r = gap
+        .mirror(&[
+            "serve",
+            "--store",
+            gap.path("store2").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:1",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            other_key.to_str().unwrap(),
+        ])
+        .fails();
     assert!(r.stderr.contains("own.crt") && r.stderr.contains("other.key"), "{}", r.stderr);
 }

@@ -91,7 +91,6 @@ fn second_transfer_carries_only_what_changed() {
     assert_eq!(purls.len(), 2, "{purls:?}");
 }
 
-
 fn files_bundle(gap: &Gap, extra: &[&str]) -> (PathBuf, Vec<u8>, StaticServer) {
     let up = gap.path("up");
     std::fs::create_dir_all(&up).unwrap();
@@ -179,7 +178,9 @@ fn import_stages_in_tmpdir_on_the_store_filesystem_only() {
     let (out, _, _srv) = files_bundle(&gap, &[]);
     gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok();
     let before = snapshot(&gap.store());
-    let import = |tmp: &Path| gap.mirror(&["import", out.to_str().unwrap(), "--store", gap.store().to_str().unwrap(), "--trust", gap.public().to_str().unwrap(), "--tmpdir", tmp.to_str().unwrap()]);
+    let import = |tmp: &Path| {
+        gap.mirror(&["import", out.to_str().unwrap(), "--store", gap.store().to_str().unwrap(), "--trust", gap.public().to_str().unwrap(), "--tmpdir", tmp.to_str().unwrap()])
+    };
     // tmpfs is another filesystem: refused up front, nothing changed.
     let shm = tempfile::tempdir_in("/dev/shm").unwrap();
     let r = import(shm.path()).fails();

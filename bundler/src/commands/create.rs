@@ -146,10 +146,7 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     };
     descriptors.sort_by_key(sort_key);
     descriptors.dedup();
-    let artifacts = descriptors
-        .iter()
-        .filter_map(|d| d.annotations.get(crate::format::oci::ANNOTATION_REF_NAME).cloned())
-        .collect();
+    let artifacts = descriptors.iter().filter_map(|d| d.annotations.get(crate::format::oci::ANNOTATION_REF_NAME).cloned()).collect();
     let index = ImageIndex::new(descriptors).to_bytes();
 
     let secs = super::build_time()?;

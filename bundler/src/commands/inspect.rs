@@ -108,11 +108,7 @@ pub fn run(file: &Path) -> anyhow::Result<InspectSummary> {
             platform,
             digest: digest.clone(),
             config: m.config.as_ref().map(|c| c.digest.clone()),
-            layers: m
-                .layers
-                .iter()
-                .map(|l| LayerInfo { digest: l.digest.clone(), size: l.size, media_type: l.media_type.clone(), carried: carried.contains(&l.digest) })
-                .collect(),
+            layers: m.layers.iter().map(|l| LayerInfo { digest: l.digest.clone(), size: l.size, media_type: l.media_type.clone(), carried: carried.contains(&l.digest) }).collect(),
         }
     };
     let mut artifacts = Vec::new();

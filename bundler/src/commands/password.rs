@@ -18,10 +18,7 @@ pub fn unlock(file: Option<&Path>, key: &Path) -> Result<Password, SignError> {
         return Err(SignError::Encrypted(key.into()));
     }
     let text = prompt(&format!("Password for {}: ", key.display()))?;
-    Ok(Password {
-        text,
-        from: "the terminal".into(),
-    })
+    Ok(Password { text, from: "the terminal".into() })
 }
 
 /// The password a new secret key is encrypted with; on a terminal it is asked twice. With no
@@ -44,39 +41,24 @@ pub fn for_new_key(file: Option<&Path>) -> Result<Option<Password>, SignError> {
 
 fn given(file: Option<&Path>) -> Result<Option<Password>, SignError> {
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|source| SignError::Io {
-            path: path.into(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SignError::Io { path: path.into(), source })?;
         // The first line, as `minisign` reads a password from stdin; a trailing newline is not part of it.
         let line = text.lines().next().unwrap_or_default();
         if line.is_empty() {
-            return Err(SignError::Password(format!(
-                "password file {} is empty; write the password on its first line",
-                path.display()
-            )));
+            return Err(SignError::Password(format!("password file {} is empty; write the password on its first line", path.display())));
         }
-        return Ok(Some(Password {
-            text: line.to_string(),
-            from: format!("--password-file {}", path.display()),
-        }));
+        return Ok(Some(Password { text: line.to_string(), from: format!("--password-file {}", path.display()) }));
     }
     match std::env::var(ENV) {
-        Ok(text) if !text.is_empty() => Ok(Some(Password {
-            text,
-            from: ENV.into(),
-        })),
+        Ok(text) if !text.is_empty() => Ok(Some(Password { text, from: ENV.into() })),
         _ => Ok(None),
     }
 }
 
 fn prompt(question: &str) -> Result<String, SignError> {
-    let text = rpassword::prompt_password(question)
-        .map_err(|e| SignError::Password(format!("reading the password from the terminal: {e}")))?;
+    let text = rpassword::prompt_password(question).map_err(|e| SignError::Password(format!("reading the password from the terminal: {e}")))?;
     if text.is_empty() {
-        return Err(SignError::Password(
-            "an empty password protects nothing; nothing was done".into(),
-        ));
+        return Err(SignError::Password("an empty password protects nothing; nothing was done".into()));
     }
     Ok(text)
 }

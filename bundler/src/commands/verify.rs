@@ -106,8 +106,7 @@ pub fn run(file: &Path, keys: &[PathBuf]) -> anyhow::Result<VerifySummary> {
             });
         }
     };
-    let manifests = check_graph(&v.index, &v.bundle, &sink.docs)
-        .map_err(|e| anyhow::anyhow!("bundle {} is incomplete: {e}", file.display()))?;
+    let manifests = check_graph(&v.index, &v.bundle, &sink.docs).map_err(|e| anyhow::anyhow!("bundle {} is incomplete: {e}", file.display()))?;
     Ok(VerifySummary {
         bundle: file.display().to_string(),
         name: v.bundle.name.clone(),

@@ -148,7 +148,10 @@ impl AptSource {
                 return Err(AptError::Release {
                     id: spec.id.clone(),
                     url: format!("{}/Release", release_base(spec, spec.architectures.first().map(String::as_str).unwrap_or_default())),
-                    detail: format!("lists no Packages index for components {:?} and architectures {:?}; check `components:` and `architectures:`", spec.components, spec.architectures),
+                    detail: format!(
+                        "lists no Packages index for components {:?} and architectures {:?}; check `components:` and `architectures:`",
+                        spec.components, spec.architectures
+                    ),
                 });
             }
             loaded.archives.push(info.expect("every source has a base"));
@@ -209,12 +212,7 @@ impl AptSource {
                 tracing::warn!("{}: Release says suite {s:?}, the manifest asked for {:?}", spec.id, spec.suite);
             }
         }
-        let info = ArchiveInfo {
-            codename: p.get("Codename").map(str::to_string),
-            origin: p.get("Origin").map(str::to_string),
-            label: p.get("Label").map(str::to_string),
-            signer,
-        };
+        let info = ArchiveInfo { codename: p.get("Codename").map(str::to_string), origin: p.get("Origin").map(str::to_string), label: p.get("Label").map(str::to_string), signer };
         Ok((text, info))
     }
 
@@ -223,13 +221,21 @@ impl AptSource {
     #[allow(clippy::too_many_arguments)]
     async fn read_index(&self, spec: &AptSpec, n: usize, component: &str, base: &str, archs: &[String], f: &IndexFile, u: &mut Universe) -> Result<(), AptError> {
         let url = format!("{base}/{}", f.path);
-        let digest: Digest = format!("sha256:{}", f.sha256).parse().map_err(|_| AptError::Index { id: spec.id.clone(), url: url.clone(), detail: "bad sha256 in Release".into() })?;
+        let digest: Digest =
+            format!("sha256:{}", f.sha256).parse().map_err(|_| AptError::Index { id: spec.id.clone(), url: url.clone(), detail: "bad sha256 in Release".into() })?;
         let what = format!("apt index {url}");
         self.http.to_cache(&self.cache, &url, &what, &digest, Some(f.size), &Progress::hidden()).await.map_err(|e| match e {
             HttpError::Cache { source: CacheError::Mismatch { actual, actual_size, .. }, .. } => {
                 AptError::IndexHash { id: spec.id.clone(), url: url.clone(), expected: f.sha256.clone(), expected_size: f.size, actual: actual.hex().to_string(), actual_size }
             }
-            HttpError::TooLarge { .. } => AptError::IndexHash { id: spec.id.clone(), url: url.clone(), expected: f.sha256.clone(), expected_size: f.size, actual: "(more bytes than listed)".into(), actual_size: f.size + 1 },
+            HttpError::TooLarge { .. } => AptError::IndexHash {
+                id: spec.id.clone(),
+                url: url.clone(),
+                expected: f.sha256.clone(),
+                expected_size: f.size,
+                actual: "(more bytes than listed)".into(),
+                actual_size: f.size + 1,
+            },
             e => AptError::Fetch { id: spec.id.clone(), url: url.clone(), detail: e.to_string() },
         })?;
         let file = self.cache.open_blob(&digest)?;
@@ -274,12 +280,7 @@ impl AptSource {
     pub fn resolve(&self, loaded: &Loaded, specs: &[AptSpec]) -> Result<Vec<DebLock>, AptError> {
         let parsed: Vec<Vec<(Relation, String)>> = specs
             .iter()
-            .map(|s| {
-                s.packages
-                    .iter()
-                    .map(|p| (p.parse::<Relation>().expect("checked when the manifest loaded"), format!("requested in {} line {}", s.file, s.line)))
-                    .collect()
-            })
+            .map(|s| s.packages.iter().map(|p| (p.parse::<Relation>().expect("checked when the manifest loaded"), format!("requested in {} line {}", s.file, s.line))).collect())
             .collect();
         // One target system: the least it is assumed to have is what every entry can rely on.
         let baseline = specs.iter().map(|s| s.exclude_installed).min_by_key(|b| match b {
@@ -334,21 +335,22 @@ impl AptSource {
     /// bundle artifact.
     /// The signed index entry a lock entry pins, or why it no longer matches upstream.
     fn locate<'a>(&self, loaded: &'a Loaded, specs: &[AptSpec], d: &DebLock) -> Result<(usize, &'a Pkg), AptError> {
-        let n = specs.iter().position(|s| s.id == d.id && s.suite == d.suite && s.source == d.source).ok_or_else(|| AptError::Drift {
-            name: d.name.clone(),
-            detail: format!("the manifest no longer has apt source {} suite {}", d.id, d.suite),
-        })?;
-        let version: debversion::Version = d.version.parse().map_err(|e| AptError::Drift { name: d.name.clone(), detail: format!("bad version in the lock: {e}") })?;
-        let p = loaded
-            .universe
-            .pkgs
+        let n = specs
             .iter()
-            .find(|p| p.source == n && p.name == d.package && p.arch == d.architecture && p.version == version)
-            .ok_or_else(|| AptError::Drift { name: d.name.clone(), detail: format!("{} {} is no longer in {}'s signed index (the archive moved on)", d.package, d.version, d.source) })?;
+            .position(|s| s.id == d.id && s.suite == d.suite && s.source == d.source)
+            .ok_or_else(|| AptError::Drift { name: d.name.clone(), detail: format!("the manifest no longer has apt source {} suite {}", d.id, d.suite) })?;
+        let version: debversion::Version = d.version.parse().map_err(|e| AptError::Drift { name: d.name.clone(), detail: format!("bad version in the lock: {e}") })?;
+        let p = loaded.universe.pkgs.iter().find(|p| p.source == n && p.name == d.package && p.arch == d.architecture && p.version == version).ok_or_else(|| AptError::Drift {
+            name: d.name.clone(),
+            detail: format!("{} {} is no longer in {}'s signed index (the archive moved on)", d.package, d.version, d.source),
+        })?;
         if format!("sha256:{}", p.sha256) != d.sha256.to_string() || p.size != d.size || p.filename != d.filename {
             return Err(AptError::Drift {
                 name: d.name.clone(),
-                detail: format!("upstream bytes changed: the lock pins {} ({} bytes) but the signed index now lists sha256:{} ({} bytes) — supply-chain drift", d.sha256, d.size, p.sha256, p.size),
+                detail: format!(
+                    "upstream bytes changed: the lock pins {} ({} bytes) but the signed index now lists sha256:{} ({} bytes) — supply-chain drift",
+                    d.sha256, d.size, p.sha256, p.size
+                ),
             });
         }
         Ok((n, p))
@@ -386,7 +388,14 @@ impl AptSource {
             HttpError::Cache { source: CacheError::Mismatch { actual, actual_size, .. }, .. } => {
                 AptError::DebHash { file: d.filename.clone(), url: url.clone(), expected: d.sha256.hex().into(), expected_size: d.size, actual: actual.hex().into(), actual_size }
             }
-            HttpError::TooLarge { .. } => AptError::DebHash { file: d.filename.clone(), url: url.clone(), expected: d.sha256.hex().into(), expected_size: d.size, actual: "(more bytes than listed)".into(), actual_size: d.size + 1 },
+            HttpError::TooLarge { .. } => AptError::DebHash {
+                file: d.filename.clone(),
+                url: url.clone(),
+                expected: d.sha256.hex().into(),
+                expected_size: d.size,
+                actual: "(more bytes than listed)".into(),
+                actual_size: d.size + 1,
+            },
             e => AptError::Fetch { id: d.id.clone(), url: url.clone(), detail: e.to_string() },
         })
     }
@@ -492,13 +501,7 @@ fn pick_index<'a>(files: &'a [IndexFile], flat: bool, component: &str, arch: &st
 /// Package names a stanza's relation fields name, in the order apt's cache generator meets them.
 fn mentioned(p: &deb822_fast::Paragraph) -> Vec<&str> {
     const FIELDS: [&str; 8] = ["Pre-Depends", "Depends", "Conflicts", "Breaks", "Recommends", "Suggests", "Replaces", "Enhances"];
-    FIELDS
-        .iter()
-        .filter_map(|f| p.get(f))
-        .flat_map(|v| v.split([',', '|']))
-        .filter_map(|r| r.trim().split([' ', '(', ':', '[', '<']).next())
-        .filter(|n| !n.is_empty())
-        .collect()
+    FIELDS.iter().filter_map(|f| p.get(f)).flat_map(|v| v.split([',', '|'])).filter_map(|r| r.trim().split([' ', '(', ':', '[', '<']).next()).filter(|n| !n.is_empty()).collect()
 }
 
 fn to_pkg(p: &deb822_fast::Paragraph, source: usize, component: &str) -> Result<Pkg, String> {

@@ -59,7 +59,11 @@ impl FileSource {
             FilePin::Sha256(d) => d.clone(),
             FilePin::Checksums(list) => self.listed(spec, list).await?,
             FilePin::FirstUse => {
-                let (d, _) = self.http.to_cache_new(&self.cache, &spec.url, None).await.map_err(|e| FileError::Fetch { name: spec.name.clone(), url: spec.url.clone(), detail: e.to_string() })?;
+                let (d, _) = self.http.to_cache_new(&self.cache, &spec.url, None).await.map_err(|e| FileError::Fetch {
+                    name: spec.name.clone(),
+                    url: spec.url.clone(),
+                    detail: e.to_string(),
+                })?;
                 tracing::warn!("file {}: no checksum to check against; pinned {d} as downloaded from {} (trust_on_first_use)", spec.name, spec.url);
                 d
             }
@@ -78,7 +82,9 @@ impl FileSource {
 
     async fn fetch_one(&self, name: &str, url: &str, sha256: &Digest, size: Option<u64>, progress: &Progress) -> Result<(), FileError> {
         self.http.to_cache(&self.cache, url, &format!("file {name}"), sha256, size, progress).await.map_err(|e| match e {
-            HttpError::Cache { source: CacheError::Mismatch { actual, .. }, .. } => FileError::Hash { name: name.into(), url: url.into(), expected: sha256.hex().into(), actual: actual.hex().into() },
+            HttpError::Cache { source: CacheError::Mismatch { actual, .. }, .. } => {
+                FileError::Hash { name: name.into(), url: url.into(), expected: sha256.hex().into(), actual: actual.hex().into() }
+            }
             HttpError::TooLarge { .. } => FileError::Hash { name: name.into(), url: url.into(), expected: sha256.hex().into(), actual: "(more bytes than locked)".into() },
             e => FileError::Fetch { name: name.into(), url: url.into(), detail: e.to_string() },
         })

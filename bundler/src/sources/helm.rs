@@ -42,7 +42,23 @@ const MAX_CHARTS: usize = 500;
 /// Chart.yaml fields helm's `chart.Metadata` knows: what goes into the OCI config and the
 /// mirror's index.yaml (helm reads both strictly).
 const METADATA_FIELDS: &[&str] = &[
-    "name", "home", "sources", "version", "description", "keywords", "maintainers", "icon", "apiVersion", "condition", "tags", "appVersion", "deprecated", "annotations", "kubeVersion", "dependencies", "type",
+    "name",
+    "home",
+    "sources",
+    "version",
+    "description",
+    "keywords",
+    "maintainers",
+    "icon",
+    "apiVersion",
+    "condition",
+    "tags",
+    "appVersion",
+    "deprecated",
+    "annotations",
+    "kubeVersion",
+    "dependencies",
+    "type",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +147,11 @@ enum OriginKey {
 
 /// The highest version satisfying the constraint as helm reads it (none: the highest stable one).
 fn pick<'a>(name: &str, constraint: Option<&str>, versions: impl Iterator<Item = &'a str> + Clone) -> Result<Option<String>, HelmError> {
-    constraint::pick(constraint, versions).map(|v| v.map(str::to_string)).map_err(|detail| HelmError::Constraint { name: name.into(), constraint: constraint.unwrap_or_default().into(), detail })
+    constraint::pick(constraint, versions).map(|v| v.map(str::to_string)).map_err(|detail| HelmError::Constraint {
+        name: name.into(),
+        constraint: constraint.unwrap_or_default().into(),
+        detail,
+    })
 }
 
 /// What the bundler reads out of a chart archive.
@@ -164,11 +184,15 @@ fn images_in_values(v: &Value, app_version: Option<&str>, out: &mut BTreeSet<Str
                         Value::String(s) => push_image(s, out),
                         Value::Object(im) => {
                             if let Some(repo) = im.get("repository").and_then(Value::as_str).filter(|r| !r.is_empty()) {
-                                let scalar = |k: &str| im.get(k).and_then(|x| match x {
-                                    Value::String(s) => Some(s.clone()),
-                                    Value::Number(n) => Some(n.to_string()),
-                                    _ => None,
-                                }).filter(|s| !s.is_empty());
+                                let scalar = |k: &str| {
+                                    im.get(k)
+                                        .and_then(|x| match x {
+                                            Value::String(s) => Some(s.clone()),
+                                            Value::Number(n) => Some(n.to_string()),
+                                            _ => None,
+                                        })
+                                        .filter(|s| !s.is_empty())
+                                };
                                 let mut r = match scalar("registry") {
                                     Some(reg) => format!("{}/{repo}", reg.trim_end_matches('/')),
                                     None => repo.to_string(),
@@ -222,7 +246,10 @@ fn read_chart(tgz: &[u8], chart: &str, version: &str) -> Result<ChartContents, H
     let bad = |detail: String| HelmError::Archive { name: chart.into(), version: version.into(), detail };
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     unpack(tgz, "", 0, &mut files, &mut 0).map_err(|e| bad(format!("not a readable chart archive: {e}")))?;
-    let root = files.keys().find_map(|p| p.strip_suffix("/Chart.yaml").filter(|r| !r.contains('/')).map(str::to_string)).ok_or_else(|| bad("no Chart.yaml at the top of the archive".into()))?;
+    let root = files
+        .keys()
+        .find_map(|p| p.strip_suffix("/Chart.yaml").filter(|r| !r.contains('/')).map(str::to_string))
+        .ok_or_else(|| bad("no Chart.yaml at the top of the archive".into()))?;
     let mut out = ChartContents::default();
     let chart_yaml = yaml_value(&files[&format!("{root}/Chart.yaml")]).map_err(|e| bad(format!("Chart.yaml: {e}")))?;
     let Value::Object(meta) = chart_yaml else { return Err(bad("Chart.yaml is not a mapping".into())) };
@@ -232,15 +259,27 @@ fn read_chart(tgz: &[u8], chart: &str, version: &str) -> Result<ChartContents, H
     out.metadata = meta.into_iter().filter(|(k, _)| METADATA_FIELDS.contains(&k.as_str())).collect();
     // Dependencies: Chart.yaml (apiVersion v2) or requirements.yaml (v1), pinned by the lock.
     let deps_of = |v: &Value| -> Vec<(String, String, String)> {
-        v.get("dependencies").and_then(Value::as_array).map(|a| {
-            a.iter().filter_map(|d| Some((d.get("name")?.as_str()?.to_string(), d.get("repository").and_then(Value::as_str).unwrap_or("").to_string(), d.get("version").and_then(Value::as_str).unwrap_or("").to_string()))).collect()
-        }).unwrap_or_default()
+        v.get("dependencies")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| {
+                        Some((
+                            d.get("name")?.as_str()?.to_string(),
+                            d.get("repository").and_then(Value::as_str).unwrap_or("").to_string(),
+                            d.get("version").and_then(Value::as_str).unwrap_or("").to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let mut declared = deps_of(&Value::Object(out.metadata.clone()));
     if let Some(req) = files.get(&format!("{root}/requirements.yaml")) {
         declared.extend(deps_of(&yaml_value(req).unwrap_or(Value::Null)));
     }
-    let locked: Vec<(String, String, String)> = ["Chart.lock", "requirements.lock"].iter().filter_map(|f| files.get(&format!("{root}/{f}"))).flat_map(|b| deps_of(&yaml_value(b).unwrap_or(Value::Null))).collect();
+    let locked: Vec<(String, String, String)> =
+        ["Chart.lock", "requirements.lock"].iter().filter_map(|f| files.get(&format!("{root}/{f}"))).flat_map(|b| deps_of(&yaml_value(b).unwrap_or(Value::Null))).collect();
     for (name, repo, constraint) in declared {
         let pinned = locked.iter().find(|(n, r, _)| *n == name && *r == repo).map(|(_, _, v)| v.clone());
         out.dependencies.push((name, repo, pinned.unwrap_or(constraint)));
@@ -248,7 +287,10 @@ fn read_chart(tgz: &[u8], chart: &str, version: &str) -> Result<ChartContents, H
     // Each chart directory (the top one and vendored subcharts) with its own appVersion.
     let chart_dirs: Vec<String> = files.keys().filter_map(|p| p.strip_suffix("/Chart.yaml").map(str::to_string)).collect();
     for dir in &chart_dirs {
-        let app = files.get(&format!("{dir}/Chart.yaml")).and_then(|b| yaml_value(b).ok()).and_then(|v| v.get("appVersion").map(|a| a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())));
+        let app = files
+            .get(&format!("{dir}/Chart.yaml"))
+            .and_then(|b| yaml_value(b).ok())
+            .and_then(|v| v.get("appVersion").map(|a| a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())));
         if let Some(values) = files.get(&format!("{dir}/values.yaml")) {
             if let Ok(v) = yaml_value(values) {
                 images_in_values(&v, app.as_deref(), &mut out.images);
@@ -277,7 +319,13 @@ fn unpack(tgz: &[u8], prefix: &str, depth: usize, files: &mut BTreeMap<String, V
         if path.split('/').any(|c| c == "..") {
             continue;
         }
-        let interesting = path.ends_with("/Chart.yaml") || path.ends_with("/Chart.lock") || path.ends_with("/requirements.yaml") || path.ends_with("/requirements.lock") || path.ends_with("/values.yaml") || path.contains("/templates/") || (path.contains("/charts/") && path.ends_with(".tgz"));
+        let interesting = path.ends_with("/Chart.yaml")
+            || path.ends_with("/Chart.lock")
+            || path.ends_with("/requirements.yaml")
+            || path.ends_with("/requirements.lock")
+            || path.ends_with("/values.yaml")
+            || path.contains("/templates/")
+            || (path.contains("/charts/") && path.ends_with(".tgz"));
         if !interesting || e.size() > MAX_FILE {
             continue;
         }
@@ -310,7 +358,6 @@ struct HelmManifest<'a> {
     layers: [Descriptor; 1],
     annotations: &'a BTreeMap<String, String>,
 }
-
 
 pub struct HelmSource {
     http: Http,
@@ -377,7 +424,11 @@ impl HelmSource {
                         // `file://` subcharts are inside the archive; `@alias` repositories
                         // are named in the helm client's config, which the bundler cannot see.
                         if !repo.is_empty() && !repo.starts_with("file://") {
-                            tracing::warn!("chart {} {}: dependency {name} from {repo:?} is not fetched (give its repository URL in the manifest to carry it)", lock.name, lock.version);
+                            tracing::warn!(
+                                "chart {} {}: dependency {name} from {repo:?} is not fetched (give its repository URL in the manifest to carry it)",
+                                lock.name,
+                                lock.version
+                            );
                         }
                         continue;
                     };
@@ -404,8 +455,16 @@ impl HelmSource {
             available: entries.iter().take(12).map(|e| e.version.as_str()).collect::<Vec<_>>().join(", "),
         })?;
         let entry = entries.iter().find(|e| e.version == version).cloned().expect("picked from these");
-        let raw = entry.urls.first().ok_or_else(|| HelmError::Fetch { name: want.name.clone(), version: version.clone(), url: repo.into(), detail: "the index lists no URL for it".into() })?;
-        let url = reqwest::Url::parse(&format!("{repo}/")).and_then(|b| b.join(raw)).map_err(|e| HelmError::Fetch { name: want.name.clone(), version: version.clone(), url: raw.clone(), detail: e.to_string() })?.to_string();
+        let raw = entry.urls.first().ok_or_else(|| HelmError::Fetch {
+            name: want.name.clone(),
+            version: version.clone(),
+            url: repo.into(),
+            detail: "the index lists no URL for it".into(),
+        })?;
+        let url = reqwest::Url::parse(&format!("{repo}/"))
+            .and_then(|b| b.join(raw))
+            .map_err(|e| HelmError::Fetch { name: want.name.clone(), version: version.clone(), url: raw.clone(), detail: e.to_string() })?
+            .to_string();
         let fetch_err = |detail: String| HelmError::Fetch { name: want.name.clone(), version: version.clone(), url: url.clone(), detail };
         let (sha256, size) = self.http.to_cache_new(&self.cache, &url, None).await.map_err(|e| fetch_err(e.to_string()))?;
         if size > MAX_CHART {
@@ -417,13 +476,33 @@ impl HelmSource {
             }
         }
         let contents = read_chart(&self.cache.read(&sha256)?, &want.name, &version)?;
-        let lock = ChartLock { kind: kinds::HELM.into(), name: want.name.clone(), version, source: url, sha256, size, oci_manifest: None, oci_manifest_size: None, dependency_of: None, images: Vec::new() };
+        let lock = ChartLock {
+            kind: kinds::HELM.into(),
+            name: want.name.clone(),
+            version,
+            source: url,
+            sha256,
+            size,
+            oci_manifest: None,
+            oci_manifest_size: None,
+            dependency_of: None,
+            images: Vec::new(),
+        };
         Ok((lock, contents))
     }
 
     fn chart_spec(&self, repo: &str, tag: &str, platforms: &[String]) -> Result<ImageSpec, HelmError> {
         let reference = ImageRef::parse(&format!("{repo}:{tag}")).map_err(|e| ImageError::Invalid { image: repo.into(), detail: e.to_string() })?;
-        Ok(ImageSpec { reference, platforms: platforms.to_vec(), signatures: false, origin: ImageOrigin::Registry, layout_ref: None, origin_label: None, file: String::new(), line: 0 })
+        Ok(ImageSpec {
+            reference,
+            platforms: platforms.to_vec(),
+            signatures: false,
+            origin: ImageOrigin::Registry,
+            layout_ref: None,
+            origin_label: None,
+            file: String::new(),
+            line: 0,
+        })
     }
 
     async fn lock_oci(&self, repo: &str, want: &Want, platforms: &[String]) -> Result<(ChartLock, ChartContents), HelmError> {
@@ -490,16 +569,37 @@ impl HelmSource {
                 (Some(md), Some(ms)) => {
                     let repo = c.source.strip_prefix("oci://").and_then(|s| s.rsplit_once(':')).map(|(r, _)| r).unwrap_or(&c.source);
                     let spec = self.chart_spec(repo, &oci_tag(&c.version), platforms)?;
-                    let il = ImageLock { kind: "image".into(), name: spec.reference.to_string(), source: c.source.clone(), sha256: md.clone(), size: ms, media_type: OCI_MANIFEST.into(), platforms: Vec::new(), accessories: Vec::new() };
+                    let il = ImageLock {
+                        kind: "image".into(),
+                        name: spec.reference.to_string(),
+                        source: c.source.clone(),
+                        sha256: md.clone(),
+                        size: ms,
+                        media_type: OCI_MANIFEST.into(),
+                        platforms: Vec::new(),
+                        accessories: Vec::new(),
+                    };
                     let (layer, f) = self.oci_chart(&spec, &il, &c.name, &c.version, progress).await?;
                     if layer.digest != c.sha256 {
-                        return Err(HelmError::Digest { name: c.name.clone(), version: c.version.clone(), url: c.source.clone(), expected: c.sha256.hex().into(), actual: layer.digest.hex().into() });
+                        return Err(HelmError::Digest {
+                            name: c.name.clone(),
+                            version: c.version.clone(),
+                            url: c.source.clone(),
+                            expected: c.sha256.hex().into(),
+                            actual: layer.digest.hex().into(),
+                        });
                     }
                     (md.clone(), ms, f.blobs)
                 }
                 _ => {
                     self.http.to_cache(&self.cache, &c.source, &format!("chart {} {}", c.name, c.version), &c.sha256, Some(c.size), progress).await.map_err(|e| match e {
-                        HttpError::Cache { source: CacheError::Mismatch { actual, .. }, .. } => HelmError::Digest { name: c.name.clone(), version: c.version.clone(), url: c.source.clone(), expected: c.sha256.hex().into(), actual: actual.hex().into() },
+                        HttpError::Cache { source: CacheError::Mismatch { actual, .. }, .. } => HelmError::Digest {
+                            name: c.name.clone(),
+                            version: c.version.clone(),
+                            url: c.source.clone(),
+                            expected: c.sha256.hex().into(),
+                            actual: actual.hex().into(),
+                        },
                         e => HelmError::Fetch { name: c.name.clone(), version: c.version.clone(), url: c.source.clone(), detail: e.to_string() },
                     })?;
                     self.synthesize(c)?
@@ -598,6 +698,14 @@ templated:
         images_in_values(&yaml_value(values.as_bytes()).unwrap(), Some("0.15.0"), &mut out);
         images_in_template("spec:\n  containers:\n    - image: registry.k8s.io/pause:3.9\n      image: {{ .Values.image }}\n", &mut out);
         let got: Vec<&str> = out.iter().map(String::as_str).collect();
-        assert_eq!(got, ["docker.io/bitnami/postgresql:16.1.0-debian-11-r15", "docker.io/library/busybox:1.36", "quay.io/prometheuscommunity/postgres-exporter:0.15.0", "registry.k8s.io/pause:3.9"]);
+        assert_eq!(
+            got,
+            [
+                "docker.io/bitnami/postgresql:16.1.0-debian-11-r15",
+                "docker.io/library/busybox:1.36",
+                "quay.io/prometheuscommunity/postgres-exporter:0.15.0",
+                "registry.k8s.io/pause:3.9"
+            ]
+        );
     }
 }

@@ -77,8 +77,8 @@ struct TreeLfs {
     pointer_size: u64,
 }
 
-pub use feas_format::hf::enc_path;
 use feas_format::hf::enc;
+pub use feas_format::hf::enc_path;
 
 /// Patterns as huggingface_hub's `filter_repo_objects` reads them (fnmatch): `*` and `?` also
 /// match `/`, `\` is a separator, not an escape, and a pattern ending in `/` means the folder.
@@ -136,7 +136,11 @@ impl HfSource {
         let header = |n: &str| reply.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         Err(match (reply.status, header("x-error-code").as_str()) {
             (_, "RevisionNotFound") => HfError::RevisionNotFound { repo: s.repo.clone(), revision: s.revision.clone(), endpoint: s.endpoint.clone() },
-            (_, "GatedRepo") => HfError::Api { repo: s.repo.clone(), url: url.into(), detail: "the repository is gated: accept its conditions on the hub and set HF_TOKEN to a token of that account".into() },
+            (_, "GatedRepo") => HfError::Api {
+                repo: s.repo.clone(),
+                url: url.into(),
+                detail: "the repository is gated: accept its conditions on the hub and set HF_TOKEN to a token of that account".into(),
+            },
             (_, "RepoNotFound") | (401, _) => HfError::RepoNotFound { repo: s.repo.clone(), endpoint: s.endpoint.clone() },
             (status, _) => {
                 let msg = header("x-error-message");
@@ -148,7 +152,8 @@ impl HfSource {
     async fn commit(&self, s: &HfSpec) -> Result<String, HfError> {
         let url = format!("{}/api/models/{}/revision/{}", s.endpoint, s.repo, enc(&s.revision));
         let reply = self.api(s, &url).await?;
-        let info: RepoInfo = serde_json::from_slice(&reply.body).map_err(|e| HfError::Api { repo: s.repo.clone(), url: url.clone(), detail: format!("not the hub's repository info: {e}") })?;
+        let info: RepoInfo =
+            serde_json::from_slice(&reply.body).map_err(|e| HfError::Api { repo: s.repo.clone(), url: url.clone(), detail: format!("not the hub's repository info: {e}") })?;
         match info.sha {
             Some(c) if fmt::is_commit(&c) => Ok(c),
             other => Err(HfError::Api { repo: s.repo.clone(), url, detail: format!("no 40-hex commit in `sha` (got {other:?})") }),
@@ -197,7 +202,11 @@ impl HfSource {
                 let source = format!("{}/{}/resolve/{commit}/{}", s.endpoint, s.repo, enc_path(&e.path));
                 let (sha256, size) = match &e.lfs {
                     Some(l) => {
-                        let d = format!("sha256:{}", l.oid).parse().map_err(|_| HfError::Api { repo: s.repo.clone(), url: source.clone(), detail: format!("the tree gives {} an LFS oid {:?} that is not a sha256", e.path, l.oid) })?;
+                        let d = format!("sha256:{}", l.oid).parse().map_err(|_| HfError::Api {
+                            repo: s.repo.clone(),
+                            url: source.clone(),
+                            detail: format!("the tree gives {} an LFS oid {:?} that is not a sha256", e.path, l.oid),
+                        })?;
                         (d, l.size)
                     }
                     None => self.git_file(s, &e, &source, progress).await?,
@@ -224,7 +233,9 @@ impl HfSource {
 
     async fn git_file(&self, s: &HfSpec, e: &TreeEntry, url: &str, progress: &Progress) -> Result<(Digest, u64), HfError> {
         let (d, n) = self.http.to_cache_new(&self.cache, url, Some(e.size)).await.map_err(|err| match err {
-            HttpError::TooLarge { .. } => HfError::Hash { repo: s.repo.clone(), path: e.path.clone(), url: url.into(), what: "size", expected: e.size.to_string(), actual: "more bytes".into() },
+            HttpError::TooLarge { .. } => {
+                HfError::Hash { repo: s.repo.clone(), path: e.path.clone(), url: url.into(), what: "size", expected: e.size.to_string(), actual: "more bytes".into() }
+            }
             err => HfError::Fetch { repo: s.repo.clone(), path: e.path.clone(), url: url.into(), detail: err.to_string() },
         })?;
         progress.inc(n);
@@ -240,7 +251,9 @@ impl HfSource {
         self.http.to_cache(&self.cache, &l.source, &what, &l.sha256, Some(l.size), progress).await.map_err(|e| {
             let hash = |what, expected: String, actual: String| HfError::Hash { repo: l.repo.clone(), path: l.path.clone(), url: l.source.clone(), what, expected, actual };
             match e {
-                HttpError::Cache { source: CacheError::Mismatch { actual, actual_size, .. }, .. } => hash("sha256", format!("{} ({} bytes)", l.sha256.hex(), l.size), format!("{} ({actual_size} bytes)", actual.hex())),
+                HttpError::Cache { source: CacheError::Mismatch { actual, actual_size, .. }, .. } => {
+                    hash("sha256", format!("{} ({} bytes)", l.sha256.hex(), l.size), format!("{} ({actual_size} bytes)", actual.hex()))
+                }
                 HttpError::TooLarge { .. } => hash("size", l.size.to_string(), "more bytes".into()),
                 e => HfError::Fetch { repo: l.repo.clone(), path: l.path.clone(), url: l.source.clone(), detail: e.to_string() },
             }
@@ -268,7 +281,10 @@ impl HfSource {
                 commit: commit.into(),
                 revisions: revisions.into_iter().map(String::from).collect(),
                 endpoint: endpoint.clone(),
-                files: files.values().map(|l| HfFile { path: l.path.clone(), size: l.size, sha256: l.sha256.clone(), oid: l.oid.clone(), lfs_pointer_size: l.lfs_pointer_size.filter(|_| l.lfs) }).collect(),
+                files: files
+                    .values()
+                    .map(|l| HfFile { path: l.path.clone(), size: l.size, sha256: l.sha256.clone(), oid: l.oid.clone(), lfs_pointer_size: l.lfs_pointer_size.filter(|_| l.lfs) })
+                    .collect(),
             };
             let layers = files.values().map(|l| titled_layer(fmt::FILE_MEDIA_TYPE, l.sha256.clone(), l.size, l.path.clone())).collect();
             fetched.merge(

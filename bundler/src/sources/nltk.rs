@@ -115,7 +115,9 @@ impl NltkSource {
                 let url = package_url(&s.index, attrs).map_err(|detail| NltkError::Package { id: id.clone(), url: s.index.clone(), detail })?;
                 let size = attrs.get("size").and_then(|v| v.parse().ok());
                 let (sha256, n) = self.http.to_cache_new(&self.cache, &url, size).await.map_err(|e| match e {
-                    HttpError::TooLarge { .. } => NltkError::Package { id: id.clone(), url: url.clone(), detail: format!("larger than the index's size {}", size.unwrap_or_default()) },
+                    HttpError::TooLarge { .. } => {
+                        NltkError::Package { id: id.clone(), url: url.clone(), detail: format!("larger than the index's size {}", size.unwrap_or_default()) }
+                    }
                     e => NltkError::Package { id: id.clone(), url: url.clone(), detail: e.to_string() },
                 })?;
                 let expected = attrs.get("checksum").map(|c| c.to_ascii_lowercase()).unwrap_or_default();
@@ -141,7 +143,11 @@ impl NltkSource {
             if attrs.get("checksum").map(|c| c.to_ascii_lowercase()).as_deref() != Some(l.checksum.as_str()) {
                 return Err(NltkError::Drift { id: l.name.clone(), detail: format!("{} now lists another checksum for it", spec.index) });
             }
-            self.http.to_cache(&self.cache, &l.source, &format!("nltk package {}", l.name), &l.sha256, Some(l.size), progress).await.map_err(|e| NltkError::Package { id: l.name.clone(), url: l.source.clone(), detail: e.to_string() })?;
+            self.http.to_cache(&self.cache, &l.source, &format!("nltk package {}", l.name), &l.sha256, Some(l.size), progress).await.map_err(|e| NltkError::Package {
+                id: l.name.clone(),
+                url: l.source.clone(),
+                detail: e.to_string(),
+            })?;
             // Every requested collection travels with each package, so the mirror can list a
             // collection from whichever of its packages it holds.
             let collections: Vec<Collection> = colls.iter().filter_map(|c| idx.collections.get(c)).cloned().collect();

@@ -118,12 +118,8 @@ impl ImageSource {
                 ImageError::NotFound { image: img, what: what.into(), url }
             }
             OciDistributionError::ServerError { code: 404, .. } => ImageError::NotFound { image: img, what: what.into(), url },
-            OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
-                ImageError::Unauthorized { image: img, url, detail }
-            }
-            OciDistributionError::RequestError(ref r) if r.is_connect() || r.is_timeout() => {
-                ImageError::Unreachable { image: img, url, detail: root_cause(&e) }
-            }
+            OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => ImageError::Unauthorized { image: img, url, detail },
+            OciDistributionError::RequestError(ref r) if r.is_connect() || r.is_timeout() => ImageError::Unreachable { image: img, url, detail: root_cause(&e) },
             _ => ImageError::Registry { image: img, what: what.into(), url, detail: root_cause(&e) },
         }
     }
@@ -137,11 +133,7 @@ impl ImageSource {
         }
         let up = self.upstream(image, reference);
         let what = if reference.contains(':') { format!("manifest {reference}") } else { format!("tag {reference:?}") };
-        let (bytes, _) = self
-            .client
-            .pull_manifest_raw(&up.reference, &up.auth, oci_types::MANIFEST_ACCEPT)
-            .await
-            .map_err(|e| self.classify(image, &what, &up, e))?;
+        let (bytes, _) = self.client.pull_manifest_raw(&up.reference, &up.auth, oci_types::MANIFEST_ACCEPT).await.map_err(|e| self.classify(image, &what, &up, e))?;
         if bytes.len() > MAX_MANIFEST {
             return Err(ImageError::Invalid { image: image.to_string(), detail: format!("{what} is {} bytes, over the 4 MiB limit", bytes.len()) });
         }
@@ -220,16 +212,7 @@ impl ImageSource {
         } else {
             Vec::new()
         };
-        Ok(ImageLock {
-            kind: "image".into(),
-            name: image,
-            source,
-            sha256: digest,
-            size: bytes.len() as u64,
-            media_type,
-            platforms,
-            accessories: Vec::new(),
-        })
+        Ok(ImageLock { kind: "image".into(), name: image, source, sha256: digest, size: bytes.len() as u64, media_type, platforms, accessories: Vec::new() })
     }
 
     /// Cosign tags of the top digest, and OCI referrers of the top and each kept platform.
@@ -294,7 +277,12 @@ impl ImageSource {
             let listed: BTreeSet<&Digest> = top.manifests.iter().map(|d| &d.digest).collect();
             if !keep.is_subset(&listed) {
                 let held = keep.intersection(&listed).count();
-                return Err(ImageError::Drift { image: image.to_string(), locked: format!("{} platform manifests", keep.len()), actual: format!("{held} of them in {}", lock.sha256), url: lock.source.clone() });
+                return Err(ImageError::Drift {
+                    image: image.to_string(),
+                    locked: format!("{} platform manifests", keep.len()),
+                    actual: format!("{held} of them in {}", lock.sha256),
+                    url: lock.source.clone(),
+                });
             }
             manifests.extend(keep.iter().map(|d| (*d).clone()));
             omitted = listed.difference(&keep).map(|d| (*d).clone()).collect();
@@ -330,10 +318,7 @@ impl ImageSource {
             }
         }
         progress.add_total(blobs.values().filter(|b| !self.cache.has(&b.digest, Some(b.size))).map(|b| b.size).sum());
-        futures_util::stream::iter(blobs.values().map(|b| getter.blob(b)))
-            .buffer_unordered(CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
+        futures_util::stream::iter(blobs.values().map(|b| getter.blob(b))).buffer_unordered(CONCURRENCY).try_collect::<Vec<()>>().await?;
         for b in blobs.into_values() {
             fetched.blobs.insert(b.digest, b.size);
         }
@@ -420,9 +405,7 @@ impl Getter<'_> {
                     resumes += 1;
                     tracing::warn!("{what}: connection dropped at {} of {} bytes ({e}); resuming", out.size(), b.size);
                 }
-                Some(e) => {
-                    return Err(ImageError::Registry { image: self.image.to_string(), what: format!("blob {}", b.digest), url: up.url.clone(), detail: e.to_string() })
-                }
+                Some(e) => return Err(ImageError::Registry { image: self.image.to_string(), what: format!("blob {}", b.digest), url: up.url.clone(), detail: e.to_string() }),
             }
         }
         out.flush().await.map_err(io_err)?;
@@ -580,4 +563,3 @@ fn docker_config_auth(registry: &str) -> Option<RegistryAuth> {
     let (u, p) = decoded.split_once(':')?;
     Some(RegistryAuth::Basic(u.into(), p.into()))
 }
-

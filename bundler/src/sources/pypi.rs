@@ -153,7 +153,9 @@ impl Fetcher {
 
 async fn fetch_file(http: &Http, cache: &BlobCache, url: &str, filename: &str, digest: &Digest, size: Option<u64>, progress: &Progress) -> Result<(), PypiError> {
     http.to_cache(cache, url, &format!("pypi file {filename}"), digest, size, progress).await.map_err(|e| match e {
-        HttpError::Cache { source: CacheError::Mismatch { actual, .. }, .. } => PypiError::Hash { file: filename.into(), url: url.into(), expected: digest.hex().into(), actual: actual.hex().into() },
+        HttpError::Cache { source: CacheError::Mismatch { actual, .. }, .. } => {
+            PypiError::Hash { file: filename.into(), url: url.into(), expected: digest.hex().into(), actual: actual.hex().into() }
+        }
         HttpError::TooLarge { .. } => PypiError::Hash { file: filename.into(), url: url.into(), expected: digest.hex().into(), actual: "(more bytes than listed)".into() },
         e => PypiError::Index { url: url.into(), detail: e.to_string() },
     })
@@ -219,7 +221,14 @@ impl PypiSource {
     }
 
     fn artifact(&self, w: &WheelLock) -> Result<Fetched, PypiError> {
-        let config = WheelConfig { project: w.project.clone(), version: w.version.clone(), filename: w.filename.clone(), requires_python: w.requires_python.clone(), source: w.source.clone() }.to_bytes();
+        let config = WheelConfig {
+            project: w.project.clone(),
+            version: w.version.clone(),
+            filename: w.filename.clone(),
+            requires_python: w.requires_python.clone(),
+            source: w.source.clone(),
+        }
+        .to_bytes();
         let mut layers = vec![titled_layer(fmt::FILE_MEDIA_TYPE, w.sha256.clone(), w.size, w.filename.clone())];
         if w.filename.ends_with(".whl") {
             let meta = core_metadata(&self.cache, &w.sha256, &w.filename).map_err(|detail| PypiError::Metadata { what: w.filename.clone(), detail })?;
@@ -252,7 +261,10 @@ fn resolve_all(http: Http, cache: Arc<BlobCache>, rt: tokio::runtime::Handle, sp
         };
         let parse = |list: &[String]| -> Result<Vec<Requirement>, PypiError> {
             list.iter()
-                .map(|s| crate::sources::pypi::parse_requirement(s).map_err(|e| PypiError::Metadata { what: format!("{} line {}", spec.file, spec.line), detail: format!("requirement {s:?}: {e}") }))
+                .map(|s| {
+                    crate::sources::pypi::parse_requirement(s)
+                        .map_err(|e| PypiError::Metadata { what: format!("{} line {}", spec.file, spec.line), detail: format!("requirement {s:?}: {e}") })
+                })
                 .collect()
         };
         let (roots, constraints) = (parse(&spec.requirements)?, parse(&spec.constraints)?);

@@ -164,10 +164,7 @@ async fn apt(client: &reqwest::Client, url: &str, out: Option<&Path>) -> anyhow:
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             std::fs::write(dir.join("mirror.sources"), &sources)?;
             std::fs::write(dir.join("mirror.gpg"), get(client, &format!("{url}/apt/key.gpg")).await?)?;
-            eprintln!(
-                "wrote {0}/mirror.sources and {0}/mirror.gpg; on each client: copy mirror.sources to /etc/apt/sources.list.d/, then `apt-get update`",
-                dir.display()
-            );
+            eprintln!("wrote {0}/mirror.sources and {0}/mirror.gpg; on each client: copy mirror.sources to /etc/apt/sources.list.d/, then `apt-get update`", dir.display());
         }
         None => {
             println!("# /etc/apt/sources.list.d/mirror.sources — the mirror's signing key is inline; then run `apt-get update`.");

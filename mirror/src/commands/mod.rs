@@ -1,12 +1,12 @@
 //! Command bodies: library functions called by the thin `main.rs`.
 
 pub mod client_config;
-pub mod push;
-pub mod registry_config;
 pub mod gc;
 pub mod history;
 pub mod import;
 pub mod inventory;
+pub mod push;
+pub mod registry_config;
 pub mod rm;
 pub mod serve;
 pub mod verify;

@@ -38,7 +38,10 @@ pub async fn run(args: &PushArgs) -> anyhow::Result<()> {
             for i in &s.images {
                 eprintln!("pushed {i}");
             }
-            eprintln!("{} blob(s) uploaded ({} bytes), {} already there, {} mounted; {} manifest(s)", s.blobs_uploaded, s.bytes_uploaded, s.blobs_skipped, s.blobs_mounted, s.manifests);
+            eprintln!(
+                "{} blob(s) uploaded ({} bytes), {} already there, {} mounted; {} manifest(s)",
+                s.blobs_uploaded, s.bytes_uploaded, s.blobs_skipped, s.blobs_mounted, s.manifests
+            );
         }
     }
     if let Some(url) = &args.apt {

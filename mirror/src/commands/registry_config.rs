@@ -26,7 +26,13 @@ pub async fn registries(client: &reqwest::Client, url: &str) -> anyhow::Result<B
             bail!("{page}: HTTP {}", resp.status());
         }
         // `Link: </v2/_catalog?last=…&n=…>; rel="next"`
-        next = resp.headers().get(reqwest::header::LINK).and_then(|l| l.to_str().ok()).and_then(|l| l.split_once('<')).and_then(|(_, r)| r.split_once('>')).map(|(p, _)| format!("{url}{p}"));
+        next = resp
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| l.split_once('<'))
+            .and_then(|(_, r)| r.split_once('>'))
+            .map(|(p, _)| format!("{url}{p}"));
         let body: serde_json::Value = resp.json().await.with_context(|| format!("{page} is not a catalog"))?;
         for r in body["repositories"].as_array().into_iter().flatten().filter_map(|r| r.as_str()) {
             if let Some(reg) = registry_of(r) {
@@ -103,7 +109,10 @@ pub fn podman(url: &str, regs: &BTreeSet<String>, ca: Option<&Path>) -> anyhow::
     let mut out = vec![Generated { rel: PathBuf::from("containers/registries.conf.d/50-mirror.conf"), text: t }];
     if ca.is_some() {
         // The CA goes to /etc/containers/certs.d/<host:port>/ca.crt, written by `write`.
-        out.push(Generated { rel: PathBuf::from(format!("containers/certs.d/{host}/README")), text: format!("ca.crt here is the mirror's CA: copy this directory to /etc/containers/certs.d/{host}/\n") });
+        out.push(Generated {
+            rel: PathBuf::from(format!("containers/certs.d/{host}/README")),
+            text: format!("ca.crt here is the mirror's CA: copy this directory to /etc/containers/certs.d/{host}/\n"),
+        });
     }
     Ok(out)
 }

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use feas_format::bundle::{annotations, kinds};
 use feas_format::deb::{self, DebConfig};
-use feas_format::pypi::{self as pyfmt, WheelConfig};
 use feas_format::oci::{AnyManifest, Descriptor};
+use feas_format::pypi::{self as pyfmt, WheelConfig};
 use feas_format::Digest;
 
 use feas_format::names::safe_segment;
@@ -59,10 +59,8 @@ pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, String> {
             }
             _ => {}
         }
-        let repo = top
-            .annotations
-            .get(annotations::REPOSITORY)
-            .ok_or_else(|| entry(format!("no {} annotation; was the bundle made by `bundler create`?", annotations::REPOSITORY)))?;
+        let repo =
+            top.annotations.get(annotations::REPOSITORY).ok_or_else(|| entry(format!("no {} annotation; was the bundle made by `bundler create`?", annotations::REPOSITORY)))?;
         validate_repo(repo).map_err(entry)?;
         if !plan.changes.repos.contains(repo) {
             plan.changes.repos.push(repo.clone());
@@ -185,7 +183,14 @@ fn walk_deb(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Str
         return Err(bad("the stanza's SHA256/Size do not describe the carried file".into()));
     }
     let arch = field("Architecture")?;
-    let record = DebRecord { stanza: cfg.control.clone(), digest: layer.digest.clone(), size: layer.size, codename: cfg.codename.clone(), origin: cfg.origin.clone(), label: cfg.label.clone() };
+    let record = DebRecord {
+        stanza: cfg.control.clone(),
+        digest: layer.digest.clone(),
+        size: layer.size,
+        codename: cfg.codename.clone(),
+        origin: cfg.origin.clone(),
+        label: cfg.label.clone(),
+    };
     let index_archs: Vec<&String> = if arch == "all" { cfg.architectures.iter().collect() } else { cfg.architectures.iter().filter(|a| *a == arch).collect() };
     if index_archs.is_empty() {
         return Err(bad(format!("architecture {arch} is none of the targets {:?}", cfg.architectures)));
@@ -219,7 +224,15 @@ fn walk_helm(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), St
         return Err(format!("chart {name} is not filed under charts/{name}"));
     }
     check_layer(layer, "chart", lookup, plan)?;
-    plan.changes.charts.push(crate::store::HelmRecord { name, version, metadata, digest: layer.digest.clone(), size: layer.size, manifest: top.digest.clone(), created: String::new() });
+    plan.changes.charts.push(crate::store::HelmRecord {
+        name,
+        version,
+        metadata,
+        digest: layer.digest.clone(),
+        size: layer.size,
+        manifest: top.digest.clone(),
+        created: String::new(),
+    });
     Ok(())
 }
 
@@ -402,7 +415,11 @@ mod tests {
         };
         let platform = |m: &str, arch: &str| {
             let (d, n) = put(format!(r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[],"annotations":{{"a":"{arch}"}}}}"#).as_bytes());
-            let absent = |d: &Digest| if m == "absent" { std::fs::remove_file(dir.path().join(d.to_string())).unwrap() };
+            let absent = |d: &Digest| {
+                if m == "absent" {
+                    std::fs::remove_file(dir.path().join(d.to_string())).unwrap()
+                }
+            };
             absent(&d);
             (d, n, arch.to_string())
         };

@@ -187,7 +187,13 @@ impl Sink for Staging<'_> {
             self.already = Some((b, signer));
             return Err(BundleError::Refused("already imported".into()));
         }
-        tracing::warn!("bundle {} sequence {} was imported before but the store lacks {} of its records ({}…): importing it again to restore them", b.name, b.sequence, lacking.len(), lacking[0]);
+        tracing::warn!(
+            "bundle {} sequence {} was imported before but the store lacks {} of its records ({}…): importing it again to restore them",
+            b.name,
+            b.sequence,
+            lacking.len(),
+            lacking[0]
+        );
         Ok(())
     }
 
@@ -245,9 +251,7 @@ fn copy(blob: &BlobRef, data: &mut dyn Read, out: &mut dyn Write) -> Result<(), 
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err(Failed::Read(BundleError::Truncated(format!("inside blob {}", blob.digest))))
-            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(Failed::Read(BundleError::Truncated(format!("inside blob {}", blob.digest)))),
             Err(e) => return Err(Failed::Read(BundleError::Io(io::Error::new(e.kind(), format!("reading blob {} from the bundle: {e}", blob.digest))))),
         };
         out.write_all(&buf[..n]).map_err(Failed::Write)?;

@@ -16,10 +16,7 @@ use feas_format::sign::{KeyId, PublicKey};
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
     #[error("cannot read trust file {path}: {source}; check the path given to --trust-file")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("trust file {path}: {detail}")]
     Invalid { path: String, detail: String },
 }
@@ -78,15 +75,9 @@ pub struct ScopedKey {
 
 impl TrustFile {
     pub fn load(path: &Path) -> Result<TrustFile, TrustError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrustError::Io {
-            path: path.into(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| TrustError::Io { path: path.into(), source })?;
         let shown = path.display().to_string();
-        let invalid = |detail: String| TrustError::Invalid {
-            path: shown.clone(),
-            detail,
-        };
+        let invalid = |detail: String| TrustError::Invalid { path: shown.clone(), detail };
         let spec: FileSpec = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut keys = Vec::new();
@@ -101,17 +92,9 @@ impl TrustFile {
                 (None, Some(line)) => (line, format!("{shown} (key {n})")),
                 _ => return Err(invalid(format!("key {n}: give exactly one of `public` (a .pub file) or `key` (its base64 line)"))),
             };
-            keys.push(ScopedKey {
-                text,
-                source,
-                names: k.names,
-            });
+            keys.push(ScopedKey { text, source, names: k.names });
         }
-        let file = TrustFile {
-            path: shown,
-            keys,
-            revoked: spec.revoked,
-        };
+        let file = TrustFile { path: shown, keys, revoked: spec.revoked };
         file.check()?;
         Ok(file)
     }
@@ -122,47 +105,25 @@ impl TrustFile {
     }
 
     #[allow(clippy::type_complexity)]
-    fn compile(
-        &self,
-    ) -> Result<
-        (
-            Vec<(PublicKey, Vec<(String, GlobMatcher)>)>,
-            Vec<(KeyId, Option<String>)>,
-        ),
-        TrustError,
-    > {
-        let invalid = |detail: String| TrustError::Invalid {
-            path: self.path.clone(),
-            detail,
-        };
+    fn compile(&self) -> Result<(Vec<(PublicKey, Vec<(String, GlobMatcher)>)>, Vec<(KeyId, Option<String>)>), TrustError> {
+        let invalid = |detail: String| TrustError::Invalid { path: self.path.clone(), detail };
         let mut keys = Vec::new();
         for (i, k) in self.keys.iter().enumerate() {
             let n = i + 1;
-            let key = PublicKey::parse(&k.text, &k.source).map_err(|e| {
-                invalid(format!(
-                    "key {n} ({}): not a minisign public key: {e}",
-                    k.source
-                ))
-            })?;
+            let key = PublicKey::parse(&k.text, &k.source).map_err(|e| invalid(format!("key {n} ({}): not a minisign public key: {e}", k.source)))?;
             if k.names.is_empty() {
                 return Err(invalid(format!("key {n} ({}) has no `names`: list the bundle names it may sign, e.g. names = [\"*\"]", k.source)));
             }
             let mut patterns = Vec::new();
             for p in &k.names {
-                let g = Glob::new(p)
-                    .map_err(|e| invalid(format!("key {n}: name pattern {p:?}: {e}")))?;
+                let g = Glob::new(p).map_err(|e| invalid(format!("key {n}: name pattern {p:?}: {e}")))?;
                 patterns.push((p.clone(), g.compile_matcher()));
             }
             keys.push((key, patterns));
         }
         let mut revoked = Vec::new();
         for r in &self.revoked {
-            let id = parse_key_id(&r.id).ok_or_else(|| {
-                invalid(format!(
-                    "revoked id {:?} is not a key id (16 hex digits, as minisign prints it)",
-                    r.id
-                ))
-            })?;
+            let id = parse_key_id(&r.id).ok_or_else(|| invalid(format!("revoked id {:?} is not a key id (16 hex digits, as minisign prints it)", r.id)))?;
             revoked.push((id, r.reason.clone()));
         }
         Ok((keys, revoked))
@@ -175,9 +136,7 @@ pub fn parse_key_id(s: &str) -> Option<KeyId> {
     if s.len() != 16 {
         return None;
     }
-    u64::from_str_radix(s, 16)
-        .ok()
-        .map(|n| KeyId(n.to_le_bytes()))
+    u64::from_str_radix(s, 16).ok().map(|n| KeyId(n.to_le_bytes()))
 }
 
 /// What a signer may do with a bundle name.
@@ -251,10 +210,7 @@ impl Trust {
         for (p, _, f) in scope {
             by_file.entry(f).or_default().push(p);
         }
-        let allowed: Vec<String> = by_file
-            .iter()
-            .map(|(f, ps)| format!("trust file {f} lets it sign only {}", ps.join(", ")))
-            .collect();
+        let allowed: Vec<String> = by_file.iter().map(|(f, ps)| format!("trust file {f} lets it sign only {}", ps.join(", "))).collect();
         Grant::Refused(format!("bundle {name} is signed by key {id}, but {}. If that key publishes {name}, add the name to its `names` there", allowed.join("; ")))
     }
 }
@@ -276,12 +232,7 @@ mod tests {
         let (a_pub, a) = key(dir.path(), "a");
         let (b_pub, b) = key(dir.path(), "b");
         let (_, c) = key(dir.path(), "c");
-        let b_line = std::fs::read_to_string(&b_pub)
-            .unwrap()
-            .lines()
-            .nth(1)
-            .unwrap()
-            .to_string();
+        let b_line = std::fs::read_to_string(&b_pub).unwrap().lines().nth(1).unwrap().to_string();
         assert!(a_pub.starts_with(dir.path()));
         let f = dir.path().join("trust.toml");
         std::fs::write(&f, format!("[[key]]\npublic = \"a/bundle.pub\"\nnames = [\"a*\", \"shared\"]\n\n[[key]]\nkey = \"{b_line}\"\nnames = [\"b?\"]\n\n[[revoked]]\nid = \"{}\"\nreason = \"lost\"\n", c.id)).unwrap();
@@ -290,24 +241,13 @@ mod tests {
         let t = Trust::new(&[c.clone(), a.clone()], &[file]).unwrap();
         let ids: Vec<KeyId> = t.keys().iter().map(|k| k.id).collect();
         assert_eq!(ids, vec![a.id, b.id]);
-        assert!(
-            t.revoked(c.id).unwrap().contains("lost")
-                && t.revoked(c.id).unwrap().contains("trust.toml")
-        );
+        assert!(t.revoked(c.id).unwrap().contains("lost") && t.revoked(c.id).unwrap().contains("trust.toml"));
         assert!(t.revoked(a.id).is_none());
         assert_eq!(t.may_sign(a.id, "alpha"), Grant::Named);
         assert_eq!(t.may_sign(a.id, "shared"), Grant::Named);
         assert_eq!(t.may_sign(b.id, "b1"), Grant::Named);
-        let Grant::Refused(why) = t.may_sign(b.id, "b12") else {
-            panic!()
-        };
-        assert!(
-            why.contains("b12")
-                && why.contains(&b.id.to_string())
-                && why.contains("b?")
-                && why.contains("trust.toml"),
-            "{why}"
-        );
+        let Grant::Refused(why) = t.may_sign(b.id, "b12") else { panic!() };
+        assert!(why.contains("b12") && why.contains(&b.id.to_string()) && why.contains("b?") && why.contains("trust.toml"), "{why}");
         assert!(matches!(t.may_sign(a.id, "b1"), Grant::Refused(_)));
         // A key only given with --trust: any name.
         let (_, d) = key(dir.path(), "d");
@@ -319,21 +259,12 @@ mod tests {
     fn bad_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let cases = [
-            (
-                "[[key]]\npublic = \"missing.pub\"\nnames = [\"*\"]\n",
-                "missing.pub",
-            ),
-            (
-                "[[key]]\nkey = \"RWQ\"\nnames = [\"*\"]\n",
-                "not a minisign public key",
-            ),
+            ("[[key]]\npublic = \"missing.pub\"\nnames = [\"*\"]\n", "missing.pub"),
+            ("[[key]]\nkey = \"RWQ\"\nnames = [\"*\"]\n", "not a minisign public key"),
             ("[[key]]\nnames = [\"*\"]\n", "exactly one of"),
             ("[[revoked]]\nid = \"xyz\"\n", "xyz"),
             ("[[keys]]\nnames = [\"*\"]\n", "keys"),
-            (
-                "[[key]]\nkey = \"RWQ\"\nnames = [\"*\"]\nname = \"x\"\n",
-                "name",
-            ),
+            ("[[key]]\nkey = \"RWQ\"\nnames = [\"*\"]\nname = \"x\"\n", "name"),
         ];
         for (text, needle) in cases {
             let f = dir.path().join("t.toml");
@@ -345,20 +276,12 @@ mod tests {
         let line = a_line(dir.path());
         let f = dir.path().join("t.toml");
         std::fs::write(&f, format!("[[key]]\nkey = \"{line}\"\nnames = []\n")).unwrap();
-        assert!(TrustFile::load(&f)
-            .unwrap_err()
-            .to_string()
-            .contains("no `names`"));
+        assert!(TrustFile::load(&f).unwrap_err().to_string().contains("no `names`"));
         assert_eq!(parse_key_id(&a.id.to_string()), Some(a.id));
         assert_eq!(parse_key_id(&a.id.to_string().to_lowercase()), Some(a.id));
     }
 
     fn a_line(dir: &Path) -> String {
-        std::fs::read_to_string(dir.join("a/bundle.pub"))
-            .unwrap()
-            .lines()
-            .nth(1)
-            .unwrap()
-            .to_string()
+        std::fs::read_to_string(dir.join("a/bundle.pub")).unwrap().lines().nth(1).unwrap().to_string()
     }
 }

@@ -98,10 +98,7 @@ fn check_method(m: &Method) -> Result<bool, AptError> {
 
 impl AptState {
     fn signer(&self, store: &Store) -> Result<Arc<Signer>, AptError> {
-        self.signer
-            .get_or_init(|| Signer::load_or_create(&store.paths.apt_key()).map(Arc::new).map_err(|e| e.to_string()))
-            .clone()
-            .map_err(AptError::Internal)
+        self.signer.get_or_init(|| Signer::load_or_create(&store.paths.apt_key()).map(Arc::new).map_err(|e| e.to_string())).clone().map_err(AptError::Internal)
     }
 
     /// The suite's indexes if rendered at the current generation: a sled get and a map lookup,
@@ -177,10 +174,8 @@ async fn listing(State(st): State<AppState>, method: Method) -> R {
     let sources: Vec<serde_json::Value> = suites
         .iter()
         .map(|(id, suites)| {
-            let suites: Vec<serde_json::Value> = suites
-                .iter()
-                .map(|(suite, i)| serde_json::json!({"suite": suite, "codename": i.codename, "components": i.components, "architectures": i.architectures}))
-                .collect();
+            let suites: Vec<serde_json::Value> =
+                suites.iter().map(|(suite, i)| serde_json::json!({"suite": suite, "codename": i.codename, "components": i.components, "architectures": i.architectures})).collect();
             serde_json::json!({"id": id, "suites": suites})
         })
         .collect();

@@ -90,7 +90,9 @@ async fn chart(State(st): State<AppState>, Path(file): Path<String>, req: Reques
     };
     match range::file_response(&st.store.blobs.path(&c.digest), head, req.headers(), "application/gzip").await {
         Ok(r) => r,
-        Err(FileError::NotFound) => plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{} for chart {} {} is missing from the store; run `mirror verify`", c.digest, c.name, c.version)),
+        Err(FileError::NotFound) => {
+            plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{} for chart {} {} is missing from the store; run `mirror verify`", c.digest, c.name, c.version))
+        }
         Err(FileError::Io(e)) => plain(StatusCode::INTERNAL_SERVER_ERROR, format!("reading {}: {e}", c.digest)),
     }
 }
@@ -107,7 +109,15 @@ mod tests {
             metadata.insert("apiVersion".into(), json!("v2"));
             metadata.insert("name".into(), json!("web"));
             metadata.insert("version".into(), json!(v));
-            HelmRecord { name: "web".into(), version: v.into(), metadata, digest: Digest::sha256_of(v.as_bytes()), size: 1, manifest: Digest::sha256_of(b"m"), created: "2026-01-01T00:00:00Z".into() }
+            HelmRecord {
+                name: "web".into(),
+                version: v.into(),
+                metadata,
+                digest: Digest::sha256_of(v.as_bytes()),
+                size: 1,
+                manifest: Digest::sha256_of(b"m"),
+                created: "2026-01-01T00:00:00Z".into(),
+            }
         };
         let out = render(&[rec("1.10.0"), rec("1.9.0")], "2026-01-02T00:00:00Z");
         let v: Value = serde_json::from_str(&out).unwrap();

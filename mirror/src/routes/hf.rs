@@ -13,8 +13,8 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode,
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use feas_format::hf::{self as fmt, HfFile};
 use feas_format::hf::enc_path;
+use feas_format::hf::{self as fmt, HfFile};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -86,7 +86,9 @@ async fn find(st: &AppState, repo: String, rev: String) -> Result<HfRecord, Resp
     match tokio::task::spawn_blocking(move || lookup(&store, &repo, &rev)).await {
         Ok(Ok(Found::Model(rec))) => Ok(rec),
         Ok(Ok(Found::NoRepo(repo))) => Err(hub_error(StatusCode::NOT_FOUND, "RepoNotFound", format!("Repository not found: {repo} is not on this mirror (see /)"), None)),
-        Ok(Ok(Found::NoRevision(repo, rev))) => Err(hub_error(StatusCode::NOT_FOUND, "RevisionNotFound", format!("Invalid rev id: {rev} (this mirror holds other revisions of {repo}; see /)"), None)),
+        Ok(Ok(Found::NoRevision(repo, rev))) => {
+            Err(hub_error(StatusCode::NOT_FOUND, "RevisionNotFound", format!("Invalid rev id: {rev} (this mirror holds other revisions of {repo}; see /)"), None))
+        }
         Ok(Err(e)) => Err(internal(e)),
         Err(e) => Err(internal(e)),
     }
@@ -228,7 +230,14 @@ async fn tree_root(st: State<AppState>, Path((owner, name, rev)): Path<(String, 
     tree(st, owner, name, rev, String::new(), q, method, base).await
 }
 
-async fn tree_path(st: State<AppState>, Path((owner, name, rev, path)): Path<(String, String, String, String)>, q: Query<TreeQuery>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn tree_path(
+    st: State<AppState>,
+    Path((owner, name, rev, path)): Path<(String, String, String, String)>,
+    q: Query<TreeQuery>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let base = st.origin.base(&uri, &headers);
     tree(st, owner, name, rev, path.trim_matches('/').to_string(), q, method, base).await
 }
@@ -339,7 +348,13 @@ mod tests {
     #[test]
     fn tree_entries_and_folder_ids() {
         let oid = "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0";
-        let rec = HfRecord { repo: "a/b".into(), commit: "c".repeat(40), revisions: vec!["main".into()], files: vec![file("config.json", oid), file("sub/a", oid), file("sub/deep/x", oid)], imported_at: String::new() };
+        let rec = HfRecord {
+            repo: "a/b".into(),
+            commit: "c".repeat(40),
+            revisions: vec!["main".into()],
+            files: vec![file("config.json", oid), file("sub/a", oid), file("sub/deep/x", oid)],
+            imported_at: String::new(),
+        };
         let paths = |v: Vec<Value>| v.iter().map(|e| format!("{}:{}", e["type"].as_str().unwrap(), e["path"].as_str().unwrap())).collect::<Vec<_>>();
         assert_eq!(paths(entries(&rec, "", false).unwrap()), vec!["file:config.json", "directory:sub"]);
         assert_eq!(paths(entries(&rec, "", true).unwrap()), vec!["file:config.json", "directory:sub", "file:sub/a", "directory:sub/deep", "file:sub/deep/x"]);

@@ -71,7 +71,9 @@ fn page(st: &AppState) -> Result<String, StoreError> {
             ));
         }
     }
-    body.push_str("</ul>\n<h2>Python packages</h2>\n<p><code>pip install --index-url http://THIS-HOST/pypi/simple/ …</code> — <a href=\"/pypi/simple/\">/pypi/simple/</a></p>\n<ul>\n");
+    body.push_str(
+        "</ul>\n<h2>Python packages</h2>\n<p><code>pip install --index-url http://THIS-HOST/pypi/simple/ …</code> — <a href=\"/pypi/simple/\">/pypi/simple/</a></p>\n<ul>\n",
+    );
     for project in st.store.pypi_projects()? {
         let mut versions: Vec<String> = st.store.pypi_files(&project)?.into_iter().map(|f| f.version).collect();
         versions.dedup();

@@ -30,5 +30,14 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(home::router()).merge(oci::router()).merge(apt::router()).merge(pypi::router()).merge(files::router()).merge(nltk::router()).merge(helm::router()).merge(hf::router()).with_state(state)
+    Router::new()
+        .merge(home::router())
+        .merge(oci::router())
+        .merge(apt::router())
+        .merge(pypi::router())
+        .merge(files::router())
+        .merge(nltk::router())
+        .merge(helm::router())
+        .merge(hf::router())
+        .with_state(state)
 }

@@ -89,7 +89,10 @@ async fn dispatch(State(st): State<AppState>, Query(q): Query<HashMap<String, St
         Endpoint::Upload { name, id } => push::session(&st, user, &method, &new_name(&name)?, &id, &q, &parts.headers, body).await,
         Endpoint::Manifest { name, reference } if method == Method::PUT => push::put_manifest(&st, &new_name(&name)?, &reference, &parts.headers, body).await,
         Endpoint::Manifest { name, reference } if method == Method::DELETE => push::delete_manifest(&st, &repo(&name)?, &reference).await,
-        _ if write => Err(OciError::new(Code::Unsupported, format!("{method} /v2/{path} is not supported{}", if st.uploads.enabled { "" } else { ": this mirror is read-only and content arrives via `mirror import`" }))),
+        _ if write => Err(OciError::new(
+            Code::Unsupported,
+            format!("{method} /v2/{path} is not supported{}", if st.uploads.enabled { "" } else { ": this mirror is read-only and content arrives via `mirror import`" }),
+        )),
         Endpoint::UploadStart { .. } => Err(OciError::new(Code::Unsupported, "start an upload with POST")),
         Endpoint::Catalog => catalog(&st, &q),
         Endpoint::Tags { name } => tags(&st, &repo(&name)?, &q, parts.uri.path()),
@@ -229,4 +232,3 @@ fn referrers(st: &AppState, name: &str, digest: &str, artifact_type: Option<&Str
     }
     Ok(resp)
 }
-

@@ -202,7 +202,10 @@ fn project_json(project: &str, files: &[WheelRecord]) -> String {
 }
 
 fn project_html(project: &str, files: &[WheelRecord]) -> String {
-    let mut b = format!("<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.1\"><title>Links for {0}</title></head><body>\n<h1>Links for {0}</h1>\n", esc(project));
+    let mut b = format!(
+        "<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.1\"><title>Links for {0}</title></head><body>\n<h1>Links for {0}</h1>\n",
+        esc(project)
+    );
     for f in files {
         let mut attrs = String::new();
         if let Some(rp) = &f.requires_python {

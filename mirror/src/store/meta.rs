@@ -310,11 +310,7 @@ impl Meta {
     pub fn tag(&self, repo: &str, tag: &str) -> Result<Option<Digest>, StoreError> {
         match self.tags.get(key(&[repo, tag]))? {
             None => Ok(None),
-            Some(v) => std::str::from_utf8(&v)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .map(Some)
-                .ok_or_else(|| StoreError::Corrupt(format!("tag {repo}:{tag}"))),
+            Some(v) => std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()).map(Some).ok_or_else(|| StoreError::Corrupt(format!("tag {repo}:{tag}"))),
         }
     }
 
@@ -571,7 +567,8 @@ impl Meta {
     pub fn commit(&self, c: &Changes) -> Result<u64, StoreError> {
         let trees = self.all_trees();
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed] = &t[..] else {
+            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed] = &t[..]
+            else {
                 unreachable!("nineteen trees")
             };
             let generation = match state.get(GENERATION)? {
@@ -705,7 +702,18 @@ mod tests {
         let (c1, c2) = ("1".repeat(40), "2".repeat(40));
         let rec = |commit: &str, rev: &str| HfRecord { repo: "a/b".into(), commit: commit.into(), revisions: vec![rev.into()], files: Vec::new(), imported_at: String::new() };
         let import = |r: HfRecord, at: &str| {
-            let history = HistoryRecord { generation: 0, imported_at: at.into(), name: "x".into(), sequence: 1, bundle_json: Digest::sha256_of(b"b"), signer: String::new(), file: String::new(), blobs_added: 0, bytes_added: 0, artifacts: Vec::new() };
+            let history = HistoryRecord {
+                generation: 0,
+                imported_at: at.into(),
+                name: "x".into(),
+                sequence: 1,
+                bundle_json: Digest::sha256_of(b"b"),
+                signer: String::new(),
+                file: String::new(),
+                blobs_added: 0,
+                bytes_added: 0,
+                artifacts: Vec::new(),
+            };
             meta.commit(&Changes { hf: vec![r], history: Some(history), ..Changes::default() }).unwrap();
         };
         import(rec(&c1, "main"), "t1");

@@ -15,7 +15,10 @@ use feas_format::Digest;
 
 pub use blobs::BlobStore;
 pub use lock::ImportLock;
-pub use meta::{BundleRecord, Changes, DebKey, DebRecord, HelmRecord, HfRecord, HistoryRecord, ManifestRecord, Meta, NltkRecord, References, Removal, SuiteInfo, WheelRecord, unix_now, PUSH_GRACE};
+pub use meta::{
+    unix_now, BundleRecord, Changes, DebKey, DebRecord, HelmRecord, HfRecord, HistoryRecord, ManifestRecord, Meta, NltkRecord, References, Removal, SuiteInfo, WheelRecord,
+    PUSH_GRACE,
+};
 pub use paths::Paths;
 
 #[derive(Debug, thiserror::Error)]
@@ -167,7 +170,8 @@ mod tests {
     use super::*;
 
     fn meta_files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-        let mut out: Vec<_> = std::fs::read_dir(Paths::new(root).meta()).unwrap().flatten().filter(|e| e.path().is_file()).map(|e| (e.path(), std::fs::read(e.path()).unwrap())).collect();
+        let mut out: Vec<_> =
+            std::fs::read_dir(Paths::new(root).meta()).unwrap().flatten().filter(|e| e.path().is_file()).map(|e| (e.path(), std::fs::read(e.path()).unwrap())).collect();
         out.sort();
         out
     }

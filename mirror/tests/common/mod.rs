@@ -135,15 +135,7 @@ impl Spec {
         for i in images {
             blobs.0.extend(i.blobs.0.clone());
         }
-        Spec {
-            name: "t".into(),
-            sequence,
-            tops: images.iter().map(|i| i.top.clone()).collect(),
-            blobs,
-            assumed: vec![],
-            expires: None,
-            compression: Compression::Zstd,
-        }
+        Spec { name: "t".into(), sequence, tops: images.iter().map(|i| i.top.clone()).collect(), blobs, assumed: vec![], expires: None, compression: Compression::Zstd }
     }
     pub fn add(mut self, top: Descriptor, blobs: Blobs) -> Spec {
         self.tops.push(top);

@@ -29,11 +29,7 @@ impl Keyring {
         let shown = path.display().to_string();
         let bad = |detail: String| PgpError::Keyring { path: shown.clone(), detail };
         let data = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        let keys: Vec<SignedPublicKey> = SignedPublicKey::from_reader_many(&data[..])
-            .map_err(|e| bad(e.to_string()))?
-            .0
-            .filter_map(|k| k.ok())
-            .collect();
+        let keys: Vec<SignedPublicKey> = SignedPublicKey::from_reader_many(&data[..]).map_err(|e| bad(e.to_string()))?.0.filter_map(|k| k.ok()).collect();
         if keys.is_empty() {
             return Err(bad("no OpenPGP public key in it".into()));
         }
@@ -55,7 +51,11 @@ impl Keyring {
                         let sub_fpr = format!("{:X}", sub.key.fingerprint());
                         // A subkey without a valid binding is not part of the key at all.
                         let state = subkey_usable(k, sub, now)?;
-                        Some(primary_usable(k, now).map_err(|why| format!("key {primary} {why}")).and_then(|()| state.map_err(|why| format!("subkey {sub_fpr} of key {primary} {why}"))))
+                        Some(
+                            primary_usable(k, now)
+                                .map_err(|why| format!("key {primary} {why}"))
+                                .and_then(|()| state.map_err(|why| format!("subkey {sub_fpr} of key {primary} {why}"))),
+                        )
                     })
                 };
                 match made_by.map(|state| state.and_then(|()| signature_current(sig, now).map_err(|why| format!("the signature by key {primary} {why}")))) {
@@ -88,11 +88,8 @@ impl Keyring {
     }
 
     fn verify_detached_at(&self, data: &[u8], signature: &[u8], now: Timestamp) -> Result<String, PgpError> {
-        let sigs: Vec<DetachedSignature> = DetachedSignature::from_reader_many(signature)
-            .map_err(|e| PgpError::Bad(format!("not an OpenPGP signature: {e}")))?
-            .0
-            .filter_map(|s| s.ok())
-            .collect();
+        let sigs: Vec<DetachedSignature> =
+            DetachedSignature::from_reader_many(signature).map_err(|e| PgpError::Bad(format!("not an OpenPGP signature: {e}")))?.0.filter_map(|s| s.ok()).collect();
         let plain: Vec<_> = sigs.iter().map(|s| s.signature.clone()).collect();
         self.signer(&plain, data, now)
     }

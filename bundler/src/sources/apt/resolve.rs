@@ -156,7 +156,8 @@ pub fn closure(u: &Universe, arch: &str, requests: &[Request], baseline: Baselin
     for req in requests {
         let chain = vec![req.origin.clone()];
         // A request names a real package; pins like `pkg (= 1.2-3)` select that version.
-        let candidates: Vec<usize> = u.versions(&req.relation.name, qual_arch(req.relation, arch)).into_iter().filter(|&i| version_ok(&u.pkgs[i].version, &req.relation.version)).collect();
+        let candidates: Vec<usize> =
+            u.versions(&req.relation.name, qual_arch(req.relation, arch)).into_iter().filter(|&i| version_ok(&u.pkgs[i].version, &req.relation.version)).collect();
         match candidates.first() {
             Some(&i) => {
                 r.mark(i);
@@ -245,17 +246,7 @@ const MAX_FIX_PASSES: usize = 5;
 
 impl<'a> Resolver<'a> {
     fn new(u: &'a Universe, arch: &'a str, baseline: Vec<usize>) -> Resolver<'a> {
-        Resolver {
-            u,
-            arch,
-            recommends: false,
-            selected: BTreeSet::new(),
-            expanded: HashSet::new(),
-            baseline,
-            requested: HashSet::new(),
-            conflicts: HashMap::new(),
-            dirty: false,
-        }
+        Resolver { u, arch, recommends: false, selected: BTreeSet::new(), expanded: HashSet::new(), baseline, requested: HashSet::new(), conflicts: HashMap::new(), dirty: false }
     }
 
     fn conflicts_of(&mut self, i: usize) -> &Relations {
@@ -319,7 +310,12 @@ impl<'a> Resolver<'a> {
         let mut chain = chain.to_vec();
         chain.insert(0, self.describe(i));
         let parse = |field: &str, text: &str| -> Result<Relations, Unsatisfiable> {
-            text.parse().map_err(|e| Unsatisfiable { relation: text.to_string(), arch: self.arch.into(), why: format!("{} of {} cannot be parsed: {e}", field, p.name), chain: chain.clone() })
+            text.parse().map_err(|e| Unsatisfiable {
+                relation: text.to_string(),
+                arch: self.arch.into(),
+                why: format!("{} of {} cannot be parsed: {e}", field, p.name),
+                chain: chain.clone(),
+            })
         };
         let mut groups = parse("Depends", &p.depends)?.0;
         if self.recommends {
@@ -469,10 +465,7 @@ mod tests {
         // A pin selects the older version, which then satisfies the dependency.
         let rel_app: Relation = "app".parse().unwrap();
         let rel_pin: Relation = "libold (= 1.5)".parse().unwrap();
-        let reqs = [
-            Request { relation: &rel_pin, origin: "pin".into(), recommends: false },
-            Request { relation: &rel_app, origin: "requested".into(), recommends: false },
-        ];
+        let reqs = [Request { relation: &rel_pin, origin: "pin".into(), recommends: false }, Request { relation: &rel_app, origin: "requested".into(), recommends: false }];
         let got = closure(&u, "amd64", &reqs, Baseline::None).map(|s| names(&u, &s)).unwrap();
         assert_eq!(got, vec!["alt=1", "app=1.0", "data=1:0.1", "libold=1.5", "prov-new=1"], "epoch 1:0.1 > 9.9; versioned provide");
     }

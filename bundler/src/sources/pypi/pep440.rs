@@ -35,10 +35,11 @@ pub fn range(spec: &VersionSpecifier) -> Ranges<Version> {
 pub fn is_pin(range: &Ranges<Version>) -> bool {
     use std::ops::Bound;
     range.as_singleton().is_some()
-        || range.iter().next().is_some() && range.iter().all(|seg| match seg {
-            (Bound::Included(lo), Bound::Excluded(hi)) => !lo.is_local() && *hi == above_locals(lo),
-            _ => false,
-        })
+        || range.iter().next().is_some()
+            && range.iter().all(|seg| match seg {
+                (Bound::Included(lo), Bound::Excluded(hi)) => !lo.is_local() && *hi == above_locals(lo),
+                _ => false,
+            })
 }
 
 /// The least version above `v` and all its local versions (`1.2.3+anything < 1.2.3.post0.dev0`).

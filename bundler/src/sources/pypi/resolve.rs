@@ -144,7 +144,9 @@ impl<'a> Provider<'a> {
         let pinned = roots
             .iter()
             .filter_map(|r| match &r.version_or_url {
-                Some(VersionOrUrl::VersionSpecifier(s)) => s.iter().find(|v| v.operator() == &pep440_rs::Operator::Equal).map(|v| (normalize(r.name.as_ref()), v.version().clone())),
+                Some(VersionOrUrl::VersionSpecifier(s)) => {
+                    s.iter().find(|v| v.operator() == &pep440_rs::Operator::Equal).map(|v| (normalize(r.name.as_ref()), v.version().clone()))
+                }
                 _ => None,
             })
             .collect();

@@ -74,12 +74,6 @@ impl Signer {
 fn generate() -> Result<SignedSecretKey, String> {
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
     let uid = if host.is_empty() { "feas mirror apt signing key".to_string() } else { format!("feas mirror apt signing key ({host})") };
-    let params = SecretKeyParamsBuilder::default()
-        .key_type(KeyType::Ed25519Legacy)
-        .can_certify(true)
-        .can_sign(true)
-        .primary_user_id(uid)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let params = SecretKeyParamsBuilder::default().key_type(KeyType::Ed25519Legacy).can_certify(true).can_sign(true).primary_user_id(uid).build().map_err(|e| e.to_string())?;
     params.generate(rand::thread_rng()).map_err(|e| e.to_string())
 }

@@ -5,14 +5,30 @@
 #[derive(Debug, PartialEq, Eq)]
 pub enum Endpoint {
     Catalog,
-    Tags { name: String },
-    Manifest { name: String, reference: String },
-    Blob { name: String, digest: String },
-    Referrers { name: String, digest: String },
+    Tags {
+        name: String,
+    },
+    Manifest {
+        name: String,
+        reference: String,
+    },
+    Blob {
+        name: String,
+        digest: String,
+    },
+    Referrers {
+        name: String,
+        digest: String,
+    },
     /// `/v2/<name>/blobs/uploads/`: start an upload (or mount).
-    UploadStart { name: String },
+    UploadStart {
+        name: String,
+    },
     /// `/v2/<name>/blobs/uploads/<id>`: an upload session.
-    Upload { name: String, id: String },
+    Upload {
+        name: String,
+        id: String,
+    },
 }
 
 pub fn parse(path: &str) -> Option<Endpoint> {

@@ -137,7 +137,10 @@ fn internal(what: &str, e: impl std::fmt::Display) -> OciError {
 }
 
 fn read_only() -> OciError {
-    OciError::new(Code::Unsupported, "pushing is not enabled on this mirror: content arrives via `mirror import`; an operator can start `mirror serve --push-htpasswd FILE` to accept pushes")
+    OciError::new(
+        Code::Unsupported,
+        "pushing is not enabled on this mirror: content arrives via `mirror import`; an operator can start `mirror serve --push-htpasswd FILE` to accept pushes",
+    )
 }
 
 fn valid_id(id: &str) -> bool {
@@ -185,7 +188,8 @@ pub const UPLOAD_SWEEP: Duration = Duration::from_secs(3600);
 pub fn expire_sessions(paths: &Paths, uploads: &Uploads) {
     let Ok(rd) = std::fs::read_dir(paths.uploads()) else { return };
     let age = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
-    let ids: std::collections::BTreeSet<String> = rd.flatten().take(100_000).filter_map(|e| e.file_name().to_str().map(|n| n.trim_end_matches(".json").to_string())).filter(|id| valid_id(id)).collect();
+    let ids: std::collections::BTreeSet<String> =
+        rd.flatten().take(100_000).filter_map(|e| e.file_name().to_str().map(|n| n.trim_end_matches(".json").to_string())).filter(|id| valid_id(id)).collect();
     for id in ids {
         // A session whose data file is gone is judged by its info file.
         let (data, info) = (paths.upload(&id), paths.upload_info(&id));
@@ -286,7 +290,8 @@ async fn finish(st: &AppState, name: &str, id: &str, digest: &Digest) -> Result<
     st.uploads.forget(id);
     let (actual, n) = result.map_err(|e| internal("finishing the upload", e))?;
     if &actual != digest {
-        return Err(OciError::new(Code::DigestInvalid, format!("the uploaded bytes hash to {actual}, not {digest}; nothing was stored")).with_detail(serde_json::json!({"expected": digest.to_string(), "actual": actual.to_string()})));
+        return Err(OciError::new(Code::DigestInvalid, format!("the uploaded bytes hash to {actual}, not {digest}; nothing was stored"))
+            .with_detail(serde_json::json!({"expected": digest.to_string(), "actual": actual.to_string()})));
     }
     Ok(n)
 }
@@ -447,7 +452,13 @@ pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &
     }
     let media_type = m.effective_media_type(content_type.as_deref().filter(|c| feas_format::oci::is_manifest_type(c)));
     let size = bytes.len() as u64;
-    let mut changes = Changes { repos: vec![name.to_string()], manifests: vec![(name.to_string(), digest.clone(), ManifestRecord::new(media_type.clone(), size))], blobs: vec![(digest.clone(), size)], pushed: true, ..Changes::default() };
+    let mut changes = Changes {
+        repos: vec![name.to_string()],
+        manifests: vec![(name.to_string(), digest.clone(), ManifestRecord::new(media_type.clone(), size))],
+        blobs: vec![(digest.clone(), size)],
+        pushed: true,
+        ..Changes::default()
+    };
     if !by_digest {
         changes.tags.push((name.to_string(), reference.to_string(), digest.clone()));
     }
@@ -469,8 +480,11 @@ pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &
                 Some(n) if n == d.size => {}
                 Some(n) => return Err(OciError::new(Code::ManifestInvalid, format!("{} is {n} bytes, but the manifest says {}", d.digest, d.size))),
                 None => {
-                    return Err(OciError::new(Code::ManifestBlobUnknown, format!("the manifest references {}, which was not pushed; push blobs and child manifests first", d.digest))
-                        .with_detail(serde_json::json!({"digest": d.digest.to_string()})))
+                    return Err(OciError::new(
+                        Code::ManifestBlobUnknown,
+                        format!("the manifest references {}, which was not pushed; push blobs and child manifests first", d.digest),
+                    )
+                    .with_detail(serde_json::json!({"digest": d.digest.to_string()})))
                 }
             }
         }
@@ -531,7 +545,10 @@ pub async fn delete_manifest(st: &AppState, name: &str, reference: &str) -> R {
                     return Err(OciError::new(Code::ManifestUnknown, format!("{name}@{d} is not held by this mirror")));
                 }
                 if !store.manifest_pushed(&name, &d)? {
-                    return Err(OciError::new(Code::Denied, format!("{name}@{d} came from a signed bundle and is not deleted over HTTP; an operator removes it with `mirror rm {name}@{d}`")));
+                    return Err(OciError::new(
+                        Code::Denied,
+                        format!("{name}@{d} came from a signed bundle and is not deleted over HTTP; an operator removes it with `mirror rm {name}@{d}`"),
+                    ));
                 }
                 for tag in store.tags_of(&name, &d)? {
                     if !overwrite && !store.tag_pushed(&name, &tag)? {

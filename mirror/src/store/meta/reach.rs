@@ -344,7 +344,15 @@ mod tests {
                 repos: vec!["r/a".into()],
                 tags: vec![("r/a".into(), "1".into(), md.clone())],
                 manifests: vec![("r/a".into(), md.clone(), ManifestRecord::new("x", m.len() as u64)), ("r/a".into(), absent.clone(), ManifestRecord::new("x", 1))],
-                wheels: vec![WheelRecord { project: "p".into(), version: "1".into(), filename: "p-1-py3-none-any.whl".into(), digest: wheel.clone(), size: 5, requires_python: None, metadata: None }],
+                wheels: vec![WheelRecord {
+                    project: "p".into(),
+                    version: "1".into(),
+                    filename: "p-1-py3-none-any.whl".into(),
+                    digest: wheel.clone(),
+                    size: 5,
+                    requires_python: None,
+                    metadata: None,
+                }],
                 ..Changes::default()
             })
             .unwrap();

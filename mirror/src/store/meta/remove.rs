@@ -78,7 +78,8 @@ impl Meta {
             }
         }
         let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, _history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed] = &t[..] else {
+            let [repos, tags, manifests, referrers, blobs, bundles, _history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed] = &t[..]
+            else {
                 unreachable!("nineteen trees")
             };
             for (repo, commit) in &r.hf {
