@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command. On a fresh Debian 12 as root: installs the real servers and clients the
 # end-to-end suites drive (docker-registry, skopeo, containerd, podman, minisign, ...), builds the
-# workspace, runs clippy and every test. Elsewhere it checks the packages and says what is missing.
+# workspace, checks formatting, runs clippy and every test. Elsewhere it checks the packages and says what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -120,6 +120,14 @@ echo "  helm $("$FEAS_HELM" version --short) (FEAS_HELM=$FEAS_HELM)"
 
 step "build"
 cargo build --workspace --bins --tests --locked || die "build failed"
+step "format"
+# rustfmt.toml sets the width; a change that is not `cargo fmt` clean fails here.
+command -v rustfmt >/dev/null || rustup component add rustfmt >/dev/null 2>&1 || die "rustfmt not found: rustup component add rustfmt"
+if ! out=$(cargo fmt --all --check 2>&1); then
+  printf '%s\n' "$out" | head -60 || true
+  die "code is not formatted: run \`cargo fmt --all\`"
+fi
+
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings || die "clippy found problems"
 step "test"
