@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use crate::format::lock::{ImageLock, LockFile, LOCK_VERSION};
 use crate::manifest::{ImageOrigin, ImageSpec, Manifest};
-use crate::sources::apt::{self, AptError, AptSource, Loaded};
+use crate::sources::apt::{AptError, AptSource, Loaded};
 use crate::sources::file::{FileError, FileSource};
-use crate::sources::helm::{self, HelmError, HelmSource};
+use crate::sources::helm::{HelmError, HelmSource};
 use crate::sources::hf::{HfError, HfSource};
 use crate::sources::nltk::{self, NltkError, NltkSource};
 use crate::sources::oci::{ImageError, ImageSource};
-use crate::sources::pypi::{self, PypiError, PypiSource};
+use crate::sources::pypi::{PypiError, PypiSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -43,6 +43,13 @@ pub enum PlanError {
     HfNotLocked,
     #[error(transparent)]
     Hf(#[from] HfError),
+}
+
+/// A section's identity in the lock (`apt_request`, `pypi_request`, …): the sha256 of its specs
+/// as JSON, `None` for an empty section. A lock keeps its entries while this is unchanged, so the
+/// serialization must not change for the same manifest (new fields skip their default).
+pub fn request_digest<S: serde::Serialize>(specs: &[S]) -> Option<crate::format::Digest> {
+    (!specs.is_empty()).then(|| crate::format::Digest::sha256_of(&serde_json::to_vec(specs).expect("manifest specs serialize")))
 }
 
 /// Whether a lock entry still describes what the manifest asks for.
@@ -153,7 +160,7 @@ pub fn chart_images(manifest: &Manifest, charts: &[crate::format::lock::ChartLoc
 /// archives' verified indexes (needed again to bundle the debs).
 pub async fn resolve(manifest: &mut Manifest, existing: Option<&LockFile>, locked: bool, refresh: bool, sources: &Sources) -> Result<(LockFile, bool, Loaded2), PlanError> {
     // Charts first: with `add_images` the images they reference join the manifest's.
-    let helm_request = helm::request_digest(&manifest.charts);
+    let helm_request = request_digest(&manifest.charts);
     let charts = match &helm_request {
         None => Vec::new(),
         Some(want) => match existing.filter(|l| l.helm_request.as_ref() == Some(want) && !l.charts.is_empty() && !refresh) {
@@ -191,7 +198,7 @@ pub async fn resolve(manifest: &mut Manifest, existing: Option<&LockFile>, locke
     images.sort_by(|a, b| a.name.cmp(&b.name));
 
     // The closure is one answer to the whole apt: section; reuse it while that is unchanged.
-    let apt_request = apt::request_digest(&manifest.apt);
+    let apt_request = request_digest(&manifest.apt);
     let (debs, loaded) = match (&apt_request, existing) {
         (None, _) => (Vec::new(), None),
         (Some(want), prior) => {
@@ -216,7 +223,7 @@ pub async fn resolve(manifest: &mut Manifest, existing: Option<&LockFile>, locke
         }
     };
     // Same rule for the wheel set: one answer to the whole pypi: section.
-    let pypi_request = pypi::request_digest(&manifest.pypi);
+    let pypi_request = request_digest(&manifest.pypi);
     let wheels = match (&pypi_request, existing) {
         (None, _) => Vec::new(),
         (Some(want), prior) => match prior.filter(|l| l.pypi_request.as_ref() == Some(want) && !l.wheels.is_empty() && !refresh) {
@@ -241,7 +248,7 @@ pub async fn resolve(manifest: &mut Manifest, existing: Option<&LockFile>, locke
     }
     files.sort();
     // NLTK: the index is read on every run (its attributes travel in the bundle).
-    let nltk_request = (!manifest.nltk.is_empty()).then(|| crate::format::Digest::sha256_of(&serde_json::to_vec(&manifest.nltk).expect("nltk specs serialize")));
+    let nltk_request = request_digest(&manifest.nltk);
     let (nltk, nltk_loaded) = match &nltk_request {
         None => (Vec::new(), None),
         Some(want) => {
@@ -256,7 +263,7 @@ pub async fn resolve(manifest: &mut Manifest, existing: Option<&LockFile>, locke
     };
     // Hugging Face: one answer (commits and files) to all `hf:` entries; the lock holds all
     // the bundle needs, so nothing upstream is read while it still matches.
-    let hf_request = (!manifest.hf.is_empty()).then(|| crate::format::Digest::sha256_of(&serde_json::to_vec(&manifest.hf).expect("hf specs serialize")));
+    let hf_request = request_digest(&manifest.hf);
     let models = match &hf_request {
         None => Vec::new(),
         Some(want) => match existing.filter(|l| l.hf_request.as_ref() == Some(want) && !l.models.is_empty() && !refresh) {

@@ -77,11 +77,6 @@ pub struct AptSource {
     cache: Arc<BlobCache>,
 }
 
-/// Digest of what the closure depends on: the whole `apt:` section as the manifest says it.
-pub fn request_digest(specs: &[AptSpec]) -> Option<Digest> {
-    (!specs.is_empty()).then(|| Digest::sha256_of(&serde_json::to_vec(specs).expect("apt specs serialize")))
-}
-
 /// Where a Release and the indexes it lists live: `dists/<suite>/`, or a flat repository's
 /// directory with `$(ARCH)` substituted as apt does.
 fn release_base(spec: &AptSpec, arch: &str) -> String {

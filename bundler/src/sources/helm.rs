@@ -654,11 +654,6 @@ impl HelmSource {
     }
 }
 
-/// The `charts:` section's identity in the lock: any change resolves the charts again.
-pub fn request_digest(specs: &[ChartSpec]) -> Option<Digest> {
-    (!specs.is_empty()).then(|| Digest::sha256_of(&serde_json::to_vec(specs).expect("chart specs serialize")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

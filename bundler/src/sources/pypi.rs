@@ -59,11 +59,6 @@ pub enum PypiError {
     Reorder(String),
 }
 
-/// Digest of what the resolution depends on: the whole `pypi:` section.
-pub fn request_digest(specs: &[PypiSpec]) -> Option<Digest> {
-    (!specs.is_empty()).then(|| Digest::sha256_of(&serde_json::to_vec(specs).expect("pypi specs serialize")))
-}
-
 pub fn targets(spec: &PypiSpec) -> Vec<Target> {
     let v = |s: &str| {
         let (a, b) = s.split_once('.').unwrap_or((s, "0"));
