@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod cli;
 pub mod commands;
+pub mod ecosystems;
 #[doc(hidden)]
 pub mod fuzz;
 pub use feas_format as format;

@@ -12,10 +12,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&r).expect("report serializes"));
             } else {
-                println!(
-                    "{}: {} image(s), {} apt package(s) from {} source(s), {} requirement(s) in {} pypi set(s), {} chart(s), {} nltk package(s), {} hf repo(s), {} file(s)",
-                    r.name, r.images, r.apt_packages, r.apt_sources, r.pypi_requirements, r.pypi_sets, r.charts, r.nltk_packages, r.hf_repos, r.files_by_url
-                );
+                println!("{}", r.summary);
                 for u in &r.unpinned {
                     println!("unpinned: {u}");
                 }

@@ -10,6 +10,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::cache::BlobCache;
+use crate::ecosystems::Registry;
 use crate::format::bundle::{annotations, BlobRef, BundleJson, FORMAT_VERSION};
 use crate::format::lock::LockFile;
 use crate::format::oci::{Descriptor, ImageIndex};
@@ -93,10 +94,10 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     let key = SecretKey::load_with(&args.key, || super::password::unlock(args.password_file.as_deref(), &args.key))?;
     let have = args.have.as_deref().map(load_have).transpose()?;
     let cache = Arc::new(BlobCache::open(&args.cache)?);
-    let sources = plan::Sources::new(&manifest, cache.clone());
-    let source = &sources.images;
+    let registry = Registry::new(&manifest, cache.clone());
+    let source = &registry.images;
     let existing = LockFile::load(&args.lock)?;
-    let (lock, changed, loaded2) = plan::resolve(&mut manifest, existing.as_ref(), args.locked, false, &sources).await?;
+    let (lock, changed) = plan::resolve(&mut manifest, existing.as_ref(), args.locked, false, &registry).await?;
     if changed && !args.locked {
         lock.save(&args.lock)?;
     }
@@ -111,24 +112,7 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     .try_collect()
     .await?;
     let mut fetched = fetched;
-    if let Some(loaded) = &loaded2.apt {
-        fetched.push(sources.apt.fetch(loaded, &manifest.apt, &lock.debs, &progress).await?);
-    }
-    if !lock.wheels.is_empty() {
-        fetched.push(sources.pypi.fetch(&lock.wheels, &progress).await?);
-    }
-    if let Some(loaded) = &loaded2.nltk {
-        fetched.push(sources.nltk.fetch(&manifest.nltk, loaded, &lock.nltk, &progress).await?);
-    }
-    if !lock.files.is_empty() {
-        fetched.push(sources.files.fetch(&lock.files, &progress).await?);
-    }
-    if !lock.charts.is_empty() {
-        fetched.push(sources.helm.fetch(&lock.charts, &manifest.platforms, &progress).await?);
-    }
-    if !lock.models.is_empty() {
-        fetched.push(sources.hf.fetch(&lock.models, &progress).await?);
-    }
+    fetched.extend(registry.fetch(&manifest, &lock, &progress).await?);
     progress.finish();
 
     let mut all = Fetched::default();

@@ -135,7 +135,7 @@ pub fn run(file: &Path) -> anyhow::Result<InspectSummary> {
             media_type: d.media_type.clone(),
             source: a(annotations::SOURCE),
             platforms,
-            images: a(crate::sources::helm::IMAGES_ANNOTATION).map(|v| v.split(',').map(str::to_string).collect()).unwrap_or_default(),
+            images: crate::ecosystems::referenced_images(d),
         });
     }
     Ok(InspectSummary {

@@ -3,6 +3,7 @@
 //! the dependency closure resolved (`resolve.rs`), and each deb fetched, checked against the
 //! sha256 of its signed index entry, and bundled as an OCI artifact carrying its stanza.
 
+mod ecosystem;
 mod openpgp;
 pub mod resolve;
 

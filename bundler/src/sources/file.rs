@@ -10,10 +10,12 @@ use serde::Serialize;
 use super::http::{Http, HttpError};
 use super::{titled_layer, Artifact, Fetched};
 use crate::cache::{BlobCache, CacheError};
+use crate::ecosystems::Mode;
 use crate::format::bundle::kinds;
-use crate::format::lock::FileLock;
+use crate::format::lock::{FileLock, LockFile};
 use crate::format::Digest;
-use crate::manifest::{FilePin, FileSpec};
+use crate::manifest::{FilePin, FileSpec, Manifest};
+use crate::plan::PlanError;
 use crate::progress::Progress;
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.feas.file.v1";
@@ -131,6 +133,75 @@ fn checksum_for(list: &str, file: &str) -> Option<Digest> {
         let path = rest.trim_start().trim_start_matches('*');
         (path.rsplit('/').next() == Some(file)).then(|| format!("sha256:{}", hex.to_ascii_lowercase()).parse().ok())?
     })
+}
+
+impl crate::ecosystems::Ecosystem for FileSource {
+    const SECTION: &'static str = "files";
+    const NOT_LOCKED: &'static str = "a file is not in the lock file or its url/sha256 changed";
+    type Spec = FileSpec;
+    type Lock = FileLock;
+    type Loaded = ();
+    type Error = FileError;
+
+    fn new(ctx: &crate::ecosystems::Context) -> Self {
+        FileSource::new(ctx.cache.clone())
+    }
+
+    fn specs(m: &Manifest) -> &[FileSpec] {
+        &m.raw_files
+    }
+
+    fn locked(lock: &LockFile) -> (Option<&Digest>, &[FileLock]) {
+        (None, &lock.files)
+    }
+
+    fn store(lock: &mut LockFile, _request: Option<Digest>, entries: Vec<FileLock>) {
+        lock.files = entries;
+    }
+
+    async fn load(&self, _m: &Manifest) -> Result<(), FileError> {
+        Ok(())
+    }
+
+    async fn resolve(&self, m: &Manifest, _loaded: &()) -> Result<Vec<FileLock>, FileError> {
+        let mut out = Vec::with_capacity(m.raw_files.len());
+        for spec in &m.raw_files {
+            out.push(self.lock(spec, &Progress::hidden()).await?);
+        }
+        Ok(out)
+    }
+
+    /// Per file: a lock entry with the same name and url (and the manifest's sha256, if it gives
+    /// one) is reused; a sha256 learnt from a checksum list or on first use stays pinned by the lock.
+    async fn plan(&self, m: &Manifest, prior: Option<&LockFile>, mode: Mode, _loaded: &()) -> Result<(Option<Digest>, Vec<FileLock>), PlanError> {
+        let mut files = Vec::with_capacity(m.raw_files.len());
+        for spec in &m.raw_files {
+            let prior = prior.and_then(|l| l.files.iter().find(|f| f.name == spec.name && f.source == spec.url && spec.pin.sha256().is_none_or(|d| *d == f.sha256)));
+            match prior {
+                Some(p) if !mode.refresh => files.push(p.clone()),
+                None if mode.locked => return Err(PlanError::NotLocked { section: "files", why: format!("file {} is not in the lock file or its url/sha256 changed", spec.name) }),
+                _ => files.push(self.lock(spec, &Progress::hidden()).await.map_err(crate::ecosystems::boxed)?),
+            }
+        }
+        files.sort();
+        Ok((None, files))
+    }
+
+    async fn fetch(&self, _m: &Manifest, _loaded: &(), entries: &[FileLock], progress: &Progress) -> Result<Fetched, FileError> {
+        FileSource::fetch(self, entries, progress).await
+    }
+
+    fn describe(entries: &[FileLock]) -> Vec<String> {
+        entries.iter().map(|f| format!("locked file {} -> {} ({} bytes)", f.name, f.sha256, f.size)).collect()
+    }
+
+    fn check(m: &Manifest, out: &mut crate::ecosystems::Checked) -> Result<(), String> {
+        out.counts.push(("files_by_url", m.raw_files.len()));
+        out.contents.push(("files", m.raw_files.iter().map(|f| f.name.clone()).collect()));
+        out.summary.push(format!("{} file(s)", m.raw_files.len()));
+        out.first_use.extend(m.raw_files.iter().filter(|f| matches!(f.pin, FilePin::FirstUse)).map(|f| format!("{} ({})", f.name, f.url)));
+        Ok(())
+    }
 }
 
 #[cfg(test)]

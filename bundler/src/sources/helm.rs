@@ -25,6 +25,7 @@ use crate::progress::Progress;
 use crate::reference::ImageRef;
 
 mod constraint;
+mod ecosystem;
 
 pub use feas_format::helm::{oci_tag, CHART_MEDIA_TYPE, CONFIG_MEDIA_TYPE, IMAGES_ANNOTATION};
 /// Charts pushed by Helm before 3.7 (still served by some registries).

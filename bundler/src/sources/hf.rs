@@ -20,9 +20,9 @@ use super::{titled_layer, Artifact, Fetched};
 use crate::cache::{BlobCache, CacheError};
 use crate::format::bundle::kinds;
 use crate::format::hf::{self as fmt, GitBlobHasher, HfConfig, HfFile};
-use crate::format::lock::HfLock;
+use crate::format::lock::{HfLock, LockFile};
 use crate::format::Digest;
-use crate::manifest::HfSpec;
+use crate::manifest::{HfSpec, Manifest};
 use crate::progress::Progress;
 
 const MAX_API: u64 = 64 << 20;
@@ -301,6 +301,59 @@ impl HfSource {
             );
         }
         Ok(fetched)
+    }
+}
+
+impl crate::ecosystems::Ecosystem for HfSource {
+    const SECTION: &'static str = "hf";
+    const NOT_LOCKED: &'static str = "the manifest's Hugging Face models (`models: - hf:`) changed since the lock was written";
+    type Spec = HfSpec;
+    type Lock = HfLock;
+    type Loaded = ();
+    type Error = HfError;
+
+    fn new(ctx: &crate::ecosystems::Context) -> Self {
+        HfSource::new(ctx.cache.clone())
+    }
+
+    fn specs(m: &Manifest) -> &[HfSpec] {
+        &m.hf
+    }
+
+    fn locked(lock: &LockFile) -> (Option<&Digest>, &[HfLock]) {
+        (lock.hf_request.as_ref(), &lock.models)
+    }
+
+    fn store(lock: &mut LockFile, request: Option<Digest>, entries: Vec<HfLock>) {
+        (lock.hf_request, lock.models) = (request, entries);
+    }
+
+    // One answer (commits and files) to all `hf:` entries: the lock holds all the bundle needs,
+    // so nothing upstream is read while it still matches.
+    async fn load(&self, _m: &Manifest) -> Result<(), HfError> {
+        Ok(())
+    }
+
+    async fn resolve(&self, m: &Manifest, _loaded: &()) -> Result<Vec<HfLock>, HfError> {
+        self.lock(&m.hf, &Progress::hidden()).await
+    }
+
+    async fn fetch(&self, _m: &Manifest, _loaded: &(), entries: &[HfLock], progress: &Progress) -> Result<Fetched, HfError> {
+        HfSource::fetch(self, entries, progress).await
+    }
+
+    fn describe(entries: &[HfLock]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|m| format!("locked hf {}@{} ({}) {} -> {} ({} bytes{})", m.repo, m.revision, m.commit, m.path, m.sha256, m.size, if m.lfs { ", lfs" } else { "" }))
+            .collect()
+    }
+
+    fn check(m: &Manifest, out: &mut crate::ecosystems::Checked) -> Result<(), String> {
+        out.counts.push(("hf_repos", m.hf.len()));
+        out.contents.push(("hf", m.hf.iter().map(|h| format!("{}@{}", h.repo, h.revision)).collect()));
+        out.summary.push(format!("{} hf repo(s)", m.hf.len()));
+        Ok(())
     }
 }
 

@@ -14,8 +14,9 @@ use super::http::{Http, HttpError};
 use super::{titled_layer, Artifact, Fetched};
 use crate::cache::{BlobCache, CacheError};
 use crate::format::bundle::kinds;
-use crate::format::lock::NltkLock;
-use crate::manifest::NltkSpec;
+use crate::format::lock::{LockFile, NltkLock};
+use crate::format::Digest;
+use crate::manifest::{Manifest, NltkSpec};
 use crate::progress::Progress;
 
 pub use feas_format::nltk::{parse_index, Collection, Index, NltkConfig, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE};
@@ -167,6 +168,60 @@ impl NltkSource {
             ref_name: format!("nltk/{}/{}", l.subdir, l.name),
         }
         .into_fetched(&self.cache)?)
+    }
+}
+
+impl crate::ecosystems::Ecosystem for NltkSource {
+    const SECTION: &'static str = "nltk";
+    const NOT_LOCKED: &'static str = "the manifest's nltk: section changed since the lock was written";
+    type Spec = NltkSpec;
+    type Lock = NltkLock;
+    type Loaded = Loaded;
+    type Error = NltkError;
+
+    fn new(ctx: &crate::ecosystems::Context) -> Self {
+        NltkSource::new(ctx.cache.clone())
+    }
+
+    fn specs(m: &Manifest) -> &[NltkSpec] {
+        &m.nltk
+    }
+
+    fn locked(lock: &LockFile) -> (Option<&Digest>, &[NltkLock]) {
+        (lock.nltk_request.as_ref(), &lock.nltk)
+    }
+
+    fn store(lock: &mut LockFile, request: Option<Digest>, entries: Vec<NltkLock>) {
+        (lock.nltk_request, lock.nltk) = (request, entries);
+    }
+
+    // The index is read on every run: its attributes travel in the bundle.
+    async fn load(&self, m: &Manifest) -> Result<Loaded, NltkError> {
+        NltkSource::load(self, &m.nltk).await
+    }
+
+    async fn resolve(&self, m: &Manifest, loaded: &Loaded) -> Result<Vec<NltkLock>, NltkError> {
+        self.lock(&m.nltk, loaded).await
+    }
+
+    fn carried(m: &Manifest, _entries: &[NltkLock]) -> bool {
+        !m.nltk.is_empty()
+    }
+
+    async fn fetch(&self, m: &Manifest, loaded: &Loaded, entries: &[NltkLock], progress: &Progress) -> Result<Fetched, NltkError> {
+        NltkSource::fetch(self, &m.nltk, loaded, entries, progress).await
+    }
+
+    fn describe(entries: &[NltkLock]) -> Vec<String> {
+        entries.iter().map(|n| format!("locked nltk {}/{} -> {} ({} bytes)", n.subdir, n.name, n.sha256, n.size)).collect()
+    }
+
+    fn check(m: &Manifest, out: &mut crate::ecosystems::Checked) -> Result<(), String> {
+        let packages: Vec<String> = m.nltk.iter().flat_map(|n| n.packages.clone()).collect();
+        out.counts.push(("nltk_packages", packages.len()));
+        out.summary.push(format!("{} nltk package(s)", packages.len()));
+        out.contents.push(("nltk", packages));
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! every target (python versions × architectures × libc), each chosen file's sha256 checked
 //! against the index, and bundled as an OCI artifact with its core metadata (PEP 658).
 
+mod ecosystem;
 pub mod index;
 mod pep440;
 mod requirement;
