@@ -1,9 +1,9 @@
-//! Every ecosystem the bundler carries besides images, listed once in [`list`]: each is a type
-//! that knows its manifest section, resolves it to lock entries, tells when the lock drifted, and
-//! fetches into the bundle. `plan`, `lock`, `create`, `check` and `inspect` loop over the list.
-//! Images stay explicit in `plan.rs`: their lock entries are reused one by one and charts add to
-//! them. Adding an ecosystem is its folder under `sources/`, a manifest section file, its lock
-//! fields and one line in [`list`].
+//! The bundler's ecosystem trait and the registry every command loops over. An ecosystem is a
+//! type that knows its manifest section, resolves it to lock entries, tells when the lock
+//! drifted, and fetches into the bundle; `plan`, `lock`, `create`, `check` and `inspect` loop
+//! over the list in `sources/mod.rs` (`sources::list`), where each is named once.
+//! Images stay explicit in `plan.rs`: their lock entries are reused one by one, and charts add
+//! to them (`Ecosystem::add_images`), so charts are resolved before them.
 
 use std::cell::OnceCell;
 use std::sync::Arc;
@@ -21,19 +21,6 @@ use crate::plan::PlanError;
 use crate::progress::Progress;
 use crate::sources::oci::ImageSource;
 use crate::sources::Fetched;
-
-/// The list: the order in which sections are resolved, fetched and reported.
-fn list(ctx: Option<&Context>) -> Vec<Box<dyn Section>> {
-    use crate::sources::*;
-    vec![
-        slot::<helm::HelmSource>(ctx),
-        slot::<apt::AptSource>(ctx),
-        slot::<pypi::PypiSource>(ctx),
-        slot::<nltk::NltkSource>(ctx),
-        slot::<hf::HfSource>(ctx),
-        slot::<file::FileSource>(ctx),
-    ]
-}
 
 /// What an ecosystem's source is built from.
 pub struct Context {
@@ -116,7 +103,7 @@ pub trait Ecosystem: Sized + 'static {
     /// The section-wide rule: the entries are one answer to the whole section, reused while
     /// its request digest is unchanged; under `--locked` anything else is refused.
     async fn plan(&self, m: &Manifest, prior: Option<&LockFile>, mode: Mode, loaded: &Self::Loaded) -> Result<(Option<Digest>, Vec<Self::Lock>), PlanError> {
-        let Some(want) = crate::plan::request_digest(Self::specs(m)) else { return Ok((None, Vec::new())) };
+        let Some(want) = request_digest(Self::specs(m)) else { return Ok((None, Vec::new())) };
         let fresh = prior.map(Self::locked).filter(|(request, entries)| *request == Some(&want) && Self::complete(m, entries) && !mode.refresh);
         let entries = match fresh {
             Some((_, entries)) => match self.drifted(m, loaded, entries) {
@@ -134,12 +121,20 @@ pub trait Ecosystem: Sized + 'static {
     }
 }
 
+/// A section's identity in the lock (`apt_request`, `pypi_request`, …): the sha256 of its specs
+/// as JSON, `None` for an empty section. A lock keeps its entries while this is unchanged, so the
+/// serialization must not change for the same manifest (new fields skip their default).
+pub fn request_digest<S: serde::Serialize>(specs: &[S]) -> Option<crate::format::Digest> {
+    (!specs.is_empty()).then(|| crate::format::Digest::sha256_of(&serde_json::to_vec(specs).expect("manifest specs serialize")))
+}
+
 pub fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> PlanError {
     PlanError::Source(Box::new(e))
 }
 
 /// An ecosystem behind the object-safe face the loops use, with what its resolving loaded.
-trait Section {
+pub(crate) trait Section {
+    fn section(&self) -> &'static str;
     fn before_images(&self) -> bool;
     fn plan<'a>(&'a self, m: &'a Manifest, prior: Option<&'a LockFile>, mode: Mode, lock: &'a mut LockFile) -> LocalBoxFuture<'a, Result<(), PlanError>>;
     fn add_images(&self, m: &mut Manifest, lock: &LockFile);
@@ -155,11 +150,15 @@ struct Slot<E: Ecosystem> {
     loaded: OnceCell<E::Loaded>,
 }
 
-fn slot<E: Ecosystem>(ctx: Option<&Context>) -> Box<dyn Section> {
+pub(crate) fn slot<E: Ecosystem>(ctx: Option<&Context>) -> Box<dyn Section> {
     Box::new(Slot::<E> { eco: ctx.map(E::new), loaded: OnceCell::new() })
 }
 
 impl<E: Ecosystem> Section for Slot<E> {
+    fn section(&self) -> &'static str {
+        E::SECTION
+    }
+
     fn before_images(&self) -> bool {
         E::BEFORE_IMAGES
     }
@@ -218,13 +217,14 @@ pub struct Registry {
 impl Registry {
     pub fn new(manifest: &Manifest, cache: Arc<BlobCache>) -> Registry {
         let images = Arc::new(ImageSource::new(manifest.registries.clone(), cache.clone()));
-        let sections = list(Some(&Context { cache, images: images.clone() }));
+        let sections = crate::sources::list(Some(&Context { cache, images: images.clone() }));
         Registry { images, sections }
     }
 
     /// Resolve (or reuse) the sections resolved before images (`before: true`) or after them.
     pub async fn plan(&self, manifest: &mut Manifest, prior: Option<&LockFile>, mode: Mode, lock: &mut LockFile, before: bool) -> Result<(), PlanError> {
         for s in self.sections.iter().filter(|s| s.before_images() == before) {
+            tracing::debug!("planning the {} section", s.section());
             s.plan(manifest, prior, mode, lock).await?;
             s.add_images(manifest, lock);
         }
@@ -243,15 +243,42 @@ impl Registry {
 
 /// `bundler lock`'s lines for every section of a lock.
 pub fn describe(lock: &LockFile) -> Vec<String> {
-    list(None).iter().flat_map(|s| s.describe(lock)).collect()
+    crate::sources::list(None).iter().flat_map(|s| s.describe(lock)).collect()
 }
 
 /// `bundler check` for every section.
 pub fn check(m: &Manifest, out: &mut Checked) -> Result<(), String> {
-    list(None).iter().try_for_each(|s| s.check(m, out))
+    crate::sources::list(None).iter().try_for_each(|s| s.check(m, out))
 }
 
 /// Images a bundle's index.json entry references, if its ecosystem records them.
 pub fn referenced_images(d: &Descriptor) -> Vec<String> {
-    list(None).iter().find_map(|s| s.referenced_images(d)).unwrap_or_default()
+    crate::sources::list(None).iter().find_map(|s| s.referenced_images(d)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_section_is_listed_once() {
+        let mut names: Vec<&str> = crate::sources::list(None).iter().map(|s| s.section()).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "{names:?}");
+    }
+
+    /// `check --json` keeps its top-level counts, whatever order the list has.
+    #[test]
+    fn check_counts_keep_their_names() {
+        let mut out = Checked::default();
+        check(&Manifest::default(), &mut out).unwrap();
+        let mut keys: Vec<&str> = out.counts.iter().map(|(k, _)| *k).collect();
+        keys.sort();
+        assert_eq!(keys, ["apt_packages", "apt_sources", "charts", "files_by_url", "hf_repos", "nltk_packages", "pypi_requirements", "pypi_sets"]);
+        let mut contents: Vec<&str> = out.contents.iter().map(|(k, _)| *k).collect();
+        contents.sort();
+        assert_eq!(contents, ["apt_packages", "charts", "files", "hf", "nltk", "pypi_requirements"]);
+    }
 }

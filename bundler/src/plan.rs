@@ -18,13 +18,6 @@ pub enum PlanError {
     Source(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// A section's identity in the lock (`apt_request`, `pypi_request`, …): the sha256 of its specs
-/// as JSON, `None` for an empty section. A lock keeps its entries while this is unchanged, so the
-/// serialization must not change for the same manifest (new fields skip their default).
-pub fn request_digest<S: serde::Serialize>(specs: &[S]) -> Option<crate::format::Digest> {
-    (!specs.is_empty()).then(|| crate::format::Digest::sha256_of(&serde_json::to_vec(specs).expect("manifest specs serialize")))
-}
-
 /// Whether a lock entry still describes what the manifest asks for.
 fn stale(spec: &ImageSpec, lock: &ImageLock) -> Option<String> {
     let origin_ok = match &spec.origin {

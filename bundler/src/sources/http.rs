@@ -1,6 +1,6 @@
-//! Plain HTTP(S) for the non-OCI ecosystems (apt archives now; PyPI, Helm repos, NLTK, models
-//! and files later): small documents into memory with a size cap, large files streamed into
-//! the blob cache while hashing, resumed with `Range` after a dropped connection.
+//! Plain HTTP(S) for every ecosystem that is not read through an OCI registry: small documents
+//! into memory with a size cap, large files streamed into the blob cache while hashing, resumed
+//! with `Range` after a dropped connection.
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
-//! One file per ecosystem. Each resolves manifest entries to locked entries, then fetches
-//! exactly the locked bytes into the cache and says which index.json descriptors and blobs
-//! the bundle carries.
+//! One file or folder per ecosystem, and the registry listing them. Each resolves manifest
+//! entries to locked entries, then fetches exactly the locked bytes into the cache and says which
+//! index.json descriptors and blobs the bundle carries.
 
 pub mod apt;
 pub mod archive;
@@ -14,8 +14,22 @@ pub mod pypi;
 
 use std::collections::BTreeMap;
 
+use crate::ecosystems::{slot, Context, Section};
 use crate::format::oci::Descriptor;
 use crate::format::Digest;
+
+/// The registry: every ecosystem besides images, in the order sections are resolved, fetched
+/// and reported. `ctx` is `None` where no source is needed (`check`, `inspect`).
+pub(crate) fn list(ctx: Option<&Context>) -> Vec<Box<dyn Section>> {
+    vec![
+        slot::<helm::HelmSource>(ctx),
+        slot::<apt::AptSource>(ctx),
+        slot::<pypi::PypiSource>(ctx),
+        slot::<nltk::NltkSource>(ctx),
+        slot::<hf::HfSource>(ctx),
+        slot::<file::FileSource>(ctx),
+    ]
+}
 
 /// What one artifact contributes to a bundle.
 #[derive(Debug, Default)]
