@@ -47,7 +47,7 @@ pub struct Checked {
     pub unpinned: Vec<String>,
     /// Files pinned by what `lock` downloads.
     pub first_use: Vec<String>,
-    /// Parts of the one-line summary (`3 apt package(s) from 1 source(s)`).
+    /// Parts of the one-line summary (`2 chart(s)`).
     pub summary: Vec<String>,
 }
 
@@ -55,7 +55,7 @@ pub struct Checked {
 // Awaited in place by the commands, never spawned: no `Send` bound on the futures is wanted.
 #[allow(async_fn_in_trait)]
 pub trait Ecosystem: Sized + 'static {
-    /// The manifest section (`apt`, `charts`, …).
+    /// The manifest section (`charts`, `files`, …).
     const SECTION: &'static str;
     /// Why `--locked` refuses when the section's lock entries no longer answer it.
     const NOT_LOCKED: &'static str;

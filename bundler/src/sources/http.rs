@@ -68,7 +68,7 @@ async fn read_limited(resp: reqwest::Response, url: &str, limit: u64) -> Result<
     Ok(out)
 }
 
-/// A response whatever its status, for APIs that explain errors in headers (the HF hub's
+/// A response whatever its status, for APIs that explain errors in headers (the Hugging Face hub's
 /// `X-Error-Code`) or paginate with them (`Link`).
 pub struct Reply {
     pub status: u16,
