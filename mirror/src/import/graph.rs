@@ -5,11 +5,11 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use feas_format::bundle::{annotations, kinds};
+use feas_format::bundle::annotations;
 use feas_format::deb::{self, DebConfig};
 use feas_format::oci::{AnyManifest, Descriptor};
 use feas_format::pypi::{self as pyfmt, WheelConfig};
-use feas_format::Digest;
+use feas_format::{Digest, Kind};
 
 use feas_format::names::safe_segment;
 
@@ -34,30 +34,32 @@ pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, String> {
     let mut plan = Plan { changes: Changes::default(), artifacts: Vec::new(), missing: BTreeSet::new() };
     for top in &index.manifests {
         let entry = |e: String| format!("index.json entry {}: {e}", top.digest);
-        match top.annotations.get(annotations::KIND).map(String::as_str) {
-            Some(kinds::DEB) => {
+        // No kind annotation: an image, as the first bundles wrote them.
+        let kind = top.annotations.get(annotations::KIND).map(|k| k.parse::<Kind>()).transpose().map_err(|e| entry(e.to_string()))?;
+        match kind.unwrap_or(Kind::Image) {
+            Kind::Deb => {
                 walk_deb(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
-            Some(kinds::WHEEL) => {
+            Kind::Wheel => {
                 walk_wheel(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
-            Some(kinds::FILE) => {
+            Kind::File => {
                 walk_file(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
-            Some(kinds::NLTK) => {
+            Kind::Nltk => {
                 walk_nltk(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
             // A chart is also an OCI artifact in its repository: on to the generic walk.
-            Some(kinds::HELM) => walk_helm(top, lookup, &mut plan).map_err(entry)?,
-            Some(kinds::HF) => {
+            Kind::Helm => walk_helm(top, lookup, &mut plan).map_err(entry)?,
+            Kind::Hf => {
                 walk_hf(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
-            _ => {}
+            Kind::Image | Kind::ImageAccessory => {}
         }
         let repo =
             top.annotations.get(annotations::REPOSITORY).ok_or_else(|| entry(format!("no {} annotation; was the bundle made by `bundler create`?", annotations::REPOSITORY)))?;
