@@ -4,9 +4,11 @@
 //! returns.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use feas_format::oci::Descriptor;
@@ -491,7 +493,7 @@ impl Meta {
 
     /// Apply one import's metadata atomically and make it durable. Returns the new generation.
     pub fn commit(&self, c: &Changes) -> Result<u64, StoreError> {
-        let res: Result<u64, TransactionError<()>> = self.t.transaction(|t| {
+        let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
             let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed } = t;
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
@@ -578,9 +580,9 @@ impl Meta {
                 history.insert(&generation.to_be_bytes()[..], json(&h))?;
             }
             state.insert(GENERATION, &generation.to_be_bytes()[..])?;
-            Ok::<u64, ConflictableTransactionError<()>>(generation)
+            Ok::<u64, ConflictableTransactionError<Infallible>>(generation)
         });
-        let generation = res.map_err(|e| StoreError::Db(format!("{e:?}")))?;
+        let generation = res?;
         self.db.flush()?;
         Ok(generation)
     }

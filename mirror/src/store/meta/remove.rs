@@ -2,6 +2,8 @@
 //! applied like an import, in one transaction that bumps the generation. Plus the few scans
 //! the planner of a removal needs.
 
+use std::convert::Infallible;
+
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use feas_format::oci::Descriptor;
@@ -75,7 +77,7 @@ impl Meta {
                 }
             }
         }
-        let res: Result<u64, TransactionError<()>> = self.t.transaction(|t| {
+        let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
             let Trees { repos, tags, manifests, referrers, blobs, bundles, history: _, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed } =
                 t;
             for (repo, commit) in &r.hf {
@@ -132,9 +134,9 @@ impl Meta {
                 None => 0,
             } + 1;
             state.insert(GENERATION, &generation.to_be_bytes()[..])?;
-            Ok::<u64, ConflictableTransactionError<()>>(generation)
+            Ok::<u64, ConflictableTransactionError<Infallible>>(generation)
         });
-        let generation = res.map_err(|e| StoreError::Db(format!("{e:?}")))?;
+        let generation = res?;
         self.db.flush()?;
         Ok(generation)
     }
