@@ -6,6 +6,7 @@ pub mod digest;
 pub mod hash;
 pub mod helm;
 pub mod hf;
+pub mod kind;
 pub mod lock;
 pub mod names;
 pub mod nltk;
@@ -20,3 +21,4 @@ pub mod writer;
 
 pub use digest::{Algorithm, Digest};
 pub use hash::{HashReader, HashWriter, Hasher};
+pub use kind::Kind;

@@ -213,7 +213,7 @@ pub struct RmArgs {
     pub store: PathBuf,
     /// Bundle names, or artifacts as `mirror import` prints them: REPO:TAG, REPO@sha256:HEX,
     /// apt/<id>/<package>_<version>_<arch>.deb, pypi/<project>/<file> (or the file name),
-    /// files/<name>, nltk/<subdir>/<id>, charts/<name>:<version>.
+    /// files/<name>, nltk/<subdir>/<id>, charts/<name>:<version>, hf/<owner>/<name>@<commit>.
     #[arg(required = true, value_name = "NAME|REF")]
     pub targets: Vec<String>,
     /// Print a JSON summary on stdout.

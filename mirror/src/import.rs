@@ -22,7 +22,7 @@ use feas_format::Digest;
 use crate::store::paths::STAGING_PREFIX;
 use crate::store::{BundleRecord, Changes, HistoryRecord, ImportLock, Paths, Store, StoreError};
 
-pub use graph::{validate_repo, validate_tag};
+pub use graph::{validate_repo, validate_tag, GraphError};
 pub use policy::{Decision, MAX_SEQUENCE_AHEAD};
 pub use trust::{parse_key_id, Grant, Trust, TrustError, TrustFile};
 
@@ -36,6 +36,8 @@ pub enum ImportError {
     Incomplete { path: PathBuf, missing: Vec<String> },
     #[error("bundle {path} refused: {detail}")]
     Invalid { path: PathBuf, detail: String },
+    #[error("bundle {path} refused: {source}")]
+    Graph { path: PathBuf, source: graph::GraphError },
     #[error("bundle {path} needs {needed} bytes ({}) free on the store's filesystem ({}) for its new blobs and metadata, but only {free} bytes ({}) are free; nothing was imported and the store is as it was. Free space (`mirror gc` deletes blobs nothing references) or move the store to a larger filesystem, then import again", human(*.needed), .store.display(), human(*.free))]
     NoSpace { path: PathBuf, store: PathBuf, needed: u64, free: u64 },
     #[error("bundle {path} refused: it is signed by a revoked key: {detail}. Bundles signed by a revoked key are refused whatever their name; ask the publisher for one signed by a current key")]
@@ -182,7 +184,7 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, trust: &Trust
         store.blobs.size(d).map(|n| (store.blobs.path(d), n))
     };
     let mut missing: Vec<String> = b.assumed.iter().chain(&b.sbom).filter(|a| lookup(&a.digest).is_none()).map(|a| a.digest.to_string()).collect();
-    let plan = graph::walk(&verified.index, &lookup).map_err(|detail| ImportError::Invalid { path: file.to_path_buf(), detail })?;
+    let plan = graph::walk(&verified.index, &lookup).map_err(|source| ImportError::Graph { path: file.to_path_buf(), source })?;
     missing.extend(plan.missing.iter().map(|d| d.to_string()));
     missing.sort();
     missing.dedup();

@@ -140,6 +140,18 @@ fn expired_bundle_is_refused() {
     refused(&f, &store, &f.path("expired.bundle"), &f.opts(), "expired");
 }
 
+/// A kind from a newer bundler is refused by name, not taken for an image.
+#[test]
+fn unknown_kind_needs_a_newer_mirror() {
+    let f = Fixture::new();
+    let (store, _) = good_store(&f);
+    let mut conda = image(REPO, "conda", "c");
+    conda.top.annotations.insert(feas_format::bundle::annotations::KIND.into(), "conda".into());
+    Spec::new(20, &[&image(REPO, "2", "b"), &conda]).write(&f.path("newer.bundle"), &f.key);
+    let err = refused(&f, &store, &f.path("newer.bundle"), &f.opts(), "needs a newer mirror");
+    assert!(err.contains("\"conda\"") && err.contains(&conda.top.digest.to_string()), "{err}");
+}
+
 #[test]
 fn deltas_need_their_assumed_blobs() {
     let f = Fixture::new();

@@ -5,15 +5,52 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use feas_format::bundle::{annotations, kinds};
+use feas_format::bundle::annotations;
 use feas_format::deb::{self, DebConfig};
+use feas_format::digest::InvalidDigest;
+use feas_format::kind::UnknownKind;
 use feas_format::oci::{AnyManifest, Descriptor};
 use feas_format::pypi::{self as pyfmt, WheelConfig};
-use feas_format::Digest;
+use feas_format::{Digest, Kind};
 
 use feas_format::names::safe_segment;
 
-use crate::store::{BlobStore, Changes, DebKey, DebRecord, ManifestRecord, WheelRecord};
+use crate::store::{BlobStore, Changes, DebKey, DebRecord, ManifestRecord, StoreError, WheelRecord};
+
+/// Why index.json cannot be imported. Each names the artifact and what is wrong with it; the
+/// import puts the bundle's path in front.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    /// Any of the others, for one entry of index.json.
+    #[error("index.json entry {digest}: {source}")]
+    Entry { digest: Digest, source: Box<GraphError> },
+    #[error(transparent)]
+    Kind(#[from] UnknownKind),
+    #[error("{what}: descriptor of {digest} says {said} bytes, the blob has {actual}; the bundle is inconsistent")]
+    Size { what: String, digest: Digest, said: u64, actual: u64 },
+    #[error("{context}: {source}")]
+    Read { context: String, source: StoreError },
+    /// A manifest, config or index.json that does not parse.
+    #[error("{context}: {source}")]
+    Json { context: String, source: serde_json::Error },
+    #[error("{repo}: {} annotation: {source}", annotations::OMITTED)]
+    Omitted { repo: String, source: InvalidDigest },
+    #[error("invalid repository name {0:?}")]
+    RepoName(String),
+    #[error("invalid tag {0:?}")]
+    Tag(String),
+    /// An artifact that breaks a rule of its kind (the message says which and how).
+    #[error("{0}")]
+    Rule(String),
+}
+
+fn rule(detail: impl Into<String>) -> GraphError {
+    GraphError::Rule(detail.into())
+}
+
+fn json(context: String, source: serde_json::Error) -> GraphError {
+    GraphError::Json { context, source }
+}
 
 /// The distribution spec's limit clients and registries agree on; also bounds our memory.
 const MAX_MANIFEST: u64 = 4 << 20;
@@ -29,38 +66,42 @@ pub struct Plan {
 type Lookup<'a> = &'a dyn Fn(&Digest) -> Option<(PathBuf, u64)>;
 
 /// `lookup` says where a blob's bytes are (staging or store) and how big it is.
-pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, String> {
-    let index = AnyManifest::parse(index).map_err(|e| format!("index.json is not an OCI image index: {e}"))?;
+pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, GraphError> {
+    let index = AnyManifest::parse(index).map_err(|e| json("index.json is not an OCI image index".into(), e))?;
     let mut plan = Plan { changes: Changes::default(), artifacts: Vec::new(), missing: BTreeSet::new() };
     for top in &index.manifests {
-        let entry = |e: String| format!("index.json entry {}: {e}", top.digest);
-        match top.annotations.get(annotations::KIND).map(String::as_str) {
-            Some(kinds::DEB) => {
+        let entry = |e: GraphError| GraphError::Entry { digest: top.digest.clone(), source: Box::new(e) };
+        // No kind annotation: an image, as the first bundles wrote them.
+        let kind = top.annotations.get(annotations::KIND).map(|k| k.parse::<Kind>()).transpose().map_err(|e| entry(e.into()))?;
+        match kind.unwrap_or(Kind::Image) {
+            Kind::Deb => {
                 walk_deb(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
-            Some(kinds::WHEEL) => {
+            Kind::Wheel => {
                 walk_wheel(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
-            Some(kinds::FILE) => {
+            Kind::File => {
                 walk_file(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
-            Some(kinds::NLTK) => {
+            Kind::Nltk => {
                 walk_nltk(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
             // A chart is also an OCI artifact in its repository: on to the generic walk.
-            Some(kinds::HELM) => walk_helm(top, lookup, &mut plan).map_err(entry)?,
-            Some(kinds::HF) => {
+            Kind::Helm => walk_helm(top, lookup, &mut plan).map_err(entry)?,
+            Kind::Hf => {
                 walk_hf(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
-            _ => {}
+            Kind::Image | Kind::ImageAccessory => {}
         }
-        let repo =
-            top.annotations.get(annotations::REPOSITORY).ok_or_else(|| entry(format!("no {} annotation; was the bundle made by `bundler create`?", annotations::REPOSITORY)))?;
+        let repo = top
+            .annotations
+            .get(annotations::REPOSITORY)
+            .ok_or_else(|| entry(rule(format!("no {} annotation; was the bundle made by `bundler create`?", annotations::REPOSITORY))))?;
         validate_repo(repo).map_err(entry)?;
         if !plan.changes.repos.contains(repo) {
             plan.changes.repos.push(repo.clone());
@@ -78,16 +119,16 @@ pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, String> {
     Ok(plan)
 }
 
-fn check_size(d: &Descriptor, actual: u64, repo: &str) -> Result<(), String> {
+fn check_size(d: &Descriptor, actual: u64, repo: &str) -> Result<(), GraphError> {
     if d.size != actual {
-        return Err(format!("{repo}: descriptor of {} says {} bytes, the blob has {actual}; the bundle is inconsistent", d.digest, d.size));
+        return Err(GraphError::Size { what: repo.to_string(), digest: d.digest.clone(), said: d.size, actual });
     }
     Ok(())
 }
 
-fn walk_artifact(repo: &str, top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+fn walk_artifact(repo: &str, top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
     // Platforms the bundle says it leaves out of an index carried as upstream wrote it.
-    let omitted = annotations::omitted(top).map_err(|e| format!("{repo}: {} annotation: {e}", annotations::OMITTED))?;
+    let omitted = annotations::omitted(top).map_err(|source| GraphError::Omitted { repo: repo.to_string(), source })?;
     let mut stack = vec![top.clone()];
     let mut seen = BTreeSet::new();
     while let Some(d) = stack.pop() {
@@ -99,8 +140,8 @@ fn walk_artifact(repo: &str, top: &Descriptor, lookup: Lookup, plan: &mut Plan) 
             continue;
         };
         check_size(&d, size, repo)?;
-        let bytes = BlobStore::read_small(&path, MAX_MANIFEST).map_err(|e| format!("{repo}: manifest {}: {e}", d.digest))?;
-        let m = AnyManifest::parse(&bytes).map_err(|e| format!("{repo}: manifest {} is not a valid OCI/Docker manifest: {e}", d.digest))?;
+        let bytes = BlobStore::read_small(&path, MAX_MANIFEST).map_err(|source| GraphError::Read { context: format!("{repo}: manifest {}", d.digest), source })?;
+        let m = AnyManifest::parse(&bytes).map_err(|e| json(format!("{repo}: manifest {} is not a valid OCI/Docker manifest", d.digest), e))?;
         let media_type = m.effective_media_type(Some(&d.media_type));
         let mut record = ManifestRecord::new(media_type.clone(), size);
         for c in &m.manifests {
@@ -130,17 +171,17 @@ fn walk_artifact(repo: &str, top: &Descriptor, lookup: Lookup, plan: &mut Plan) 
 
 /// A small referenced document (manifest, config), size-checked; `None` when it is neither
 /// staged nor stored (then noted missing, so the refusal can name every hole).
-fn read_doc(d: &Descriptor, max: u64, what: &str, lookup: Lookup, plan: &mut Plan) -> Result<Option<Vec<u8>>, String> {
+fn read_doc(d: &Descriptor, max: u64, what: &str, lookup: Lookup, plan: &mut Plan) -> Result<Option<Vec<u8>>, GraphError> {
     let Some((path, size)) = lookup(&d.digest) else {
         plan.missing.insert(d.digest.clone());
         return Ok(None);
     };
     check_size(d, size, what)?;
-    BlobStore::read_small(&path, max).map(Some).map_err(|e| format!("{}: {e}", d.digest))
+    BlobStore::read_small(&path, max).map(Some).map_err(|source| GraphError::Read { context: d.digest.to_string(), source })
 }
 
 /// A layer must be staged or stored with the size its descriptor says.
-fn check_layer(d: &Descriptor, what: &str, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+fn check_layer(d: &Descriptor, what: &str, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
     match lookup(&d.digest) {
         Some((_, n)) => check_size(d, n, what),
         None => {
@@ -152,22 +193,22 @@ fn check_layer(d: &Descriptor, what: &str, lookup: Lookup, plan: &mut Plan) -> R
 
 /// A deb artifact: manifest → config (`DebConfig`) + one layer (the .deb). Its stanza must
 /// describe exactly the carried file, since apt checks the file against it.
-fn walk_deb(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+fn walk_deb(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
     let Some(bytes) = read_doc(top, MAX_MANIFEST, "deb", lookup, plan)? else { return Ok(()) };
-    let m = AnyManifest::parse(&bytes).map_err(|e| format!("deb manifest is not an OCI manifest: {e}"))?;
+    let m = AnyManifest::parse(&bytes).map_err(|e| json("deb manifest is not an OCI manifest".into(), e))?;
     let (Some(config), [layer]) = (&m.config, &m.layers[..]) else {
-        return Err("a deb artifact needs a config and exactly one layer".into());
+        return Err(rule("a deb artifact needs a config and exactly one layer"));
     };
     if config.media_type != deb::CONFIG_MEDIA_TYPE {
-        return Err(format!("deb config has media type {}, expected {}", config.media_type, deb::CONFIG_MEDIA_TYPE));
+        return Err(rule(format!("deb config has media type {}, expected {}", config.media_type, deb::CONFIG_MEDIA_TYPE)));
     }
     let Some(cfg) = read_doc(config, 1 << 20, "deb", lookup, plan)? else { return Ok(()) };
-    let cfg: DebConfig = serde_json::from_slice(&cfg).map_err(|e| format!("deb config: {e}"))?;
+    let cfg: DebConfig = serde_json::from_slice(&cfg).map_err(|e| json("deb config".into(), e))?;
     check_layer(layer, "deb", lookup, plan)?;
-    let field = |k: &str| deb::field(&cfg.control, k).ok_or_else(|| format!("deb stanza has no {k} field"));
+    let field = |k: &str| deb::field(&cfg.control, k).ok_or_else(|| rule(format!("deb stanza has no {k} field")));
     let (package, version, filename) = (field("Package")?, field("Version")?, field("Filename")?);
     let name = format!("apt/{}/{}", cfg.id, deb::deb_file_name(package, version, field("Architecture")?));
-    let bad = |e: String| format!("{name}: {e}");
+    let bad = |e: String| rule(format!("{name}: {e}"));
     for seg in [&cfg.id, &cfg.suite, &cfg.component].into_iter().chain(&cfg.architectures) {
         if !safe_segment(seg) {
             return Err(bad(format!("{seg:?} cannot be a path segment")));
@@ -205,23 +246,24 @@ fn walk_deb(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Str
 }
 
 /// A Helm chart: its OCI manifest (Helm config + chart layer) gives the index.yaml entry.
-fn walk_helm(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+fn walk_helm(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
     use feas_format::helm;
     let Some(bytes) = read_doc(top, MAX_MANIFEST, "chart", lookup, plan)? else { return Ok(()) };
-    let m = AnyManifest::parse(&bytes).map_err(|e| format!("chart manifest is not an OCI manifest: {e}"))?;
+    let m = AnyManifest::parse(&bytes).map_err(|e| json("chart manifest is not an OCI manifest".into(), e))?;
     let Some(config) = m.config.as_ref().filter(|c| c.media_type == helm::CONFIG_MEDIA_TYPE) else {
-        return Err(format!("a chart's config must have media type {}", helm::CONFIG_MEDIA_TYPE));
+        return Err(rule(format!("a chart's config must have media type {}", helm::CONFIG_MEDIA_TYPE)));
     };
-    let layer = m.layers.iter().find(|l| l.media_type == helm::CHART_MEDIA_TYPE || l.media_type == "application/tar+gzip").ok_or("a chart manifest has no chart layer")?;
+    let layer =
+        m.layers.iter().find(|l| l.media_type == helm::CHART_MEDIA_TYPE || l.media_type == "application/tar+gzip").ok_or_else(|| rule("a chart manifest has no chart layer"))?;
     let Some(cfg) = read_doc(config, 1 << 20, "chart", lookup, plan)? else { return Ok(()) };
-    let metadata: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&cfg).map_err(|e| format!("chart config: {e}"))?;
-    let text = |k: &str| metadata.get(k).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| format!("chart config has no {k}"));
+    let metadata: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&cfg).map_err(|e| json("chart config".into(), e))?;
+    let text = |k: &str| metadata.get(k).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| rule(format!("chart config has no {k}")));
     let (name, version) = (text("name")?, text("version")?);
     if !feas_format::names::valid_chart_name(&name) || !safe_segment(&version) {
-        return Err(format!("chart {name:?} {version:?} cannot be served"));
+        return Err(rule(format!("chart {name:?} {version:?} cannot be served")));
     }
     if top.annotations.get(annotations::REPOSITORY) != Some(&format!("charts/{name}")) {
-        return Err(format!("chart {name} is not filed under charts/{name}"));
+        return Err(rule(format!("chart {name} is not filed under charts/{name}")));
     }
     check_layer(layer, "chart", lookup, plan)?;
     plan.changes.charts.push(crate::store::HelmRecord {
@@ -237,16 +279,16 @@ fn walk_helm(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), St
 }
 
 /// An NLTK package: manifest → config (`NltkConfig`) + the zip.
-fn walk_nltk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+fn walk_nltk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
     let Some(bytes) = read_doc(top, MAX_MANIFEST, "nltk", lookup, plan)? else { return Ok(()) };
-    let m = AnyManifest::parse(&bytes).map_err(|e| format!("nltk manifest is not an OCI manifest: {e}"))?;
-    let (Some(config), [layer]) = (&m.config, &m.layers[..]) else { return Err("an nltk artifact has a config and one layer".into()) };
+    let m = AnyManifest::parse(&bytes).map_err(|e| json("nltk manifest is not an OCI manifest".into(), e))?;
+    let (Some(config), [layer]) = (&m.config, &m.layers[..]) else { return Err(rule("an nltk artifact has a config and one layer")) };
     let Some(cfg) = read_doc(config, 4 << 20, "nltk", lookup, plan)? else { return Ok(()) };
-    let cfg: feas_format::nltk::NltkConfig = serde_json::from_slice(&cfg).map_err(|e| format!("nltk config: {e}"))?;
-    let id = cfg.attrs.get("id").cloned().ok_or("nltk package without id")?;
+    let cfg: feas_format::nltk::NltkConfig = serde_json::from_slice(&cfg).map_err(|e| json("nltk config".into(), e))?;
+    let id = cfg.attrs.get("id").cloned().ok_or_else(|| rule("nltk package without id"))?;
     let subdir = cfg.attrs.get("subdir").cloned().unwrap_or_default();
     if !safe_segment(&id) || !(subdir.is_empty() || safe_segment(&subdir)) {
-        return Err(format!("nltk package {id:?} in {subdir:?} cannot be served"));
+        return Err(rule(format!("nltk package {id:?} in {subdir:?} cannot be served")));
     }
     check_layer(layer, "nltk", lookup, plan)?;
     plan.changes.envelopes.push((format!("nltk/{subdir}/{id}"), top.digest.clone()));
@@ -257,18 +299,18 @@ fn walk_nltk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), St
 
 /// A Hugging Face repo at one commit: manifest → config (`HfConfig`) + one layer per file, in
 /// the config's order, each titled with its path and carrying the bytes the config describes.
-fn walk_hf(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+fn walk_hf(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
     use feas_format::hf::{self as hf, HfConfig};
     let Some(bytes) = read_doc(top, MAX_MANIFEST, "hf", lookup, plan)? else { return Ok(()) };
-    let m = AnyManifest::parse(&bytes).map_err(|e| format!("hf manifest is not an OCI manifest: {e}"))?;
-    let Some(config) = &m.config else { return Err("an hf artifact needs a config".into()) };
+    let m = AnyManifest::parse(&bytes).map_err(|e| json("hf manifest is not an OCI manifest".into(), e))?;
+    let Some(config) = &m.config else { return Err(rule("an hf artifact needs a config")) };
     if config.media_type != hf::CONFIG_MEDIA_TYPE {
-        return Err(format!("hf config has media type {}, expected {}", config.media_type, hf::CONFIG_MEDIA_TYPE));
+        return Err(rule(format!("hf config has media type {}, expected {}", config.media_type, hf::CONFIG_MEDIA_TYPE)));
     }
     let Some(cfg) = read_doc(config, 64 << 20, "hf", lookup, plan)? else { return Ok(()) };
-    let cfg: HfConfig = serde_json::from_slice(&cfg).map_err(|e| format!("hf config: {e}"))?;
+    let cfg: HfConfig = serde_json::from_slice(&cfg).map_err(|e| json("hf config".into(), e))?;
     let name = format!("hf/{}@{}", cfg.repo, cfg.commit);
-    let bad = |e: String| format!("{name}: {e}");
+    let bad = |e: String| rule(format!("{name}: {e}"));
     if !hf::valid_repo_id(&cfg.repo) || !hf::is_commit(&cfg.commit) {
         return Err(bad("not a valid repository id and commit".into()));
     }
@@ -296,13 +338,13 @@ fn walk_hf(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Stri
 }
 
 /// A raw file: manifest → one layer, served under its title.
-fn walk_file(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+fn walk_file(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
     let Some(bytes) = read_doc(top, MAX_MANIFEST, "file", lookup, plan)? else { return Ok(()) };
-    let m = AnyManifest::parse(&bytes).map_err(|e| format!("file manifest is not an OCI manifest: {e}"))?;
-    let [layer] = &m.layers[..] else { return Err("a file artifact has exactly one layer".into()) };
-    let name = layer.annotations.get(feas_format::oci::ANNOTATION_TITLE).ok_or("the file layer has no title")?;
+    let m = AnyManifest::parse(&bytes).map_err(|e| json("file manifest is not an OCI manifest".into(), e))?;
+    let [layer] = &m.layers[..] else { return Err(rule("a file artifact has exactly one layer")) };
+    let name = layer.annotations.get(feas_format::oci::ANNOTATION_TITLE).ok_or_else(|| rule("the file layer has no title"))?;
     if !feas_format::names::valid_file_name(name) {
-        return Err(format!("file name {name:?} cannot be served"));
+        return Err(rule(format!("file name {name:?} cannot be served")));
     }
     for d in [Some(layer), m.config.as_ref()].into_iter().flatten() {
         check_layer(d, "file", lookup, plan)?;
@@ -314,17 +356,17 @@ fn walk_file(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), St
 }
 
 /// A Python distribution: manifest → config (`WheelConfig`) + the file (+ its METADATA).
-fn walk_wheel(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), String> {
+fn walk_wheel(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
     let Some(bytes) = read_doc(top, MAX_MANIFEST, "pypi", lookup, plan)? else { return Ok(()) };
-    let m = AnyManifest::parse(&bytes).map_err(|e| format!("pypi manifest is not an OCI manifest: {e}"))?;
-    let Some(config) = &m.config else { return Err("a pypi artifact needs a config".into()) };
+    let m = AnyManifest::parse(&bytes).map_err(|e| json("pypi manifest is not an OCI manifest".into(), e))?;
+    let Some(config) = &m.config else { return Err(rule("a pypi artifact needs a config")) };
     if config.media_type != pyfmt::CONFIG_MEDIA_TYPE {
-        return Err(format!("pypi config has media type {}, expected {}", config.media_type, pyfmt::CONFIG_MEDIA_TYPE));
+        return Err(rule(format!("pypi config has media type {}, expected {}", config.media_type, pyfmt::CONFIG_MEDIA_TYPE)));
     }
     let Some(cfg) = read_doc(config, 1 << 20, "pypi", lookup, plan)? else { return Ok(()) };
-    let cfg: WheelConfig = serde_json::from_slice(&cfg).map_err(|e| format!("pypi config: {e}"))?;
+    let cfg: WheelConfig = serde_json::from_slice(&cfg).map_err(|e| json("pypi config".into(), e))?;
     let name = format!("pypi/{}/{}", cfg.project, cfg.filename);
-    let bad = |e: String| format!("{name}: {e}");
+    let bad = |e: String| rule(format!("{name}: {e}"));
     if cfg.project.is_empty() || pyfmt::normalize(&cfg.project) != cfg.project {
         return Err(bad("project name is not normalized".into()));
     }
@@ -352,7 +394,7 @@ fn walk_wheel(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), S
 
 /// Repository names as the distribution spec allows them, with a registry host (and port)
 /// as the first component: `docker.io/library/x`, `127.0.0.1:5001/test/x`.
-pub fn validate_repo(name: &str) -> Result<(), String> {
+pub fn validate_repo(name: &str) -> Result<(), GraphError> {
     let component_ok = |c: &str| {
         !c.is_empty()
             && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
@@ -370,11 +412,11 @@ pub fn validate_repo(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("invalid repository name {name:?}"))
+        Err(GraphError::RepoName(name.to_string()))
     }
 }
 
-pub fn validate_tag(tag: &str) -> Result<(), String> {
+pub fn validate_tag(tag: &str) -> Result<(), GraphError> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
         && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -382,7 +424,7 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("invalid tag {tag:?}"))
+        Err(GraphError::Tag(tag.to_string()))
     }
 }
 
@@ -456,6 +498,6 @@ mod tests {
         let mut bad: serde_json::Value = serde_json::from_slice(&index_json(&[])).unwrap();
         bad["manifests"][0]["annotations"][annotations::OMITTED] = "sha256:nope".into();
         let e = walk(&serde_json::to_vec(&bad).unwrap(), &lookup).err().unwrap();
-        assert!(e.contains(annotations::OMITTED), "{e}");
+        assert!(e.to_string().contains(annotations::OMITTED), "{e}");
     }
 }

@@ -181,7 +181,7 @@ impl Sink for Staging<'_> {
                 lacking
             }
             Ok(plan) => plan.missing.iter().map(|d| format!("blob {d}")).collect(),
-            Err(e) => vec![e],
+            Err(e) => vec![e.to_string()],
         };
         if lacking.is_empty() {
             self.already = Some((b, signer));

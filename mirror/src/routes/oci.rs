@@ -65,7 +65,7 @@ async fn dispatch(State(st): State<AppState>, Query(q): Query<HashMap<String, St
     // A name being pushed need not exist yet; it must only be valid.
     let new_name = |name: &str| -> Result<String, OciError> {
         let name = path::canonical_name(name, ns);
-        validate_repo(&name).map_err(|e| OciError::new(Code::NameInvalid, e))?;
+        validate_repo(&name).map_err(|e| OciError::new(Code::NameInvalid, e.to_string()))?;
         Ok(name)
     };
     let repo = |name: &str| -> Result<String, OciError> {

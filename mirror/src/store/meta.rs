@@ -4,11 +4,12 @@
 //! returns.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
 use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 
 use feas_format::oci::Descriptor;
 use feas_format::Digest;
@@ -18,9 +19,11 @@ use super::StoreError;
 mod check;
 mod reach;
 mod remove;
+mod trees;
 
 pub use reach::References;
 pub use remove::Removal;
+use trees::Trees;
 
 const SEP: u8 = 0;
 const GENERATION: &[u8] = b"generation";
@@ -221,7 +224,7 @@ pub struct Changes {
     pub charts: Vec<HelmRecord>,
     pub hf: Vec<HfRecord>,
     /// `(artifact name, digest)` of each non-image artifact's own OCI manifest (deb, wheel,
-    /// file, nltk): not served, but kept so gc keeps it and deltas need not carry it again.
+    /// file, nltk, hf): not served, but kept so gc keeps it and deltas need not carry it again.
     pub envelopes: Vec<(String, Digest)>,
     pub bundle: Option<(String, BundleRecord)>,
     /// `generation` is filled in by `commit`.
@@ -232,83 +235,28 @@ pub struct Changes {
 
 pub struct Meta {
     db: sled::Db,
-    repos: sled::Tree,
-    tags: sled::Tree,
-    manifests: sled::Tree,
-    referrers: sled::Tree,
-    blobs: sled::Tree,
-    bundles: sled::Tree,
-    history: sled::Tree,
-    state: sled::Tree,
-    /// `id \0 suite \0 component \0 arch \0 filename` → DebRecord.
-    apt: sled::Tree,
-    /// `id \0 filename` → deb digest, for `/apt/<id>/pool/…`.
-    apt_pool: sled::Tree,
-    /// `project \0 filename` → WheelRecord.
-    pypi: sled::Tree,
-    /// `filename` → WheelRecord, for `/pypi/files/…`.
-    pypi_files: sled::Tree,
-    /// `name` → (digest, size), for `/files/<name>`.
-    files: sled::Tree,
-    /// NLTK package id → NltkRecord.
-    nltk: sled::Tree,
-    /// `name \0 version` → HelmRecord.
-    helm: sled::Tree,
-    /// `repo \0 commit` → HfRecord.
-    hf: sled::Tree,
-    /// `repo \0 revision` → commit: a revision name answers with the commit imported last for it.
-    hf_refs: sled::Tree,
-    /// `artifact name \0 manifest digest` → nothing: see `Changes::envelopes`.
-    envelopes: sled::Tree,
-    /// `repo \0 tag` and `repo \0 @digest` → nothing: tags and manifests an authenticated push
-    /// wrote (the rest came from signed bundles and are protected from pushes and deletes).
-    /// `\0 digest` → push time (unix seconds, big-endian): a pushed blob, kept by gc for
-    /// `PUSH_GRACE` while its manifest may still be on the way.
-    pushed: sled::Tree,
-    // A new tree needs a reachability rule in meta/reach.rs (gc refuses without one; a test checks).
+    t: Trees<sled::Tree>,
 }
 
 impl Meta {
     pub fn open(db: sled::Db) -> Result<Meta, StoreError> {
-        let t = |n: &str| db.open_tree(n);
-        let meta = Meta {
-            repos: t("repos")?,
-            tags: t("tags")?,
-            manifests: t("manifests")?,
-            referrers: t("referrers")?,
-            blobs: t("blobs")?,
-            bundles: t("bundles")?,
-            history: t("history")?,
-            state: t("state")?,
-            apt: t("apt")?,
-            apt_pool: t("apt_pool")?,
-            pypi: t("pypi")?,
-            pypi_files: t("pypi_files")?,
-            files: t("files")?,
-            nltk: t("nltk")?,
-            helm: t("helm")?,
-            hf: t("hf")?,
-            hf_refs: t("hf_refs")?,
-            envelopes: t("envelopes")?,
-            pushed: t("pushed")?,
-            db,
-        };
+        let meta = Meta { t: Trees::open(&db)?, db };
         // Persist the freshly created trees now, so nothing is written later behind our back.
         meta.db.flush()?;
         Ok(meta)
     }
 
     pub fn repo_exists(&self, repo: &str) -> Result<bool, StoreError> {
-        Ok(self.repos.contains_key(repo.as_bytes())?)
+        Ok(self.t.repos.contains_key(repo.as_bytes())?)
     }
 
     /// Repositories, sorted.
     pub fn repositories(&self) -> Result<Vec<String>, StoreError> {
-        self.repos.iter().keys().map(|k| Ok(String::from_utf8_lossy(&k?).into_owned())).collect()
+        self.t.repos.iter().keys().map(|k| Ok(String::from_utf8_lossy(&k?).into_owned())).collect()
     }
 
     pub fn tag(&self, repo: &str, tag: &str) -> Result<Option<Digest>, StoreError> {
-        match self.tags.get(key(&[repo, tag]))? {
+        match self.t.tags.get(key(&[repo, tag]))? {
             None => Ok(None),
             Some(v) => std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()).map(Some).ok_or_else(|| StoreError::Corrupt(format!("tag {repo}:{tag}"))),
         }
@@ -317,14 +265,14 @@ impl Meta {
     /// Tags of a repository, sorted bytewise (the spec's "ASCIIbetical" order).
     pub fn tags(&self, repo: &str) -> Result<Vec<String>, StoreError> {
         let prefix = key(&[repo, ""]);
-        self.tags.scan_prefix(&prefix).keys().map(|k| Ok(String::from_utf8_lossy(&k?[prefix.len()..]).into_owned())).collect()
+        self.t.tags.scan_prefix(&prefix).keys().map(|k| Ok(String::from_utf8_lossy(&k?[prefix.len()..]).into_owned())).collect()
     }
 
     /// The repository's tags that point at `d` (a scan of that repository only).
     pub fn tags_of(&self, repo: &str, d: &Digest) -> Result<Vec<String>, StoreError> {
         let (prefix, want) = (key(&[repo, ""]), d.to_string());
         let mut out = Vec::new();
-        for kv in self.tags.scan_prefix(&prefix) {
+        for kv in self.t.tags.scan_prefix(&prefix) {
             let (k, v) = kv?;
             if v.as_ref() == want.as_bytes() {
                 out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
@@ -334,14 +282,14 @@ impl Meta {
     }
 
     pub fn manifest(&self, repo: &str, d: &Digest) -> Result<Option<ManifestRecord>, StoreError> {
-        self.manifests.get(key(&[repo, &d.to_string()]))?.map(|v| decode("manifests", &v)).transpose()
+        self.t.manifests.get(key(&[repo, &d.to_string()]))?.map(|v| decode("manifests", &v)).transpose()
     }
 
     /// The index of `repo` that names `d` as a platform its bundle left out, and that
     /// platform. A scan of the repository's manifest records: only asked when `d` is not held.
     pub fn omitted_child(&self, repo: &str, d: &Digest) -> Result<Option<(Digest, String)>, StoreError> {
         let (prefix, want) = (key(&[repo, ""]), d.to_string());
-        for kv in self.manifests.scan_prefix(&prefix) {
+        for kv in self.t.manifests.scan_prefix(&prefix) {
             let (k, v) = kv?;
             // Most records name no omitted child: decode only those that mention `d`.
             if !v.windows(want.len()).any(|w| w == want.as_bytes()) {
@@ -358,26 +306,27 @@ impl Meta {
 
     pub fn referrers(&self, repo: &str, subject: &Digest) -> Result<Vec<Descriptor>, StoreError> {
         let prefix = key(&[repo, &subject.to_string(), ""]);
-        self.referrers.scan_prefix(&prefix).values().map(|v| decode("referrers", &v?)).collect()
+        self.t.referrers.scan_prefix(&prefix).values().map(|v| decode("referrers", &v?)).collect()
     }
 
     /// Whether a tag was set by a push (writable by pushers) rather than by an import.
     pub fn tag_pushed(&self, repo: &str, tag: &str) -> Result<bool, StoreError> {
-        Ok(self.pushed.contains_key(key(&[repo, tag]))?)
+        Ok(self.t.pushed.contains_key(key(&[repo, tag]))?)
     }
 
     /// Whether a manifest was written by a push (and by no import since).
     pub fn manifest_pushed(&self, repo: &str, d: &Digest) -> Result<bool, StoreError> {
-        Ok(self.pushed.contains_key(key(&[repo, &format!("@{d}")]))?)
+        Ok(self.t.pushed.contains_key(key(&[repo, &format!("@{d}")]))?)
     }
 
     pub fn has_blob(&self, d: &Digest) -> Result<bool, StoreError> {
-        Ok(self.blobs.contains_key(d.to_string().as_bytes())?)
+        Ok(self.t.blobs.contains_key(d.to_string().as_bytes())?)
     }
 
     /// Every blob the metadata records as held, with its size, sorted by digest.
     pub fn blobs(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
-        self.blobs
+        self.t
+            .blobs
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
@@ -388,11 +337,12 @@ impl Meta {
     }
 
     pub fn bundle(&self, name: &str) -> Result<Option<BundleRecord>, StoreError> {
-        self.bundles.get(name.as_bytes())?.map(|v| decode("bundles", &v)).transpose()
+        self.t.bundles.get(name.as_bytes())?.map(|v| decode("bundles", &v)).transpose()
     }
 
     pub fn bundles(&self) -> Result<Vec<(String, BundleRecord)>, StoreError> {
-        self.bundles
+        self.t
+            .bundles
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
@@ -402,13 +352,13 @@ impl Meta {
     }
 
     pub fn history(&self) -> Result<Vec<HistoryRecord>, StoreError> {
-        self.history.iter().values().map(|v| decode("history", &v?)).collect()
+        self.t.history.iter().values().map(|v| decode("history", &v?)).collect()
     }
 
     /// Every apt source and suite held: id → suite → what it has.
     pub fn apt_suites(&self) -> Result<BTreeMap<String, BTreeMap<String, SuiteInfo>>, StoreError> {
         let mut out: BTreeMap<String, BTreeMap<String, SuiteInfo>> = BTreeMap::new();
-        for kv in self.apt.iter() {
+        for kv in self.t.apt.iter() {
             let (k, v) = kv?;
             let parts: Vec<&[u8]> = k.split(|b| *b == SEP).collect();
             let [id, suite, component, arch, _] = parts[..] else { return Err(StoreError::Corrupt("apt key".into())) };
@@ -427,18 +377,18 @@ impl Meta {
     /// The debs of one Packages index, sorted by Filename.
     pub fn apt_packages(&self, id: &str, suite: &str, component: &str, arch: &str) -> Result<Vec<DebRecord>, StoreError> {
         let prefix = key(&[id, suite, component, arch, ""]);
-        self.apt.scan_prefix(&prefix).values().map(|v| decode("apt", &v?)).collect()
+        self.t.apt.scan_prefix(&prefix).values().map(|v| decode("apt", &v?)).collect()
     }
 
     /// The deb at `/apt/<id>/<filename>`.
     pub fn apt_pool(&self, id: &str, filename: &str) -> Result<Option<(Digest, u64)>, StoreError> {
-        self.apt_pool.get(key(&[id, filename]))?.map(|v| decode("apt_pool", &v)).transpose()
+        self.t.apt_pool.get(key(&[id, filename]))?.map(|v| decode("apt_pool", &v)).transpose()
     }
 
     /// Projects with at least one file, sorted.
     pub fn pypi_projects(&self) -> Result<Vec<String>, StoreError> {
         let mut out: Vec<String> = Vec::new();
-        for k in self.pypi.iter().keys() {
+        for k in self.t.pypi.iter().keys() {
             let k = k?;
             let p = String::from_utf8_lossy(k.split(|b| *b == SEP).next().unwrap_or_default()).into_owned();
             if out.last() != Some(&p) {
@@ -450,16 +400,17 @@ impl Meta {
 
     /// A project's files, sorted by file name.
     pub fn pypi_files(&self, project: &str) -> Result<Vec<WheelRecord>, StoreError> {
-        self.pypi.scan_prefix(key(&[project, ""])).values().map(|v| decode("pypi", &v?)).collect()
+        self.t.pypi.scan_prefix(key(&[project, ""])).values().map(|v| decode("pypi", &v?)).collect()
     }
 
     pub fn pypi_file(&self, filename: &str) -> Result<Option<WheelRecord>, StoreError> {
-        self.pypi_files.get(filename.as_bytes())?.map(|v| decode("pypi_files", &v)).transpose()
+        self.t.pypi_files.get(filename.as_bytes())?.map(|v| decode("pypi_files", &v)).transpose()
     }
 
     /// Raw files held, sorted by name.
     pub fn raw_files(&self) -> Result<Vec<(String, Digest, u64)>, StoreError> {
-        self.files
+        self.t
+            .files
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
@@ -470,12 +421,13 @@ impl Meta {
     }
 
     pub fn raw_file(&self, name: &str) -> Result<Option<(Digest, u64)>, StoreError> {
-        self.files.get(name.as_bytes())?.map(|v| decode("files", &v)).transpose()
+        self.t.files.get(name.as_bytes())?.map(|v| decode("files", &v)).transpose()
     }
 
     /// NLTK packages held, by id.
     pub fn nltk_packages(&self) -> Result<Vec<(String, NltkRecord)>, StoreError> {
-        self.nltk
+        self.t
+            .nltk
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
@@ -485,39 +437,40 @@ impl Meta {
     }
 
     pub fn nltk_package(&self, id: &str) -> Result<Option<NltkRecord>, StoreError> {
-        self.nltk.get(id.as_bytes())?.map(|v| decode("nltk", &v)).transpose()
+        self.t.nltk.get(id.as_bytes())?.map(|v| decode("nltk", &v)).transpose()
     }
 
     /// Helm charts held, sorted by name then version (string order).
     pub fn charts(&self) -> Result<Vec<HelmRecord>, StoreError> {
-        self.helm.iter().values().map(|v| decode("helm", &v?)).collect()
+        self.t.helm.iter().values().map(|v| decode("helm", &v?)).collect()
     }
 
     pub fn chart(&self, name: &str, version: &str) -> Result<Option<HelmRecord>, StoreError> {
-        self.helm.get(key(&[name, version]))?.map(|v| decode("helm", &v)).transpose()
+        self.t.helm.get(key(&[name, version]))?.map(|v| decode("helm", &v)).transpose()
     }
 
     /// Hugging Face repositories held, each commit with its record, sorted by repo and commit.
     pub fn hf_models(&self) -> Result<Vec<HfRecord>, StoreError> {
-        self.hf.iter().values().map(|v| decode("hf", &v?)).collect()
+        self.t.hf.iter().values().map(|v| decode("hf", &v?)).collect()
     }
 
     pub fn hf_model(&self, repo: &str, commit: &str) -> Result<Option<HfRecord>, StoreError> {
-        self.hf.get(key(&[repo, commit]))?.map(|v| decode("hf", &v)).transpose()
+        self.t.hf.get(key(&[repo, commit]))?.map(|v| decode("hf", &v)).transpose()
     }
 
     pub fn hf_repo_exists(&self, repo: &str) -> Result<bool, StoreError> {
-        Ok(self.hf.scan_prefix(key(&[repo, ""])).next().transpose()?.is_some())
+        Ok(self.t.hf.scan_prefix(key(&[repo, ""])).next().transpose()?.is_some())
     }
 
     /// The commit a revision name stands for (the one imported last under that name).
     pub fn hf_ref(&self, repo: &str, revision: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.hf_refs.get(key(&[repo, revision]))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.t.hf_refs.get(key(&[repo, revision]))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// `(repo, revision, commit)` for every revision name held.
     pub fn hf_refs(&self) -> Result<Vec<(String, String, String)>, StoreError> {
-        self.hf_refs
+        self.t
+            .hf_refs
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
@@ -530,47 +483,18 @@ impl Meta {
 
     /// When the store last changed (RFC 3339), from the import history.
     pub fn last_import_time(&self) -> Result<Option<String>, StoreError> {
-        Ok(self.history.last()?.map(|(_, v)| decode::<HistoryRecord>("history", &v)).transpose()?.map(|h| h.imported_at))
+        Ok(self.t.history.last()?.map(|(_, v)| decode::<HistoryRecord>("history", &v)).transpose()?.map(|h| h.imported_at))
     }
 
     /// Bumped by every import that changed something; 0 for an empty store.
     pub fn generation(&self) -> Result<u64, StoreError> {
-        self.state.get(GENERATION)?.map(|v| u64_of(&v)).transpose().map(|g| g.unwrap_or(0))
-    }
-
-    /// Every tree, in the order `commit` and `remove` destructure them in their transactions.
-    pub(super) fn all_trees(&self) -> [sled::Tree; 19] {
-        [
-            self.repos.clone(),
-            self.tags.clone(),
-            self.manifests.clone(),
-            self.referrers.clone(),
-            self.blobs.clone(),
-            self.bundles.clone(),
-            self.history.clone(),
-            self.state.clone(),
-            self.apt.clone(),
-            self.apt_pool.clone(),
-            self.pypi.clone(),
-            self.pypi_files.clone(),
-            self.files.clone(),
-            self.nltk.clone(),
-            self.helm.clone(),
-            self.hf.clone(),
-            self.hf_refs.clone(),
-            self.envelopes.clone(),
-            self.pushed.clone(),
-        ]
+        self.t.state.get(GENERATION)?.map(|v| u64_of(&v)).transpose().map(|g| g.unwrap_or(0))
     }
 
     /// Apply one import's metadata atomically and make it durable. Returns the new generation.
     pub fn commit(&self, c: &Changes) -> Result<u64, StoreError> {
-        let trees = self.all_trees();
-        let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed] = &t[..]
-            else {
-                unreachable!("nineteen trees")
-            };
+        let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
+            let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed } = t;
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
                 None => 0,
@@ -656,9 +580,9 @@ impl Meta {
                 history.insert(&generation.to_be_bytes()[..], json(&h))?;
             }
             state.insert(GENERATION, &generation.to_be_bytes()[..])?;
-            Ok::<u64, ConflictableTransactionError<()>>(generation)
+            Ok::<u64, ConflictableTransactionError<Infallible>>(generation)
         });
-        let generation = res.map_err(|e| StoreError::Db(format!("{e:?}")))?;
+        let generation = res?;
         self.db.flush()?;
         Ok(generation)
     }

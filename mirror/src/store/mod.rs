@@ -28,7 +28,7 @@ pub enum StoreError {
     #[error("store metadata at {path} cannot be opened: {detail}. Another mirror process (a running `mirror serve`?) holds this store: stop it, or let `mirror import` hand the bundle to it through {socket}")]
     Busy { path: PathBuf, socket: PathBuf, detail: String },
     #[error("store metadata: {0}")]
-    Db(String),
+    Db(#[from] sled::Error),
     #[error("store metadata is damaged ({0}); restore the store from a backup or re-import into a fresh one")]
     Corrupt(String),
     #[error("{path} is larger than {max} bytes, too large for a manifest")]
@@ -39,9 +39,13 @@ pub enum StoreError {
     DigestMismatch { expected: Digest, actual: Digest },
 }
 
-impl From<sled::Error> for StoreError {
-    fn from(e: sled::Error) -> Self {
-        StoreError::Db(e.to_string())
+/// A transaction over the metadata trees fails only in storage: none of ours aborts.
+impl From<sled::transaction::TransactionError<std::convert::Infallible>> for StoreError {
+    fn from(e: sled::transaction::TransactionError<std::convert::Infallible>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Storage(e) => StoreError::Db(e),
+            sled::transaction::TransactionError::Abort(never) => match never {},
+        }
     }
 }
 

@@ -427,7 +427,7 @@ pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &
     let by_digest = reference.contains(':');
     let want = if by_digest { Some(parse_digest(reference)?) } else { None };
     if !by_digest {
-        validate_tag(reference).map_err(|e| OciError::new(Code::TagInvalid, e))?;
+        validate_tag(reference).map_err(|e| OciError::new(Code::TagInvalid, e.to_string()))?;
     }
     let bytes = axum::body::to_bytes(body, MAX_MANIFEST)
         .await
@@ -530,7 +530,7 @@ pub async fn delete_manifest(st: &AppState, name: &str, reference: &str) -> R {
     let by_digest = if reference.contains(':') {
         Some(parse_digest(reference)?)
     } else {
-        validate_tag(reference).map_err(|e| OciError::new(Code::TagInvalid, e))?;
+        validate_tag(reference).map_err(|e| OciError::new(Code::TagInvalid, e.to_string()))?;
         None
     };
     let (store, name, reference, overwrite) = (st.store.clone(), name.to_string(), reference.to_string(), st.uploads.overwrite_imported);

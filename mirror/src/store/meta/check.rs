@@ -17,15 +17,15 @@ impl Meta {
     /// filter left out; a pushed index had every child, so any absent child counts there).
     pub fn dangling(&self, paths: &Paths) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.tags.iter() {
+        for kv in self.t.tags.iter() {
             let (k, v) = kv?;
             let (repo, tag) = split(&k)?;
             let d = String::from_utf8_lossy(&v);
-            if !self.manifests.contains_key(key(&[&repo, &d]))? {
+            if !self.t.manifests.contains_key(key(&[&repo, &d]))? {
                 out.push(format!("tag {repo}:{tag} names {d}, which {repo} does not hold"));
             }
         }
-        for k in self.manifests.iter().keys() {
+        for k in self.t.manifests.iter().keys() {
             let k = k?;
             let (repo, d) = split(&k)?;
             let d: Digest = d.parse().map_err(|_| StoreError::Corrupt(format!("manifests key in {repo}")))?;
@@ -38,7 +38,7 @@ impl Meta {
             };
             let pushed = self.manifest_pushed(&repo, &d)?;
             for child in &m.manifests {
-                let held = self.manifests.contains_key(key(&[&repo, &child.digest.to_string()]))?;
+                let held = self.t.manifests.contains_key(key(&[&repo, &child.digest.to_string()]))?;
                 if !held && (pushed || paths.blob(&child.digest).is_file()) {
                     out.push(format!("index {repo}@{d} lists {}, which {repo} does not hold", child.digest));
                 }
@@ -58,45 +58,45 @@ impl Meta {
             }
         };
         for r in &c.repos {
-            need(self.repos.contains_key(r.as_bytes())?, format!("repository {r}"));
+            need(self.t.repos.contains_key(r.as_bytes())?, format!("repository {r}"));
         }
         for (r, t, _) in &c.tags {
-            need(self.tags.contains_key(key(&[r, t]))?, format!("tag {r}:{t}"));
+            need(self.t.tags.contains_key(key(&[r, t]))?, format!("tag {r}:{t}"));
         }
         for (r, d, _) in &c.manifests {
-            need(self.manifests.contains_key(key(&[r, &d.to_string()]))?, format!("manifest {r}@{d}"));
+            need(self.t.manifests.contains_key(key(&[r, &d.to_string()]))?, format!("manifest {r}@{d}"));
             need(!self.manifest_pushed(r, d)?, format!("manifest {r}@{d} as imported (a push holds it)"));
         }
         for (r, s, desc) in &c.referrers {
-            need(self.referrers.contains_key(key(&[r, &s.to_string(), &desc.digest.to_string()]))?, format!("referrer {} of {r}@{s}", desc.digest));
+            need(self.t.referrers.contains_key(key(&[r, &s.to_string(), &desc.digest.to_string()]))?, format!("referrer {} of {r}@{s}", desc.digest));
         }
         for (d, _) in &c.blobs {
-            need(self.blobs.contains_key(d.to_string().as_bytes())?, format!("blob {d}"));
+            need(self.t.blobs.contains_key(d.to_string().as_bytes())?, format!("blob {d}"));
         }
         for (k, _) in &c.debs {
-            need(self.apt.contains_key(k.bytes())?, format!("deb {} in {}/{}", k.filename, k.id, k.suite));
-            need(self.apt_pool.contains_key(key(&[&k.id, &k.filename]))?, format!("pool file {} of {}", k.filename, k.id));
+            need(self.t.apt.contains_key(k.bytes())?, format!("deb {} in {}/{}", k.filename, k.id, k.suite));
+            need(self.t.apt_pool.contains_key(key(&[&k.id, &k.filename]))?, format!("pool file {} of {}", k.filename, k.id));
         }
         for w in &c.wheels {
-            need(self.pypi.contains_key(key(&[&w.project, &w.filename]))? && self.pypi_files.contains_key(w.filename.as_bytes())?, format!("pypi file {}", w.filename));
+            need(self.t.pypi.contains_key(key(&[&w.project, &w.filename]))? && self.t.pypi_files.contains_key(w.filename.as_bytes())?, format!("pypi file {}", w.filename));
         }
         for (name, _, _) in &c.files {
-            need(self.files.contains_key(name.as_bytes())?, format!("file {name}"));
+            need(self.t.files.contains_key(name.as_bytes())?, format!("file {name}"));
         }
         for (id, _) in &c.nltk {
-            need(self.nltk.contains_key(id.as_bytes())?, format!("nltk package {id}"));
+            need(self.t.nltk.contains_key(id.as_bytes())?, format!("nltk package {id}"));
         }
         for rec in &c.charts {
-            need(self.helm.contains_key(key(&[&rec.name, &rec.version]))?, format!("chart {}:{}", rec.name, rec.version));
+            need(self.t.helm.contains_key(key(&[&rec.name, &rec.version]))?, format!("chart {}:{}", rec.name, rec.version));
         }
         for rec in &c.hf {
-            need(self.hf.contains_key(key(&[&rec.repo, &rec.commit]))?, format!("model {}@{}", rec.repo, rec.commit));
+            need(self.t.hf.contains_key(key(&[&rec.repo, &rec.commit]))?, format!("model {}@{}", rec.repo, rec.commit));
         }
         for (name, d) in &c.envelopes {
-            need(self.envelopes.contains_key(key(&[name, &d.to_string()]))?, format!("envelope {d} of {name}"));
+            need(self.t.envelopes.contains_key(key(&[name, &d.to_string()]))?, format!("envelope {d} of {name}"));
         }
         if let Some((name, _)) = &c.bundle {
-            need(self.bundles.contains_key(name.as_bytes())?, format!("bundle record {name}"));
+            need(self.t.bundles.contains_key(name.as_bytes())?, format!("bundle record {name}"));
         }
         Ok(out)
     }

@@ -1,6 +1,7 @@
 //! What keeps a blob alive: one rule per metadata tree. `gc` deletes a blob only when no rule
 //! reaches it, so every tree `Meta` opens has a rule here, even if the rule is "names no blob".
-//! A tree without one makes `references` fail (gc refuses) and the test below fail, so a new
+//! `RULES` has a field per tree (a tree without a rule does not compile); a tree on disk that
+//! `Trees` does not name makes `references` fail (gc refuses) and the test below fail, so a new
 //! record type cannot be forgotten.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -9,7 +10,7 @@ use feas_format::deb;
 use feas_format::oci::AnyManifest;
 use feas_format::Digest;
 
-use super::{decode, unix_now, BundleRecord, DebRecord, HelmRecord, HfRecord, Meta, NltkRecord, WheelRecord, PUSH_GRACE, SEP};
+use super::{decode, unix_now, BundleRecord, DebRecord, HelmRecord, HfRecord, Meta, NltkRecord, Trees, WheelRecord, PUSH_GRACE, SEP};
 use crate::store::{BlobStore, Paths, StoreError};
 
 /// The import refuses manifests larger than this, so none in the store is.
@@ -32,32 +33,33 @@ pub struct References {
 
 type Rule = fn(&Meta, &mut Walker) -> Result<(), StoreError>;
 
-/// Every tree with what it keeps alive.
-const RULES: &[(&str, Rule)] = &[
-    ("repos", names_no_blob),
-    ("tags", tags),
-    ("manifests", manifests),
-    ("referrers", referrers),
+/// Every tree with what it keeps alive: a field per tree, so a tree without a rule does not
+/// compile.
+const RULES: Trees<Rule> = Trees {
+    repos: names_no_blob,
+    tags,
+    manifests,
+    referrers,
     // The record of what is held: what gc prunes, not a reason to keep.
-    ("blobs", names_no_blob),
+    blobs: names_no_blob,
     // bundle.json itself is not stored, but the SBOM it names is served.
-    ("bundles", bundles),
-    ("history", names_no_blob),
-    ("state", names_no_blob),
-    ("apt", apt),
-    ("apt_pool", apt_pool),
-    ("pypi", pypi),
-    ("pypi_files", pypi_files),
-    ("files", files),
-    ("nltk", nltk),
-    ("helm", helm),
-    ("hf", hf),
+    bundles,
+    history: names_no_blob,
+    state: names_no_blob,
+    apt,
+    apt_pool,
+    pypi,
+    pypi_files,
+    files,
+    nltk,
+    helm,
+    hf,
     // Revision names → commits: the commits' records keep the files.
-    ("hf_refs", names_no_blob),
-    ("envelopes", envelopes),
+    hf_refs: names_no_blob,
+    envelopes,
     // Markers beside `tags` and `manifests`, and blobs pushed within `PUSH_GRACE`.
-    ("pushed", pushed),
-];
+    pushed,
+};
 
 impl Meta {
     /// Walk every tree's rule. Manifests are read from `paths` to follow config, layers and
@@ -75,7 +77,7 @@ impl Meta {
                 continue;
             }
             let name = String::from_utf8_lossy(&name).into_owned();
-            let (_, rule) = RULES.iter().find(|(n, _)| *n == name).ok_or(StoreError::NoReachRule(name))?;
+            let rule = RULES.get(name.as_bytes()).ok_or(StoreError::NoReachRule(name))?;
             rule(self, &mut w)?;
         }
         Ok(w.refs)
@@ -162,7 +164,7 @@ fn names_no_blob(_: &Meta, _: &mut Walker) -> Result<(), StoreError> {
 
 /// A pushed blob waits for its manifest: kept for a grace (`PUSH_GRACE` by default).
 fn pushed(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for kv in m.pushed.scan_prefix([SEP]) {
+    for kv in m.t.pushed.scan_prefix([SEP]) {
         let (k, v) = kv?;
         let [_, d] = &parts(&k)[..] else { return Err(StoreError::Corrupt("pushed key".into())) };
         let at = u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt("pushed time".into()))?);
@@ -176,7 +178,7 @@ fn pushed(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 }
 
 fn tags(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for kv in m.tags.iter() {
+    for kv in m.t.tags.iter() {
         let (k, v) = kv?;
         let [repo, tag] = &parts(&k)[..] else { return Err(StoreError::Corrupt("tags key".into())) };
         let d = digest_of("tags", &String::from_utf8_lossy(&v))?;
@@ -186,7 +188,7 @@ fn tags(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 }
 
 fn manifests(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for k in m.manifests.iter().keys() {
+    for k in m.t.manifests.iter().keys() {
         let [repo, d] = &parts(&k?)[..] else { return Err(StoreError::Corrupt("manifests key".into())) };
         w.manifest(&digest_of("manifests", d)?, &format!("{repo}@{d}"));
     }
@@ -194,7 +196,7 @@ fn manifests(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 }
 
 fn referrers(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for kv in m.referrers.iter() {
+    for kv in m.t.referrers.iter() {
         let (k, v) = kv?;
         let repo = parts(&k).into_iter().next().unwrap_or_default();
         let desc: feas_format::oci::Descriptor = decode("referrers", &v)?;
@@ -213,7 +215,7 @@ pub(super) fn deb_name(id: &str, r: &DebRecord, filename: &str) -> String {
 }
 
 fn apt(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for kv in m.apt.iter() {
+    for kv in m.t.apt.iter() {
         let (k, v) = kv?;
         let p = parts(&k);
         let r: DebRecord = decode("apt", &v)?;
@@ -223,7 +225,7 @@ fn apt(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 }
 
 fn apt_pool(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for kv in m.apt_pool.iter() {
+    for kv in m.t.apt_pool.iter() {
         let (k, v) = kv?;
         let [id, filename] = &parts(&k)[..] else { return Err(StoreError::Corrupt("apt_pool key".into())) };
         let (d, _): (Digest, u64) = decode("apt_pool", &v)?;
@@ -241,14 +243,14 @@ fn wheel(w: &mut Walker, r: &WheelRecord) {
 }
 
 fn pypi(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for v in m.pypi.iter().values() {
+    for v in m.t.pypi.iter().values() {
         wheel(w, &decode("pypi", &v?)?);
     }
     Ok(())
 }
 
 fn pypi_files(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for v in m.pypi_files.iter().values() {
+    for v in m.t.pypi_files.iter().values() {
         wheel(w, &decode("pypi_files", &v?)?);
     }
     Ok(())
@@ -262,7 +264,7 @@ fn files(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 }
 
 fn nltk(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for v in m.nltk.iter().values() {
+    for v in m.t.nltk.iter().values() {
         let r: NltkRecord = decode("nltk", &v?)?;
         let attr = |k: &str| r.attrs.get(k).cloned().unwrap_or_default();
         w.blob(&r.digest, &format!("nltk/{}/{}", attr("subdir"), attr("id")));
@@ -271,7 +273,7 @@ fn nltk(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 }
 
 fn helm(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for v in m.helm.iter().values() {
+    for v in m.t.helm.iter().values() {
         let r: HelmRecord = decode("helm", &v?)?;
         let name = format!("charts/{}:{}", r.name, r.version);
         w.blob(&r.digest, &name);
@@ -281,7 +283,7 @@ fn helm(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 }
 
 fn bundles(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for kv in m.bundles.iter() {
+    for kv in m.t.bundles.iter() {
         let (k, v) = kv?;
         let r: BundleRecord = decode("bundles", &v)?;
         if let Some(d) = &r.sbom {
@@ -292,7 +294,7 @@ fn bundles(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 }
 
 fn hf(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for v in m.hf.iter().values() {
+    for v in m.t.hf.iter().values() {
         let r: HfRecord = decode("hf", &v?)?;
         let name = format!("hf/{}@{}", r.repo, r.commit);
         for f in &r.files {
@@ -303,7 +305,7 @@ fn hf(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 }
 
 fn envelopes(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for k in m.envelopes.iter().keys() {
+    for k in m.t.envelopes.iter().keys() {
         let [name, d] = &parts(&k?)[..] else { return Err(StoreError::Corrupt("envelopes key".into())) };
         w.manifest(&digest_of("envelopes", d)?, name);
     }
@@ -321,7 +323,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         for name in store.db.tree_names() {
             let name = String::from_utf8_lossy(&name).into_owned();
-            assert!(name.as_bytes() == SLED_DEFAULT_TREE || RULES.iter().any(|(n, _)| *n == name), "tree {name} has no reachability rule in store/meta/reach.rs");
+            assert!(name.as_bytes() == SLED_DEFAULT_TREE || RULES.get(name.as_bytes()).is_some(), "tree {name} has no reachability rule in store/meta/reach.rs");
         }
         assert!(store.references(&store.paths).unwrap().blobs.is_empty());
     }

@@ -2,13 +2,14 @@
 //! applied like an import, in one transaction that bumps the generation. Plus the few scans
 //! the planner of a removal needs.
 
+use std::convert::Infallible;
+
 use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 
 use feas_format::oci::Descriptor;
 use feas_format::Digest;
 
-use super::{decode, key, push_mark, DebKey, DebRecord, Meta, GENERATION, SEP};
+use super::{decode, key, push_mark, DebKey, DebRecord, Meta, Trees, GENERATION, SEP};
 use crate::store::StoreError;
 
 /// Keys to delete, tree by tree.
@@ -66,22 +67,19 @@ impl Meta {
         if r.is_empty() {
             return self.generation();
         }
-        let trees = self.all_trees();
         // Revision names that answer with a removed commit go with it.
         let mut refs_gone = Vec::new();
         for (repo, commit) in &r.hf {
-            for kv in self.hf_refs.scan_prefix(key(&[repo, ""])) {
+            for kv in self.t.hf_refs.scan_prefix(key(&[repo, ""])) {
                 let (k, v) = kv?;
                 if v.as_ref() == commit.as_bytes() {
                     refs_gone.push(k.to_vec());
                 }
             }
         }
-        let res: Result<u64, TransactionError<()>> = trees[..].transaction(|t| {
-            let [repos, tags, manifests, referrers, blobs, bundles, _history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed] = &t[..]
-            else {
-                unreachable!("nineteen trees")
-            };
+        let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
+            let Trees { repos, tags, manifests, referrers, blobs, bundles, history: _, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed } =
+                t;
             for (repo, commit) in &r.hf {
                 hf.remove(key(&[repo, commit]))?;
             }
@@ -136,16 +134,17 @@ impl Meta {
                 None => 0,
             } + 1;
             state.insert(GENERATION, &generation.to_be_bytes()[..])?;
-            Ok::<u64, ConflictableTransactionError<()>>(generation)
+            Ok::<u64, ConflictableTransactionError<Infallible>>(generation)
         });
-        let generation = res.map_err(|e| StoreError::Db(format!("{e:?}")))?;
+        let generation = res?;
         self.db.flush()?;
         Ok(generation)
     }
 
     /// Every tag of every repository: (repo, tag, digest).
     pub fn all_tags(&self) -> Result<Vec<(String, String, Digest)>, StoreError> {
-        self.tags
+        self.t
+            .tags
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
@@ -159,7 +158,8 @@ impl Meta {
     /// The manifests a repository holds.
     pub fn manifest_digests(&self, repo: &str) -> Result<Vec<Digest>, StoreError> {
         let prefix = key(&[repo, ""]);
-        self.manifests
+        self.t
+            .manifests
             .scan_prefix(&prefix)
             .keys()
             .map(|k| {
@@ -172,7 +172,8 @@ impl Meta {
     /// Every referrer entry of a repository: (subject, referrer descriptor).
     pub fn referrer_entries(&self, repo: &str) -> Result<Vec<(Digest, Descriptor)>, StoreError> {
         let prefix = key(&[repo, ""]);
-        self.referrers
+        self.t
+            .referrers
             .scan_prefix(&prefix)
             .map(|kv| {
                 let (k, v) = kv?;
@@ -186,7 +187,8 @@ impl Meta {
     /// Every deb of one apt source with its key and its name as the import gives it
     /// (`apt/<id>/<package>_<version>_<arch>.deb`).
     pub fn apt_entries(&self, id: &str) -> Result<Vec<(DebKey, DebRecord, String)>, StoreError> {
-        self.apt
+        self.t
+            .apt
             .scan_prefix(key(&[id, ""]))
             .map(|kv| {
                 let (k, v) = kv?;
@@ -202,7 +204,8 @@ impl Meta {
     /// The envelope manifests recorded under an artifact name.
     pub fn envelopes_of(&self, name: &str) -> Result<Vec<Digest>, StoreError> {
         let prefix = key(&[name, ""]);
-        self.envelopes
+        self.t
+            .envelopes
             .scan_prefix(&prefix)
             .keys()
             .map(|k| {
