@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use e2e::pypi::{python, zip_stored};
+use e2e::pypi::python;
+use e2e::zip::zip_stored;
 use e2e::{run, sha256, Gap, Mirror, StaticServer};
 
 fn md5(path: &Path) -> String {

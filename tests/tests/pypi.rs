@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use e2e::pypi::{fetch, files_in, hashed_requirements, html_links, lock_files_for, lock_wheels, normalize, pip_download, pip_download_ok, LockedWheel};
+use e2e::html::html_links;
+use e2e::pypi::{fetch, files_in, hashed_requirements, lock_files_for, lock_wheels, normalize, pip_download, pip_download_ok, LockedWheel};
 use e2e::{DistSpec, Gap, Mirror, Pages, PyIndex, PyIndexBuilder, Target, Venv};
 
 /// `<py>-<py>-manylinux_2_17_<arch>.manylinux2014_<arch>`
