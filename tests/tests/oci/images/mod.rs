@@ -123,7 +123,7 @@ fn platform_filter_carries_only_requested_platforms() {
     gap.import(&bundle).ok();
     let mirror = Mirror::start(&gap.store());
     // The upstream index, byte for byte (so a pull by its digest works); amd64 is named in it
-    // but not held (pinned.rs pulls by that digest with ctr, podman and skopeo).
+    // but not held (the pinned suite pulls by that digest with ctr, podman and skopeo).
     assert_eq!(sha256(&raw_manifest(&mirror.host, "docker.io/library/hello:1")), hello.index, "served index is upstream's");
     let status = |path: String| e2e::http_status(&mirror.url(&path));
     assert_eq!(status(format!("/v2/docker.io/library/hello/blobs/{}", hello.own_layers["amd64"])), 404);
