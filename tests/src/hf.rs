@@ -105,7 +105,7 @@ pub fn hf_python(script: &str, args: &[&str], endpoint: &str, hf_home: &Path) ->
 }
 
 /// Python's `resource` reports the peak RSS of the child it waited for.
-const RSS_WRAPPER: &str = "import resource, subprocess, sys\nr = subprocess.run(sys.argv[1:])\nsys.stderr.write('\\npeak-rss-kib %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\nsys.exit(r.returncode)\n";
+const RSS_WRAPPER: &str = include_str!("peak_rss.py");
 
 /// Run `cmd` (program + args, with `env`, in `dir`) and return its result and peak RSS in KiB.
 pub fn with_peak_rss(program: &Path, args: &[&str], env: &[(&str, &Path)], dir: &Path) -> (Run, u64) {

@@ -6,6 +6,7 @@ pub mod apt;
 pub mod containerd;
 pub mod helm;
 pub mod hf;
+pub mod html;
 pub mod http;
 pub mod image;
 pub mod nexus;
@@ -13,16 +14,19 @@ pub mod packse;
 pub mod podman;
 pub mod procs;
 pub mod pypi;
+pub mod static_server;
+pub mod zip;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use apt::{AptClient, AptRepo, AptRepoBuilder, DebSpec, FetchedDeb, Signer, StaticServer};
+pub use apt::{AptClient, AptRepo, AptRepoBuilder, DebSpec, FetchedDeb, Signer};
 pub use containerd::Containerd;
 pub use image::{BuiltImage, ImageBuilder};
 pub use podman::Podman;
 pub use procs::{http_status, poll, Mirror, Registry, Server, READY_WITHIN};
 pub use pypi::{DistSpec, Pages, PyIndex, PyIndexBuilder, PyServer, Target, Venv};
+pub use static_server::StaticServer;
 
 /// A free loopback port: bound, then released for the server to take. Never hands out the same
 /// port twice in one test process; servers retry with another port if one was taken meanwhile.

@@ -20,7 +20,7 @@
 //! what it installs needs that version); each comparison runs apt-get with and without
 //! `APT::Get::Always-Include-Phased-Updates` and asserts both pick the same.
 //!
-//! Run: `cargo build --workspace --bins && cargo test -p e2e --test apt_ubuntu -- --ignored`
+//! Run: `cargo build --workspace --bins && cargo test -p e2e --test optin -- --ignored apt_ubuntu::`
 //! (the mmdebstrap test installs `mmdebstrap` with apt-get when it is missing and it runs as
 //! root; otherwise install it first).
 

@@ -1,7 +1,7 @@
 //! Opt-in (needs deb.debian.org; not in CI): the closure of the MAGE base-image request
 //! against the real Debian bookworm main archive equals what apt-get picks for it in an
 //! isolated apt state (empty dpkg status, no Recommends).
-//! Run: `cargo build --workspace --bins && cargo test -p e2e --test apt_debian -- --ignored`.
+//! Run: `cargo build --workspace --bins && cargo test -p e2e --test optin -- --ignored apt_debian::`.
 
 use std::collections::BTreeSet;
 use std::path::Path;

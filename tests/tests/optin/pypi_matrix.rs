@@ -6,7 +6,7 @@
 //! --python-version … --implementation cp` choose for the same target. Prints a table (equal /
 //! total pins per cell and client) and every difference; fails on a difference not in
 //! `EXPLAINED` (each of which README's PyPI section explains).
-//! Run: `cargo build --workspace --bins && cargo test -p e2e --test pypi_matrix -- --ignored`
+//! Run: `cargo build --workspace --bins && cargo test -p e2e --test optin -- --ignored pypi_matrix::`
 //! (about 2 minutes here; the caches, 2.4 GiB of wheels where the index has no PEP 658 metadata,
 //! live in the test's temp dir under `$TMPDIR` and go with it).
 

@@ -3,7 +3,7 @@
 //! files `pip download --platform … --python-version 3.12 --only-binary=:all:` takes and the
 //! versions `uv pip compile --only-binary :all: --python-platform aarch64-manylinux_2_17 --python-version 3.12` picks;
 //! the ML set of manifests/mage.yaml takes final releases where they fit, as uv does.
-//! Run: `cargo build --workspace --bins && cargo test -p e2e --test pypi_pypi_org -- --ignored`.
+//! Run: `cargo build --workspace --bins && cargo test -p e2e --test optin -- --ignored pypi_pypi_org::`.
 
 use std::collections::{BTreeMap, BTreeSet};
 

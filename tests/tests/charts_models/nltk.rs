@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use e2e::pypi::{python, zip_stored};
+use e2e::pypi::python;
+use e2e::zip::zip_stored;
 use e2e::{run, sha256, Gap, Mirror, StaticServer};
 
 fn md5(path: &Path) -> String {
@@ -39,21 +40,7 @@ fn manifest(gap: &Gap, index: &str) -> std::path::PathBuf {
 }
 
 /// nltk's SSRF guard refuses loopback unless switched off (REAL-CLIENTS §8).
-const DOWNLOAD: &str = r#"
-import sys, nltk
-try:
-    import nltk.pathsec
-    nltk.pathsec.ENFORCE = False
-except ImportError:
-    pass
-from nltk.downloader import Downloader
-index, target = sys.argv[1], sys.argv[2]
-ok = Downloader(server_index_url=index).download("demo_all", download_dir=target, quiet=True, raise_on_error=True)
-assert ok, "download returned False"
-nltk.data.path[:] = [target]
-for p in ["corpora/demo_words/words.txt", "tokenizers/demo_tok/README"]:
-    print(p, open(nltk.data.find(p)).read().strip().replace("\n", "|"))
-"#;
+const DOWNLOAD: &str = include_str!("nltk_download.py");
 
 /// The stand-in bundled and imported into the gap's store; returns the upstream directory.
 fn imported(gap: &Gap) -> std::path::PathBuf {

@@ -1,0 +1,208 @@
+//! The bundler and its upstream registry, the mirror's registry API: reproducible bundles, errors
+//! that name the key, image or registry, credentials from the environment, tag listing, Docker
+//! schema 2 lists, a stale lock refused.
+
+use super::*;
+
+#[test]
+fn same_lock_and_source_date_epoch_give_identical_bundles() {
+    let gap = Gap::new();
+    let (reg, _, _) = upstream(gap.dir.path());
+    let m = manifest(&gap, "repro", &reg.host, "[linux/amd64, linux/arm64]", "  - docker.io/library/hello:1\n  - docker.io/library/other:1\n");
+    gap.lock(&m).ok();
+    let create = |out: &str, cache: &str| {
+        let (m, k, o, l, c) = (
+            m.display().to_string(),
+            gap.key().display().to_string(),
+            gap.path(out).display().to_string(),
+            gap.lock_file().display().to_string(),
+            gap.path(cache).display().to_string(),
+        );
+        gap.bundler_env(&["create", &m, "--key", &k, "--out", &o, "--lock", &l, "--locked", "--cache", &c], &[("SOURCE_DATE_EPOCH", "1700000000")]).ok();
+        std::fs::read(gap.path(out)).unwrap()
+    };
+    // The second run starts from an empty cache: nothing but the lock and upstream decide.
+    let (a, b) = (create("r1.bundle", "cache1"), create("r2.bundle", "cache2"));
+    assert!(a == b, "bundles differ: {} vs {}", sha256(&a), sha256(&b));
+    let info = gap.inspect(&gap.path("r1.bundle"));
+    assert!(info.to_string().contains("2023-11-14T22:13:20"), "created comes from SOURCE_DATE_EPOCH: {info}");
+}
+
+#[test]
+fn unknown_manifest_key_names_key_and_file() {
+    let gap = Gap::new();
+    let typo = gap.write("typo.yaml", "name: t\nimages:\n  - {ref: busybox:1, platfroms: [linux/amd64]}\n");
+    gap.lock(&typo).fails_with(&["platfroms", "typo.yaml", "line 3"]);
+    let top = gap.write("top.yaml", "name: t\nimagez: [busybox:1]\n");
+    gap.lock(&top).fails_with(&["imagez", "top.yaml"]);
+    assert!(!gap.lock_file().exists(), "no lock written on error");
+}
+
+#[test]
+fn tag_missing_upstream_names_image_and_registry() {
+    let gap = Gap::new();
+    let (reg, _, _) = upstream(gap.dir.path());
+    let m = manifest(&gap, "missing", &reg.host, "[linux/amd64]", "  - docker.io/library/hello:1\n  - docker.io/library/hello:nothere\n");
+    gap.lock(&m).fails_with(&["docker.io/library/hello:nothere", &reg.host, "not found"]);
+    let r = gap.try_create(&m, &gap.path("x.bundle"), &gap.key(), &[]).fails_with(&["docker.io/library/hello:nothere", &reg.host]);
+    assert!(!gap.path("x.bundle").exists(), "no bundle written on error: {}", r.stderr);
+}
+
+#[test]
+fn upstream_down_names_the_registry_url() {
+    let gap = Gap::new();
+    let down_host = format!("127.0.0.1:{}", e2e::free_port());
+    let m = manifest(&gap, "down", &down_host, "[linux/amd64]", "  - docker.io/library/hello:1\n");
+    gap.lock(&m).fails_with(&[&format!("http://{down_host}"), "docker.io/library/hello:1", "unreachable"]);
+}
+
+#[test]
+fn basic_auth_credentials_come_from_the_environment() {
+    let gap = Gap::new();
+    let reg = Registry::start_with_htpasswd("feas", "s3cret");
+    let mut b = ImageBuilder::new(&gap.path("layout"));
+    let img = b.multi_arch("1", "auth shared", "auth");
+    b.push_with_creds("1", &reg.host, "library/private", "feas:s3cret");
+    let with_user = |user: &str| {
+        format!("name: auth\nplatforms: [linux/amd64]\nregistries:\n  docker.io: {{url: \"http://{}\", insecure: true{user}}}\nimages: [docker.io/library/private:1]\n", reg.host)
+    };
+    let anon = gap.write("anon.yaml", &with_user(""));
+    let r = gap.bundler(&["lock", anon.to_str().unwrap(), "--lock", gap.path("a.lock").to_str().unwrap()]).fails();
+    assert!(r.stderr.contains("refused access") || r.stderr.contains("Not authorized"), "{}", r.stderr);
+    let authed = gap.write("authed.yaml", &with_user(", username: feas, password_env: FEAS_TEST_PASSWORD"));
+    let lock = gap.path("b.lock");
+    let out = run(Command::new(e2e::bin("bundler"))
+        .args(["lock", authed.to_str().unwrap(), "--lock", lock.to_str().unwrap()])
+        .env("BUNDLER_CACHE", gap.path("cache"))
+        .env("FEAS_TEST_PASSWORD", "s3cret"))
+    .ok();
+    assert!(std::fs::read_to_string(&lock).unwrap().contains(&img.index), "{}", out.stderr);
+}
+
+#[test]
+fn registry_api_details() {
+    let gap = Gap::new();
+    let (reg, hello, _) = upstream(gap.dir.path());
+    let m = manifest(&gap, "api", &reg.host, "[linux/amd64, linux/arm64]", "  - docker.io/library/hello:1\n  - docker.io/library/hello:2\n  - docker.io/library/other:1\n");
+    // Tag 2 is the same image under another tag.
+    run(Command::new("skopeo").args([
+        "copy",
+        "--all",
+        "--quiet",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{}/library/hello:1", reg.host),
+        &format!("docker://{}/library/hello:2", reg.host),
+    ]))
+    .ok();
+    let bundle = gap.create(&m, "api.bundle", &[]);
+    gap.import(&bundle).ok();
+    let mirror = Mirror::start(&gap.store());
+    let curl = |args: &[&str]| run(Command::new("curl").args(["-sS"]).args(args)).ok().stdout;
+    let url = |p: &str| format!("http://{}{p}", mirror.host);
+
+    let base = curl(&["-i", &url("/v2/")]);
+    assert!(base.to_lowercase().contains("docker-distribution-api-version: registry/2.0"), "{base}");
+    let head = curl(&["-I", &url("/v2/docker.io/library/hello/manifests/1")]).to_lowercase();
+    assert!(head.contains(&format!("docker-content-digest: {}", hello.index)) && head.contains(e2e::image::INDEX), "{head}");
+    assert!(head.contains(&format!("etag: \"{}\"", hello.index)), "{head}");
+
+    // Range on a blob returns exactly those bytes.
+    let layer = std::fs::read(gap.path("layout/blobs/sha256").join(&hello.shared_layer[7..])).unwrap();
+    let part = run(Command::new("curl").args([
+        "-sS",
+        "-r",
+        "5-14",
+        "-o",
+        gap.path("part").to_str().unwrap(),
+        "-w",
+        "%{http_code}",
+        &url(&format!("/v2/docker.io/library/hello/blobs/{}", hello.shared_layer)),
+    ]))
+    .ok();
+    assert_eq!(part.stdout, "206");
+    assert_eq!(std::fs::read(gap.path("part")).unwrap(), layer[5..15]);
+    let bad_range =
+        curl(&["-o", "/dev/null", "-w", "%{http_code}", "-r", &format!("{}-", layer.len() + 10), &url(&format!("/v2/docker.io/library/hello/blobs/{}", hello.shared_layer))]);
+    assert_eq!(bad_range, "416");
+
+    // Tag list pagination with a Link header, and the catalog.
+    let page = curl(&["-i", &url("/v2/docker.io/library/hello/tags/list?n=1")]);
+    assert!(page.contains(r#""tags":["1"]"#) && page.to_lowercase().contains("link: </v2/docker.io/library/hello/tags/list?n=1&last=1>; rel=\"next\""), "{page}");
+    let next = curl(&[&url("/v2/docker.io/library/hello/tags/list?n=1&last=1")]);
+    assert!(next.contains(r#""tags":["2"]"#), "{next}");
+    let catalog = curl(&[&url("/v2/_catalog")]);
+    assert!(catalog.contains("docker.io/library/hello") && catalog.contains("docker.io/library/other"), "{catalog}");
+
+    // OCI error bodies, and no writes.
+    let missing = curl(&["-w", " %{http_code}", &url("/v2/docker.io/library/hello/manifests/nope")]);
+    assert!(missing.contains("MANIFEST_UNKNOWN") && missing.ends_with("404"), "{missing}");
+    let unknown = curl(&["-w", " %{http_code}", &url("/v2/docker.io/library/nothere/tags/list")]);
+    assert!(unknown.contains("NAME_UNKNOWN") && unknown.ends_with("404"), "{unknown}");
+    let blob = curl(&["-w", " %{http_code}", &url(&format!("/v2/docker.io/library/hello/blobs/sha256:{}", "0".repeat(64)))]);
+    assert!(blob.contains("BLOB_UNKNOWN") && blob.ends_with("404"), "{blob}");
+    let put = curl(&["-X", "PUT", "-w", " %{http_code}", &url("/v2/docker.io/library/hello/manifests/3")]);
+    assert!(put.contains("UNSUPPORTED") && put.ends_with("405"), "{put}");
+    let home = curl(&[&url("/")]);
+    assert!(home.contains("docker.io/library/hello") && home.contains("api"), "{home}");
+}
+
+#[test]
+fn docker_schema2_lists_are_filtered_and_served_as_docker_types() {
+    let gap = Gap::new();
+    let (reg, hello, _) = upstream(gap.dir.path());
+    run(Command::new("skopeo").args([
+        "copy",
+        "--all",
+        "--quiet",
+        "--format",
+        "v2s2",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:1", gap.path("layout").display()),
+        &format!("docker://{}/library/dockerfmt:1", reg.host),
+    ]))
+    .ok();
+    let upstream_list: serde_json::Value = serde_json::from_slice(&raw_manifest(&reg.host, "library/dockerfmt:1")).unwrap();
+    assert_eq!(upstream_list["mediaType"], "application/vnd.docker.distribution.manifest.list.v2+json");
+    let m = manifest(&gap, "docker", &reg.host, "[linux/arm64]", "  - docker.io/library/dockerfmt:1\n");
+    let bundle = gap.create(&m, "docker.bundle", &[]);
+    gap.import(&bundle).ok();
+    let mirror = Mirror::start(&gap.store());
+    let head = run(Command::new("curl").args(["-sSI", &format!("http://{}/v2/docker.io/library/dockerfmt/manifests/1", mirror.host)])).ok().stdout.to_lowercase();
+    assert!(head.contains("content-type: application/vnd.docker.distribution.manifest.list.v2+json"), "{head}");
+    let served: serde_json::Value = serde_json::from_slice(&raw_manifest(&mirror.host, "docker.io/library/dockerfmt:1")).unwrap();
+    let arm = upstream_list["manifests"].as_array().unwrap().iter().find(|d| d["platform"]["architecture"] == "arm64").unwrap();
+    assert_eq!(served, upstream_list, "the list as upstream wrote it");
+    let amd = upstream_list["manifests"].as_array().unwrap().iter().find(|d| d["platform"]["architecture"] == "amd64").unwrap();
+    assert_eq!(e2e::http_status(&mirror.url(&format!("/v2/docker.io/library/dockerfmt/manifests/{}", amd["digest"].as_str().unwrap()))), 404, "amd64 is left out");
+    // The arm64 image itself is byte-identical to upstream's.
+    let digest = arm["digest"].as_str().unwrap();
+    assert_eq!(sha256(&raw_manifest(&mirror.host, &format!("docker.io/library/dockerfmt@{digest}"))), digest);
+    let _ = hello;
+}
+
+#[test]
+fn locked_create_refuses_a_stale_lock_and_drifted_bytes() {
+    let gap = Gap::new();
+    let mut b = ImageBuilder::new(&gap.path("layout"));
+    let img = b.multi_arch("1", "drift shared", "drift");
+    let m = gap.write("local.yaml", "name: local\nplatforms: [linux/amd64, linux/arm64]\nimages:\n  - {ref: localhost/drift:1, oci_layout: layout, layout_ref: \"1\"}\n");
+    let (ms, k, lock) = (m.display().to_string(), gap.key().display().to_string(), gap.path("bundles.lock").display().to_string());
+    let out = gap.path("x.bundle").display().to_string();
+    // No lock yet: --locked refuses and says what to run.
+    let r = gap.bundler(&["create", &ms, "--key", &k, "--out", &out, "--lock", &lock, "--locked"]).fails();
+    assert!(r.stderr.contains("localhost/drift:1") && r.stderr.contains("bundler lock"), "{}", r.stderr);
+    gap.bundler(&["lock", &ms, "--lock", &lock]).ok();
+    assert!(std::fs::read_to_string(&lock).unwrap().contains(&img.index));
+    // The layout's arm64 manifest changes under the same digest name: supply-chain drift.
+    let cache = gap.path("cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let victim = gap.path("layout/blobs/sha256").join(&img.manifests["arm64"][7..]);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes.push(b' ');
+    std::fs::write(&victim, bytes).unwrap();
+    let r = gap.bundler(&["create", &ms, "--key", &k, "--out", &out, "--lock", &lock, "--locked"]).fails();
+    assert!(r.stderr.contains(&img.manifests["arm64"]) && r.stderr.contains("damaged"), "{}", r.stderr);
+    assert!(!gap.path("x.bundle").exists(), "no bundle written on failure");
+}
