@@ -281,7 +281,7 @@ mod tests {
     use super::*;
 
     /// Cases where Cargo's rules (the `semver` crate) and helm's disagree; helm's picks were
-    /// checked with helm 3.17 (tests/tests/helm_constraints.rs runs the full table).
+    /// checked with helm 3.17 (tests/tests/charts_models/helm_constraints.rs runs the full table).
     #[test]
     fn helm_rules_not_cargo_rules() {
         let vs = ["1.0.0", "1.2.0-rc.1", "1.2.0", "1.2.10", "1.4.6", "2.0.0-beta", "2.1.0", "v3.0.0", "3.1.0-alpha.1"];
