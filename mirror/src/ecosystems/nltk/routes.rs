@@ -11,8 +11,8 @@ use axum::routing::any;
 use axum::Router;
 use quick_xml::escape::escape;
 
-use super::range::{self, FileError};
-use super::AppState;
+use crate::routes::range::{self, FileError};
+use crate::routes::AppState;
 use crate::store::NltkRecord;
 
 pub fn router() -> Router<AppState> {

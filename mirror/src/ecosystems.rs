@@ -1,0 +1,69 @@
+//! The mirror's ecosystems, each named once here. An ecosystem owns its routes and its
+//! client-config (and, as they move in, its metadata trees, import writes, `rm`, gc reach rule
+//! and inventory lines); the generic code loops over this list instead of naming them.
+
+pub mod nltk;
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+use axum::Router;
+
+use crate::cli::ClientKind;
+use crate::routes::AppState;
+
+/// What `mirror client-config` needs to ask the running mirror.
+pub struct ClientCtx<'a> {
+    pub http: &'a reqwest::Client,
+    /// The mirror's URL, without a trailing `/`.
+    pub url: &'a str,
+    pub out: Option<&'a Path>,
+}
+
+pub type ClientFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
+
+/// One ecosystem on the mirror side.
+pub trait Ecosystem {
+    /// Its routes, merged on the one listener.
+    fn router() -> Router<AppState>;
+    /// The `mirror client-config` kinds it answers.
+    const CLIENTS: &'static [ClientKind] = &[];
+    /// Writes (or prints) the client configuration for `kind`, one of `CLIENTS`.
+    fn client_config<'a>(_kind: ClientKind, _ctx: ClientCtx<'a>) -> ClientFuture<'a> {
+        Box::pin(async { unreachable!("an ecosystem with CLIENTS writes their config") })
+    }
+}
+
+/// Calls `$m!(Type)` for each ecosystem: the one list every loop below expands.
+macro_rules! each {
+    ($m:ident) => {
+        $m!(nltk::Nltk);
+    };
+}
+
+/// Every ecosystem's routes, merged.
+pub fn router() -> Router<AppState> {
+    let mut r = Router::new();
+    macro_rules! merge {
+        ($t:ty) => {
+            r = r.merge(<$t as Ecosystem>::router());
+        };
+    }
+    each!(merge);
+    r
+}
+
+/// The client config of the ecosystem that answers `kind`, `None` when none does (a kind the
+/// generic code answers: registries, apt, pip, …).
+pub async fn client_config(kind: ClientKind, http: &reqwest::Client, url: &str, out: Option<&Path>) -> Option<anyhow::Result<()>> {
+    macro_rules! answer {
+        ($t:ty) => {
+            if <$t as Ecosystem>::CLIENTS.iter().any(|k| *k == kind) {
+                return Some(<$t as Ecosystem>::client_config(kind, ClientCtx { http, url, out }).await);
+            }
+        };
+    }
+    each!(answer);
+    None
+}
