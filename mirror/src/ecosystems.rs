@@ -9,8 +9,11 @@ use std::path::Path;
 use std::pin::Pin;
 
 use axum::Router;
+use feas_format::oci::Descriptor;
+use feas_format::Kind;
 
 use crate::cli::ClientKind;
+use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
 
 /// What `mirror client-config` needs to ask the running mirror.
@@ -25,6 +28,10 @@ pub type ClientFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a
 
 /// One ecosystem on the mirror side.
 pub trait Ecosystem {
+    /// The bundle kinds it imports.
+    const KINDS: &'static [Kind];
+    /// Reads one of its artifacts (`top`, of one of `KINDS`) from the bundle into `plan`.
+    fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError>;
     /// Its routes, merged on the one listener.
     fn router() -> Router<AppState>;
     /// The `mirror client-config` kinds it answers.
@@ -33,6 +40,14 @@ pub trait Ecosystem {
     fn client_config<'a>(_kind: ClientKind, _ctx: ClientCtx<'a>) -> ClientFuture<'a> {
         Box::pin(async { unreachable!("an ecosystem with CLIENTS writes their config") })
     }
+}
+
+/// What the import walk does after an ecosystem walked its artifact.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Done,
+    /// The artifact is also an OCI artifact in its repository (a chart): on to the generic walk.
+    AlsoOci,
 }
 
 /// Calls `$m!(Type)` for each ecosystem: the one list every loop below expands.
@@ -66,4 +81,17 @@ pub async fn client_config(kind: ClientKind, http: &reqwest::Client, url: &str, 
     }
     each!(answer);
     None
+}
+
+/// The import walk of the ecosystem that imports `kind`.
+pub fn walk(kind: Kind, top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError> {
+    macro_rules! walk {
+        ($t:ty) => {
+            if <$t as Ecosystem>::KINDS.contains(&kind) {
+                return <$t as Ecosystem>::walk(top, lookup, plan);
+            }
+        };
+    }
+    each!(walk);
+    unreachable!("no ecosystem imports kind {kind}")
 }

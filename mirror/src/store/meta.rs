@@ -23,7 +23,7 @@ mod trees;
 
 pub use reach::References;
 pub use remove::Removal;
-use trees::Trees;
+pub(crate) use trees::Trees;
 
 const SEP: u8 = 0;
 const GENERATION: &[u8] = b"generation";
@@ -57,7 +57,7 @@ fn json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("record serializes")
 }
 
-fn decode<T: DeserializeOwned>(tree: &str, v: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(tree: &str, v: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(v).map_err(|e| StoreError::Corrupt(format!("{tree}: {e}")))
 }
 
@@ -161,15 +161,6 @@ pub struct WheelRecord {
     pub metadata: Option<(Digest, u64)>,
 }
 
-/// An NLTK data package: its index attributes, the collections it was carried in, the zip.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NltkRecord {
-    pub attrs: BTreeMap<String, String>,
-    pub collections: Vec<feas_format::nltk::Collection>,
-    pub digest: Digest,
-    pub size: u64,
-}
-
 /// A Helm chart version: Chart.yaml's fields (from the chart's OCI config), the archive, and
 /// the OCI manifest it is also served as (`/v2/charts/<name>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,7 +211,7 @@ pub struct Changes {
     pub wheels: Vec<WheelRecord>,
     /// Raw files: name → (digest, size).
     pub files: Vec<(String, Digest, u64)>,
-    pub nltk: Vec<(String, NltkRecord)>,
+    pub nltk: Vec<(String, crate::ecosystems::nltk::NltkRecord)>,
     pub charts: Vec<HelmRecord>,
     pub hf: Vec<HfRecord>,
     /// `(artifact name, digest)` of each non-image artifact's own OCI manifest (deb, wheel,
@@ -235,7 +226,7 @@ pub struct Changes {
 
 pub struct Meta {
     db: sled::Db,
-    t: Trees<sled::Tree>,
+    pub(crate) t: Trees<sled::Tree>,
 }
 
 impl Meta {
@@ -422,22 +413,6 @@ impl Meta {
 
     pub fn raw_file(&self, name: &str) -> Result<Option<(Digest, u64)>, StoreError> {
         self.t.files.get(name.as_bytes())?.map(|v| decode("files", &v)).transpose()
-    }
-
-    /// NLTK packages held, by id.
-    pub fn nltk_packages(&self) -> Result<Vec<(String, NltkRecord)>, StoreError> {
-        self.t
-            .nltk
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), decode("nltk", &v)?))
-            })
-            .collect()
-    }
-
-    pub fn nltk_package(&self, id: &str) -> Result<Option<NltkRecord>, StoreError> {
-        self.t.nltk.get(id.as_bytes())?.map(|v| decode("nltk", &v)).transpose()
     }
 
     /// Helm charts held, sorted by name then version (string order).

@@ -1,12 +1,20 @@
 //! NLTK data packages: the downloader index and package zips, and the client script.
 
+mod import;
 pub mod routes;
+mod store;
+
+pub use store::NltkRecord;
 
 use axum::Router;
 
-use super::{ClientCtx, ClientFuture, Ecosystem};
+use feas_format::oci::Descriptor;
+use feas_format::Kind;
+
+use super::{ClientCtx, ClientFuture, Ecosystem, Next};
 use crate::cli::ClientKind;
 use crate::commands::client_config::{get, write_or_print};
+use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
 
 pub struct Nltk;
@@ -14,6 +22,13 @@ pub struct Nltk;
 impl Ecosystem for Nltk {
     fn router() -> Router<AppState> {
         routes::router()
+    }
+
+    const KINDS: &'static [Kind] = &[Kind::Nltk];
+
+    fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError> {
+        import::walk(top, lookup, plan)?;
+        Ok(Next::Done)
     }
 
     const CLIENTS: &'static [ClientKind] = &[ClientKind::Nltk];

@@ -11,9 +11,9 @@ use axum::routing::any;
 use axum::Router;
 use quick_xml::escape::escape;
 
+use super::NltkRecord;
 use crate::routes::range::{self, FileError};
 use crate::routes::AppState;
-use crate::store::NltkRecord;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/nltk/index.xml", any(index)).route("/nltk/packages/{subdir}/{file}", any(package))

@@ -10,7 +10,7 @@ use feas_format::deb;
 use feas_format::oci::AnyManifest;
 use feas_format::Digest;
 
-use super::{decode, unix_now, BundleRecord, DebRecord, HelmRecord, HfRecord, Meta, NltkRecord, Trees, WheelRecord, PUSH_GRACE, SEP};
+use super::{decode, unix_now, BundleRecord, DebRecord, HelmRecord, HfRecord, Meta, Trees, WheelRecord, PUSH_GRACE, SEP};
 use crate::store::{BlobStore, Paths, StoreError};
 
 /// The import refuses manifests larger than this, so none in the store is.
@@ -265,7 +265,7 @@ fn files(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 
 fn nltk(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
     for v in m.t.nltk.iter().values() {
-        let r: NltkRecord = decode("nltk", &v?)?;
+        let r: crate::ecosystems::nltk::NltkRecord = decode("nltk", &v?)?;
         let attr = |k: &str| r.attrs.get(k).cloned().unwrap_or_default();
         w.blob(&r.digest, &format!("nltk/{}/{}", attr("subdir"), attr("id")));
     }
