@@ -15,6 +15,8 @@ use feas_format::Kind;
 use crate::cli::ClientKind;
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
+use crate::store::meta::Walker;
+use crate::store::{Changes, Meta, StoreError};
 
 /// What `mirror client-config` needs to ask the running mirror.
 pub struct ClientCtx<'a> {
@@ -27,11 +29,16 @@ pub struct ClientCtx<'a> {
 pub type ClientFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
 
 /// One ecosystem on the mirror side.
-pub trait Ecosystem {
+pub(crate) trait Ecosystem {
     /// The bundle kinds it imports.
     const KINDS: &'static [Kind];
     /// Reads one of its artifacts (`top`, of one of `KINDS`) from the bundle into `plan`.
     fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError>;
+    /// gc's reach rule for its trees: the blobs its records keep (`RULES` in store/meta/reach.rs
+    /// names it per tree).
+    fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError>;
+    /// `need(held, what)` for each of its records in an import's `c`, whether the store still holds it.
+    fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError>;
     /// Its routes, merged on the one listener.
     fn router() -> Router<AppState>;
     /// The `mirror client-config` kinds it answers.
@@ -94,4 +101,15 @@ pub fn walk(kind: Kind, top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Re
     }
     each!(walk);
     unreachable!("no ecosystem imports kind {kind}")
+}
+
+/// Every ecosystem's `missing_records`.
+pub fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError> {
+    macro_rules! check {
+        ($t:ty) => {
+            <$t as Ecosystem>::missing_records(m, c, need)?;
+        };
+    }
+    each!(check);
+    Ok(())
 }

@@ -22,6 +22,7 @@ mod remove;
 mod trees;
 
 pub use reach::References;
+pub(crate) use reach::Walker;
 pub use remove::Removal;
 pub(crate) use trees::Trees;
 

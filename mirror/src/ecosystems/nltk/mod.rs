@@ -16,6 +16,8 @@ use crate::cli::ClientKind;
 use crate::commands::client_config::{get, write_or_print};
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
+use crate::store::meta::Walker;
+use crate::store::{Changes, Meta, StoreError};
 
 pub struct Nltk;
 
@@ -29,6 +31,14 @@ impl Ecosystem for Nltk {
     fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError> {
         import::walk(top, lookup, plan)?;
         Ok(Next::Done)
+    }
+
+    fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+        store::reach(m, w)
+    }
+
+    fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError> {
+        store::missing_records(m, c, need)
     }
 
     const CLIENTS: &'static [ClientKind] = &[ClientKind::Nltk];
