@@ -16,7 +16,7 @@ use crate::cli::ClientKind;
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
 use crate::store::meta::Walker;
-use crate::store::{Changes, Meta, StoreError};
+use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 /// What `mirror client-config` needs to ask the running mirror.
 pub struct ClientCtx<'a> {
@@ -25,6 +25,9 @@ pub struct ClientCtx<'a> {
     pub url: &'a str,
     pub out: Option<&'a Path>,
 }
+
+/// An artifact `mirror rm` names: its key, and how the removal drops it.
+pub type RmTarget = (String, fn(&mut Removal, &str));
 
 pub type ClientFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
 
@@ -39,6 +42,9 @@ pub(crate) trait Ecosystem {
     fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError>;
     /// `need(held, what)` for each of its records in an import's `c`, whether the store still holds it.
     fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError>;
+    /// `mirror rm NAME`: when `name` is one of its artifacts the store holds, a key and how the
+    /// removal drops it.
+    fn rm_target(store: &Store, name: &str) -> Result<Option<RmTarget>, StoreError>;
     /// Its routes, merged on the one listener.
     fn router() -> Router<AppState>;
     /// The `mirror client-config` kinds it answers.
@@ -112,4 +118,17 @@ pub fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)
     }
     each!(check);
     Ok(())
+}
+
+/// The ecosystem artifact `name` is, for `mirror rm`, if the store holds it.
+pub(crate) fn rm_target(store: &Store, name: &str) -> Result<Option<RmTarget>, StoreError> {
+    macro_rules! target {
+        ($t:ty) => {
+            if let Some(t) = <$t as Ecosystem>::rm_target(store, name)? {
+                return Ok(Some(t));
+            }
+        };
+    }
+    each!(target);
+    Ok(None)
 }

@@ -11,13 +11,13 @@ use axum::Router;
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
 
-use super::{ClientCtx, ClientFuture, Ecosystem, Next};
+use super::{ClientCtx, ClientFuture, Ecosystem, Next, RmTarget};
 use crate::cli::ClientKind;
 use crate::commands::client_config::{get, write_or_print};
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
 use crate::store::meta::Walker;
-use crate::store::{Changes, Meta, StoreError};
+use crate::store::{Changes, Meta, Store, StoreError};
 
 pub struct Nltk;
 
@@ -39,6 +39,15 @@ impl Ecosystem for Nltk {
 
     fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError> {
         store::missing_records(m, c, need)
+    }
+
+    fn rm_target(store: &Store, name: &str) -> Result<Option<RmTarget>, StoreError> {
+        let Some(rest) = name.strip_prefix("nltk/") else { return Ok(None) };
+        let (subdir, id) = rest.rsplit_once('/').unwrap_or(("", rest));
+        match store.nltk_package(id)? {
+            Some(rec) if rec.attrs.get("subdir").map(String::as_str).unwrap_or_default() == subdir => Ok(Some((id.to_string(), |r, id| r.nltk.push(id.to_string())))),
+            _ => Ok(None),
+        }
     }
 
     const CLIENTS: &'static [ClientKind] = &[ClientKind::Nltk];
