@@ -4,6 +4,7 @@
 
 pub mod nltk;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -11,11 +12,12 @@ use std::pin::Pin;
 use axum::Router;
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
+use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 use crate::cli::ClientKind;
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
-use crate::store::meta::Walker;
+use crate::store::meta::{Trees, Walker};
 use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 /// What `mirror client-config` needs to ask the running mirror.
@@ -37,6 +39,10 @@ pub(crate) trait Ecosystem {
     const KINDS: &'static [Kind];
     /// Reads one of its artifacts (`top`, of one of `KINDS`) from the bundle into `plan`.
     fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError>;
+    /// An import's writes to its trees, in the import's one transaction.
+    fn write(t: &Trees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible>;
+    /// `rm`'s deletes from its trees, in the removal's one transaction.
+    fn remove(t: &Trees<&TransactionalTree>, r: &Removal) -> ConflictableTransactionResult<(), Infallible>;
     /// gc's reach rule for its trees: the blobs its records keep (`RULES` in store/meta/reach.rs
     /// names it per tree).
     fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError>;
@@ -131,4 +137,26 @@ pub(crate) fn rm_target(store: &Store, name: &str) -> Result<Option<RmTarget>, S
     }
     each!(target);
     Ok(None)
+}
+
+/// Every ecosystem's writes of an import.
+pub(crate) fn write(t: &Trees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+    macro_rules! write {
+        ($t:ty) => {
+            <$t as Ecosystem>::write(t, c)?;
+        };
+    }
+    each!(write);
+    Ok(())
+}
+
+/// Every ecosystem's deletes of a removal.
+pub(crate) fn remove(t: &Trees<&TransactionalTree>, r: &Removal) -> ConflictableTransactionResult<(), Infallible> {
+    macro_rules! remove {
+        ($t:ty) => {
+            <$t as Ecosystem>::remove(t, r)?;
+        };
+    }
+    each!(remove);
+    Ok(())
 }

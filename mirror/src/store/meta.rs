@@ -54,7 +54,7 @@ fn key(parts: &[&str]) -> Vec<u8> {
     k
 }
 
-fn json<T: Serialize>(v: &T) -> Vec<u8> {
+pub(crate) fn json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("record serializes")
 }
 
@@ -470,7 +470,8 @@ impl Meta {
     /// Apply one import's metadata atomically and make it durable. Returns the new generation.
     pub fn commit(&self, c: &Changes) -> Result<u64, StoreError> {
         let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
-            let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed } = t;
+            let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk: _, helm, hf, hf_refs, envelopes, pushed } =
+                t;
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
                 None => 0,
@@ -518,9 +519,7 @@ impl Meta {
                 pypi.insert(key(&[&w.project, &w.filename]), json(w))?;
                 pypi_files.insert(w.filename.as_bytes(), json(w))?;
             }
-            for (id, rec) in &c.nltk {
-                nltk.insert(id.as_bytes(), json(rec))?;
-            }
+            crate::ecosystems::write(t, c)?;
             for rec in &c.charts {
                 helm.insert(key(&[&rec.name, &rec.version]), json(rec))?;
             }

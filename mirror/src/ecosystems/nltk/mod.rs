@@ -6,7 +6,10 @@ mod store;
 
 pub use store::NltkRecord;
 
+use std::convert::Infallible;
+
 use axum::Router;
+use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
@@ -16,8 +19,8 @@ use crate::cli::ClientKind;
 use crate::commands::client_config::{get, write_or_print};
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
-use crate::store::meta::Walker;
-use crate::store::{Changes, Meta, Store, StoreError};
+use crate::store::meta::{json, Trees, Walker};
+use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 pub struct Nltk;
 
@@ -31,6 +34,20 @@ impl Ecosystem for Nltk {
     fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError> {
         import::walk(top, lookup, plan)?;
         Ok(Next::Done)
+    }
+
+    fn write(t: &Trees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+        for (id, rec) in &c.nltk {
+            t.nltk.insert(id.as_bytes(), json(rec))?;
+        }
+        Ok(())
+    }
+
+    fn remove(t: &Trees<&TransactionalTree>, r: &Removal) -> ConflictableTransactionResult<(), Infallible> {
+        for id in &r.nltk {
+            t.nltk.remove(id.as_bytes())?;
+        }
+        Ok(())
     }
 
     fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
