@@ -40,7 +40,7 @@ pub enum Command {
     ClientConfig(ClientConfigArgs),
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ClientKind {
     /// deb822 .sources with the mirror's signing key inline, plus the key itself.
     Apt,

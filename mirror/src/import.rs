@@ -2,7 +2,7 @@
 //! the blobs and commit all metadata in one transaction. Until that commit nothing the mirror
 //! serves changes; a refused bundle leaves the store byte-for-byte as it was.
 
-mod graph;
+pub(crate) mod graph;
 mod policy;
 mod sink;
 mod trust;

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod control;
+pub mod ecosystems;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod gc;

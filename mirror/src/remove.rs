@@ -50,13 +50,32 @@ pub struct RemoveSummary {
 /// One artifact the store holds.
 #[derive(Debug, Clone)]
 enum Target {
-    Tag { repo: String, tag: String },
-    Manifest { repo: String, digest: Digest },
-    Debs { id: String, keys: Vec<DebKey> },
-    Wheel { project: String, filename: String },
+    Tag {
+        repo: String,
+        tag: String,
+    },
+    Manifest {
+        repo: String,
+        digest: Digest,
+    },
+    Debs {
+        id: String,
+        keys: Vec<DebKey>,
+    },
+    Wheel {
+        project: String,
+        filename: String,
+    },
     File(String),
-    Nltk(String),
-    Hf { repo: String, commit: String },
+    /// An ecosystem's own: `apply` adds `key` to the removal (`Ecosystem::rm_target`).
+    Owned {
+        key: String,
+        apply: fn(&mut Removal, &str),
+    },
+    Hf {
+        repo: String,
+        commit: String,
+    },
 }
 
 /// An artifact name → what it is in this store; `None` when the store does not hold it.
@@ -87,13 +106,8 @@ fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
             return Ok(Some(Target::Hf { repo: repo.to_string(), commit: commit.to_string() }));
         }
     }
-    if let Some(rest) = name.strip_prefix("nltk/") {
-        let (subdir, id) = rest.rsplit_once('/').unwrap_or(("", rest));
-        if let Some(rec) = store.nltk_package(id)? {
-            if rec.attrs.get("subdir").map(String::as_str).unwrap_or_default() == subdir {
-                return Ok(Some(Target::Nltk(id.to_string())));
-            }
-        }
+    if let Some((key, apply)) = crate::ecosystems::rm_target(store, name)? {
+        return Ok(Some(Target::Owned { key, apply }));
     }
     if let Some((repo, digest)) = name.split_once('@') {
         if let (Ok(()), Ok(digest)) = (validate_repo(repo), digest.parse::<Digest>()) {
@@ -191,7 +205,7 @@ pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, Remove
             }
             Target::Wheel { project, filename } => r.wheels.push((project.clone(), filename.clone())),
             Target::File(f) => r.files.push(f.clone()),
-            Target::Nltk(id) => r.nltk.push(id.clone()),
+            Target::Owned { key, apply } => apply(&mut r, key),
             Target::Hf { repo, commit } => r.hf.push((repo.clone(), commit.clone())),
         }
         r.envelopes.extend(store.envelopes_of(name)?.into_iter().map(|d| (name.clone(), d)));

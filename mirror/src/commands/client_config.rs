@@ -22,6 +22,9 @@ pub async fn run(args: &ClientConfigArgs) -> anyhow::Result<()> {
     let url = args.url.trim_end_matches('/');
     let (out, ca) = (args.out.as_deref(), args.ca.as_deref());
     let http = client(ca)?;
+    if let Some(done) = crate::ecosystems::client_config(args.kind, &http, url, out).await {
+        return done;
+    }
     match args.kind {
         ClientKind::Apt => apt(&http, url, out).await,
         ClientKind::Containerd => {
@@ -50,13 +53,8 @@ pub async fn run(args: &ClientConfigArgs) -> anyhow::Result<()> {
         ClientKind::Pip => write_or_print(args.out.as_deref(), "pip/pip.conf", &pip_conf(url), "on each client: /etc/pip.conf (or PIP_CONFIG_FILE=…)"),
         ClientKind::Uv => write_or_print(args.out.as_deref(), "uv/uv.toml", &uv_toml(url), "on each client: ~/.config/uv/uv.toml or /etc/uv/uv.toml (or UV_CONFIG_FILE=…)"),
         ClientKind::Helm => write_or_print(args.out.as_deref(), "helm/helm-mirror.sh", &helm_sh(url)?, "run it where helm runs"),
-        ClientKind::Nltk => {
-            let index = get(&http, &format!("{url}/nltk/index.xml")).await?;
-            let idx = feas_format::nltk::parse_index(&String::from_utf8_lossy(&index)).map_err(|e| anyhow::anyhow!("{url}/nltk/index.xml: {e}"))?;
-            let pkgs: Vec<(String, String)> = idx.packages.iter().map(|(id, a)| (id.clone(), a.get("subdir").cloned().unwrap_or_default())).collect();
-            write_or_print(args.out.as_deref(), "nltk/nltk-mirror.sh", &nltk_sh(url, &pkgs), "run it on the machine (or image build) that needs the data")
-        }
         ClientKind::Hf => write_or_print(args.out.as_deref(), "hf/hf.env", &hf_env(url), "on each client: `. hf.env` (or put the lines in /etc/environment or the service's environment)"),
+        _ => unreachable!("an ecosystem's own client config answered above"),
     }
 }
 
@@ -67,20 +65,6 @@ pub fn helm_sh(url: &str) -> anyhow::Result<String> {
     Ok(format!(
         "#!/bin/sh\n# Helm against the mirror: as a chart repository ...\nhelm repo add mirror {url}/helm\nhelm repo update mirror\nhelm search repo mirror/\n# ... or pull a chart from the mirror's OCI registry:\n#   helm pull oci://{host}/charts/NAME --version VERSION{plain}\n#   helm install RELEASE oci://{host}/charts/NAME --version VERSION{plain}\n"
     ))
-}
-
-/// NLTK: the downloader pointed at the mirror, or plain downloads into NLTK_DATA (what a
-/// container build or a node without Python network access needs).
-pub fn nltk_sh(url: &str, packages: &[(String, String)]) -> String {
-    let ids = format!("[{}]", packages.iter().map(|(id, _)| format!("'{id}'")).collect::<Vec<_>>().join(", "));
-    let mut s = format!(
-        "#!/bin/sh\n# NLTK data from the mirror. Either the downloader, pointed at the mirror's index\n# (nltk >= 3.9 refuses private and loopback addresses unless its guard is switched off,\n# which is what a mirror on the site LAN needs):\n#   python3 -c \"import nltk, nltk.pathsec; nltk.pathsec.ENFORCE = False; nltk.download({ids}, server_index_url='{url}/nltk/index.xml')\"\n# or, without Python's downloader, pre-seed NLTK_DATA (this script):\nset -eu\nNLTK_DATA=${{NLTK_DATA:-/usr/local/share/nltk_data}}\n"
-    );
-    for (id, subdir) in packages {
-        s.push_str(&format!("mkdir -p \"$NLTK_DATA/{subdir}\" && curl -fsS -o \"$NLTK_DATA/{subdir}/{id}.zip\" {url}/nltk/packages/{subdir}/{id}.zip && (cd \"$NLTK_DATA/{subdir}\" && python3 -m zipfile -e {id}.zip .)\n"));
-    }
-    s.push_str("echo \"NLTK data in $NLTK_DATA; export NLTK_DATA=$NLTK_DATA where it is used\"\n");
-    s
 }
 
 /// pip reads `index-url` from `[global]`; no extra index, so nothing can leak past the gap.
@@ -104,7 +88,7 @@ pub fn hf_env(url: &str) -> String {
     )
 }
 
-fn write_or_print(out: Option<&Path>, rel: &str, text: &str, hint: &str) -> anyhow::Result<()> {
+pub(crate) fn write_or_print(out: Option<&Path>, rel: &str, text: &str, hint: &str) -> anyhow::Result<()> {
     match out {
         Some(dir) => {
             let p = dir.join(rel);
@@ -117,7 +101,7 @@ fn write_or_print(out: Option<&Path>, rel: &str, text: &str, hint: &str) -> anyh
     Ok(())
 }
 
-async fn get(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) async fn get(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
     let resp = client.get(url).send().await.with_context(|| format!("cannot reach the mirror at {url}; is `mirror serve` running there?"))?;
     if !resp.status().is_success() {
         bail!("{url}: HTTP {}", resp.status());

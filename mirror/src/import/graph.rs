@@ -15,6 +15,7 @@ use feas_format::{Digest, Kind};
 
 use feas_format::names::safe_segment;
 
+use crate::ecosystems::Next;
 use crate::store::{BlobStore, Changes, DebKey, DebRecord, ManifestRecord, StoreError, WheelRecord};
 
 /// Why index.json cannot be imported. Each names the artifact and what is wrong with it; the
@@ -44,16 +45,16 @@ pub enum GraphError {
     Rule(String),
 }
 
-fn rule(detail: impl Into<String>) -> GraphError {
+pub(crate) fn rule(detail: impl Into<String>) -> GraphError {
     GraphError::Rule(detail.into())
 }
 
-fn json(context: String, source: serde_json::Error) -> GraphError {
+pub(crate) fn json(context: String, source: serde_json::Error) -> GraphError {
     GraphError::Json { context, source }
 }
 
 /// The distribution spec's limit clients and registries agree on; also bounds our memory.
-const MAX_MANIFEST: u64 = 4 << 20;
+pub(crate) const MAX_MANIFEST: u64 = 4 << 20;
 
 pub struct Plan {
     pub changes: Changes,
@@ -63,7 +64,7 @@ pub struct Plan {
 }
 
 /// Where a blob's bytes are (staging or store) and how big it is.
-type Lookup<'a> = &'a dyn Fn(&Digest) -> Option<(PathBuf, u64)>;
+pub(crate) type Lookup<'a> = &'a dyn Fn(&Digest) -> Option<(PathBuf, u64)>;
 
 /// `lookup` says where a blob's bytes are (staging or store) and how big it is.
 pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, GraphError> {
@@ -86,10 +87,6 @@ pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, GraphError> {
                 walk_file(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
-            Kind::Nltk => {
-                walk_nltk(top, lookup, &mut plan).map_err(entry)?;
-                continue;
-            }
             // A chart is also an OCI artifact in its repository: on to the generic walk.
             Kind::Helm => walk_helm(top, lookup, &mut plan).map_err(entry)?,
             Kind::Hf => {
@@ -97,6 +94,11 @@ pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, GraphError> {
                 continue;
             }
             Kind::Image | Kind::ImageAccessory => {}
+            // The ecosystems of the registry walk their own.
+            other => match crate::ecosystems::walk(other, top, lookup, &mut plan).map_err(entry)? {
+                Next::Done => continue,
+                Next::AlsoOci => {}
+            },
         }
         let repo = top
             .annotations
@@ -171,7 +173,7 @@ fn walk_artifact(repo: &str, top: &Descriptor, lookup: Lookup, plan: &mut Plan) 
 
 /// A small referenced document (manifest, config), size-checked; `None` when it is neither
 /// staged nor stored (then noted missing, so the refusal can name every hole).
-fn read_doc(d: &Descriptor, max: u64, what: &str, lookup: Lookup, plan: &mut Plan) -> Result<Option<Vec<u8>>, GraphError> {
+pub(crate) fn read_doc(d: &Descriptor, max: u64, what: &str, lookup: Lookup, plan: &mut Plan) -> Result<Option<Vec<u8>>, GraphError> {
     let Some((path, size)) = lookup(&d.digest) else {
         plan.missing.insert(d.digest.clone());
         return Ok(None);
@@ -181,7 +183,7 @@ fn read_doc(d: &Descriptor, max: u64, what: &str, lookup: Lookup, plan: &mut Pla
 }
 
 /// A layer must be staged or stored with the size its descriptor says.
-fn check_layer(d: &Descriptor, what: &str, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
+pub(crate) fn check_layer(d: &Descriptor, what: &str, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
     match lookup(&d.digest) {
         Some((_, n)) => check_size(d, n, what),
         None => {
@@ -275,25 +277,6 @@ fn walk_helm(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Gr
         manifest: top.digest.clone(),
         created: String::new(),
     });
-    Ok(())
-}
-
-/// An NLTK package: manifest → config (`NltkConfig`) + the zip.
-fn walk_nltk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
-    let Some(bytes) = read_doc(top, MAX_MANIFEST, "nltk", lookup, plan)? else { return Ok(()) };
-    let m = AnyManifest::parse(&bytes).map_err(|e| json("nltk manifest is not an OCI manifest".into(), e))?;
-    let (Some(config), [layer]) = (&m.config, &m.layers[..]) else { return Err(rule("an nltk artifact has a config and one layer")) };
-    let Some(cfg) = read_doc(config, 4 << 20, "nltk", lookup, plan)? else { return Ok(()) };
-    let cfg: feas_format::nltk::NltkConfig = serde_json::from_slice(&cfg).map_err(|e| json("nltk config".into(), e))?;
-    let id = cfg.attrs.get("id").cloned().ok_or_else(|| rule("nltk package without id"))?;
-    let subdir = cfg.attrs.get("subdir").cloned().unwrap_or_default();
-    if !safe_segment(&id) || !(subdir.is_empty() || safe_segment(&subdir)) {
-        return Err(rule(format!("nltk package {id:?} in {subdir:?} cannot be served")));
-    }
-    check_layer(layer, "nltk", lookup, plan)?;
-    plan.changes.envelopes.push((format!("nltk/{subdir}/{id}"), top.digest.clone()));
-    plan.artifacts.push(format!("nltk/{subdir}/{id}"));
-    plan.changes.nltk.push((id, crate::store::NltkRecord { attrs: cfg.attrs, collections: cfg.collections, digest: layer.digest.clone(), size: layer.size }));
     Ok(())
 }
 

@@ -5,7 +5,6 @@ pub mod files;
 pub mod helm;
 pub mod hf;
 pub mod home;
-pub mod nltk;
 pub mod oci;
 pub mod origin;
 pub mod pypi;
@@ -36,7 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(apt::router())
         .merge(pypi::router())
         .merge(files::router())
-        .merge(nltk::router())
+        .merge(crate::ecosystems::router())
         .merge(helm::router())
         .merge(hf::router())
         .with_state(state)

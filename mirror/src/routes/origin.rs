@@ -1,4 +1,4 @@
-//! The mirror's own URL, for the few answers that must carry absolute URLs: the NLTK index's
+//! The mirror's own URL, for the few answers that must carry absolute URLs: the downloader index's
 //! package URLs, the hub API's next-page links and the OCI token realm. With
 //! `mirror serve --external-url` it is that, whatever a request says. Without it, it is built
 //! from the request — the scheme this listener speaks (a proxy's `X-Forwarded-Proto` on plain

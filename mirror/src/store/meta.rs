@@ -22,8 +22,9 @@ mod remove;
 mod trees;
 
 pub use reach::References;
+pub(crate) use reach::Walker;
 pub use remove::Removal;
-use trees::Trees;
+pub(crate) use trees::Trees;
 
 const SEP: u8 = 0;
 const GENERATION: &[u8] = b"generation";
@@ -53,11 +54,11 @@ fn key(parts: &[&str]) -> Vec<u8> {
     k
 }
 
-fn json<T: Serialize>(v: &T) -> Vec<u8> {
+pub(crate) fn json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("record serializes")
 }
 
-fn decode<T: DeserializeOwned>(tree: &str, v: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(tree: &str, v: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(v).map_err(|e| StoreError::Corrupt(format!("{tree}: {e}")))
 }
 
@@ -161,15 +162,6 @@ pub struct WheelRecord {
     pub metadata: Option<(Digest, u64)>,
 }
 
-/// An NLTK data package: its index attributes, the collections it was carried in, the zip.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NltkRecord {
-    pub attrs: BTreeMap<String, String>,
-    pub collections: Vec<feas_format::nltk::Collection>,
-    pub digest: Digest,
-    pub size: u64,
-}
-
 /// A Helm chart version: Chart.yaml's fields (from the chart's OCI config), the archive, and
 /// the OCI manifest it is also served as (`/v2/charts/<name>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,7 +212,7 @@ pub struct Changes {
     pub wheels: Vec<WheelRecord>,
     /// Raw files: name → (digest, size).
     pub files: Vec<(String, Digest, u64)>,
-    pub nltk: Vec<(String, NltkRecord)>,
+    pub nltk: Vec<(String, crate::ecosystems::nltk::NltkRecord)>,
     pub charts: Vec<HelmRecord>,
     pub hf: Vec<HfRecord>,
     /// `(artifact name, digest)` of each non-image artifact's own OCI manifest (deb, wheel,
@@ -235,7 +227,7 @@ pub struct Changes {
 
 pub struct Meta {
     db: sled::Db,
-    t: Trees<sled::Tree>,
+    pub(crate) t: Trees<sled::Tree>,
 }
 
 impl Meta {
@@ -424,22 +416,6 @@ impl Meta {
         self.t.files.get(name.as_bytes())?.map(|v| decode("files", &v)).transpose()
     }
 
-    /// NLTK packages held, by id.
-    pub fn nltk_packages(&self) -> Result<Vec<(String, NltkRecord)>, StoreError> {
-        self.t
-            .nltk
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), decode("nltk", &v)?))
-            })
-            .collect()
-    }
-
-    pub fn nltk_package(&self, id: &str) -> Result<Option<NltkRecord>, StoreError> {
-        self.t.nltk.get(id.as_bytes())?.map(|v| decode("nltk", &v)).transpose()
-    }
-
     /// Helm charts held, sorted by name then version (string order).
     pub fn charts(&self) -> Result<Vec<HelmRecord>, StoreError> {
         self.t.helm.iter().values().map(|v| decode("helm", &v?)).collect()
@@ -494,7 +470,8 @@ impl Meta {
     /// Apply one import's metadata atomically and make it durable. Returns the new generation.
     pub fn commit(&self, c: &Changes) -> Result<u64, StoreError> {
         let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
-            let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed } = t;
+            let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk: _, helm, hf, hf_refs, envelopes, pushed } =
+                t;
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
                 None => 0,
@@ -542,9 +519,7 @@ impl Meta {
                 pypi.insert(key(&[&w.project, &w.filename]), json(w))?;
                 pypi_files.insert(w.filename.as_bytes(), json(w))?;
             }
-            for (id, rec) in &c.nltk {
-                nltk.insert(id.as_bytes(), json(rec))?;
-            }
+            crate::ecosystems::write(t, c)?;
             for rec in &c.charts {
                 helm.insert(key(&[&rec.name, &rec.version]), json(rec))?;
             }

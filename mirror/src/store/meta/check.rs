@@ -83,9 +83,7 @@ impl Meta {
         for (name, _, _) in &c.files {
             need(self.t.files.contains_key(name.as_bytes())?, format!("file {name}"));
         }
-        for (id, _) in &c.nltk {
-            need(self.t.nltk.contains_key(id.as_bytes())?, format!("nltk package {id}"));
-        }
+        crate::ecosystems::missing_records(self, c, &mut need)?;
         for rec in &c.charts {
             need(self.t.helm.contains_key(key(&[&rec.name, &rec.version]))?, format!("chart {}:{}", rec.name, rec.version));
         }

@@ -10,7 +10,9 @@ use feas_format::deb;
 use feas_format::oci::AnyManifest;
 use feas_format::Digest;
 
-use super::{decode, unix_now, BundleRecord, DebRecord, HelmRecord, HfRecord, Meta, NltkRecord, Trees, WheelRecord, PUSH_GRACE, SEP};
+use super::{decode, unix_now, BundleRecord, DebRecord, HelmRecord, HfRecord, Meta, Trees, WheelRecord, PUSH_GRACE, SEP};
+use crate::ecosystems::nltk::Nltk;
+use crate::ecosystems::Ecosystem;
 use crate::store::{BlobStore, Paths, StoreError};
 
 /// The import refuses manifests larger than this, so none in the store is.
@@ -51,7 +53,7 @@ const RULES: Trees<Rule> = Trees {
     pypi,
     pypi_files,
     files,
-    nltk,
+    nltk: Nltk::reach,
     helm,
     hf,
     // Revision names → commits: the commits' records keep the files.
@@ -91,7 +93,7 @@ struct Children {
     manifests: Vec<Digest>,
 }
 
-pub(super) struct Walker<'a> {
+pub(crate) struct Walker<'a> {
     paths: &'a Paths,
     /// Pushed blobs younger than this are kept.
     since: u64,
@@ -101,7 +103,7 @@ pub(super) struct Walker<'a> {
 }
 
 impl Walker<'_> {
-    fn blob(&mut self, d: &Digest, artifact: &str) {
+    pub(crate) fn blob(&mut self, d: &Digest, artifact: &str) {
         self.refs.blobs.entry(d.clone()).or_default().insert(artifact.to_string());
     }
 
@@ -259,15 +261,6 @@ fn pypi_files(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 fn files(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
     for (name, d, _) in m.raw_files()? {
         w.blob(&d, &format!("files/{name}"));
-    }
-    Ok(())
-}
-
-fn nltk(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for v in m.t.nltk.iter().values() {
-        let r: NltkRecord = decode("nltk", &v?)?;
-        let attr = |k: &str| r.attrs.get(k).cloned().unwrap_or_default();
-        w.blob(&r.digest, &format!("nltk/{}/{}", attr("subdir"), attr("id")));
     }
     Ok(())
 }

@@ -78,8 +78,27 @@ impl Meta {
             }
         }
         let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
-            let Trees { repos, tags, manifests, referrers, blobs, bundles, history: _, state, apt, apt_pool, pypi, pypi_files, files, nltk, helm, hf, hf_refs, envelopes, pushed } =
-                t;
+            let Trees {
+                repos,
+                tags,
+                manifests,
+                referrers,
+                blobs,
+                bundles,
+                history: _,
+                state,
+                apt,
+                apt_pool,
+                pypi,
+                pypi_files,
+                files,
+                nltk: _,
+                helm,
+                hf,
+                hf_refs,
+                envelopes,
+                pushed,
+            } = t;
             for (repo, commit) in &r.hf {
                 hf.remove(key(&[repo, commit]))?;
             }
@@ -113,9 +132,7 @@ impl Meta {
             for name in &r.files {
                 files.remove(name.as_bytes())?;
             }
-            for id in &r.nltk {
-                nltk.remove(id.as_bytes())?;
-            }
+            crate::ecosystems::remove(t, r)?;
             for (name, version) in &r.charts {
                 helm.remove(key(&[name, version]))?;
             }

@@ -11,9 +11,9 @@ use axum::routing::any;
 use axum::Router;
 use quick_xml::escape::escape;
 
-use super::range::{self, FileError};
-use super::AppState;
-use crate::store::NltkRecord;
+use super::NltkRecord;
+use crate::routes::range::{self, FileError};
+use crate::routes::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/nltk/index.xml", any(index)).route("/nltk/packages/{subdir}/{file}", any(package))

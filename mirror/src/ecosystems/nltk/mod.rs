@@ -1,0 +1,94 @@
+//! NLTK data packages: the downloader index and package zips, and the client script.
+
+mod import;
+pub mod routes;
+mod store;
+
+pub use store::NltkRecord;
+
+use std::convert::Infallible;
+
+use axum::Router;
+use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+
+use feas_format::oci::Descriptor;
+use feas_format::Kind;
+
+use super::{ClientCtx, ClientFuture, Ecosystem, Next, RmTarget};
+use crate::cli::ClientKind;
+use crate::commands::client_config::{get, write_or_print};
+use crate::import::graph::{GraphError, Lookup, Plan};
+use crate::routes::AppState;
+use crate::store::meta::{json, Trees, Walker};
+use crate::store::{Changes, Meta, Removal, Store, StoreError};
+
+pub struct Nltk;
+
+impl Ecosystem for Nltk {
+    fn router() -> Router<AppState> {
+        routes::router()
+    }
+
+    const KINDS: &'static [Kind] = &[Kind::Nltk];
+
+    fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError> {
+        import::walk(top, lookup, plan)?;
+        Ok(Next::Done)
+    }
+
+    fn write(t: &Trees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+        for (id, rec) in &c.nltk {
+            t.nltk.insert(id.as_bytes(), json(rec))?;
+        }
+        Ok(())
+    }
+
+    fn remove(t: &Trees<&TransactionalTree>, r: &Removal) -> ConflictableTransactionResult<(), Infallible> {
+        for id in &r.nltk {
+            t.nltk.remove(id.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+        store::reach(m, w)
+    }
+
+    fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError> {
+        store::missing_records(m, c, need)
+    }
+
+    fn rm_target(store: &Store, name: &str) -> Result<Option<RmTarget>, StoreError> {
+        let Some(rest) = name.strip_prefix("nltk/") else { return Ok(None) };
+        let (subdir, id) = rest.rsplit_once('/').unwrap_or(("", rest));
+        match store.nltk_package(id)? {
+            Some(rec) if rec.attrs.get("subdir").map(String::as_str).unwrap_or_default() == subdir => Ok(Some((id.to_string(), |r, id| r.nltk.push(id.to_string())))),
+            _ => Ok(None),
+        }
+    }
+
+    const CLIENTS: &'static [ClientKind] = &[ClientKind::Nltk];
+
+    fn client_config<'a>(_kind: ClientKind, ClientCtx { http, url, out }: ClientCtx<'a>) -> ClientFuture<'a> {
+        Box::pin(async move {
+            let index = get(http, &format!("{url}/nltk/index.xml")).await?;
+            let idx = feas_format::nltk::parse_index(&String::from_utf8_lossy(&index)).map_err(|e| anyhow::anyhow!("{url}/nltk/index.xml: {e}"))?;
+            let pkgs: Vec<(String, String)> = idx.packages.iter().map(|(id, a)| (id.clone(), a.get("subdir").cloned().unwrap_or_default())).collect();
+            write_or_print(out, "nltk/nltk-mirror.sh", &nltk_sh(url, &pkgs), "run it on the machine (or image build) that needs the data")
+        })
+    }
+}
+
+/// NLTK: the downloader pointed at the mirror, or plain downloads into NLTK_DATA (what a
+/// container build or a node without Python network access needs).
+pub fn nltk_sh(url: &str, packages: &[(String, String)]) -> String {
+    let ids = format!("[{}]", packages.iter().map(|(id, _)| format!("'{id}'")).collect::<Vec<_>>().join(", "));
+    let mut s = format!(
+        "#!/bin/sh\n# NLTK data from the mirror. Either the downloader, pointed at the mirror's index\n# (nltk >= 3.9 refuses private and loopback addresses unless its guard is switched off,\n# which is what a mirror on the site LAN needs):\n#   python3 -c \"import nltk, nltk.pathsec; nltk.pathsec.ENFORCE = False; nltk.download({ids}, server_index_url='{url}/nltk/index.xml')\"\n# or, without Python's downloader, pre-seed NLTK_DATA (this script):\nset -eu\nNLTK_DATA=${{NLTK_DATA:-/usr/local/share/nltk_data}}\n"
+    );
+    for (id, subdir) in packages {
+        s.push_str(&format!("mkdir -p \"$NLTK_DATA/{subdir}\" && curl -fsS -o \"$NLTK_DATA/{subdir}/{id}.zip\" {url}/nltk/packages/{subdir}/{id}.zip && (cd \"$NLTK_DATA/{subdir}\" && python3 -m zipfile -e {id}.zip .)\n"));
+    }
+    s.push_str("echo \"NLTK data in $NLTK_DATA; export NLTK_DATA=$NLTK_DATA where it is used\"\n");
+    s
+}
