@@ -26,7 +26,7 @@ fn main() -> anyhow::Result<()> {
             digest.hex()
         );
         let key = DebKey { id: "bench".into(), suite: "stable".into(), component: "main".into(), arch: "amd64".into(), filename };
-        changes.debs.push((key, DebRecord { stanza, digest, size, codename: Some("stable".into()), origin: Some("bench".into()), label: Some("bench".into()) }));
+        changes.eco.apt.push((key, DebRecord { stanza, digest, size, codename: Some("stable".into()), origin: Some("bench".into()), label: Some("bench".into()) }));
     }
     store.commit(&changes)?;
     eprintln!("apt_store: {n} records in suite bench/stable");

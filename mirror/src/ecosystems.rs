@@ -1,10 +1,17 @@
-//! The mirror's ecosystems, each named once here. An ecosystem owns its routes and its
-//! client-config (and, as they move in, its metadata trees, import writes, `rm`, gc reach rule
-//! and inventory lines); the generic code loops over this list instead of naming them.
+//! The mirror's ecosystems, each named once here (`registry!`). An ecosystem owns its metadata
+//! trees, what an import writes to them and `rm` deletes from them, gc's reach rule per tree,
+//! its import walk, its `rm` targets, its routes and its client-config; the generic code loops
+//! over the registry instead of naming them.
 
+pub mod apt;
+pub mod files;
+pub mod helm;
+pub mod hf;
 pub mod nltk;
+pub mod pypi;
 
 use std::convert::Infallible;
+use std::fmt::Debug;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -17,7 +24,7 @@ use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 use crate::cli::ClientKind;
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
-use crate::store::meta::{Trees, Walker};
+use crate::store::meta::{Rule, Trees};
 use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 /// What `mirror client-config` needs to ask the running mirror.
@@ -33,26 +40,40 @@ pub type RmTarget = (String, fn(&mut Removal, &str));
 
 pub type ClientFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
 
-/// One ecosystem on the mirror side.
-pub(crate) trait Ecosystem {
+/// One ecosystem on the mirror side. Its module `<name>` (as `registry!` lists it) also
+/// declares `Trees` (its sled trees, with `store::meta::trees!`) and `RULES: Trees<Rule>` (what
+/// each of them keeps alive for gc); the registry does not compile without them.
+pub trait Ecosystem {
+    /// Its part of what one import writes (`Changes::eco`, one field of `EcoChanges`).
+    type Changes: Debug + Default;
+    /// Its part of what one removal deletes (`Removal::eco`, one field of `EcoRemoval`); the default is "nothing".
+    type Removal: Debug + Default + PartialEq;
     /// The bundle kinds it imports.
-    const KINDS: &'static [Kind];
+    const KINDS: &'static [Kind] = &[];
     /// Reads one of its artifacts (`top`, of one of `KINDS`) from the bundle into `plan`.
-    fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError>;
+    fn walk(_top: &Descriptor, _lookup: Lookup, _plan: &mut Plan) -> Result<Next, GraphError> {
+        unreachable!("an ecosystem with KINDS walks them")
+    }
     /// An import's writes to its trees, in the import's one transaction.
     fn write(t: &Trees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible>;
-    /// `rm`'s deletes from its trees, in the removal's one transaction.
-    fn remove(t: &Trees<&TransactionalTree>, r: &Removal) -> ConflictableTransactionResult<(), Infallible>;
-    /// gc's reach rule for its trees: the blobs its records keep (`RULES` in store/meta/reach.rs
-    /// names it per tree).
-    fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError>;
+    /// `rm`'s deletes from its trees, in the removal's one transaction. `pre` is what
+    /// `prepare_removal` found before it.
+    fn remove(t: &Trees<&TransactionalTree>, r: &Removal, pre: &Prepared) -> ConflictableTransactionResult<(), Infallible>;
+    /// Reads done before the removal's transaction (keys found by a scan), kept in `Prepared`.
+    fn prepare_removal(_m: &Meta, _r: &Removal, _pre: &mut Prepared) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// `need(held, what)` for each of its records in an import's `c`, whether the store still holds it.
     fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError>;
     /// `mirror rm NAME`: when `name` is one of its artifacts the store holds, a key and how the
     /// removal drops it.
-    fn rm_target(store: &Store, name: &str) -> Result<Option<RmTarget>, StoreError>;
+    fn rm_target(_store: &Store, _name: &str) -> Result<Option<RmTarget>, StoreError> {
+        Ok(None)
+    }
     /// Its routes, merged on the one listener.
-    fn router() -> Router<AppState>;
+    fn router() -> Router<AppState> {
+        Router::new()
+    }
     /// The `mirror client-config` kinds it answers.
     const CLIENTS: &'static [ClientKind] = &[];
     /// Writes (or prints) the client configuration for `kind`, one of `CLIENTS`.
@@ -69,94 +90,121 @@ pub enum Next {
     AlsoOci,
 }
 
-/// Calls `$m!(Type)` for each ecosystem: the one list every loop below expands.
-macro_rules! each {
+/// Keys an ecosystem's `prepare_removal` found, for its `remove` in the transaction.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub keys: Vec<Vec<u8>>,
+}
+
+/// The one list of ecosystems, `module: Type`: calls `$m! { ... }` with all of them, and every
+/// struct and loop below expands it.
+macro_rules! registry {
     ($m:ident) => {
-        $m!(nltk::Nltk);
+        $m! {
+            apt: Apt,
+            pypi: Pypi,
+            files: Files,
+            nltk: Nltk,
+            helm: Helm,
+            hf: Hf,
+        }
     };
 }
 
-/// Every ecosystem's routes, merged.
-pub fn router() -> Router<AppState> {
-    let mut r = Router::new();
-    macro_rules! merge {
-        ($t:ty) => {
-            r = r.merge(<$t as Ecosystem>::router());
-        };
-    }
-    each!(merge);
-    r
+macro_rules! parts {
+    ($($e:ident: $t:ident,)*) => {
+        crate::store::meta::trees! {
+            /// Each ecosystem's group of trees.
+            pub struct EcoTrees { ; $( $e: $e::Trees, )* }
+        }
+
+        /// Each ecosystem's part of what one import writes.
+        #[derive(Debug, Default)]
+        pub struct EcoChanges {
+            $( pub $e: <$e::$t as Ecosystem>::Changes, )*
+        }
+
+        /// Each ecosystem's part of what one removal deletes.
+        #[derive(Debug, Default, PartialEq)]
+        pub struct EcoRemoval {
+            $( pub $e: <$e::$t as Ecosystem>::Removal, )*
+        }
+
+        /// Each ecosystem's reach rules.
+        pub(crate) const RULES: EcoTrees<Rule> = EcoTrees { $( $e: $e::RULES, )* };
+
+        /// The removal's reads before its transaction, per ecosystem.
+        #[derive(Debug, Default)]
+        pub struct PreparedAll {
+            $( pub $e: Prepared, )*
+        }
+
+        /// Every ecosystem's routes, merged.
+        pub fn router() -> Router<AppState> {
+            Router::new() $( .merge(<$e::$t as Ecosystem>::router()) )*
+        }
+
+        /// The client config of the ecosystem that answers `kind`, `None` when none does (a kind
+        /// the generic code answers: registries, apt, pip, …).
+        pub async fn client_config(kind: ClientKind, http: &reqwest::Client, url: &str, out: Option<&Path>) -> Option<anyhow::Result<()>> {
+            $(
+                if <$e::$t as Ecosystem>::CLIENTS.contains(&kind) {
+                    return Some(<$e::$t as Ecosystem>::client_config(kind, ClientCtx { http, url, out }).await);
+                }
+            )*
+            None
+        }
+
+        /// The ecosystem that imports `kind`, if one does (images are the generic walk's).
+        pub fn imports(kind: Kind) -> bool {
+            false $( || <$e::$t as Ecosystem>::KINDS.contains(&kind) )*
+        }
+
+        /// The import walk of the ecosystem that imports `kind`.
+        pub fn walk(kind: Kind, top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError> {
+            $(
+                if <$e::$t as Ecosystem>::KINDS.contains(&kind) {
+                    return <$e::$t as Ecosystem>::walk(top, lookup, plan);
+                }
+            )*
+            unreachable!("no ecosystem imports kind {kind}")
+        }
+
+        /// Every ecosystem's `missing_records`.
+        pub fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError> {
+            $( <$e::$t as Ecosystem>::missing_records(m, c, need)?; )*
+            Ok(())
+        }
+
+        /// The ecosystem artifact `name` is, for `mirror rm`, if the store holds it.
+        pub(crate) fn rm_target(store: &Store, name: &str) -> Result<Option<RmTarget>, StoreError> {
+            $(
+                if let Some(t) = <$e::$t as Ecosystem>::rm_target(store, name)? {
+                    return Ok(Some(t));
+                }
+            )*
+            Ok(None)
+        }
+
+        /// Every ecosystem's writes of an import.
+        pub(crate) fn write(t: &Trees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+            $( <$e::$t as Ecosystem>::write(t, c)?; )*
+            Ok(())
+        }
+
+        /// Every ecosystem's reads before a removal.
+        pub(crate) fn prepare_removal(m: &Meta, r: &Removal) -> Result<PreparedAll, StoreError> {
+            let mut pre = PreparedAll::default();
+            $( <$e::$t as Ecosystem>::prepare_removal(m, r, &mut pre.$e)?; )*
+            Ok(pre)
+        }
+
+        /// Every ecosystem's deletes of a removal.
+        pub(crate) fn remove(t: &Trees<&TransactionalTree>, r: &Removal, pre: &PreparedAll) -> ConflictableTransactionResult<(), Infallible> {
+            $( <$e::$t as Ecosystem>::remove(t, r, &pre.$e)?; )*
+            Ok(())
+        }
+    };
 }
 
-/// The client config of the ecosystem that answers `kind`, `None` when none does (a kind the
-/// generic code answers: registries, apt, pip, …).
-pub async fn client_config(kind: ClientKind, http: &reqwest::Client, url: &str, out: Option<&Path>) -> Option<anyhow::Result<()>> {
-    macro_rules! answer {
-        ($t:ty) => {
-            if <$t as Ecosystem>::CLIENTS.iter().any(|k| *k == kind) {
-                return Some(<$t as Ecosystem>::client_config(kind, ClientCtx { http, url, out }).await);
-            }
-        };
-    }
-    each!(answer);
-    None
-}
-
-/// The import walk of the ecosystem that imports `kind`.
-pub fn walk(kind: Kind, top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError> {
-    macro_rules! walk {
-        ($t:ty) => {
-            if <$t as Ecosystem>::KINDS.contains(&kind) {
-                return <$t as Ecosystem>::walk(top, lookup, plan);
-            }
-        };
-    }
-    each!(walk);
-    unreachable!("no ecosystem imports kind {kind}")
-}
-
-/// Every ecosystem's `missing_records`.
-pub fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError> {
-    macro_rules! check {
-        ($t:ty) => {
-            <$t as Ecosystem>::missing_records(m, c, need)?;
-        };
-    }
-    each!(check);
-    Ok(())
-}
-
-/// The ecosystem artifact `name` is, for `mirror rm`, if the store holds it.
-pub(crate) fn rm_target(store: &Store, name: &str) -> Result<Option<RmTarget>, StoreError> {
-    macro_rules! target {
-        ($t:ty) => {
-            if let Some(t) = <$t as Ecosystem>::rm_target(store, name)? {
-                return Ok(Some(t));
-            }
-        };
-    }
-    each!(target);
-    Ok(None)
-}
-
-/// Every ecosystem's writes of an import.
-pub(crate) fn write(t: &Trees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
-    macro_rules! write {
-        ($t:ty) => {
-            <$t as Ecosystem>::write(t, c)?;
-        };
-    }
-    each!(write);
-    Ok(())
-}
-
-/// Every ecosystem's deletes of a removal.
-pub(crate) fn remove(t: &Trees<&TransactionalTree>, r: &Removal) -> ConflictableTransactionResult<(), Infallible> {
-    macro_rules! remove {
-        ($t:ty) => {
-            <$t as Ecosystem>::remove(t, r)?;
-        };
-    }
-    each!(remove);
-    Ok(())
-}
+registry!(parts);

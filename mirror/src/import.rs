@@ -228,7 +228,7 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, trust: &Trust
         ..plan.changes
     };
     // A chart's index.yaml `created` is when its bundle was made.
-    for c in &mut changes.charts {
+    for c in &mut changes.eco.helm {
         c.created = b.created.clone();
     }
     let generation = store.commit(&changes)?;

@@ -193,20 +193,20 @@ pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, Remove
                 repos.entry(repo.clone()).or_default().1.insert(digest.clone());
             }
             Target::Debs { id, keys } => {
-                r.debs.extend(keys.iter().cloned());
+                r.eco.apt.debs.extend(keys.iter().cloned());
                 let gone: BTreeSet<&str> = keys.iter().map(|k| k.filename.as_str()).collect();
                 for f in gone {
                     // The pool file goes with the last index entry that lists it.
-                    let still = store.apt_entries(id)?.iter().any(|(k, _, _)| k.filename == f && !r.debs.contains(k));
+                    let still = store.apt_entries(id)?.iter().any(|(k, _, _)| k.filename == f && !r.eco.apt.debs.contains(k));
                     if !still {
-                        r.apt_pool.push((id.clone(), f.to_string()));
+                        r.eco.apt.pool.push((id.clone(), f.to_string()));
                     }
                 }
             }
-            Target::Wheel { project, filename } => r.wheels.push((project.clone(), filename.clone())),
-            Target::File(f) => r.files.push(f.clone()),
+            Target::Wheel { project, filename } => r.eco.pypi.push((project.clone(), filename.clone())),
+            Target::File(f) => r.eco.files.push(f.clone()),
             Target::Owned { key, apply } => apply(&mut r, key),
-            Target::Hf { repo, commit } => r.hf.push((repo.clone(), commit.clone())),
+            Target::Hf { repo, commit } => r.eco.hf.push((repo.clone(), commit.clone())),
         }
         r.envelopes.extend(store.envelopes_of(name)?.into_iter().map(|d| (name.clone(), d)));
         summary.removed.push(name.clone());
@@ -214,7 +214,7 @@ pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, Remove
     for (repo, (tags, digests)) in &repos {
         prune_repo(store, repo, tags, digests, &claims, &mut r, &mut summary)?;
     }
-    r.apt_pool.dedup();
+    r.eco.apt.pool.dedup();
     summary.generation = store.remove(&r)?;
     tracing::info!("removed {} artifact(s) and bundle name(s) {:?}; generation {}", summary.removed.len(), summary.bundles, summary.generation);
     Ok(summary)
@@ -295,7 +295,7 @@ fn prune_repo(
             if !summary.removed.contains(&name) && !summary.removed.contains(&format!("charts/{}:{}", c.name, feas_format::helm::oci_tag(&c.version))) {
                 summary.removed.push(name);
             }
-            r.charts.push((c.name, c.version));
+            r.eco.helm.push((c.name, c.version));
         }
     }
     Ok(())

@@ -240,7 +240,7 @@ fn walk_deb(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Gra
     }
     for a in index_archs {
         let key = DebKey { id: cfg.id.clone(), suite: cfg.suite.clone(), component: cfg.component.clone(), arch: a.clone(), filename: filename.to_string() };
-        plan.changes.debs.push((key, record.clone()));
+        plan.changes.eco.apt.push((key, record.clone()));
     }
     plan.changes.envelopes.push((name.clone(), top.digest.clone()));
     plan.artifacts.push(name);
@@ -268,7 +268,7 @@ fn walk_helm(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Gr
         return Err(rule(format!("chart {name} is not filed under charts/{name}")));
     }
     check_layer(layer, "chart", lookup, plan)?;
-    plan.changes.charts.push(crate::store::HelmRecord {
+    plan.changes.eco.helm.push(crate::store::HelmRecord {
         name,
         version,
         metadata,
@@ -314,7 +314,7 @@ fn walk_hf(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Grap
         }
         check_layer(layer, "hf", lookup, plan)?;
     }
-    plan.changes.hf.push(crate::store::HfRecord { repo: cfg.repo, commit: cfg.commit, revisions: cfg.revisions, files: cfg.files, imported_at: String::new() });
+    plan.changes.eco.hf.push(crate::store::HfRecord { repo: cfg.repo, commit: cfg.commit, revisions: cfg.revisions, files: cfg.files, imported_at: String::new() });
     plan.changes.envelopes.push((name.clone(), top.digest.clone()));
     plan.artifacts.push(name);
     Ok(())
@@ -332,7 +332,7 @@ fn walk_file(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Gr
     for d in [Some(layer), m.config.as_ref()].into_iter().flatten() {
         check_layer(d, "file", lookup, plan)?;
     }
-    plan.changes.files.push((name.clone(), layer.digest.clone(), layer.size));
+    plan.changes.eco.files.push((name.clone(), layer.digest.clone(), layer.size));
     plan.changes.envelopes.push((format!("files/{name}"), top.digest.clone()));
     plan.artifacts.push(format!("files/{name}"));
     Ok(())
@@ -361,7 +361,7 @@ fn walk_wheel(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), G
     for l in std::iter::once(file).chain(meta) {
         check_layer(l, "pypi", lookup, plan)?;
     }
-    plan.changes.wheels.push(WheelRecord {
+    plan.changes.eco.pypi.push(WheelRecord {
         project: cfg.project.clone(),
         version: cfg.version.clone(),
         filename: cfg.filename.clone(),

@@ -256,7 +256,7 @@ mod tests {
             let digest = Digest::sha256_of(name.as_bytes());
             let stanza = format!("Package: {name}\nVersion: 1.0\nArchitecture: amd64\nFilename: {filename}\nSize: 1\nSHA256: {}\nDescription: p\n", digest.hex());
             let key = DebKey { id: "t".into(), suite: "stable".into(), component: "main".into(), arch: "amd64".into(), filename };
-            changes.debs.push((key, DebRecord { stanza, digest, size: 1, codename: Some("stable".into()), origin: None, label: None }));
+            changes.eco.apt.push((key, DebRecord { stanza, digest, size: 1, codename: Some("stable".into()), origin: None, label: None }));
         }
         store.commit(&changes).unwrap();
         store

@@ -22,9 +22,9 @@ mod remove;
 mod trees;
 
 pub use reach::References;
-pub(crate) use reach::Walker;
+pub(crate) use reach::{deb_name, names_no_blob, parts, Rule, Walker};
 pub use remove::Removal;
-pub(crate) use trees::Trees;
+pub(crate) use trees::{trees, Trees};
 
 const SEP: u8 = 0;
 const GENERATION: &[u8] = b"generation";
@@ -43,7 +43,7 @@ fn push_mark(d: &Digest) -> Vec<u8> {
     key(&["", &d.to_string()])
 }
 
-fn key(parts: &[&str]) -> Vec<u8> {
+pub(crate) fn key(parts: &[&str]) -> Vec<u8> {
     let mut k = Vec::new();
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
@@ -127,7 +127,7 @@ pub struct DebKey {
 }
 
 impl DebKey {
-    fn bytes(&self) -> Vec<u8> {
+    pub(crate) fn bytes(&self) -> Vec<u8> {
         key(&[&self.id, &self.suite, &self.component, &self.arch, &self.filename])
     }
 }
@@ -208,13 +208,8 @@ pub struct Changes {
     pub manifests: Vec<(String, Digest, ManifestRecord)>,
     pub referrers: Vec<(String, Digest, Descriptor)>,
     pub blobs: Vec<(Digest, u64)>,
-    pub debs: Vec<(DebKey, DebRecord)>,
-    pub wheels: Vec<WheelRecord>,
-    /// Raw files: name → (digest, size).
-    pub files: Vec<(String, Digest, u64)>,
-    pub nltk: Vec<(String, crate::ecosystems::nltk::NltkRecord)>,
-    pub charts: Vec<HelmRecord>,
-    pub hf: Vec<HfRecord>,
+    /// Each ecosystem's records.
+    pub eco: crate::ecosystems::EcoChanges,
     /// `(artifact name, digest)` of each non-image artifact's own OCI manifest (deb, wheel,
     /// file, nltk, hf): not served, but kept so gc keeps it and deltas need not carry it again.
     pub envelopes: Vec<(String, Digest)>,
@@ -350,7 +345,7 @@ impl Meta {
     /// Every apt source and suite held: id → suite → what it has.
     pub fn apt_suites(&self) -> Result<BTreeMap<String, BTreeMap<String, SuiteInfo>>, StoreError> {
         let mut out: BTreeMap<String, BTreeMap<String, SuiteInfo>> = BTreeMap::new();
-        for kv in self.t.apt.iter() {
+        for kv in self.t.eco.apt.debs.iter() {
             let (k, v) = kv?;
             let parts: Vec<&[u8]> = k.split(|b| *b == SEP).collect();
             let [id, suite, component, arch, _] = parts[..] else { return Err(StoreError::Corrupt("apt key".into())) };
@@ -369,18 +364,18 @@ impl Meta {
     /// The debs of one Packages index, sorted by Filename.
     pub fn apt_packages(&self, id: &str, suite: &str, component: &str, arch: &str) -> Result<Vec<DebRecord>, StoreError> {
         let prefix = key(&[id, suite, component, arch, ""]);
-        self.t.apt.scan_prefix(&prefix).values().map(|v| decode("apt", &v?)).collect()
+        self.t.eco.apt.debs.scan_prefix(&prefix).values().map(|v| decode("apt", &v?)).collect()
     }
 
     /// The deb at `/apt/<id>/<filename>`.
     pub fn apt_pool(&self, id: &str, filename: &str) -> Result<Option<(Digest, u64)>, StoreError> {
-        self.t.apt_pool.get(key(&[id, filename]))?.map(|v| decode("apt_pool", &v)).transpose()
+        self.t.eco.apt.pool.get(key(&[id, filename]))?.map(|v| decode("apt_pool", &v)).transpose()
     }
 
     /// Projects with at least one file, sorted.
     pub fn pypi_projects(&self) -> Result<Vec<String>, StoreError> {
         let mut out: Vec<String> = Vec::new();
-        for k in self.t.pypi.iter().keys() {
+        for k in self.t.eco.pypi.projects.iter().keys() {
             let k = k?;
             let p = String::from_utf8_lossy(k.split(|b| *b == SEP).next().unwrap_or_default()).into_owned();
             if out.last() != Some(&p) {
@@ -392,16 +387,18 @@ impl Meta {
 
     /// A project's files, sorted by file name.
     pub fn pypi_files(&self, project: &str) -> Result<Vec<WheelRecord>, StoreError> {
-        self.t.pypi.scan_prefix(key(&[project, ""])).values().map(|v| decode("pypi", &v?)).collect()
+        self.t.eco.pypi.projects.scan_prefix(key(&[project, ""])).values().map(|v| decode("pypi", &v?)).collect()
     }
 
     pub fn pypi_file(&self, filename: &str) -> Result<Option<WheelRecord>, StoreError> {
-        self.t.pypi_files.get(filename.as_bytes())?.map(|v| decode("pypi_files", &v)).transpose()
+        self.t.eco.pypi.files.get(filename.as_bytes())?.map(|v| decode("pypi_files", &v)).transpose()
     }
 
     /// Raw files held, sorted by name.
     pub fn raw_files(&self) -> Result<Vec<(String, Digest, u64)>, StoreError> {
         self.t
+            .eco
+            .files
             .files
             .iter()
             .map(|kv| {
@@ -413,40 +410,42 @@ impl Meta {
     }
 
     pub fn raw_file(&self, name: &str) -> Result<Option<(Digest, u64)>, StoreError> {
-        self.t.files.get(name.as_bytes())?.map(|v| decode("files", &v)).transpose()
+        self.t.eco.files.files.get(name.as_bytes())?.map(|v| decode("files", &v)).transpose()
     }
 
     /// Helm charts held, sorted by name then version (string order).
     pub fn charts(&self) -> Result<Vec<HelmRecord>, StoreError> {
-        self.t.helm.iter().values().map(|v| decode("helm", &v?)).collect()
+        self.t.eco.helm.charts.iter().values().map(|v| decode("helm", &v?)).collect()
     }
 
     pub fn chart(&self, name: &str, version: &str) -> Result<Option<HelmRecord>, StoreError> {
-        self.t.helm.get(key(&[name, version]))?.map(|v| decode("helm", &v)).transpose()
+        self.t.eco.helm.charts.get(key(&[name, version]))?.map(|v| decode("helm", &v)).transpose()
     }
 
     /// Hugging Face repositories held, each commit with its record, sorted by repo and commit.
     pub fn hf_models(&self) -> Result<Vec<HfRecord>, StoreError> {
-        self.t.hf.iter().values().map(|v| decode("hf", &v?)).collect()
+        self.t.eco.hf.commits.iter().values().map(|v| decode("hf", &v?)).collect()
     }
 
     pub fn hf_model(&self, repo: &str, commit: &str) -> Result<Option<HfRecord>, StoreError> {
-        self.t.hf.get(key(&[repo, commit]))?.map(|v| decode("hf", &v)).transpose()
+        self.t.eco.hf.commits.get(key(&[repo, commit]))?.map(|v| decode("hf", &v)).transpose()
     }
 
     pub fn hf_repo_exists(&self, repo: &str) -> Result<bool, StoreError> {
-        Ok(self.t.hf.scan_prefix(key(&[repo, ""])).next().transpose()?.is_some())
+        Ok(self.t.eco.hf.commits.scan_prefix(key(&[repo, ""])).next().transpose()?.is_some())
     }
 
     /// The commit a revision name stands for (the one imported last under that name).
     pub fn hf_ref(&self, repo: &str, revision: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.t.hf_refs.get(key(&[repo, revision]))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.t.eco.hf.refs.get(key(&[repo, revision]))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// `(repo, revision, commit)` for every revision name held.
     pub fn hf_refs(&self) -> Result<Vec<(String, String, String)>, StoreError> {
         self.t
-            .hf_refs
+            .eco
+            .hf
+            .refs
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
@@ -470,8 +469,7 @@ impl Meta {
     /// Apply one import's metadata atomically and make it durable. Returns the new generation.
     pub fn commit(&self, c: &Changes) -> Result<u64, StoreError> {
         let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
-            let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, apt, apt_pool, pypi, pypi_files, files, nltk: _, helm, hf, hf_refs, envelopes, pushed } =
-                t;
+            let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, envelopes, pushed, eco: _ } = t;
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
                 None => 0,
@@ -511,39 +509,7 @@ impl Meta {
                     pushed.insert(push_mark(d), &now.to_be_bytes()[..])?;
                 }
             }
-            for (k, rec) in &c.debs {
-                apt.insert(k.bytes(), json(rec))?;
-                apt_pool.insert(key(&[&k.id, &k.filename]), json(&(&rec.digest, rec.size)))?;
-            }
-            for w in &c.wheels {
-                pypi.insert(key(&[&w.project, &w.filename]), json(w))?;
-                pypi_files.insert(w.filename.as_bytes(), json(w))?;
-            }
             crate::ecosystems::write(t, c)?;
-            for rec in &c.charts {
-                helm.insert(key(&[&rec.name, &rec.version]), json(rec))?;
-            }
-            for rec in &c.hf {
-                let k = key(&[&rec.repo, &rec.commit]);
-                // A commit imported again (under another revision name) keeps its first date and
-                // answers every name it was imported under.
-                let prev: Option<HfRecord> = hf.get(&k)?.and_then(|v| serde_json::from_slice(&v).ok());
-                let mut rec = rec.clone();
-                // Only the names this import brings move to this commit.
-                for rev in rec.revisions.iter().filter(|r| **r != rec.commit) {
-                    hf_refs.insert(key(&[&rec.repo, rev]), rec.commit.as_bytes())?;
-                }
-                if let Some(p) = prev {
-                    rec.imported_at = p.imported_at;
-                    rec.revisions = p.revisions.into_iter().chain(rec.revisions).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-                } else if let Some(h) = &c.history {
-                    rec.imported_at = h.imported_at.clone();
-                }
-                hf.insert(k, json(&rec))?;
-            }
-            for (name, d, n) in &c.files {
-                files.insert(name.as_bytes(), json(&(d, n)))?;
-            }
             for (name, d) in &c.envelopes {
                 envelopes.insert(key(&[name, &d.to_string()]), &[][..])?;
             }
@@ -613,7 +579,7 @@ mod tests {
                 bytes_added: 0,
                 artifacts: Vec::new(),
             };
-            meta.commit(&Changes { hf: vec![r], history: Some(history), ..Changes::default() }).unwrap();
+            meta.commit(&Changes { eco: crate::ecosystems::EcoChanges { hf: vec![r], ..Default::default() }, history: Some(history), ..Changes::default() }).unwrap();
         };
         import(rec(&c1, "main"), "t1");
         import(rec(&c2, "main"), "t2");

@@ -21,6 +21,6 @@ pub fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Gra
     check_layer(layer, "nltk", lookup, plan)?;
     plan.changes.envelopes.push((format!("nltk/{subdir}/{id}"), top.digest.clone()));
     plan.artifacts.push(format!("nltk/{subdir}/{id}"));
-    plan.changes.nltk.push((id, NltkRecord { attrs: cfg.attrs, collections: cfg.collections, digest: layer.digest.clone(), size: layer.size }));
+    plan.changes.eco.nltk.push((id, NltkRecord { attrs: cfg.attrs, collections: cfg.collections, digest: layer.digest.clone(), size: layer.size }));
     Ok(())
 }

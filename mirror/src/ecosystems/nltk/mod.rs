@@ -4,7 +4,8 @@ mod import;
 pub mod routes;
 mod store;
 
-pub use store::NltkRecord;
+pub(crate) use store::RULES;
+pub use store::{NltkRecord, Trees};
 
 use std::convert::Infallible;
 
@@ -14,17 +15,22 @@ use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
 
-use super::{ClientCtx, ClientFuture, Ecosystem, Next, RmTarget};
+use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, RmTarget};
 use crate::cli::ClientKind;
 use crate::commands::client_config::{get, write_or_print};
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
-use crate::store::meta::{json, Trees, Walker};
+use crate::store::meta::{json, Trees as AllTrees};
 use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 pub struct Nltk;
 
 impl Ecosystem for Nltk {
+    /// Package id and record.
+    type Changes = Vec<(String, NltkRecord)>;
+    /// Package ids.
+    type Removal = Vec<String>;
+
     fn router() -> Router<AppState> {
         routes::router()
     }
@@ -36,22 +42,18 @@ impl Ecosystem for Nltk {
         Ok(Next::Done)
     }
 
-    fn write(t: &Trees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
-        for (id, rec) in &c.nltk {
-            t.nltk.insert(id.as_bytes(), json(rec))?;
+    fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+        for (id, rec) in &c.eco.nltk {
+            t.eco.nltk.packages.insert(id.as_bytes(), json(rec))?;
         }
         Ok(())
     }
 
-    fn remove(t: &Trees<&TransactionalTree>, r: &Removal) -> ConflictableTransactionResult<(), Infallible> {
-        for id in &r.nltk {
-            t.nltk.remove(id.as_bytes())?;
+    fn remove(t: &AllTrees<&TransactionalTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+        for id in &r.eco.nltk {
+            t.eco.nltk.packages.remove(id.as_bytes())?;
         }
         Ok(())
-    }
-
-    fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-        store::reach(m, w)
     }
 
     fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError> {
@@ -62,7 +64,7 @@ impl Ecosystem for Nltk {
         let Some(rest) = name.strip_prefix("nltk/") else { return Ok(None) };
         let (subdir, id) = rest.rsplit_once('/').unwrap_or(("", rest));
         match store.nltk_package(id)? {
-            Some(rec) if rec.attrs.get("subdir").map(String::as_str).unwrap_or_default() == subdir => Ok(Some((id.to_string(), |r, id| r.nltk.push(id.to_string())))),
+            Some(rec) if rec.attrs.get("subdir").map(String::as_str).unwrap_or_default() == subdir => Ok(Some((id.to_string(), |r, id| r.eco.nltk.push(id.to_string())))),
             _ => Ok(None),
         }
     }

@@ -6,8 +6,17 @@ use serde::{Deserialize, Serialize};
 
 use feas_format::Digest;
 
-use crate::store::meta::{decode, Walker};
+use crate::store::meta::{decode, trees, Rule, Walker};
 use crate::store::{Changes, Meta, StoreError};
+
+trees! {
+    pub struct Trees {
+        /// NLTK package id → NltkRecord.
+        packages = "nltk",
+    }
+}
+
+pub(crate) const RULES: Trees<Rule> = Trees { packages: reach };
 
 /// An NLTK data package: its index attributes, the collections it was carried in, the zip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,7 +31,9 @@ impl Meta {
     /// NLTK packages held, by id.
     pub fn nltk_packages(&self) -> Result<Vec<(String, NltkRecord)>, StoreError> {
         self.t
+            .eco
             .nltk
+            .packages
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
@@ -32,13 +43,13 @@ impl Meta {
     }
 
     pub fn nltk_package(&self, id: &str) -> Result<Option<NltkRecord>, StoreError> {
-        self.t.nltk.get(id.as_bytes())?.map(|v| decode("nltk", &v)).transpose()
+        self.t.eco.nltk.packages.get(id.as_bytes())?.map(|v| decode("nltk", &v)).transpose()
     }
 }
 
 /// gc: each package keeps its zip.
-pub(super) fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for v in m.t.nltk.iter().values() {
+fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
+    for v in m.t.eco.nltk.packages.iter().values() {
         let r: NltkRecord = decode("nltk", &v?)?;
         let attr = |k: &str| r.attrs.get(k).cloned().unwrap_or_default();
         w.blob(&r.digest, &format!("nltk/{}/{}", attr("subdir"), attr("id")));
@@ -48,8 +59,8 @@ pub(super) fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 
 /// The packages of an import's `c` that the store no longer holds.
 pub(super) fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError> {
-    for (id, _) in &c.nltk {
-        need(m.t.nltk.contains_key(id.as_bytes())?, format!("nltk package {id}"));
+    for (id, _) in &c.eco.nltk {
+        need(m.t.eco.nltk.packages.contains_key(id.as_bytes())?, format!("nltk package {id}"));
     }
     Ok(())
 }

@@ -73,23 +73,7 @@ impl Meta {
         for (d, _) in &c.blobs {
             need(self.t.blobs.contains_key(d.to_string().as_bytes())?, format!("blob {d}"));
         }
-        for (k, _) in &c.debs {
-            need(self.t.apt.contains_key(k.bytes())?, format!("deb {} in {}/{}", k.filename, k.id, k.suite));
-            need(self.t.apt_pool.contains_key(key(&[&k.id, &k.filename]))?, format!("pool file {} of {}", k.filename, k.id));
-        }
-        for w in &c.wheels {
-            need(self.t.pypi.contains_key(key(&[&w.project, &w.filename]))? && self.t.pypi_files.contains_key(w.filename.as_bytes())?, format!("pypi file {}", w.filename));
-        }
-        for (name, _, _) in &c.files {
-            need(self.t.files.contains_key(name.as_bytes())?, format!("file {name}"));
-        }
         crate::ecosystems::missing_records(self, c, &mut need)?;
-        for rec in &c.charts {
-            need(self.t.helm.contains_key(key(&[&rec.name, &rec.version]))?, format!("chart {}:{}", rec.name, rec.version));
-        }
-        for rec in &c.hf {
-            need(self.t.hf.contains_key(key(&[&rec.repo, &rec.commit]))?, format!("model {}@{}", rec.repo, rec.commit));
-        }
         for (name, d) in &c.envelopes {
             need(self.t.envelopes.contains_key(key(&[name, &d.to_string()]))?, format!("envelope {d} of {name}"));
         }

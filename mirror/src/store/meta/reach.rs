@@ -10,9 +10,7 @@ use feas_format::deb;
 use feas_format::oci::AnyManifest;
 use feas_format::Digest;
 
-use super::{decode, unix_now, BundleRecord, DebRecord, HelmRecord, HfRecord, Meta, Trees, WheelRecord, PUSH_GRACE, SEP};
-use crate::ecosystems::nltk::Nltk;
-use crate::ecosystems::Ecosystem;
+use super::{decode, unix_now, BundleRecord, DebRecord, Meta, Trees, PUSH_GRACE, SEP};
 use crate::store::{BlobStore, Paths, StoreError};
 
 /// The import refuses manifests larger than this, so none in the store is.
@@ -33,7 +31,7 @@ pub struct References {
     pub pushed_recently: BTreeSet<Digest>,
 }
 
-type Rule = fn(&Meta, &mut Walker) -> Result<(), StoreError>;
+pub(crate) type Rule = fn(&Meta, &mut Walker) -> Result<(), StoreError>;
 
 /// Every tree with what it keeps alive: a field per tree, so a tree without a rule does not
 /// compile.
@@ -48,19 +46,11 @@ const RULES: Trees<Rule> = Trees {
     bundles,
     history: names_no_blob,
     state: names_no_blob,
-    apt,
-    apt_pool,
-    pypi,
-    pypi_files,
-    files,
-    nltk: Nltk::reach,
-    helm,
-    hf,
-    // Revision names → commits: the commits' records keep the files.
-    hf_refs: names_no_blob,
     envelopes,
     // Markers beside `tags` and `manifests`, and blobs pushed within `PUSH_GRACE`.
     pushed,
+    // Each ecosystem's, from its folder.
+    eco: crate::ecosystems::RULES,
 };
 
 impl Meta {
@@ -127,7 +117,7 @@ impl Walker<'_> {
 
     /// A manifest the metadata names: itself, its config and layers, and the child manifests
     /// of an index that the store holds (a platform filter leaves some out; that is fine).
-    fn manifest(&mut self, top: &Digest, artifact: &str) {
+    pub(crate) fn manifest(&mut self, top: &Digest, artifact: &str) {
         let mut stack = vec![(top.clone(), true)];
         let mut seen = BTreeSet::new();
         while let Some((d, named)) = stack.pop() {
@@ -152,7 +142,7 @@ impl Walker<'_> {
     }
 }
 
-fn parts(k: &[u8]) -> Vec<String> {
+pub(crate) fn parts(k: &[u8]) -> Vec<String> {
     k.split(|b| *b == SEP).map(|p| String::from_utf8_lossy(p).into_owned()).collect()
 }
 
@@ -160,7 +150,7 @@ fn digest_of(tree: &str, s: &str) -> Result<Digest, StoreError> {
     s.parse().map_err(|_| StoreError::Corrupt(format!("{tree}: {s:?} is not a digest")))
 }
 
-fn names_no_blob(_: &Meta, _: &mut Walker) -> Result<(), StoreError> {
+pub(crate) fn names_no_blob(_: &Meta, _: &mut Walker) -> Result<(), StoreError> {
     Ok(())
 }
 
@@ -208,71 +198,12 @@ fn referrers(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 }
 
 /// `apt/<id>/<package>_<version>_<arch>.deb`, as the import names a deb.
-pub(super) fn deb_name(id: &str, r: &DebRecord, filename: &str) -> String {
+pub(crate) fn deb_name(id: &str, r: &DebRecord, filename: &str) -> String {
     let f = |k: &str| deb::field(&r.stanza, k);
     match (f("Package"), f("Version"), f("Architecture")) {
         (Some(p), Some(v), Some(a)) => format!("apt/{id}/{}", deb::deb_file_name(p, v, a)),
         _ => format!("apt/{id}/{}", filename.rsplit('/').next().unwrap_or(filename)),
     }
-}
-
-fn apt(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for kv in m.t.apt.iter() {
-        let (k, v) = kv?;
-        let p = parts(&k);
-        let r: DebRecord = decode("apt", &v)?;
-        w.blob(&r.digest, &deb_name(&p[0], &r, p.last().map(String::as_str).unwrap_or_default()));
-    }
-    Ok(())
-}
-
-fn apt_pool(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for kv in m.t.apt_pool.iter() {
-        let (k, v) = kv?;
-        let [id, filename] = &parts(&k)[..] else { return Err(StoreError::Corrupt("apt_pool key".into())) };
-        let (d, _): (Digest, u64) = decode("apt_pool", &v)?;
-        w.blob(&d, &format!("apt/{id}/{}", filename.rsplit('/').next().unwrap_or(filename)));
-    }
-    Ok(())
-}
-
-fn wheel(w: &mut Walker, r: &WheelRecord) {
-    let name = format!("pypi/{}/{}", r.project, r.filename);
-    w.blob(&r.digest, &name);
-    if let Some((d, _)) = &r.metadata {
-        w.blob(d, &name);
-    }
-}
-
-fn pypi(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for v in m.t.pypi.iter().values() {
-        wheel(w, &decode("pypi", &v?)?);
-    }
-    Ok(())
-}
-
-fn pypi_files(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for v in m.t.pypi_files.iter().values() {
-        wheel(w, &decode("pypi_files", &v?)?);
-    }
-    Ok(())
-}
-
-fn files(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for (name, d, _) in m.raw_files()? {
-        w.blob(&d, &format!("files/{name}"));
-    }
-    Ok(())
-}
-
-fn helm(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for v in m.t.helm.iter().values() {
-        let r: HelmRecord = decode("helm", &v?)?;
-        let name = format!("charts/{}:{}", r.name, r.version);
-        w.blob(&r.digest, &name);
-        w.manifest(&r.manifest, &name);
-    }
-    Ok(())
 }
 
 fn bundles(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
@@ -281,17 +212,6 @@ fn bundles(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
         let r: BundleRecord = decode("bundles", &v)?;
         if let Some(d) = &r.sbom {
             w.blob(d, &format!("sbom of {}", String::from_utf8_lossy(&k)));
-        }
-    }
-    Ok(())
-}
-
-fn hf(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for v in m.t.hf.iter().values() {
-        let r: HfRecord = decode("hf", &v?)?;
-        let name = format!("hf/{}@{}", r.repo, r.commit);
-        for f in &r.files {
-            w.blob(&f.sha256, &name);
         }
     }
     Ok(())
@@ -339,15 +259,18 @@ mod tests {
                 repos: vec!["r/a".into()],
                 tags: vec![("r/a".into(), "1".into(), md.clone())],
                 manifests: vec![("r/a".into(), md.clone(), ManifestRecord::new("x", m.len() as u64)), ("r/a".into(), absent.clone(), ManifestRecord::new("x", 1))],
-                wheels: vec![WheelRecord {
-                    project: "p".into(),
-                    version: "1".into(),
-                    filename: "p-1-py3-none-any.whl".into(),
-                    digest: wheel.clone(),
-                    size: 5,
-                    requires_python: None,
-                    metadata: None,
-                }],
+                eco: crate::ecosystems::EcoChanges {
+                    pypi: vec![crate::store::WheelRecord {
+                        project: "p".into(),
+                        version: "1".into(),
+                        filename: "p-1-py3-none-any.whl".into(),
+                        digest: wheel.clone(),
+                        size: 5,
+                        requires_python: None,
+                        metadata: None,
+                    }],
+                    ..Default::default()
+                },
                 ..Changes::default()
             })
             .unwrap();

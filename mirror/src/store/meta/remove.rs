@@ -21,18 +21,8 @@ pub struct Removal {
     /// (repo, subject, referrer)
     pub referrers: Vec<(String, Digest, Digest)>,
     pub repos: Vec<String>,
-    pub debs: Vec<DebKey>,
-    /// (source id, pool filename)
-    pub apt_pool: Vec<(String, String)>,
-    /// (project, filename)
-    pub wheels: Vec<(String, String)>,
-    pub files: Vec<String>,
-    /// NLTK package ids.
-    pub nltk: Vec<String>,
-    /// (chart name, version)
-    pub charts: Vec<(String, String)>,
-    /// Hugging Face (repo, commit): the record, and the revision names pointing at it.
-    pub hf: Vec<(String, String)>,
+    /// Each ecosystem's records.
+    pub eco: crate::ecosystems::EcoRemoval,
     /// (artifact name, manifest digest)
     pub envelopes: Vec<(String, Digest)>,
     /// Bundle names whose sequence record goes: that name may be imported afresh.
@@ -47,13 +37,7 @@ impl Removal {
             && self.manifests.is_empty()
             && self.referrers.is_empty()
             && self.repos.is_empty()
-            && self.debs.is_empty()
-            && self.apt_pool.is_empty()
-            && self.wheels.is_empty()
-            && self.files.is_empty()
-            && self.nltk.is_empty()
-            && self.charts.is_empty()
-            && self.hf.is_empty()
+            && self.eco == crate::ecosystems::EcoRemoval::default()
             && self.envelopes.is_empty()
             && self.bundles.is_empty()
             && self.blobs.is_empty()
@@ -67,44 +51,9 @@ impl Meta {
         if r.is_empty() {
             return self.generation();
         }
-        // Revision names that answer with a removed commit go with it.
-        let mut refs_gone = Vec::new();
-        for (repo, commit) in &r.hf {
-            for kv in self.t.hf_refs.scan_prefix(key(&[repo, ""])) {
-                let (k, v) = kv?;
-                if v.as_ref() == commit.as_bytes() {
-                    refs_gone.push(k.to_vec());
-                }
-            }
-        }
+        let pre = crate::ecosystems::prepare_removal(self, r)?;
         let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
-            let Trees {
-                repos,
-                tags,
-                manifests,
-                referrers,
-                blobs,
-                bundles,
-                history: _,
-                state,
-                apt,
-                apt_pool,
-                pypi,
-                pypi_files,
-                files,
-                nltk: _,
-                helm,
-                hf,
-                hf_refs,
-                envelopes,
-                pushed,
-            } = t;
-            for (repo, commit) in &r.hf {
-                hf.remove(key(&[repo, commit]))?;
-            }
-            for k in &refs_gone {
-                hf_refs.remove(&k[..])?;
-            }
+            let Trees { repos, tags, manifests, referrers, blobs, bundles, history: _, state, envelopes, pushed, eco: _ } = t;
             for (repo, tag) in &r.tags {
                 tags.remove(key(&[repo, tag]))?;
                 pushed.remove(key(&[repo, tag]))?;
@@ -119,23 +68,7 @@ impl Meta {
             for repo in &r.repos {
                 repos.remove(repo.as_bytes())?;
             }
-            for k in &r.debs {
-                apt.remove(k.bytes())?;
-            }
-            for (id, f) in &r.apt_pool {
-                apt_pool.remove(key(&[id, f]))?;
-            }
-            for (project, f) in &r.wheels {
-                pypi.remove(key(&[project, f]))?;
-                pypi_files.remove(f.as_bytes())?;
-            }
-            for name in &r.files {
-                files.remove(name.as_bytes())?;
-            }
-            crate::ecosystems::remove(t, r)?;
-            for (name, version) in &r.charts {
-                helm.remove(key(&[name, version]))?;
-            }
+            crate::ecosystems::remove(t, r, &pre)?;
             for (name, d) in &r.envelopes {
                 envelopes.remove(key(&[name, &d.to_string()]))?;
             }
@@ -205,14 +138,16 @@ impl Meta {
     /// (`apt/<id>/<package>_<version>_<arch>.deb`).
     pub fn apt_entries(&self, id: &str) -> Result<Vec<(DebKey, DebRecord, String)>, StoreError> {
         self.t
+            .eco
             .apt
+            .debs
             .scan_prefix(key(&[id, ""]))
             .map(|kv| {
                 let (k, v) = kv?;
                 let p: Vec<String> = k.split(|b| *b == SEP).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
                 let [id, suite, component, arch, filename] = &p[..] else { return Err(StoreError::Corrupt("apt key".into())) };
                 let rec: DebRecord = decode("apt", &v)?;
-                let name = super::reach::deb_name(id, &rec, filename);
+                let name = super::deb_name(id, &rec, filename);
                 Ok((DebKey { id: id.clone(), suite: suite.clone(), component: component.clone(), arch: arch.clone(), filename: filename.clone() }, rec, name))
             })
             .collect()
