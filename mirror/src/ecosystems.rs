@@ -35,8 +35,9 @@ pub struct ClientCtx<'a> {
     pub out: Option<&'a Path>,
 }
 
-/// An artifact `mirror rm` names: its key, and how the removal drops it.
-pub type RmTarget = (String, fn(&mut Removal, &str));
+/// An artifact `mirror rm` names: its key, and how the removal drops it (`apply(store, removal,
+/// key)`, called once per named artifact, in name order).
+pub type RmTarget = (String, fn(&Store, &mut Removal, &str) -> Result<(), StoreError>);
 
 pub type ClientFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
 
@@ -70,9 +71,15 @@ pub trait Ecosystem {
     fn rm_target(_store: &Store, _name: &str) -> Result<Option<RmTarget>, StoreError> {
         Ok(None)
     }
+    /// How `mirror rm` names its artifacts (as `mirror import` prints them), for help and errors.
+    const RM_SYNTAX: &'static [&'static str] = &[];
     /// Its routes, merged on the one listener.
     fn router() -> Router<AppState> {
         Router::new()
+    }
+    /// Its section of the home page `/` (HTML, names escaped with `routes::home::esc`).
+    fn home(_st: &AppState, _out: &mut String) -> Result<(), StoreError> {
+        Ok(())
     }
     /// The `mirror client-config` kinds it answers.
     const CLIENTS: &'static [ClientKind] = &[];
@@ -168,6 +175,19 @@ macro_rules! parts {
                 }
             )*
             unreachable!("no ecosystem imports kind {kind}")
+        }
+
+        /// Every ecosystem's `mirror rm` forms.
+        pub fn rm_syntax() -> Vec<&'static str> {
+            let mut out = Vec::new();
+            $( out.extend_from_slice(<$e::$t as Ecosystem>::RM_SYNTAX); )*
+            out
+        }
+
+        /// Every ecosystem's section of the home page, in registry order.
+        pub fn home(st: &AppState, out: &mut String) -> Result<(), StoreError> {
+            $( <$e::$t as Ecosystem>::home(st, out)?; )*
+            Ok(())
         }
 
         /// Every ecosystem's `missing_records`.

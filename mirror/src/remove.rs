@@ -18,14 +18,17 @@ use feas_format::Digest;
 use crate::import::validate_repo;
 use crate::store::{BlobStore, DebKey, ImportLock, Removal, Store, StoreError};
 
-/// What `mirror rm` accepts, for error messages and `--help`.
-pub const SYNTAX: &str = "a bundle name (`mirror history` lists them) or an artifact as `mirror import` prints it: REPO:TAG, REPO@sha256:HEX, apt/<id>/<package>_<version>_<arch>.deb, pypi/<project>/<file> (or the bare wheel/sdist file name), files/<name>, nltk/<subdir>/<id>, charts/<name>:<version>, hf/<owner>/<name>@<commit>";
+/// What `mirror rm` accepts, for error messages: the registry's forms and each ecosystem's.
+pub fn syntax() -> String {
+    let forms = ["REPO:TAG", "REPO@sha256:HEX"].into_iter().chain(crate::ecosystems::rm_syntax()).collect::<Vec<_>>();
+    format!("a bundle name (`mirror history` lists them) or an artifact as `mirror import` prints it: {}", forms.join(", "))
+}
 
 const MAX_MANIFEST: u64 = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoveError {
-    #[error("nothing removed: not held by this store: {}. Name {SYNTAX}", .0.join(", "))]
+    #[error("nothing removed: not held by this store: {}. Name {}", .0.join(", "), syntax())]
     Unknown(Vec<String>),
     #[error("nothing removed: manifest {0} is missing or unreadable, so what it keeps cannot be known; re-import the bundle that carried it (`mirror verify` names the damage), then retry")]
     Unreadable(String),
@@ -70,7 +73,7 @@ enum Target {
     /// An ecosystem's own: `apply` adds `key` to the removal (`Ecosystem::rm_target`).
     Owned {
         key: String,
-        apply: fn(&mut Removal, &str),
+        apply: fn(&Store, &mut Removal, &str) -> Result<(), StoreError>,
     },
     Hf {
         repo: String,
@@ -205,7 +208,7 @@ pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, Remove
             }
             Target::Wheel { project, filename } => r.eco.pypi.push((project.clone(), filename.clone())),
             Target::File(f) => r.eco.files.push(f.clone()),
-            Target::Owned { key, apply } => apply(&mut r, key),
+            Target::Owned { key, apply } => apply(store, &mut r, key)?,
             Target::Hf { repo, commit } => r.eco.hf.push((repo.clone(), commit.clone())),
         }
         r.envelopes.extend(store.envelopes_of(name)?.into_iter().map(|d| (name.clone(), d)));
