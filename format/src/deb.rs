@@ -2,6 +2,9 @@
 //! and whose config blob is a `DebConfig` — everything the mirror needs to list it in a
 //! Packages index of the right archive, suite, component and architecture.
 
+use crate::lock::Locked;
+use crate::sbom::{purl_enc, SbomPackage};
+use crate::Digest;
 use serde::{Deserialize, Serialize};
 
 /// `artifactType` of a deb's manifest and media type of its layer.
@@ -49,6 +52,40 @@ pub fn field<'a>(stanza: &'a str, name: &str) -> Option<&'a str> {
 pub fn deb_file_name(package: &str, version: &str, arch: &str) -> String {
     let v = version.split_once(':').map_or(version, |(_, v)| v);
     format!("{package}_{v}_{arch}.deb")
+}
+
+/// One Debian package file of the resolved apt closure.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebLock {
+    pub kind: String,
+    /// `<id>/<package>_<version>_<arch>`.
+    pub name: String,
+    /// Archive root URL.
+    pub source: String,
+    pub id: String,
+    pub suite: String,
+    pub component: String,
+    pub package: String,
+    pub version: String,
+    pub architecture: String,
+    /// Path below the archive root, as the Packages index gives it.
+    pub filename: String,
+    pub sha256: Digest,
+    pub size: u64,
+}
+
+impl Locked for DebLock {
+    fn sbom(&self) -> SbomPackage {
+        SbomPackage {
+            name: self.package.clone(),
+            version: Some(self.version.clone()),
+            source: format!("{}/{}", self.source.trim_end_matches('/'), self.filename),
+            sha256: self.sha256.clone(),
+            purl: format!("pkg:deb/{}/{}@{}?arch={}", purl_enc(&self.id), purl_enc(&self.package), purl_enc(&self.version), purl_enc(&self.architecture)),
+            purpose: "LIBRARY",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use sha1::Digest as _;
 
 use super::Digest;
+use crate::lock::Locked;
+use crate::sbom::{purl_enc, SbomPackage};
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.feas.hf.model.v1";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.feas.hf.config.v1+json";
@@ -127,6 +129,51 @@ pub fn enc(s: &str) -> String {
 /// A repo path as a URL path: each segment quoted, `/` kept.
 pub fn enc_path(p: &str) -> String {
     p.split('/').map(enc).collect::<Vec<_>>().join("/")
+}
+
+/// One file of a Hugging Face model repository at the commit its revision resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HfLock {
+    /// `hf`.
+    pub kind: String,
+    /// `<repo>/<path>`.
+    pub name: String,
+    /// The file's `/resolve/<commit>/` URL on the hub.
+    pub source: String,
+    /// `owner/name`.
+    pub repo: String,
+    /// As the manifest asks for it (branch, tag or commit).
+    pub revision: String,
+    /// The 40-hex commit the revision resolved to.
+    pub commit: String,
+    /// Path in the repository.
+    pub path: String,
+    pub sha256: Digest,
+    pub size: u64,
+    /// Git blob id from the hub's tree (for an LFS file, its pointer's).
+    pub oid: String,
+    /// Stored with LFS: the hub's tree gave its sha256 and size.
+    pub lfs: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lfs_pointer_size: Option<u64>,
+}
+
+impl Locked for HfLock {
+    fn sbom(&self) -> SbomPackage {
+        // purl subpath: the file inside the repository at that commit.
+        let (owner, name) = self.repo.split_once('/').unwrap_or(("", self.repo.as_str()));
+        let sub: Vec<String> = self.path.split('/').map(purl_enc).collect();
+        let purl = format!("pkg:huggingface/{}/{}@{}#{}", purl_enc(owner), purl_enc(name), purl_enc(&self.commit), sub.join("/"));
+        SbomPackage {
+            name: format!("{}/{}", self.repo, self.path),
+            version: Some(self.commit.clone()),
+            source: self.source.clone(),
+            sha256: self.sha256.clone(),
+            purl,
+            purpose: "DATA",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::digest::Digest;
+pub use crate::deb::DebLock;
+pub use crate::helm::ChartLock;
+pub use crate::hf::HfLock;
+pub use crate::nltk::NltkLock;
+pub use crate::pypi::WheelLock;
+use crate::sbom::{purl_enc, SbomPackage};
 
 pub const LOCK_VERSION: u32 = 1;
 
@@ -44,74 +50,6 @@ pub struct LockFile {
     pub models: Vec<HfLock>,
 }
 
-/// One Helm chart version: the chart archive, and for charts from an OCI registry the
-/// upstream manifest, carried unchanged so `helm pull oci://` gets the upstream digest.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChartLock {
-    pub kind: String,
-    pub name: String,
-    pub version: String,
-    /// The archive's URL, or `oci://host/path/name:tag`.
-    pub source: String,
-    /// sha256 of the chart archive (`.tgz`).
-    pub sha256: Digest,
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub oci_manifest: Option<Digest>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub oci_manifest_size: Option<u64>,
-    /// Chart that pulled this one in as a dependency (`name-version`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dependency_of: Option<String>,
-    /// Images referenced by the chart's values and templates (see `bundler inspect`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub images: Vec<String>,
-}
-
-/// One file of a Hugging Face model repository at the commit its revision resolved to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HfLock {
-    /// `hf`.
-    pub kind: String,
-    /// `<repo>/<path>`.
-    pub name: String,
-    /// The file's `/resolve/<commit>/` URL on the hub.
-    pub source: String,
-    /// `owner/name`.
-    pub repo: String,
-    /// As the manifest asks for it (branch, tag or commit).
-    pub revision: String,
-    /// The 40-hex commit the revision resolved to.
-    pub commit: String,
-    /// Path in the repository.
-    pub path: String,
-    pub sha256: Digest,
-    pub size: u64,
-    /// Git blob id from the hub's tree (for an LFS file, its pointer's).
-    pub oid: String,
-    /// Stored with LFS: the hub's tree gave its sha256 and size.
-    pub lfs: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lfs_pointer_size: Option<u64>,
-}
-
-/// One NLTK data package (a zip) with the index attributes the downloader needs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NltkLock {
-    pub kind: String,
-    /// The package id, e.g. `punkt`.
-    pub name: String,
-    pub source: String,
-    pub subdir: String,
-    /// MD5 the index gives (what nltk itself checks).
-    pub checksum: String,
-    pub sha256: Digest,
-    pub size: u64,
-}
-
 /// A raw file: the manifest gives its sha256; the lock adds its size.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,50 +58,6 @@ pub struct FileLock {
     /// Served at `/files/<name>`.
     pub name: String,
     pub source: String,
-    pub sha256: Digest,
-    pub size: u64,
-}
-
-/// One distribution file (wheel, or sdist where allowed) of a resolved PyPI requirement set.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WheelLock {
-    pub kind: String,
-    /// `<project>/<filename>`.
-    pub name: String,
-    /// The file's URL.
-    pub source: String,
-    /// The index page it was listed on.
-    pub index: String,
-    /// Normalized project name (PEP 503).
-    pub project: String,
-    pub version: String,
-    pub filename: String,
-    pub sha256: Digest,
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requires_python: Option<String>,
-    /// Targets that need it, e.g. `cp311-manylinux_2_17_x86_64`.
-    pub targets: Vec<String>,
-}
-
-/// One Debian package file of the resolved apt closure.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DebLock {
-    pub kind: String,
-    /// `<id>/<package>_<version>_<arch>`.
-    pub name: String,
-    /// Archive root URL.
-    pub source: String,
-    pub id: String,
-    pub suite: String,
-    pub component: String,
-    pub package: String,
-    pub version: String,
-    pub architecture: String,
-    /// Path below the archive root, as the Packages index gives it.
-    pub filename: String,
     pub sha256: Digest,
     pub size: u64,
 }
@@ -217,7 +111,49 @@ pub enum LockError {
     Write { path: String, source: std::io::Error },
 }
 
+/// A pinned artifact, as every section's entries are: what the bundle's SBOM lists of it.
+pub trait Locked {
+    fn sbom(&self) -> SbomPackage;
+}
+
+impl Locked for ImageLock {
+    fn sbom(&self) -> SbomPackage {
+        // `registry/repo:tag` (or @digest): the purl names the last path segment, the full
+        // repository goes in `repository_url`.
+        let (repo, tag) = match self.name.rsplit_once(':').filter(|(r, t)| !t.contains('/') && !r.is_empty()) {
+            Some((r, t)) => (r.to_string(), Some(t.to_string())),
+            None => (self.name.split('@').next().unwrap_or(&self.name).to_string(), None),
+        };
+        let last = repo.rsplit('/').next().unwrap_or(&repo).to_string();
+        let mut purl = format!("pkg:oci/{}@{}?repository_url={}", purl_enc(&last), purl_enc(&self.sha256.to_string()), purl_enc(&repo));
+        if let Some(t) = &tag {
+            purl.push_str(&format!("&tag={}", purl_enc(t)));
+        }
+        SbomPackage { name: self.name.clone(), version: Some(self.sha256.to_string()), source: self.source.clone(), sha256: self.sha256.clone(), purl, purpose: "CONTAINER" }
+    }
+}
+
+impl Locked for FileLock {
+    fn sbom(&self) -> SbomPackage {
+        let purl = format!("pkg:generic/{}?download_url={}&checksum={}", purl_enc(&self.name), purl_enc(&self.source), purl_enc(&self.sha256.to_string()));
+        SbomPackage { name: self.name.clone(), version: None, source: self.source.clone(), sha256: self.sha256.clone(), purl, purpose: "FILE" }
+    }
+}
+
 impl LockFile {
+    /// Every pinned artifact, section by section (the SBOM's order).
+    pub fn entries(&self) -> Vec<&dyn Locked> {
+        let mut out: Vec<&dyn Locked> = Vec::new();
+        out.extend(self.images.iter().map(|e| e as &dyn Locked));
+        out.extend(self.debs.iter().map(|e| e as &dyn Locked));
+        out.extend(self.wheels.iter().map(|e| e as &dyn Locked));
+        out.extend(self.charts.iter().map(|e| e as &dyn Locked));
+        out.extend(self.nltk.iter().map(|e| e as &dyn Locked));
+        out.extend(self.models.iter().map(|e| e as &dyn Locked));
+        out.extend(self.files.iter().map(|e| e as &dyn Locked));
+        out
+    }
+
     pub fn load(path: &Path) -> Result<Option<LockFile>, LockError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,

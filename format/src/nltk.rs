@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::lock::Locked;
+use crate::sbom::{purl_enc, SbomPackage};
+use crate::Digest;
 use quick_xml::events::Event;
 use serde::{Deserialize, Serialize};
 
@@ -80,4 +83,26 @@ pub fn parse_index(xml: &str) -> Result<Index, String> {
         }
     }
     Ok(idx)
+}
+
+/// One NLTK data package (a zip) with the index attributes the downloader needs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NltkLock {
+    pub kind: String,
+    /// The package id, e.g. `punkt`.
+    pub name: String,
+    pub source: String,
+    pub subdir: String,
+    /// MD5 the index gives (what nltk itself checks).
+    pub checksum: String,
+    pub sha256: Digest,
+    pub size: u64,
+}
+
+impl Locked for NltkLock {
+    fn sbom(&self) -> SbomPackage {
+        let purl = format!("pkg:generic/nltk_data/{}?download_url={}&checksum={}", purl_enc(&self.name), purl_enc(&self.source), purl_enc(&self.sha256.to_string()));
+        SbomPackage { name: self.name.clone(), version: None, source: self.source.clone(), sha256: self.sha256.clone(), purl, purpose: "DATA" }
+    }
 }

@@ -2,6 +2,9 @@
 //! the file and its core metadata (METADATA), and whose config blob is a `WheelConfig` — what
 //! the mirror needs for its PEP 503/691 pages.
 
+use crate::lock::Locked;
+use crate::sbom::{purl_enc, SbomPackage};
+use crate::Digest;
 use serde::{Deserialize, Serialize};
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.feas.pypi.distribution.v1";
@@ -45,6 +48,36 @@ pub fn normalize(name: &str) -> String {
         }
     }
     out
+}
+
+/// One distribution file (wheel, or sdist where allowed) of a resolved PyPI requirement set.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WheelLock {
+    pub kind: String,
+    /// `<project>/<filename>`.
+    pub name: String,
+    /// The file's URL.
+    pub source: String,
+    /// The index page it was listed on.
+    pub index: String,
+    /// Normalized project name (PEP 503).
+    pub project: String,
+    pub version: String,
+    pub filename: String,
+    pub sha256: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_python: Option<String>,
+    /// Targets that need it, e.g. `cp311-manylinux_2_17_x86_64`.
+    pub targets: Vec<String>,
+}
+
+impl Locked for WheelLock {
+    fn sbom(&self) -> SbomPackage {
+        let purl = format!("pkg:pypi/{}@{}?file_name={}", purl_enc(&self.project), purl_enc(&self.version), purl_enc(&self.filename));
+        SbomPackage { name: self.project.clone(), version: Some(self.version.clone()), source: self.source.clone(), sha256: self.sha256.clone(), purl, purpose: "LIBRARY" }
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The bundle's SBOM: an SPDX 2.3 JSON document listing every artifact of the lock (images by
-//! digest, debs, wheels, charts, NLTK packages, model files, files) with its sha256 and a package URL. It is
+//! The bundle's SBOM: an SPDX 2.3 JSON document listing every artifact of the lock (each entry
+//! type says its name, sha256 and package URL: `lock::Locked`). It is
 //! a blob like any other, named by `bundle.json`'s `sbom`, so the signature covers it. Built
 //! from the lock and the bundle's creation time only, so rebuilding gives the same bytes.
 
@@ -9,76 +9,25 @@ use super::lock::LockFile;
 use super::Digest;
 
 /// purl components are percent-encoded (`:` in a digest, `+` in a version, …).
-fn enc(s: &str) -> String {
+pub fn purl_enc(s: &str) -> String {
     const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
     percent_encoding::utf8_percent_encode(s, KEEP).to_string()
 }
 
-struct Package {
-    name: String,
-    version: Option<String>,
-    source: String,
-    sha256: Digest,
-    purl: String,
-    purpose: &'static str,
-}
-
-fn packages(lock: &LockFile) -> Vec<Package> {
-    let mut out = Vec::new();
-    for i in &lock.images {
-        // `registry/repo:tag` (or @digest): the purl names the last path segment, the full
-        // repository goes in `repository_url`.
-        let (repo, tag) = match i.name.rsplit_once(':').filter(|(r, t)| !t.contains('/') && !r.is_empty()) {
-            Some((r, t)) => (r.to_string(), Some(t.to_string())),
-            None => (i.name.split('@').next().unwrap_or(&i.name).to_string(), None),
-        };
-        let last = repo.rsplit('/').next().unwrap_or(&repo).to_string();
-        let mut purl = format!("pkg:oci/{}@{}?repository_url={}", enc(&last), enc(&i.sha256.to_string()), enc(&repo));
-        if let Some(t) = &tag {
-            purl.push_str(&format!("&tag={}", enc(t)));
-        }
-        out.push(Package { name: i.name.clone(), version: Some(i.sha256.to_string()), source: i.source.clone(), sha256: i.sha256.clone(), purl, purpose: "CONTAINER" });
-    }
-    for d in &lock.debs {
-        let purl = format!("pkg:deb/{}/{}@{}?arch={}", enc(&d.id), enc(&d.package), enc(&d.version), enc(&d.architecture));
-        out.push(Package {
-            name: d.package.clone(),
-            version: Some(d.version.clone()),
-            source: format!("{}/{}", d.source.trim_end_matches('/'), d.filename),
-            sha256: d.sha256.clone(),
-            purl,
-            purpose: "LIBRARY",
-        });
-    }
-    for w in &lock.wheels {
-        let purl = format!("pkg:pypi/{}@{}?file_name={}", enc(&w.project), enc(&w.version), enc(&w.filename));
-        out.push(Package { name: w.project.clone(), version: Some(w.version.clone()), source: w.source.clone(), sha256: w.sha256.clone(), purl, purpose: "LIBRARY" });
-    }
-    for c in &lock.charts {
-        let purl = format!("pkg:helm/{}@{}?download_url={}", enc(&c.name), enc(&c.version), enc(&c.source));
-        out.push(Package { name: c.name.clone(), version: Some(c.version.clone()), source: c.source.clone(), sha256: c.sha256.clone(), purl, purpose: "APPLICATION" });
-    }
-    for n in &lock.nltk {
-        let purl = format!("pkg:generic/nltk_data/{}?download_url={}&checksum={}", enc(&n.name), enc(&n.source), enc(&n.sha256.to_string()));
-        out.push(Package { name: n.name.clone(), version: None, source: n.source.clone(), sha256: n.sha256.clone(), purl, purpose: "DATA" });
-    }
-    for m in &lock.models {
-        // purl subpath: the file inside the repository at that commit.
-        let (owner, name) = m.repo.split_once('/').unwrap_or(("", m.repo.as_str()));
-        let sub: Vec<String> = m.path.split('/').map(enc).collect();
-        let purl = format!("pkg:huggingface/{}/{}@{}#{}", enc(owner), enc(name), enc(&m.commit), sub.join("/"));
-        out.push(Package { name: format!("{}/{}", m.repo, m.path), version: Some(m.commit.clone()), source: m.source.clone(), sha256: m.sha256.clone(), purl, purpose: "DATA" });
-    }
-    for f in &lock.files {
-        let purl = format!("pkg:generic/{}?download_url={}&checksum={}", enc(&f.name), enc(&f.source), enc(&f.sha256.to_string()));
-        out.push(Package { name: f.name.clone(), version: None, source: f.source.clone(), sha256: f.sha256.clone(), purl, purpose: "FILE" });
-    }
-    out
+/// What the SBOM says of one artifact; each lock entry type builds its own (`lock::Locked`).
+pub struct SbomPackage {
+    pub name: String,
+    pub version: Option<String>,
+    pub source: String,
+    pub sha256: Digest,
+    pub purl: String,
+    /// SPDX `primaryPackagePurpose`.
+    pub purpose: &'static str,
 }
 
 /// The SPDX document for a bundle built from `lock`.
 pub fn spdx(lock: &LockFile, name: &str, sequence: u64, created: &str, generator: &str) -> Vec<u8> {
-    let pkgs = packages(lock);
+    let pkgs: Vec<SbomPackage> = lock.entries().into_iter().map(|e| e.sbom()).collect();
     // Unique per bundle content, yet reproducible.
     let identity = Digest::sha256_of(lock.to_toml().as_bytes());
     let mut spdx_packages = Vec::with_capacity(pkgs.len());
@@ -105,7 +54,7 @@ pub fn spdx(lock: &LockFile, name: &str, sequence: u64, created: &str, generator
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
         "name": format!("{name} sequence {sequence}"),
-        "documentNamespace": format!("https://spdx.org/spdxdocs/feas-bundle-{}-{sequence}-{}", enc(name), identity.hex()),
+        "documentNamespace": format!("https://spdx.org/spdxdocs/feas-bundle-{}-{sequence}-{}", purl_enc(name), identity.hex()),
         "creationInfo": {"created": created, "creators": [format!("Tool: {generator}")]},
         "packages": spdx_packages,
         "relationships": relationships,
@@ -145,5 +94,96 @@ mod tests {
         let purl = v["packages"][0]["externalRefs"][0]["referenceLocator"].as_str().unwrap();
         assert_eq!(purl, format!("pkg:oci/postgres@sha256%3A{}?repository_url=docker.io%2Flibrary%2Fpostgres&tag=13", d.hex()));
         assert_eq!(v["packages"][1]["checksums"][0]["checksumValue"], d.hex());
+    }
+
+    /// Every section's entries are listed, in the lock's order, each with its own purl.
+    #[test]
+    fn every_section_is_listed_with_its_purl() {
+        use crate::lock::{ChartLock, DebLock, HfLock, NltkLock, WheelLock};
+        let d = Digest::sha256_of(b"x");
+        let s = |v: &str| v.to_string();
+        let lock = LockFile {
+            version: 1,
+            debs: vec![DebLock {
+                kind: s("deb"),
+                name: s("debian/libc6_2.36-9+deb12u4_amd64"),
+                source: s("http://deb.debian.org/debian/"),
+                id: s("debian"),
+                suite: s("bookworm"),
+                component: s("main"),
+                package: s("libc6"),
+                version: s("2.36-9+deb12u4"),
+                architecture: s("amd64"),
+                filename: s("pool/main/g/glibc/libc6.deb"),
+                sha256: d.clone(),
+                size: 1,
+            }],
+            wheels: vec![WheelLock {
+                kind: s("wheel"),
+                name: s("numpy/numpy-2.1.0-py3-none-any.whl"),
+                source: s("https://files.example/numpy-2.1.0-py3-none-any.whl"),
+                index: s("https://pypi.org/simple/numpy/"),
+                project: s("numpy"),
+                version: s("2.1.0"),
+                filename: s("numpy-2.1.0-py3-none-any.whl"),
+                sha256: d.clone(),
+                size: 1,
+                requires_python: None,
+                targets: vec![],
+            }],
+            charts: vec![ChartLock {
+                kind: s("chart"),
+                name: s("ingress-nginx"),
+                version: s("4.11.0"),
+                source: s("https://x/ingress-nginx-4.11.0.tgz"),
+                sha256: d.clone(),
+                size: 1,
+                oci_manifest: None,
+                oci_manifest_size: None,
+                dependency_of: None,
+                images: vec![],
+            }],
+            nltk: vec![NltkLock { kind: s("nltk"), name: s("punkt"), source: s("https://x/punkt.zip"), subdir: s("tokenizers"), checksum: s("0"), sha256: d.clone(), size: 1 }],
+            models: vec![HfLock {
+                kind: s("hf"),
+                name: s("org/model/sub/a b.json"),
+                source: s("https://huggingface.co/org/model/resolve/abc/sub/a%20b.json"),
+                repo: s("org/model"),
+                revision: s("main"),
+                commit: s("abc"),
+                path: s("sub/a b.json"),
+                sha256: d.clone(),
+                size: 1,
+                oid: s("o"),
+                lfs: false,
+                lfs_pointer_size: None,
+            }],
+            ..Default::default()
+        };
+        let v: Value = serde_json::from_slice(&spdx(&lock, "n", 1, "2026-01-01T00:00:00Z", "bundler t")).unwrap();
+        let got: Vec<(String, String, String)> = v["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["externalRefs"][0]["referenceLocator"].as_str().unwrap().to_string(),
+                    p["downloadLocation"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let h = d.hex();
+        let want = [
+            ("libc6", "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64".to_string(), "http://deb.debian.org/debian/pool/main/g/glibc/libc6.deb"),
+            ("numpy", "pkg:pypi/numpy@2.1.0?file_name=numpy-2.1.0-py3-none-any.whl".to_string(), "https://files.example/numpy-2.1.0-py3-none-any.whl"),
+            ("ingress-nginx", "pkg:helm/ingress-nginx@4.11.0?download_url=https%3A%2F%2Fx%2Fingress-nginx-4.11.0.tgz".to_string(), "https://x/ingress-nginx-4.11.0.tgz"),
+            ("punkt", format!("pkg:generic/nltk_data/punkt?download_url=https%3A%2F%2Fx%2Fpunkt.zip&checksum=sha256%3A{h}"), "https://x/punkt.zip"),
+            ("org/model/sub/a b.json", "pkg:huggingface/org/model@abc#sub/a%20b.json".to_string(), "https://huggingface.co/org/model/resolve/abc/sub/a%20b.json"),
+        ];
+        let want: Vec<(String, String, String)> = want.into_iter().map(|(a, b, c)| (a.to_string(), b, c.to_string())).collect();
+        assert_eq!(got, want);
+        assert_eq!(v["packages"][4]["versionInfo"], "abc");
+        assert!(v["packages"][3].get("versionInfo").is_none(), "an NLTK package has no version");
     }
 }
