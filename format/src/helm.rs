@@ -22,7 +22,7 @@ pub fn oci_tag(version: &str) -> String {
 #[serde(deny_unknown_fields)]
 pub struct ChartLock {
     pub kind: String,
-    pub name: String,
+    pub name: crate::names::ChartName,
     pub version: String,
     /// The archive's URL, or `oci://host/path/name:tag`.
     pub source: String,
@@ -44,6 +44,6 @@ pub struct ChartLock {
 impl Locked for ChartLock {
     fn sbom(&self) -> SbomPackage {
         let purl = format!("pkg:helm/{}@{}?download_url={}", purl_enc(&self.name), purl_enc(&self.version), purl_enc(&self.source));
-        SbomPackage { name: self.name.clone(), version: Some(self.version.clone()), source: self.source.clone(), sha256: self.sha256.clone(), purl, purpose: "APPLICATION" }
+        SbomPackage { name: self.name.to_string(), version: Some(self.version.clone()), source: self.source.clone(), sha256: self.sha256.clone(), purl, purpose: "APPLICATION" }
     }
 }

@@ -56,7 +56,7 @@ pub struct LockFile {
 pub struct FileLock {
     pub kind: String,
     /// Served at `/files/<name>`.
-    pub name: String,
+    pub name: crate::names::FileName,
     pub source: String,
     pub sha256: Digest,
     pub size: u64,
@@ -136,7 +136,7 @@ impl Locked for ImageLock {
 impl Locked for FileLock {
     fn sbom(&self) -> SbomPackage {
         let purl = format!("pkg:generic/{}?download_url={}&checksum={}", purl_enc(&self.name), purl_enc(&self.source), purl_enc(&self.sha256.to_string()));
-        SbomPackage { name: self.name.clone(), version: None, source: self.source.clone(), sha256: self.sha256.clone(), purl, purpose: "FILE" }
+        SbomPackage { name: self.name.to_string(), version: None, source: self.source.clone(), sha256: self.sha256.clone(), purl, purpose: "FILE" }
     }
 }
 

@@ -84,7 +84,7 @@ mod tests {
                 platforms: vec![],
                 accessories: vec![],
             }],
-            files: vec![FileLock { kind: "file".into(), name: "install.sh".into(), source: "https://get.rke2.io/install.sh".into(), sha256: d.clone(), size: 1 }],
+            files: vec![FileLock { kind: "file".into(), name: "install.sh".parse().unwrap(), source: "https://get.rke2.io/install.sh".into(), sha256: d.clone(), size: 1 }],
             ..Default::default()
         };
         let a = spdx(&lock, "n", 1, "2026-01-01T00:00:00Z", "bundler t");
@@ -133,7 +133,7 @@ mod tests {
             }],
             charts: vec![ChartLock {
                 kind: s("chart"),
-                name: s("ingress-nginx"),
+                name: "ingress-nginx".parse().unwrap(),
                 version: s("4.11.0"),
                 source: s("https://x/ingress-nginx-4.11.0.tgz"),
                 sha256: d.clone(),

@@ -2,14 +2,15 @@
 
 use serde::Deserialize;
 
-use super::{valid_file_name, ManifestError};
+use super::ManifestError;
+use crate::format::names::FileName;
 
 /// A raw file: an URL and how its sha256 is pinned, served at `/files/<name>`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FileSpec {
     pub url: String,
     pub pin: FilePin,
-    pub name: String,
+    pub name: FileName,
     #[serde(skip)]
     pub file: String,
     #[serde(skip)]
@@ -77,9 +78,7 @@ fn file_spec(raw: RawFile) -> Result<FileSpec, String> {
             percent_encoding::percent_decode_str(last).decode_utf8_lossy().into_owned()
         }
     };
-    if !valid_file_name(&name) {
-        return Err(format!("file {}: name {name:?} must be one path segment of letters, digits, `-_.+~`; set `name:`", raw.url));
-    }
+    let name: FileName = name.parse().map_err(|_| format!("file {}: name {name:?} must be one path segment of letters, digits, `-_.+~`; set `name:`", raw.url))?;
     Ok(FileSpec { url: raw.url, pin, name, file: String::new(), line: 0 })
 }
 

@@ -2,7 +2,8 @@
 
 use serde::Deserialize;
 
-use super::{valid_chart_name, ManifestError};
+use super::ManifestError;
+use crate::format::names::ChartName;
 use crate::reference::ImageRef;
 
 /// Where a chart comes from: an HTTP chart repository (`index.yaml`) or an OCI registry.
@@ -19,7 +20,7 @@ pub enum ChartOrigin {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ChartSpec {
     pub origin: ChartOrigin,
-    pub name: String,
+    pub name: ChartName,
     pub version: Option<String>,
     pub dependencies: bool,
     /// Bundle the images found in the chart's values and templates.
@@ -63,9 +64,7 @@ fn chart_spec(raw: RawChart, file: &str, line: u64) -> Result<ChartSpec, String>
         }
         _ => return Err("a charts: entry needs `repo:` and `name:` (HTTP repository) or `ref: oci://…`".into()),
     };
-    if !valid_chart_name(&name) {
-        return Err(format!("chart name {name:?} must be lowercase letters, digits, `-`, `_` or `.`"));
-    }
+    let name: ChartName = name.parse().map_err(|_| format!("chart name {name:?} must be lowercase letters, digits, `-`, `_` or `.`"))?;
     if raw.version.as_ref().is_some_and(|v| v.trim().is_empty()) {
         return Err(format!("chart {name}: `version:` is empty; omit it for the newest stable version"));
     }

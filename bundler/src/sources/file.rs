@@ -13,6 +13,7 @@ use crate::cache::{BlobCache, CacheError};
 use crate::ecosystems::Mode;
 use crate::format::bundle::kinds;
 use crate::format::lock::{FileLock, LockFile};
+use crate::format::names::FileName;
 use crate::format::Digest;
 use crate::manifest::{FilePin, FileSpec, Manifest};
 use crate::plan::PlanError;
@@ -40,7 +41,7 @@ const CHECKSUMS_LIMIT: u64 = 1 << 20;
 /// What the mirror reads from a file artifact's config.
 #[derive(Debug, Serialize, serde::Deserialize)]
 pub struct FileConfig {
-    pub name: String,
+    pub name: FileName,
     pub source: String,
 }
 
@@ -62,7 +63,7 @@ impl FileSource {
             FilePin::Checksums(list) => self.listed(spec, list).await?,
             FilePin::FirstUse => {
                 let (d, _) = self.http.to_cache_new(&self.cache, &spec.url, None).await.map_err(|e| FileError::Fetch {
-                    name: spec.name.clone(),
+                    name: spec.name.to_string(),
                     url: spec.url.clone(),
                     detail: e.to_string(),
                 })?;
@@ -77,9 +78,9 @@ impl FileSource {
 
     /// The sha256 a published `sha256sum` list gives for the URL's file name.
     async fn listed(&self, spec: &FileSpec, list: &str) -> Result<Digest, FileError> {
-        let body = self.http.get_small(list, CHECKSUMS_LIMIT).await.map_err(|e| FileError::Fetch { name: spec.name.clone(), url: list.into(), detail: e.to_string() })?;
+        let body = self.http.get_small(list, CHECKSUMS_LIMIT).await.map_err(|e| FileError::Fetch { name: spec.name.to_string(), url: list.into(), detail: e.to_string() })?;
         let file = url_file_name(&spec.url);
-        checksum_for(&String::from_utf8_lossy(&body), &file).ok_or_else(|| FileError::NotListed { name: spec.name.clone(), checksums: list.into(), file })
+        checksum_for(&String::from_utf8_lossy(&body), &file).ok_or_else(|| FileError::NotListed { name: spec.name.to_string(), checksums: list.into(), file })
     }
 
     async fn fetch_one(&self, name: &str, url: &str, sha256: &Digest, size: Option<u64>, progress: &Progress) -> Result<(), FileError> {
@@ -110,7 +111,7 @@ impl FileSource {
             artifact_type: ARTIFACT_TYPE,
             config_media_type: CONFIG_MEDIA_TYPE,
             config: serde_json::to_vec(&FileConfig { name: f.name.clone(), source: f.source.clone() }).expect("config serializes"),
-            layers: vec![titled_layer("application/octet-stream", f.sha256.clone(), f.size, f.name.clone())],
+            layers: vec![titled_layer("application/octet-stream", f.sha256.clone(), f.size, f.name.to_string())],
             kind: kinds::FILE,
             source: f.source.clone(),
             ref_name: format!("files/{}", f.name),
@@ -197,7 +198,7 @@ impl crate::ecosystems::Ecosystem for FileSource {
 
     fn check(m: &Manifest, out: &mut crate::ecosystems::Checked) -> Result<(), String> {
         out.counts.push(("files_by_url", m.raw_files.len()));
-        out.contents.push(("files", m.raw_files.iter().map(|f| f.name.clone()).collect()));
+        out.contents.push(("files", m.raw_files.iter().map(|f| f.name.to_string()).collect()));
         out.summary.push(format!("{} file(s)", m.raw_files.len()));
         out.first_use.extend(m.raw_files.iter().filter(|f| matches!(f.pin, FilePin::FirstUse)).map(|f| format!("{} ({})", f.name, f.url)));
         Ok(())

@@ -17,9 +17,10 @@ use super::Fetched;
 use crate::cache::{BlobCache, CacheError};
 use crate::format::bundle::{annotations, kinds};
 use crate::format::lock::{ChartLock, ImageLock};
+use crate::format::names::ChartName;
 use crate::format::oci::{AnyManifest, Descriptor, ANNOTATION_REF_NAME, OCI_MANIFEST};
 use crate::format::Digest;
-use crate::manifest::{valid_chart_name, ChartOrigin, ChartSpec, ImageOrigin, ImageSpec};
+use crate::manifest::{ChartOrigin, ChartSpec, ImageOrigin, ImageSpec};
 use crate::progress::Progress;
 use crate::reference::ImageRef;
 
@@ -138,7 +139,7 @@ pub mod fuzz {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Want {
     origin: OriginKey,
-    name: String,
+    name: ChartName,
     version: Option<String>,
 }
 
@@ -241,47 +242,45 @@ impl HelmSource {
                         }
                         continue;
                     };
-                    if !valid_chart_name(name) {
-                        continue;
-                    }
+                    let Ok(name) = name.parse::<ChartName>() else { continue };
                     let version = Some(version.clone()).filter(|v| !v.is_empty());
-                    queue.push((Want { origin, name: name.clone(), version }, Some(format!("{}-{}", lock.name, lock.version)), depth + 1, true));
+                    queue.push((Want { origin, name, version }, Some(format!("{}-{}", lock.name, lock.version)), depth + 1, true));
                 }
             }
             // The first parent recorded wins; a chart asked for directly has none.
-            out.entry((lock.name.clone(), lock.version.clone())).or_insert(lock);
+            out.entry((lock.name.to_string(), lock.version.clone())).or_insert(lock);
         }
         Ok(out.into_values().collect())
     }
 
     async fn lock_http(&self, repo: &str, want: &Want, indexes: &mut HashMap<String, Arc<RepoIndex>>) -> Result<(ChartLock, ChartContents), HelmError> {
         let idx = self.index(repo, indexes).await?;
-        let entries = idx.entries.get(&want.name).ok_or_else(|| HelmError::NoChart { name: want.name.clone(), repo: repo.into() })?;
+        let entries = idx.entries.get(want.name.as_str()).ok_or_else(|| HelmError::NoChart { name: want.name.to_string(), repo: repo.into() })?;
         let version = pick(&want.name, want.version.as_deref(), entries.iter().map(|e| e.version.as_str()))?.ok_or_else(|| HelmError::NoVersion {
-            name: want.name.clone(),
+            name: want.name.to_string(),
             repo: repo.into(),
             wanted: want.version.clone().unwrap_or_else(|| "newest stable".into()),
             available: entries.iter().take(12).map(|e| e.version.as_str()).collect::<Vec<_>>().join(", "),
         })?;
         let entry = entries.iter().find(|e| e.version == version).cloned().expect("picked from these");
         let raw = entry.urls.first().ok_or_else(|| HelmError::Fetch {
-            name: want.name.clone(),
+            name: want.name.to_string(),
             version: version.clone(),
             url: repo.into(),
             detail: "the index lists no URL for it".into(),
         })?;
         let url = reqwest::Url::parse(&format!("{repo}/"))
             .and_then(|b| b.join(raw))
-            .map_err(|e| HelmError::Fetch { name: want.name.clone(), version: version.clone(), url: raw.clone(), detail: e.to_string() })?
+            .map_err(|e| HelmError::Fetch { name: want.name.to_string(), version: version.clone(), url: raw.clone(), detail: e.to_string() })?
             .to_string();
-        let fetch_err = |detail: String| HelmError::Fetch { name: want.name.clone(), version: version.clone(), url: url.clone(), detail };
+        let fetch_err = |detail: String| HelmError::Fetch { name: want.name.to_string(), version: version.clone(), url: url.clone(), detail };
         let (sha256, size) = self.http.to_cache_new(&self.cache, &url, None).await.map_err(|e| fetch_err(e.to_string()))?;
         if size > MAX_CHART {
             return Err(fetch_err(format!("{size} bytes; charts over {MAX_CHART} are refused")));
         }
         if let Some(expected) = entry.digest.as_deref().map(|d| d.trim_start_matches("sha256:").to_ascii_lowercase()).filter(|d| !d.is_empty()) {
             if expected != sha256.hex() {
-                return Err(HelmError::Digest { name: want.name.clone(), version, url, expected, actual: sha256.hex().into() });
+                return Err(HelmError::Digest { name: want.name.to_string(), version, url, expected, actual: sha256.hex().into() });
             }
         }
         let contents = read_chart(&self.cache.read(&sha256)?, &want.name, &version)?;
@@ -323,7 +322,7 @@ impl HelmSource {
                 let tags = self.images.list_tags(&image).await?;
                 let versions: Vec<String> = tags.iter().map(|t| t.replace('_', "+")).collect();
                 pick(&want.name, want.version.as_deref(), versions.iter().map(String::as_str))?.ok_or_else(|| HelmError::NoVersion {
-                    name: want.name.clone(),
+                    name: want.name.to_string(),
                     repo: format!("oci://{repo}"),
                     wanted: want.version.clone().unwrap_or_else(|| "newest stable".into()),
                     available: versions.iter().take(12).cloned().collect::<Vec<_>>().join(", "),
@@ -391,7 +390,7 @@ impl HelmSource {
                     let (layer, f) = self.oci_chart(&spec, &il, &c.name, &c.version, progress).await?;
                     if layer.digest != c.sha256 {
                         return Err(HelmError::Digest {
-                            name: c.name.clone(),
+                            name: c.name.to_string(),
                             version: c.version.clone(),
                             url: c.source.clone(),
                             expected: c.sha256.hex().into(),
@@ -403,13 +402,13 @@ impl HelmSource {
                 _ => {
                     self.http.to_cache(&self.cache, &c.source, &format!("chart {} {}", c.name, c.version), &c.sha256, Some(c.size), progress).await.map_err(|e| match e {
                         HttpError::Cache { source: CacheError::Mismatch { actual, .. }, .. } => HelmError::Digest {
-                            name: c.name.clone(),
+                            name: c.name.to_string(),
                             version: c.version.clone(),
                             url: c.source.clone(),
                             expected: c.sha256.hex().into(),
                             actual: actual.hex().into(),
                         },
-                        e => HelmError::Fetch { name: c.name.clone(), version: c.version.clone(), url: c.source.clone(), detail: e.to_string() },
+                        e => HelmError::Fetch { name: c.name.to_string(), version: c.version.clone(), url: c.source.clone(), detail: e.to_string() },
                     })?;
                     self.synthesize(c)?
                 }
@@ -439,7 +438,7 @@ impl HelmSource {
         let config_digest = self.cache.put_new(&config)?;
         let text = |k: &str| contents.metadata.get(k).and_then(Value::as_str).map(str::to_string);
         let mut ann = BTreeMap::new();
-        ann.insert("org.opencontainers.image.title".to_string(), c.name.clone());
+        ann.insert("org.opencontainers.image.title".to_string(), c.name.to_string());
         ann.insert("org.opencontainers.image.version".to_string(), c.version.clone());
         if let Some(d) = text("description") {
             ann.insert("org.opencontainers.image.description".to_string(), d);
