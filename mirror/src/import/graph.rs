@@ -375,57 +375,19 @@ fn walk_wheel(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), G
     Ok(())
 }
 
-/// Repository names as the distribution spec allows them, with a registry host (and port)
-/// as the first component: `docker.io/library/x`, `127.0.0.1:5001/test/x`.
+/// A repository name as the distribution spec allows it, with a registry host first
+/// (`feas_format::names::RepoName`).
 pub fn validate_repo(name: &str) -> Result<(), GraphError> {
-    let component_ok = |c: &str| {
-        !c.is_empty()
-            && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-            && c.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && c.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
-    };
-    let mut parts = name.split('/');
-    let host = parts.next().unwrap_or_default();
-    // The first component may be a host with a port (or a bracketless IP with a port).
-    let host_ok = match host.split_once(':') {
-        Some((h, port)) => component_ok(h) && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()),
-        None => component_ok(host),
-    };
-    let ok = name.len() <= 255 && host_ok && parts.all(component_ok);
-    if ok {
-        Ok(())
-    } else {
-        Err(GraphError::RepoName(name.to_string()))
-    }
+    name.parse::<feas_format::names::RepoName>().map(drop).map_err(|_| GraphError::RepoName(name.to_string()))
 }
 
 pub fn validate_tag(tag: &str) -> Result<(), GraphError> {
-    let ok = !tag.is_empty()
-        && tag.len() <= 128
-        && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(GraphError::Tag(tag.to_string()))
-    }
+    tag.parse::<feas_format::names::Tag>().map(drop).map_err(|_| GraphError::Tag(tag.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names() {
-        for good in ["docker.io/library/x", "127.0.0.1:5001/test/x", "localhost/a_b/c-d.e", "nvcr.io/nvidia/cuda"] {
-            assert!(validate_repo(good).is_ok(), "{good}");
-        }
-        for bad in ["", "Docker.io/x", "docker.io//x", "docker.io/../x", "docker.io/x/", "a:b/c:d", "-x/y"] {
-            assert!(validate_repo(bad).is_err(), "{bad}");
-        }
-        assert!(validate_tag("1.0_rc-1").is_ok());
-        assert!(validate_tag(".x").is_err() && validate_tag("a/b").is_err() && validate_tag("").is_err());
-    }
 
     /// An index with three platforms: amd64 carried, arm64 left out by the bundle's own
     /// annotation, s390x absent without one. Only s390x is a hole; arm64 is noted with its
