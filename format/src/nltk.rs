@@ -36,35 +36,46 @@ pub struct Index {
     pub collections: BTreeMap<String, Collection>,
 }
 
-pub fn parse_index(xml: &str) -> Result<Index, String> {
+/// Why a downloader index cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("not NLTK index XML: {0}")]
+    Xml(#[from] quick_xml::Error),
+    #[error("not NLTK index XML: an attribute: {0}")]
+    Attribute(#[from] quick_xml::events::attributes::AttrError),
+    #[error("a <{0}> without id")]
+    NoId(&'static str),
+}
+
+pub fn parse_index(xml: &str) -> Result<Index, IndexError> {
     let mut r = quick_xml::Reader::from_str(xml);
     let mut idx = Index::default();
     let mut current: Option<(String, Collection)> = None;
-    let attrs_of = |e: &quick_xml::events::BytesStart| -> Result<BTreeMap<String, String>, String> {
+    let attrs_of = |e: &quick_xml::events::BytesStart| -> Result<BTreeMap<String, String>, IndexError> {
         let mut m = BTreeMap::new();
         for a in e.attributes() {
-            let a = a.map_err(|e| e.to_string())?;
-            let v = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| e.to_string())?;
+            let a = a?;
+            let v = a.normalized_value(quick_xml::XmlVersion::Implicit1_0)?;
             m.insert(a.key.as_ref().to_string(), v.into_owned());
         }
         Ok(m)
     };
     loop {
-        match r.read_event().map_err(|e| format!("not NLTK index XML: {e}"))? {
+        match r.read_event()? {
             Event::Eof => break,
             Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "package" => {
                 let a = attrs_of(&e)?;
-                let id = a.get("id").cloned().ok_or("a <package> without id")?;
+                let id = a.get("id").cloned().ok_or(IndexError::NoId("package"))?;
                 idx.packages.insert(id, a);
             }
             Event::Start(e) if e.name().as_ref() == "collection" => {
                 let a = attrs_of(&e)?;
-                let id = a.get("id").cloned().ok_or("a <collection> without id")?;
+                let id = a.get("id").cloned().ok_or(IndexError::NoId("collection"))?;
                 current = Some((id, Collection { attrs: a, items: Vec::new() }));
             }
             Event::Empty(e) if e.name().as_ref() == "collection" => {
                 let a = attrs_of(&e)?;
-                let id = a.get("id").cloned().ok_or("a <collection> without id")?;
+                let id = a.get("id").cloned().ok_or(IndexError::NoId("collection"))?;
                 idx.collections.insert(id, Collection { attrs: a, items: Vec::new() });
             }
             Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "item" => {

@@ -95,7 +95,7 @@ impl NltkSource {
         for s in specs {
             let bad = |detail: String| NltkError::Index { url: s.index.clone(), detail };
             let bytes = self.http.get_small(&s.index, MAX_INDEX).await.map_err(|e| bad(e.to_string()))?;
-            let idx = parse_index(&String::from_utf8_lossy(&bytes)).map_err(bad)?;
+            let idx = parse_index(&String::from_utf8_lossy(&bytes)).map_err(|e| bad(e.to_string()))?;
             let (mut pkgs, mut colls) = (BTreeSet::new(), BTreeSet::new());
             for id in &s.packages {
                 if !expand(&idx, id, 0, &mut pkgs, &mut colls) {
