@@ -56,8 +56,9 @@ pub enum BundleError {
     BlobMismatch { digest: Digest, expected_size: u64, actual: Digest, actual_size: u64 },
     #[error("{count} blob(s) listed in bundle.json are missing from the bundle (first: {first}); the file is truncated or a part is missing")]
     MissingBlobs { count: usize, first: Digest },
+    /// The importer's own rule said no (its error, with its source).
     #[error("refused: {0}")]
-    Refused(String),
+    Refused(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// What a reader of a bundle does with its parts. Each call happens only after everything

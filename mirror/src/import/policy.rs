@@ -20,25 +20,43 @@ pub enum Decision {
     AlreadyImported,
 }
 
-pub fn check_expiry(b: &BundleJson, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+/// Why a bundle may not be imported, from bundle.json alone; each says what to do.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("bundle {name} has an unreadable `expires` {expires:?} ({source}); ask the publisher for a new bundle")]
+    UnreadableExpiry { name: String, expires: String, source: chrono::ParseError },
+    #[error("bundle {name} sequence {sequence} expired at {expires}; ask the publisher for a fresh bundle")]
+    Expired { name: String, sequence: u64, expires: String },
+    #[error(
+        "bundle {name} sequence {sequence} is more than {} days ahead of this mirror's clock (now {now} seconds since 1970): it would make every later bundle of {name} look older. Sequences are the creation time in seconds (the default) or small numbers (--sequence N): ask the publisher to rebuild it with one of those, or check this mirror's clock",
+        MAX_SEQUENCE_AHEAD / 86400
+    )]
+    TooFarAhead { name: String, sequence: u64, now: u64 },
+    #[error(
+        "bundle {name} belongs to key {owner}, which signed its imports so far (the last: sequence {last} at {last_at}); this one is signed by key {signer}. Another trusted key may not replace a name's content, nor push its sequence out of reach. If {signer} is the name's new publisher, import with --allow-signer-change (the name is then {signer}'s), or give that key the name in a trust file (--trust-file)"
+    )]
+    SignerChanged { name: String, owner: String, signer: KeyId, last: u64, last_at: String },
+    #[error("bundle {name} sequence {sequence} was already imported (at {at}) with different content (bundle.json {was} there, {this} here); a changed bundle needs a new sequence: ask the publisher to rebuild it")]
+    SequenceReused { name: String, sequence: u64, at: String, was: Digest, this: Digest },
+    #[error(
+        "bundle {name} sequence {sequence} is older than sequence {newer} imported at {at}; a stale or replayed bundle is refused: pass --allow-downgrade to roll back on purpose"
+    )]
+    Downgrade { name: String, sequence: u64, newer: u64, at: String },
+}
+
+pub fn check_expiry(b: &BundleJson, now: chrono::DateTime<chrono::Utc>) -> Result<(), PolicyError> {
     let Some(exp) = &b.expires else { return Ok(()) };
-    let t = chrono::DateTime::parse_from_rfc3339(exp).map_err(|e| format!("bundle {} has an unreadable `expires` {exp:?} ({e}); ask the publisher for a new bundle", b.name))?;
+    let t = chrono::DateTime::parse_from_rfc3339(exp).map_err(|source| PolicyError::UnreadableExpiry { name: b.name.clone(), expires: exp.clone(), source })?;
     if t < now {
-        return Err(format!("bundle {} sequence {} expired at {exp}; ask the publisher for a fresh bundle", b.name, b.sequence));
+        return Err(PolicyError::Expired { name: b.name.clone(), sequence: b.sequence, expires: exp.clone() });
     }
     Ok(())
 }
 
 /// Refuse a sequence more than `MAX_SEQUENCE_AHEAD` beyond `now` (unix seconds).
-pub fn check_sequence_ahead(b: &BundleJson, now: u64) -> Result<(), String> {
+pub fn check_sequence_ahead(b: &BundleJson, now: u64) -> Result<(), PolicyError> {
     if b.sequence > now.saturating_add(MAX_SEQUENCE_AHEAD) {
-        return Err(format!(
-            "bundle {} sequence {} is more than {} days ahead of this mirror's clock (now {now} seconds since 1970): it would make every later bundle of {} look older. Sequences are the creation time in seconds (the default) or small numbers (--sequence N): ask the publisher to rebuild it with one of those, or check this mirror's clock",
-            b.name,
-            b.sequence,
-            MAX_SEQUENCE_AHEAD / 86400,
-            b.name
-        ));
+        return Err(PolicyError::TooFarAhead { name: b.name.clone(), sequence: b.sequence, now });
     }
     Ok(())
 }
@@ -55,36 +73,27 @@ pub fn owner(prev: Option<&BundleRecord>, history: impl FnOnce() -> Vec<HistoryR
 
 /// A name belongs to the key that first imported it: another trusted key may not replace its
 /// content unless `allowed` (`--allow-signer-change`, or a trust file giving it the name).
-pub fn check_signer(b: &BundleJson, signer: KeyId, owner: Option<&str>, prev: Option<&BundleRecord>, allowed: bool) -> Result<(), String> {
+pub fn check_signer(b: &BundleJson, signer: KeyId, owner: Option<&str>, prev: Option<&BundleRecord>, allowed: bool) -> Result<(), PolicyError> {
     let (Some(owner), Some(prev)) = (owner, prev) else { return Ok(()) };
     if owner.eq_ignore_ascii_case(&signer.to_string()) || allowed {
         return Ok(());
     }
-    Err(format!(
-        "bundle {} belongs to key {owner}, which signed its imports so far (the last: sequence {} at {}); this one is signed by key {signer}. Another trusted key may not replace a name's content, nor push its sequence out of reach. If {signer} is the name's new publisher, import with --allow-signer-change (the name is then {signer}'s), or give that key the name in a trust file (--trust-file)",
-        b.name, prev.sequence, prev.imported_at
-    ))
+    Err(PolicyError::SignerChanged { name: b.name.clone(), owner: owner.to_string(), signer, last: prev.sequence, last_at: prev.imported_at.clone() })
 }
 
 /// The sequence rule: newer sequences import; the identical bundle again is a no-op; the same
 /// sequence with other content is always refused (two different bundles cannot both be
 /// "sequence N"); an older sequence only with `--allow-downgrade`.
-pub fn check_sequence(b: &BundleJson, this: &Digest, prev: Option<&BundleRecord>, allow_downgrade: bool) -> Result<Decision, String> {
+pub fn check_sequence(b: &BundleJson, this: &Digest, prev: Option<&BundleRecord>, allow_downgrade: bool) -> Result<Decision, PolicyError> {
     let Some(prev) = prev else { return Ok(Decision::Import) };
     if &prev.bundle_json == this {
         return Ok(Decision::AlreadyImported);
     }
     if b.sequence == prev.sequence {
-        return Err(format!(
-            "bundle {} sequence {} was already imported (at {}) with different content (bundle.json {} there, {this} here); a changed bundle needs a new sequence: ask the publisher to rebuild it",
-            b.name, b.sequence, prev.imported_at, prev.bundle_json
-        ));
+        return Err(PolicyError::SequenceReused { name: b.name.clone(), sequence: b.sequence, at: prev.imported_at.clone(), was: prev.bundle_json.clone(), this: this.clone() });
     }
     if b.sequence < prev.sequence && !allow_downgrade {
-        return Err(format!(
-            "bundle {} sequence {} is older than sequence {} imported at {}; a stale or replayed bundle is refused: pass --allow-downgrade to roll back on purpose",
-            b.name, b.sequence, prev.sequence, prev.imported_at
-        ));
+        return Err(PolicyError::Downgrade { name: b.name.clone(), sequence: b.sequence, newer: prev.sequence, at: prev.imported_at.clone() });
     }
     Ok(Decision::Import)
 }
@@ -116,8 +125,8 @@ mod tests {
         assert_eq!(check_sequence(&bundle(5, None), &a, None, false), Ok(Decision::Import));
         assert_eq!(check_sequence(&bundle(10, None), &a, Some(&prev), false), Ok(Decision::AlreadyImported));
         assert_eq!(check_sequence(&bundle(11, None), &b, Some(&prev), false), Ok(Decision::Import));
-        assert!(check_sequence(&bundle(10, None), &b, Some(&prev), true).unwrap_err().contains("different content"));
-        assert!(check_sequence(&bundle(9, None), &b, Some(&prev), false).unwrap_err().contains("--allow-downgrade"));
+        assert!(check_sequence(&bundle(10, None), &b, Some(&prev), true).unwrap_err().to_string().contains("different content"));
+        assert!(check_sequence(&bundle(9, None), &b, Some(&prev), false).unwrap_err().to_string().contains("--allow-downgrade"));
         assert_eq!(check_sequence(&bundle(9, None), &b, Some(&prev), true), Ok(Decision::Import));
     }
 
@@ -128,7 +137,7 @@ mod tests {
             assert_eq!(check_sequence_ahead(&bundle(ok, None), now), Ok(()), "{ok}");
         }
         for bad in [now + MAX_SEQUENCE_AHEAD + 1, u64::MAX] {
-            let e = check_sequence_ahead(&bundle(bad, None), now).unwrap_err();
+            let e = check_sequence_ahead(&bundle(bad, None), now).unwrap_err().to_string();
             assert!(e.contains(&bad.to_string()) && e.contains("ahead"), "{e}");
         }
         // A mirror clock near the end of time does not overflow.
@@ -143,7 +152,7 @@ mod tests {
         assert_eq!(owner.as_deref(), Some(a.to_string().as_str()));
         let n = bundle(11, None);
         assert_eq!(check_signer(&n, a, owner.as_deref(), Some(&prev), false), Ok(()));
-        let e = check_signer(&n, b, owner.as_deref(), Some(&prev), false).unwrap_err();
+        let e = check_signer(&n, b, owner.as_deref(), Some(&prev), false).unwrap_err().to_string();
         assert!(e.contains(&a.to_string()) && e.contains(&b.to_string()) && e.contains("--allow-signer-change") && e.contains("--trust-file"), "{e}");
         assert_eq!(check_signer(&n, b, owner.as_deref(), Some(&prev), true), Ok(()));
         // A new name: whoever signs it first.
@@ -178,7 +187,7 @@ mod tests {
         let now = chrono::Utc::now();
         assert!(check_expiry(&bundle(1, None), now).is_ok());
         assert!(check_expiry(&bundle(1, Some("2999-01-01T00:00:00Z")), now).is_ok());
-        assert!(check_expiry(&bundle(1, Some("2000-01-01T00:00:00Z")), now).unwrap_err().contains("expired"));
+        assert!(check_expiry(&bundle(1, Some("2000-01-01T00:00:00Z")), now).unwrap_err().to_string().contains("expired"));
         assert!(check_expiry(&bundle(1, Some("soon")), now).is_err());
     }
 }

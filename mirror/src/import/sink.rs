@@ -123,13 +123,13 @@ impl<'a> Staging<'a> {
 impl Sink for Staging<'_> {
     fn on_verified(&mut self, b: &BundleJson, bundle_json: &[u8], signer: KeyId) -> Result<(), BundleError> {
         let now = chrono::Utc::now();
-        policy::check_expiry(b, now).map_err(BundleError::Refused)?;
+        policy::check_expiry(b, now).map_err(|e| BundleError::Refused(e.into()))?;
         let grant = self.trust.may_sign(signer, &b.name);
         if let Grant::Refused(why) = grant {
-            return Err(BundleError::Refused(why));
+            return Err(BundleError::Refused(why.into()));
         }
-        policy::check_sequence_ahead(b, u64::try_from(now.timestamp()).unwrap_or(0)).map_err(BundleError::Refused)?;
-        let store_err = |e: crate::store::StoreError| BundleError::Refused(e.to_string());
+        policy::check_sequence_ahead(b, u64::try_from(now.timestamp()).unwrap_or(0)).map_err(|e| BundleError::Refused(e.into()))?;
+        let store_err = |e: crate::store::StoreError| BundleError::Refused(e.into());
         let prev = self.store.bundle(&b.name).map_err(store_err)?;
         let mut history_err = None;
         let owner = policy::owner(prev.as_ref(), || {
@@ -142,13 +142,13 @@ impl Sink for Staging<'_> {
             return Err(store_err(e));
         }
         let allowed = self.opts.allow_signer_change || grant == Grant::Named;
-        policy::check_signer(b, signer, owner.as_deref(), prev.as_ref(), allowed).map_err(BundleError::Refused)?;
+        policy::check_signer(b, signer, owner.as_deref(), prev.as_ref(), allowed).map_err(|e| BundleError::Refused(e.into()))?;
         let this = Digest::sha256_of(bundle_json);
-        match policy::check_sequence(b, &this, prev.as_ref(), self.opts.allow_downgrade).map_err(BundleError::Refused)? {
+        match policy::check_sequence(b, &this, prev.as_ref(), self.opts.allow_downgrade).map_err(|e| BundleError::Refused(e.into()))? {
             Decision::Import => {}
             // The same bundle again re-imports when the store lost some of its blobs since
             // (quarantined, or collected after `mirror rm`): that is how they come back.
-            Decision::AlreadyImported if self.lacks_blobs(b).map_err(|e| BundleError::Refused(e.to_string()))? => {
+            Decision::AlreadyImported if self.lacks_blobs(b).map_err(|e| BundleError::Refused(e.into()))? => {
                 tracing::info!("bundle {} sequence {} was imported before but the store lacks some of its blobs: importing it again", b.name, b.sequence);
             }
             Decision::AlreadyImported => {
@@ -174,8 +174,8 @@ impl Sink for Staging<'_> {
         let lookup = |d: &Digest| store.blobs.size(d).map(|n| (store.blobs.path(d), n));
         let lacking = match super::graph::walk(index, &lookup) {
             Ok(plan) if plan.missing.is_empty() => {
-                let mut lacking = store.missing_records(&plan.changes).map_err(|e| BundleError::Refused(e.to_string()))?;
-                if store.bundle(&b.name).map_err(|e| BundleError::Refused(e.to_string()))?.is_none() {
+                let mut lacking = store.missing_records(&plan.changes).map_err(|e| BundleError::Refused(e.into()))?;
+                if store.bundle(&b.name).map_err(|e| BundleError::Refused(e.into()))?.is_none() {
                     lacking.push(format!("bundle record {}", b.name));
                 }
                 lacking
