@@ -20,7 +20,8 @@ use axum::Router;
 
 use super::range::{self, FileError};
 use super::AppState;
-use crate::store::{Store, StoreError, SuiteInfo};
+use crate::ecosystems::apt::SuiteInfo;
+use crate::store::{Store, StoreError};
 use render::Rendered;
 pub use signer::Signer;
 
@@ -243,7 +244,8 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Changes, DebKey, DebRecord};
+    use crate::ecosystems::apt::{DebKey, DebRecord};
+    use crate::store::Changes;
     use feas_format::Digest;
 
     /// A store holding apt source `t`, suite `stable`, with `n` packages.
