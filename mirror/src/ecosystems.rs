@@ -152,7 +152,7 @@ macro_rules! parts {
         }
 
         /// The client config of the ecosystem that answers `kind`, `None` when none does (a kind
-        /// the generic code answers: registries, apt, pip, …).
+        /// the generic code answers: registries, pip, …).
         pub async fn client_config(kind: ClientKind, http: &reqwest::Client, url: &str, out: Option<&Path>) -> Option<anyhow::Result<()>> {
             $(
                 if <$e::$t as Ecosystem>::CLIENTS.contains(&kind) {

@@ -1,21 +1,30 @@
 //! Debian packages: the signed apt repositories at `/apt/<id>/`.
 
+mod client;
 mod import;
+mod render;
+mod routes;
+mod signer;
 mod store;
 
+pub use routes::AptState;
+pub use signer::Signer;
 pub(crate) use store::RULES;
 pub use store::{AptRemoval, DebKey, DebRecord, SuiteInfo, Trees};
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 
+use axum::Router;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
 
-use super::{Ecosystem, Next, Prepared, RmTarget};
+use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, RmTarget};
+use crate::cli::ClientKind;
 use crate::import::graph::{GraphError, Lookup, Plan};
+use crate::routes::AppState;
 use crate::store::meta::{json, key, Trees as AllTrees};
 use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
@@ -69,6 +78,20 @@ impl Ecosystem for Apt {
     }
 
     const RM_SYNTAX: &'static [&'static str] = &["apt/<id>/<package>_<version>_<arch>.deb"];
+
+    fn router() -> Router<AppState> {
+        routes::router()
+    }
+
+    fn home(st: &AppState, out: &mut String) -> Result<(), StoreError> {
+        routes::home(st, out)
+    }
+
+    const CLIENTS: &'static [ClientKind] = &[ClientKind::Apt];
+
+    fn client_config<'a>(_kind: ClientKind, ClientCtx { http, url, out }: ClientCtx<'a>) -> ClientFuture<'a> {
+        Box::pin(client::apt(http, url, out))
+    }
 }
 
 /// `mirror rm apt/<id>/…`: the deb's index entries, and each pool file it leaves listed by no
