@@ -2,6 +2,7 @@
 
 mod client;
 mod import;
+pub mod push;
 mod render;
 mod routes;
 mod signer;
@@ -21,8 +22,8 @@ use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
 
-use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, RmTarget};
-use crate::cli::ClientKind;
+use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, PushCtx, PushFuture, RmTarget};
+use crate::cli::{ClientKind, PushArgs};
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
 use crate::store::meta::{json, key, Trees as AllTrees};
@@ -91,6 +92,10 @@ impl Ecosystem for Apt {
 
     fn client_config<'a>(_kind: ClientKind, ClientCtx { http, url, out }: ClientCtx<'a>) -> ClientFuture<'a> {
         Box::pin(client::apt(http, url, out))
+    }
+
+    fn push<'a>(args: &'a PushArgs, PushCtx { paths, creds }: PushCtx<'a>) -> PushFuture<'a> {
+        Box::pin(push::run(args, paths, creds))
     }
 }
 
