@@ -4,7 +4,8 @@
 //! Usage: cargo run --release -p mirror --example apt_store -- STORE N
 
 use feas_format::Digest;
-use mirror::store::{Changes, DebKey, DebRecord, Store};
+use mirror::ecosystems::apt::{DebKey, DebRecord};
+use mirror::store::{Changes, Store};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);

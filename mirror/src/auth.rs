@@ -48,8 +48,8 @@ pub struct Auth {
     writers: HashMap<String, String>,
     /// Issued bearer tokens → (user, expiry).
     tokens: Mutex<HashMap<String, (String, Instant)>>,
-    /// sha256 of `user:password` pairs already checked: bcrypt is slow by design, and pip and
-    /// apt send Basic credentials with every request.
+    /// sha256 of `user:password` pairs already checked: bcrypt is slow by design, and package
+    /// managers send Basic credentials with every request.
     verified: Mutex<HashMap<Digest, Instant>>,
     /// Where clients reach the mirror: the token realm they are sent to.
     origin: Origin,

@@ -91,7 +91,7 @@ pub enum Reply {
     Verified(VerifyReport),
     Tags(Vec<(String, String, feas_format::Digest)>),
     Wheels(Vec<crate::store::WheelRecord>),
-    AptFiles(Vec<crate::push::AptFile>),
+    AptFiles(Vec<crate::ecosystems::apt::push::AptFile>),
     Err(String),
 }
 
@@ -183,7 +183,7 @@ fn answer(store: &Store, trust_files: &[PathBuf], req: Request) -> Reply {
             crate::gc::gc(store, dry_run, push_grace).map(Reply::Collected).unwrap_or_else(|e| Reply::Err(e.to_string()))
         }
         Request::Tags => store.all_tags().map(Reply::Tags).unwrap_or_else(|e| Reply::Err(e.to_string())),
-        Request::AptFiles => crate::push::apt_files(store).map(Reply::AptFiles).unwrap_or_else(|e| Reply::Err(e.to_string())),
+        Request::AptFiles => crate::ecosystems::apt::push::files(store).map(Reply::AptFiles).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::Wheels => all_wheels(store).map(Reply::Wheels).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::Verify { quarantine } => verify_store(store, quarantine).map(Reply::Verified).unwrap_or_else(|e| Reply::Err(format!("{e:#}"))),
     }

@@ -21,11 +21,11 @@ use feas_format::oci::Descriptor;
 use feas_format::Kind;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
-use crate::cli::ClientKind;
+use crate::cli::{ClientKind, PushArgs};
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
 use crate::store::meta::{Rule, Trees};
-use crate::store::{Changes, Meta, Removal, Store, StoreError};
+use crate::store::{Changes, Meta, Paths, Removal, Store, StoreError};
 
 /// What `mirror client-config` needs to ask the running mirror.
 pub struct ClientCtx<'a> {
@@ -40,6 +40,16 @@ pub struct ClientCtx<'a> {
 pub type RmTarget = (String, fn(&Store, &mut Removal, &str) -> Result<(), StoreError>);
 
 pub type ClientFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
+
+/// What an ecosystem's part of `mirror push` needs besides the arguments.
+pub struct PushCtx<'a> {
+    /// The store's files, which the bytes are read from.
+    pub paths: &'a Paths,
+    /// `--username` and the password from `--password-env`.
+    pub creds: Option<&'a (String, String)>,
+}
+
+pub type PushFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
 
 /// One ecosystem on the mirror side. Its module `<name>` (as `registry!` lists it) also
 /// declares `Trees` (its sled trees, with `store::meta::trees!`) and `RULES: Trees<Rule>` (what
@@ -86,6 +96,10 @@ pub trait Ecosystem {
     /// Writes (or prints) the client configuration for `kind`, one of `CLIENTS`.
     fn client_config<'a>(_kind: ClientKind, _ctx: ClientCtx<'a>) -> ClientFuture<'a> {
         Box::pin(async { unreachable!("an ecosystem with CLIENTS writes their config") })
+    }
+    /// `mirror push`: pushes its artifacts to the targets of its own that `args` names, if any.
+    fn push<'a>(_args: &'a PushArgs, _ctx: PushCtx<'a>) -> PushFuture<'a> {
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -152,7 +166,7 @@ macro_rules! parts {
         }
 
         /// The client config of the ecosystem that answers `kind`, `None` when none does (a kind
-        /// the generic code answers: registries, apt, pip, …).
+        /// the generic code answers: registries, pip, …).
         pub async fn client_config(kind: ClientKind, http: &reqwest::Client, url: &str, out: Option<&Path>) -> Option<anyhow::Result<()>> {
             $(
                 if <$e::$t as Ecosystem>::CLIENTS.contains(&kind) {
@@ -160,6 +174,12 @@ macro_rules! parts {
                 }
             )*
             None
+        }
+
+        /// Every ecosystem's part of `mirror push`, in registry order.
+        pub async fn push(args: &PushArgs, paths: &Paths, creds: Option<&(String, String)>) -> anyhow::Result<()> {
+            $( <$e::$t as Ecosystem>::push(args, PushCtx { paths, creds }).await?; )*
+            Ok(())
         }
 
         /// The ecosystem that imports `kind`, if one does (images are the generic walk's).

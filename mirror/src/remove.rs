@@ -16,7 +16,7 @@ use feas_format::oci::AnyManifest;
 use feas_format::Digest;
 
 use crate::import::validate_repo;
-use crate::store::{BlobStore, DebKey, ImportLock, Removal, Store, StoreError};
+use crate::store::{BlobStore, ImportLock, Removal, Store, StoreError};
 
 /// What `mirror rm` accepts, for error messages: the registry's forms and each ecosystem's.
 pub fn syntax() -> String {
@@ -61,10 +61,6 @@ enum Target {
         repo: String,
         digest: Digest,
     },
-    Debs {
-        id: String,
-        keys: Vec<DebKey>,
-    },
     Wheel {
         project: String,
         filename: String,
@@ -83,14 +79,6 @@ enum Target {
 
 /// An artifact name → what it is in this store; `None` when the store does not hold it.
 fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
-    if let Some(rest) = name.strip_prefix("apt/") {
-        if let Some((id, _)) = rest.split_once('/') {
-            let keys: Vec<DebKey> = store.apt_entries(id)?.into_iter().filter(|(_, _, n)| n == name).map(|(k, _, _)| k).collect();
-            if !keys.is_empty() {
-                return Ok(Some(Target::Debs { id: id.to_string(), keys }));
-            }
-        }
-    }
     let wheel = |filename: &str, project: Option<&str>| -> Result<Option<Target>, StoreError> {
         Ok(store.pypi_file(filename)?.filter(|w| project.is_none_or(|p| p == w.project)).map(|w| Target::Wheel { project: w.project, filename: w.filename }))
     };
@@ -195,17 +183,6 @@ pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, Remove
             Target::Manifest { repo, digest } => {
                 repos.entry(repo.clone()).or_default().1.insert(digest.clone());
             }
-            Target::Debs { id, keys } => {
-                r.eco.apt.debs.extend(keys.iter().cloned());
-                let gone: BTreeSet<&str> = keys.iter().map(|k| k.filename.as_str()).collect();
-                for f in gone {
-                    // The pool file goes with the last index entry that lists it.
-                    let still = store.apt_entries(id)?.iter().any(|(k, _, _)| k.filename == f && !r.eco.apt.debs.contains(k));
-                    if !still {
-                        r.eco.apt.pool.push((id.clone(), f.to_string()));
-                    }
-                }
-            }
             Target::Wheel { project, filename } => r.eco.pypi.push((project.clone(), filename.clone())),
             Target::File(f) => r.eco.files.push(f.clone()),
             Target::Owned { key, apply } => apply(store, &mut r, key)?,
@@ -217,7 +194,6 @@ pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, Remove
     for (repo, (tags, digests)) in &repos {
         prune_repo(store, repo, tags, digests, &claims, &mut r, &mut summary)?;
     }
-    r.eco.apt.pool.dedup();
     summary.generation = store.remove(&r)?;
     tracing::info!("removed {} artifact(s) and bundle name(s) {:?}; generation {}", summary.removed.len(), summary.bundles, summary.generation);
     Ok(summary)

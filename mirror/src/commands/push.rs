@@ -3,11 +3,11 @@
 
 use crate::cli::PushArgs;
 use crate::control::{self, Reply, Request};
-use crate::push::{push, push_apt, push_apt_nexus, push_pypi, Target};
+use crate::push::{push, push_pypi, Target};
 use crate::store::{Paths, Store};
 
 /// One request to the running server, or the same read on the store when none runs.
-async fn ask<T: Send + 'static>(store_dir: &std::path::Path, req: Request, pick: fn(Reply) -> Option<T>, local: fn(&Store) -> anyhow::Result<T>) -> anyhow::Result<T> {
+pub(crate) async fn ask<T: Send + 'static>(store_dir: &std::path::Path, req: Request, pick: fn(Reply) -> Option<T>, local: fn(&Store) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let dir = store_dir.to_path_buf();
     tokio::task::spawn_blocking(move || match control::request(&dir, req) {
         Some(Ok(Reply::Err(e))) => anyhow::bail!("the running mirror: {e}"),
@@ -44,30 +44,7 @@ pub async fn run(args: &PushArgs) -> anyhow::Result<()> {
             );
         }
     }
-    if let Some(url) = &args.apt {
-        let files = ask(&args.store, Request::AptFiles, |r| if let Reply::AptFiles(f) = r { Some(f) } else { None }, |s| Ok(crate::push::apt_files(s)?)).await?;
-        if files.is_empty() {
-            anyhow::bail!("the store at {} holds no Debian packages to push", args.store.display());
-        }
-        let s = push_apt(&paths, &files, url, args.apt_gpg_key.as_deref()).await?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&s)?);
-        } else {
-            eprintln!("{} deb(s) ({} bytes) published as {}", s.debs, s.bytes_uploaded, s.published.join(", "));
-        }
-    }
-    if let Some(url) = &args.apt_nexus {
-        let files = ask(&args.store, Request::AptFiles, |r| if let Reply::AptFiles(f) = r { Some(f) } else { None }, |s| Ok(crate::push::apt_files(s)?)).await?;
-        if files.is_empty() {
-            anyhow::bail!("the store at {} holds no Debian packages to push", args.store.display());
-        }
-        let s = push_apt_nexus(&paths, &files, url, creds.clone()).await?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&s)?);
-        } else {
-            eprintln!("{} deb(s) uploaded ({} bytes) to Nexus repository {}, {} already there", s.uploaded.len(), s.bytes_uploaded, s.repository, s.skipped.len());
-        }
-    }
+    crate::ecosystems::push(args, &paths, creds.as_ref()).await?;
     if let Some(url) = &args.pypi {
         let files = ask(&args.store, Request::Wheels, |r| if let Reply::Wheels(w) = r { Some(w) } else { None }, |s| Ok(control::all_wheels(s)?)).await?;
         if files.is_empty() {

@@ -57,20 +57,7 @@ fn page(st: &AppState) -> Result<String, StoreError> {
         let tags = if tags.is_empty() { "(by digest only)".to_string() } else { tags.iter().map(|t| esc(t)).collect::<Vec<_>>().join(", ") };
         body.push_str(&format!("<li><code>{}</code>: {tags}</li>\n", esc(&repo)));
     }
-    body.push_str("</ul>\n<h2>apt repositories</h2>\n<p>Signed with the key at <a href=\"/apt/key.gpg\">/apt/key.gpg</a>; <code>mirror client-config apt --url URL</code> prints a sources file.</p>\n<ul>\n");
-    for (id, suites) in st.store.apt_suites()? {
-        for (suite, info) in suites {
-            let comps: Vec<&str> = info.components.iter().map(String::as_str).collect();
-            let archs: Vec<&str> = info.architectures.iter().map(String::as_str).collect();
-            body.push_str(&format!(
-                "<li><code>deb /apt/{0}/ {1} {2}</code> ({3}) — <a href=\"/apt/{0}/dists/{1}/Release\">Release</a></li>\n",
-                esc(&id),
-                esc(&suite),
-                esc(&comps.join(" ")),
-                esc(&archs.join(", "))
-            ));
-        }
-    }
+    crate::ecosystems::home(st, &mut body)?;
     body.push_str(
         "</ul>\n<h2>Python packages</h2>\n<p><code>pip install --index-url http://THIS-HOST/pypi/simple/ …</code> — <a href=\"/pypi/simple/\">/pypi/simple/</a></p>\n<ul>\n",
     );

@@ -1,6 +1,5 @@
 //! One router per protocol, merged here on one listener.
 
-pub mod apt;
 pub mod files;
 pub mod helm;
 pub mod hf;
@@ -19,7 +18,7 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
-    pub apt: Arc<apt::AptState>,
+    pub apt: Arc<crate::ecosystems::apt::AptState>,
     /// Rendered simple pages, by store generation.
     pub pypi: Arc<pypi::PageCache>,
     /// Push configuration and upload sessions (`Default`: read-only).
@@ -32,7 +31,6 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(home::router())
         .merge(oci::router())
-        .merge(apt::router())
         .merge(pypi::router())
         .merge(files::router())
         .merge(crate::ecosystems::router())

@@ -22,7 +22,7 @@ mod remove;
 mod trees;
 
 pub use reach::References;
-pub(crate) use reach::{deb_name, names_no_blob, parts, Rule, Walker};
+pub(crate) use reach::{names_no_blob, parts, Rule, Walker};
 pub use remove::Removal;
 pub(crate) use trees::{trees, Trees};
 
@@ -114,39 +114,6 @@ pub struct HistoryRecord {
     pub artifacts: Vec<String>,
 }
 
-/// Where a deb is listed: one Packages index of one suite of one apt source.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DebKey {
-    pub id: String,
-    pub suite: String,
-    pub component: String,
-    /// The index's architecture (an `all` package is listed under each target architecture).
-    pub arch: String,
-    /// Path below `/apt/<id>/`, as the stanza's Filename says.
-    pub filename: String,
-}
-
-impl DebKey {
-    pub(crate) fn bytes(&self) -> Vec<u8> {
-        key(&[&self.id, &self.suite, &self.component, &self.arch, &self.filename])
-    }
-}
-
-/// A deb as its Packages index lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DebRecord {
-    /// The upstream's stanza, verbatim (it carries Filename, Size and SHA256).
-    pub stanza: String,
-    pub digest: Digest,
-    pub size: u64,
-    #[serde(default)]
-    pub codename: Option<String>,
-    #[serde(default)]
-    pub origin: Option<String>,
-    #[serde(default)]
-    pub label: Option<String>,
-}
-
 /// A Python distribution file as the simple index lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WheelRecord {
@@ -188,16 +155,6 @@ pub struct HfRecord {
     /// When it was first imported (RFC 3339): the mirror's `lastModified` for it.
     #[serde(default)]
     pub imported_at: String,
-}
-
-/// One suite of one apt source, as the stored debs describe it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct SuiteInfo {
-    pub codename: Option<String>,
-    pub origin: Option<String>,
-    pub label: Option<String>,
-    pub components: std::collections::BTreeSet<String>,
-    pub architectures: std::collections::BTreeSet<String>,
 }
 
 /// What one import writes, applied in a single transaction.
@@ -340,36 +297,6 @@ impl Meta {
 
     pub fn history(&self) -> Result<Vec<HistoryRecord>, StoreError> {
         self.t.history.iter().values().map(|v| decode("history", &v?)).collect()
-    }
-
-    /// Every apt source and suite held: id → suite → what it has.
-    pub fn apt_suites(&self) -> Result<BTreeMap<String, BTreeMap<String, SuiteInfo>>, StoreError> {
-        let mut out: BTreeMap<String, BTreeMap<String, SuiteInfo>> = BTreeMap::new();
-        for kv in self.t.eco.apt.debs.iter() {
-            let (k, v) = kv?;
-            let parts: Vec<&[u8]> = k.split(|b| *b == SEP).collect();
-            let [id, suite, component, arch, _] = parts[..] else { return Err(StoreError::Corrupt("apt key".into())) };
-            let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-            let info = out.entry(s(id)).or_default().entry(s(suite)).or_default();
-            info.components.insert(s(component));
-            info.architectures.insert(s(arch));
-            if info.codename.is_none() && info.origin.is_none() && info.label.is_none() {
-                let r: DebRecord = decode("apt", &v)?;
-                (info.codename, info.origin, info.label) = (r.codename, r.origin, r.label);
-            }
-        }
-        Ok(out)
-    }
-
-    /// The debs of one Packages index, sorted by Filename.
-    pub fn apt_packages(&self, id: &str, suite: &str, component: &str, arch: &str) -> Result<Vec<DebRecord>, StoreError> {
-        let prefix = key(&[id, suite, component, arch, ""]);
-        self.t.eco.apt.debs.scan_prefix(&prefix).values().map(|v| decode("apt", &v?)).collect()
-    }
-
-    /// The deb at `/apt/<id>/<filename>`.
-    pub fn apt_pool(&self, id: &str, filename: &str) -> Result<Option<(Digest, u64)>, StoreError> {
-        self.t.eco.apt.pool.get(key(&[id, filename]))?.map(|v| decode("apt_pool", &v)).transpose()
     }
 
     /// Projects with at least one file, sorted.

@@ -1,9 +1,14 @@
-//! The apt trees and what they keep alive.
+//! What the store keeps of a deb (where it is listed, its stanza), the apt trees, what they
+//! keep alive, and how the routes, `rm` and `push` read them.
 
-use feas_format::Digest;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::store::meta::{deb_name, decode, parts, trees, Rule, Walker};
-use crate::store::{DebKey, DebRecord, Meta, StoreError};
+use serde::{Deserialize, Serialize};
+
+use feas_format::{deb, Digest};
+
+use crate::store::meta::{decode, key, parts, trees, Rule, Walker};
+use crate::store::{Meta, StoreError};
 
 trees! {
     pub struct Trees {
@@ -12,6 +17,49 @@ trees! {
         /// `id \0 filename` → deb digest, for `/apt/<id>/pool/…`.
         pool = "apt_pool",
     }
+}
+
+/// Where a deb is listed: one Packages index of one suite of one apt source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DebKey {
+    pub id: String,
+    pub suite: String,
+    pub component: String,
+    /// The index's architecture (an `all` package is listed under each target architecture).
+    pub arch: String,
+    /// Path below `/apt/<id>/`, as the stanza's Filename says.
+    pub filename: String,
+}
+
+impl DebKey {
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        key(&[&self.id, &self.suite, &self.component, &self.arch, &self.filename])
+    }
+}
+
+/// A deb as its Packages index lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DebRecord {
+    /// The upstream's stanza, verbatim (it carries Filename, Size and SHA256).
+    pub stanza: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default)]
+    pub codename: Option<String>,
+    #[serde(default)]
+    pub origin: Option<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// One suite of one apt source, as the stored debs describe it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SuiteInfo {
+    pub codename: Option<String>,
+    pub origin: Option<String>,
+    pub label: Option<String>,
+    pub components: BTreeSet<String>,
+    pub architectures: BTreeSet<String>,
 }
 
 /// What `rm` deletes from the apt trees.
@@ -42,4 +90,63 @@ fn pool(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
         w.blob(&d, &format!("apt/{id}/{}", filename.rsplit('/').next().unwrap_or(filename)));
     }
     Ok(())
+}
+
+impl Meta {
+    /// Every apt source and suite held: id → suite → what it has.
+    pub fn apt_suites(&self) -> Result<BTreeMap<String, BTreeMap<String, SuiteInfo>>, StoreError> {
+        let mut out: BTreeMap<String, BTreeMap<String, SuiteInfo>> = BTreeMap::new();
+        for kv in self.t.eco.apt.debs.iter() {
+            let (k, v) = kv?;
+            let p = parts(&k);
+            let [id, suite, component, arch, _] = &p[..] else { return Err(StoreError::Corrupt("apt key".into())) };
+            let info = out.entry(id.clone()).or_default().entry(suite.clone()).or_default();
+            info.components.insert(component.clone());
+            info.architectures.insert(arch.clone());
+            if info.codename.is_none() && info.origin.is_none() && info.label.is_none() {
+                let r: DebRecord = decode("apt", &v)?;
+                (info.codename, info.origin, info.label) = (r.codename, r.origin, r.label);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The debs of one Packages index, sorted by Filename.
+    pub fn apt_packages(&self, id: &str, suite: &str, component: &str, arch: &str) -> Result<Vec<DebRecord>, StoreError> {
+        let prefix = key(&[id, suite, component, arch, ""]);
+        self.t.eco.apt.debs.scan_prefix(&prefix).values().map(|v| decode("apt", &v?)).collect()
+    }
+
+    /// The deb at `/apt/<id>/<filename>`.
+    pub fn apt_pool(&self, id: &str, filename: &str) -> Result<Option<(Digest, u64)>, StoreError> {
+        self.t.eco.apt.pool.get(key(&[id, filename]))?.map(|v| decode("apt_pool", &v)).transpose()
+    }
+
+    /// Every deb of one apt source with its key and its name as the import gives it
+    /// (`apt/<id>/<package>_<version>_<arch>.deb`).
+    pub fn apt_entries(&self, id: &str) -> Result<Vec<(DebKey, DebRecord, String)>, StoreError> {
+        self.t
+            .eco
+            .apt
+            .debs
+            .scan_prefix(key(&[id, ""]))
+            .map(|kv| {
+                let (k, v) = kv?;
+                let p = parts(&k);
+                let [id, suite, component, arch, filename] = &p[..] else { return Err(StoreError::Corrupt("apt key".into())) };
+                let rec: DebRecord = decode("apt", &v)?;
+                let name = deb_name(id, &rec, filename);
+                Ok((DebKey { id: id.clone(), suite: suite.clone(), component: component.clone(), arch: arch.clone(), filename: filename.clone() }, rec, name))
+            })
+            .collect()
+    }
+}
+
+/// `apt/<id>/<package>_<version>_<arch>.deb`, as the import names a deb.
+pub(crate) fn deb_name(id: &str, r: &DebRecord, filename: &str) -> String {
+    let f = |k: &str| deb::field(&r.stanza, k);
+    match (f("Package"), f("Version"), f("Architecture")) {
+        (Some(p), Some(v), Some(a)) => format!("apt/{id}/{}", deb::deb_file_name(p, v, a)),
+        _ => format!("apt/{id}/{}", filename.rsplit('/').next().unwrap_or(filename)),
+    }
 }

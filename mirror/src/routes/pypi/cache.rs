@@ -1,7 +1,7 @@
 //! Rendered simple pages, kept until the store's generation changes. A project with 5,000
 //! files costs ~10 ms of sled reads, JSON decoding and formatting per page (bench/serve.sh:
 //! 68 req/s against nginx's 777 for the same bytes); a kept page costs a lookup. Per server,
-//! in `AppState`, as apt's rendered suites are.
+//! in `AppState`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -6,11 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use feas_format::deb;
 use feas_format::oci::AnyManifest;
 use feas_format::Digest;
 
-use super::{decode, unix_now, BundleRecord, DebRecord, Meta, Trees, PUSH_GRACE, SEP};
+use super::{decode, unix_now, BundleRecord, Meta, Trees, PUSH_GRACE, SEP};
 use crate::store::{BlobStore, Paths, StoreError};
 
 /// The import refuses manifests larger than this, so none in the store is.
@@ -195,15 +194,6 @@ fn referrers(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
         w.manifest(&desc.digest, &format!("{repo}@{}", desc.digest));
     }
     Ok(())
-}
-
-/// `apt/<id>/<package>_<version>_<arch>.deb`, as the import names a deb.
-pub(crate) fn deb_name(id: &str, r: &DebRecord, filename: &str) -> String {
-    let f = |k: &str| deb::field(&r.stanza, k);
-    match (f("Package"), f("Version"), f("Architecture")) {
-        (Some(p), Some(v), Some(a)) => format!("apt/{id}/{}", deb::deb_file_name(p, v, a)),
-        _ => format!("apt/{id}/{}", filename.rsplit('/').next().unwrap_or(filename)),
-    }
 }
 
 fn bundles(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {

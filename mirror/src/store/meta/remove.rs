@@ -9,7 +9,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use feas_format::oci::Descriptor;
 use feas_format::Digest;
 
-use super::{decode, key, push_mark, DebKey, DebRecord, Meta, Trees, GENERATION, SEP};
+use super::{decode, key, push_mark, Meta, Trees, GENERATION, SEP};
 use crate::store::StoreError;
 
 /// Keys to delete, tree by tree.
@@ -130,25 +130,6 @@ impl Meta {
                 let subject = k[prefix.len()..].split(|b| *b == SEP).next().and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse().ok());
                 let subject = subject.ok_or_else(|| StoreError::Corrupt(format!("referrer key in {repo}")))?;
                 Ok((subject, decode("referrers", &v)?))
-            })
-            .collect()
-    }
-
-    /// Every deb of one apt source with its key and its name as the import gives it
-    /// (`apt/<id>/<package>_<version>_<arch>.deb`).
-    pub fn apt_entries(&self, id: &str) -> Result<Vec<(DebKey, DebRecord, String)>, StoreError> {
-        self.t
-            .eco
-            .apt
-            .debs
-            .scan_prefix(key(&[id, ""]))
-            .map(|kv| {
-                let (k, v) = kv?;
-                let p: Vec<String> = k.split(|b| *b == SEP).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
-                let [id, suite, component, arch, filename] = &p[..] else { return Err(StoreError::Corrupt("apt key".into())) };
-                let rec: DebRecord = decode("apt", &v)?;
-                let name = super::deb_name(id, &rec, filename);
-                Ok((DebKey { id: id.clone(), suite: suite.clone(), component: component.clone(), arch: arch.clone(), filename: filename.clone() }, rec, name))
             })
             .collect()
     }

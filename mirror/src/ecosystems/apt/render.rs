@@ -6,7 +6,7 @@ use std::io::Write;
 
 use feas_format::Digest;
 
-use crate::store::{DebRecord, SuiteInfo};
+use super::{DebRecord, SuiteInfo};
 
 /// Everything under `dists/<suite>/`, keyed by path below it.
 pub struct Rendered {

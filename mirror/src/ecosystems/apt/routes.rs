@@ -4,9 +4,6 @@
 //! bundles carrying the same suite merge: the indexes are rendered from everything stored,
 //! once per store generation.
 
-mod render;
-mod signer;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -18,11 +15,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 
-use super::range::{self, FileError};
-use super::AppState;
-use crate::store::{Store, StoreError, SuiteInfo};
-use render::Rendered;
-pub use signer::Signer;
+use super::render::{self, Rendered};
+use super::signer::{self, Signer};
+use super::SuiteInfo;
+use crate::routes::home::esc;
+use crate::routes::range::{self, FileError};
+use crate::routes::AppState;
+use crate::store::{Store, StoreError};
 
 /// (id, suite) → (the store generation it was rendered at, its indexes).
 type RenderCache = HashMap<(String, String), (u64, Arc<Rendered>)>;
@@ -183,6 +182,26 @@ async fn listing(State(st): State<AppState>, method: Method) -> R {
     Ok(bytes_response(body, "application/json", head))
 }
 
+/// Its section of `/`: each suite as a sources line. Like every section of the page, it
+/// starts by closing the list before it, and leaves its own open.
+pub(super) fn home(st: &AppState, out: &mut String) -> Result<(), StoreError> {
+    out.push_str("</ul>\n<h2>apt repositories</h2>\n<p>Signed with the key at <a href=\"/apt/key.gpg\">/apt/key.gpg</a>; <code>mirror client-config apt --url URL</code> prints a sources file.</p>\n<ul>\n");
+    for (id, suites) in st.store.apt_suites()? {
+        for (suite, info) in suites {
+            let comps: Vec<&str> = info.components.iter().map(String::as_str).collect();
+            let archs: Vec<&str> = info.architectures.iter().map(String::as_str).collect();
+            out.push_str(&format!(
+                "<li><code>deb /apt/{0}/ {1} {2}</code> ({3}) — <a href=\"/apt/{0}/dists/{1}/Release\">Release</a></li>\n",
+                esc(&id),
+                esc(&suite),
+                esc(&comps.join(" ")),
+                esc(&archs.join(", "))
+            ));
+        }
+    }
+    Ok(())
+}
+
 async fn dispatch(State(st): State<AppState>, req: Request) -> R {
     let head = check_method(req.method())?;
     // apt percent-encodes `+` and `~` in file names (jq_1.6-2.1%2bdeb12u2_amd64.deb).
@@ -243,7 +262,8 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Changes, DebKey, DebRecord};
+    use crate::ecosystems::apt::{DebKey, DebRecord};
+    use crate::store::Changes;
     use feas_format::Digest;
 
     /// A store holding apt source `t`, suite `stable`, with `n` packages.
