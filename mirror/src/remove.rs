@@ -69,7 +69,6 @@ enum Target {
         project: String,
         filename: String,
     },
-    File(String),
     /// An ecosystem's own: `apply` adds `key` to the removal (`Ecosystem::rm_target`).
     Owned {
         key: String,
@@ -97,11 +96,6 @@ fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
     if let Some((project, filename)) = name.strip_prefix("pypi/").and_then(|r| r.split_once('/')) {
         if let Some(t) = wheel(filename, Some(project))? {
             return Ok(Some(t));
-        }
-    }
-    if let Some(f) = name.strip_prefix("files/") {
-        if store.raw_file(f)?.is_some() {
-            return Ok(Some(Target::File(f.to_string())));
         }
     }
     if let Some((repo, commit)) = name.strip_prefix("hf/").and_then(|r| r.rsplit_once('@')) {
@@ -207,7 +201,6 @@ pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, Remove
                 }
             }
             Target::Wheel { project, filename } => r.eco.pypi.push((project.clone(), filename.clone())),
-            Target::File(f) => r.eco.files.push(f.clone()),
             Target::Owned { key, apply } => apply(store, &mut r, key)?,
             Target::Hf { repo, commit } => r.eco.hf.push((repo.clone(), commit.clone())),
         }

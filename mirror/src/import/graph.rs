@@ -83,10 +83,6 @@ pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, GraphError> {
                 walk_wheel(top, lookup, &mut plan).map_err(entry)?;
                 continue;
             }
-            Kind::File => {
-                walk_file(top, lookup, &mut plan).map_err(entry)?;
-                continue;
-            }
             // A chart is also an OCI artifact in its repository: on to the generic walk.
             Kind::Helm => walk_helm(top, lookup, &mut plan).map_err(entry)?,
             Kind::Hf => {
@@ -317,24 +313,6 @@ fn walk_hf(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Grap
     plan.changes.eco.hf.push(crate::store::HfRecord { repo: cfg.repo, commit: cfg.commit, revisions: cfg.revisions, files: cfg.files, imported_at: String::new() });
     plan.changes.envelopes.push((name.clone(), top.digest.clone()));
     plan.artifacts.push(name);
-    Ok(())
-}
-
-/// A raw file: manifest → one layer, served under its title.
-fn walk_file(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
-    let Some(bytes) = read_doc(top, MAX_MANIFEST, "file", lookup, plan)? else { return Ok(()) };
-    let m = AnyManifest::parse(&bytes).map_err(|e| json("file manifest is not an OCI manifest".into(), e))?;
-    let [layer] = &m.layers[..] else { return Err(rule("a file artifact has exactly one layer")) };
-    let name = layer.annotations.get(feas_format::oci::ANNOTATION_TITLE).ok_or_else(|| rule("the file layer has no title"))?;
-    if !feas_format::names::valid_file_name(name) {
-        return Err(rule(format!("file name {name:?} cannot be served")));
-    }
-    for d in [Some(layer), m.config.as_ref()].into_iter().flatten() {
-        check_layer(d, "file", lookup, plan)?;
-    }
-    plan.changes.eco.files.push((name.clone(), layer.digest.clone(), layer.size));
-    plan.changes.envelopes.push((format!("files/{name}"), top.digest.clone()));
-    plan.artifacts.push(format!("files/{name}"));
     Ok(())
 }
 

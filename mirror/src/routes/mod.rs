@@ -1,7 +1,6 @@
 //! One router per protocol, merged here on one listener.
 
 pub mod apt;
-pub mod files;
 pub mod helm;
 pub mod hf;
 pub mod home;
@@ -34,7 +33,6 @@ pub fn router(state: AppState) -> Router {
         .merge(oci::router())
         .merge(apt::router())
         .merge(pypi::router())
-        .merge(files::router())
         .merge(crate::ecosystems::router())
         .merge(helm::router())
         .merge(hf::router())

@@ -394,25 +394,6 @@ impl Meta {
         self.t.eco.pypi.files.get(filename.as_bytes())?.map(|v| decode("pypi_files", &v)).transpose()
     }
 
-    /// Raw files held, sorted by name.
-    pub fn raw_files(&self) -> Result<Vec<(String, Digest, u64)>, StoreError> {
-        self.t
-            .eco
-            .files
-            .files
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                let (d, n): (Digest, u64) = decode("files", &v)?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), d, n))
-            })
-            .collect()
-    }
-
-    pub fn raw_file(&self, name: &str) -> Result<Option<(Digest, u64)>, StoreError> {
-        self.t.eco.files.files.get(name.as_bytes())?.map(|v| decode("files", &v)).transpose()
-    }
-
     /// Helm charts held, sorted by name then version (string order).
     pub fn charts(&self) -> Result<Vec<HelmRecord>, StoreError> {
         self.t.eco.helm.charts.iter().values().map(|v| decode("helm", &v?)).collect()
