@@ -90,7 +90,7 @@ pub enum Reply {
     Collected(GcSummary),
     Verified(VerifyReport),
     Tags(Vec<(String, String, feas_format::Digest)>),
-    Wheels(Vec<crate::store::WheelRecord>),
+    Wheels(Vec<crate::ecosystems::pypi::WheelRecord>),
     AptFiles(Vec<crate::push::AptFile>),
     Err(String),
 }
@@ -223,7 +223,7 @@ pub fn request_import(store_dir: &Path, req: ImportRequest) -> Option<Result<Imp
 }
 
 /// Every wheel and sdist the store holds.
-pub fn all_wheels(store: &Store) -> Result<Vec<crate::store::WheelRecord>, crate::store::StoreError> {
+pub fn all_wheels(store: &Store) -> Result<Vec<crate::ecosystems::pypi::WheelRecord>, crate::store::StoreError> {
     let mut out = Vec::new();
     for p in store.pypi_projects()? {
         out.extend(store.pypi_files(&p)?);

@@ -77,7 +77,9 @@ pub trait Ecosystem {
     fn router() -> Router<AppState> {
         Router::new()
     }
-    /// Its section of the home page `/` (HTML, names escaped with `routes::home::esc`).
+    /// Its section of the home page `/` (HTML, names escaped with `routes::home::esc`). Like
+    /// every section after the first, it starts by closing the list the one before left open
+    /// (`</ul>`) and leaves its own open.
     fn home(_st: &AppState, _out: &mut String) -> Result<(), StoreError> {
         Ok(())
     }

@@ -228,7 +228,7 @@ fn pyversion(filename: &str) -> String {
 }
 
 /// Upload every file to a legacy-upload endpoint (`POST URL` with `:action=file_upload`).
-pub async fn push_pypi(paths: &Paths, files: &[crate::store::WheelRecord], url: &str, creds: Option<(String, String)>) -> Result<PypiPushSummary, PushError> {
+pub async fn push_pypi(paths: &Paths, files: &[crate::ecosystems::pypi::WheelRecord], url: &str, creds: Option<(String, String)>) -> Result<PypiPushSummary, PushError> {
     let client = client(url)?;
     let mut s = PypiPushSummary::default();
     for w in files {

@@ -65,10 +65,6 @@ enum Target {
         id: String,
         keys: Vec<DebKey>,
     },
-    Wheel {
-        project: String,
-        filename: String,
-    },
     /// An ecosystem's own: `apply` adds `key` to the removal (`Ecosystem::rm_target`).
     Owned {
         key: String,
@@ -88,14 +84,6 @@ fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
             if !keys.is_empty() {
                 return Ok(Some(Target::Debs { id: id.to_string(), keys }));
             }
-        }
-    }
-    let wheel = |filename: &str, project: Option<&str>| -> Result<Option<Target>, StoreError> {
-        Ok(store.pypi_file(filename)?.filter(|w| project.is_none_or(|p| p == w.project)).map(|w| Target::Wheel { project: w.project, filename: w.filename }))
-    };
-    if let Some((project, filename)) = name.strip_prefix("pypi/").and_then(|r| r.split_once('/')) {
-        if let Some(t) = wheel(filename, Some(project))? {
-            return Ok(Some(t));
         }
     }
     if let Some((repo, commit)) = name.strip_prefix("hf/").and_then(|r| r.rsplit_once('@')) {
@@ -125,9 +113,6 @@ fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
             }
         }
         return Ok(None);
-    }
-    if !name.contains('/') {
-        return wheel(name, None);
     }
     Ok(None)
 }
@@ -200,7 +185,6 @@ pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, Remove
                     }
                 }
             }
-            Target::Wheel { project, filename } => r.eco.pypi.push((project.clone(), filename.clone())),
             Target::Owned { key, apply } => apply(store, &mut r, key)?,
             Target::Hf { repo, commit } => r.eco.hf.push((repo.clone(), commit.clone())),
         }
