@@ -21,11 +21,11 @@ use feas_format::oci::Descriptor;
 use feas_format::Kind;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
-use crate::cli::ClientKind;
+use crate::cli::{ClientKind, PushArgs};
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
 use crate::store::meta::{Rule, Trees};
-use crate::store::{Changes, Meta, Removal, Store, StoreError};
+use crate::store::{Changes, Meta, Paths, Removal, Store, StoreError};
 
 /// What `mirror client-config` needs to ask the running mirror.
 pub struct ClientCtx<'a> {
@@ -40,6 +40,14 @@ pub struct ClientCtx<'a> {
 pub type RmTarget = (String, fn(&Store, &mut Removal, &str) -> Result<(), StoreError>);
 
 pub type ClientFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
+
+/// What `mirror push` gives an ecosystem's push.
+pub struct PushCtx<'a> {
+    pub args: &'a PushArgs,
+    pub paths: &'a Paths,
+    /// `--username`, and the password `--password-env` names.
+    pub creds: Option<(String, String)>,
+}
 
 /// One ecosystem on the mirror side. Its module `<name>` (as `registry!` lists it) also
 /// declares `Trees` (its sled trees, with `store::meta::trees!`) and `RULES: Trees<Rule>` (what
@@ -88,6 +96,10 @@ pub trait Ecosystem {
     /// Writes (or prints) the client configuration for `kind`, one of `CLIENTS`.
     fn client_config<'a>(_kind: ClientKind, _ctx: ClientCtx<'a>) -> ClientFuture<'a> {
         Box::pin(async { unreachable!("an ecosystem with CLIENTS writes their config") })
+    }
+    /// `mirror push`: pushes its artifacts where its own flags in `ctx.args` say, when given.
+    fn push<'a>(_ctx: PushCtx<'a>) -> ClientFuture<'a> {
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -162,6 +174,12 @@ macro_rules! parts {
                 }
             )*
             None
+        }
+
+        /// Every ecosystem's `mirror push`, in registry order.
+        pub async fn push(args: &PushArgs, paths: &Paths, creds: Option<(String, String)>) -> anyhow::Result<()> {
+            $( <$e::$t as Ecosystem>::push(PushCtx { args, paths, creds: creds.clone() }).await?; )*
+            Ok(())
         }
 
         /// The ecosystem that imports `kind`, if one does (images are the generic walk's).

@@ -1,10 +1,12 @@
-//! Python distributions: the PEP 503/691 simple index at `/pypi/`, and the pip and uv client
-//! config.
+//! Python distributions: the PEP 503/691 simple index at `/pypi/`, `mirror push --pypi`, and
+//! the pip and uv client config.
 
 mod import;
+mod push;
 pub mod routes;
 mod store;
 
+pub use push::{all_wheels, PypiPushSummary};
 pub use routes::PageCache;
 pub(crate) use store::RULES;
 pub use store::{Trees, WheelRecord};
@@ -17,7 +19,7 @@ use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
 
-use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, RmTarget};
+use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, PushCtx, RmTarget};
 use crate::cli::ClientKind;
 use crate::commands::client_config::write_or_print;
 use crate::import::graph::{GraphError, Lookup, Plan};
@@ -104,6 +106,10 @@ impl Ecosystem for Pypi {
                 _ => unreachable!("pypi answers only its CLIENTS"),
             }
         })
+    }
+
+    fn push<'a>(ctx: PushCtx<'a>) -> ClientFuture<'a> {
+        Box::pin(push::run(ctx))
     }
 }
 
