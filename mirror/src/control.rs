@@ -90,7 +90,7 @@ pub enum Reply {
     Collected(GcSummary),
     Verified(VerifyReport),
     Tags(Vec<(String, String, feas_format::Digest)>),
-    Wheels(Vec<crate::store::WheelRecord>),
+    Wheels(Vec<crate::ecosystems::pypi::WheelRecord>),
     AptFiles(Vec<crate::ecosystems::apt::push::AptFile>),
     Err(String),
 }
@@ -184,7 +184,7 @@ fn answer(store: &Store, trust_files: &[PathBuf], req: Request) -> Reply {
         }
         Request::Tags => store.all_tags().map(Reply::Tags).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::AptFiles => crate::ecosystems::apt::push::files(store).map(Reply::AptFiles).unwrap_or_else(|e| Reply::Err(e.to_string())),
-        Request::Wheels => all_wheels(store).map(Reply::Wheels).unwrap_or_else(|e| Reply::Err(e.to_string())),
+        Request::Wheels => crate::ecosystems::pypi::all_wheels(store).map(Reply::Wheels).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::Verify { quarantine } => verify_store(store, quarantine).map(Reply::Verified).unwrap_or_else(|e| Reply::Err(format!("{e:#}"))),
     }
 }
@@ -220,15 +220,6 @@ pub fn request_import(store_dir: &Path, req: ImportRequest) -> Option<Result<Imp
         Ok(other) => Err(unexpected(store_dir, &other)),
         Err(e) => Err(e),
     })
-}
-
-/// Every wheel and sdist the store holds.
-pub fn all_wheels(store: &Store) -> Result<Vec<crate::store::WheelRecord>, crate::store::StoreError> {
-    let mut out = Vec::new();
-    for p in store.pypi_projects()? {
-        out.extend(store.pypi_files(&p)?);
-    }
-    Ok(out)
 }
 
 /// The inventory from a server running on this store; `None` when none answers.

@@ -41,15 +41,13 @@ pub type RmTarget = (String, fn(&Store, &mut Removal, &str) -> Result<(), StoreE
 
 pub type ClientFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
 
-/// What an ecosystem's part of `mirror push` needs besides the arguments.
+/// What `mirror push` gives an ecosystem's push.
 pub struct PushCtx<'a> {
-    /// The store's files, which the bytes are read from.
+    pub args: &'a PushArgs,
     pub paths: &'a Paths,
-    /// `--username` and the password from `--password-env`.
-    pub creds: Option<&'a (String, String)>,
+    /// `--username`, and the password `--password-env` names.
+    pub creds: Option<(String, String)>,
 }
-
-pub type PushFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
 
 /// One ecosystem on the mirror side. Its module `<name>` (as `registry!` lists it) also
 /// declares `Trees` (its sled trees, with `store::meta::trees!`) and `RULES: Trees<Rule>` (what
@@ -87,7 +85,9 @@ pub trait Ecosystem {
     fn router() -> Router<AppState> {
         Router::new()
     }
-    /// Its section of the home page `/` (HTML, names escaped with `routes::home::esc`).
+    /// Its section of the home page `/` (HTML, names escaped with `routes::home::esc`). Like
+    /// every section after the first, it starts by closing the list the one before left open
+    /// (`</ul>`) and leaves its own open.
     fn home(_st: &AppState, _out: &mut String) -> Result<(), StoreError> {
         Ok(())
     }
@@ -97,8 +97,8 @@ pub trait Ecosystem {
     fn client_config<'a>(_kind: ClientKind, _ctx: ClientCtx<'a>) -> ClientFuture<'a> {
         Box::pin(async { unreachable!("an ecosystem with CLIENTS writes their config") })
     }
-    /// `mirror push`: pushes its artifacts to the targets of its own that `args` names, if any.
-    fn push<'a>(_args: &'a PushArgs, _ctx: PushCtx<'a>) -> PushFuture<'a> {
+    /// `mirror push`: pushes its artifacts where its own flags in `ctx.args` say, when given.
+    fn push<'a>(_ctx: PushCtx<'a>) -> ClientFuture<'a> {
         Box::pin(async { Ok(()) })
     }
 }
@@ -176,9 +176,9 @@ macro_rules! parts {
             None
         }
 
-        /// Every ecosystem's part of `mirror push`, in registry order.
-        pub async fn push(args: &PushArgs, paths: &Paths, creds: Option<&(String, String)>) -> anyhow::Result<()> {
-            $( <$e::$t as Ecosystem>::push(args, PushCtx { paths, creds }).await?; )*
+        /// Every ecosystem's `mirror push`, in registry order.
+        pub async fn push(args: &PushArgs, paths: &Paths, creds: Option<(String, String)>) -> anyhow::Result<()> {
+            $( <$e::$t as Ecosystem>::push(PushCtx { args, paths, creds: creds.clone() }).await?; )*
             Ok(())
         }
 

@@ -4,8 +4,6 @@
 //! from a repository pushed earlier in the run, manifests put byte for byte (digests unchanged).
 //! An index carried for some of its platforms goes as it is (a sparse index); for a registry
 //! that refuses one, `--sparse-index rewrite` puts an index of the carried platforms instead.
-//! `mirror push --pypi URL`: every wheel and sdist through the upload API twine uses (Nexus
-//! pypi-hosted, pypiserver), a file the target already has counted as skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -206,68 +204,6 @@ fn read_manifest(paths: &Paths, d: &Digest) -> Result<(Vec<u8>, AnyManifest), Pu
     let bytes = crate::store::BlobStore::read_small(&p, MAX_MANIFEST).map_err(|_| PushError::Store(format!("manifest {d}")))?;
     let m = AnyManifest::parse(&bytes).map_err(|_| PushError::Store(format!("manifest {d}")))?;
     Ok((bytes, m))
-}
-
-#[derive(Debug, Default, Serialize)]
-pub struct PypiPushSummary {
-    pub uploaded: Vec<String>,
-    pub skipped: Vec<String>,
-    pub bytes_uploaded: u64,
-}
-
-/// The `pyversion` field twine sends: the wheel's python tag, `source` for an sdist.
-fn pyversion(filename: &str) -> String {
-    match filename.strip_suffix(".whl") {
-        Some(stem) => stem.rsplit('-').nth(2).unwrap_or("py3").to_string(),
-        None => "source".into(),
-    }
-}
-
-/// Upload every file to a legacy-upload endpoint (`POST URL` with `:action=file_upload`).
-pub async fn push_pypi(paths: &Paths, files: &[crate::store::WheelRecord], url: &str, creds: Option<(String, String)>) -> Result<PypiPushSummary, PushError> {
-    let client = client(url)?;
-    let mut s = PypiPushSummary::default();
-    for w in files {
-        let (body, _) = file_body(&paths.blob(&w.digest), || format!("{} ({})", w.filename, w.digest)).await?;
-        let part = reqwest::multipart::Part::stream_with_length(body, w.size).file_name(w.filename.clone()).mime_str("application/octet-stream").map_err(|e| PushError::Http {
-            what: "upload".into(),
-            url: url.into(),
-            detail: e.to_string(),
-        })?;
-        let form = reqwest::multipart::Form::new()
-            .text(":action", "file_upload")
-            .text("protocol_version", "1")
-            .text("metadata_version", "2.1")
-            .text("name", w.project.clone())
-            .text("version", w.version.clone())
-            .text("filetype", if w.filename.ends_with(".whl") { "bdist_wheel" } else { "sdist" })
-            .text("pyversion", pyversion(&w.filename))
-            .text("sha256_digest", w.digest.hex().to_string())
-            .part("content", part);
-        let mut req = client.post(url).multipart(form);
-        if let Some((u, p)) = &creds {
-            req = req.basic_auth(u, Some(p));
-        }
-        let resp = req.send().await.map_err(|e| PushError::Http { what: format!("uploading {}", w.filename), url: url.into(), detail: e.to_string() })?;
-        match resp.status() {
-            st if st.is_success() => {
-                s.bytes_uploaded += w.size;
-                s.uploaded.push(w.filename.clone());
-            }
-            // pypiserver says 409, Warehouse-like servers 400 "File already exists".
-            StatusCode::CONFLICT => s.skipped.push(w.filename.clone()),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(PushError::Unauthorized { url: url.into() }),
-            st => {
-                let text = resp.text().await.unwrap_or_default();
-                if st == StatusCode::BAD_REQUEST && text.to_ascii_lowercase().contains("already exist") {
-                    s.skipped.push(w.filename.clone());
-                } else {
-                    return Err(PushError::Http { what: format!("uploading {}", w.filename), url: url.into(), detail: format!("HTTP {st}: {}", text.trim()) });
-                }
-            }
-        }
-    }
-    Ok(s)
 }
 
 /// Push `tags` (repo, tag, digest) from the store's files to the target.

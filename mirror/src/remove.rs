@@ -61,11 +61,6 @@ enum Target {
         repo: String,
         digest: Digest,
     },
-    Wheel {
-        project: String,
-        filename: String,
-    },
-    File(String),
     /// An ecosystem's own: `apply` adds `key` to the removal (`Ecosystem::rm_target`).
     Owned {
         key: String,
@@ -79,19 +74,6 @@ enum Target {
 
 /// An artifact name → what it is in this store; `None` when the store does not hold it.
 fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
-    let wheel = |filename: &str, project: Option<&str>| -> Result<Option<Target>, StoreError> {
-        Ok(store.pypi_file(filename)?.filter(|w| project.is_none_or(|p| p == w.project)).map(|w| Target::Wheel { project: w.project, filename: w.filename }))
-    };
-    if let Some((project, filename)) = name.strip_prefix("pypi/").and_then(|r| r.split_once('/')) {
-        if let Some(t) = wheel(filename, Some(project))? {
-            return Ok(Some(t));
-        }
-    }
-    if let Some(f) = name.strip_prefix("files/") {
-        if store.raw_file(f)?.is_some() {
-            return Ok(Some(Target::File(f.to_string())));
-        }
-    }
     if let Some((repo, commit)) = name.strip_prefix("hf/").and_then(|r| r.rsplit_once('@')) {
         if store.hf_model(repo, commit)?.is_some() {
             return Ok(Some(Target::Hf { repo: repo.to_string(), commit: commit.to_string() }));
@@ -119,9 +101,6 @@ fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
             }
         }
         return Ok(None);
-    }
-    if !name.contains('/') {
-        return wheel(name, None);
     }
     Ok(None)
 }
@@ -183,8 +162,6 @@ pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, Remove
             Target::Manifest { repo, digest } => {
                 repos.entry(repo.clone()).or_default().1.insert(digest.clone());
             }
-            Target::Wheel { project, filename } => r.eco.pypi.push((project.clone(), filename.clone())),
-            Target::File(f) => r.eco.files.push(f.clone()),
             Target::Owned { key, apply } => apply(store, &mut r, key)?,
             Target::Hf { repo, commit } => r.eco.hf.push((repo.clone(), commit.clone())),
         }

@@ -49,8 +49,6 @@ pub async fn run(args: &ClientConfigArgs) -> anyhow::Result<()> {
             reg::write(out, &files, ca, "containerd: copy containerd/certs.d/* to /etc/containerd/certs.d/ and push with `ctr images push --hosts-dir /etc/containerd/certs.d --user USER …`; podman/buildah/skopeo: copy containers/registries.conf.d/60-mirror-push.conf to /etc/containers/registries.conf.d/ and containers/auth.json to $XDG_RUNTIME_DIR/containers/auth.json (or run `podman login`)")
         }
         ClientKind::Docker => reg::write(out, &[reg::docker(url)?], ca, "on each Docker host: merge docker/daemon.json into /etc/docker/daemon.json (with a private CA: mirror-ca.crt to /etc/docker/certs.d/<host:port>/ca.crt), restart dockerd"),
-        ClientKind::Pip => write_or_print(args.out.as_deref(), "pip/pip.conf", &pip_conf(url), "on each client: /etc/pip.conf (or PIP_CONFIG_FILE=…)"),
-        ClientKind::Uv => write_or_print(args.out.as_deref(), "uv/uv.toml", &uv_toml(url), "on each client: ~/.config/uv/uv.toml or /etc/uv/uv.toml (or UV_CONFIG_FILE=…)"),
         ClientKind::Helm => write_or_print(args.out.as_deref(), "helm/helm-mirror.sh", &helm_sh(url)?, "run it where helm runs"),
         ClientKind::Hf => write_or_print(args.out.as_deref(), "hf/hf.env", &hf_env(url), "on each client: `. hf.env` (or put the lines in /etc/environment or the service's environment)"),
         _ => unreachable!("an ecosystem's own client config answered above"),
@@ -64,15 +62,6 @@ pub fn helm_sh(url: &str) -> anyhow::Result<String> {
     Ok(format!(
         "#!/bin/sh\n# Helm against the mirror: as a chart repository ...\nhelm repo add mirror {url}/helm\nhelm repo update mirror\nhelm search repo mirror/\n# ... or pull a chart from the mirror's OCI registry:\n#   helm pull oci://{host}/charts/NAME --version VERSION{plain}\n#   helm install RELEASE oci://{host}/charts/NAME --version VERSION{plain}\n"
     ))
-}
-
-/// pip reads `index-url` from `[global]`; no extra index, so nothing can leak past the gap.
-pub fn pip_conf(url: &str) -> String {
-    format!("# pip.conf: /etc/pip.conf, ~/.config/pip/pip.conf, or PIP_CONFIG_FILE. Env alternative: PIP_INDEX_URL={url}/pypi/simple/\n[global]\nindex-url = {url}/pypi/simple/\n")
-}
-
-pub fn uv_toml(url: &str) -> String {
-    format!("# uv.toml: ~/.config/uv/uv.toml or /etc/uv/uv.toml, or UV_CONFIG_FILE. Env alternative: UV_DEFAULT_INDEX={url}/pypi/simple/ (older uv: UV_INDEX_URL)\n[[index]]\nname = \"mirror\"\nurl = \"{url}/pypi/simple/\"\ndefault = true\n")
 }
 
 /// huggingface_hub (and transformers, diffusers, sentence-transformers through it) reads

@@ -3,10 +3,11 @@
 
 use crate::cli::PushArgs;
 use crate::control::{self, Reply, Request};
-use crate::push::{push, push_pypi, Target};
+use crate::push::{push, Target};
 use crate::store::{Paths, Store};
 
-/// One request to the running server, or the same read on the store when none runs.
+/// One request to the running server, or the same read on the store when none runs (also
+/// for the ecosystems' own pushes).
 pub(crate) async fn ask<T: Send + 'static>(store_dir: &std::path::Path, req: Request, pick: fn(Reply) -> Option<T>, local: fn(&Store) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let dir = store_dir.to_path_buf();
     tokio::task::spawn_blocking(move || match control::request(&dir, req) {
@@ -44,18 +45,5 @@ pub async fn run(args: &PushArgs) -> anyhow::Result<()> {
             );
         }
     }
-    crate::ecosystems::push(args, &paths, creds.as_ref()).await?;
-    if let Some(url) = &args.pypi {
-        let files = ask(&args.store, Request::Wheels, |r| if let Reply::Wheels(w) = r { Some(w) } else { None }, |s| Ok(control::all_wheels(s)?)).await?;
-        if files.is_empty() {
-            anyhow::bail!("the store at {} holds no Python packages to push", args.store.display());
-        }
-        let s = push_pypi(&paths, &files, url, creds).await?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&s)?);
-        } else {
-            eprintln!("{} file(s) uploaded ({} bytes), {} already there", s.uploaded.len(), s.bytes_uploaded, s.skipped.len());
-        }
-    }
-    Ok(())
+    crate::ecosystems::push(args, &paths, creds).await
 }

@@ -9,13 +9,12 @@ use feas_format::bundle::annotations;
 use feas_format::digest::InvalidDigest;
 use feas_format::kind::UnknownKind;
 use feas_format::oci::{AnyManifest, Descriptor};
-use feas_format::pypi::{self as pyfmt, WheelConfig};
 use feas_format::{Digest, Kind};
 
 use feas_format::names::safe_segment;
 
 use crate::ecosystems::Next;
-use crate::store::{BlobStore, Changes, ManifestRecord, StoreError, WheelRecord};
+use crate::store::{BlobStore, Changes, ManifestRecord, StoreError};
 
 /// Why index.json cannot be imported. Each names the artifact and what is wrong with it; the
 /// import puts the bundle's path in front.
@@ -74,14 +73,6 @@ pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, GraphError> {
         // No kind annotation: an image, as the first bundles wrote them.
         let kind = top.annotations.get(annotations::KIND).map(|k| k.parse::<Kind>()).transpose().map_err(|e| entry(e.into()))?;
         match kind.unwrap_or(Kind::Image) {
-            Kind::Wheel => {
-                walk_wheel(top, lookup, &mut plan).map_err(entry)?;
-                continue;
-            }
-            Kind::File => {
-                walk_file(top, lookup, &mut plan).map_err(entry)?;
-                continue;
-            }
             // A chart is also an OCI artifact in its repository: on to the generic walk.
             Kind::Helm => walk_helm(top, lookup, &mut plan).map_err(entry)?,
             Kind::Hf => {
@@ -256,61 +247,6 @@ fn walk_hf(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), Grap
         check_layer(layer, "hf", lookup, plan)?;
     }
     plan.changes.eco.hf.push(crate::store::HfRecord { repo: cfg.repo, commit: cfg.commit, revisions: cfg.revisions, files: cfg.files, imported_at: String::new() });
-    plan.changes.envelopes.push((name.clone(), top.digest.clone()));
-    plan.artifacts.push(name);
-    Ok(())
-}
-
-/// A raw file: manifest → one layer, served under its title.
-fn walk_file(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
-    let Some(bytes) = read_doc(top, MAX_MANIFEST, "file", lookup, plan)? else { return Ok(()) };
-    let m = AnyManifest::parse(&bytes).map_err(|e| json("file manifest is not an OCI manifest".into(), e))?;
-    let [layer] = &m.layers[..] else { return Err(rule("a file artifact has exactly one layer")) };
-    let name = layer.annotations.get(feas_format::oci::ANNOTATION_TITLE).ok_or_else(|| rule("the file layer has no title"))?;
-    if !feas_format::names::valid_file_name(name) {
-        return Err(rule(format!("file name {name:?} cannot be served")));
-    }
-    for d in [Some(layer), m.config.as_ref()].into_iter().flatten() {
-        check_layer(d, "file", lookup, plan)?;
-    }
-    plan.changes.eco.files.push((name.clone(), layer.digest.clone(), layer.size));
-    plan.changes.envelopes.push((format!("files/{name}"), top.digest.clone()));
-    plan.artifacts.push(format!("files/{name}"));
-    Ok(())
-}
-
-/// A Python distribution: manifest → config (`WheelConfig`) + the file (+ its METADATA).
-fn walk_wheel(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
-    let Some(bytes) = read_doc(top, MAX_MANIFEST, "pypi", lookup, plan)? else { return Ok(()) };
-    let m = AnyManifest::parse(&bytes).map_err(|e| json("pypi manifest is not an OCI manifest".into(), e))?;
-    let Some(config) = &m.config else { return Err(rule("a pypi artifact needs a config")) };
-    if config.media_type != pyfmt::CONFIG_MEDIA_TYPE {
-        return Err(rule(format!("pypi config has media type {}, expected {}", config.media_type, pyfmt::CONFIG_MEDIA_TYPE)));
-    }
-    let Some(cfg) = read_doc(config, 1 << 20, "pypi", lookup, plan)? else { return Ok(()) };
-    let cfg: WheelConfig = serde_json::from_slice(&cfg).map_err(|e| json("pypi config".into(), e))?;
-    let name = format!("pypi/{}/{}", cfg.project, cfg.filename);
-    let bad = |e: String| rule(format!("{name}: {e}"));
-    if cfg.project.is_empty() || pyfmt::normalize(&cfg.project) != cfg.project {
-        return Err(bad("project name is not normalized".into()));
-    }
-    if cfg.filename.is_empty() || cfg.filename.contains(['/', '\\']) || cfg.filename.starts_with('.') {
-        return Err(bad("unsafe file name".into()));
-    }
-    let file = m.layers.iter().find(|l| l.media_type == pyfmt::FILE_MEDIA_TYPE).ok_or_else(|| bad("no file layer".into()))?;
-    let meta = m.layers.iter().find(|l| l.media_type == pyfmt::METADATA_MEDIA_TYPE);
-    for l in std::iter::once(file).chain(meta) {
-        check_layer(l, "pypi", lookup, plan)?;
-    }
-    plan.changes.eco.pypi.push(WheelRecord {
-        project: cfg.project.clone(),
-        version: cfg.version.clone(),
-        filename: cfg.filename.clone(),
-        digest: file.digest.clone(),
-        size: file.size,
-        requires_python: cfg.requires_python.clone(),
-        metadata: meta.map(|l| (l.digest.clone(), l.size)),
-    });
     plan.changes.envelopes.push((name.clone(), top.digest.clone()));
     plan.artifacts.push(name);
     Ok(())

@@ -58,14 +58,6 @@ fn page(st: &AppState) -> Result<String, StoreError> {
         body.push_str(&format!("<li><code>{}</code>: {tags}</li>\n", esc(&repo)));
     }
     crate::ecosystems::home(st, &mut body)?;
-    body.push_str(
-        "</ul>\n<h2>Python packages</h2>\n<p><code>pip install --index-url http://THIS-HOST/pypi/simple/ …</code> — <a href=\"/pypi/simple/\">/pypi/simple/</a></p>\n<ul>\n",
-    );
-    for project in st.store.pypi_projects()? {
-        let mut versions: Vec<String> = st.store.pypi_files(&project)?.into_iter().map(|f| f.version).collect();
-        versions.dedup();
-        body.push_str(&format!("<li><a href=\"/pypi/simple/{0}/\">{0}</a>: {1}</li>\n", esc(&project), esc(&versions.join(", "))));
-    }
     body.push_str("</ul>\n<h2>Helm charts</h2>\n<p><code>helm repo add mirror http://THIS-HOST/helm</code> (<a href=\"/helm/index.yaml\">index.yaml</a>), or <code>helm pull oci://THIS-HOST/charts/NAME --version V</code></p>\n<ul>\n");
     for c in st.store.charts()? {
         body.push_str(&format!("<li><a href=\"/helm/charts/{0}\">{1} {2}</a></li>\n", esc(&super::helm::archive_name(&c)), esc(&c.name), esc(&c.version)));

@@ -1,12 +1,10 @@
 //! One router per protocol, merged here on one listener.
 
-pub mod files;
 pub mod helm;
 pub mod hf;
 pub mod home;
 pub mod oci;
 pub mod origin;
-pub mod pypi;
 pub mod range;
 
 use std::sync::Arc;
@@ -20,7 +18,7 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub apt: Arc<crate::ecosystems::apt::AptState>,
     /// Rendered simple pages, by store generation.
-    pub pypi: Arc<pypi::PageCache>,
+    pub pypi: Arc<crate::ecosystems::pypi::PageCache>,
     /// Push configuration and upload sessions (`Default`: read-only).
     pub uploads: Arc<oci::push::Uploads>,
     /// Where clients reach the mirror, for absolute URLs in answers.
@@ -28,13 +26,5 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(home::router())
-        .merge(oci::router())
-        .merge(pypi::router())
-        .merge(files::router())
-        .merge(crate::ecosystems::router())
-        .merge(helm::router())
-        .merge(hf::router())
-        .with_state(state)
+    Router::new().merge(home::router()).merge(oci::router()).merge(crate::ecosystems::router()).merge(helm::router()).merge(hf::router()).with_state(state)
 }

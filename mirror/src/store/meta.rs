@@ -26,7 +26,7 @@ pub(crate) use reach::{names_no_blob, parts, Rule, Walker};
 pub use remove::Removal;
 pub(crate) use trees::{trees, Trees};
 
-const SEP: u8 = 0;
+pub(crate) const SEP: u8 = 0;
 const GENERATION: &[u8] = b"generation";
 
 /// How long gc keeps a pushed blob that no manifest references yet: a client pushes every
@@ -112,21 +112,6 @@ pub struct HistoryRecord {
     pub blobs_added: usize,
     pub bytes_added: u64,
     pub artifacts: Vec<String>,
-}
-
-/// A Python distribution file as the simple index lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WheelRecord {
-    pub project: String,
-    pub version: String,
-    pub filename: String,
-    pub digest: Digest,
-    pub size: u64,
-    #[serde(default)]
-    pub requires_python: Option<String>,
-    /// Its core metadata file (PEP 658), for wheels.
-    #[serde(default)]
-    pub metadata: Option<(Digest, u64)>,
 }
 
 /// A Helm chart version: Chart.yaml's fields (from the chart's OCI config), the archive, and
@@ -297,47 +282,6 @@ impl Meta {
 
     pub fn history(&self) -> Result<Vec<HistoryRecord>, StoreError> {
         self.t.history.iter().values().map(|v| decode("history", &v?)).collect()
-    }
-
-    /// Projects with at least one file, sorted.
-    pub fn pypi_projects(&self) -> Result<Vec<String>, StoreError> {
-        let mut out: Vec<String> = Vec::new();
-        for k in self.t.eco.pypi.projects.iter().keys() {
-            let k = k?;
-            let p = String::from_utf8_lossy(k.split(|b| *b == SEP).next().unwrap_or_default()).into_owned();
-            if out.last() != Some(&p) {
-                out.push(p);
-            }
-        }
-        Ok(out)
-    }
-
-    /// A project's files, sorted by file name.
-    pub fn pypi_files(&self, project: &str) -> Result<Vec<WheelRecord>, StoreError> {
-        self.t.eco.pypi.projects.scan_prefix(key(&[project, ""])).values().map(|v| decode("pypi", &v?)).collect()
-    }
-
-    pub fn pypi_file(&self, filename: &str) -> Result<Option<WheelRecord>, StoreError> {
-        self.t.eco.pypi.files.get(filename.as_bytes())?.map(|v| decode("pypi_files", &v)).transpose()
-    }
-
-    /// Raw files held, sorted by name.
-    pub fn raw_files(&self) -> Result<Vec<(String, Digest, u64)>, StoreError> {
-        self.t
-            .eco
-            .files
-            .files
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                let (d, n): (Digest, u64) = decode("files", &v)?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), d, n))
-            })
-            .collect()
-    }
-
-    pub fn raw_file(&self, name: &str) -> Result<Option<(Digest, u64)>, StoreError> {
-        self.t.eco.files.files.get(name.as_bytes())?.map(|v| decode("files", &v)).transpose()
     }
 
     /// Helm charts held, sorted by name then version (string order).

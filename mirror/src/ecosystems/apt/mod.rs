@@ -22,8 +22,8 @@ use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
 
-use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, PushCtx, PushFuture, RmTarget};
-use crate::cli::{ClientKind, PushArgs};
+use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, PushCtx, RmTarget};
+use crate::cli::ClientKind;
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
 use crate::store::meta::{json, key, Trees as AllTrees};
@@ -94,8 +94,8 @@ impl Ecosystem for Apt {
         Box::pin(client::apt(http, url, out))
     }
 
-    fn push<'a>(args: &'a PushArgs, PushCtx { paths, creds }: PushCtx<'a>) -> PushFuture<'a> {
-        Box::pin(push::run(args, paths, creds))
+    fn push<'a>(PushCtx { args, paths, creds }: PushCtx<'a>) -> ClientFuture<'a> {
+        Box::pin(async move { push::run(args, paths, creds.as_ref()).await })
     }
 }
 

@@ -1,30 +1,25 @@
 //! Plain files: `/files/<name>`.
 
+mod import;
+pub mod routes;
+mod store;
+
+pub use store::Trees;
+pub(crate) use store::RULES;
+
 use std::convert::Infallible;
 
+use axum::Router;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
-use feas_format::Digest;
+use feas_format::oci::Descriptor;
+use feas_format::{Digest, Kind};
 
-use super::{Ecosystem, Prepared};
-use crate::store::meta::{json, trees, Rule, Trees as AllTrees, Walker};
-use crate::store::{Changes, Meta, Removal, StoreError};
-
-trees! {
-    pub struct Trees {
-        /// `name` → (digest, size), for `/files/<name>`.
-        files,
-    }
-}
-
-pub(crate) const RULES: Trees<Rule> = Trees { files: reach };
-
-fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for (name, d, _) in m.raw_files()? {
-        w.blob(&d, &format!("files/{name}"));
-    }
-    Ok(())
-}
+use super::{Ecosystem, Next, Prepared, RmTarget};
+use crate::import::graph::{GraphError, Lookup, Plan};
+use crate::routes::AppState;
+use crate::store::meta::{json, Trees as AllTrees};
+use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 pub struct Files;
 
@@ -33,6 +28,13 @@ impl Ecosystem for Files {
     type Changes = Vec<(String, Digest, u64)>;
     /// names
     type Removal = Vec<String>;
+
+    const KINDS: &'static [Kind] = &[Kind::File];
+
+    fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError> {
+        import::walk(top, lookup, plan)?;
+        Ok(Next::Done)
+    }
 
     fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         for (name, d, n) in &c.eco.files {
@@ -53,5 +55,22 @@ impl Ecosystem for Files {
             need(m.t.eco.files.files.contains_key(name.as_bytes())?, format!("file {name}"));
         }
         Ok(())
+    }
+
+    fn rm_target(store: &Store, name: &str) -> Result<Option<RmTarget>, StoreError> {
+        let Some(f) = name.strip_prefix("files/") else { return Ok(None) };
+        match store.raw_file(f)? {
+            Some(_) => Ok(Some((f.to_string(), |_, r, f| {
+                r.eco.files.push(f.to_string());
+                Ok(())
+            }))),
+            None => Ok(None),
+        }
+    }
+
+    const RM_SYNTAX: &'static [&'static str] = &["files/<name>"];
+
+    fn router() -> Router<AppState> {
+        routes::router()
     }
 }

@@ -1,17 +1,31 @@
-//! Python distributions: the PEP 503/691 simple index at `/pypi/`.
+//! Python distributions: the PEP 503/691 simple index at `/pypi/`, `mirror push --pypi`, and
+//! the pip and uv client config.
 
+mod import;
+mod push;
+pub mod routes;
 mod store;
 
-pub use store::Trees;
+pub use push::{all_wheels, PypiPushSummary};
+pub use routes::PageCache;
 pub(crate) use store::RULES;
+pub use store::{Trees, WheelRecord};
 
 use std::convert::Infallible;
 
+use axum::Router;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
-use super::{Ecosystem, Prepared};
+use feas_format::oci::Descriptor;
+use feas_format::Kind;
+
+use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, PushCtx, RmTarget};
+use crate::cli::ClientKind;
+use crate::commands::client_config::write_or_print;
+use crate::import::graph::{GraphError, Lookup, Plan};
+use crate::routes::AppState;
 use crate::store::meta::{json, key, Trees as AllTrees};
-use crate::store::{Changes, Meta, Removal, StoreError, WheelRecord};
+use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 pub struct Pypi;
 
@@ -19,6 +33,13 @@ impl Ecosystem for Pypi {
     type Changes = Vec<WheelRecord>;
     /// (project, filename)
     type Removal = Vec<(String, String)>;
+
+    const KINDS: &'static [Kind] = &[Kind::Wheel];
+
+    fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError> {
+        import::walk(top, lookup, plan)?;
+        Ok(Next::Done)
+    }
 
     fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         let t = &t.eco.pypi;
@@ -44,5 +65,89 @@ impl Ecosystem for Pypi {
             need(t.projects.contains_key(key(&[&w.project, &w.filename]))? && t.files.contains_key(w.filename.as_bytes())?, format!("pypi file {}", w.filename));
         }
         Ok(())
+    }
+
+    /// `pypi/<project>/<file>`, or the bare file name. A name with `/` or `@` is never a bare
+    /// file name: `@` is the registry's `REPO@DIGEST`, which `rm` tried before the bare name
+    /// when it resolved them itself. The key is `<project>/<file>` (neither holds a `/`).
+    fn rm_target(store: &Store, name: &str) -> Result<Option<RmTarget>, StoreError> {
+        let (project, filename) = match name.strip_prefix("pypi/").and_then(|r| r.split_once('/')) {
+            Some((p, f)) => (Some(p), f),
+            None if !name.contains(['/', '@']) => (None, name),
+            None => return Ok(None),
+        };
+        match store.pypi_file(filename)?.filter(|w| project.is_none_or(|p| p == w.project)) {
+            Some(w) => Ok(Some((format!("{}/{}", w.project, w.filename), |_, r, key| {
+                let (project, filename) = key.split_once('/').expect("the key rm_target made");
+                r.eco.pypi.push((project.to_string(), filename.to_string()));
+                Ok(())
+            }))),
+            None => Ok(None),
+        }
+    }
+
+    const RM_SYNTAX: &'static [&'static str] = &["pypi/<project>/<file> (or the bare wheel/sdist file name)"];
+
+    fn router() -> Router<AppState> {
+        routes::router()
+    }
+
+    fn home(st: &AppState, out: &mut String) -> Result<(), StoreError> {
+        routes::home(&st.store, out)
+    }
+
+    const CLIENTS: &'static [ClientKind] = &[ClientKind::Pip, ClientKind::Uv];
+
+    fn client_config<'a>(kind: ClientKind, ClientCtx { url, out, .. }: ClientCtx<'a>) -> ClientFuture<'a> {
+        Box::pin(async move {
+            match kind {
+                ClientKind::Pip => write_or_print(out, "pip/pip.conf", &pip_conf(url), "on each client: /etc/pip.conf (or PIP_CONFIG_FILE=…)"),
+                ClientKind::Uv => write_or_print(out, "uv/uv.toml", &uv_toml(url), "on each client: ~/.config/uv/uv.toml or /etc/uv/uv.toml (or UV_CONFIG_FILE=…)"),
+                _ => unreachable!("pypi answers only its CLIENTS"),
+            }
+        })
+    }
+
+    fn push<'a>(ctx: PushCtx<'a>) -> ClientFuture<'a> {
+        Box::pin(push::run(ctx))
+    }
+}
+
+/// pip reads `index-url` from `[global]`; no extra index, so nothing can leak past the gap.
+pub fn pip_conf(url: &str) -> String {
+    format!("# pip.conf: /etc/pip.conf, ~/.config/pip/pip.conf, or PIP_CONFIG_FILE. Env alternative: PIP_INDEX_URL={url}/pypi/simple/\n[global]\nindex-url = {url}/pypi/simple/\n")
+}
+
+pub fn uv_toml(url: &str) -> String {
+    format!("# uv.toml: ~/.config/uv/uv.toml or /etc/uv/uv.toml, or UV_CONFIG_FILE. Env alternative: UV_DEFAULT_INDEX={url}/pypi/simple/ (older uv: UV_INDEX_URL)\n[[index]]\nname = \"mirror\"\nurl = \"{url}/pypi/simple/\"\ndefault = true\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use feas_format::Digest;
+
+    use super::*;
+    use crate::ecosystems::EcoChanges;
+    use crate::remove::{remove, RemoveError};
+
+    fn wheel(project: &str, filename: &str) -> WheelRecord {
+        let digest = Digest::sha256_of(filename.as_bytes());
+        WheelRecord { project: project.into(), version: "1.0".into(), filename: filename.into(), digest, size: 1, requires_python: None, metadata: None }
+    }
+
+    /// `rm` takes a file as `pypi/<project>/<file>` or by its bare name; a name with `@` is the
+    /// registry's `REPO@DIGEST` form, never a bare file name.
+    #[test]
+    fn rm_names_a_file_with_its_project_or_bare() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let files = vec![wheel("six", "six-1.0-py3-none-any.whl"), wheel("odd", "odd@1.0.tar.gz")];
+        store.commit(&Changes { eco: EcoChanges { pypi: files, ..Default::default() }, ..Changes::default() }).unwrap();
+        for unknown in ["pypi/other/six-1.0-py3-none-any.whl", "pypi/six", "odd@1.0.tar.gz"] {
+            assert!(matches!(remove(&store, &[unknown.into()]), Err(RemoveError::Unknown(_))), "{unknown}");
+        }
+        let s = remove(&store, &["six-1.0-py3-none-any.whl".into(), "pypi/odd/odd@1.0.tar.gz".into()]).unwrap();
+        assert_eq!(s.removed, ["pypi/odd/odd@1.0.tar.gz", "six-1.0-py3-none-any.whl"]);
+        assert!(store.pypi_projects().unwrap().is_empty() && store.pypi_file("six-1.0-py3-none-any.whl").unwrap().is_none());
     }
 }

@@ -1,7 +1,12 @@
-//! The PyPI trees and what they keep alive.
+//! What the store keeps of a Python distribution, the PyPI trees, what they keep alive, and
+//! how the routes read them.
 
-use crate::store::meta::{decode, trees, Rule, Walker};
-use crate::store::{Meta, StoreError, WheelRecord};
+use serde::{Deserialize, Serialize};
+
+use feas_format::Digest;
+
+use crate::store::meta::{decode, key, trees, Rule, Walker, SEP};
+use crate::store::{Meta, StoreError};
 
 trees! {
     pub struct Trees {
@@ -13,6 +18,45 @@ trees! {
 }
 
 pub(crate) const RULES: Trees<Rule> = Trees { projects, files };
+
+/// A Python distribution file as the simple index lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WheelRecord {
+    pub project: String,
+    pub version: String,
+    pub filename: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default)]
+    pub requires_python: Option<String>,
+    /// Its core metadata file (PEP 658), for wheels.
+    #[serde(default)]
+    pub metadata: Option<(Digest, u64)>,
+}
+
+impl Meta {
+    /// Projects with at least one file, sorted.
+    pub fn pypi_projects(&self) -> Result<Vec<String>, StoreError> {
+        let mut out: Vec<String> = Vec::new();
+        for k in self.t.eco.pypi.projects.iter().keys() {
+            let k = k?;
+            let p = String::from_utf8_lossy(k.split(|b| *b == SEP).next().unwrap_or_default()).into_owned();
+            if out.last() != Some(&p) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A project's files, sorted by file name.
+    pub fn pypi_files(&self, project: &str) -> Result<Vec<WheelRecord>, StoreError> {
+        self.t.eco.pypi.projects.scan_prefix(key(&[project, ""])).values().map(|v| decode("pypi", &v?)).collect()
+    }
+
+    pub fn pypi_file(&self, filename: &str) -> Result<Option<WheelRecord>, StoreError> {
+        self.t.eco.pypi.files.get(filename.as_bytes())?.map(|v| decode("pypi_files", &v)).transpose()
+    }
+}
 
 fn wheel(w: &mut Walker, r: &WheelRecord) {
     let name = format!("pypi/{}/{}", r.project, r.filename);

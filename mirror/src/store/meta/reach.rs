@@ -250,7 +250,7 @@ mod tests {
                 tags: vec![("r/a".into(), "1".into(), md.clone())],
                 manifests: vec![("r/a".into(), md.clone(), ManifestRecord::new("x", m.len() as u64)), ("r/a".into(), absent.clone(), ManifestRecord::new("x", 1))],
                 eco: crate::ecosystems::EcoChanges {
-                    pypi: vec![crate::store::WheelRecord {
+                    pypi: vec![crate::ecosystems::pypi::WheelRecord {
                         project: "p".into(),
                         version: "1".into(),
                         filename: "p-1-py3-none-any.whl".into(),

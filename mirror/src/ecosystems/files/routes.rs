@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 
-use super::range::{self, FileError};
-use super::AppState;
+use crate::routes::range::{self, FileError};
+use crate::routes::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/files", any(listing)).route("/files/", any(listing)).route("/files/{name}", any(file))

@@ -17,9 +17,11 @@ use axum::Router;
 
 use feas_format::pypi::normalize;
 
-use super::range::{self, FileError};
-use super::AppState;
-use crate::store::{Store, StoreError, WheelRecord};
+use super::WheelRecord;
+use crate::routes::home::esc;
+use crate::routes::range::{self, FileError};
+use crate::routes::AppState;
+use crate::store::{Store, StoreError};
 
 const JSON: &str = "application/vnd.pypi.simple.v1+json";
 const HTML: &str = "application/vnd.pypi.simple.v1+html";
@@ -63,10 +65,6 @@ fn page(body: Bytes, content_type: &'static str, head: bool) -> Response {
     r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     r.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
     r
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
@@ -127,6 +125,19 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
         };
     }
     plain(StatusCode::NOT_FOUND, format!("{path}: not part of the PyPI index (see /pypi/simple/)"))
+}
+
+/// Its section of the home page `/`: each project with its versions.
+pub(super) fn home(store: &Store, out: &mut String) -> Result<(), StoreError> {
+    out.push_str(
+        "</ul>\n<h2>Python packages</h2>\n<p><code>pip install --index-url http://THIS-HOST/pypi/simple/ …</code> — <a href=\"/pypi/simple/\">/pypi/simple/</a></p>\n<ul>\n",
+    );
+    for project in store.pypi_projects()? {
+        let mut versions: Vec<String> = store.pypi_files(&project)?.into_iter().map(|f| f.version).collect();
+        versions.dedup();
+        out.push_str(&format!("<li><a href=\"/pypi/simple/{0}/\">{0}</a>: {1}</li>\n", esc(&project), esc(&versions.join(", "))));
+    }
+    Ok(())
 }
 
 /// The root listing (`project` empty) or a project's page, kept until the store changes;
