@@ -52,19 +52,8 @@ pub async fn run(args: &ClientConfigArgs) -> anyhow::Result<()> {
         ClientKind::Docker => reg::write(out, &[reg::docker(url)?], ca, "on each Docker host: merge docker/daemon.json into /etc/docker/daemon.json (with a private CA: mirror-ca.crt to /etc/docker/certs.d/<host:port>/ca.crt), restart dockerd"),
         ClientKind::Pip => write_or_print(args.out.as_deref(), "pip/pip.conf", &pip_conf(url), "on each client: /etc/pip.conf (or PIP_CONFIG_FILE=…)"),
         ClientKind::Uv => write_or_print(args.out.as_deref(), "uv/uv.toml", &uv_toml(url), "on each client: ~/.config/uv/uv.toml or /etc/uv/uv.toml (or UV_CONFIG_FILE=…)"),
-        ClientKind::Helm => write_or_print(args.out.as_deref(), "helm/helm-mirror.sh", &helm_sh(url)?, "run it where helm runs"),
-        ClientKind::Hf => write_or_print(args.out.as_deref(), "hf/hf.env", &hf_env(url), "on each client: `. hf.env` (or put the lines in /etc/environment or the service's environment)"),
         _ => unreachable!("an ecosystem's own client config answered above"),
     }
-}
-
-/// Helm: the HTTP repository, and the OCI form (plain HTTP unless the mirror serves TLS).
-pub fn helm_sh(url: &str) -> anyhow::Result<String> {
-    let host = url.split_once("://").map(|(_, h)| h).context("--url must be http://HOST[:PORT] or https://…")?;
-    let plain = if url.starts_with("http://") { " --plain-http" } else { "" };
-    Ok(format!(
-        "#!/bin/sh\n# Helm against the mirror: as a chart repository ...\nhelm repo add mirror {url}/helm\nhelm repo update mirror\nhelm search repo mirror/\n# ... or pull a chart from the mirror's OCI registry:\n#   helm pull oci://{host}/charts/NAME --version VERSION{plain}\n#   helm install RELEASE oci://{host}/charts/NAME --version VERSION{plain}\n"
-    ))
 }
 
 /// pip reads `index-url` from `[global]`; no extra index, so nothing can leak past the gap.
@@ -74,18 +63,6 @@ pub fn pip_conf(url: &str) -> String {
 
 pub fn uv_toml(url: &str) -> String {
     format!("# uv.toml: ~/.config/uv/uv.toml or /etc/uv/uv.toml, or UV_CONFIG_FILE. Env alternative: UV_DEFAULT_INDEX={url}/pypi/simple/ (older uv: UV_INDEX_URL)\n[[index]]\nname = \"mirror\"\nurl = \"{url}/pypi/simple/\"\ndefault = true\n")
-}
-
-/// huggingface_hub (and transformers, diffusers, sentence-transformers through it) reads
-/// HF_ENDPOINT; offline mode would stop it asking the mirror at all.
-pub fn hf_env(url: &str) -> String {
-    format!(
-        "# huggingface_hub / transformers: ask the mirror instead of huggingface.co.\n\
-         # Keep HF_HUB_OFFLINE unset (or 0): offline mode makes no requests, not even to the mirror.\n\
-         # Once a model is in the local cache (HF_HOME), HF_HUB_OFFLINE=1 uses it with the mirror down.\n\
-         export HF_ENDPOINT={url}/hf\n\
-         export HF_HUB_DISABLE_TELEMETRY=1\n"
-    )
 }
 
 pub(crate) fn write_or_print(out: Option<&Path>, rel: &str, text: &str, hint: &str) -> anyhow::Result<()> {

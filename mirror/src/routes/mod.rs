@@ -2,8 +2,6 @@
 
 pub mod apt;
 pub mod files;
-pub mod helm;
-pub mod hf;
 pub mod home;
 pub mod oci;
 pub mod origin;
@@ -29,14 +27,5 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(home::router())
-        .merge(oci::router())
-        .merge(apt::router())
-        .merge(pypi::router())
-        .merge(files::router())
-        .merge(crate::ecosystems::router())
-        .merge(helm::router())
-        .merge(hf::router())
-        .with_state(state)
+    Router::new().merge(home::router()).merge(oci::router()).merge(apt::router()).merge(pypi::router()).merge(files::router()).merge(crate::ecosystems::router()).with_state(state)
 }

@@ -15,9 +15,7 @@ use feas_format::Digest;
 
 pub use blobs::BlobStore;
 pub use lock::ImportLock;
-pub use meta::{
-    unix_now, BundleRecord, Changes, DebKey, DebRecord, HelmRecord, HfRecord, HistoryRecord, ManifestRecord, Meta, References, Removal, SuiteInfo, WheelRecord, PUSH_GRACE,
-};
+pub use meta::{unix_now, BundleRecord, Changes, DebKey, DebRecord, HistoryRecord, ManifestRecord, Meta, References, Removal, SuiteInfo, WheelRecord, PUSH_GRACE};
 pub use paths::Paths;
 
 #[derive(Debug, thiserror::Error)]
