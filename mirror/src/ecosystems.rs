@@ -10,6 +10,7 @@ pub mod hf;
 pub mod nltk;
 pub mod pypi;
 
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::fmt::Debug;
 use std::future::Future;
@@ -18,7 +19,7 @@ use std::pin::Pin;
 
 use axum::Router;
 use feas_format::oci::Descriptor;
-use feas_format::Kind;
+use feas_format::{Digest, Kind};
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 use crate::cli::{ClientKind, PushArgs};
@@ -63,6 +64,8 @@ pub trait Ecosystem {
     fn walk(_top: &Descriptor, _lookup: Lookup, _plan: &mut Plan) -> Result<Next, GraphError> {
         unreachable!("an ecosystem with KINDS walks them")
     }
+    /// Gives its records of an import `c` the time their bundle was made (`created`, RFC 3339).
+    fn set_bundle_created(_c: &mut Changes, _created: &str) {}
     /// An import's writes to its trees, in the import's one transaction.
     fn write(t: &Trees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible>;
     /// `rm`'s deletes from its trees, in the removal's one transaction. `pre` is what
@@ -81,6 +84,16 @@ pub trait Ecosystem {
     }
     /// How `mirror rm` names its artifacts (as `mirror import` prints them), for help and errors.
     const RM_SYNTAX: &'static [&'static str] = &[];
+    /// `mirror rm REPO:TAG`: the OCI tag its artifacts named with `tag` carry, when it is
+    /// spelled otherwise (a chart's version: OCI tags spell `+` as `_`).
+    fn oci_tag_alias(_tag: &str) -> Option<String> {
+        None
+    }
+    /// `mirror rm`: the manifests `gone` leave the OCI repository `repo`. Drops its records
+    /// served from them, and adds their names to `removed` (the summary's) unless named there.
+    fn remove_with_manifests(_store: &Store, _repo: &str, _gone: &BTreeSet<Digest>, _r: &mut Removal, _removed: &mut Vec<String>) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Its routes, merged on the one listener.
     fn router() -> Router<AppState> {
         Router::new()
@@ -207,6 +220,24 @@ macro_rules! parts {
         /// Every ecosystem's section of the home page, in registry order.
         pub fn home(st: &AppState, out: &mut String) -> Result<(), StoreError> {
             $( <$e::$t as Ecosystem>::home(st, out)?; )*
+            Ok(())
+        }
+
+        /// Every ecosystem's `set_bundle_created`.
+        pub fn set_bundle_created(c: &mut Changes, created: &str) {
+            $( <$e::$t as Ecosystem>::set_bundle_created(c, created); )*
+        }
+
+        /// `tag`, and every ecosystem's other spelling of it in OCI, in that order.
+        pub(crate) fn oci_tags(tag: &str) -> Vec<String> {
+            let mut out = vec![tag.to_string()];
+            $( out.extend(<$e::$t as Ecosystem>::oci_tag_alias(tag)); )*
+            out
+        }
+
+        /// Every ecosystem's `remove_with_manifests`.
+        pub(crate) fn remove_with_manifests(store: &Store, repo: &str, gone: &BTreeSet<Digest>, r: &mut Removal, removed: &mut Vec<String>) -> Result<(), StoreError> {
+            $( <$e::$t as Ecosystem>::remove_with_manifests(store, repo, gone, r, removed)?; )*
             Ok(())
         }
 

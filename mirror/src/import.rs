@@ -227,10 +227,7 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, trust: &Trust
         }),
         ..plan.changes
     };
-    // A chart's index.yaml `created` is when its bundle was made.
-    for c in &mut changes.eco.helm {
-        c.created = b.created.clone();
-    }
+    crate::ecosystems::set_bundle_created(&mut changes, &b.created);
     let generation = store.commit(&changes)?;
     tracing::info!("imported {} sequence {} from {shown}: {} blobs added ({bytes_added} bytes)", b.name, b.sequence, sink.staged.len());
     Ok(ImportSummary {

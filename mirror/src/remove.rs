@@ -66,19 +66,10 @@ enum Target {
         key: String,
         apply: fn(&Store, &mut Removal, &str) -> Result<(), StoreError>,
     },
-    Hf {
-        repo: String,
-        commit: String,
-    },
 }
 
 /// An artifact name → what it is in this store; `None` when the store does not hold it.
 fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
-    if let Some((repo, commit)) = name.strip_prefix("hf/").and_then(|r| r.rsplit_once('@')) {
-        if store.hf_model(repo, commit)?.is_some() {
-            return Ok(Some(Target::Hf { repo: repo.to_string(), commit: commit.to_string() }));
-        }
-    }
     if let Some((key, apply)) = crate::ecosystems::rm_target(store, name)? {
         return Ok(Some(Target::Owned { key, apply }));
     }
@@ -93,8 +84,8 @@ fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
     // The tag is after the last `:` that is not part of a `host:port/`.
     if let Some((repo, tag)) = name.rsplit_once(':').filter(|(r, t)| !t.contains('/') && r.contains('/')) {
         if validate_repo(repo).is_ok() {
-            // A chart may be named by its version; OCI tags spell `+` as `_`.
-            for tag in [tag.to_string(), feas_format::helm::oci_tag(tag)] {
+            // An ecosystem's artifact may be named with a tag OCI spells otherwise.
+            for tag in crate::ecosystems::oci_tags(tag) {
                 if store.tag(repo, &tag)?.is_some() {
                     return Ok(Some(Target::Tag { repo: repo.to_string(), tag }));
                 }
@@ -163,7 +154,6 @@ pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, Remove
                 repos.entry(repo.clone()).or_default().1.insert(digest.clone());
             }
             Target::Owned { key, apply } => apply(store, &mut r, key)?,
-            Target::Hf { repo, commit } => r.eco.hf.push((repo.clone(), commit.clone())),
         }
         r.envelopes.extend(store.envelopes_of(name)?.into_iter().map(|d| (name.clone(), d)));
         summary.removed.push(name.clone());
@@ -245,15 +235,7 @@ fn prune_repo(
     if !tags_left && held.iter().all(|d| gone.contains(d)) {
         r.repos.push(repo.to_string());
     }
-    if let Some(chart) = repo.strip_prefix("charts/") {
-        for c in store.charts()?.into_iter().filter(|c| c.name == chart && gone.contains(&c.manifest)) {
-            let name = format!("charts/{}:{}", c.name, c.version);
-            if !summary.removed.contains(&name) && !summary.removed.contains(&format!("charts/{}:{}", c.name, feas_format::helm::oci_tag(&c.version))) {
-                summary.removed.push(name);
-            }
-            r.eco.helm.push((c.name, c.version));
-        }
-    }
+    crate::ecosystems::remove_with_manifests(store, repo, &gone, r, &mut summary.removed)?;
     Ok(())
 }
 

@@ -49,31 +49,8 @@ pub async fn run(args: &ClientConfigArgs) -> anyhow::Result<()> {
             reg::write(out, &files, ca, "containerd: copy containerd/certs.d/* to /etc/containerd/certs.d/ and push with `ctr images push --hosts-dir /etc/containerd/certs.d --user USER …`; podman/buildah/skopeo: copy containers/registries.conf.d/60-mirror-push.conf to /etc/containers/registries.conf.d/ and containers/auth.json to $XDG_RUNTIME_DIR/containers/auth.json (or run `podman login`)")
         }
         ClientKind::Docker => reg::write(out, &[reg::docker(url)?], ca, "on each Docker host: merge docker/daemon.json into /etc/docker/daemon.json (with a private CA: mirror-ca.crt to /etc/docker/certs.d/<host:port>/ca.crt), restart dockerd"),
-        ClientKind::Helm => write_or_print(args.out.as_deref(), "helm/helm-mirror.sh", &helm_sh(url)?, "run it where helm runs"),
-        ClientKind::Hf => write_or_print(args.out.as_deref(), "hf/hf.env", &hf_env(url), "on each client: `. hf.env` (or put the lines in /etc/environment or the service's environment)"),
         _ => unreachable!("an ecosystem's own client config answered above"),
     }
-}
-
-/// Helm: the HTTP repository, and the OCI form (plain HTTP unless the mirror serves TLS).
-pub fn helm_sh(url: &str) -> anyhow::Result<String> {
-    let host = url.split_once("://").map(|(_, h)| h).context("--url must be http://HOST[:PORT] or https://…")?;
-    let plain = if url.starts_with("http://") { " --plain-http" } else { "" };
-    Ok(format!(
-        "#!/bin/sh\n# Helm against the mirror: as a chart repository ...\nhelm repo add mirror {url}/helm\nhelm repo update mirror\nhelm search repo mirror/\n# ... or pull a chart from the mirror's OCI registry:\n#   helm pull oci://{host}/charts/NAME --version VERSION{plain}\n#   helm install RELEASE oci://{host}/charts/NAME --version VERSION{plain}\n"
-    ))
-}
-
-/// huggingface_hub (and transformers, diffusers, sentence-transformers through it) reads
-/// HF_ENDPOINT; offline mode would stop it asking the mirror at all.
-pub fn hf_env(url: &str) -> String {
-    format!(
-        "# huggingface_hub / transformers: ask the mirror instead of huggingface.co.\n\
-         # Keep HF_HUB_OFFLINE unset (or 0): offline mode makes no requests, not even to the mirror.\n\
-         # Once a model is in the local cache (HF_HOME), HF_HUB_OFFLINE=1 uses it with the mirror down.\n\
-         export HF_ENDPOINT={url}/hf\n\
-         export HF_HUB_DISABLE_TELEMETRY=1\n"
-    )
 }
 
 pub(crate) fn write_or_print(out: Option<&Path>, rel: &str, text: &str, hint: &str) -> anyhow::Result<()> {

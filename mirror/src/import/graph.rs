@@ -11,8 +11,6 @@ use feas_format::kind::UnknownKind;
 use feas_format::oci::{AnyManifest, Descriptor};
 use feas_format::{Digest, Kind};
 
-use feas_format::names::safe_segment;
-
 use crate::ecosystems::Next;
 use crate::store::{BlobStore, Changes, ManifestRecord, StoreError};
 
@@ -73,12 +71,6 @@ pub fn walk(index: &[u8], lookup: Lookup) -> Result<Plan, GraphError> {
         // No kind annotation: an image, as the first bundles wrote them.
         let kind = top.annotations.get(annotations::KIND).map(|k| k.parse::<Kind>()).transpose().map_err(|e| entry(e.into()))?;
         match kind.unwrap_or(Kind::Image) {
-            // A chart is also an OCI artifact in its repository: on to the generic walk.
-            Kind::Helm => walk_helm(top, lookup, &mut plan).map_err(entry)?,
-            Kind::Hf => {
-                walk_hf(top, lookup, &mut plan).map_err(entry)?;
-                continue;
-            }
             Kind::Image | Kind::ImageAccessory => {}
             // The ecosystems of the registry walk their own.
             other => match crate::ecosystems::walk(other, top, lookup, &mut plan).map_err(entry)? {
@@ -177,79 +169,6 @@ pub(crate) fn check_layer(d: &Descriptor, what: &str, lookup: Lookup, plan: &mut
             Ok(())
         }
     }
-}
-
-/// A Helm chart: its OCI manifest (Helm config + chart layer) gives the index.yaml entry.
-fn walk_helm(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
-    use feas_format::helm;
-    let Some(bytes) = read_doc(top, MAX_MANIFEST, "chart", lookup, plan)? else { return Ok(()) };
-    let m = AnyManifest::parse(&bytes).map_err(|e| json("chart manifest is not an OCI manifest".into(), e))?;
-    let Some(config) = m.config.as_ref().filter(|c| c.media_type == helm::CONFIG_MEDIA_TYPE) else {
-        return Err(rule(format!("a chart's config must have media type {}", helm::CONFIG_MEDIA_TYPE)));
-    };
-    let layer =
-        m.layers.iter().find(|l| l.media_type == helm::CHART_MEDIA_TYPE || l.media_type == "application/tar+gzip").ok_or_else(|| rule("a chart manifest has no chart layer"))?;
-    let Some(cfg) = read_doc(config, 1 << 20, "chart", lookup, plan)? else { return Ok(()) };
-    let metadata: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&cfg).map_err(|e| json("chart config".into(), e))?;
-    let text = |k: &str| metadata.get(k).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| rule(format!("chart config has no {k}")));
-    let (name, version) = (text("name")?, text("version")?);
-    if !feas_format::names::valid_chart_name(&name) || !safe_segment(&version) {
-        return Err(rule(format!("chart {name:?} {version:?} cannot be served")));
-    }
-    if top.annotations.get(annotations::REPOSITORY) != Some(&format!("charts/{name}")) {
-        return Err(rule(format!("chart {name} is not filed under charts/{name}")));
-    }
-    check_layer(layer, "chart", lookup, plan)?;
-    plan.changes.eco.helm.push(crate::store::HelmRecord {
-        name,
-        version,
-        metadata,
-        digest: layer.digest.clone(),
-        size: layer.size,
-        manifest: top.digest.clone(),
-        created: String::new(),
-    });
-    Ok(())
-}
-
-/// A Hugging Face repo at one commit: manifest → config (`HfConfig`) + one layer per file, in
-/// the config's order, each titled with its path and carrying the bytes the config describes.
-fn walk_hf(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<(), GraphError> {
-    use feas_format::hf::{self as hf, HfConfig};
-    let Some(bytes) = read_doc(top, MAX_MANIFEST, "hf", lookup, plan)? else { return Ok(()) };
-    let m = AnyManifest::parse(&bytes).map_err(|e| json("hf manifest is not an OCI manifest".into(), e))?;
-    let Some(config) = &m.config else { return Err(rule("an hf artifact needs a config")) };
-    if config.media_type != hf::CONFIG_MEDIA_TYPE {
-        return Err(rule(format!("hf config has media type {}, expected {}", config.media_type, hf::CONFIG_MEDIA_TYPE)));
-    }
-    let Some(cfg) = read_doc(config, 64 << 20, "hf", lookup, plan)? else { return Ok(()) };
-    let cfg: HfConfig = serde_json::from_slice(&cfg).map_err(|e| json("hf config".into(), e))?;
-    let name = format!("hf/{}@{}", cfg.repo, cfg.commit);
-    let bad = |e: String| rule(format!("{name}: {e}"));
-    if !hf::valid_repo_id(&cfg.repo) || !hf::is_commit(&cfg.commit) {
-        return Err(bad("not a valid repository id and commit".into()));
-    }
-    if let Some(r) = cfg.revisions.iter().find(|r| !hf::valid_revision(r)) {
-        return Err(bad(format!("revision {r:?} cannot be served")));
-    }
-    if cfg.files.len() != m.layers.len() {
-        return Err(bad(format!("the config lists {} files but the manifest has {} layers", cfg.files.len(), m.layers.len())));
-    }
-    let mut seen = BTreeSet::new();
-    for (f, layer) in cfg.files.iter().zip(&m.layers) {
-        if !hf::valid_path(&f.path) || !seen.insert(f.path.as_str()) {
-            return Err(bad(format!("file path {:?} is unsafe or listed twice", f.path)));
-        }
-        let title = layer.annotations.get(feas_format::oci::ANNOTATION_TITLE);
-        if title != Some(&f.path) || layer.digest != f.sha256 || layer.size != f.size {
-            return Err(bad(format!("layer {} does not carry {} as the config describes it", layer.digest, f.path)));
-        }
-        check_layer(layer, "hf", lookup, plan)?;
-    }
-    plan.changes.eco.hf.push(crate::store::HfRecord { repo: cfg.repo, commit: cfg.commit, revisions: cfg.revisions, files: cfg.files, imported_at: String::new() });
-    plan.changes.envelopes.push((name.clone(), top.digest.clone()));
-    plan.artifacts.push(name);
-    Ok(())
 }
 
 /// A repository name as the distribution spec allows it, with a registry host first

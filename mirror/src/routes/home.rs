@@ -58,14 +58,6 @@ fn page(st: &AppState) -> Result<String, StoreError> {
         body.push_str(&format!("<li><code>{}</code>: {tags}</li>\n", esc(&repo)));
     }
     crate::ecosystems::home(st, &mut body)?;
-    body.push_str("</ul>\n<h2>Helm charts</h2>\n<p><code>helm repo add mirror http://THIS-HOST/helm</code> (<a href=\"/helm/index.yaml\">index.yaml</a>), or <code>helm pull oci://THIS-HOST/charts/NAME --version V</code></p>\n<ul>\n");
-    for c in st.store.charts()? {
-        body.push_str(&format!("<li><a href=\"/helm/charts/{0}\">{1} {2}</a></li>\n", esc(&super::helm::archive_name(&c)), esc(&c.name), esc(&c.version)));
-    }
-    body.push_str("</ul>\n<h2>Hugging Face models</h2>\n<p><code>HF_ENDPOINT=http://THIS-HOST/hf</code> for huggingface_hub and transformers; <code>mirror client-config hf --url URL</code> prints it.</p>\n<ul>\n");
-    for m in super::hf::listing(&st.store)? {
-        body.push_str(&format!("<li><code>{}</code>: {} → <code>{}</code> ({} files, {} bytes)</li>\n", esc(&m.repo), esc(&m.revisions), esc(&m.commit), m.files, m.bytes));
-    }
     body.push_str("</ul>\n<h2>Bundles imported</h2>\n<ul>\n");
     for (name, b) in st.store.bundles()? {
         let sbom = if b.sbom.is_some() { format!(" — <a href=\"/sbom/{0}\">SBOM</a>", esc(&name)) } else { String::new() };

@@ -1,7 +1,5 @@
 //! One router per protocol, merged here on one listener.
 
-pub mod helm;
-pub mod hf;
 pub mod home;
 pub mod oci;
 pub mod origin;
@@ -26,5 +24,5 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(home::router()).merge(oci::router()).merge(crate::ecosystems::router()).merge(helm::router()).merge(hf::router()).with_state(state)
+    Router::new().merge(home::router()).merge(oci::router()).merge(crate::ecosystems::router()).with_state(state)
 }

@@ -114,34 +114,6 @@ pub struct HistoryRecord {
     pub artifacts: Vec<String>,
 }
 
-/// A Helm chart version: Chart.yaml's fields (from the chart's OCI config), the archive, and
-/// the OCI manifest it is also served as (`/v2/charts/<name>`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HelmRecord {
-    pub name: String,
-    pub version: String,
-    pub metadata: serde_json::Map<String, serde_json::Value>,
-    pub digest: Digest,
-    pub size: u64,
-    pub manifest: Digest,
-    /// When it was imported (RFC 3339): index.yaml's `created`.
-    pub created: String,
-}
-
-/// A Hugging Face model repository at one commit: its files as the hub's tree lists them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HfRecord {
-    pub repo: String,
-    pub commit: String,
-    /// Revision names imported for this commit (later imports add theirs).
-    pub revisions: Vec<String>,
-    /// Sorted by path.
-    pub files: Vec<feas_format::hf::HfFile>,
-    /// When it was first imported (RFC 3339): the mirror's `lastModified` for it.
-    #[serde(default)]
-    pub imported_at: String,
-}
-
 /// What one import writes, applied in a single transaction.
 #[derive(Debug, Default)]
 pub struct Changes {
@@ -153,7 +125,7 @@ pub struct Changes {
     /// Each ecosystem's records.
     pub eco: crate::ecosystems::EcoChanges,
     /// `(artifact name, digest)` of each non-image artifact's own OCI manifest (deb, wheel,
-    /// file, nltk, hf): not served, but kept so gc keeps it and deltas need not carry it again.
+    /// file, …): not served, but kept so gc keeps it and deltas need not carry it again.
     pub envelopes: Vec<(String, Digest)>,
     pub bundle: Option<(String, BundleRecord)>,
     /// `generation` is filled in by `commit`.
@@ -284,49 +256,6 @@ impl Meta {
         self.t.history.iter().values().map(|v| decode("history", &v?)).collect()
     }
 
-    /// Helm charts held, sorted by name then version (string order).
-    pub fn charts(&self) -> Result<Vec<HelmRecord>, StoreError> {
-        self.t.eco.helm.charts.iter().values().map(|v| decode("helm", &v?)).collect()
-    }
-
-    pub fn chart(&self, name: &str, version: &str) -> Result<Option<HelmRecord>, StoreError> {
-        self.t.eco.helm.charts.get(key(&[name, version]))?.map(|v| decode("helm", &v)).transpose()
-    }
-
-    /// Hugging Face repositories held, each commit with its record, sorted by repo and commit.
-    pub fn hf_models(&self) -> Result<Vec<HfRecord>, StoreError> {
-        self.t.eco.hf.commits.iter().values().map(|v| decode("hf", &v?)).collect()
-    }
-
-    pub fn hf_model(&self, repo: &str, commit: &str) -> Result<Option<HfRecord>, StoreError> {
-        self.t.eco.hf.commits.get(key(&[repo, commit]))?.map(|v| decode("hf", &v)).transpose()
-    }
-
-    pub fn hf_repo_exists(&self, repo: &str) -> Result<bool, StoreError> {
-        Ok(self.t.eco.hf.commits.scan_prefix(key(&[repo, ""])).next().transpose()?.is_some())
-    }
-
-    /// The commit a revision name stands for (the one imported last under that name).
-    pub fn hf_ref(&self, repo: &str, revision: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.t.eco.hf.refs.get(key(&[repo, revision]))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-
-    /// `(repo, revision, commit)` for every revision name held.
-    pub fn hf_refs(&self) -> Result<Vec<(String, String, String)>, StoreError> {
-        self.t
-            .eco
-            .hf
-            .refs
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                let mut parts = k.splitn(2, |b| *b == SEP).map(|p| String::from_utf8_lossy(p).into_owned());
-                let (Some(repo), Some(rev)) = (parts.next(), parts.next()) else { return Err(StoreError::Corrupt("hf_refs key".into())) };
-                Ok((repo, rev, String::from_utf8_lossy(&v).into_owned()))
-            })
-            .collect()
-    }
-
     /// When the store last changed (RFC 3339), from the import history.
     pub fn last_import_time(&self) -> Result<Option<String>, StoreError> {
         Ok(self.t.history.last()?.map(|(_, v)| decode::<HistoryRecord>("history", &v)).transpose()?.map(|h| h.imported_at))
@@ -429,37 +358,5 @@ mod tests {
         assert_eq!(meta.referrers("docker.io/library/a", &subject).unwrap(), vec![referrer]);
         assert!(meta.repo_exists("docker.io/library/a").unwrap() && !meta.repo_exists("docker.io/library").unwrap());
         assert_eq!(meta.blobs().unwrap(), vec![(d, 1)]);
-    }
-
-    #[test]
-    fn hf_revisions_point_at_the_commit_imported_last() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open(sled::Config::new().path(dir.path()).open().unwrap()).unwrap();
-        let (c1, c2) = ("1".repeat(40), "2".repeat(40));
-        let rec = |commit: &str, rev: &str| HfRecord { repo: "a/b".into(), commit: commit.into(), revisions: vec![rev.into()], files: Vec::new(), imported_at: String::new() };
-        let import = |r: HfRecord, at: &str| {
-            let history = HistoryRecord {
-                generation: 0,
-                imported_at: at.into(),
-                name: "x".into(),
-                sequence: 1,
-                bundle_json: Digest::sha256_of(b"b"),
-                signer: String::new(),
-                file: String::new(),
-                blobs_added: 0,
-                bytes_added: 0,
-                artifacts: Vec::new(),
-            };
-            meta.commit(&Changes { eco: crate::ecosystems::EcoChanges { hf: vec![r], ..Default::default() }, history: Some(history), ..Changes::default() }).unwrap();
-        };
-        import(rec(&c1, "main"), "t1");
-        import(rec(&c2, "main"), "t2");
-        import(rec(&c1, "v1"), "t3");
-        assert_eq!(meta.hf_ref("a/b", "main").unwrap(), Some(c2.clone()), "main moved to the newer import");
-        assert_eq!(meta.hf_ref("a/b", "v1").unwrap(), Some(c1.clone()));
-        let r1 = meta.hf_model("a/b", &c1).unwrap().unwrap();
-        assert_eq!((r1.revisions, r1.imported_at.as_str()), (vec!["main".to_string(), "v1".to_string()], "t1"));
-        assert!(meta.hf_repo_exists("a/b").unwrap() && !meta.hf_repo_exists("a").unwrap());
-        assert_eq!(meta.hf_refs().unwrap().len(), 2);
     }
 }

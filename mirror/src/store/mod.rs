@@ -15,7 +15,7 @@ use feas_format::Digest;
 
 pub use blobs::BlobStore;
 pub use lock::ImportLock;
-pub use meta::{unix_now, BundleRecord, Changes, HelmRecord, HfRecord, HistoryRecord, ManifestRecord, Meta, References, Removal, PUSH_GRACE};
+pub use meta::{unix_now, BundleRecord, Changes, HistoryRecord, ManifestRecord, Meta, References, Removal, PUSH_GRACE};
 pub use paths::Paths;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,33 +1,31 @@
-//! Helm charts: the chart repository at `/charts/` (each chart also an OCI artifact in
+//! Helm charts: the chart repository at `/helm/` (each chart also an OCI artifact in
 //! `charts/<name>`).
 
+mod import;
+pub mod routes;
+mod store;
+
+pub(crate) use store::RULES;
+pub use store::{HelmRecord, Trees};
+
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 
+use anyhow::Context;
+use axum::Router;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
-use super::{Ecosystem, Prepared};
-use crate::store::meta::{decode, json, key, trees, Rule, Trees as AllTrees, Walker};
-use crate::store::{Changes, HelmRecord, Meta, Removal, StoreError};
+use feas_format::oci::Descriptor;
+use feas_format::{helm, Digest, Kind};
 
-trees! {
-    pub struct Trees {
-        /// `name \0 version` → HelmRecord.
-        charts = "helm",
-    }
-}
-
-pub(crate) const RULES: Trees<Rule> = Trees { charts: reach };
-
-/// Each chart keeps its archive and its OCI manifest.
-fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for v in m.t.eco.helm.charts.iter().values() {
-        let r: HelmRecord = decode("helm", &v?)?;
-        let name = format!("charts/{}:{}", r.name, r.version);
-        w.blob(&r.digest, &name);
-        w.manifest(&r.manifest, &name);
-    }
-    Ok(())
-}
+use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared};
+use crate::cli::ClientKind;
+use crate::commands::client_config::write_or_print;
+use crate::import::graph::{GraphError, Lookup, Plan};
+use crate::routes::home::esc;
+use crate::routes::AppState;
+use crate::store::meta::{json, key, Trees as AllTrees};
+use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 pub struct Helm;
 
@@ -35,6 +33,21 @@ impl Ecosystem for Helm {
     type Changes = Vec<HelmRecord>;
     /// (chart name, version)
     type Removal = Vec<(String, String)>;
+
+    const KINDS: &'static [Kind] = &[Kind::Helm];
+
+    /// A chart is also an OCI artifact in its repository: on to the generic walk.
+    fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError> {
+        import::walk(top, lookup, plan)?;
+        Ok(Next::AlsoOci)
+    }
+
+    /// A chart's index.yaml `created` is when its bundle was made.
+    fn set_bundle_created(c: &mut Changes, created: &str) {
+        for rec in &mut c.eco.helm {
+            rec.created = created.to_string();
+        }
+    }
 
     fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         for rec in &c.eco.helm {
@@ -56,4 +69,52 @@ impl Ecosystem for Helm {
         }
         Ok(())
     }
+
+    /// Charts are removed as the OCI tags they are (`remove_with_manifests` drops their records).
+    const RM_SYNTAX: &'static [&'static str] = &["charts/<name>:<version>"];
+
+    /// A chart may be named by its version; OCI tags spell `+` as `_`.
+    fn oci_tag_alias(tag: &str) -> Option<String> {
+        Some(helm::oci_tag(tag)).filter(|t| t != tag)
+    }
+
+    /// The chart versions whose OCI manifest goes from `charts/<name>` go with it.
+    fn remove_with_manifests(store: &Store, repo: &str, gone: &BTreeSet<Digest>, r: &mut Removal, removed: &mut Vec<String>) -> Result<(), StoreError> {
+        let Some(chart) = repo.strip_prefix("charts/") else { return Ok(()) };
+        for c in store.charts()?.into_iter().filter(|c| c.name == chart && gone.contains(&c.manifest)) {
+            let name = format!("charts/{}:{}", c.name, c.version);
+            if !removed.contains(&name) && !removed.contains(&format!("charts/{}:{}", c.name, helm::oci_tag(&c.version))) {
+                removed.push(name);
+            }
+            r.eco.helm.push((c.name, c.version));
+        }
+        Ok(())
+    }
+
+    fn router() -> Router<AppState> {
+        routes::router()
+    }
+
+    fn home(st: &AppState, out: &mut String) -> Result<(), StoreError> {
+        out.push_str("</ul>\n<h2>Helm charts</h2>\n<p><code>helm repo add mirror http://THIS-HOST/helm</code> (<a href=\"/helm/index.yaml\">index.yaml</a>), or <code>helm pull oci://THIS-HOST/charts/NAME --version V</code></p>\n<ul>\n");
+        for c in st.store.charts()? {
+            out.push_str(&format!("<li><a href=\"/helm/charts/{0}\">{1} {2}</a></li>\n", esc(&routes::archive_name(&c)), esc(&c.name), esc(&c.version)));
+        }
+        Ok(())
+    }
+
+    const CLIENTS: &'static [ClientKind] = &[ClientKind::Helm];
+
+    fn client_config<'a>(_kind: ClientKind, ClientCtx { url, out, .. }: ClientCtx<'a>) -> ClientFuture<'a> {
+        Box::pin(async move { write_or_print(out, "helm/helm-mirror.sh", &helm_sh(url)?, "run it where helm runs") })
+    }
+}
+
+/// Helm: the HTTP repository, and the OCI form (plain HTTP unless the mirror serves TLS).
+pub fn helm_sh(url: &str) -> anyhow::Result<String> {
+    let host = url.split_once("://").map(|(_, h)| h).context("--url must be http://HOST[:PORT] or https://…")?;
+    let plain = if url.starts_with("http://") { " --plain-http" } else { "" };
+    Ok(format!(
+        "#!/bin/sh\n# Helm against the mirror: as a chart repository ...\nhelm repo add mirror {url}/helm\nhelm repo update mirror\nhelm search repo mirror/\n# ... or pull a chart from the mirror's OCI registry:\n#   helm pull oci://{host}/charts/NAME --version VERSION{plain}\n#   helm install RELEASE oci://{host}/charts/NAME --version VERSION{plain}\n"
+    ))
 }

@@ -1,39 +1,28 @@
 //! Hugging Face model repositories: the hub API subset `huggingface_hub` uses, at `/hf/`.
 
+mod import;
+pub mod routes;
+mod store;
+
+pub(crate) use store::RULES;
+pub use store::{HfRecord, Trees};
+
 use std::convert::Infallible;
 
+use axum::Router;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
-use super::{Ecosystem, Prepared};
-use crate::store::meta::{decode, json, key, names_no_blob, trees, Rule, Trees as AllTrees, Walker};
-use crate::store::{Changes, HfRecord, Meta, Removal, StoreError};
+use feas_format::oci::Descriptor;
+use feas_format::Kind;
 
-trees! {
-    pub struct Trees {
-        /// `repo \0 commit` → HfRecord.
-        commits = "hf",
-        /// `repo \0 revision` → commit: a revision name answers with the commit imported last for it.
-        refs = "hf_refs",
-    }
-}
-
-pub(crate) const RULES: Trees<Rule> = Trees {
-    commits: reach,
-    // Revision names → commits: the commits' records keep the files.
-    refs: names_no_blob,
-};
-
-/// Each commit keeps its files.
-fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for v in m.t.eco.hf.commits.iter().values() {
-        let r: HfRecord = decode("hf", &v?)?;
-        let name = format!("hf/{}@{}", r.repo, r.commit);
-        for f in &r.files {
-            w.blob(&f.sha256, &name);
-        }
-    }
-    Ok(())
-}
+use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, RmTarget};
+use crate::cli::ClientKind;
+use crate::commands::client_config::write_or_print;
+use crate::import::graph::{GraphError, Lookup, Plan};
+use crate::routes::home::esc;
+use crate::routes::AppState;
+use crate::store::meta::{json, key, Trees as AllTrees};
+use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 pub struct Hf;
 
@@ -41,6 +30,13 @@ impl Ecosystem for Hf {
     type Changes = Vec<HfRecord>;
     /// (repo, commit): the record, and the revision names pointing at it.
     type Removal = Vec<(String, String)>;
+
+    const KINDS: &'static [Kind] = &[Kind::Hf];
+
+    fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError> {
+        import::walk(top, lookup, plan)?;
+        Ok(Next::Done)
+    }
 
     fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         let t = &t.eco.hf;
@@ -94,4 +90,48 @@ impl Ecosystem for Hf {
         }
         Ok(())
     }
+
+    fn rm_target(store: &Store, name: &str) -> Result<Option<RmTarget>, StoreError> {
+        let Some((repo, commit)) = name.strip_prefix("hf/").and_then(|r| r.rsplit_once('@')) else { return Ok(None) };
+        if store.hf_model(repo, commit)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some((format!("{repo}@{commit}"), |_, r, k| {
+            let (repo, commit) = k.rsplit_once('@').expect("an hf key is repo@commit");
+            r.eco.hf.push((repo.to_string(), commit.to_string()));
+            Ok(())
+        })))
+    }
+
+    const RM_SYNTAX: &'static [&'static str] = &["hf/<owner>/<name>@<commit>"];
+
+    fn router() -> Router<AppState> {
+        routes::router()
+    }
+
+    fn home(st: &AppState, out: &mut String) -> Result<(), StoreError> {
+        out.push_str("</ul>\n<h2>Hugging Face models</h2>\n<p><code>HF_ENDPOINT=http://THIS-HOST/hf</code> for huggingface_hub and transformers; <code>mirror client-config hf --url URL</code> prints it.</p>\n<ul>\n");
+        for m in routes::listing(&st.store)? {
+            out.push_str(&format!("<li><code>{}</code>: {} → <code>{}</code> ({} files, {} bytes)</li>\n", esc(&m.repo), esc(&m.revisions), esc(&m.commit), m.files, m.bytes));
+        }
+        Ok(())
+    }
+
+    const CLIENTS: &'static [ClientKind] = &[ClientKind::Hf];
+
+    fn client_config<'a>(_kind: ClientKind, ClientCtx { url, out, .. }: ClientCtx<'a>) -> ClientFuture<'a> {
+        Box::pin(async move { write_or_print(out, "hf/hf.env", &hf_env(url), "on each client: `. hf.env` (or put the lines in /etc/environment or the service's environment)") })
+    }
+}
+
+/// huggingface_hub (and transformers, diffusers, sentence-transformers through it) reads
+/// HF_ENDPOINT; offline mode would stop it asking the mirror at all.
+pub fn hf_env(url: &str) -> String {
+    format!(
+        "# huggingface_hub / transformers: ask the mirror instead of huggingface.co.\n\
+         # Keep HF_HUB_OFFLINE unset (or 0): offline mode makes no requests, not even to the mirror.\n\
+         # Once a model is in the local cache (HF_HOME), HF_HUB_OFFLINE=1 uses it with the mirror down.\n\
+         export HF_ENDPOINT={url}/hf\n\
+         export HF_HUB_DISABLE_TELEMETRY=1\n"
+    )
 }

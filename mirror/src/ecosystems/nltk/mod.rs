@@ -64,7 +64,10 @@ impl Ecosystem for Nltk {
         let Some(rest) = name.strip_prefix("nltk/") else { return Ok(None) };
         let (subdir, id) = rest.rsplit_once('/').unwrap_or(("", rest));
         match store.nltk_package(id)? {
-            Some(rec) if rec.attrs.get("subdir").map(String::as_str).unwrap_or_default() == subdir => Ok(Some((id.to_string(), |_, r, id| Ok(r.eco.nltk.push(id.to_string()))))),
+            Some(rec) if rec.attrs.get("subdir").map(String::as_str).unwrap_or_default() == subdir => Ok(Some((id.to_string(), |_, r, id| {
+                r.eco.nltk.push(id.to_string());
+                Ok(())
+            }))),
             _ => Ok(None),
         }
     }

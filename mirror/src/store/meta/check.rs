@@ -49,7 +49,8 @@ impl Meta {
 
     /// What of `c` (an import's records) the store does not hold as that import left it: a
     /// record gone, or an imported manifest a push took over. Values that a later import may
-    /// legitimately have changed (where a tag points, HF revision names) are not compared.
+    /// legitimately have changed (where a tag points, an ecosystem's revision names) are not
+    /// compared.
     pub fn missing_records(&self, c: &Changes) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         let mut need = |present: bool, what: String| {

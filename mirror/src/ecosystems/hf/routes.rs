@@ -18,9 +18,10 @@ use feas_format::hf::{self as fmt, HfFile};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::range::{self, FileError};
-use super::AppState;
-use crate::store::{HfRecord, Store, StoreError};
+use super::HfRecord;
+use crate::routes::range::{self, FileError};
+use crate::routes::AppState;
+use crate::store::{Store, StoreError};
 
 /// Entries per tree page, as the hub pages them (50 when `expand=true`).
 const PAGE: usize = 1000;

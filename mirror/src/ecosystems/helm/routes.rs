@@ -1,7 +1,7 @@
 //! The Helm HTTP repository at `/helm/`: `index.yaml` rendered from the imported charts (JSON,
 //! which helm reads as YAML; URLs relative to the repository, so any host name works) and the
 //! archives at `/helm/charts/<name>-<version>.tgz`. The same charts are OCI artifacts under
-//! `/v2/charts/<name>` (see `oci.rs`), for `helm pull oci://`.
+//! `/v2/charts/<name>` (see `routes/oci.rs`), for `helm pull oci://`.
 
 use std::collections::BTreeMap;
 
@@ -12,9 +12,9 @@ use axum::routing::any;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::range::{self, FileError};
-use super::AppState;
-use crate::store::HelmRecord;
+use super::HelmRecord;
+use crate::routes::range::{self, FileError};
+use crate::routes::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/helm/index.yaml", any(index)).route("/helm/charts/{file}", any(chart))
