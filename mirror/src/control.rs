@@ -76,10 +76,10 @@ pub enum Request {
     },
     /// Every (repository, tag, digest), for `mirror push`.
     Tags,
-    /// Every wheel and sdist, for `mirror push --pypi`.
-    Wheels,
-    /// Every deb with where it is listed, for `mirror push --apt`.
-    AptFiles,
+    /// What an ecosystem's part of `mirror push` reads of the store (`Ecosystem::listing`).
+    Listing {
+        ecosystem: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -90,8 +90,7 @@ pub enum Reply {
     Collected(GcSummary),
     Verified(VerifyReport),
     Tags(Vec<(String, String, feas_format::Digest)>),
-    Wheels(Vec<crate::ecosystems::pypi::WheelRecord>),
-    AptFiles(Vec<crate::ecosystems::apt::push::AptFile>),
+    Listing(serde_json::Value),
     Err(String),
 }
 
@@ -183,8 +182,11 @@ fn answer(store: &Store, trust_files: &[PathBuf], req: Request) -> Reply {
             crate::gc::gc(store, dry_run, push_grace).map(Reply::Collected).unwrap_or_else(|e| Reply::Err(e.to_string()))
         }
         Request::Tags => store.all_tags().map(Reply::Tags).unwrap_or_else(|e| Reply::Err(e.to_string())),
-        Request::AptFiles => crate::ecosystems::apt::push::files(store).map(Reply::AptFiles).unwrap_or_else(|e| Reply::Err(e.to_string())),
-        Request::Wheels => crate::ecosystems::pypi::all_wheels(store).map(Reply::Wheels).unwrap_or_else(|e| Reply::Err(e.to_string())),
+        Request::Listing { ecosystem } => match crate::ecosystems::listing(store, &ecosystem) {
+            Ok(Some(v)) => Reply::Listing(v),
+            Ok(None) => Reply::Err(format!("no ecosystem {ecosystem:?} lists records for `mirror push`")),
+            Err(e) => Reply::Err(e.to_string()),
+        },
         Request::Verify { quarantine } => verify_store(store, quarantine).map(Reply::Verified).unwrap_or_else(|e| Reply::Err(format!("{e:#}"))),
     }
 }

@@ -56,6 +56,8 @@ pub struct PushCtx<'a> {
 pub trait Ecosystem {
     /// Its part of what one import writes (`Changes::eco`, one field of `EcoChanges`).
     type Changes: Debug + Default;
+    /// What its routes keep between requests (rendered indexes, caches): `AppState::eco`.
+    type State: Default + Send + Sync + 'static;
     /// Its part of what one removal deletes (`Removal::eco`, one field of `EcoRemoval`); the default is "nothing".
     type Removal: Debug + Default + PartialEq;
     /// The bundle kinds it imports.
@@ -109,6 +111,11 @@ pub trait Ecosystem {
     /// Writes (or prints) the client configuration for `kind`, one of `CLIENTS`.
     fn client_config<'a>(_kind: ClientKind, _ctx: ClientCtx<'a>) -> ClientFuture<'a> {
         Box::pin(async { unreachable!("an ecosystem with CLIENTS writes their config") })
+    }
+    /// What its `push` reads of the store, as JSON: answered by the running server when one
+    /// holds the store (`listed` asks for it either way).
+    fn listing(_store: &Store) -> Result<serde_json::Value, StoreError> {
+        Ok(serde_json::Value::Null)
     }
     /// `mirror push`: pushes its artifacts where its own flags in `ctx.args` say, when given.
     fn push<'a>(_ctx: PushCtx<'a>) -> ClientFuture<'a> {
@@ -164,6 +171,12 @@ macro_rules! parts {
             $( pub $e: <$e::$t as Ecosystem>::Removal, )*
         }
 
+        /// Each ecosystem's state for its routes.
+        #[derive(Default)]
+        pub struct EcoState {
+            $( pub $e: <$e::$t as Ecosystem>::State, )*
+        }
+
         /// Each ecosystem's reach rules.
         pub(crate) const RULES: EcoTrees<Rule> = EcoTrees { $( $e: $e::RULES, )* };
 
@@ -208,6 +221,16 @@ macro_rules! parts {
                 }
             )*
             unreachable!("no ecosystem imports kind {kind}")
+        }
+
+        /// The `listing` of the ecosystem called `name`, `None` when there is none of that name.
+        pub fn listing(store: &Store, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
+            $(
+                if name == stringify!($e) {
+                    return <$e::$t as Ecosystem>::listing(store).map(Some);
+                }
+            )*
+            Ok(None)
         }
 
         /// Every ecosystem's `mirror rm` forms.
@@ -279,3 +302,21 @@ macro_rules! parts {
 }
 
 registry!(parts);
+
+/// An ecosystem's `listing` (named as in `registry!`), from the running server when one holds
+/// the store, else read from the store directly.
+pub(crate) async fn listed<T: serde::de::DeserializeOwned>(store_dir: &Path, ecosystem: &'static str) -> anyhow::Result<T> {
+    use crate::control::{request, Reply, Request};
+    let dir = store_dir.to_path_buf();
+    let v = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
+        match request(&dir, Request::Listing { ecosystem: ecosystem.to_string() }) {
+            Some(Ok(Reply::Listing(v))) => Ok(v),
+            Some(Ok(Reply::Err(e))) => anyhow::bail!("the running mirror: {e}"),
+            Some(Ok(_)) => anyhow::bail!("unexpected reply from the running mirror"),
+            Some(Err(e)) => Err(e.into()),
+            None => listing(&Store::open(&dir)?, ecosystem)?.ok_or_else(|| anyhow::anyhow!("no ecosystem {ecosystem:?} lists records")),
+        }
+    })
+    .await??;
+    Ok(serde_json::from_value(v)?)
+}

@@ -26,7 +26,7 @@ pub fn app(store: Arc<Store>) -> Router {
 /// With `--htpasswd`: every read needs credentials (or a token from `/token`); with
 /// `--push-htpasswd`: OCI writes need a writer's.
 pub fn app_with(store: Arc<Store>, auth: Option<Arc<crate::auth::Auth>>, uploads: Arc<routes::oci::push::Uploads>, origin: Origin) -> Router {
-    let r = routes::router(AppState { store, apt: Default::default(), pypi: Default::default(), uploads, origin: Arc::new(origin) });
+    let r = routes::router(AppState { store, eco: Default::default(), uploads, origin: Arc::new(origin) });
     let r = match auth {
         Some(a) => r.layer(middleware::from_fn_with_state(a, crate::auth::require)),
         None => r,

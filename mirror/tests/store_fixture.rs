@@ -214,3 +214,24 @@ async fn fixture_store_serves_every_ecosystem() {
     assert_eq!(get(&format!("/hf/acme/tiny/resolve/{HF_COMMIT}/model.safetensors")).await, b"weights");
     assert_eq!(get("/hf/acme/tiny/resolve/main/config.json").await, b"{\"model_type\":\"bert\"}");
 }
+
+/// The sled trees of a store, by name (sled's own default tree left out).
+fn tree_names(meta: &Path) -> Vec<String> {
+    let db = sled::Config::new().path(meta).open().unwrap();
+    let mut names: Vec<String> = db.tree_names().iter().map(|n| String::from_utf8_lossy(n).into_owned()).filter(|n| n != "__sled__default").collect();
+    names.sort();
+    names
+}
+
+/// Today's mirror opens exactly the trees the released store has: a tree renamed or split
+/// would leave the old one's records behind (that needs a migration, tested here).
+#[test]
+fn a_fresh_store_has_the_released_stores_trees() {
+    let released = tempfile::tempdir().unwrap();
+    unpack(&Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE), released.path());
+    let released_trees = tree_names(&mirror::store::Paths::new(released.path()).meta());
+    let fresh = tempfile::tempdir().unwrap();
+    drop(Store::open(fresh.path()).unwrap());
+    assert_eq!(tree_names(&mirror::store::Paths::new(fresh.path()).meta()), released_trees);
+    assert!(released_trees.len() > 10, "{released_trees:?}");
+}

@@ -14,9 +14,8 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
-    pub apt: Arc<crate::ecosystems::apt::AptState>,
-    /// Rendered simple pages, by store generation.
-    pub pypi: Arc<crate::ecosystems::pypi::PageCache>,
+    /// Each ecosystem's own (rendered indexes, page caches).
+    pub eco: Arc<crate::ecosystems::EcoState>,
     /// Push configuration and upload sessions (`Default`: read-only).
     pub uploads: Arc<oci::push::Uploads>,
     /// Where clients reach the mirror, for absolute URLs in answers.

@@ -32,6 +32,7 @@ use crate::store::{Changes, Meta, Removal, Store, StoreError};
 pub struct Apt;
 
 impl Ecosystem for Apt {
+    type State = std::sync::Arc<AptState>;
     type Changes = Vec<(DebKey, DebRecord)>;
     type Removal = AptRemoval;
 
@@ -92,6 +93,10 @@ impl Ecosystem for Apt {
 
     fn client_config<'a>(_kind: ClientKind, ClientCtx { http, url, out }: ClientCtx<'a>) -> ClientFuture<'a> {
         Box::pin(client::apt(http, url, out))
+    }
+
+    fn listing(store: &Store) -> Result<serde_json::Value, StoreError> {
+        Ok(serde_json::to_value(push::files(store)?).expect("deb listing serializes"))
     }
 
     fn push<'a>(PushCtx { args, paths, creds }: PushCtx<'a>) -> ClientFuture<'a> {

@@ -11,15 +11,14 @@ use serde::Serialize;
 use feas_format::Digest;
 
 use crate::cli::PushArgs;
-use crate::commands::push::ask;
-use crate::control::{Reply, Request};
+use crate::ecosystems::listed;
 use crate::push::{check, client, file_body, PushError};
 use crate::store::{Paths, Store, StoreError};
 
 /// The `--apt` and `--apt-nexus` targets `args` names, each sent every deb the store holds.
 pub(super) async fn run(args: &PushArgs, paths: &Paths, creds: Option<&(String, String)>) -> anyhow::Result<()> {
     if let Some(url) = &args.apt {
-        let files = ask(&args.store, Request::AptFiles, |r| if let Reply::AptFiles(f) = r { Some(f) } else { None }, |s| Ok(files(s)?)).await?;
+        let files = listed::<Vec<AptFile>>(&args.store, "apt").await?;
         if files.is_empty() {
             anyhow::bail!("the store at {} holds no Debian packages to push", args.store.display());
         }
@@ -31,7 +30,7 @@ pub(super) async fn run(args: &PushArgs, paths: &Paths, creds: Option<&(String, 
         }
     }
     if let Some(url) = &args.apt_nexus {
-        let files = ask(&args.store, Request::AptFiles, |r| if let Reply::AptFiles(f) = r { Some(f) } else { None }, |s| Ok(files(s)?)).await?;
+        let files = listed::<Vec<AptFile>>(&args.store, "apt").await?;
         if files.is_empty() {
             anyhow::bail!("the store at {} holds no Debian packages to push", args.store.display());
         }

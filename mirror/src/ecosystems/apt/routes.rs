@@ -169,7 +169,7 @@ impl AptState {
 /// `/apt/`: what the mirror holds, for people and `mirror client-config apt`.
 async fn listing(State(st): State<AppState>, method: Method) -> R {
     let head = check_method(&method)?;
-    let suites = tokio::task::spawn_blocking(move || st.apt.suites(&st.store, st.store.generation()?)).await.map_err(|e| AptError::Internal(e.to_string()))??;
+    let suites = tokio::task::spawn_blocking(move || st.eco.apt.suites(&st.store, st.store.generation()?)).await.map_err(|e| AptError::Internal(e.to_string()))??;
     let sources: Vec<serde_json::Value> = suites
         .iter()
         .map(|(id, suites)| {
@@ -212,7 +212,7 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> R {
     match path.as_str() {
         "key.gpg" | "key.asc" => {
             let store = st.store.clone();
-            let apt = st.apt.clone();
+            let apt = st.eco.apt.clone();
             let signer = tokio::task::spawn_blocking(move || apt.signer(&store)).await.map_err(|e| AptError::Internal(e.to_string()))??;
             return Ok(if path == "key.gpg" {
                 bytes_response(signer.public_binary.clone(), "application/pgp-keys", head)
@@ -232,7 +232,7 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> R {
         };
         let (suite, file) = (suite.to_string(), file.to_string());
         let store = st.store.clone();
-        let apt = st.apt.clone();
+        let apt = st.eco.apt.clone();
         let rendered = match apt.cached(&store, &id, &suite)? {
             Some(r) => r,
             None => tokio::task::spawn_blocking(move || apt.suite(&store, &id, &suite)).await.map_err(|e| AptError::Internal(e.to_string()))??,
@@ -314,7 +314,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(store_with_suite(dir.path(), 50));
         let apt = Arc::new(AptState::default());
-        let app = crate::routes::router(AppState { store: store.clone(), apt: apt.clone(), pypi: Default::default(), uploads: Default::default(), origin: Default::default() });
+        let app = crate::routes::router(AppState {
+            store: store.clone(),
+            eco: Arc::new(crate::ecosystems::EcoState { apt: apt.clone(), ..Default::default() }),
+            uploads: Default::default(),
+            origin: Default::default(),
+        });
         for i in 0..40 {
             assert_eq!(status(&app, &format!("/apt/t/dists/nope{i}/InRelease")).await, StatusCode::NOT_FOUND);
             assert_eq!(status(&app, &format!("/apt/other{i}/dists/stable/Release")).await, StatusCode::NOT_FOUND);

@@ -24,6 +24,7 @@ use crate::store::{Changes, Meta, Removal, Store, StoreError};
 pub struct Files;
 
 impl Ecosystem for Files {
+    type State = ();
     /// name, digest, size
     type Changes = Vec<(String, Digest, u64)>;
     /// names

@@ -30,6 +30,7 @@ use crate::store::{Changes, Meta, Removal, Store, StoreError};
 pub struct Helm;
 
 impl Ecosystem for Helm {
+    type State = ();
     type Changes = Vec<HelmRecord>;
     /// (chart name, version)
     type Removal = Vec<(String, String)>;

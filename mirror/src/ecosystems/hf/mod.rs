@@ -27,6 +27,7 @@ use crate::store::{Changes, Meta, Removal, Store, StoreError};
 pub struct Hf;
 
 impl Ecosystem for Hf {
+    type State = ();
     type Changes = Vec<HfRecord>;
     /// (repo, commit): the record, and the revision names pointing at it.
     type Removal = Vec<(String, String)>;

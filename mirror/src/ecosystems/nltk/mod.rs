@@ -26,6 +26,7 @@ use crate::store::{Changes, Meta, Removal, Store, StoreError};
 pub struct Nltk;
 
 impl Ecosystem for Nltk {
+    type State = ();
     /// Package id and record.
     type Changes = Vec<(String, NltkRecord)>;
     /// Package ids.

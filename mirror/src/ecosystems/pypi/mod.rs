@@ -30,6 +30,7 @@ use crate::store::{Changes, Meta, Removal, Store, StoreError};
 pub struct Pypi;
 
 impl Ecosystem for Pypi {
+    type State = std::sync::Arc<PageCache>;
     type Changes = Vec<WheelRecord>;
     /// (project, filename)
     type Removal = Vec<(String, String)>;
@@ -106,6 +107,10 @@ impl Ecosystem for Pypi {
                 _ => unreachable!("pypi answers only its CLIENTS"),
             }
         })
+    }
+
+    fn listing(store: &Store) -> Result<serde_json::Value, StoreError> {
+        Ok(serde_json::to_value(push::all_wheels(store)?).expect("wheel listing serializes"))
     }
 
     fn push<'a>(ctx: PushCtx<'a>) -> ClientFuture<'a> {

@@ -5,16 +5,14 @@ use reqwest::StatusCode;
 use serde::Serialize;
 
 use super::WheelRecord;
-use crate::commands::push::ask;
-use crate::control::{Reply, Request};
-use crate::ecosystems::PushCtx;
+use crate::ecosystems::{listed, PushCtx};
 use crate::push::{client, file_body, PushError};
 use crate::store::{Paths, Store, StoreError};
 
 /// `mirror push --pypi URL`, when given: what to push from the running server or the store.
 pub(super) async fn run(PushCtx { args, paths, creds }: PushCtx<'_>) -> anyhow::Result<()> {
     let Some(url) = &args.pypi else { return Ok(()) };
-    let files = ask(&args.store, Request::Wheels, |r| if let Reply::Wheels(w) = r { Some(w) } else { None }, |s| Ok(all_wheels(s)?)).await?;
+    let files = listed::<Vec<WheelRecord>>(&args.store, "pypi").await?;
     if files.is_empty() {
         anyhow::bail!("the store at {} holds no Python packages to push", args.store.display());
     }

@@ -146,13 +146,13 @@ async fn cached_page(st: &AppState, project: String, json: bool) -> Result<Optio
     // Without a generation nothing is kept; the page is still served.
     let generation = st.store.generation().ok();
     let key = (project, json);
-    if let Some(b) = generation.and_then(|g| st.pypi.get(g, &key)) {
+    if let Some(b) = generation.and_then(|g| st.eco.pypi.get(g, &key)) {
         return Ok(Some(b));
     }
     let (s, k) = (st.store.clone(), key.clone());
     let rendered = tokio::task::spawn_blocking(move || render(&s, &k.0, k.1)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
     if let (Some(g), Some(b)) = (generation, &rendered) {
-        st.pypi.put(g, key, b.clone());
+        st.eco.pypi.put(g, key, b.clone());
     }
     Ok(rendered)
 }

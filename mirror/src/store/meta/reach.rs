@@ -240,7 +240,7 @@ mod tests {
             store.blobs.write(&d, &mut &b[..]).unwrap();
             d
         };
-        let (config, layer, wheel, orphan) = (put(b"{}"), put(b"layer"), put(b"wheel"), put(b"orphan"));
+        let (config, layer, file, orphan) = (put(b"{}"), put(b"layer"), put(b"file"), put(b"orphan"));
         let m = format!(r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{config}","size":2}},"layers":[{{"mediaType":"y","digest":"{layer}","size":5}}]}}"#);
         let md = put(m.as_bytes());
         let absent = Digest::sha256_of(b"absent");
@@ -249,23 +249,12 @@ mod tests {
                 repos: vec!["r/a".into()],
                 tags: vec![("r/a".into(), "1".into(), md.clone())],
                 manifests: vec![("r/a".into(), md.clone(), ManifestRecord::new("x", m.len() as u64)), ("r/a".into(), absent.clone(), ManifestRecord::new("x", 1))],
-                eco: crate::ecosystems::EcoChanges {
-                    pypi: vec![crate::ecosystems::pypi::WheelRecord {
-                        project: "p".into(),
-                        version: "1".into(),
-                        filename: "p-1-py3-none-any.whl".into(),
-                        digest: wheel.clone(),
-                        size: 5,
-                        requires_python: None,
-                        metadata: None,
-                    }],
-                    ..Default::default()
-                },
+                eco: crate::ecosystems::EcoChanges { files: vec![("f.bin".into(), file.clone(), 4)], ..Default::default() },
                 ..Changes::default()
             })
             .unwrap();
         let refs = store.references(&store.paths).unwrap();
-        for d in [&config, &layer, &md, &wheel] {
+        for d in [&config, &layer, &md, &file] {
             assert!(refs.blobs.contains_key(d), "{d} must be reachable");
         }
         assert!(refs.blobs[&layer].contains("r/a:1"));

@@ -134,35 +134,4 @@ mod tests {
             assert_eq!(trees.get(name.as_bytes()).unwrap().name(), name.as_bytes());
         }
     }
-
-    /// The names on disk are those of the store format every released mirror wrote: a renamed
-    /// tree would leave its records behind.
-    #[test]
-    fn tree_names_are_the_stores_on_disk() {
-        let mut n = names();
-        n.sort();
-        let mut want = vec![
-            "repos",
-            "tags",
-            "manifests",
-            "referrers",
-            "blobs",
-            "bundles",
-            "history",
-            "state",
-            "apt",
-            "apt_pool",
-            "pypi",
-            "pypi_files",
-            "files",
-            "nltk",
-            "helm",
-            "hf",
-            "hf_refs",
-            "envelopes",
-            "pushed",
-        ];
-        want.sort();
-        assert_eq!(n, want);
-    }
 }
