@@ -55,7 +55,7 @@ pub struct PushCtx<'a> {
 /// each of them keeps alive for gc); the registry does not compile without them.
 pub trait Ecosystem {
     /// Its part of what one import writes (`Changes::eco`, one field of `EcoChanges`).
-    type Changes: Debug + Default;
+    type Changes: Debug + Default + PartialEq;
     /// What its routes keep between requests (rendered indexes, caches): `AppState::eco`.
     type State: Default + Send + Sync + 'static;
     /// Its part of what one removal deletes (`Removal::eco`, one field of `EcoRemoval`); the default is "nothing".
@@ -278,6 +278,20 @@ macro_rules! parts {
                 }
             )*
             Ok(None)
+        }
+
+        /// Records `generation` as the last that changed each ecosystem that `c` (an import's
+        /// changes) or `r` (a removal) touches: what its rendered indexes are keyed to, so a
+        /// write elsewhere (a blob push, another ecosystem's import) leaves them valid.
+        pub(crate) fn mark_generations(state: &TransactionalTree, c: Option<&Changes>, r: Option<&Removal>, generation: u64) -> ConflictableTransactionResult<(), Infallible> {
+            $(
+                let touched = c.is_some_and(|c| c.eco.$e != <<$e::$t as Ecosystem>::Changes>::default())
+                    || r.is_some_and(|r| r.eco.$e != <<$e::$t as Ecosystem>::Removal>::default());
+                if touched {
+                    state.insert(crate::store::meta::eco_generation_key(stringify!($e)), &generation.to_be_bytes()[..])?;
+                }
+            )*
+            Ok(())
         }
 
         /// Every ecosystem's writes of an import.

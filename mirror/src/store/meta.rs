@@ -29,6 +29,11 @@ pub(crate) use trees::{trees, Trees};
 pub(crate) const SEP: u8 = 0;
 const GENERATION: &[u8] = b"generation";
 
+/// The `state` key of an ecosystem's generation.
+pub(crate) fn eco_generation_key(eco: &str) -> Vec<u8> {
+    format!("generation/{eco}").into_bytes()
+}
+
 /// How long gc keeps a pushed blob that no manifest references yet: a client pushes every
 /// blob before the manifest naming them, so a gc in between would otherwise collect them.
 pub const PUSH_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -261,6 +266,12 @@ impl Meta {
         Ok(self.t.history.last()?.map(|(_, v)| decode::<HistoryRecord>("history", &v)).transpose()?.map(|h| h.imported_at))
     }
 
+    /// The store generation that last changed the ecosystem `eco` (as `registry!` names it);
+    /// 0 when none did since stores recorded it. Caches of what it renders are keyed to this.
+    pub fn eco_generation(&self, eco: &str) -> Result<u64, StoreError> {
+        self.t.state.get(eco_generation_key(eco))?.map(|v| u64_of(&v)).transpose().map(|g| g.unwrap_or(0))
+    }
+
     /// Bumped by every import that changed something; 0 for an empty store.
     pub fn generation(&self) -> Result<u64, StoreError> {
         self.t.state.get(GENERATION)?.map(|v| u64_of(&v)).transpose().map(|g| g.unwrap_or(0))
@@ -321,6 +332,7 @@ impl Meta {
                 history.insert(&generation.to_be_bytes()[..], json(&h))?;
             }
             state.insert(GENERATION, &generation.to_be_bytes()[..])?;
+            crate::ecosystems::mark_generations(state, Some(c), None, generation)?;
             Ok::<u64, ConflictableTransactionError<Infallible>>(generation)
         });
         let generation = res?;
@@ -358,5 +370,23 @@ mod tests {
         assert_eq!(meta.referrers("docker.io/library/a", &subject).unwrap(), vec![referrer]);
         assert!(meta.repo_exists("docker.io/library/a").unwrap() && !meta.repo_exists("docker.io/library").unwrap());
         assert_eq!(meta.blobs().unwrap(), vec![(d, 1)]);
+    }
+
+    /// An ecosystem's generation moves only with writes to its records: what its rendered
+    /// indexes are keyed to.
+    #[test]
+    fn ecosystem_generations_move_only_with_their_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Meta::open(sled::Config::new().path(dir.path()).open().unwrap()).unwrap();
+        let gens = || (meta.generation().unwrap(), meta.eco_generation("files").unwrap(), meta.eco_generation("hf").unwrap());
+        assert_eq!(gens(), (0, 0, 0));
+        let files = crate::ecosystems::EcoChanges { files: vec![("a".into(), Digest::sha256_of(b"a"), 1)], ..Default::default() };
+        meta.commit(&Changes { eco: files, ..Changes::default() }).unwrap();
+        assert_eq!(gens(), (1, 1, 0));
+        meta.commit(&Changes { blobs: vec![(Digest::sha256_of(b"b"), 1)], ..Changes::default() }).unwrap();
+        assert_eq!(gens(), (2, 1, 0), "a blob is no ecosystem's record");
+        meta.remove(&Removal { eco: crate::ecosystems::EcoRemoval { files: vec!["a".into()], ..Default::default() }, ..Removal::default() }).unwrap();
+        assert_eq!(gens(), (3, 3, 0));
+        assert!(meta.raw_file("a").unwrap().is_none());
     }
 }

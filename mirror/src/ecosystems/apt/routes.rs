@@ -2,7 +2,8 @@
 //! `dists/<suite>/<component>/binary-<arch>/Packages{,.gz,.xz}` and the debs at their upstream
 //! `Filename`, signed with the mirror's own key (`/apt/key.gpg`, `/apt/key.asc`). Several
 //! bundles carrying the same suite merge: the indexes are rendered from everything stored,
-//! once per store generation.
+//! once per apt generation (the store generation that last changed an apt record: a blob push
+//! or another ecosystem's import leaves them as rendered).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +24,10 @@ use crate::routes::range::{self, FileError};
 use crate::routes::AppState;
 use crate::store::{Store, StoreError};
 
-/// (id, suite) → (the store generation it was rendered at, its indexes).
+/// The generation the renders are keyed to (`Meta::eco_generation`).
+const GENERATION_OF: &str = "apt";
+
+/// (id, suite) → (the apt generation it was rendered at, its indexes).
 type RenderCache = HashMap<(String, String), (u64, Arc<Rendered>)>;
 /// id → suite → what it holds.
 type Suites = BTreeMap<String, BTreeMap<String, SuiteInfo>>;
@@ -103,7 +107,7 @@ impl AptState {
     /// The suite's indexes if rendered at the current generation: a sled get and a map lookup,
     /// cheap enough for the async thread (the blocking pool's handoff cost more than the read).
     fn cached(&self, store: &Store, id: &str, suite: &str) -> Result<Option<Arc<Rendered>>, AptError> {
-        Ok(self.kept(&(id.to_string(), suite.to_string()), store.generation()?))
+        Ok(self.kept(&(id.to_string(), suite.to_string()), store.eco_generation(GENERATION_OF)?))
     }
 
     fn kept(&self, key: &(String, String), generation: u64) -> Option<Arc<Rendered>> {
@@ -125,7 +129,7 @@ impl AptState {
 
     /// The suite's indexes at the current generation, rendered if needed.
     fn suite(&self, store: &Store, id: &str, suite: &str) -> Result<Arc<Rendered>, AptError> {
-        let generation = store.generation()?;
+        let generation = store.eco_generation(GENERATION_OF)?;
         let key = (id.to_string(), suite.to_string());
         if let Some(r) = self.kept(&key, generation) {
             return Ok(r);
@@ -169,7 +173,8 @@ impl AptState {
 /// `/apt/`: what the mirror holds, for people and `mirror client-config apt`.
 async fn listing(State(st): State<AppState>, method: Method) -> R {
     let head = check_method(&method)?;
-    let suites = tokio::task::spawn_blocking(move || st.eco.apt.suites(&st.store, st.store.generation()?)).await.map_err(|e| AptError::Internal(e.to_string()))??;
+    let suites =
+        tokio::task::spawn_blocking(move || st.eco.apt.suites(&st.store, st.store.eco_generation(GENERATION_OF)?)).await.map_err(|e| AptError::Internal(e.to_string()))??;
     let sources: Vec<serde_json::Value> = suites
         .iter()
         .map(|(id, suites)| {
@@ -266,19 +271,24 @@ mod tests {
     use crate::store::Changes;
     use feas_format::Digest;
 
-    /// A store holding apt source `t`, suite `stable`, with `n` packages.
-    fn store_with_suite(dir: &std::path::Path, n: usize) -> Store {
-        let store = Store::open(dir).unwrap();
-        let mut changes = Changes::default();
+    /// `n` packages of apt source `t`, suite `stable`.
+    fn deb_changes(n: usize) -> crate::ecosystems::EcoChanges {
+        let mut eco = crate::ecosystems::EcoChanges::default();
         for i in 0..n {
             let name = format!("pkg{i}");
             let filename = format!("pool/main/p/{name}/{name}_1.0_amd64.deb");
             let digest = Digest::sha256_of(name.as_bytes());
             let stanza = format!("Package: {name}\nVersion: 1.0\nArchitecture: amd64\nFilename: {filename}\nSize: 1\nSHA256: {}\nDescription: p\n", digest.hex());
             let key = DebKey { id: "t".into(), suite: "stable".into(), component: "main".into(), arch: "amd64".into(), filename };
-            changes.eco.apt.push((key, DebRecord { stanza, digest, size: 1, codename: Some("stable".into()), origin: None, label: None }));
+            eco.apt.push((key, DebRecord { stanza, digest, size: 1, codename: Some("stable".into()), origin: None, label: None }));
         }
-        store.commit(&changes).unwrap();
+        eco
+    }
+
+    /// A store holding apt source `t`, suite `stable`, with `n` packages.
+    fn store_with_suite(dir: &std::path::Path, n: usize) -> Store {
+        let store = Store::open(dir).unwrap();
+        store.commit(&Changes { eco: deb_changes(n), ..Changes::default() }).unwrap();
         store
     }
 
@@ -295,8 +305,14 @@ mod tests {
         assert_eq!(apt.renders.load(Ordering::Relaxed), 1, "one render for 8 concurrent requests");
         assert!(got.iter().all(|r| Arc::ptr_eq(r, &got[0])));
         assert!(got[0].files.keys().any(|k| k == "main/binary-amd64/Packages.gz"));
-        // A new generation renders again.
+        // A write that is not apt's (a blob push, a files import) keeps the rendering.
         store.commit(&Changes { blobs: vec![(Digest::sha256_of(b"x"), 1)], ..Changes::default() }).unwrap();
+        let files = crate::ecosystems::EcoChanges { files: vec![("f".into(), Digest::sha256_of(b"f"), 1)], ..Default::default() };
+        store.commit(&Changes { eco: files, ..Changes::default() }).unwrap();
+        assert!(Arc::ptr_eq(&apt.suite(&store, "t", "stable").unwrap(), &got[0]));
+        assert_eq!(apt.renders.load(Ordering::Relaxed), 1, "no render for writes elsewhere");
+        // An apt write renders again.
+        store.commit(&Changes { eco: deb_changes(1), ..Changes::default() }).unwrap();
         apt.suite(&store, "t", "stable").unwrap();
         assert_eq!(apt.renders.load(Ordering::Relaxed), 2);
     }
@@ -330,8 +346,8 @@ mod tests {
         assert_eq!(status(&app, "/apt/t/dists/stable/InRelease").await, StatusCode::OK);
         assert_eq!(status(&app, "/apt/").await, StatusCode::OK);
         assert_eq!((apt.suite_scans.load(Ordering::Relaxed), apt.renders.load(Ordering::Relaxed)), (1, 1));
-        // A new generation lists again (a suite imported since must be found).
-        store.commit(&Changes { blobs: vec![(Digest::sha256_of(b"x"), 1)], ..Changes::default() }).unwrap();
+        // A new apt generation lists again (a suite imported since must be found).
+        store.commit(&Changes { eco: deb_changes(1), ..Changes::default() }).unwrap();
         assert_eq!(status(&app, "/apt/t/dists/nope/InRelease").await, StatusCode::NOT_FOUND);
         assert_eq!(status(&app, "/apt/t/dists/nope2/InRelease").await, StatusCode::NOT_FOUND);
         assert_eq!(apt.suite_scans.load(Ordering::Relaxed), 2);

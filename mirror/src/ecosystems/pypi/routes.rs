@@ -2,7 +2,7 @@
 //! PEP 691 JSON or PEP 503 HTML by `Accept` (pip and uv ask for JSON first), with `#sha256=`,
 //! `data-requires-python` and PEP 658/714 core metadata; files and their `.metadata` at
 //! `/pypi/files/<filename>` with HEAD and Range. Non-normalized names redirect (PEP 503).
-//! Pages are rendered once per store generation (`cache`).
+//! Pages are rendered once per PyPI generation (`cache`, `Meta::eco_generation`).
 
 mod cache;
 
@@ -140,11 +140,11 @@ pub(super) fn home(store: &Store, out: &mut String) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The root listing (`project` empty) or a project's page, kept until the store changes;
+/// The root listing (`project` empty) or a project's page, kept until a PyPI record changes;
 /// `None` when the mirror holds no file of the project.
 async fn cached_page(st: &AppState, project: String, json: bool) -> Result<Option<Bytes>, String> {
     // Without a generation nothing is kept; the page is still served.
-    let generation = st.store.generation().ok();
+    let generation = st.store.eco_generation("pypi").ok();
     let key = (project, json);
     if let Some(b) = generation.and_then(|g| st.eco.pypi.get(g, &key)) {
         return Ok(Some(b));

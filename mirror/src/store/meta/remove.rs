@@ -84,6 +84,7 @@ impl Meta {
                 None => 0,
             } + 1;
             state.insert(GENERATION, &generation.to_be_bytes()[..])?;
+            crate::ecosystems::mark_generations(state, None, Some(r), generation)?;
             Ok::<u64, ConflictableTransactionError<Infallible>>(generation)
         });
         let generation = res?;

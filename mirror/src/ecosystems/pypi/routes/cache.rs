@@ -1,4 +1,5 @@
-//! Rendered simple pages, kept until the store's generation changes. A project with 5,000
+//! Rendered simple pages, kept until the PyPI generation changes (a PyPI import or removal;
+//! a blob push or another ecosystem's import keeps them). A project with 5,000
 //! files costs ~10 ms of sled reads, JSON decoding and formatting per page (bench/serve.sh:
 //! 68 req/s against nginx's 777 for the same bytes); a kept page costs a lookup. Per server,
 //! in `AppState`.
