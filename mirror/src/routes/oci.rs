@@ -94,31 +94,28 @@ async fn dispatch(State(st): State<AppState>, Query(q): Query<HashMap<String, St
             format!("{method} /v2/{path} is not supported{}", if st.uploads.enabled { "" } else { ": this mirror is read-only and content arrives via `mirror import`" }),
         )),
         Endpoint::UploadStart { .. } => Err(OciError::new(Code::Unsupported, "start an upload with POST")),
-        Endpoint::Catalog => catalog(&st, &q),
-        Endpoint::Tags { name } => tags(&st, &repo(&name)?, &q, parts.uri.path()),
+        Endpoint::Catalog => catalog(&st, &q).await,
+        Endpoint::Tags { name } => tags(&st, &repo(&name)?, &q, parts.uri.path()).await,
         Endpoint::Manifest { name, reference } => manifest(&st, &repo(&name)?, &reference, head, &parts.headers).await,
         Endpoint::Blob { name, digest } => blob(&st, &repo(&name)?, &digest, head, &parts.headers).await,
-        Endpoint::Referrers { name, digest } => referrers(&st, &repo(&name)?, &digest, q.get("artifactType")),
+        Endpoint::Referrers { name, digest } => referrers(&st, &repo(&name)?, &digest, q.get("artifactType")).await,
     }
 }
 
-/// `n`/`last` pagination over a sorted list; returns the page and whether more follow.
-fn paginate(all: Vec<String>, q: &HashMap<String, String>) -> Result<(Vec<String>, bool), OciError> {
+/// `n` and `last` of a paginated listing (distribution-spec "Listing Tags"): at most `n`
+/// entries (all without `n`; none for `n=0`), starting after `last`, which need not be one.
+fn pagination(q: &HashMap<String, String>) -> Result<(Option<String>, Option<usize>), OciError> {
     let n = match q.get("n") {
         Some(v) => Some(v.parse::<usize>().map_err(|_| OciError::new(Code::PaginationNumberInvalid, format!("n={v} is not a number")))?),
         None => None,
     };
-    let after: Vec<String> = match q.get("last") {
-        Some(last) => all.into_iter().filter(|t| t.as_str() > last.as_str()).collect(),
-        None => all,
-    };
-    Ok(match n {
-        Some(n) => {
-            let more = n > 0 && after.len() > n;
-            (after.into_iter().take(n).collect(), more)
-        }
-        None => (after, false),
-    })
+    Ok((q.get("last").cloned(), n))
+}
+
+/// Runs a store read off the async workers: whatever scans must not hold up `/healthz` and
+/// every other request on the same worker.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static) -> Result<T, OciError> {
+    Ok(tokio::task::spawn_blocking(f).await.map_err(|e| OciError::new(Code::Unknown, e.to_string()))??)
 }
 
 fn with_next_link(mut resp: Response, path: &str, q: &HashMap<String, String>, page: &[String], more: bool) -> Response {
@@ -130,16 +127,21 @@ fn with_next_link(mut resp: Response, path: &str, q: &HashMap<String, String>, p
     resp
 }
 
-fn tags(st: &AppState, name: &str, q: &HashMap<String, String>, path: &str) -> R {
-    let (page, more) = paginate(st.store.tags(name)?, q)?;
-    let body = serde_json::to_vec(&serde_json::json!({"name": name, "tags": page})).expect("json");
-    Ok(with_next_link(json_response(body, "application/json"), path, q, &page, more))
+/// A page costs its length: a range scan from `last`, however many tags the repository has.
+async fn tags(st: &AppState, name: &str, q: &HashMap<String, String>, path: &str) -> R {
+    let (last, n) = pagination(q)?;
+    let (store, repo) = (st.store.clone(), name.to_string());
+    let page = blocking(move || store.tags_page(&repo, last.as_deref(), n)).await?;
+    let body = serde_json::to_vec(&serde_json::json!({"name": name, "tags": page.items})).expect("json");
+    Ok(with_next_link(json_response(body, "application/json"), path, q, &page.items, page.more))
 }
 
-fn catalog(st: &AppState, q: &HashMap<String, String>) -> R {
-    let (page, more) = paginate(st.store.repositories()?, q)?;
-    let body = serde_json::to_vec(&serde_json::json!({"repositories": page})).expect("json");
-    Ok(with_next_link(json_response(body, "application/json"), "/v2/_catalog", q, &page, more))
+async fn catalog(st: &AppState, q: &HashMap<String, String>) -> R {
+    let (last, n) = pagination(q)?;
+    let store = st.store.clone();
+    let page = blocking(move || store.repositories_page(last.as_deref(), n)).await?;
+    let body = serde_json::to_vec(&serde_json::json!({"repositories": page.items})).expect("json");
+    Ok(with_next_link(json_response(body, "application/json"), "/v2/_catalog", q, &page.items, page.more))
 }
 
 pub(crate) fn parse_digest(s: &str) -> Result<Digest, OciError> {
@@ -163,7 +165,7 @@ async fn manifest(st: &AppState, name: &str, reference: &str, head: bool, req: &
     // One get: a manifest is served only in the repositories that imported it.
     let Some(rec) = st.store.manifest(name, &digest)? else {
         let (store, repo, d) = (st.store.clone(), name.to_string(), digest.clone());
-        let omitted = tokio::task::spawn_blocking(move || store.omitted_child(&repo, &d)).await.map_err(|e| OciError::new(Code::Unknown, e.to_string()))??;
+        let omitted = blocking(move || store.omitted_child(&repo, &d)).await?;
         return Err(match omitted {
             Some((index, platform)) => OciError::new(
                 Code::ManifestUnknown,
@@ -219,9 +221,10 @@ async fn blob(st: &AppState, name: &str, digest: &str, head: bool, req: &HeaderM
     Ok(resp)
 }
 
-fn referrers(st: &AppState, name: &str, digest: &str, artifact_type: Option<&String>) -> R {
+async fn referrers(st: &AppState, name: &str, digest: &str, artifact_type: Option<&String>) -> R {
     let digest = parse_digest(digest)?;
-    let mut list = st.store.referrers(name, &digest)?;
+    let (store, repo) = (st.store.clone(), name.to_string());
+    let mut list = blocking(move || store.referrers(&repo, &digest)).await?;
     if let Some(t) = artifact_type {
         list.retain(|d| d.artifact_type.as_deref() == Some(t.as_str()));
     }

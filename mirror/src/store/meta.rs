@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionResult;
 
 use feas_format::oci::Descriptor;
 use feas_format::Digest;
@@ -17,10 +17,15 @@ use feas_format::Digest;
 use super::StoreError;
 
 mod check;
+mod counts;
+mod pages;
 mod reach;
 mod remove;
 mod trees;
 
+pub use counts::{Counted, Counts};
+pub(crate) use pages::distinct;
+pub use pages::Page;
 pub use reach::References;
 pub(crate) use reach::{names_no_blob, parts, Rule, Walker};
 pub use remove::Removal;
@@ -279,7 +284,7 @@ impl Meta {
 
     /// Apply one import's metadata atomically and make it durable. Returns the new generation.
     pub fn commit(&self, c: &Changes) -> Result<u64, StoreError> {
-        let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
+        self.transact(|t| {
             let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, envelopes, pushed, eco: _ } = t;
             let generation = match state.get(GENERATION)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
@@ -315,7 +320,8 @@ impl Meta {
             }
             let now = unix_now();
             for (d, n) in &c.blobs {
-                blobs.insert(d.to_string().as_bytes(), &n.to_be_bytes()[..])?;
+                let old = blobs.insert(d.to_string().as_bytes(), &n.to_be_bytes()[..])?;
+                blobs.add_bytes(*n as i64 - old.map_or(0, |v| u64_of(&v).unwrap_or(0) as i64));
                 if c.pushed {
                     pushed.insert(push_mark(d), &now.to_be_bytes()[..])?;
                 }
@@ -333,11 +339,21 @@ impl Meta {
             }
             state.insert(GENERATION, &generation.to_be_bytes()[..])?;
             crate::ecosystems::mark_generations(state, Some(c), None, generation)?;
-            Ok::<u64, ConflictableTransactionError<Infallible>>(generation)
-        });
-        let generation = res?;
+            Ok(generation)
+        })
+    }
+
+    /// Run `f` as one transaction across every tree, keeping the counters (`counts`) in it,
+    /// and make it durable.
+    pub(crate) fn transact<A>(&self, f: impl Fn(&Trees<Counted<'_>>) -> ConflictableTransactionResult<A, Infallible>) -> Result<A, StoreError> {
+        let base = self.count_base()?;
+        let a = self.t.transaction(|t| {
+            let a = f(t)?;
+            counts::apply(t, base.as_ref())?;
+            Ok(a)
+        })?;
         self.db.flush()?;
-        Ok(generation)
+        Ok(a)
     }
 }
 

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::convert::Infallible;
 
 use axum::Router;
-use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+use sled::transaction::ConflictableTransactionResult;
 
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
@@ -26,7 +26,7 @@ use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, PushCtx, RmTarge
 use crate::cli::ClientKind;
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
-use crate::store::meta::{json, key, Trees as AllTrees};
+use crate::store::meta::{json, key, Counted, Counts, Trees as AllTrees};
 use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 pub struct Apt;
@@ -43,7 +43,7 @@ impl Ecosystem for Apt {
         Ok(Next::Done)
     }
 
-    fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+    fn write(t: &AllTrees<Counted<'_>>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         let t = &t.eco.apt;
         for (k, rec) in &c.eco.apt {
             t.debs.insert(k.bytes(), json(rec))?;
@@ -52,7 +52,7 @@ impl Ecosystem for Apt {
         Ok(())
     }
 
-    fn remove(t: &AllTrees<&TransactionalTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+    fn remove(t: &AllTrees<Counted<'_>>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
         let (t, r) = (&t.eco.apt, &r.eco.apt);
         for k in &r.debs {
             t.debs.remove(k.bytes())?;
@@ -85,8 +85,8 @@ impl Ecosystem for Apt {
         routes::router()
     }
 
-    fn home(st: &AppState, out: &mut String) -> Result<(), StoreError> {
-        routes::home(st, out)
+    fn home(store: &Store, counts: &Counts, out: &mut String) -> Result<(), StoreError> {
+        routes::home(store, counts, out)
     }
 
     const CLIENTS: &'static [ClientKind] = &[ClientKind::Apt];

@@ -187,22 +187,24 @@ async fn listing(State(st): State<AppState>, method: Method) -> R {
     Ok(bytes_response(body, "application/json", head))
 }
 
-/// Its section of `/`: each suite as a sources line. Like every section of the page, it
-/// starts by closing the list before it, and leaves its own open.
-pub(super) fn home(st: &AppState, out: &mut String) -> Result<(), StoreError> {
-    out.push_str("</ul>\n<h2>apt repositories</h2>\n<p>Signed with the key at <a href=\"/apt/key.gpg\">/apt/key.gpg</a>; <code>mirror client-config apt --url URL</code> prints a sources file.</p>\n<ul>\n");
-    for (id, suites) in st.store.apt_suites()? {
-        for (suite, info) in suites {
-            let comps: Vec<&str> = info.components.iter().map(String::as_str).collect();
-            let archs: Vec<&str> = info.architectures.iter().map(String::as_str).collect();
-            out.push_str(&format!(
-                "<li><code>deb /apt/{0}/ {1} {2}</code> ({3}) — <a href=\"/apt/{0}/dists/{1}/Release\">Release</a></li>\n",
-                esc(&id),
-                esc(&suite),
-                esc(&comps.join(" ")),
-                esc(&archs.join(", "))
-            ));
-        }
+/// Its section of `/`: what it holds, and the first suites as sources lines. Like every
+/// section of the page, it starts by closing the list before it, and leaves its own open.
+pub(super) fn home(store: &Store, counts: &crate::store::meta::Counts, out: &mut String) -> Result<(), StoreError> {
+    out.push_str("</ul>\n<h2>apt repositories</h2>\n<p>Signed with the key at <a href=\"/apt/key.gpg\">/apt/key.gpg</a>; <code>mirror client-config apt --url URL</code> prints a sources file.</p>\n");
+    let a = &counts.keys.eco.apt;
+    out.push_str(&format!("<p>{} debs in the pools, {} index entries (<a href=\"/apt/\">/apt/</a>).</p>\n<ul>\n", a.pool, a.debs));
+    let suites = store.apt_suites_first(crate::routes::home::LISTED)?;
+    for l in &suites {
+        out.push_str(&format!(
+            "<li><code>deb /apt/{0}/ {1} {2}</code> ({3}) — <a href=\"/apt/{0}/dists/{1}/Release\">Release</a></li>\n",
+            esc(&l.id),
+            esc(&l.suite),
+            esc(&l.components.join(" ")),
+            esc(&l.architectures.join(", "))
+        ));
+    }
+    if suites.len() == crate::routes::home::LISTED {
+        out.push_str("<li>… and more suites (<a href=\"/apt/\">/apt/</a>)</li>\n");
     }
     Ok(())
 }

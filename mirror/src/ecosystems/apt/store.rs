@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use feas_format::{deb, Digest};
 
-use crate::store::meta::{decode, key, parts, trees, Rule, Walker};
+use crate::store::meta::{decode, distinct, key, parts, trees, Rule, Walker};
 use crate::store::{Meta, StoreError};
 
 trees! {
@@ -62,6 +62,15 @@ pub struct SuiteInfo {
     pub architectures: BTreeSet<String>,
 }
 
+/// A suite as a sources line lists it (`/`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuiteLine {
+    pub id: String,
+    pub suite: String,
+    pub components: Vec<String>,
+    pub architectures: Vec<String>,
+}
+
 /// What `rm` deletes from the apt trees.
 #[derive(Debug, Default, PartialEq)]
 pub struct AptRemoval {
@@ -111,6 +120,29 @@ impl Meta {
         Ok(out)
     }
 
+    /// The first `limit` suites held: found by
+    /// seeking from one to the next, not by reading their debs. At most `PARTS_LISTED`
+    /// components and architectures each.
+    pub fn apt_suites_first(&self, limit: usize) -> Result<Vec<SuiteLine>, StoreError> {
+        const PARTS_LISTED: usize = 16;
+        let debs = &self.t.eco.apt.debs;
+        let mut out = Vec::new();
+        for id in distinct(debs, b"", limit)? {
+            for suite in distinct(debs, &key(&[&id, ""]), limit - out.len())? {
+                let comps = distinct(debs, &key(&[&id, &suite, ""]), PARTS_LISTED)?;
+                let mut archs = BTreeSet::new();
+                for c in &comps {
+                    archs.extend(distinct(debs, &key(&[&id, &suite, c, ""]), PARTS_LISTED)?);
+                }
+                out.push(SuiteLine { id: id.clone(), suite, components: comps, architectures: archs.into_iter().take(PARTS_LISTED).collect() });
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// The debs of one Packages index, sorted by Filename.
     pub fn apt_packages(&self, id: &str, suite: &str, component: &str, arch: &str) -> Result<Vec<DebRecord>, StoreError> {
         let prefix = key(&[id, suite, component, arch, ""]);
@@ -148,5 +180,42 @@ pub(crate) fn deb_name(id: &str, r: &DebRecord, filename: &str) -> String {
     match (f("Package"), f("Version"), f("Architecture")) {
         (Some(p), Some(v), Some(a)) => format!("apt/{id}/{}", deb::deb_file_name(p, v, a)),
         _ => format!("apt/{id}/{}", filename.rsplit('/').next().unwrap_or(filename)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecosystems::EcoChanges;
+    use crate::store::Changes;
+
+    /// The suites `/` lists are found by seeking, each with its components and architectures.
+    #[test]
+    fn first_suites_with_their_components_and_architectures() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Meta::open(sled::Config::new().path(dir.path()).open().unwrap()).unwrap();
+        let rec = DebRecord { stanza: String::new(), digest: Digest::sha256_of(b"d"), size: 1, codename: None, origin: None, label: None };
+        let entry = |id: &str, suite: &str, component: &str, arch: &str, f: &str| {
+            (DebKey { id: id.into(), suite: suite.into(), component: component.into(), arch: arch.into(), filename: f.into() }, rec.clone())
+        };
+        let apt = vec![
+            entry("deb", "stable", "main", "amd64", "a.deb"),
+            entry("deb", "stable", "main", "arm64", "a.deb"),
+            entry("deb", "stable", "contrib", "amd64", "b.deb"),
+            entry("deb", "testing", "main", "amd64", "c.deb"),
+            entry("deb2", "stable", "main", "i386", "d.deb"),
+        ];
+        meta.commit(&Changes { eco: EcoChanges { apt, ..Default::default() }, ..Changes::default() }).unwrap();
+        let line = |id: &str, suite: &str, c: &[&str], a: &[&str]| SuiteLine {
+            id: id.into(),
+            suite: suite.into(),
+            components: c.iter().map(|s| s.to_string()).collect(),
+            architectures: a.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(
+            meta.apt_suites_first(10).unwrap(),
+            vec![line("deb", "stable", &["contrib", "main"], &["amd64", "arm64"]), line("deb", "testing", &["main"], &["amd64"]), line("deb2", "stable", &["main"], &["i386"])]
+        );
+        assert_eq!(meta.apt_suites_first(2).unwrap().len(), 2);
     }
 }

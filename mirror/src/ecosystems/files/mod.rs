@@ -10,15 +10,16 @@ pub(crate) use store::RULES;
 use std::convert::Infallible;
 
 use axum::Router;
-use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+use sled::transaction::ConflictableTransactionResult;
 
 use feas_format::oci::Descriptor;
 use feas_format::{Digest, Kind};
 
 use super::{Ecosystem, Next, Prepared, RmTarget};
 use crate::import::graph::{GraphError, Lookup, Plan};
+use crate::routes::home::{and_more, esc, LISTED};
 use crate::routes::AppState;
-use crate::store::meta::{json, Trees as AllTrees};
+use crate::store::meta::{json, Counted, Counts, Trees as AllTrees};
 use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 pub struct Files;
@@ -37,14 +38,14 @@ impl Ecosystem for Files {
         Ok(Next::Done)
     }
 
-    fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+    fn write(t: &AllTrees<Counted<'_>>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         for (name, d, n) in &c.eco.files {
             t.eco.files.files.insert(name.as_bytes(), json(&(d, n)))?;
         }
         Ok(())
     }
 
-    fn remove(t: &AllTrees<&TransactionalTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+    fn remove(t: &AllTrees<Counted<'_>>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
         for name in &r.eco.files {
             t.eco.files.files.remove(name.as_bytes())?;
         }
@@ -73,5 +74,16 @@ impl Ecosystem for Files {
 
     fn router() -> Router<AppState> {
         routes::router()
+    }
+
+    fn home(store: &Store, counts: &Counts, out: &mut String) -> Result<(), StoreError> {
+        let total = counts.keys.eco.files.files;
+        out.push_str(&format!("</ul>\n<h2>Files</h2>\n<p>{total} files at <a href=\"/files/\">/files/</a>.</p>\n<ul>\n"));
+        let names = store.raw_file_names(LISTED)?;
+        for n in &names {
+            out.push_str(&format!("<li><a href=\"/files/{0}\">{0}</a></li>\n", esc(n)));
+        }
+        and_more(out, total, names.len(), "files");
+        Ok(())
     }
 }

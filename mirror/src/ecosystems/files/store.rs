@@ -30,6 +30,11 @@ impl Meta {
             .collect()
     }
 
+    /// The first `limit` file names, sorted.
+    pub fn raw_file_names(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.t.eco.files.files.iter().keys().take(limit).map(|k| Ok(String::from_utf8_lossy(&k?).into_owned())).collect()
+    }
+
     pub fn raw_file(&self, name: &str) -> Result<Option<(Digest, u64)>, StoreError> {
         self.t.eco.files.files.get(name.as_bytes())?.map(|v| decode("files", &v)).transpose()
     }

@@ -13,7 +13,7 @@ use std::convert::Infallible;
 
 use anyhow::Context;
 use axum::Router;
-use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+use sled::transaction::ConflictableTransactionResult;
 
 use feas_format::oci::Descriptor;
 use feas_format::{helm, Digest, Kind};
@@ -22,9 +22,9 @@ use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared};
 use crate::cli::ClientKind;
 use crate::commands::client_config::write_or_print;
 use crate::import::graph::{GraphError, Lookup, Plan};
-use crate::routes::home::esc;
+use crate::routes::home::{and_more, esc, LISTED};
 use crate::routes::AppState;
-use crate::store::meta::{json, key, Trees as AllTrees};
+use crate::store::meta::{json, key, Counted, Counts, Trees as AllTrees};
 use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 pub struct Helm;
@@ -50,14 +50,14 @@ impl Ecosystem for Helm {
         }
     }
 
-    fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+    fn write(t: &AllTrees<Counted<'_>>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         for rec in &c.eco.helm {
             t.eco.helm.charts.insert(key(&[&rec.name, &rec.version]), json(rec))?;
         }
         Ok(())
     }
 
-    fn remove(t: &AllTrees<&TransactionalTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+    fn remove(t: &AllTrees<Counted<'_>>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
         for (name, version) in &r.eco.helm {
             t.eco.helm.charts.remove(key(&[name, version]))?;
         }
@@ -96,11 +96,15 @@ impl Ecosystem for Helm {
         routes::router()
     }
 
-    fn home(st: &AppState, out: &mut String) -> Result<(), StoreError> {
-        out.push_str("</ul>\n<h2>Helm charts</h2>\n<p><code>helm repo add mirror http://THIS-HOST/helm</code> (<a href=\"/helm/index.yaml\">index.yaml</a>), or <code>helm pull oci://THIS-HOST/charts/NAME --version V</code></p>\n<ul>\n");
-        for c in st.store.charts()? {
-            out.push_str(&format!("<li><a href=\"/helm/charts/{0}\">{1} {2}</a></li>\n", esc(&routes::archive_name(&c)), esc(&c.name), esc(&c.version)));
+    fn home(store: &Store, counts: &Counts, out: &mut String) -> Result<(), StoreError> {
+        out.push_str("</ul>\n<h2>Helm charts</h2>\n<p><code>helm repo add mirror http://THIS-HOST/helm</code> (<a href=\"/helm/index.yaml\">index.yaml</a>), or <code>helm pull oci://THIS-HOST/charts/NAME --version V</code></p>\n");
+        let total = counts.keys.eco.helm.charts;
+        out.push_str(&format!("<p>{total} chart versions.</p>\n<ul>\n"));
+        let charts = store.charts_first(LISTED)?;
+        for c in &charts {
+            out.push_str(&format!("<li><a href=\"/helm/charts/{0}\">{1} {2}</a></li>\n", esc(&routes::archive_name(c)), esc(&c.name), esc(&c.version)));
         }
+        and_more(out, total, charts.len(), "chart versions");
         Ok(())
     }
 

@@ -36,6 +36,11 @@ impl Meta {
         self.t.eco.helm.charts.iter().values().map(|v| decode("helm", &v?)).collect()
     }
 
+    /// The first `limit` chart versions, as `charts` sorts them.
+    pub fn charts_first(&self, limit: usize) -> Result<Vec<HelmRecord>, StoreError> {
+        self.t.eco.helm.charts.iter().values().take(limit).map(|v| decode("helm", &v?)).collect()
+    }
+
     pub fn chart(&self, name: &str, version: &str) -> Result<Option<HelmRecord>, StoreError> {
         self.t.eco.helm.charts.get(key(&[name, version]))?.map(|v| decode("helm", &v)).transpose()
     }

@@ -10,7 +10,7 @@ pub use store::{HfRecord, Trees};
 use std::convert::Infallible;
 
 use axum::Router;
-use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+use sled::transaction::ConflictableTransactionResult;
 
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
@@ -19,9 +19,9 @@ use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, RmTarget};
 use crate::cli::ClientKind;
 use crate::commands::client_config::write_or_print;
 use crate::import::graph::{GraphError, Lookup, Plan};
-use crate::routes::home::esc;
+use crate::routes::home::{and_more, esc, LISTED};
 use crate::routes::AppState;
-use crate::store::meta::{json, key, Trees as AllTrees};
+use crate::store::meta::{json, key, Counted, Counts, Trees as AllTrees};
 use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 pub struct Hf;
@@ -39,7 +39,7 @@ impl Ecosystem for Hf {
         Ok(Next::Done)
     }
 
-    fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+    fn write(t: &AllTrees<Counted<'_>>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         let t = &t.eco.hf;
         for rec in &c.eco.hf {
             let k = key(&[&rec.repo, &rec.commit]);
@@ -75,7 +75,7 @@ impl Ecosystem for Hf {
         Ok(())
     }
 
-    fn remove(t: &AllTrees<&TransactionalTree>, r: &Removal, pre: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+    fn remove(t: &AllTrees<Counted<'_>>, r: &Removal, pre: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
         for (repo, commit) in &r.eco.hf {
             t.eco.hf.commits.remove(key(&[repo, commit]))?;
         }
@@ -110,11 +110,15 @@ impl Ecosystem for Hf {
         routes::router()
     }
 
-    fn home(st: &AppState, out: &mut String) -> Result<(), StoreError> {
-        out.push_str("</ul>\n<h2>Hugging Face models</h2>\n<p><code>HF_ENDPOINT=http://THIS-HOST/hf</code> for huggingface_hub and transformers; <code>mirror client-config hf --url URL</code> prints it.</p>\n<ul>\n");
-        for m in routes::listing(&st.store)? {
+    fn home(store: &Store, counts: &Counts, out: &mut String) -> Result<(), StoreError> {
+        out.push_str("</ul>\n<h2>Hugging Face models</h2>\n<p><code>HF_ENDPOINT=http://THIS-HOST/hf</code> for huggingface_hub and transformers; <code>mirror client-config hf --url URL</code> prints it.</p>\n");
+        let total = counts.keys.eco.hf.commits;
+        out.push_str(&format!("<p>{total} model commits.</p>\n<ul>\n"));
+        let listed = routes::listing(store, LISTED)?;
+        for m in &listed {
             out.push_str(&format!("<li><code>{}</code>: {} → <code>{}</code> ({} files, {} bytes)</li>\n", esc(&m.repo), esc(&m.revisions), esc(&m.commit), m.files, m.bytes));
         }
+        and_more(out, total, listed.len(), "model commits");
         Ok(())
     }
 

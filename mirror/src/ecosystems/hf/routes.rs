@@ -326,12 +326,17 @@ pub struct Listed {
     pub bytes: u64,
 }
 
-/// What `/` lists: each repo and commit held, with the revision names pointing at it.
-pub fn listing(store: &Store) -> Result<Vec<Listed>, StoreError> {
+/// What `/` lists: the first `limit` repos and commits held, each with the revision names
+/// pointing at it (of those it was imported under: a name moves to the commit imported last).
+pub fn listing(store: &Store, limit: usize) -> Result<Vec<Listed>, StoreError> {
     let mut out = Vec::new();
-    let refs = store.hf_refs()?;
-    for rec in store.hf_models()? {
-        let names: Vec<&str> = refs.iter().filter(|(r, _, c)| *r == rec.repo && *c == rec.commit).map(|(_, rev, _)| rev.as_str()).collect();
+    for rec in store.hf_models_first(limit)? {
+        let mut names = Vec::new();
+        for rev in &rec.revisions {
+            if store.hf_ref(&rec.repo, rev)?.as_deref() == Some(rec.commit.as_str()) {
+                names.push(rev.as_str());
+            }
+        }
         let revisions = if names.is_empty() { "(by commit only)".to_string() } else { names.join(", ") };
         out.push(Listed { revisions, files: rec.files.len(), bytes: rec.files.iter().map(|f| f.size).sum(), repo: rec.repo, commit: rec.commit });
     }

@@ -41,6 +41,11 @@ impl Meta {
         self.t.eco.hf.commits.iter().values().map(|v| decode("hf", &v?)).collect()
     }
 
+    /// The first `limit` records, as `hf_models` sorts them.
+    pub fn hf_models_first(&self, limit: usize) -> Result<Vec<HfRecord>, StoreError> {
+        self.t.eco.hf.commits.iter().values().take(limit).map(|v| decode("hf", &v?)).collect()
+    }
+
     pub fn hf_model(&self, repo: &str, commit: &str) -> Result<Option<HfRecord>, StoreError> {
         self.t.eco.hf.commits.get(key(&[repo, commit]))?.map(|v| decode("hf", &v)).transpose()
     }

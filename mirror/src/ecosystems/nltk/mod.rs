@@ -10,7 +10,7 @@ pub use store::{NltkRecord, Trees};
 use std::convert::Infallible;
 
 use axum::Router;
-use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+use sled::transaction::ConflictableTransactionResult;
 
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
@@ -19,8 +19,9 @@ use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, RmTarget};
 use crate::cli::ClientKind;
 use crate::commands::client_config::{get, write_or_print};
 use crate::import::graph::{GraphError, Lookup, Plan};
+use crate::routes::home::{and_more, esc, LISTED};
 use crate::routes::AppState;
-use crate::store::meta::{json, Trees as AllTrees};
+use crate::store::meta::{json, Counted, Counts, Trees as AllTrees};
 use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 pub struct Nltk;
@@ -36,6 +37,17 @@ impl Ecosystem for Nltk {
         routes::router()
     }
 
+    fn home(store: &Store, counts: &Counts, out: &mut String) -> Result<(), StoreError> {
+        let total = counts.keys.eco.nltk.packages;
+        out.push_str(&format!("</ul>\n<h2>NLTK data</h2>\n<p>{total} packages in <a href=\"/nltk/index.xml\">/nltk/index.xml</a>.</p>\n<ul>\n"));
+        let ids = store.nltk_package_ids(LISTED)?;
+        for id in &ids {
+            out.push_str(&format!("<li>{}</li>\n", esc(id)));
+        }
+        and_more(out, total, ids.len(), "packages");
+        Ok(())
+    }
+
     const KINDS: &'static [Kind] = &[Kind::Nltk];
 
     fn walk(top: &Descriptor, lookup: Lookup, plan: &mut Plan) -> Result<Next, GraphError> {
@@ -43,14 +55,14 @@ impl Ecosystem for Nltk {
         Ok(Next::Done)
     }
 
-    fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+    fn write(t: &AllTrees<Counted<'_>>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         for (id, rec) in &c.eco.nltk {
             t.eco.nltk.packages.insert(id.as_bytes(), json(rec))?;
         }
         Ok(())
     }
 
-    fn remove(t: &AllTrees<&TransactionalTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+    fn remove(t: &AllTrees<Counted<'_>>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
         for id in &r.eco.nltk {
             t.eco.nltk.packages.remove(id.as_bytes())?;
         }

@@ -42,6 +42,11 @@ impl Meta {
             .collect()
     }
 
+    /// The first `limit` package ids, sorted.
+    pub fn nltk_package_ids(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.t.eco.nltk.packages.iter().keys().take(limit).map(|k| Ok(String::from_utf8_lossy(&k?).into_owned())).collect()
+    }
+
     pub fn nltk_package(&self, id: &str) -> Result<Option<NltkRecord>, StoreError> {
         self.t.eco.nltk.packages.get(id.as_bytes())?.map(|v| decode("nltk", &v)).transpose()
     }

@@ -14,7 +14,7 @@ pub use store::{Trees, WheelRecord};
 use std::convert::Infallible;
 
 use axum::Router;
-use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+use sled::transaction::ConflictableTransactionResult;
 
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
@@ -24,7 +24,7 @@ use crate::cli::ClientKind;
 use crate::commands::client_config::write_or_print;
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
-use crate::store::meta::{json, key, Trees as AllTrees};
+use crate::store::meta::{json, key, Counted, Counts, Trees as AllTrees};
 use crate::store::{Changes, Meta, Removal, Store, StoreError};
 
 pub struct Pypi;
@@ -42,7 +42,7 @@ impl Ecosystem for Pypi {
         Ok(Next::Done)
     }
 
-    fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+    fn write(t: &AllTrees<Counted<'_>>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         let t = &t.eco.pypi;
         for w in &c.eco.pypi {
             t.projects.insert(key(&[&w.project, &w.filename]), json(w))?;
@@ -51,7 +51,7 @@ impl Ecosystem for Pypi {
         Ok(())
     }
 
-    fn remove(t: &AllTrees<&TransactionalTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+    fn remove(t: &AllTrees<Counted<'_>>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
         let t = &t.eco.pypi;
         for (project, f) in &r.eco.pypi {
             t.projects.remove(key(&[project, f]))?;
@@ -93,8 +93,8 @@ impl Ecosystem for Pypi {
         routes::router()
     }
 
-    fn home(st: &AppState, out: &mut String) -> Result<(), StoreError> {
-        routes::home(&st.store, out)
+    fn home(store: &Store, counts: &Counts, out: &mut String) -> Result<(), StoreError> {
+        routes::home(store, counts, out)
     }
 
     const CLIENTS: &'static [ClientKind] = &[ClientKind::Pip, ClientKind::Uv];

@@ -127,15 +127,16 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
     plain(StatusCode::NOT_FOUND, format!("{path}: not part of the PyPI index (see /pypi/simple/)"))
 }
 
-/// Its section of the home page `/`: each project with its versions.
-pub(super) fn home(store: &Store, out: &mut String) -> Result<(), StoreError> {
-    out.push_str(
-        "</ul>\n<h2>Python packages</h2>\n<p><code>pip install --index-url http://THIS-HOST/pypi/simple/ …</code> — <a href=\"/pypi/simple/\">/pypi/simple/</a></p>\n<ul>\n",
-    );
-    for project in store.pypi_projects()? {
-        let mut versions: Vec<String> = store.pypi_files(&project)?.into_iter().map(|f| f.version).collect();
-        versions.dedup();
-        out.push_str(&format!("<li><a href=\"/pypi/simple/{0}/\">{0}</a>: {1}</li>\n", esc(&project), esc(&versions.join(", "))));
+/// Its section of the home page `/`: how many files, and the first projects.
+pub(super) fn home(store: &Store, counts: &crate::store::meta::Counts, out: &mut String) -> Result<(), StoreError> {
+    out.push_str("</ul>\n<h2>Python packages</h2>\n<p><code>pip install --index-url http://THIS-HOST/pypi/simple/ …</code> — <a href=\"/pypi/simple/\">/pypi/simple/</a></p>\n");
+    out.push_str(&format!("<p>{} distribution files.</p>\n<ul>\n", counts.keys.eco.pypi.files));
+    let projects = store.pypi_projects_first(crate::routes::home::LISTED)?;
+    for project in &projects {
+        out.push_str(&format!("<li><a href=\"/pypi/simple/{0}/\">{0}</a></li>\n", esc(project)));
+    }
+    if projects.len() == crate::routes::home::LISTED {
+        out.push_str("<li>… and more projects (<a href=\"/pypi/simple/\">/pypi/simple/</a>)</li>\n");
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use feas_format::Digest;
 
-use crate::store::meta::{decode, key, trees, Rule, Walker, SEP};
+use crate::store::meta::{decode, distinct, key, trees, Rule, Walker, SEP};
 use crate::store::{Meta, StoreError};
 
 trees! {
@@ -46,6 +46,11 @@ impl Meta {
             }
         }
         Ok(out)
+    }
+
+    /// The first `limit` projects, sorted: one seek per project, not a read of its files.
+    pub fn pypi_projects_first(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        distinct(&self.t.eco.pypi.projects, b"", limit)
     }
 
     /// A project's files, sorted by file name.

@@ -2,14 +2,10 @@
 //! applied like an import, in one transaction that bumps the generation. Plus the few scans
 //! the planner of a removal needs.
 
-use std::convert::Infallible;
-
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-
 use feas_format::oci::Descriptor;
 use feas_format::Digest;
 
-use super::{decode, key, push_mark, Meta, Trees, GENERATION, SEP};
+use super::{decode, key, push_mark, u64_of, Meta, Trees, GENERATION, SEP};
 use crate::store::StoreError;
 
 /// Keys to delete, tree by tree.
@@ -52,7 +48,7 @@ impl Meta {
             return self.generation();
         }
         let pre = crate::ecosystems::prepare_removal(self, r)?;
-        let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
+        self.transact(|t| {
             let Trees { repos, tags, manifests, referrers, blobs, bundles, history: _, state, envelopes, pushed, eco: _ } = t;
             for (repo, tag) in &r.tags {
                 tags.remove(key(&[repo, tag]))?;
@@ -76,7 +72,9 @@ impl Meta {
                 bundles.remove(name.as_bytes())?;
             }
             for d in &r.blobs {
-                blobs.remove(d.to_string().as_bytes())?;
+                if let Some(v) = blobs.remove(d.to_string().as_bytes())? {
+                    blobs.add_bytes(-(u64_of(&v).unwrap_or(0) as i64));
+                }
                 pushed.remove(push_mark(d))?;
             }
             let generation = match state.get(GENERATION)? {
@@ -85,11 +83,8 @@ impl Meta {
             } + 1;
             state.insert(GENERATION, &generation.to_be_bytes()[..])?;
             crate::ecosystems::mark_generations(state, None, Some(r), generation)?;
-            Ok::<u64, ConflictableTransactionError<Infallible>>(generation)
-        });
-        let generation = res?;
-        self.db.flush()?;
-        Ok(generation)
+            Ok(generation)
+        })
     }
 
     /// Every tag of every repository: (repo, tag, digest).

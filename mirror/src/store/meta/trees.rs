@@ -7,6 +7,8 @@
 use sled::transaction::{ConflictableTransactionResult, TransactionResult, TransactionalTree};
 use sled::Transactional;
 
+use super::counts::Counted;
+
 /// Declares a struct with one `T` per metadata tree (the trees themselves, their transactional
 /// views, or gc's reach rules), plus nested groups declared the same way.
 macro_rules! trees {
@@ -54,6 +56,14 @@ macro_rules! trees {
                 $($( self.$group.list(out); )*)?
             }
 
+            /// Each `T` turned into a `U`, tree by tree.
+            pub fn map<U>(self, f: &mut impl FnMut(T) -> U) -> $ty<U> {
+                $ty {
+                    $( $name: f(self.$name), )*
+                    $($( $group: self.$group.map(f), )*)?
+                }
+            }
+
             /// The inverse of `list`: the same macro writes both, so the order cannot drift.
             pub fn from_list<'a>(it: &mut std::slice::Iter<'a, T>) -> $ty<&'a T> {
                 $ty {
@@ -95,11 +105,12 @@ impl Trees<sled::Tree> {
         Trees::try_new(&mut |name| db.open_tree(name))
     }
 
-    /// Run `f` in one transaction across every tree, each reached by its name.
-    pub fn transaction<A, E>(&self, f: impl Fn(&Trees<&TransactionalTree>) -> ConflictableTransactionResult<A, E>) -> TransactionResult<A, E> {
+    /// Run `f` in one transaction across every tree, each reached by its name through a view
+    /// that counts the keys it adds and removes (`Meta::transact` keeps the counters).
+    pub fn transaction<A, E>(&self, f: impl Fn(&Trees<Counted<'_>>) -> ConflictableTransactionResult<A, E>) -> TransactionResult<A, E> {
         let mut list = Vec::new();
         self.list(&mut list);
-        list[..].transaction(|views: &Vec<TransactionalTree>| f(&Trees::from_list(&mut views.iter())))
+        list[..].transaction(|views: &Vec<TransactionalTree>| f(&Trees::<TransactionalTree>::from_list(&mut views.iter()).map(&mut Counted::new)))
     }
 }
 
