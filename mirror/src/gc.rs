@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use feas_format::bundle::BlobRef;
 use feas_format::Digest;
 
-use crate::store::{blobs::sync_dir, unix_now, ImportLock, Removal, Store, StoreError};
+use crate::store::{blobs::Found, unix_now, ImportLock, Removal, Store, StoreError, PUSH_GRACE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GcError {
@@ -53,27 +53,40 @@ pub fn gc(store: &Store, dry_run: bool, push_grace: u64) -> Result<GcSummary, Gc
     if !refs.unreadable.is_empty() {
         return Err(GcError::Unreadable(refs.unreadable.iter().map(|(d, a)| format!("{d} ({})", a.iter().cloned().collect::<Vec<_>>().join(", "))).collect()));
     }
-    let on_disk = store.blobs.list()?.blobs;
-    let mut garbage: BTreeMap<Digest, u64> = on_disk.iter().filter(|(d, _)| !refs.blobs.contains_key(d)).cloned().collect();
-    let kept = on_disk.len() - garbage.len();
+    // One directory entry at a time: only the garbage is kept (it is what gc reports).
+    let (mut garbage, mut kept) = (BTreeMap::<Digest, u64>::new(), 0);
+    for found in store.blobs.walk() {
+        let Found::Blob { digest, path } = found? else { continue };
+        if refs.blobs.contains(&digest) {
+            kept += 1;
+        } else if let std::collections::btree_map::Entry::Vacant(e) = garbage.entry(digest) {
+            e.insert(std::fs::symlink_metadata(&path).map_err(|source| StoreError::Io { path, source })?.len());
+        }
+    }
     // Recorded as held with no file and no reference: drop the record too.
-    let recorded: Vec<Digest> = store.blobs()?.into_iter().map(|(d, _)| d).filter(|d| !refs.blobs.contains_key(d)).collect();
-    let awaiting_manifest = refs.pushed_recently.iter().filter(|d| refs.blobs.get(*d).is_some_and(|a| a.len() == 1) && store.blobs.size(d).is_some()).count();
+    let mut recorded = Vec::new();
+    for r in store.blob_records() {
+        let (d, _) = r?;
+        if !refs.blobs.contains(&d) {
+            recorded.push(d);
+        }
+    }
+    let awaiting_manifest = refs.awaiting_manifest.iter().filter(|d| store.blobs.size(d).is_some()).count();
     let mut summary = GcSummary { dry_run, generation: store.generation()?, kept, awaiting_manifest, ..GcSummary::default() };
     summary.bytes = garbage.values().sum();
     if !dry_run {
         summary.generation = store.remove(&Removal { blobs: recorded.clone(), ..Removal::default() })?;
         for d in garbage.keys() {
-            let path = store.blobs.path(d);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(GcError::Delete { path, source }),
+            // Both layouts: a blob an earlier release left flat may have been written again.
+            for path in store.paths.blob_copies(d) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(GcError::Delete { path, source }),
+                }
             }
         }
-        for dir in store.paths.blob_dirs() {
-            sync_dir(&dir)?;
-        }
+        store.blobs.sync_dirs_of(garbage.keys())?;
         tracing::info!("gc: {} blobs ({} bytes) deleted, {kept} kept", garbage.len(), summary.bytes);
     }
     for d in recorded {
@@ -100,7 +113,8 @@ pub fn quarantine(store: &Store, damaged: &[Digest]) -> Result<Vec<Quarantined>,
         return Ok(Vec::new());
     }
     let _collecting = store.collecting();
-    let refs = store.references(&store.paths)?;
+    let since = unix_now().saturating_sub(PUSH_GRACE.as_secs());
+    let mut names = store.artifacts_referencing(&store.paths, since, &damaged.iter().cloned().collect())?;
     store.remove(&Removal { blobs: damaged.to_vec(), ..Removal::default() })?;
     let mut out = Vec::new();
     for d in damaged {
@@ -108,11 +122,9 @@ pub fn quarantine(store: &Store, damaged: &[Digest]) -> Result<Vec<Quarantined>,
         let dir = to.parent().expect("quarantine path has a parent");
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
         std::fs::rename(&from, &to).map_err(|source| StoreError::Io { path: from.clone(), source })?;
-        let artifacts = refs.blobs.get(d).into_iter().chain(refs.unreadable.get(d)).flatten().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let artifacts = names.remove(d).unwrap_or_default().into_iter().collect();
         out.push(Quarantined { digest: d.clone(), path: to.display().to_string(), artifacts });
     }
-    for dir in store.paths.blob_dirs() {
-        sync_dir(&dir)?;
-    }
+    store.blobs.sync_dirs_of(damaged)?;
     Ok(out)
 }

@@ -194,10 +194,7 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, trust: &Trust
 
     // Blobs land (and are synced) before any metadata points at them.
     let bytes_added = sink.staged.values().sum();
-    for d in sink.staged.keys() {
-        store.blobs.promote(&Paths::staged_blob(dir, d), d)?;
-    }
-    store.blobs.sync_dirs()?;
+    store.blobs.promote_all(sink.staged.keys().map(|d| (Paths::staged_blob(dir, d), d)))?;
 
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let bundle_json = Digest::sha256_of(&verified.bundle_json);

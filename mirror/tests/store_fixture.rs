@@ -190,6 +190,28 @@ fn fixture_store_opens_and_holds_what_it_held() {
     assert_eq!(refs.blobs.len(), inv["blobs"].as_array().unwrap().len(), "every held blob is reachable");
 }
 
+/// The released store keeps its blobs flat (`blobs/<alg>/<hex>`): verify, gc and rm work on
+/// them where they are, and the read-only ones leave every file as it was.
+#[test]
+fn fixture_store_verifies_collects_and_removes_its_flat_blobs() {
+    let (dir, store) = fixture_store();
+    let held = store.blobs().unwrap();
+    assert!(held.iter().all(|(d, _)| store.paths.flat_blob(d).is_file() && store.blobs.path(d) == store.paths.flat_blob(d)));
+    let before = common::snapshot(dir.path());
+    let r = mirror::commands::verify::verify(&store).unwrap();
+    assert!(r.ok() && r.stray.is_empty() && r.checked == held.len(), "{r:?}");
+    let gc = mirror::gc::gc(&store, true, 0).unwrap();
+    assert!(gc.removed.is_empty() && gc.kept == held.len(), "{gc:?}");
+    assert_eq!(before, common::snapshot(dir.path()), "verify and gc --dry-run changed the released store");
+    mirror::remove::remove(&store, &["files/hello.txt".to_string()]).unwrap();
+    let gc = mirror::gc::gc(&store, false, 0).unwrap();
+    assert!(!gc.removed.is_empty(), "{gc:?}");
+    for b in &gc.removed {
+        assert!(!store.paths.flat_blob(&b.digest).exists(), "{} collected", b.digest);
+    }
+    assert!(mirror::commands::verify::verify(&store).unwrap().ok());
+}
+
 #[tokio::test]
 async fn fixture_store_serves_every_ecosystem() {
     let (_dir, store) = fixture_store();

@@ -11,6 +11,8 @@ use feas_format::{Digest, HashReader};
 use crate::cli::VerifyArgs;
 use crate::control::{self, Request};
 use crate::gc::{quarantine, Quarantined};
+use crate::store::blobs::Found;
+use crate::store::digests::DigestSetBuilder;
 use crate::store::{ImportLock, Store};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -42,31 +44,45 @@ impl VerifyReport {
 
 pub fn verify(store: &Store) -> anyhow::Result<VerifyReport> {
     let mut r = VerifyReport::default();
-    let listing = store.blobs.list()?;
-    let on_disk = listing.blobs;
-    r.stray = listing.stray.iter().map(|p| p.display().to_string()).collect();
-    let present: BTreeSet<_> = on_disk.iter().map(|(d, _)| d.clone()).collect();
-    for (d, _) in &on_disk {
-        let path = store.blobs.path(d);
+    // One file at a time, streamed through the hasher; only digests are kept of what is
+    // present, names only of what is reported.
+    let mut present = DigestSetBuilder::default();
+    let mut damaged = Vec::new();
+    for found in store.blobs.walk() {
+        let (d, path) = match found? {
+            Found::Blob { digest, path } => (digest, path),
+            Found::Stray(p) => {
+                r.stray.push(p.display().to_string());
+                continue;
+            }
+        };
         let f = std::fs::File::open(&path)?;
         let (actual, n) = HashReader::new(BufReader::with_capacity(1 << 20, f), d.algorithm()).finish()?;
         r.checked += 1;
         r.bytes += n;
-        if &actual != d {
-            r.damaged.push(format!("{d} ({} hashes to {actual})", path.display()));
-            r.damaged_digests.push(d.clone());
+        if actual != d {
+            damaged.push((d.clone(), format!("{d} ({} hashes to {actual})", path.display())));
         }
+        present.insert(&d);
     }
-    let recorded: BTreeSet<Digest> = store.blobs()?.into_iter().map(|(d, _)| d).filter(|d| !present.contains(d)).collect();
+    damaged.sort();
+    (r.damaged_digests, r.damaged) = damaged.into_iter().unzip();
+    let present = present.build();
     // What the served records need, with who needs it: after a quarantine this stays an error
     // until a re-import brings the blob back.
     let refs = store.references(&store.paths)?;
-    for (d, artifacts) in &refs.blobs {
-        if !present.contains(d) {
-            r.missing.push(format!("{d} (referenced by {})", artifacts.iter().cloned().collect::<Vec<_>>().join(", ")));
+    let absent: BTreeSet<Digest> = refs.blobs.iter().filter(|d| !present.contains(d)).collect();
+    let names = store.artifacts_referencing(&store.paths, refs.since, &absent)?;
+    for d in &absent {
+        let artifacts = names.get(d).map(|a| a.iter().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default();
+        r.missing.push(format!("{d} (referenced by {artifacts})"));
+    }
+    for rec in store.blob_records() {
+        let (d, _) = rec?;
+        if !present.contains(&d) && !refs.blobs.contains(&d) {
+            r.missing.push(d.to_string());
         }
     }
-    r.missing.extend(recorded.iter().filter(|d| !refs.blobs.contains_key(d)).map(|d| d.to_string()));
     r.dangling = store.dangling(&store.paths)?;
     Ok(r)
 }

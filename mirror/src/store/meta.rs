@@ -236,15 +236,17 @@ impl Meta {
 
     /// Every blob the metadata records as held, with its size, sorted by digest.
     pub fn blobs(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
-        self.t
-            .blobs
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                let d = std::str::from_utf8(&k).ok().and_then(|s| s.parse().ok()).ok_or_else(|| StoreError::Corrupt("blob key".into()))?;
-                Ok((d, u64_of(&v)?))
-            })
-            .collect()
+        self.blob_records().collect()
+    }
+
+    /// The blobs recorded as held, with their sizes, one at a time (gc and verify of a
+    /// million-blob store must not hold them all).
+    pub fn blob_records(&self) -> impl Iterator<Item = Result<(Digest, u64), StoreError>> + '_ {
+        self.t.blobs.iter().map(|kv| {
+            let (k, v) = kv?;
+            let d = std::str::from_utf8(&k).ok().and_then(|s| s.parse().ok()).ok_or_else(|| StoreError::Corrupt("blob key".into()))?;
+            Ok((d, u64_of(&v)?))
+        })
     }
 
     pub fn bundle(&self, name: &str) -> Result<Option<BundleRecord>, StoreError> {

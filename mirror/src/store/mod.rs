@@ -2,6 +2,7 @@
 //! in one place (`paths`), and the import lock (`lock`).
 
 pub mod blobs;
+pub mod digests;
 pub mod lock;
 pub mod meta;
 pub mod paths;
@@ -14,6 +15,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use feas_format::Digest;
 
 pub use blobs::BlobStore;
+pub use digests::DigestSet;
 pub use lock::ImportLock;
 pub use meta::{unix_now, BundleRecord, Changes, HistoryRecord, ManifestRecord, Meta, References, Removal, PUSH_GRACE};
 pub use paths::Paths;
@@ -74,6 +76,10 @@ impl Store {
         let paths = Paths::new(root);
         for d in paths.blob_dirs().iter().chain([&paths.tmp()]) {
             std::fs::create_dir_all(d).map_err(|source| StoreError::Io { path: d.clone(), source })?;
+        }
+        // A fan directory a crashed process created is made durable before anything counts on it.
+        for d in paths.blob_dirs() {
+            blobs::sync_dir(&d)?;
         }
         // Created up front so a store's file set does not change when the first import runs.
         let lock = paths.lock();

@@ -277,8 +277,7 @@ async fn finish(st: &AppState, name: &str, id: &str, digest: &Digest) -> Result<
         let _adding = store.adding();
         if !store.blobs.exists(&digest2) {
             std::fs::File::open(&path2)?.sync_all()?;
-            std::fs::rename(&path2, store.paths.blob(&digest2))?;
-            crate::store::blobs::sync_dir(store.paths.blob(&digest2).parent().expect("blob dir"))?;
+            store.blobs.promote_all([(path2.clone(), &digest2)])?;
         }
         commit_blob(&store, name2, &digest2, n)?;
         Ok((actual, n))

@@ -10,6 +10,7 @@ use feas_format::oci::AnyManifest;
 use feas_format::Digest;
 
 use super::{decode, unix_now, BundleRecord, Meta, Trees, PUSH_GRACE, SEP};
+use crate::store::digests::{DigestSet, DigestSetBuilder, SeenDigests};
 use crate::store::{BlobStore, Paths, StoreError};
 
 /// The import refuses manifests larger than this, so none in the store is.
@@ -18,16 +19,22 @@ const MAX_MANIFEST: u64 = 4 << 20;
 /// sled's own tree, which `Meta` never writes.
 const SLED_DEFAULT_TREE: &[u8] = b"__sled__default";
 
-/// Every blob the metadata references, each with the artifacts (as `mirror history` names
-/// them) that reference it.
+/// Every blob the metadata references, as digests only: a million artifact names would cost a
+/// gigabyte, so `Meta::artifacts_referencing` finds the names of the few blobs reported.
 #[derive(Debug, Default)]
 pub struct References {
-    pub blobs: BTreeMap<Digest, BTreeSet<String>>,
+    /// Every blob a rule keeps, blobs pushed within the grace included.
+    pub blobs: DigestSet,
     /// Manifests the metadata names whose file is missing or unparseable: what they reference
-    /// is unknown, so nothing may be collected until they are restored or removed.
+    /// is unknown, so nothing may be collected until they are restored or removed. Named
+    /// (with the artifacts naming them), as they are few and always reported.
     pub unreadable: BTreeMap<Digest, BTreeSet<String>>,
-    /// Blobs pushed within `PUSH_GRACE` (referenced by a manifest or not yet).
-    pub pushed_recently: BTreeSet<Digest>,
+    /// Blobs pushed at or after `since` (referenced by a manifest or not yet).
+    pub pushed_recently: DigestSet,
+    /// Of those, the ones nothing but their push keeps: awaiting their manifest.
+    pub awaiting_manifest: DigestSet,
+    /// Unix seconds: pushes from then on are kept.
+    pub since: u64,
 }
 
 pub(crate) type Rule = fn(&Meta, &mut Walker) -> Result<(), StoreError>;
@@ -62,81 +69,167 @@ impl Meta {
     /// Keeping blobs pushed at or after `since` (unix seconds) whether a manifest names them
     /// or not.
     pub fn references_pushed_since(&self, paths: &Paths, since: u64) -> Result<References, StoreError> {
-        let mut w = Walker { paths, since, refs: References::default(), cache: HashMap::new() };
+        let mut w = Walker::new(paths, since, Collect::Digests { reached: DigestSetBuilder::default(), pushed: DigestSetBuilder::default() });
+        self.walk_rules(&mut w)?;
+        let Collect::Digests { reached, pushed } = w.collect else { unreachable!("collecting digests") };
+        let (reached, pushed_recently) = (reached.build(), pushed.build());
+        let awaiting_manifest = pushed_recently.iter().filter(|d| !reached.contains(d)).collect();
+        Ok(References { blobs: reached.union(&pushed_recently), unreadable: w.unreadable, pushed_recently, awaiting_manifest, since })
+    }
+
+    /// The artifacts (as `mirror history` names them) that reference each of `digests`: the
+    /// same walk as `references_pushed_since` (pass its `since`), keeping names only for these.
+    pub fn artifacts_referencing(&self, paths: &Paths, since: u64, digests: &BTreeSet<Digest>) -> Result<BTreeMap<Digest, BTreeSet<String>>, StoreError> {
+        if digests.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let mut w = Walker::new(paths, since, Collect::NamesOf { digests, names: BTreeMap::new() });
+        self.walk_rules(&mut w)?;
+        let Collect::NamesOf { names, .. } = w.collect else { unreachable!("collecting names") };
+        Ok(names)
+    }
+
+    fn walk_rules(&self, w: &mut Walker) -> Result<(), StoreError> {
         for name in self.db.tree_names() {
             if name.as_ref() == SLED_DEFAULT_TREE {
                 continue;
             }
             let name = String::from_utf8_lossy(&name).into_owned();
             let rule = RULES.get(name.as_bytes()).ok_or(StoreError::NoReachRule(name))?;
-            rule(self, &mut w)?;
+            rule(self, w)?;
         }
-        Ok(w.refs)
+        Ok(())
     }
 }
 
-/// What one manifest references directly.
-#[derive(Clone)]
-struct Children {
-    blobs: Vec<Digest>,
-    manifests: Vec<Digest>,
+/// What a walk keeps.
+enum Collect<'a> {
+    /// Every digest reached; those pushed within the grace apart.
+    Digests { reached: DigestSetBuilder, pushed: DigestSetBuilder },
+    /// The artifacts reaching each of `digests`.
+    NamesOf { digests: &'a BTreeSet<Digest>, names: BTreeMap<Digest, BTreeSet<String>> },
+}
+
+/// A manifest met in one artifact's walk, with the manifests it was reached from.
+struct Visit {
+    digest: Digest,
+    parents: Vec<usize>,
+    /// Something below it has its names kept (set once per walk).
+    named: bool,
 }
 
 pub(crate) struct Walker<'a> {
     paths: &'a Paths,
     /// Pushed blobs younger than this are kept.
     since: u64,
-    refs: References,
-    /// Parsed once per run: many tags share platform manifests. `Err` = present but unreadable.
-    cache: HashMap<Digest, Result<Option<Children>, ()>>,
+    collect: Collect<'a>,
+    unreadable: BTreeMap<Digest, BTreeSet<String>>,
+    /// Manifests read and followed: many tags share platform manifests, and the `manifests`
+    /// tree names every manifest a tag reaches, so each is read once per run...
+    walked: SeenDigests,
+    /// ...unless something below it has its names kept (an unreadable manifest, or one of
+    /// the digests named): then each artifact reaching it walks it again to be named.
+    named_below: SeenDigests,
 }
 
-impl Walker<'_> {
-    pub(crate) fn blob(&mut self, d: &Digest, artifact: &str) {
-        self.refs.blobs.entry(d.clone()).or_default().insert(artifact.to_string());
+impl<'a> Walker<'a> {
+    fn new(paths: &'a Paths, since: u64, collect: Collect<'a>) -> Walker<'a> {
+        Walker { paths, since, collect, unreadable: BTreeMap::new(), walked: SeenDigests::default(), named_below: SeenDigests::default() }
     }
 
-    /// `None`: no such file. `Err`: a file that is not a manifest we can read.
-    fn children(&mut self, d: &Digest) -> Result<Option<Children>, ()> {
-        if let Some(c) = self.cache.get(d) {
-            return c.clone();
-        }
-        let path = self.paths.blob(d);
-        let c = if !path.is_file() {
-            Ok(None)
-        } else {
-            match BlobStore::read_small(&path, MAX_MANIFEST).ok().and_then(|b| AnyManifest::parse(&b).ok()) {
-                Some(m) => Ok(Some(Children { blobs: m.blob_children().map(|x| x.digest.clone()).collect(), manifests: m.manifests.iter().map(|x| x.digest.clone()).collect() })),
-                None => Err(()),
+    pub(crate) fn blob(&mut self, d: &Digest, artifact: &str) {
+        self.reach(d, artifact);
+    }
+
+    /// `true` when `d`'s names are kept.
+    fn reach(&mut self, d: &Digest, artifact: &str) -> bool {
+        match &mut self.collect {
+            Collect::Digests { reached, .. } => {
+                reached.insert(d);
+                false
             }
-        };
-        self.cache.insert(d.clone(), c.clone());
-        c
+            Collect::NamesOf { digests, names } => {
+                let wanted = digests.contains(d);
+                if wanted {
+                    names.entry(d.clone()).or_default().insert(artifact.to_string());
+                }
+                wanted
+            }
+        }
+    }
+
+    fn pushed(&mut self, d: &Digest, artifact: impl FnOnce() -> String) {
+        match &mut self.collect {
+            Collect::Digests { pushed, .. } => pushed.insert(d),
+            Collect::NamesOf { .. } => {
+                self.reach(d, &artifact());
+            }
+        }
+    }
+
+    /// What manifest `d` references directly. `None`: no such file. `Err`: a file that is not
+    /// a manifest we can read.
+    fn children(&self, d: &Digest) -> Result<Option<AnyManifest>, ()> {
+        let path = self.paths.blob(d);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        BlobStore::read_small(&path, MAX_MANIFEST).ok().and_then(|b| AnyManifest::parse(&b).ok()).map(Some).ok_or(())
     }
 
     /// A manifest the metadata names: itself, its config and layers, and the child manifests
     /// of an index that the store holds (a platform filter leaves some out; that is fine).
     pub(crate) fn manifest(&mut self, top: &Digest, artifact: &str) {
-        let mut stack = vec![(top.clone(), true)];
-        let mut seen = BTreeSet::new();
-        while let Some((d, named)) = stack.pop() {
-            if !seen.insert(d.clone()) {
+        let mut visits: Vec<Visit> = Vec::new();
+        let mut index: HashMap<Digest, usize> = HashMap::new();
+        // (manifest, named by the metadata itself, the visit it was reached from)
+        let mut stack = vec![(top.clone(), true, None::<usize>)];
+        while let Some((d, named, parent)) = stack.pop() {
+            if let Some(&i) = index.get(&d) {
+                // Met again by another path: that path is named if this one is, now or later.
+                visits[i].parents.extend(parent);
+                if visits[i].named {
+                    mark(&mut visits, parent, &mut self.named_below);
+                }
                 continue;
             }
+            if self.walked.contains(&d) && !self.named_below.contains(&d) {
+                continue;
+            }
+            let i = visits.len();
+            visits.push(Visit { digest: d.clone(), parents: parent.into_iter().collect(), named: false });
+            index.insert(d.clone(), i);
             match self.children(&d) {
-                Ok(Some(c)) => {
-                    self.blob(&d, artifact);
-                    for b in &c.blobs {
-                        self.blob(b, artifact);
+                Ok(Some(m)) => {
+                    self.walked.insert(&d);
+                    let mut kept = self.reach(&d, artifact);
+                    for b in m.blob_children() {
+                        kept |= self.reach(&b.digest, artifact);
                     }
-                    stack.extend(c.manifests.into_iter().map(|m| (m, false)));
+                    if kept {
+                        mark(&mut visits, Some(i), &mut self.named_below);
+                    }
+                    stack.extend(m.manifests.iter().map(|c| (c.digest.clone(), false, Some(i))));
                 }
                 Ok(None) if !named => {}
                 Ok(None) | Err(()) => {
-                    self.blob(&d, artifact);
-                    self.refs.unreadable.entry(d.clone()).or_default().insert(artifact.to_string());
+                    self.reach(&d, artifact);
+                    self.unreadable.entry(d.clone()).or_default().insert(artifact.to_string());
+                    mark(&mut visits, Some(i), &mut self.named_below);
                 }
             }
+        }
+    }
+}
+
+/// Mark visit `from` and every visit it was reached from as having names kept below.
+fn mark(visits: &mut [Visit], from: Option<usize>, named_below: &mut SeenDigests) {
+    let mut todo: Vec<usize> = from.into_iter().collect();
+    while let Some(i) = todo.pop() {
+        if !visits[i].named {
+            visits[i].named = true;
+            named_below.insert(&visits[i].digest);
+            todo.extend(visits[i].parents.iter().copied());
         }
     }
 }
@@ -160,9 +253,7 @@ fn pushed(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
         let [_, d] = &parts(&k)[..] else { return Err(StoreError::Corrupt("pushed key".into())) };
         let at = u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt("pushed time".into()))?);
         if at >= w.since {
-            let d = digest_of("pushed", d)?;
-            w.blob(&d, &format!("a push at {at} (unix time), kept a while for its manifest"));
-            w.refs.pushed_recently.insert(d);
+            w.pushed(&digest_of("pushed", d)?, || format!("a push at {at} (unix time), kept a while for its manifest"));
         }
     }
     Ok(())
@@ -255,11 +346,45 @@ mod tests {
             .unwrap();
         let refs = store.references(&store.paths).unwrap();
         for d in [&config, &layer, &md, &file] {
-            assert!(refs.blobs.contains_key(d), "{d} must be reachable");
+            assert!(refs.blobs.contains(d), "{d} must be reachable");
         }
-        assert!(refs.blobs[&layer].contains("r/a:1"));
-        assert!(!refs.blobs.contains_key(&orphan));
+        assert!(!refs.blobs.contains(&orphan));
         assert_eq!(refs.unreadable.keys().collect::<Vec<_>>(), vec![&absent]);
+        // Names are found for the digests asked about, and only for those.
+        let names = store.artifacts_referencing(&store.paths, refs.since, &[layer.clone(), file.clone(), orphan.clone()].into()).unwrap();
+        let want = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(names.keys().collect::<Vec<_>>(), [&layer, &file].into_iter().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>());
+        assert_eq!(names[&layer], want(&["r/a:1", &format!("r/a@{md}")]));
+        assert_eq!(names[&file], want(&["files/f.bin"]));
+    }
+
+    /// Each manifest is read once per run, yet every artifact reaching an unreadable manifest
+    /// or a blob asked about is named, however many tags share the index on the way.
+    #[test]
+    fn shared_manifests_are_walked_once_and_every_artifact_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let put = |b: &[u8]| {
+            let d = Digest::sha256_of(b);
+            store.blobs.write(&d, &mut &b[..]).unwrap();
+            d
+        };
+        let (config, layer, junk) = (put(b"{}"), put(b"layer"), put(b"not a manifest"));
+        let m = format!(r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{config}","size":2}},"layers":[{{"mediaType":"y","digest":"{layer}","size":5}}]}}"#);
+        let md = put(m.as_bytes());
+        let i = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"x","digest":"{md}","size":1}},{{"mediaType":"x","digest":"{junk}","size":1}}]}}"#
+        );
+        let id = put(i.as_bytes());
+        let tags = vec![("r/a".into(), "1".into(), id.clone()), ("r/a".into(), "2".into(), id.clone()), ("r/b".into(), "1".into(), md.clone())];
+        store.commit(&Changes { repos: vec!["r/a".into(), "r/b".into()], tags, ..Changes::default() }).unwrap();
+        let refs = store.references(&store.paths).unwrap();
+        let want = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(refs.unreadable.get(&junk), Some(&want(&["r/a:1", "r/a:2"])), "{:?}", refs.unreadable);
+        assert_eq!(refs.blobs.len(), 5);
+        let names = store.artifacts_referencing(&store.paths, refs.since, &[layer.clone(), md.clone()].into()).unwrap();
+        assert_eq!(names[&layer], want(&["r/a:1", "r/a:2", "r/b:1"]));
+        assert_eq!(names[&md], want(&["r/a:1", "r/a:2", "r/b:1"]));
     }
 
     /// A blob pushed ahead of its manifest survives a gc for `PUSH_GRACE`, then is garbage;
@@ -272,10 +397,13 @@ mod tests {
         store.commit(&Changes { repos: vec!["r/a".into()], blobs: vec![(pushed.clone(), 6)], pushed: true, ..Changes::default() }).unwrap();
         store.commit(&Changes { blobs: vec![(imported.clone(), 8)], ..Changes::default() }).unwrap();
         let refs = store.references(&store.paths).unwrap();
-        assert!(refs.blobs.contains_key(&pushed) && refs.pushed_recently.contains(&pushed), "kept within the grace");
-        assert!(!refs.blobs.contains_key(&imported));
+        assert!(refs.blobs.contains(&pushed) && refs.pushed_recently.contains(&pushed), "kept within the grace");
+        assert!(refs.awaiting_manifest.contains(&pushed), "nothing but its push keeps it");
+        assert!(!refs.blobs.contains(&imported));
+        let names = store.artifacts_referencing(&store.paths, refs.since, &[pushed.clone()].into()).unwrap();
+        assert!(names[&pushed].iter().all(|n| n.starts_with("a push at ")) && names[&pushed].len() == 1, "{names:?}");
         let later = store.references_pushed_since(&store.paths, unix_now() + 1).unwrap();
-        assert!(!later.blobs.contains_key(&pushed) && later.pushed_recently.is_empty(), "garbage after the grace");
+        assert!(!later.blobs.contains(&pushed) && later.pushed_recently.is_empty(), "garbage after the grace");
         // Removing the blob's record (what gc does) takes its mark too.
         store.remove(&crate::store::Removal { blobs: vec![pushed.clone()], ..Default::default() }).unwrap();
         assert!(store.references(&store.paths).unwrap().pushed_recently.is_empty());
