@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use feas_format::Digest;
 
-use crate::store::meta::{decode, key, trees, Rule, Walker, SEP};
+use crate::store::meta::{decode, key, trees, Rule, Walker};
 use crate::store::{Meta, StoreError};
 
 trees! {
@@ -35,19 +35,6 @@ pub struct WheelRecord {
 }
 
 impl Meta {
-    /// Projects with at least one file, sorted.
-    pub fn pypi_projects(&self) -> Result<Vec<String>, StoreError> {
-        let mut out: Vec<String> = Vec::new();
-        for k in self.t.eco.pypi.projects.iter().keys() {
-            let k = k?;
-            let p = String::from_utf8_lossy(k.split(|b| *b == SEP).next().unwrap_or_default()).into_owned();
-            if out.last() != Some(&p) {
-                out.push(p);
-            }
-        }
-        Ok(out)
-    }
-
     /// A project's files, sorted by file name.
     pub fn pypi_files(&self, project: &str) -> Result<Vec<WheelRecord>, StoreError> {
         self.t.eco.pypi.projects.scan_prefix(key(&[project, ""])).values().map(|v| decode("pypi", &v?)).collect()

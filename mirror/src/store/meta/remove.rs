@@ -9,7 +9,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use feas_format::oci::Descriptor;
 use feas_format::Digest;
 
-use super::{decode, key, push_mark, Meta, Trees, GENERATION, SEP};
+use super::{decode, key, next_generation, push_mark, Meta, Trees, SEP};
 use crate::store::StoreError;
 
 /// Keys to delete, tree by tree.
@@ -51,9 +51,11 @@ impl Meta {
         if r.is_empty() {
             return self.generation();
         }
+        self.upgrade()?;
         let pre = crate::ecosystems::prepare_removal(self, r)?;
         let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
             let Trees { repos, tags, manifests, referrers, blobs, bundles, history: _, state, envelopes, pushed, eco: _ } = t;
+            let generation = next_generation(state)?;
             for (repo, tag) in &r.tags {
                 tags.remove(key(&[repo, tag]))?;
                 pushed.remove(key(&[repo, tag]))?;
@@ -79,11 +81,6 @@ impl Meta {
                 blobs.remove(d.to_string().as_bytes())?;
                 pushed.remove(push_mark(d))?;
             }
-            let generation = match state.get(GENERATION)? {
-                Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
-                None => 0,
-            } + 1;
-            state.insert(GENERATION, &generation.to_be_bytes()[..])?;
             crate::ecosystems::mark_generations(state, None, Some(r), generation)?;
             Ok::<u64, ConflictableTransactionError<Infallible>>(generation)
         });
