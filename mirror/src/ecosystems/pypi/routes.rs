@@ -182,7 +182,7 @@ async fn cached_page(st: &AppState, project: String, json: bool) -> Result<Optio
     }
     let got = tokio::task::spawn_blocking(move || match kept(&store, &eco.pypi, &key)? {
         Some(b) => Ok(b),
-        None => eco.pypi.0.wait(&key, || render(&store, &key.0, key.1)),
+        None => eco.pypi.pages.wait(&key, || render(&eco.pypi, &store, &key.0, key.1)),
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -195,22 +195,23 @@ async fn cached_page(st: &AppState, project: String, json: bool) -> Result<Optio
 
 /// The kept page of `key`, at once (a page whose records moved on is rendered again in the
 /// background); `None` when none was rendered.
-fn kept(store: &Arc<Store>, cache: &PageCache, key: &cache::Key) -> Result<Option<Bytes>, PageError> {
+fn kept(store: &Arc<Store>, cache: &Arc<PageCache>, key: &cache::Key) -> Result<Option<Bytes>, PageError> {
     let generation = if key.0.is_empty() {
         store.eco_generation("pypi")?
     } else {
         let Some(p) = store.pypi_project(&key.0)? else {
-            cache.0.forget(key);
+            cache.pages.forget(key);
             return Err(PageError::Gone);
         };
         p.generation
     };
-    let (s, k) = (store.clone(), key.clone());
-    Ok(cache.0.kept(key, generation, move || render(&s, &k.0, k.1)))
+    let (c, s, k) = (cache.clone(), store.clone(), key.clone());
+    Ok(cache.pages.kept(key, generation, move || render(&c, &s, &k.0, k.1)))
 }
 
 /// A page from the store: the generation it is keyed to, read before the records, and the page.
-fn render(store: &Store, project: &str, json: bool) -> Result<(u64, Bytes), PageError> {
+fn render(cache: &PageCache, store: &Store, project: &str, json: bool) -> Result<(u64, Bytes), PageError> {
+    cache.renders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if project.is_empty() {
         let generation = store.eco_generation("pypi")?;
         let projects = store.pypi_projects()?;
@@ -326,9 +327,12 @@ mod tests {
         import(&store, vec![wheel("x", "2.0")]);
         assert_eq!(page("y").await.as_ptr(), y1.as_ptr(), "y's records did not change");
         assert_eq!(page("x").await.as_ptr(), x1.as_ptr(), "the earlier page while x renders again");
-        st.eco.pypi.0.settle(&("x".to_string(), true));
+        st.eco.pypi.pages.settle(&("x".to_string(), true));
         assert!(String::from_utf8_lossy(&page("x").await).contains("x-2.0-py3-none-any.whl"));
+        // Nor was y rendered again behind the scenes: two renders before the import, one after.
+        st.eco.pypi.pages.settle(&("y".to_string(), true));
         assert_eq!(page("y").await.as_ptr(), y1.as_ptr());
+        assert_eq!(st.eco.pypi.renders.load(std::sync::atomic::Ordering::Relaxed), 3);
         assert_eq!(cached_page(&st, "z".into(), true).await.unwrap(), None, "a project not held");
         assert!(String::from_utf8_lossy(&page("").await).contains("\"y\""));
     }

@@ -6,6 +6,8 @@
 //! a kept page costs a lookup. A page whose project moved is served as it was while one
 //! background thread renders it again (`Renders`). Per server, in `AppState`.
 
+use std::sync::atomic::AtomicU64;
+
 use axum::body::Bytes;
 
 use crate::routes::renders::Renders;
@@ -17,10 +19,14 @@ const MAX_BYTES: usize = 64 << 20;
 /// (project, or "" for the root listing; JSON rather than HTML).
 pub type Key = (String, bool);
 
-pub struct PageCache(pub(super) Renders<Key, Bytes>);
+pub struct PageCache {
+    pub(super) pages: Renders<Key, Bytes>,
+    /// Pages rendered, for the tests that count them.
+    pub(super) renders: AtomicU64,
+}
 
 impl Default for PageCache {
     fn default() -> Self {
-        PageCache(Renders::new(0, MAX_BYTES, |b| b.len()))
+        PageCache { pages: Renders::new(0, MAX_BYTES, |b| b.len()), renders: AtomicU64::new(0) }
     }
 }
