@@ -302,7 +302,8 @@ impl Meta {
 
     /// Apply one import's metadata atomically and make it durable. Returns the new generation.
     pub fn commit(&self, c: &Changes) -> Result<u64, StoreError> {
-        self.upgrade()?;
+        // Flushed with the commit below (a lost upgrade is only built again).
+        crate::ecosystems::upgrade(self)?;
         let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
             let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, envelopes, pushed, eco: _ } = t;
             let generation = next_generation(state)?;

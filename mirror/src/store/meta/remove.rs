@@ -51,7 +51,8 @@ impl Meta {
         if r.is_empty() {
             return self.generation();
         }
-        self.upgrade()?;
+        // Flushed with the removal below (a lost upgrade is only built again).
+        crate::ecosystems::upgrade(self)?;
         let pre = crate::ecosystems::prepare_removal(self, r)?;
         let res: Result<u64, TransactionError<Infallible>> = self.t.transaction(|t| {
             let Trees { repos, tags, manifests, referrers, blobs, bundles, history: _, state, envelopes, pushed, eco: _ } = t;
