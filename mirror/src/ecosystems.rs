@@ -77,6 +77,12 @@ pub trait Ecosystem {
     fn prepare_removal(_m: &Meta, _r: &Removal, _pre: &mut Prepared) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Builds what its `write` and `remove` derive from its records (summaries, per-key
+    /// generations) in a store written before it kept them: once, in one transaction
+    /// (`Meta::upgrade`). Until then its reads fall back to scanning the records.
+    fn upgrade(_m: &Meta) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// `need(held, what)` for each of its records in an import's `c`, whether the store still holds it.
     fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError>;
     /// `mirror rm NAME`: when `name` is one of its artifacts the store holds, a key and how the
@@ -298,6 +304,12 @@ macro_rules! parts {
         /// Every ecosystem's writes of an import.
         pub(crate) fn write(t: &Trees<Counted<'_>>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
             $( <$e::$t as Ecosystem>::write(t, c)?; )*
+            Ok(())
+        }
+
+        /// Every ecosystem's `upgrade`.
+        pub(crate) fn upgrade(m: &Meta) -> Result<(), StoreError> {
+            $( <$e::$t as Ecosystem>::upgrade(m)?; )*
             Ok(())
         }
 

@@ -85,6 +85,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let uploads = Arc::new(uploads);
     let store = Arc::new(store);
+    // A store written before the ecosystems kept summaries gets them once, here, so the routes
+    // read summaries instead of scanning records (they scan, slower but right, until then).
+    let s = store.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || s.upgrade()).await? {
+        tracing::warn!("building the store's summaries: {e}; suite and project lists scan the records meanwhile");
+    }
     // Without the socket the mirror still serves; only imports must wait for a stop.
     let admin = match control::bind(&store.paths) {
         Ok(sock) => Some(tokio::spawn(control::accept(sock, store.clone(), Arc::new(trust_files)))),

@@ -4,6 +4,7 @@ pub mod home;
 pub mod oci;
 pub mod origin;
 pub mod range;
+pub mod renders;
 
 use std::sync::Arc;
 

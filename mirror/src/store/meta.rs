@@ -39,6 +39,20 @@ pub(crate) fn eco_generation_key(eco: &str) -> Vec<u8> {
     format!("generation/{eco}").into_bytes()
 }
 
+/// Bumps the store generation in a commit's or removal's transaction, before the ecosystems'
+/// hooks run, so that they read the generation they write with `tx_generation`.
+fn next_generation(state: &Counted<'_>) -> ConflictableTransactionResult<u64, Infallible> {
+    let generation = tx_generation(state)? + 1;
+    state.insert(GENERATION, &generation.to_be_bytes()[..])?;
+    Ok(generation)
+}
+
+/// The store generation as the running transaction sees it: in a commit's or removal's, the
+/// one it writes (what an ecosystem records as the last change of a suite, a project, …).
+pub(crate) fn tx_generation(state: &Counted<'_>) -> ConflictableTransactionResult<u64, Infallible> {
+    Ok(state.get(GENERATION)?.map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default())).unwrap_or(0))
+}
+
 /// How long gc keeps a pushed blob that no manifest references yet: a client pushes every
 /// blob before the manifest naming them, so a gc in between would otherwise collect them.
 pub const PUSH_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -284,14 +298,22 @@ impl Meta {
         self.t.state.get(GENERATION)?.map(|v| u64_of(&v)).transpose().map(|g| g.unwrap_or(0))
     }
 
+    /// Builds what the ecosystems derive from their records (summaries, per-key generations)
+    /// when the store was written before they kept it: once, each in one transaction. Run
+    /// before every write, and by the server as it starts; reads fall back to scans until then.
+    pub fn upgrade(&self) -> Result<(), StoreError> {
+        crate::ecosystems::upgrade(self)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Apply one import's metadata atomically and make it durable. Returns the new generation.
     pub fn commit(&self, c: &Changes) -> Result<u64, StoreError> {
+        // Flushed with the commit below (a lost upgrade is only built again).
+        crate::ecosystems::upgrade(self)?;
         self.transact(|t| {
             let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, envelopes, pushed, eco: _ } = t;
-            let generation = match state.get(GENERATION)? {
-                Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
-                None => 0,
-            } + 1;
+            let generation = next_generation(state)?;
             for r in &c.repos {
                 repos.insert(r.as_bytes(), &[][..])?;
             }
@@ -339,7 +361,6 @@ impl Meta {
                 let h = HistoryRecord { generation, ..h.clone() };
                 history.insert(&generation.to_be_bytes()[..], json(&h))?;
             }
-            state.insert(GENERATION, &generation.to_be_bytes()[..])?;
             crate::ecosystems::mark_generations(state, Some(c), None, generation)?;
             Ok(generation)
         })

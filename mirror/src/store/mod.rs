@@ -85,9 +85,10 @@ impl Store {
         let lock = paths.lock();
         std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock).map_err(|source| StoreError::Io { path: lock, source })?;
         if !paths.meta().exists() {
-            // A new store: create the trees, then settle, so the first (maybe refused) import
-            // does not rewrite sled's files.
-            Meta::open(open_db(&paths)?)?;
+            // A new store: create the trees (and mark its summaries built: there is nothing
+            // to sum up), then settle, so the first (maybe refused) import does not rewrite
+            // sled's files.
+            Meta::open(open_db(&paths)?)?.upgrade()?;
             Store::settle(root)?;
         }
         let db = open_db(&paths)?;

@@ -7,11 +7,13 @@ mod render;
 mod routes;
 mod signer;
 mod store;
+mod suites;
 
 pub use routes::AptState;
 pub use signer::Signer;
 pub(crate) use store::RULES;
 pub use store::{AptRemoval, DebKey, DebRecord, SuiteInfo, Trees};
+pub use suites::Suite;
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -44,23 +46,32 @@ impl Ecosystem for Apt {
     }
 
     fn write(t: &AllTrees<Counted<'_>>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
-        let t = &t.eco.apt;
+        let (state, t) = (&t.state, &t.eco.apt);
+        let mut suites = suites::Deltas::default();
         for (k, rec) in &c.eco.apt {
-            t.debs.insert(k.bytes(), json(rec))?;
+            let now = json(rec);
+            let was = t.debs.insert(k.bytes(), now.clone())?;
+            suites.written(k, rec, was.as_deref(), &now);
             t.pool.insert(key(&[&k.id, &k.filename]), json(&(&rec.digest, rec.size)))?;
         }
-        Ok(())
+        suites.apply(state)
     }
 
     fn remove(t: &AllTrees<Counted<'_>>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
-        let (t, r) = (&t.eco.apt, &r.eco.apt);
+        let (state, t, r) = (&t.state, &t.eco.apt, &r.eco.apt);
+        let mut suites = suites::Deltas::default();
         for k in &r.debs {
-            t.debs.remove(k.bytes())?;
+            let held = t.debs.remove(k.bytes())?.is_some();
+            suites.removed(k, held);
         }
         for (id, f) in &r.pool {
             t.pool.remove(key(&[id, f]))?;
         }
-        Ok(())
+        suites.apply(state)
+    }
+
+    fn upgrade(m: &Meta) -> Result<(), StoreError> {
+        suites::upgrade(m)
     }
 
     fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError> {

@@ -1,9 +1,10 @@
 //! One suite's indexes, rendered from the store: a Packages file per component and
 //! architecture (plain, gzip, xz), and the Release file listing their sizes and hashes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
+use axum::body::Bytes;
 use feas_format::Digest;
 
 use super::{DebRecord, SuiteInfo};
@@ -11,7 +12,25 @@ use super::{DebRecord, SuiteInfo};
 /// Everything under `dists/<suite>/`, keyed by path below it.
 pub struct Rendered {
     /// `Bytes`: every response shares the rendered index instead of copying it.
-    pub files: BTreeMap<String, axum::body::Bytes>,
+    pub files: BTreeMap<String, Bytes>,
+    /// `<component>/binary-<arch>/by-hash/SHA256/<hex>` → the index file of that hash, as
+    /// `Acquire-By-Hash` clients fetch what the Release they read lists.
+    pub by_hash: HashMap<String, Bytes>,
+}
+
+/// Size and SHA-256 of each index file, by path below `dists/<suite>/`: what Release lists.
+pub type Hashes = BTreeMap<String, (usize, Digest)>;
+
+/// The index files' sizes and hashes, and their by-hash paths.
+pub fn hashes(files: &BTreeMap<String, Bytes>) -> (Hashes, HashMap<String, Bytes>) {
+    let (mut hashes, mut by_hash) = (Hashes::new(), HashMap::new());
+    for (path, data) in files {
+        let d = Digest::sha256_of(data);
+        let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+        by_hash.insert(format!("{dir}/by-hash/SHA256/{}", d.hex()), data.clone());
+        hashes.insert(path.clone(), (data.len(), d));
+    }
+    (hashes, by_hash)
 }
 
 /// Packages text: stanzas separated by blank lines, each ending in a newline.
@@ -42,7 +61,10 @@ pub fn xz(data: &[u8]) -> Vec<u8> {
 /// sees a conflicting distribution; `Codename`/`Origin`/`Label` are the upstream's. No
 /// `Valid-Until`: an air-gapped mirror is refreshed by hand, and apt would refuse an expired
 /// Release long before the next bundle arrives.
-pub fn release(id: &str, suite: &str, info: &SuiteInfo, date: &str, files: &BTreeMap<String, Vec<u8>>) -> String {
+/// `Acquire-By-Hash: yes`: apt fetches each index by its hash from `by-hash/SHA256/`, where the
+/// previous rendering's files stay served, so a client that read the Release just before a
+/// new rendering replaced it still gets the files it lists.
+pub fn release(id: &str, suite: &str, info: &SuiteInfo, date: &str, files: &Hashes) -> String {
     let mut r = String::new();
     r.push_str(&format!("Origin: {}\n", info.origin.as_deref().unwrap_or(id)));
     r.push_str(&format!("Label: {}\n", info.label.as_deref().unwrap_or(id)));
@@ -52,9 +74,10 @@ pub fn release(id: &str, suite: &str, info: &SuiteInfo, date: &str, files: &BTre
     r.push_str(&format!("Architectures: {}\n", info.architectures.iter().cloned().collect::<Vec<_>>().join(" ")));
     r.push_str(&format!("Components: {}\n", info.components.iter().cloned().collect::<Vec<_>>().join(" ")));
     r.push_str(&format!("Description: {id} {suite}, served by an air-gap mirror from signed bundles\n"));
+    r.push_str("Acquire-By-Hash: yes\n");
     r.push_str("SHA256:\n");
-    for (path, data) in files {
-        r.push_str(&format!(" {} {:>16} {path}\n", Digest::sha256_of(data).hex(), data.len()));
+    for (path, (size, d)) in files {
+        r.push_str(&format!(" {} {size:>16} {path}\n", d.hex()));
     }
     r
 }
@@ -75,14 +98,18 @@ mod tests {
         let p = packages(&[d.clone(), d]);
         assert_eq!(p, b"Package: a\nVersion: 1\n\nPackage: a\nVersion: 1\n\n");
         let mut files = BTreeMap::new();
-        files.insert("main/binary-amd64/Packages".to_string(), p.clone());
-        files.insert("main/binary-amd64/Packages.gz".to_string(), gzip(&p));
+        files.insert("main/binary-amd64/Packages".to_string(), Bytes::from(p.clone()));
+        files.insert("main/binary-amd64/Packages.gz".to_string(), Bytes::from(gzip(&p)));
         let mut info = SuiteInfo { codename: Some("bookworm".into()), ..Default::default() };
         info.components.insert("main".into());
         info.architectures.insert("amd64".into());
-        let r = release("debian", "bookworm", &info, &debian_date(Some("2026-11-23T10:00:00Z")), &files);
+        let (hashes, by_hash) = hashes(&files);
+        let r = release("debian", "bookworm", &info, &debian_date(Some("2026-11-23T10:00:00Z")), &hashes);
         assert!(r.contains("Date: Mon, 23 Nov 2026 10:00:00 UTC\n"), "{r}");
         assert!(r.contains(&format!(" {} ", Digest::sha256_of(&p).hex())), "{r}");
         assert!(r.contains("Components: main\nDescription"), "{r}");
+        assert!(r.contains("\nAcquire-By-Hash: yes\n"), "{r}");
+        let at = format!("main/binary-amd64/by-hash/SHA256/{}", Digest::sha256_of(&p).hex());
+        assert_eq!(by_hash.get(&at).map(|b| &b[..]), Some(&p[..]), "{at}");
     }
 }

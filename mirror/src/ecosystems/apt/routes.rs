@@ -1,13 +1,14 @@
 //! apt repositories under `/apt/<id>/`: `dists/<suite>/{InRelease,Release,Release.gpg}`,
-//! `dists/<suite>/<component>/binary-<arch>/Packages{,.gz,.xz}` and the debs at their upstream
-//! `Filename`, signed with the mirror's own key (`/apt/key.gpg`, `/apt/key.asc`). Several
-//! bundles carrying the same suite merge: the indexes are rendered from everything stored,
-//! once per apt generation (the store generation that last changed an apt record: a blob push
-//! or another ecosystem's import leaves them as rendered).
+//! `dists/<suite>/<component>/binary-<arch>/Packages{,.gz,.xz}` (and `by-hash/SHA256/<hex>`)
+//! and the debs at their upstream `Filename`, signed with the mirror's own key
+//! (`/apt/key.gpg`, `/apt/key.asc`). Several bundles carrying the same suite merge: a suite's
+//! indexes are rendered from everything stored, once per suite generation (the store
+//! generation that last changed that suite's records: another suite's import, a blob push or
+//! another ecosystem's leaves them as rendered). After a change the earlier rendering is served
+//! while one background thread renders the next (`Renders`); its files stay served by hash.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -18,35 +19,44 @@ use axum::Router;
 
 use super::render::{self, Rendered};
 use super::signer::{self, Signer};
-use super::SuiteInfo;
 use crate::routes::home::esc;
 use crate::routes::range::{self, FileError};
+use crate::routes::renders::Renders;
 use crate::routes::AppState;
 use crate::store::{Store, StoreError};
 
-/// The generation the renders are keyed to (`Meta::eco_generation`).
-const GENERATION_OF: &str = "apt";
+/// Renderings kept per suite besides the current one: what a client that read the Release
+/// before the last re-render fetches by hash.
+const KEEP_PREVIOUS: usize = 1;
 
-/// (id, suite) → (the apt generation it was rendered at, its indexes).
-type RenderCache = HashMap<(String, String), (u64, Arc<Rendered>)>;
-/// id → suite → what it holds.
-type Suites = BTreeMap<String, BTreeMap<String, SuiteInfo>>;
+/// (id, suite)
+type SuiteKey = (String, String);
 
 /// Per-server apt state: the signing key (loaded once) and rendered suites.
-#[derive(Default)]
 pub struct AptState {
     signer: OnceLock<Result<Arc<Signer>, String>>,
-    rendered: Mutex<RenderCache>,
-    /// Held while rendering: after an import, the nodes that all run `apt-get update` at once
-    /// wait for one render (about a second at 50,000 packages) instead of each doing it.
-    rendering: Mutex<()>,
-    /// Renders done, for the log and the test that there is one per generation.
+    /// Each suite's indexes, keyed to its generation. After an import the nodes that all run
+    /// `apt-get update` at once get the earlier rendering, or wait for one render when there
+    /// is none (about a second at 50,000 packages) instead of each doing it.
+    rendered: Renders<SuiteKey, Arc<Rendered>>,
+    /// Renders done, for the log and the tests that count them.
     renders: AtomicU64,
-    /// The suites held, listed at a store generation. Listing reads every deb record, so an
-    /// unknown suite (anyone can ask for one) is answered from here, never by a scan or a render.
-    suites: Mutex<Option<(u64, Arc<Suites>)>>,
-    /// Full scans of the apt tree for that list, for the test that there is one per generation.
-    suite_scans: AtomicU64,
+    /// Held by a test to keep a render from finishing.
+    #[cfg(test)]
+    gate: std::sync::Mutex<()>,
+}
+
+impl Default for AptState {
+    fn default() -> Self {
+        AptState {
+            signer: OnceLock::new(),
+            // Suites are few and each keeps its indexes for the life of the server.
+            rendered: Renders::new(KEEP_PREVIOUS, usize::MAX, |_| 0),
+            renders: AtomicU64::new(0),
+            #[cfg(test)]
+            gate: std::sync::Mutex::new(()),
+        }
+    }
 }
 
 pub fn router() -> Router<AppState> {
@@ -80,6 +90,15 @@ impl IntoResponse for AptError {
     }
 }
 
+impl std::fmt::Display for AptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AptError::NotFound(m) | AptError::Internal(m) => f.write_str(m),
+            AptError::Method => f.write_str("the apt repository is read-only"),
+        }
+    }
+}
+
 type R = Result<Response, AptError>;
 
 fn bytes_response(data: impl Into<axum::body::Bytes>, content_type: &'static str, head: bool) -> Response {
@@ -104,77 +123,78 @@ impl AptState {
         self.signer.get_or_init(|| Signer::load_or_create(&store.paths.apt_key()).map(Arc::new).map_err(|e| e.to_string())).clone().map_err(AptError::Internal)
     }
 
-    /// The suite's indexes if rendered at the current generation: a sled get and a map lookup,
-    /// cheap enough for the async thread (the blocking pool's handoff cost more than the read).
-    fn cached(&self, store: &Store, id: &str, suite: &str) -> Result<Option<Arc<Rendered>>, AptError> {
-        Ok(self.kept(&(id.to_string(), suite.to_string()), store.eco_generation(GENERATION_OF)?))
-    }
-
-    fn kept(&self, key: &(String, String), generation: u64) -> Option<Arc<Rendered>> {
-        self.rendered.lock().expect("not poisoned").get(key).filter(|(g, _)| *g == generation).map(|(_, r)| r.clone())
-    }
-
-    /// The suites held at `generation`, listed once per generation (the lock is held while
-    /// listing, so concurrent first requests wait for one scan).
-    fn suites(&self, store: &Store, generation: u64) -> Result<Arc<Suites>, AptError> {
-        let mut held = self.suites.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, list)) = held.as_ref().filter(|(g, _)| *g == generation) {
-            return Ok(list.clone());
-        }
-        let list = Arc::new(store.apt_suites()?);
-        self.suite_scans.fetch_add(1, Ordering::Relaxed);
-        *held = Some((generation, list.clone()));
-        Ok(list)
-    }
-
-    /// The suite's indexes at the current generation, rendered if needed.
-    fn suite(&self, store: &Store, id: &str, suite: &str) -> Result<Arc<Rendered>, AptError> {
-        let generation = store.eco_generation(GENERATION_OF)?;
+    /// The suite's kept indexes, at once: current, or the earlier rendering while one
+    /// background thread renders the suite's new generation. `None` when none was rendered.
+    /// Reads the suite's summary (a sled get): cheap enough for an async thread.
+    fn kept(self: &Arc<Self>, store: &Arc<Store>, id: &str, suite: &str) -> Result<Option<Arc<Rendered>>, AptError> {
         let key = (id.to_string(), suite.to_string());
-        if let Some(r) = self.kept(&key, generation) {
+        let Some(held) = store.apt_suite(id, suite)? else {
+            self.rendered.forget(&key);
+            return Err(no_suite(id, suite));
+        };
+        let (apt, store) = (self.clone(), store.clone());
+        Ok(self.rendered.kept(&key.clone(), held.generation, move || apt.render(&store, &key.0, &key.1)))
+    }
+
+    /// The suite's indexes: kept ones at once, else rendered here (concurrent first requests
+    /// wait for one render). Blocking.
+    fn suite(self: &Arc<Self>, store: &Arc<Store>, id: &str, suite: &str) -> Result<Arc<Rendered>, AptError> {
+        if let Some(r) = self.kept(store, id, suite)? {
             return Ok(r);
         }
-        // Before the render lock: a request for a suite that is not held must not queue behind
-        // (or cause) a render.
-        let suites = self.suites(store, generation)?;
-        let info = suites.get(id).and_then(|s| s.get(suite)).ok_or_else(|| AptError::NotFound(format!("the mirror holds no apt suite {id}/{suite}; see /apt/ for what it has")))?;
-        let _one_at_a_time = self.rendering.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = self.kept(&key, generation) {
-            return Ok(r);
-        }
+        self.rendered.wait(&(id.to_string(), suite.to_string()), || self.render(store, id, suite))
+    }
+
+    /// Renders the suite from the store: the suite's generation read before its records, and
+    /// its indexes.
+    fn render(&self, store: &Store, id: &str, suite: &str) -> Result<(u64, Arc<Rendered>), AptError> {
+        #[cfg(test)]
+        drop(self.gate.lock());
         let started = std::time::Instant::now();
+        let held = store.apt_suite(id, suite)?.ok_or_else(|| no_suite(id, suite))?;
+        let info = &held.info;
         let mut files = std::collections::BTreeMap::new();
         for component in &info.components {
             for arch in &info.architectures {
                 let debs = store.apt_packages(id, suite, component, arch)?;
                 let plain = render::packages(&debs);
                 let base = format!("{component}/binary-{arch}/Packages");
-                files.insert(format!("{base}.gz"), render::gzip(&plain));
-                files.insert(format!("{base}.xz"), render::xz(&plain));
-                files.insert(base, plain);
+                files.insert(format!("{base}.gz"), render::gzip(&plain).into());
+                files.insert(format!("{base}.xz"), render::xz(&plain).into());
+                files.insert(base, plain.into());
             }
         }
-        let release = render::release(id, suite, info, &render::debian_date(store.last_import_time()?.as_deref()), &files);
+        let (hashes, by_hash) = render::hashes(&files);
+        let release = render::release(id, suite, info, &render::debian_date(store.last_import_time()?.as_deref()), &hashes);
         let signer = self.signer(store)?;
         let sign_err = |e: signer::SignerError| AptError::Internal(e.to_string());
         let in_release = signer.clearsign(&release).map_err(sign_err)?;
         let release_gpg = signer.detached(release.as_bytes()).map_err(sign_err)?;
-        files.insert("Release".into(), release.into_bytes());
-        files.insert("InRelease".into(), in_release.into_bytes());
-        files.insert("Release.gpg".into(), release_gpg.into_bytes());
-        let rendered = Arc::new(Rendered { files: files.into_iter().map(|(k, v)| (k, v.into())).collect() });
-        self.rendered.lock().expect("not poisoned").insert(key, (generation, rendered.clone()));
+        files.insert("Release".into(), release.into_bytes().into());
+        files.insert("InRelease".into(), in_release.into_bytes().into());
+        files.insert("Release.gpg".into(), release_gpg.into_bytes().into());
         let n = self.renders.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::info!("apt {id}/{suite} rendered for store generation {generation} in {} ms (render {n})", started.elapsed().as_millis());
-        Ok(rendered)
+        tracing::info!("apt {id}/{suite} rendered for its generation {} in {} ms (render {n})", held.generation, started.elapsed().as_millis());
+        Ok((held.generation, Arc::new(Rendered { files, by_hash })))
     }
+
+    /// An index file named by its hash (`<component>/binary-<arch>/by-hash/SHA256/<hex>`), from
+    /// the current rendering or a kept earlier one. Blocking when nothing is rendered yet.
+    fn by_hash(self: &Arc<Self>, store: &Arc<Store>, id: &str, suite: &str, file: &str) -> Result<Option<axum::body::Bytes>, AptError> {
+        let current = self.suite(store, id, suite)?;
+        let key = (id.to_string(), suite.to_string());
+        Ok(std::iter::once(current).chain(self.rendered.recent(&key)).find_map(|r| r.by_hash.get(file).cloned()))
+    }
+}
+
+fn no_suite(id: &str, suite: &str) -> AptError {
+    AptError::NotFound(format!("the mirror holds no apt suite {id}/{suite}; see /apt/ for what it has"))
 }
 
 /// `/apt/`: what the mirror holds, for people and `mirror client-config apt`.
 async fn listing(State(st): State<AppState>, method: Method) -> R {
     let head = check_method(&method)?;
-    let suites =
-        tokio::task::spawn_blocking(move || st.eco.apt.suites(&st.store, st.store.eco_generation(GENERATION_OF)?)).await.map_err(|e| AptError::Internal(e.to_string()))??;
+    let suites = tokio::task::spawn_blocking(move || st.store.apt_suites()).await.map_err(|e| AptError::Internal(e.to_string()))??;
     let sources: Vec<serde_json::Value> = suites
         .iter()
         .map(|(id, suites)| {
@@ -238,20 +258,31 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> R {
             return Err(AptError::NotFound(format!("/apt/{path}: no such index")));
         };
         let (suite, file) = (suite.to_string(), file.to_string());
-        let store = st.store.clone();
-        let apt = st.eco.apt.clone();
-        let rendered = match apt.cached(&store, &id, &suite)? {
-            Some(r) => r,
-            None => tokio::task::spawn_blocking(move || apt.suite(&store, &id, &suite)).await.map_err(|e| AptError::Internal(e.to_string()))??,
+        let (store, apt) = (st.store.clone(), st.eco.apt.clone());
+        let data = if file.contains("/by-hash/") {
+            tokio::task::spawn_blocking(move || apt.by_hash(&store, &id, &suite, &file)).await.map_err(|e| AptError::Internal(e.to_string()))??
+        } else {
+            // A kept rendering is answered here; a suite never rendered is rendered (or waited
+            // for) on the blocking pool, as is every read of a store whose summaries are not built.
+            let kept = if store.apt_summarized()? { apt.kept(&store, &id, &suite)? } else { None };
+            let rendered = match kept {
+                Some(r) => r,
+                None => {
+                    let (a, s, i, su) = (apt.clone(), store.clone(), id.clone(), suite.clone());
+                    tokio::task::spawn_blocking(move || a.suite(&s, &i, &su)).await.map_err(|e| AptError::Internal(e.to_string()))??
+                }
+            };
+            rendered.files.get(&file).cloned()
         };
-        let data = rendered.files.get(&file).ok_or_else(|| AptError::NotFound(format!("/apt/{path}: no such index")))?;
-        let content_type = match file.rsplit('.').next() {
+        let data = data.ok_or_else(|| AptError::NotFound(format!("/apt/{path}: no such index")))?;
+        let content_type = match path.rsplit('.').next() {
             Some("gz") => "application/gzip",
             Some("xz") => "application/x-xz",
             Some("gpg") => "application/pgp-signature",
+            _ if path.contains("/by-hash/") => "application/octet-stream",
             _ => "text/plain; charset=utf-8",
         };
-        return Ok(bytes_response(data.clone(), content_type, head));
+        return Ok(bytes_response(data, content_type, head));
     }
     let store = st.store.clone();
     let (i2, r2) = (id.clone(), rest.clone());
@@ -273,25 +304,62 @@ mod tests {
     use crate::store::Changes;
     use feas_format::Digest;
 
-    /// `n` packages of apt source `t`, suite `stable`.
-    fn deb_changes(n: usize) -> crate::ecosystems::EcoChanges {
+    /// Packages `<prefix><i>` for `i` in `range`, of apt source `t`, suite `suite`.
+    fn debs_in(suite: &str, prefix: &str, range: std::ops::Range<usize>) -> crate::ecosystems::EcoChanges {
         let mut eco = crate::ecosystems::EcoChanges::default();
-        for i in 0..n {
-            let name = format!("pkg{i}");
+        for i in range {
+            let name = format!("{prefix}{i}");
             let filename = format!("pool/main/p/{name}/{name}_1.0_amd64.deb");
             let digest = Digest::sha256_of(name.as_bytes());
             let stanza = format!("Package: {name}\nVersion: 1.0\nArchitecture: amd64\nFilename: {filename}\nSize: 1\nSHA256: {}\nDescription: p\n", digest.hex());
-            let key = DebKey { id: "t".into(), suite: "stable".into(), component: "main".into(), arch: "amd64".into(), filename };
-            eco.apt.push((key, DebRecord { stanza, digest, size: 1, codename: Some("stable".into()), origin: None, label: None }));
+            let key = DebKey { id: "t".into(), suite: suite.into(), component: "main".into(), arch: "amd64".into(), filename };
+            eco.apt.push((key, DebRecord { stanza, digest, size: 1, codename: Some(suite.into()), origin: None, label: None }));
         }
         eco
     }
 
+    /// `n` packages of apt source `t`, suite `stable`.
+    fn deb_changes(n: usize) -> crate::ecosystems::EcoChanges {
+        debs_in("stable", "pkg", 0..n)
+    }
+
+    fn import(store: &Store, eco: crate::ecosystems::EcoChanges) {
+        store.commit(&Changes { eco, ..Changes::default() }).unwrap();
+    }
+
     /// A store holding apt source `t`, suite `stable`, with `n` packages.
-    fn store_with_suite(dir: &std::path::Path, n: usize) -> Store {
+    fn store_with_suite(dir: &std::path::Path, n: usize) -> Arc<Store> {
         let store = Store::open(dir).unwrap();
-        store.commit(&Changes { eco: deb_changes(n), ..Changes::default() }).unwrap();
-        store
+        import(&store, deb_changes(n));
+        Arc::new(store)
+    }
+
+    fn key(suite: &str) -> SuiteKey {
+        ("t".into(), suite.into())
+    }
+
+    fn renders(apt: &AptState) -> u64 {
+        apt.renders.load(Ordering::Relaxed)
+    }
+
+    fn app(store: &Arc<Store>, apt: &Arc<AptState>) -> axum::Router {
+        crate::routes::router(AppState {
+            store: store.clone(),
+            eco: Arc::new(crate::ecosystems::EcoState { apt: apt.clone(), ..Default::default() }),
+            uploads: Default::default(),
+            origin: Default::default(),
+        })
+    }
+
+    async fn get(app: &axum::Router, path: &str) -> (StatusCode, axum::body::Bytes) {
+        use tower::ServiceExt;
+        let req = axum::http::Request::get(path).body(Body::empty()).unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        (resp.status(), axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap())
+    }
+
+    async fn status(app: &axum::Router, path: &str) -> StatusCode {
+        get(app, path).await.0
     }
 
     /// Concurrent first requests after an import get one render between them.
@@ -299,59 +367,150 @@ mod tests {
     fn concurrent_first_requests_render_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_suite(dir.path(), 2000);
-        let apt = AptState::default();
+        let apt = Arc::new(AptState::default());
         let got: Vec<Arc<Rendered>> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..8).map(|_| s.spawn(|| apt.suite(&store, "t", "stable").unwrap())).collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        assert_eq!(apt.renders.load(Ordering::Relaxed), 1, "one render for 8 concurrent requests");
+        assert_eq!(renders(&apt), 1, "one render for 8 concurrent requests");
         assert!(got.iter().all(|r| Arc::ptr_eq(r, &got[0])));
         assert!(got[0].files.keys().any(|k| k == "main/binary-amd64/Packages.gz"));
         // A write that is not apt's (a blob push, a files import) keeps the rendering.
         store.commit(&Changes { blobs: vec![(Digest::sha256_of(b"x"), 1)], ..Changes::default() }).unwrap();
-        let files = crate::ecosystems::EcoChanges { files: vec![("f".into(), Digest::sha256_of(b"f"), 1)], ..Default::default() };
-        store.commit(&Changes { eco: files, ..Changes::default() }).unwrap();
+        import(&store, crate::ecosystems::EcoChanges { files: vec![("f".into(), Digest::sha256_of(b"f"), 1)], ..Default::default() });
         assert!(Arc::ptr_eq(&apt.suite(&store, "t", "stable").unwrap(), &got[0]));
-        assert_eq!(apt.renders.load(Ordering::Relaxed), 1, "no render for writes elsewhere");
-        // An apt write renders again.
-        store.commit(&Changes { eco: deb_changes(1), ..Changes::default() }).unwrap();
+        assert_eq!(renders(&apt), 1, "no render for writes elsewhere");
+        // An apt write renders again, once, in the background.
+        let mut changed = deb_changes(1);
+        changed.apt[0].1.stanza.push_str("X-Changed: yes\n");
+        import(&store, changed);
         apt.suite(&store, "t", "stable").unwrap();
-        assert_eq!(apt.renders.load(Ordering::Relaxed), 2);
+        apt.rendered.settle(&key("stable"));
+        assert_eq!(renders(&apt), 2);
     }
 
-    async fn status(app: &axum::Router, path: &str) -> StatusCode {
-        use tower::ServiceExt;
-        let req = axum::http::Request::get(path).body(Body::empty()).unwrap();
-        app.clone().oneshot(req).await.unwrap().status()
-    }
-
-    /// Anyone can ask for suites the mirror does not hold; each is a 404 from the suite list of
-    /// the store generation: one scan of the apt tree however many arrive, and no render.
-    #[tokio::test]
-    async fn unknown_suites_are_answered_without_scans_or_renders() {
+    /// (a) Each suite is keyed to its own generation: an import into `testing` leaves the
+    /// rendering of `stable` served as it was.
+    #[test]
+    fn an_import_into_one_suite_leaves_the_others_rendered() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(store_with_suite(dir.path(), 50));
+        let store = store_with_suite(dir.path(), 5);
+        import(&store, debs_in("testing", "tpkg", 0..5));
         let apt = Arc::new(AptState::default());
-        let app = crate::routes::router(AppState {
-            store: store.clone(),
-            eco: Arc::new(crate::ecosystems::EcoState { apt: apt.clone(), ..Default::default() }),
-            uploads: Default::default(),
-            origin: Default::default(),
-        });
+        let stable = apt.suite(&store, "t", "stable").unwrap();
+        let testing = apt.suite(&store, "t", "testing").unwrap();
+        assert_eq!(renders(&apt), 2);
+        import(&store, debs_in("testing", "tpkg", 5..6));
+        assert!(Arc::ptr_eq(&apt.suite(&store, "t", "stable").unwrap(), &stable), "stable did not change");
+        assert_eq!(renders(&apt), 2, "no render of stable");
+        // testing moved: the earlier rendering at once, the new one from one background render.
+        assert!(Arc::ptr_eq(&apt.suite(&store, "t", "testing").unwrap(), &testing));
+        apt.rendered.settle(&key("testing"));
+        assert_eq!(renders(&apt), 3);
+        let now = apt.suite(&store, "t", "testing").unwrap();
+        assert!(String::from_utf8_lossy(&now.files["main/binary-amd64/Packages"]).contains("Package: tpkg5\n"));
+        assert!(Arc::ptr_eq(&apt.suite(&store, "t", "stable").unwrap(), &stable));
+    }
+
+    /// (c) While a moved suite renders, requests get the earlier rendering at once, and no
+    /// second render starts.
+    #[test]
+    fn requests_during_a_render_get_the_earlier_rendering() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_suite(dir.path(), 5);
+        let apt = Arc::new(AptState::default());
+        let before = apt.suite(&store, "t", "stable").unwrap();
+        import(&store, debs_in("stable", "pkg", 5..6));
+        let held = apt.gate.lock().unwrap();
+        for _ in 0..5 {
+            assert!(Arc::ptr_eq(&apt.suite(&store, "t", "stable").unwrap(), &before), "the earlier rendering while the new one is held");
+        }
+        assert_eq!(renders(&apt), 1, "the held render has not finished");
+        drop(held);
+        apt.rendered.settle(&key("stable"));
+        assert_eq!(renders(&apt), 2, "one render for the five requests");
+        let after = apt.suite(&store, "t", "stable").unwrap();
+        assert!(!Arc::ptr_eq(&after, &before));
+        assert!(String::from_utf8_lossy(&after.files["main/binary-amd64/Packages"]).contains("Package: pkg5\n"));
+    }
+
+    /// The SHA-256 the Release inside `in_release` lists for `path`.
+    fn listed_hash(in_release: &[u8], path: &str) -> String {
+        let text = String::from_utf8_lossy(in_release);
+        let line = text.lines().find(|l| l.split_whitespace().nth(2) == Some(path)).unwrap_or_else(|| panic!("{path} in {text}"));
+        line.split_whitespace().next().unwrap().to_string()
+    }
+
+    /// (d) A client that read InRelease just before the suite re-rendered still gets the files
+    /// it lists, by hash; the new rendering's files are served by hash too.
+    #[tokio::test]
+    async fn files_of_the_previous_release_are_served_by_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_suite(dir.path(), 5);
+        let apt = Arc::new(AptState::default());
+        let app = app(&store, &apt);
+        let (ok, in_release) = get(&app, "/apt/t/dists/stable/InRelease").await;
+        assert_eq!(ok, StatusCode::OK);
+        assert!(String::from_utf8_lossy(&in_release).contains("\nAcquire-By-Hash: yes\n"));
+        let (_, old_xz) = get(&app, "/apt/t/dists/stable/main/binary-amd64/Packages.xz").await;
+        let old = listed_hash(&in_release, "main/binary-amd64/Packages.xz");
+        import(&store, debs_in("stable", "pkg", 5..6));
+        let (a, s) = (apt.clone(), store.clone());
+        tokio::task::spawn_blocking(move || {
+            a.suite(&s, "t", "stable").unwrap();
+            a.rendered.settle(&key("stable"));
+        })
+        .await
+        .unwrap();
+        assert_eq!(renders(&apt), 2);
+        let (_, new_release) = get(&app, "/apt/t/dists/stable/InRelease").await;
+        let new = listed_hash(&new_release, "main/binary-amd64/Packages.xz");
+        assert_ne!(old, new);
+        let by_hash = |h: &str| format!("/apt/t/dists/stable/main/binary-amd64/by-hash/SHA256/{h}");
+        assert_eq!(get(&app, &by_hash(&old)).await, (StatusCode::OK, old_xz), "the previous rendering's file");
+        let (ok, new_xz) = get(&app, &by_hash(&new)).await;
+        assert_eq!((ok, Digest::sha256_of(&new_xz).hex().to_string()), (StatusCode::OK, new));
+        assert_eq!(status(&app, &by_hash(Digest::sha256_of(b"other").hex())).await, StatusCode::NOT_FOUND);
+        assert_eq!(status(&app, &format!("/apt/t/dists/stable/contrib/binary-amd64/by-hash/SHA256/{old}")).await, StatusCode::NOT_FOUND, "another index's directory");
+    }
+
+    /// (e) `rm` of the last deb of a suite takes the suite out of `/apt/` and its indexes.
+    #[tokio::test]
+    async fn removing_the_last_deb_of_a_suite_unlists_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_suite(dir.path(), 1);
+        import(&store, debs_in("testing", "tpkg", 0..1));
+        let apt = Arc::new(AptState::default());
+        let app = app(&store, &apt);
+        let suites = |body: &[u8]| -> Vec<String> {
+            let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+            v["sources"].as_array().unwrap().iter().flat_map(|s| s["suites"].as_array().unwrap().iter().map(|s| s["suite"].as_str().unwrap().to_string())).collect()
+        };
+        assert_eq!(suites(&get(&app, "/apt/").await.1), ["stable", "testing"]);
+        assert_eq!(status(&app, "/apt/t/dists/stable/InRelease").await, StatusCode::OK);
+        let s = store.clone();
+        tokio::task::spawn_blocking(move || crate::remove::remove(&s, &["apt/t/pkg0_1.0_amd64.deb".into()]).unwrap()).await.unwrap();
+        assert_eq!(suites(&get(&app, "/apt/").await.1), ["testing"]);
+        assert_eq!(status(&app, "/apt/t/dists/stable/InRelease").await, StatusCode::NOT_FOUND);
+        assert_eq!(status(&app, "/apt/t/dists/testing/InRelease").await, StatusCode::OK);
+    }
+
+    /// Anyone can ask for suites the mirror does not hold; each is a 404 from the suite's
+    /// summary (a get), with no render.
+    #[tokio::test]
+    async fn unknown_suites_are_answered_without_renders() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_suite(dir.path(), 50);
+        let apt = Arc::new(AptState::default());
+        let app = app(&store, &apt);
         for i in 0..40 {
             assert_eq!(status(&app, &format!("/apt/t/dists/nope{i}/InRelease")).await, StatusCode::NOT_FOUND);
             assert_eq!(status(&app, &format!("/apt/other{i}/dists/stable/Release")).await, StatusCode::NOT_FOUND);
+            assert_eq!(status(&app, &format!("/apt/t/dists/nope{i}/main/binary-amd64/by-hash/SHA256/00")).await, StatusCode::NOT_FOUND);
         }
-        assert_eq!(apt.suite_scans.load(Ordering::Relaxed), 1, "one listing for 80 unknown suites");
-        assert_eq!(apt.renders.load(Ordering::Relaxed), 0, "nothing rendered for unknown suites");
-        // The held suite still renders, from the same listing; `/apt/` reads it too.
+        assert_eq!(renders(&apt), 0, "nothing rendered for unknown suites");
         assert_eq!(status(&app, "/apt/t/dists/stable/InRelease").await, StatusCode::OK);
         assert_eq!(status(&app, "/apt/").await, StatusCode::OK);
-        assert_eq!((apt.suite_scans.load(Ordering::Relaxed), apt.renders.load(Ordering::Relaxed)), (1, 1));
-        // A new apt generation lists again (a suite imported since must be found).
-        store.commit(&Changes { eco: deb_changes(1), ..Changes::default() }).unwrap();
-        assert_eq!(status(&app, "/apt/t/dists/nope/InRelease").await, StatusCode::NOT_FOUND);
-        assert_eq!(status(&app, "/apt/t/dists/nope2/InRelease").await, StatusCode::NOT_FOUND);
-        assert_eq!(apt.suite_scans.load(Ordering::Relaxed), 2);
+        assert_eq!(renders(&apt), 1);
     }
 }

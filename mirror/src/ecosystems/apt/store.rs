@@ -1,7 +1,7 @@
 //! What the store keeps of a deb (where it is listed, its stanza), the apt trees, what they
 //! keep alive, and how the routes, `rm` and `push` read them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -102,24 +102,6 @@ fn pool(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
 }
 
 impl Meta {
-    /// Every apt source and suite held: id → suite → what it has.
-    pub fn apt_suites(&self) -> Result<BTreeMap<String, BTreeMap<String, SuiteInfo>>, StoreError> {
-        let mut out: BTreeMap<String, BTreeMap<String, SuiteInfo>> = BTreeMap::new();
-        for kv in self.t.eco.apt.debs.iter() {
-            let (k, v) = kv?;
-            let p = parts(&k);
-            let [id, suite, component, arch, _] = &p[..] else { return Err(StoreError::Corrupt("apt key".into())) };
-            let info = out.entry(id.clone()).or_default().entry(suite.clone()).or_default();
-            info.components.insert(component.clone());
-            info.architectures.insert(arch.clone());
-            if info.codename.is_none() && info.origin.is_none() && info.label.is_none() {
-                let r: DebRecord = decode("apt", &v)?;
-                (info.codename, info.origin, info.label) = (r.codename, r.origin, r.label);
-            }
-        }
-        Ok(out)
-    }
-
     /// The first `limit` suites held: found by
     /// seeking from one to the next, not by reading their debs. At most `PARTS_LISTED`
     /// components and architectures each.

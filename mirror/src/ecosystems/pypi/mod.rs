@@ -2,10 +2,12 @@
 //! the pip and uv client config.
 
 mod import;
+mod projects;
 mod push;
 pub mod routes;
 mod store;
 
+pub use projects::Project;
 pub use push::{all_wheels, PypiPushSummary};
 pub use routes::PageCache;
 pub(crate) use store::RULES;
@@ -43,21 +45,30 @@ impl Ecosystem for Pypi {
     }
 
     fn write(t: &AllTrees<Counted<'_>>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
-        let t = &t.eco.pypi;
+        let (state, t) = (&t.state, &t.eco.pypi);
+        let mut projects = projects::Deltas::default();
         for w in &c.eco.pypi {
-            t.projects.insert(key(&[&w.project, &w.filename]), json(w))?;
-            t.files.insert(w.filename.as_bytes(), json(w))?;
+            let now = json(w);
+            let was = t.projects.insert(key(&[&w.project, &w.filename]), now.clone())?;
+            projects.written(w, was.as_deref(), &now);
+            t.files.insert(w.filename.as_bytes(), now)?;
         }
-        Ok(())
+        projects.apply(state)
     }
 
     fn remove(t: &AllTrees<Counted<'_>>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
-        let t = &t.eco.pypi;
+        let (state, t) = (&t.state, &t.eco.pypi);
+        let mut projects = projects::Deltas::default();
         for (project, f) in &r.eco.pypi {
-            t.projects.remove(key(&[project, f]))?;
+            let was = t.projects.remove(key(&[project, f]))?;
+            projects.removed(project, was.as_deref());
             t.files.remove(f.as_bytes())?;
         }
-        Ok(())
+        projects.apply(state)
+    }
+
+    fn upgrade(m: &Meta) -> Result<(), StoreError> {
+        projects::upgrade(m)
     }
 
     fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError> {

@@ -2,7 +2,8 @@
 //! PEP 691 JSON or PEP 503 HTML by `Accept` (pip and uv ask for JSON first), with `#sha256=`,
 //! `data-requires-python` and PEP 658/714 core metadata; files and their `.metadata` at
 //! `/pypi/files/<filename>` with HEAD and Range. Non-normalized names redirect (PEP 503).
-//! Pages are rendered once per PyPI generation (`cache`, `Meta::eco_generation`).
+//! A project's page is rendered once per project generation, the root once per PyPI generation
+//! (`cache`, `Meta::pypi_project`, `Meta::eco_generation`).
 
 mod cache;
 
@@ -16,6 +17,8 @@ use axum::routing::any;
 use axum::Router;
 
 use feas_format::pypi::normalize;
+
+use std::sync::Arc;
 
 use super::WheelRecord;
 use crate::routes::home::esc;
@@ -141,33 +144,87 @@ pub(super) fn home(store: &Store, counts: &crate::store::meta::Counts, out: &mut
     Ok(())
 }
 
-/// The root listing (`project` empty) or a project's page, kept until a PyPI record changes;
-/// `None` when the mirror holds no file of the project.
-async fn cached_page(st: &AppState, project: String, json: bool) -> Result<Option<Bytes>, String> {
-    // Without a generation nothing is kept; the page is still served.
-    let generation = st.store.eco_generation("pypi").ok();
-    let key = (project, json);
-    if let Some(b) = generation.and_then(|g| st.eco.pypi.get(g, &key)) {
-        return Ok(Some(b));
-    }
-    let (s, k) = (st.store.clone(), key.clone());
-    let rendered = tokio::task::spawn_blocking(move || render(&s, &k.0, k.1)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-    if let (Some(g), Some(b)) = (generation, &rendered) {
-        st.eco.pypi.put(g, key, b.clone());
-    }
-    Ok(rendered)
+/// Why a page was not rendered.
+#[derive(Debug)]
+enum PageError {
+    /// The mirror holds no file of the project.
+    Gone,
+    Store(String),
 }
 
-fn render(store: &Store, project: &str, json: bool) -> Result<Option<Bytes>, StoreError> {
-    if project.is_empty() {
-        let projects = store.pypi_projects()?;
-        return Ok(Some(Bytes::from(if json { root_json(&projects) } else { root_html(&projects) })));
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageError::Gone => f.write_str("the project is no longer held"),
+            PageError::Store(e) => f.write_str(e),
+        }
     }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        PageError::Store(e.to_string())
+    }
+}
+
+/// The root listing (`project` empty) or a project's page, kept until its own records change;
+/// `None` when the mirror holds no file of the project. A kept page is answered here (its
+/// generation is a sled get), else rendered, or waited for, on the blocking pool.
+async fn cached_page(st: &AppState, project: String, json: bool) -> Result<Option<Bytes>, String> {
+    let (store, eco) = (st.store.clone(), st.eco.clone());
+    let key = (project, json);
+    // Where the summaries are not built yet, finding a project's generation scans its files.
+    if key.0.is_empty() || store.pypi_summarized().map_err(|e| e.to_string())? {
+        match kept(&store, &eco.pypi, &key) {
+            Ok(Some(b)) => return Ok(Some(b)),
+            Ok(None) => {}
+            Err(PageError::Gone) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let got = tokio::task::spawn_blocking(move || match kept(&store, &eco.pypi, &key)? {
+        Some(b) => Ok(b),
+        None => eco.pypi.pages.wait(&key, || render(&eco.pypi, &store, &key.0, key.1)),
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    match got {
+        Ok(b) => Ok(Some(b)),
+        Err(PageError::Gone) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The kept page of `key`, at once (a page whose records moved on is rendered again in the
+/// background); `None` when none was rendered.
+fn kept(store: &Arc<Store>, cache: &Arc<PageCache>, key: &cache::Key) -> Result<Option<Bytes>, PageError> {
+    let generation = if key.0.is_empty() {
+        store.eco_generation("pypi")?
+    } else {
+        let Some(p) = store.pypi_project(&key.0)? else {
+            cache.pages.forget(key);
+            return Err(PageError::Gone);
+        };
+        p.generation
+    };
+    let (c, s, k) = (cache.clone(), store.clone(), key.clone());
+    Ok(cache.pages.kept(key, generation, move || render(&c, &s, &k.0, k.1)))
+}
+
+/// A page from the store: the generation it is keyed to, read before the records, and the page.
+fn render(cache: &PageCache, store: &Store, project: &str, json: bool) -> Result<(u64, Bytes), PageError> {
+    cache.renders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if project.is_empty() {
+        let generation = store.eco_generation("pypi")?;
+        let projects = store.pypi_projects()?;
+        return Ok((generation, Bytes::from(if json { root_json(&projects) } else { root_html(&projects) })));
+    }
+    let generation = store.pypi_project(project)?.ok_or(PageError::Gone)?.generation;
     let files = store.pypi_files(project)?;
     if files.is_empty() {
-        return Ok(None);
+        return Err(PageError::Gone);
     }
-    Ok(Some(Bytes::from(if json { project_json(project, &files) } else { project_html(project, &files) })))
+    Ok((generation, Bytes::from(if json { project_json(project, &files) } else { project_html(project, &files) })))
 }
 
 fn root_json(projects: &[String]) -> String {
@@ -235,6 +292,52 @@ fn project_html(project: &str, files: &[WheelRecord]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn wheel(project: &str, version: &str) -> WheelRecord {
+        let filename = format!("{project}-{version}-py3-none-any.whl");
+        WheelRecord {
+            project: project.into(),
+            version: version.into(),
+            digest: feas_format::Digest::sha256_of(filename.as_bytes()),
+            filename,
+            size: 1,
+            requires_python: None,
+            metadata: None,
+        }
+    }
+
+    fn import(store: &Store, pypi: Vec<WheelRecord>) {
+        let eco = crate::ecosystems::EcoChanges { pypi, ..Default::default() };
+        store.commit(&crate::store::Changes { eco, ..Default::default() }).unwrap();
+    }
+
+    /// (b) A project's page is keyed to its own generation: an import of `x` leaves the page of
+    /// `y` served as rendered (the same bytes, not a copy); `x`'s page is served as it was
+    /// while one background render makes the new one.
+    #[tokio::test]
+    async fn an_import_of_one_project_leaves_the_others_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        import(&store, vec![wheel("x", "1.0"), wheel("y", "1.0")]);
+        let st = AppState { store: store.clone(), eco: Default::default(), uploads: Default::default(), origin: Default::default() };
+        let page = |p: &str| {
+            let (st, p) = (st.clone(), p.to_string());
+            async move { cached_page(&st, p, true).await.unwrap().unwrap() }
+        };
+        let (x1, y1) = (page("x").await, page("y").await);
+        assert_eq!(page("y").await.as_ptr(), y1.as_ptr(), "kept");
+        import(&store, vec![wheel("x", "2.0")]);
+        assert_eq!(page("y").await.as_ptr(), y1.as_ptr(), "y's records did not change");
+        assert_eq!(page("x").await.as_ptr(), x1.as_ptr(), "the earlier page while x renders again");
+        st.eco.pypi.pages.settle(&("x".to_string(), true));
+        assert!(String::from_utf8_lossy(&page("x").await).contains("x-2.0-py3-none-any.whl"));
+        // Nor was y rendered again behind the scenes: two renders before the import, one after.
+        st.eco.pypi.pages.settle(&("y".to_string(), true));
+        assert_eq!(page("y").await.as_ptr(), y1.as_ptr());
+        assert_eq!(st.eco.pypi.renders.load(std::sync::atomic::Ordering::Relaxed), 3);
+        assert_eq!(cached_page(&st, "z".into(), true).await.unwrap(), None, "a project not held");
+        assert!(String::from_utf8_lossy(&page("").await).contains("\"y\""));
+    }
 
     #[test]
     fn negotiation() {

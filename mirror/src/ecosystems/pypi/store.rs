@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use feas_format::Digest;
 
-use crate::store::meta::{decode, distinct, key, trees, Rule, Walker, SEP};
+use crate::store::meta::{decode, distinct, key, trees, Rule, Walker};
 use crate::store::{Meta, StoreError};
 
 trees! {
@@ -35,19 +35,6 @@ pub struct WheelRecord {
 }
 
 impl Meta {
-    /// Projects with at least one file, sorted.
-    pub fn pypi_projects(&self) -> Result<Vec<String>, StoreError> {
-        let mut out: Vec<String> = Vec::new();
-        for k in self.t.eco.pypi.projects.iter().keys() {
-            let k = k?;
-            let p = String::from_utf8_lossy(k.split(|b| *b == SEP).next().unwrap_or_default()).into_owned();
-            if out.last() != Some(&p) {
-                out.push(p);
-            }
-        }
-        Ok(out)
-    }
-
     /// The first `limit` projects, sorted: one seek per project, not a read of its files.
     pub fn pypi_projects_first(&self, limit: usize) -> Result<Vec<String>, StoreError> {
         distinct(&self.t.eco.pypi.projects, b"", limit)

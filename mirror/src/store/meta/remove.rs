@@ -5,7 +5,7 @@
 use feas_format::oci::Descriptor;
 use feas_format::Digest;
 
-use super::{decode, key, push_mark, u64_of, Meta, Trees, GENERATION, SEP};
+use super::{decode, key, next_generation, push_mark, u64_of, Meta, Trees, SEP};
 use crate::store::StoreError;
 
 /// Keys to delete, tree by tree.
@@ -47,9 +47,12 @@ impl Meta {
         if r.is_empty() {
             return self.generation();
         }
+        // Flushed with the removal below (a lost upgrade is only built again).
+        crate::ecosystems::upgrade(self)?;
         let pre = crate::ecosystems::prepare_removal(self, r)?;
         self.transact(|t| {
             let Trees { repos, tags, manifests, referrers, blobs, bundles, history: _, state, envelopes, pushed, eco: _ } = t;
+            let generation = next_generation(state)?;
             for (repo, tag) in &r.tags {
                 tags.remove(key(&[repo, tag]))?;
                 pushed.remove(key(&[repo, tag]))?;
@@ -77,11 +80,6 @@ impl Meta {
                 }
                 pushed.remove(push_mark(d))?;
             }
-            let generation = match state.get(GENERATION)? {
-                Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default()),
-                None => 0,
-            } + 1;
-            state.insert(GENERATION, &generation.to_be_bytes()[..])?;
             crate::ecosystems::mark_generations(state, None, Some(r), generation)?;
             Ok(generation)
         })
