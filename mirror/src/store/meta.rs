@@ -24,7 +24,7 @@ mod trees;
 pub use reach::References;
 pub(crate) use reach::{names_no_blob, parts, Rule, Walker};
 pub use remove::Removal;
-pub(crate) use trees::{trees, Trees};
+pub(crate) use trees::{trees, Trees, TxTree};
 
 pub(crate) const SEP: u8 = 0;
 const GENERATION: &[u8] = b"generation";
