@@ -81,10 +81,16 @@ impl Store {
         if !paths.meta().exists() {
             // A new store: create the trees, then settle, so the first (maybe refused) import
             // does not rewrite sled's files.
-            Meta::open(open_db(&paths)?)?;
+            Meta::open(open_db(&paths)?)?.mark_indexed()?;
             Store::settle(root)?;
         }
-        let db = open_db(&paths)?;
+        let mut db = open_db(&paths)?;
+        if Meta::lacks_trees(&db) {
+            // A store from a release before some tree: create it, and reopen so that sled writes
+            // its fresh snapshot now, not during the next read-only command.
+            drop(Meta::open(db)?);
+            db = open_db(&paths)?;
+        }
         remove_stale_staging(&paths.tmp());
         Ok(Store { blobs: BlobStore::new(paths.clone()), meta: Meta::open(db)?, paths, writes: RwLock::new(()) })
     }
