@@ -125,11 +125,15 @@ const SETTLE_PASSES: u32 = 8;
 /// until a flush finds nothing to write, leaves nothing for a later reader to do. This is
 /// O(keys written), where a scan of the whole store would be O(store).
 fn settle_written(trees: &[&sled::Tree], written: &[(usize, IVec)]) -> sled::Result<()> {
+    // A flush counts only what it writes itself, not an IO buffer a background thread wrote
+    // when it filled; so stop at the second pass in a row that leaves it nothing.
+    let mut quiet = 0;
     for _ in 0..SETTLE_PASSES {
         for (index, key) in written {
             trees[*index].get(key)?;
         }
-        if trees[0].flush()? == 0 {
+        quiet = if trees[0].flush()? == 0 { quiet + 1 } else { 0 };
+        if quiet == 2 {
             break;
         }
     }
