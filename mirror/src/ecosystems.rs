@@ -17,11 +17,10 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 
-use crate::store::meta::TxTree;
 use axum::Router;
 use feas_format::oci::Descriptor;
 use feas_format::{Digest, Kind};
-use sled::transaction::ConflictableTransactionResult;
+use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 use crate::cli::{ClientKind, PushArgs};
 use crate::import::graph::{GraphError, Lookup, Plan};
@@ -70,10 +69,10 @@ pub trait Ecosystem {
     /// Gives its records of an import `c` the time their bundle was made (`created`, RFC 3339).
     fn set_bundle_created(_c: &mut Changes, _created: &str) {}
     /// An import's writes to its trees, in the import's one transaction.
-    fn write(t: &Trees<&TxTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible>;
+    fn write(t: &Trees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible>;
     /// `rm`'s deletes from its trees, in the removal's one transaction. `pre` is what
     /// `prepare_removal` found before it.
-    fn remove(t: &Trees<&TxTree>, r: &Removal, pre: &Prepared) -> ConflictableTransactionResult<(), Infallible>;
+    fn remove(t: &Trees<&TransactionalTree>, r: &Removal, pre: &Prepared) -> ConflictableTransactionResult<(), Infallible>;
     /// Reads done before the removal's transaction (keys found by a scan), kept in `Prepared`.
     fn prepare_removal(_m: &Meta, _r: &Removal, _pre: &mut Prepared) -> Result<(), StoreError> {
         Ok(())
@@ -284,7 +283,7 @@ macro_rules! parts {
         /// Records `generation` as the last that changed each ecosystem that `c` (an import's
         /// changes) or `r` (a removal) touches: what its rendered indexes are keyed to, so a
         /// write elsewhere (a blob push, another ecosystem's import) leaves them valid.
-        pub(crate) fn mark_generations(state: &TxTree, c: Option<&Changes>, r: Option<&Removal>, generation: u64) -> ConflictableTransactionResult<(), Infallible> {
+        pub(crate) fn mark_generations(state: &TransactionalTree, c: Option<&Changes>, r: Option<&Removal>, generation: u64) -> ConflictableTransactionResult<(), Infallible> {
             $(
                 let touched = c.is_some_and(|c| c.eco.$e != <<$e::$t as Ecosystem>::Changes>::default())
                     || r.is_some_and(|r| r.eco.$e != <<$e::$t as Ecosystem>::Removal>::default());
@@ -296,7 +295,7 @@ macro_rules! parts {
         }
 
         /// Every ecosystem's writes of an import.
-        pub(crate) fn write(t: &Trees<&TxTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+        pub(crate) fn write(t: &Trees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
             $( <$e::$t as Ecosystem>::write(t, c)?; )*
             Ok(())
         }
@@ -309,7 +308,7 @@ macro_rules! parts {
         }
 
         /// Every ecosystem's deletes of a removal.
-        pub(crate) fn remove(t: &Trees<&TxTree>, r: &Removal, pre: &PreparedAll) -> ConflictableTransactionResult<(), Infallible> {
+        pub(crate) fn remove(t: &Trees<&TransactionalTree>, r: &Removal, pre: &PreparedAll) -> ConflictableTransactionResult<(), Infallible> {
             $( <$e::$t as Ecosystem>::remove(t, r, &pre.$e)?; )*
             Ok(())
         }

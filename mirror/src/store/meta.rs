@@ -24,7 +24,7 @@ mod trees;
 pub use reach::References;
 pub(crate) use reach::{names_no_blob, parts, Rule, Walker};
 pub use remove::Removal;
-pub(crate) use trees::{trees, Trees, TxTree};
+pub(crate) use trees::{trees, Trees};
 
 pub(crate) const SEP: u8 = 0;
 const GENERATION: &[u8] = b"generation";
@@ -156,14 +156,6 @@ impl Meta {
         // Persist the freshly created trees now, so nothing is written later behind our back.
         meta.db.flush()?;
         Ok(meta)
-    }
-
-    /// Whether `db` lacks one of today's trees (opening would create it).
-    pub(crate) fn lacks_trees(db: &sled::Db) -> bool {
-        let mut names = Vec::new();
-        Trees::<()>::names(&mut names);
-        let held = db.tree_names();
-        names.iter().any(|n| !held.iter().any(|h| h.as_ref() == n.as_bytes()))
     }
 
     pub fn repo_exists(&self, repo: &str) -> Result<bool, StoreError> {

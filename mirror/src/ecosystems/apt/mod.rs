@@ -16,9 +16,8 @@ pub use store::{AptRemoval, DebKey, DebRecord, SuiteInfo, Trees};
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 
-use crate::store::meta::TxTree;
 use axum::Router;
-use sled::transaction::ConflictableTransactionResult;
+use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
@@ -44,7 +43,7 @@ impl Ecosystem for Apt {
         Ok(Next::Done)
     }
 
-    fn write(t: &AllTrees<&TxTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+    fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         let t = &t.eco.apt;
         for (k, rec) in &c.eco.apt {
             t.names.insert(k.name_key(&store::deb_name(&k.id, rec, &k.filename)), &[][..])?;
@@ -65,7 +64,7 @@ impl Ecosystem for Apt {
         Ok(())
     }
 
-    fn remove(t: &AllTrees<&TxTree>, r: &Removal, pre: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+    fn remove(t: &AllTrees<&TransactionalTree>, r: &Removal, pre: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
         let (t, r) = (&t.eco.apt, &r.eco.apt);
         for k in &r.debs {
             t.debs.remove(k.bytes())?;

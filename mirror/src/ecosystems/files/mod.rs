@@ -9,9 +9,8 @@ pub(crate) use store::RULES;
 
 use std::convert::Infallible;
 
-use crate::store::meta::TxTree;
 use axum::Router;
-use sled::transaction::ConflictableTransactionResult;
+use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 use feas_format::oci::Descriptor;
 use feas_format::{Digest, Kind};
@@ -38,14 +37,14 @@ impl Ecosystem for Files {
         Ok(Next::Done)
     }
 
-    fn write(t: &AllTrees<&TxTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+    fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         for (name, d, n) in &c.eco.files {
             t.eco.files.files.insert(name.as_bytes(), json(&(d, n)))?;
         }
         Ok(())
     }
 
-    fn remove(t: &AllTrees<&TxTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+    fn remove(t: &AllTrees<&TransactionalTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
         for name in &r.eco.files {
             t.eco.files.files.remove(name.as_bytes())?;
         }

@@ -11,10 +11,9 @@ pub use store::{HelmRecord, Trees};
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 
-use crate::store::meta::TxTree;
 use anyhow::Context;
 use axum::Router;
-use sled::transaction::ConflictableTransactionResult;
+use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 use feas_format::oci::Descriptor;
 use feas_format::{helm, Digest, Kind};
@@ -51,14 +50,14 @@ impl Ecosystem for Helm {
         }
     }
 
-    fn write(t: &AllTrees<&TxTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+    fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         for rec in &c.eco.helm {
             t.eco.helm.charts.insert(key(&[&rec.name, &rec.version]), json(rec))?;
         }
         Ok(())
     }
 
-    fn remove(t: &AllTrees<&TxTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+    fn remove(t: &AllTrees<&TransactionalTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
         for (name, version) in &r.eco.helm {
             t.eco.helm.charts.remove(key(&[name, version]))?;
         }

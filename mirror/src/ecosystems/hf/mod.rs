@@ -9,9 +9,8 @@ pub use store::{HfRecord, Trees};
 
 use std::convert::Infallible;
 
-use crate::store::meta::TxTree;
 use axum::Router;
-use sled::transaction::ConflictableTransactionResult;
+use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
@@ -40,7 +39,7 @@ impl Ecosystem for Hf {
         Ok(Next::Done)
     }
 
-    fn write(t: &AllTrees<&TxTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+    fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         let t = &t.eco.hf;
         for rec in &c.eco.hf {
             let k = key(&[&rec.repo, &rec.commit]);
@@ -76,7 +75,7 @@ impl Ecosystem for Hf {
         Ok(())
     }
 
-    fn remove(t: &AllTrees<&TxTree>, r: &Removal, pre: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+    fn remove(t: &AllTrees<&TransactionalTree>, r: &Removal, pre: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
         for (repo, commit) in &r.eco.hf {
             t.eco.hf.commits.remove(key(&[repo, commit]))?;
         }

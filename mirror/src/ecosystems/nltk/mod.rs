@@ -9,9 +9,8 @@ pub use store::{NltkRecord, Trees};
 
 use std::convert::Infallible;
 
-use crate::store::meta::TxTree;
 use axum::Router;
-use sled::transaction::ConflictableTransactionResult;
+use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
@@ -44,14 +43,14 @@ impl Ecosystem for Nltk {
         Ok(Next::Done)
     }
 
-    fn write(t: &AllTrees<&TxTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+    fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         for (id, rec) in &c.eco.nltk {
             t.eco.nltk.packages.insert(id.as_bytes(), json(rec))?;
         }
         Ok(())
     }
 
-    fn remove(t: &AllTrees<&TxTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+    fn remove(t: &AllTrees<&TransactionalTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
         for id in &r.eco.nltk {
             t.eco.nltk.packages.remove(id.as_bytes())?;
         }

@@ -13,9 +13,8 @@ pub use store::{Trees, WheelRecord};
 
 use std::convert::Infallible;
 
-use crate::store::meta::TxTree;
 use axum::Router;
-use sled::transaction::ConflictableTransactionResult;
+use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
@@ -43,7 +42,7 @@ impl Ecosystem for Pypi {
         Ok(Next::Done)
     }
 
-    fn write(t: &AllTrees<&TxTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
+    fn write(t: &AllTrees<&TransactionalTree>, c: &Changes) -> ConflictableTransactionResult<(), Infallible> {
         let t = &t.eco.pypi;
         for w in &c.eco.pypi {
             t.projects.insert(key(&[&w.project, &w.filename]), json(w))?;
@@ -52,7 +51,7 @@ impl Ecosystem for Pypi {
         Ok(())
     }
 
-    fn remove(t: &AllTrees<&TxTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+    fn remove(t: &AllTrees<&TransactionalTree>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
         let t = &t.eco.pypi;
         for (project, f) in &r.eco.pypi {
             t.projects.remove(key(&[project, f]))?;

@@ -4,10 +4,8 @@
 //! The core trees (the registry's, bundles, history) are here; each ecosystem declares its own
 //! group with the same macro in its folder, and `crate::ecosystems::EcoTrees` holds the groups.
 
-use std::cell::RefCell;
-
-use sled::transaction::{ConflictableTransactionResult, TransactionResult, TransactionalTree, UnabortableTransactionError};
-use sled::{IVec, Transactional};
+use sled::transaction::{ConflictableTransactionResult, TransactionResult, TransactionalTree};
+use sled::Transactional;
 
 /// Declares a struct with one `T` per metadata tree (the trees themselves, their transactional
 /// views, or gc's reach rules), plus nested groups declared the same way.
@@ -97,72 +95,11 @@ impl Trees<sled::Tree> {
         Trees::try_new(&mut |name| db.open_tree(name))
     }
 
-    /// Run `f` in one transaction across every tree, each reached by its name; then make it
-    /// durable and leave the trees settled (see `settle_written`).
-    pub fn transaction<A, E>(&self, f: impl Fn(&Trees<&TxTree>) -> ConflictableTransactionResult<A, E>) -> TransactionResult<A, E> {
+    /// Run `f` in one transaction across every tree, each reached by its name.
+    pub fn transaction<A, E>(&self, f: impl Fn(&Trees<&TransactionalTree>) -> ConflictableTransactionResult<A, E>) -> TransactionResult<A, E> {
         let mut list = Vec::new();
         self.list(&mut list);
-        let written = RefCell::new(Vec::new());
-        let out = list[..].transaction(|views: &Vec<TransactionalTree>| {
-            // A conflict runs `f` again: only the last attempt's keys were written.
-            written.borrow_mut().clear();
-            let tracked: Vec<TxTree> = views.iter().enumerate().map(|(index, tree)| TxTree { tree, index, written: &written }).collect();
-            f(&Trees::from_list(&mut tracked.iter()))
-        })?;
-        settle_written(&list, &written.into_inner()).map_err(sled::transaction::TransactionError::Storage)?;
-        Ok(out)
-    }
-}
-
-/// Passes over the written keys `settle_written` makes at most, waiting for one that writes
-/// nothing; a guard against a sled that never settles.
-const SETTLE_PASSES: u32 = 8;
-
-/// sled finishes a write's restructuring lazily: a node a write made too large is split, and
-/// one it left underfull merged, by the next traversal that passes it — which makes that
-/// traversal a write, even in a read-only command. Only nodes holding the written keys (and
-/// their ancestors, on the same paths) can need it, so walking to each written key again,
-/// until a flush finds nothing to write, leaves nothing for a later reader to do. This is
-/// O(keys written), where a scan of the whole store would be O(store).
-fn settle_written(trees: &[&sled::Tree], written: &[(usize, IVec)]) -> sled::Result<()> {
-    // A flush counts only what it writes itself, not an IO buffer a background thread wrote
-    // when it filled; so stop at the second pass in a row that leaves it nothing.
-    let mut quiet = 0;
-    for _ in 0..SETTLE_PASSES {
-        for (index, key) in written {
-            trees[*index].get(key)?;
-        }
-        quiet = if trees[0].flush()? == 0 { quiet + 1 } else { 0 };
-        if quiet == 2 {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// A tree inside a transaction that remembers which keys were written, for `settle_written`.
-/// It offers only what the metadata code uses, so no write can bypass the record.
-pub struct TxTree<'a> {
-    tree: &'a TransactionalTree,
-    index: usize,
-    written: &'a RefCell<Vec<(usize, IVec)>>,
-}
-
-impl TxTree<'_> {
-    pub fn get<K: AsRef<[u8]>>(&self, key: K) -> Result<Option<IVec>, UnabortableTransactionError> {
-        self.tree.get(key)
-    }
-
-    pub fn insert<K: Into<IVec>, V: Into<IVec>>(&self, key: K, value: V) -> Result<Option<IVec>, UnabortableTransactionError> {
-        let key: IVec = key.into();
-        self.written.borrow_mut().push((self.index, key.clone()));
-        self.tree.insert(key, value)
-    }
-
-    pub fn remove<K: Into<IVec>>(&self, key: K) -> Result<Option<IVec>, UnabortableTransactionError> {
-        let key: IVec = key.into();
-        self.written.borrow_mut().push((self.index, key.clone()));
-        self.tree.remove(key)
+        list[..].transaction(|views: &Vec<TransactionalTree>| f(&Trees::from_list(&mut views.iter())))
     }
 }
 
