@@ -126,15 +126,6 @@ pub async fn run(
     }
     let _ = std::fs::remove_file(store.paths.socket());
     served?;
-    // Pushes, imports and gc made through this server wrote metadata; settle it so the next
-    // offline read-only command or refused import writes nothing (see `Store::settle`).
-    if let Ok(store) = Arc::try_unwrap(store) {
-        let root = store.paths.root().to_path_buf();
-        drop(store);
-        if let Err(e) = tokio::task::spawn_blocking(move || Store::settle(&root)).await? {
-            tracing::warn!("settling the store's metadata after stopping: {e}");
-        }
-    }
     tracing::info!("mirror stopped");
     Ok(())
 }

@@ -208,10 +208,18 @@ pub fn sha256(data: &[u8]) -> String {
 }
 
 /// Every file under `dir` with its hash: compares a store before and after a refused import.
+/// A store's metadata (sled, under `meta/`) stands as the records it holds, one entry per key:
+/// sled rewrites its own files when it is opened and read (a fresh snapshot, merging nodes a
+/// removal left underfull), which changes no record. While a running mirror holds it, it
+/// cannot be read here and stands as one entry; such tests also compare what is served.
 pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
     let mut out = std::collections::BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
+        if d.file_name().is_some_and(|n| n == "meta") && d.join("conf").is_file() {
+            records(&d, &mut out);
+            continue;
+        }
         let Ok(rd) = std::fs::read_dir(&d) else { continue };
         for e in rd.flatten() {
             let p = e.path();
@@ -223,6 +231,34 @@ pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
         }
     }
     out
+}
+
+/// sled's records under `meta`, as `meta/<tree>/<hex key>` → hash of the value.
+fn records(meta: &Path, out: &mut std::collections::BTreeMap<PathBuf, String>) {
+    // A mirror that just exited may hold the lock a moment longer.
+    let mut db = None;
+    for _ in 0..50 {
+        match sled::Config::new().path(meta).open() {
+            Ok(d) => {
+                db = Some(d);
+                break;
+            }
+            Err(e) if e.to_string().contains("could not acquire lock") => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => panic!("reading the store's metadata at {}: {e}", meta.display()),
+        }
+    }
+    let Some(db) = db else {
+        out.insert(meta.to_path_buf(), "held by a running mirror".into());
+        return;
+    };
+    for name in db.tree_names() {
+        let tree = db.open_tree(&name).expect("open tree");
+        let tree_name = String::from_utf8_lossy(&name).into_owned();
+        for kv in tree.iter() {
+            let (k, v) = kv.expect("read record");
+            out.insert(meta.join(&tree_name).join(hex::encode(&k)), sha256(&v));
+        }
+    }
 }
 
 /// The password of every `Gap`'s signing key: `bundler keygen` encrypts secret keys by default,

@@ -10,12 +10,7 @@ pub fn run(args: &GcArgs) -> anyhow::Result<()> {
         Some(reply) => reply?.into_collected()?,
         None => {
             let store = Store::open(&args.store)?;
-            let s = gc(&store, args.dry_run, args.push_grace)?;
-            drop(store);
-            if !args.dry_run && !s.removed.is_empty() {
-                Store::settle(&args.store)?;
-            }
-            s
+            gc(&store, args.dry_run, args.push_grace)?
         }
     };
     if args.json {

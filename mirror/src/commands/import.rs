@@ -59,8 +59,5 @@ fn import(args: &ImportArgs) -> anyhow::Result<ImportSummary> {
     }
     let store = Store::open(&args.store)?;
     let opts = ImportOptions { trust: keys, trust_files, allow_downgrade: args.allow_downgrade, allow_signer_change: args.allow_signer_change, progress: !args.json, tmpdir };
-    let summary = import::import(&store, &file, &opts)?;
-    drop(store);
-    Store::settle(&args.store)?;
-    Ok(summary)
+    Ok(import::import(&store, &file, &opts)?)
 }

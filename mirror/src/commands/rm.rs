@@ -10,10 +10,7 @@ pub fn run(args: &RmArgs) -> anyhow::Result<()> {
         Some(reply) => reply?.into_removed()?,
         None => {
             let store = Store::open(&args.store)?;
-            let s = remove(&store, &args.targets)?;
-            drop(store);
-            Store::settle(&args.store)?;
-            s
+            remove(&store, &args.targets)?
         }
     };
     if args.json {

@@ -102,12 +102,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
         Some(reply) => reply?.into_verified()?,
         None => {
             let store = Store::open(&args.store)?;
-            let r = verify_store(&store, args.quarantine)?;
-            drop(store);
-            if !r.quarantined.is_empty() {
-                Store::settle(&args.store)?;
-            }
-            r
+            verify_store(&store, args.quarantine)?
         }
     };
     if args.json {

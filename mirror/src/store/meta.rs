@@ -33,6 +33,12 @@ pub(crate) use trees::{trees, Trees};
 
 pub(crate) const SEP: u8 = 0;
 const GENERATION: &[u8] = b"generation";
+/// The `state` key saying which indexes writes have kept since the store was created
+/// (`INDEX_VERSION`); absent in stores created before any.
+const INDEX_VERSION_KEY: &[u8] = b"index-version";
+/// Bumped when writes start keeping a new index (1: apt's `names`). A store created at an
+/// older version may lack entries for its older records, so lookups also scan there.
+const INDEX_VERSION: u64 = 1;
 
 /// The `state` key of an ecosystem's generation.
 pub(crate) fn eco_generation_key(eco: &str) -> Vec<u8> {
@@ -291,6 +297,19 @@ impl Meta {
     /// 0 when none did since stores recorded it. Caches of what it renders are keyed to this.
     pub fn eco_generation(&self, eco: &str) -> Result<u64, StoreError> {
         self.t.state.get(eco_generation_key(eco))?.map(|v| u64_of(&v)).transpose().map(|g| g.unwrap_or(0))
+    }
+
+    /// Whether every index writes keep (apt's `names`, …) has held all records since the
+    /// store was created; if not, a lookup in one also scans what it indexes.
+    pub fn indexed_since_creation(&self) -> Result<bool, StoreError> {
+        Ok(self.t.state.get(INDEX_VERSION_KEY)?.map(|v| u64_of(&v)).transpose()?.is_some_and(|v| v >= INDEX_VERSION))
+    }
+
+    /// For a store being created: its indexes are complete from the start.
+    pub(crate) fn mark_indexed(&self) -> Result<(), StoreError> {
+        self.t.state.insert(INDEX_VERSION_KEY, &INDEX_VERSION.to_be_bytes()[..])?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Bumped by every import that changed something; 0 for an empty store.

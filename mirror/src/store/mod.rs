@@ -84,16 +84,15 @@ impl Store {
         // Created up front so a store's file set does not change when the first import runs.
         let lock = paths.lock();
         std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock).map_err(|source| StoreError::Io { path: lock, source })?;
-        if !paths.meta().exists() {
-            // A new store: create the trees (and mark its summaries built: there is nothing
-            // to sum up), then settle, so the first (maybe refused) import does not rewrite
-            // sled's files.
-            Meta::open(open_db(&paths)?)?.upgrade()?;
-            Store::settle(root)?;
+        let new = !paths.meta().exists();
+        let meta = Meta::open(open_db(&paths)?)?;
+        if new {
+            // Its indexes and summaries are complete from the start: there is nothing to sum up.
+            meta.mark_indexed()?;
+            meta.upgrade()?;
         }
-        let db = open_db(&paths)?;
         remove_stale_staging(&paths.tmp());
-        Ok(Store { blobs: BlobStore::new(paths.clone()), meta: Meta::open(db)?, paths, writes: RwLock::new(()) })
+        Ok(Store { blobs: BlobStore::new(paths.clone()), meta, paths, writes: RwLock::new(()) })
     }
 
     /// Held while adding: from checking or placing a blob or manifest file until the records
@@ -108,43 +107,14 @@ impl Store {
     pub fn collecting(&self) -> RwLockWriteGuard<'_, ()> {
         self.writes.write().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// sled writes behind a reader's back: a fresh snapshot the first time a database is
-    /// opened after commits, and node merges the first time a traversal passes nodes that
-    /// removals left underfull. Doing both right after a write (an import, rm, gc) — and not
-    /// during the next read-only command or refused import — keeps the promise that those
-    /// leave every store file byte for byte.
-    pub fn settle(root: &Path) -> Result<(), StoreError> {
-        // A merge can leave its parent underfull in turn, and the writes it makes call for a
-        // fresh snapshot; so reopen and rescan until a scan writes nothing. Bounded, as a guard
-        // against a sled that never settles.
-        let paths = Paths::new(root);
-        for _ in 0..SETTLE_PASSES {
-            let db = open_db(&paths)?;
-            db.flush()?;
-            for name in db.tree_names() {
-                let tree = db.open_tree(&name)?;
-                for kv in tree.iter() {
-                    kv?;
-                }
-            }
-            if db.flush()? == 0 {
-                break;
-            }
-        }
-        Ok(())
-    }
 }
-
-/// Opens and full scans `settle` makes at most, waiting for a scan that writes nothing.
-const SETTLE_PASSES: u32 = 8;
 
 /// Attempts at taking sled's file lock, 20 ms apart.
 const LOCK_ATTEMPTS: u32 = 100;
 
 /// Open the metadata db. sled's file lock outlives a dropped `Db` by a moment while its last
-/// threads finish (sled's own tests block on it for that reason), so a reopen in the same
-/// process — `settle` right after an import — waits briefly before calling the store busy.
+/// threads finish (sled's own tests block on it for that reason), so a reopen soon after —
+/// the next command, a test — waits briefly before calling the store busy.
 fn open_db(paths: &Paths) -> Result<sled::Db, StoreError> {
     let mut attempt = 1;
     loop {
@@ -169,45 +139,5 @@ fn remove_stale_staging(tmp: &Path) {
             Ok(()) => tracing::info!("removed {} left by an interrupted import", p.display()),
             Err(err) => tracing::warn!("cannot remove {}: {err}", p.display()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::meta::{Changes, Removal};
-    use super::*;
-
-    fn meta_files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-        let mut out: Vec<_> =
-            std::fs::read_dir(Paths::new(root).meta()).unwrap().flatten().filter(|e| e.path().is_file()).map(|e| (e.path(), std::fs::read(e.path()).unwrap())).collect();
-        out.sort();
-        out
-    }
-
-    /// Removing most keys leaves underfull nodes that sled merges on the next traversal — a
-    /// write. After `settle`, a read-only command (here: listing every blob) writes nothing.
-    #[test]
-    fn after_settle_reads_write_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let digests: Vec<Digest> = (0..3000u32).map(|i| Digest::sha256_of(&i.to_be_bytes())).collect();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            store.commit(&Changes { blobs: digests.iter().map(|d| (d.clone(), 1)).collect(), ..Changes::default() }).unwrap();
-        }
-        Store::settle(dir.path()).unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            store.remove(&Removal { blobs: digests[..2900].to_vec(), ..Removal::default() }).unwrap();
-        }
-        Store::settle(dir.path()).unwrap();
-        let before = meta_files(dir.path());
-        {
-            let store = Store::open(dir.path()).unwrap();
-            assert_eq!(store.blobs().unwrap().len(), 100);
-        }
-        let after = meta_files(dir.path());
-        let names = |v: &[(PathBuf, Vec<u8>)]| v.iter().map(|(p, b)| format!("{} {}", p.file_name().unwrap().to_string_lossy(), b.len())).collect::<Vec<_>>();
-        let changed: Vec<_> = after.iter().filter(|f| !before.contains(f)).map(|(p, _)| p.clone()).collect();
-        assert!(changed.is_empty(), "a read after settle rewrote {changed:?}: {:?} -> {:?}", names(&before), names(&after));
     }
 }

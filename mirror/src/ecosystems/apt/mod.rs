@@ -49,6 +49,7 @@ impl Ecosystem for Apt {
         let (state, t) = (&t.state, &t.eco.apt);
         let mut suites = suites::Deltas::default();
         for (k, rec) in &c.eco.apt {
+            t.names.insert(k.name_key(&store::deb_name(&k.id, rec, &k.filename)), &[][..])?;
             let now = json(rec);
             let was = t.debs.insert(k.bytes(), now.clone())?;
             suites.written(k, rec, was.as_deref(), &now);
@@ -57,12 +58,26 @@ impl Ecosystem for Apt {
         suites.apply(state)
     }
 
-    fn remove(t: &AllTrees<Counted<'_>>, r: &Removal, _: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
+    /// The `names` entries of the debs going: their names are in their records.
+    fn prepare_removal(m: &Meta, r: &Removal, pre: &mut Prepared) -> Result<(), StoreError> {
+        for k in &r.eco.apt.debs {
+            if let Some(v) = m.t.eco.apt.debs.get(k.bytes())? {
+                let rec: DebRecord = crate::store::meta::decode("apt", &v)?;
+                pre.keys.push(k.name_key(&store::deb_name(&k.id, &rec, &k.filename)));
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(t: &AllTrees<Counted<'_>>, r: &Removal, pre: &Prepared) -> ConflictableTransactionResult<(), Infallible> {
         let (state, t, r) = (&t.state, &t.eco.apt, &r.eco.apt);
         let mut suites = suites::Deltas::default();
         for k in &r.debs {
             let held = t.debs.remove(k.bytes())?.is_some();
             suites.removed(k, held);
+        }
+        for k in &pre.keys {
+            t.names.remove(k.as_slice())?;
         }
         for (id, f) in &r.pool {
             t.pool.remove(key(&[id, f]))?;
@@ -87,7 +102,7 @@ impl Ecosystem for Apt {
     /// `all` package under each architecture), and `rm` takes it out of every one.
     fn rm_target(store: &Store, name: &str) -> Result<Option<RmTarget>, StoreError> {
         let Some((id, _)) = name.strip_prefix("apt/").and_then(|r| r.split_once('/')) else { return Ok(None) };
-        Ok(store.apt_entries(id)?.iter().any(|(_, _, n)| n == name).then(|| (name.to_string(), rm_deb as _)))
+        Ok((!store.apt_named(id, name)?.is_empty()).then(|| (name.to_string(), rm_deb as _)))
     }
 
     const RM_SYNTAX: &'static [&'static str] = &["apt/<id>/<package>_<version>_<arch>.deb"];
@@ -116,16 +131,17 @@ impl Ecosystem for Apt {
 }
 
 /// `mirror rm apt/<id>/…`: the deb's index entries, and each pool file it leaves listed by no
-/// other entry (the pool file goes with the last index entry that lists it).
+/// other entry. The entries of one pool file list one deb, so they share its name and go
+/// together with the file; only a store older than the `names` index is scanned for others.
 fn rm_deb(store: &Store, r: &mut Removal, name: &str) -> Result<(), StoreError> {
     let id = name.strip_prefix("apt/").and_then(|r| r.split_once('/')).map(|(id, _)| id).unwrap_or_default();
-    let entries = store.apt_entries(id)?;
+    let keys = store.apt_named(id, name)?;
+    let others = if store.indexed_since_creation()? { Vec::new() } else { store.apt_entries(id)? };
     let r = &mut r.eco.apt;
-    let keys: Vec<&DebKey> = entries.iter().filter(|(_, _, n)| n == name).map(|(k, _, _)| k).collect();
-    r.debs.extend(keys.iter().map(|k| (*k).clone()));
+    r.debs.extend(keys.iter().cloned());
     let gone: BTreeSet<&str> = keys.iter().map(|k| k.filename.as_str()).collect();
     for f in gone {
-        let still = entries.iter().any(|(k, _, _)| k.filename == f && !r.debs.contains(k));
+        let still = others.iter().any(|(k, _, _)| k.filename == f && !r.debs.contains(k));
         let pool = (id.to_string(), f.to_string());
         // Two names may share a pool file: it goes once.
         if !still && !r.pool.contains(&pool) {
@@ -133,4 +149,46 @@ fn rm_deb(store: &Store, r: &mut Removal, name: &str) -> Result<(), StoreError> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deb(suite: &str, package: &str) -> (DebKey, DebRecord) {
+        let filename = format!("pool/main/{package}_1.0_amd64.deb");
+        let digest = feas_format::Digest::sha256_of(package.as_bytes());
+        let stanza = format!("Package: {package}\nVersion: 1.0\nArchitecture: amd64\nFilename: {filename}\nSize: 1\nSHA256: {}\n", digest.hex());
+        let key = DebKey { id: "debian".into(), suite: suite.into(), component: "main".into(), arch: "amd64".into(), filename };
+        (key, DebRecord { stanza, digest, size: 1, codename: None, origin: None, label: None })
+    }
+
+    /// `rm` of a deb finds where it is listed through the `names` index — every suite listing
+    /// it — takes its pool file with it and its index entries; in a store from before the index
+    /// (no entries, no marker) it finds the same by a scan.
+    #[test]
+    fn rm_of_a_deb_reads_its_entries_from_the_names_index() {
+        const HELLO: &str = "apt/debian/hello_1.0_amd64.deb";
+        for old in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let apt = vec![deb("bookworm", "hello"), deb("trixie", "hello"), deb("bookworm", "jq")];
+            store.commit(&Changes { eco: crate::ecosystems::EcoChanges { apt, ..Default::default() }, ..Changes::default() }).unwrap();
+            assert_eq!(store.t.eco.apt.names.len(), 3);
+            if old {
+                store.t.eco.apt.names.clear().unwrap();
+                store.t.state.remove(b"index-version").unwrap();
+            }
+            assert_eq!(store.indexed_since_creation().unwrap(), !old);
+            assert_eq!(store.apt_named("debian", HELLO).unwrap().len(), 2, "old store: {old}");
+            let s = crate::remove::remove(&store, &[HELLO.to_string()]).unwrap();
+            assert_eq!(s.removed, vec![HELLO.to_string()]);
+            assert!(store.apt_pool("debian", "pool/main/hello_1.0_amd64.deb").unwrap().is_none(), "the pool file goes with its last entry");
+            assert!(store.apt_pool("debian", "pool/main/jq_1.0_amd64.deb").unwrap().is_some());
+            let left: Vec<String> = store.apt_entries("debian").unwrap().into_iter().map(|(_, _, n)| n).collect();
+            assert_eq!(left, vec!["apt/debian/jq_1.0_amd64.deb".to_string()]);
+            assert!(store.apt_named("debian", HELLO).unwrap().is_empty());
+            assert_eq!(store.t.eco.apt.names.len(), if old { 0 } else { 1 }, "index entries go with their debs");
+        }
+    }
 }

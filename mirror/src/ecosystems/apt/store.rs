@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use feas_format::{deb, Digest};
 
-use crate::store::meta::{decode, distinct, key, parts, trees, Rule, Walker};
+use crate::store::meta::{decode, distinct, key, names_no_blob, parts, trees, Rule, Walker};
 use crate::store::{Meta, StoreError};
 
 trees! {
@@ -16,6 +16,9 @@ trees! {
         debs = "apt",
         /// `id \0 filename` → deb digest, for `/apt/<id>/pool/…`.
         pool = "apt_pool",
+        /// `id \0 deb name \0 suite \0 component \0 arch \0 filename` → nothing: where each
+        /// deb `mirror rm` may name is listed, so removing one costs its entries, not a scan.
+        names = "apt_names",
     }
 }
 
@@ -34,6 +37,11 @@ pub struct DebKey {
 impl DebKey {
     pub(crate) fn bytes(&self) -> Vec<u8> {
         key(&[&self.id, &self.suite, &self.component, &self.arch, &self.filename])
+    }
+
+    /// Its key in the `names` index, under the deb's name.
+    pub(crate) fn name_key(&self, name: &str) -> Vec<u8> {
+        key(&[&self.id, name, &self.suite, &self.component, &self.arch, &self.filename])
     }
 }
 
@@ -79,7 +87,7 @@ pub struct AptRemoval {
     pub pool: Vec<(String, String)>,
 }
 
-pub(crate) const RULES: Trees<Rule> = Trees { debs, pool };
+pub(crate) const RULES: Trees<Rule> = Trees { debs, pool, names: names_no_blob };
 
 fn debs(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
     for kv in m.t.eco.apt.debs.iter() {
@@ -153,6 +161,28 @@ impl Meta {
                 Ok((DebKey { id: id.clone(), suite: suite.clone(), component: component.clone(), arch: arch.clone(), filename: filename.clone() }, rec, name))
             })
             .collect()
+    }
+}
+
+impl Meta {
+    /// Where the deb `name` (`apt/<id>/…`, as the import names it) is listed. From the `names`
+    /// index; a store older than the index is scanned too, as its debs may not be in it.
+    pub fn apt_named(&self, id: &str, name: &str) -> Result<Vec<DebKey>, StoreError> {
+        let prefix = key(&[id, name, ""]);
+        let mut out = Vec::new();
+        for k in self.t.eco.apt.names.scan_prefix(&prefix).keys() {
+            let k = k?;
+            let [suite, component, arch, filename] = &parts(&k[prefix.len()..])[..] else { return Err(StoreError::Corrupt("apt_names key".into())) };
+            out.push(DebKey { id: id.into(), suite: suite.clone(), component: component.clone(), arch: arch.clone(), filename: filename.clone() });
+        }
+        if !self.indexed_since_creation()? {
+            for (k, _, n) in self.apt_entries(id)? {
+                if n == name && !out.contains(&k) {
+                    out.push(k);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

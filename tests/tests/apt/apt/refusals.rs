@@ -145,7 +145,7 @@ fn damaged_deb_in_a_bundle_is_refused_at_import() {
     let before = snapshot(&gap.store());
     let r = gap.import(&bad).fails();
     assert!(r.stderr.contains(&web), "names the damaged deb's blob: {}", r.stderr);
-    assert_eq!(before, snapshot(&gap.store()), "a refused import leaves the store byte for byte");
+    assert_eq!(before, snapshot(&gap.store()), "a refused import leaves every record and blob as it was");
     gap.verify(&bad).fails();
     let mirror = Mirror::start(&gap.store());
     let key = mirror_key(&gap, &mirror, "mirror.gpg");

@@ -129,8 +129,8 @@ impl Refusals {
         assert_eq!(held, inventory(&store), "refused import of {} changed what the store holds", bundle.display());
         assert!(
             changed(&store).is_empty(),
-            "refused import of {} rewrote store files {:?}: a refused import must leave the store byte for byte \
-             (issue 2), so `mirror import` must not open/flush the metadata db before the bundle is accepted",
+            "refused import of {} changed the store {:?}: a refused import must leave every record and blob \
+             as it was (issue 2)",
             bundle.display(),
             changed(&store)
         );
