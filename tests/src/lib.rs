@@ -207,6 +207,34 @@ pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
 }
 
+/// The file of blob `digest` (`sha256:<hex>`) in a mirror store: fanned
+/// (`blobs/sha256/<hh>/<hex>`), or flat as a store from an earlier release holds it; absent
+/// from both, the fanned path (where the mirror would write it).
+pub fn store_blob(store: &Path, digest: &str) -> PathBuf {
+    let (alg, hex) = digest.split_once(':').unwrap_or_else(|| panic!("not a digest: {digest}"));
+    let fanned = store.join("blobs").join(alg).join(&hex[..2]).join(hex);
+    let flat = store.join("blobs").join(alg).join(hex);
+    if !fanned.exists() && flat.exists() {
+        flat
+    } else {
+        fanned
+    }
+}
+
+/// Every sha256 blob file in a mirror store, either layout, as `sha256:<hex>`.
+pub fn store_blob_files(store: &Path) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir(store.join("blobs/sha256")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.path().is_dir() {
+            out.extend(std::fs::read_dir(e.path()).unwrap().flatten().map(|f| format!("sha256:{}", f.file_name().to_string_lossy())));
+        } else {
+            out.insert(format!("sha256:{name}"));
+        }
+    }
+    out
+}
+
 /// Every file under `dir` with its hash: compares a store before and after a refused import.
 /// A store's metadata (sled, under `meta/`) stands as the records it holds, one entry per key:
 /// sled rewrites its own files when it is opened and read (a fresh snapshot, merging nodes a

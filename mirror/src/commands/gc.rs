@@ -9,7 +9,7 @@ pub fn run(args: &GcArgs) -> anyhow::Result<()> {
     let s = match control::request(&args.store, Request::Gc { dry_run: args.dry_run, push_grace: args.push_grace }) {
         Some(reply) => reply?.into_collected()?,
         None => {
-            let store = Store::open(&args.store)?;
+            let store = Store::open_for_scan(&args.store)?;
             gc(&store, args.dry_run, args.push_grace)?
         }
     };

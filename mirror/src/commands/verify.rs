@@ -101,7 +101,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     let r = match control::request(&args.store, Request::Verify { quarantine: args.quarantine }) {
         Some(reply) => reply?.into_verified()?,
         None => {
-            let store = Store::open(&args.store)?;
+            let store = Store::open_for_scan(&args.store)?;
             verify_store(&store, args.quarantine)?
         }
     };

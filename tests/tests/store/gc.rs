@@ -24,7 +24,7 @@ fn carried(gap: &Gap, bundle: &Path) -> BTreeSet<String> {
 
 /// Every blob file in the store, as `sha256:<hex>`.
 fn blob_files(store: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(store.join("blobs/sha256")).unwrap().flatten().map(|e| format!("sha256:{}", e.file_name().to_string_lossy())).collect()
+    e2e::store_blob_files(store)
 }
 
 fn inventory(gap: &Gap) -> serde_json::Value {
@@ -199,7 +199,7 @@ fn verify_quarantine_and_reimport() {
     drop(reg);
     let store = s(&gap.store());
     let victim = hello.own_layers["amd64"].clone();
-    let file = gap.store().join("blobs/sha256").join(&victim[7..]);
+    let file = e2e::store_blob(&gap.store(), &victim);
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[0] ^= 0xff;
     std::fs::write(&file, &bytes).unwrap();

@@ -40,9 +40,12 @@ impl Meta {
     }
 }
 
+/// One record at a time: a store of a million files must not be held whole.
 fn reach(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
-    for (name, d, _) in m.raw_files()? {
-        w.blob(&d, &format!("files/{name}"));
+    for kv in m.t.eco.files.files.iter() {
+        let (k, v) = kv?;
+        let (d, _): (Digest, u64) = decode("files", &v)?;
+        w.blob(&d, &format!("files/{}", String::from_utf8_lossy(&k)));
     }
     Ok(())
 }

@@ -54,7 +54,7 @@ fn distribution_spec_cases() {
     let bogus = sha256(b"something else");
     let r = http("POST", &m.url(&format!("/v2/{repo}/blobs/uploads/?digest={bogus}")), &[], Some(b"these bytes"), w());
     assert_eq!((r.status, r.code().as_str()), (400, "DIGEST_INVALID"));
-    assert!(!gap.store().join("blobs/sha256").join(&bogus[7..]).exists() && !gap.store().join("blobs/sha256").join(&sha256(b"these bytes")[7..]).exists());
+    assert!(!e2e::store_blob(&gap.store(), &bogus).exists() && !e2e::store_blob(&gap.store(), &sha256(b"these bytes")).exists());
     let loc = http("POST", &m.url(&format!("/v2/{repo}/blobs/uploads/")), &[], None, w()).header("location").to_string();
     assert_eq!(http("DELETE", &m.url(&loc), &[], None, w()).status, 204);
     let r = http("GET", &m.url(&loc), &[], None, w());
@@ -120,7 +120,7 @@ fn distribution_spec_cases() {
     let tags = http("GET", &m.url(&format!("/v2/{repo}/tags/list")), &[], None, None).json();
     assert_eq!(tags["tags"], serde_json::json!(["v1"]), "no tag from a refused PUT");
     for refused in [&missing[..], b"{not json", &huge[..]] {
-        assert!(!gap.store().join("blobs/sha256").join(&sha256(refused)[7..]).exists(), "a refused manifest's bytes were stored");
+        assert!(!e2e::store_blob(&gap.store(), &sha256(refused)).exists(), "a refused manifest's bytes were stored");
     }
 
     // --- sha512 ---------------------------------------------------------------------------
@@ -199,10 +199,10 @@ fn distribution_spec_cases() {
     let inv = gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok();
     assert!(inv.stdout.contains(&bd[7..]) || inv.stdout.contains(&bd), "pushed manifest in the inventory");
     gap.mirror(&["gc", "--store", gap.store().to_str().unwrap()]).ok();
-    assert!(gap.store().join("blobs/sha256").join(&l2[7..]).exists(), "pushed within the grace: kept in case its manifest comes back");
+    assert!(e2e::store_blob(&gap.store(), &l2).exists(), "pushed within the grace: kept in case its manifest comes back");
     gap.mirror(&["gc", "--store", gap.store().to_str().unwrap(), "--push-grace", "0"]).ok();
-    assert!(!gap.store().join("blobs/sha256").join(&l2[7..]).exists(), "a layer only the deleted manifest used is collected");
-    assert!(gap.store().join("blobs/sha256").join(&ed[7..]).exists(), "a layer a manifest names stays whatever the grace");
-    assert!(gap.store().join("blobs/sha256").join(&l1[7..]).exists(), "a layer the remaining manifest uses stays");
-    assert!(gap.store().join("blobs/sha256").join(&hello.shared_layer[7..]).exists(), "imported content stays");
+    assert!(!e2e::store_blob(&gap.store(), &l2).exists(), "a layer only the deleted manifest used is collected");
+    assert!(e2e::store_blob(&gap.store(), &ed).exists(), "a layer a manifest names stays whatever the grace");
+    assert!(e2e::store_blob(&gap.store(), &l1).exists(), "a layer the remaining manifest uses stays");
+    assert!(e2e::store_blob(&gap.store(), &hello.shared_layer).exists(), "imported content stays");
 }

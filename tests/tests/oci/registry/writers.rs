@@ -114,7 +114,7 @@ fn stored_bytes_are_never_served_as_active_content() {
         assert_eq!((r.status, r.code().as_str()), (400, "MANIFEST_INVALID"), "{tag}: {}", String::from_utf8_lossy(&r.body));
         let msg = r.json()["errors"][0]["message"].as_str().unwrap_or("").to_string();
         assert!(msg.contains("text/html") && msg.contains(OCI_MANIFEST), "{tag}: the refusal names the type and what is accepted: {msg}");
-        assert!(!gap.store().join("blobs/sha256").join(&sha256(body)[7..]).exists(), "{tag}: a refused manifest's bytes were stored");
+        assert!(!e2e::store_blob(&gap.store(), &sha256(body)).exists(), "{tag}: a refused manifest's bytes were stored");
         assert_eq!(http("GET", &m.url(&format!("/v2/{repo}/manifests/{tag}")), &[], None, None).status, 404, "{tag}");
     }
     // Every manifest type of the image and distribution specs is still taken.

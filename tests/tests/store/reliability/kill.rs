@@ -173,13 +173,12 @@ fn crash(site: &Site, n: usize, kill: &Kill) -> (PathBuf, String) {
         Kill::WhenPromoted(k) => {
             let a = import_args(&site.bundle_b);
             let mut p = spawn_mirror(&a.iter().map(String::as_str).collect::<Vec<_>>(), &log);
-            let dir = store.join("blobs/sha256");
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
                 if let Some(st) = p.0.try_wait().unwrap() {
                     break format!("finished ({st}) before {k} blobs were seen promoted");
                 }
-                let promoted = site.b_only.iter().filter(|d| dir.join(&d[7..]).exists()).count();
+                let promoted = site.b_only.iter().filter(|d| e2e::store_blob(&store, d).exists()).count();
                 if promoted >= *k {
                     let _ = p.0.kill();
                     let _ = p.0.wait();
@@ -330,13 +329,12 @@ fn gc_killed_at_any_point_keeps_what_is_served() {
         kills.push((
             format!("when {k} garbage files are gone"),
             Box::new(move |p: &mut Proc, store: &Path| {
-                let dir = store.join("blobs/sha256");
                 let deadline = Instant::now() + Duration::from_secs(30);
                 loop {
                     if let Some(st) = p.0.try_wait().unwrap() {
                         return Some(format!("finished ({st}) before the kill"));
                     }
-                    if g.iter().filter(|d| !dir.join(&d[7..]).exists()).count() >= k {
+                    if g.iter().filter(|d| !e2e::store_blob(store, d).exists()).count() >= k {
                         return None;
                     }
                     assert!(Instant::now() < deadline, "gc deleted nothing within 30 s");

@@ -255,5 +255,5 @@ fn diff(got: &Observed, want: &Observed) -> String {
 
 /// The blob files of a store, as `sha256:<hex>`.
 fn blob_files(store: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(store.join("blobs/sha256")).unwrap().flatten().map(|e| format!("sha256:{}", e.file_name().to_string_lossy())).collect()
+    e2e::store_blob_files(store)
 }
