@@ -25,7 +25,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-cargo build --release -q -p mirror --bin mirror --example apt_store
+cargo build --release -q -p mirror --bin mirror --example apt_store --example apt_render
 M=$PWD/target/release/mirror
 log "writing $N package records"
 target/release/examples/apt_store "$T/store" "$N"
@@ -95,3 +95,7 @@ row("Packages.gz, 64 conns (p99 ms)", "pkg", 1, "{:.2f}")
 row("InRelease, 64 conns (req/s)", "inrel", 0, "{:.0f}")
 row("InRelease, 64 conns (p99 ms)", "inrel", 1, "{:.2f}")
 PY
+# Incremental: in one process, a full render, then a one-package import (the earlier rendering is
+# served at once) and its background re-render, which compresses only the changed chunk.
+stop_ours
+target/release/examples/apt_render "$T/store"

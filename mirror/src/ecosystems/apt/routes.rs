@@ -1,5 +1,6 @@
 //! apt repositories under `/apt/<id>/`: `dists/<suite>/{InRelease,Release,Release.gpg}`,
-//! `dists/<suite>/<component>/binary-<arch>/Packages{,.gz,.xz}` (and `by-hash/SHA256/<hex>`)
+//! `dists/<suite>/<component>/binary-<arch>/Packages.gz` (and `by-hash/SHA256/<hex>`; the
+//! plain `Packages` is listed in Release, not served, see `render`)
 //! and the debs at their upstream `Filename`, signed with the mirror's own key
 //! (`/apt/key.gpg`, `/apt/key.asc`). Several bundles carrying the same suite merge: a suite's
 //! indexes are rendered from everything stored, once per suite generation (the store
@@ -7,6 +8,7 @@
 //! another ecosystem's leaves them as rendered). After a change the earlier rendering is served
 //! while one background thread renders the next (`Renders`); its files stay served by hash.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -41,6 +43,8 @@ pub struct AptState {
     rendered: Renders<SuiteKey, Arc<Rendered>>,
     /// Renders done, for the log and the tests that count them.
     renders: AtomicU64,
+    /// gzip members compressed, likewise: a re-render compresses only the chunks that changed.
+    compressed: AtomicU64,
     /// Held by a test to keep a render from finishing.
     #[cfg(test)]
     gate: std::sync::Mutex<()>,
@@ -53,6 +57,7 @@ impl Default for AptState {
             // Suites are few and each keeps its indexes for the life of the server.
             rendered: Renders::new(KEEP_PREVIOUS, usize::MAX, |_| 0),
             renders: AtomicU64::new(0),
+            compressed: AtomicU64::new(0),
             #[cfg(test)]
             gate: std::sync::Mutex::new(()),
         }
@@ -110,6 +115,16 @@ fn bytes_response(data: impl Into<axum::body::Bytes>, content_type: &'static str
     resp
 }
 
+/// A rendered file, its parts streamed as they are (a 30 MB `Packages.gz` is not copied into one).
+fn file_response(file: render::File, content_type: &'static str, head: bool) -> Response {
+    let len: usize = file.iter().map(|p| p.len()).sum();
+    let body = if head { Body::empty() } else { Body::from_stream(futures_util::stream::iter((0..file.len()).map(move |i| Ok::<_, std::convert::Infallible>(file[i].clone())))) };
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    resp
+}
+
 fn check_method(m: &Method) -> Result<bool, AptError> {
     match *m {
         Method::GET => Ok(false),
@@ -153,34 +168,47 @@ impl AptState {
         let started = std::time::Instant::now();
         let held = store.apt_suite(id, suite)?.ok_or_else(|| no_suite(id, suite))?;
         let info = &held.info;
-        let mut files = std::collections::BTreeMap::new();
+        // The members of the rendering served now: a chunk whose text is unchanged keeps its.
+        let previous = self.rendered.recent(&(id.to_string(), suite.to_string())).into_iter().next();
+        let no_members = std::collections::HashMap::new();
+        let reuse = previous.as_ref().map_or(&no_members, |p| &p.members);
+        let compressed_before = self.compressed.load(Ordering::Relaxed);
+        let (mut files, mut hashes, mut by_hash, mut members) = (BTreeMap::new(), render::Hashes::new(), HashMap::new(), HashMap::new());
         for component in &info.components {
             for arch in &info.architectures {
-                let debs = store.apt_packages(id, suite, component, arch)?;
-                let plain = render::packages(&debs);
+                let ix = render::index(|each| store.apt_packages_each(id, suite, component, arch, each), reuse, &render::CHUNKING, &self.compressed)?;
                 let base = format!("{component}/binary-{arch}/Packages");
-                files.insert(format!("{base}.gz"), render::gzip(&plain).into());
-                files.insert(format!("{base}.xz"), render::xz(&plain).into());
-                files.insert(base, plain.into());
+                let gz = render::hash(&ix.gz);
+                by_hash.insert(format!("{component}/binary-{arch}/by-hash/SHA256/{}", gz.1.hex()), ix.gz.clone());
+                members.extend(ix.ids.into_iter().zip(ix.gz.iter().cloned()));
+                hashes.insert(format!("{base}.gz"), gz);
+                hashes.insert(base.clone(), ix.plain);
+                files.insert(format!("{base}.gz"), ix.gz);
             }
         }
-        let (hashes, by_hash) = render::hashes(&files);
         let release = render::release(id, suite, info, &render::debian_date(store.last_import_time()?.as_deref()), &hashes);
         let signer = self.signer(store)?;
         let sign_err = |e: signer::SignerError| AptError::Internal(e.to_string());
         let in_release = signer.clearsign(&release).map_err(sign_err)?;
         let release_gpg = signer.detached(release.as_bytes()).map_err(sign_err)?;
-        files.insert("Release".into(), release.into_bytes().into());
-        files.insert("InRelease".into(), in_release.into_bytes().into());
-        files.insert("Release.gpg".into(), release_gpg.into_bytes().into());
+        let one = |b: Vec<u8>| -> render::File { Arc::new([b.into()]) };
+        files.insert("Release".into(), one(release.into_bytes()));
+        files.insert("InRelease".into(), one(in_release.into_bytes()));
+        files.insert("Release.gpg".into(), one(release_gpg.into_bytes()));
         let n = self.renders.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::info!("apt {id}/{suite} rendered for its generation {} in {} ms (render {n})", held.generation, started.elapsed().as_millis());
-        Ok((held.generation, Arc::new(Rendered { files, by_hash })))
+        tracing::info!(
+            "apt {id}/{suite} rendered for its generation {} in {} ms (render {n}; {} of {} gzip members compressed, the others kept)",
+            held.generation,
+            started.elapsed().as_millis(),
+            self.compressed.load(Ordering::Relaxed) - compressed_before,
+            members.len()
+        );
+        Ok((held.generation, Arc::new(Rendered { files, by_hash, members })))
     }
 
     /// An index file named by its hash (`<component>/binary-<arch>/by-hash/SHA256/<hex>`), from
     /// the current rendering or a kept earlier one. Blocking when nothing is rendered yet.
-    fn by_hash(self: &Arc<Self>, store: &Arc<Store>, id: &str, suite: &str, file: &str) -> Result<Option<axum::body::Bytes>, AptError> {
+    fn by_hash(self: &Arc<Self>, store: &Arc<Store>, id: &str, suite: &str, file: &str) -> Result<Option<render::File>, AptError> {
         let current = self.suite(store, id, suite)?;
         let key = (id.to_string(), suite.to_string());
         Ok(std::iter::once(current).chain(self.rendered.recent(&key)).find_map(|r| r.by_hash.get(file).cloned()))
@@ -282,7 +310,7 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> R {
             _ if path.contains("/by-hash/") => "application/octet-stream",
             _ => "text/plain; charset=utf-8",
         };
-        return Ok(bytes_response(data, content_type, head));
+        return Ok(file_response(data, content_type, head));
     }
     let store = st.store.clone();
     let (i2, r2) = (id.clone(), rest.clone());
@@ -340,6 +368,19 @@ mod tests {
 
     fn renders(apt: &AptState) -> u64 {
         apt.renders.load(Ordering::Relaxed)
+    }
+
+    fn compressed(apt: &AptState) -> u64 {
+        apt.compressed.load(Ordering::Relaxed)
+    }
+
+    /// The text of a rendering's amd64 `Packages.gz`, every member read.
+    fn packages(r: &Rendered) -> String {
+        use std::io::Read;
+        let gz: Vec<u8> = r.files["main/binary-amd64/Packages.gz"].iter().flat_map(|p| p.to_vec()).collect();
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&gz[..]).read_to_string(&mut text).unwrap();
+        text
     }
 
     fn app(store: &Arc<Store>, apt: &Arc<AptState>) -> axum::Router {
@@ -408,7 +449,7 @@ mod tests {
         apt.rendered.settle(&key("testing"));
         assert_eq!(renders(&apt), 3);
         let now = apt.suite(&store, "t", "testing").unwrap();
-        assert!(String::from_utf8_lossy(&now.files["main/binary-amd64/Packages"]).contains("Package: tpkg5\n"));
+        assert!(packages(&now).contains("Package: tpkg5\n"));
         assert!(Arc::ptr_eq(&apt.suite(&store, "t", "stable").unwrap(), &stable));
     }
 
@@ -431,7 +472,7 @@ mod tests {
         assert_eq!(renders(&apt), 2, "one render for the five requests");
         let after = apt.suite(&store, "t", "stable").unwrap();
         assert!(!Arc::ptr_eq(&after, &before));
-        assert!(String::from_utf8_lossy(&after.files["main/binary-amd64/Packages"]).contains("Package: pkg5\n"));
+        assert!(packages(&after).contains("Package: pkg5\n"));
     }
 
     /// The SHA-256 the Release inside `in_release` lists for `path`.
@@ -452,8 +493,8 @@ mod tests {
         let (ok, in_release) = get(&app, "/apt/t/dists/stable/InRelease").await;
         assert_eq!(ok, StatusCode::OK);
         assert!(String::from_utf8_lossy(&in_release).contains("\nAcquire-By-Hash: yes\n"));
-        let (_, old_xz) = get(&app, "/apt/t/dists/stable/main/binary-amd64/Packages.xz").await;
-        let old = listed_hash(&in_release, "main/binary-amd64/Packages.xz");
+        let (_, old_gz) = get(&app, "/apt/t/dists/stable/main/binary-amd64/Packages.gz").await;
+        let old = listed_hash(&in_release, "main/binary-amd64/Packages.gz");
         import(&store, debs_in("stable", "pkg", 5..6));
         let (a, s) = (apt.clone(), store.clone());
         tokio::task::spawn_blocking(move || {
@@ -464,12 +505,12 @@ mod tests {
         .unwrap();
         assert_eq!(renders(&apt), 2);
         let (_, new_release) = get(&app, "/apt/t/dists/stable/InRelease").await;
-        let new = listed_hash(&new_release, "main/binary-amd64/Packages.xz");
+        let new = listed_hash(&new_release, "main/binary-amd64/Packages.gz");
         assert_ne!(old, new);
         let by_hash = |h: &str| format!("/apt/t/dists/stable/main/binary-amd64/by-hash/SHA256/{h}");
-        assert_eq!(get(&app, &by_hash(&old)).await, (StatusCode::OK, old_xz), "the previous rendering's file");
-        let (ok, new_xz) = get(&app, &by_hash(&new)).await;
-        assert_eq!((ok, Digest::sha256_of(&new_xz).hex().to_string()), (StatusCode::OK, new));
+        assert_eq!(get(&app, &by_hash(&old)).await, (StatusCode::OK, old_gz), "the previous rendering's file");
+        let (ok, new_gz) = get(&app, &by_hash(&new)).await;
+        assert_eq!((ok, Digest::sha256_of(&new_gz).hex().to_string()), (StatusCode::OK, new));
         assert_eq!(status(&app, &by_hash(Digest::sha256_of(b"other").hex())).await, StatusCode::NOT_FOUND);
         assert_eq!(status(&app, &format!("/apt/t/dists/stable/contrib/binary-amd64/by-hash/SHA256/{old}")).await, StatusCode::NOT_FOUND, "another index's directory");
     }
@@ -512,5 +553,45 @@ mod tests {
         assert_eq!(status(&app, "/apt/t/dists/stable/InRelease").await, StatusCode::OK);
         assert_eq!(status(&app, "/apt/").await, StatusCode::OK);
         assert_eq!(renders(&apt), 1);
+    }
+
+    /// Served: `Packages.gz` (whose members read back as the stanzas) with the size and hash
+    /// Release lists for it and for the plain text, which is listed but not served; no `.xz`.
+    /// A re-render after one package changed compresses that package's chunk only.
+    #[tokio::test]
+    async fn packages_gz_is_listed_and_a_change_recompresses_one_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_suite(dir.path(), 6000);
+        let apt = Arc::new(AptState::default());
+        let app = app(&store, &apt);
+        let (_, in_release) = get(&app, "/apt/t/dists/stable/InRelease").await;
+        let (ok, gz) = get(&app, "/apt/t/dists/stable/main/binary-amd64/Packages.gz").await;
+        assert_eq!(ok, StatusCode::OK);
+        assert_eq!(listed_hash(&in_release, "main/binary-amd64/Packages.gz"), Digest::sha256_of(&gz).hex());
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut text).unwrap();
+        assert_eq!(listed_hash(&in_release, "main/binary-amd64/Packages"), Digest::sha256_of(&text).hex());
+        assert_eq!(String::from_utf8_lossy(&text).matches("Package: pkg").count(), 6000);
+        assert_eq!(status(&app, "/apt/t/dists/stable/main/binary-amd64/Packages").await, StatusCode::NOT_FOUND);
+        assert_eq!(status(&app, "/apt/t/dists/stable/main/binary-amd64/Packages.xz").await, StatusCode::NOT_FOUND);
+        let first = compressed(&apt);
+        assert!(first > 2, "several chunks: {first}");
+        let mut changed = deb_changes(3001);
+        changed.apt.drain(..3000);
+        changed.apt[0].1.stanza.push_str("X-Changed: yes\n");
+        import(&store, changed);
+        let (a, s) = (apt.clone(), store.clone());
+        tokio::task::spawn_blocking(move || {
+            a.suite(&s, "t", "stable").unwrap();
+            a.rendered.settle(&key("stable"));
+        })
+        .await
+        .unwrap();
+        assert_eq!((renders(&apt), compressed(&apt) - first), (2, 1), "one render, one chunk compressed again");
+        let (_, gz) = get(&app, "/apt/t/dists/stable/main/binary-amd64/Packages.gz").await;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut text).unwrap();
+        assert!(text.contains("Package: pkg3000\n") && text.contains("X-Changed: yes\n"));
+        assert_eq!(text.matches("Package: pkg").count(), 6000);
     }
 }

@@ -135,8 +135,21 @@ impl Meta {
 
     /// The debs of one Packages index, sorted by Filename.
     pub fn apt_packages(&self, id: &str, suite: &str, component: &str, arch: &str) -> Result<Vec<DebRecord>, StoreError> {
+        let mut out = Vec::new();
+        self.apt_packages_each(id, suite, component, arch, &mut |_, r| out.push(r))?;
+        Ok(out)
+    }
+
+    /// Each deb of one Packages index with its Filename, sorted by Filename, one at a time: a
+    /// render holds one chunk of a 500,000-package index, not all of it.
+    pub fn apt_packages_each(&self, id: &str, suite: &str, component: &str, arch: &str, each: &mut dyn FnMut(&str, DebRecord)) -> Result<(), StoreError> {
         let prefix = key(&[id, suite, component, arch, ""]);
-        self.t.eco.apt.debs.scan_prefix(&prefix).values().map(|v| decode("apt", &v?)).collect()
+        for kv in self.t.eco.apt.debs.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            let filename = std::str::from_utf8(&k[prefix.len()..]).map_err(|_| StoreError::Corrupt("apt key".into()))?;
+            each(filename, decode("apt", &v)?);
+        }
+        Ok(())
     }
 
     /// The deb at `/apt/<id>/<filename>`.

@@ -99,12 +99,15 @@ fn load_500_clients_then_graceful_shutdown() {
     let listing: serde_json::Value = serde_json::from_slice(&get("/apt/", &[])).unwrap();
     let source = listing["sources"].as_array().unwrap().iter().find(|s| s["id"] == "standin").unwrap_or_else(|| panic!("{listing}"));
     let arch = source["suites"][0]["architectures"][0].as_str().unwrap().to_string();
-    let packages_path = format!("/apt/standin/dists/stable/main/binary-{arch}/Packages");
+    // The mirror serves Packages.gz (gzip members); Release lists it and the plain text.
+    let packages_path = format!("/apt/standin/dists/stable/main/binary-{arch}/Packages.gz");
     let packages = get(&packages_path, &[]);
-    assert!(String::from_utf8_lossy(&packages).contains("Package: load-tool"));
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&packages[..]), &mut text).unwrap();
+    assert!(String::from_utf8_lossy(&text).contains("Package: load-tool"));
     let release = String::from_utf8(get("/apt/standin/dists/stable/Release", &[])).unwrap();
     let packages_digest = sha256(&packages);
-    let want = [packages_digest[7..].to_string(), packages.len().to_string(), format!("main/binary-{arch}/Packages")];
+    let want = [packages_digest[7..].to_string(), packages.len().to_string(), format!("main/binary-{arch}/Packages.gz")];
     let listed = release.split("SHA256:").nth(1).unwrap().lines().any(|l| l.split_whitespace().eq(want.iter().map(String::as_str)));
     assert!(listed, "Release lists Packages with another hash:\n{release}");
     let expected = Arc::new(Expected { manifest, manifest_digest: hello.index.clone(), layer_path, layer, big: big.clone(), simple, packages_path, packages_digest });
