@@ -24,6 +24,11 @@ pub use paths::Paths;
 /// ~220 MB with it, against ~430 MB with sled's default.
 const SCAN_CACHE: u64 = 32 << 20;
 
+/// sled's page cache for every other open (the server, CLI writes): sled's default of 1 GiB let
+/// a serving process at 1M records grow past 1 GB; hot reads are served from renderings and
+/// counters, not from pages.
+const CACHE: u64 = 256 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store file {path}: {source}")]
@@ -77,16 +82,16 @@ impl Store {
     /// only one using the store and any `tmp/import-*` left is from an import that crashed:
     /// metadata never pointed at it, so it is removed.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        Store::open_with_cache(root, None)
+        Store::open_with_cache(root, CACHE)
     }
 
     /// Open for one pass over the whole store (`gc`, `verify` without a server): every page is
     /// read once, so sled's cache is kept small rather than growing to 1 GiB with the store.
     pub fn open_for_scan(root: &Path) -> Result<Store, StoreError> {
-        Store::open_with_cache(root, Some(SCAN_CACHE))
+        Store::open_with_cache(root, SCAN_CACHE)
     }
 
-    fn open_with_cache(root: &Path, cache: Option<u64>) -> Result<Store, StoreError> {
+    fn open_with_cache(root: &Path, cache: u64) -> Result<Store, StoreError> {
         let paths = Paths::new(root);
         for d in paths.blob_dirs().iter().chain([&paths.tmp()]) {
             std::fs::create_dir_all(d).map_err(|source| StoreError::Io { path: d.clone(), source })?;
@@ -129,16 +134,12 @@ const LOCK_ATTEMPTS: u32 = 100;
 /// Open the metadata db. sled's file lock outlives a dropped `Db` by a moment while its last
 /// threads finish (sled's own tests block on it for that reason), so a reopen soon after —
 /// the next command, a test — waits briefly before calling the store busy.
-/// `cache`: sled's page cache in bytes (`None`: sled's default, 1 GiB).
-fn open_db(paths: &Paths, cache: Option<u64>) -> Result<sled::Db, StoreError> {
+/// `cache`: sled's page cache in bytes.
+fn open_db(paths: &Paths, cache: u64) -> Result<sled::Db, StoreError> {
     let mut attempt = 1;
     loop {
         // We flush after each commit; no background flusher means a refused import writes nothing.
-        let mut config = sled::Config::new().flush_every_ms(None).path(paths.meta());
-        if let Some(bytes) = cache {
-            config = config.cache_capacity(bytes);
-        }
-        match config.open() {
+        match sled::Config::new().flush_every_ms(None).cache_capacity(cache).path(paths.meta()).open() {
             Ok(db) => return Ok(db),
             Err(e) if attempt < LOCK_ATTEMPTS && e.to_string().contains("could not acquire lock") => {
                 attempt += 1;
