@@ -227,7 +227,11 @@ async fn fixture_store_serves_every_ecosystem() {
     };
     let tags = get("/v2/docker.io/library/hello/tags/list").await;
     assert!(String::from_utf8_lossy(&tags).contains("\"1\""));
-    assert!(String::from_utf8_lossy(&get("/apt/debian/dists/bookworm/main/binary-amd64/Packages").await).contains("Package: hello"));
+    // Only the compressed index is served (as Debian's archive does); its members read as one.
+    let gz = get("/apt/debian/dists/bookworm/main/binary-amd64/Packages.gz").await;
+    let mut packages = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut packages).unwrap();
+    assert!(packages.contains("Package: hello"), "{packages}");
     assert_eq!(get("/apt/debian/pool/main/h/hello/hello_2.10-3_amd64.deb").await, b"!<arch>\nhello deb");
     assert!(String::from_utf8_lossy(&get("/pypi/simple/hello-py/").await).contains("hello_py-1.0-py3-none-any.whl"));
     assert_eq!(get("/files/hello.txt").await, b"raw file bytes\n");
