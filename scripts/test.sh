@@ -38,11 +38,11 @@ step "tools"
   echo "minisign $(dpkg-query -W -f='${Version}' minisign)"
 } 2>&1 | sed 's/^/  /'
 
-# --- PyPI clients (the pypi suite; nltk, huggingface_hub and pypiserver for the nltk, hf and push suites) ---
+# --- PyPI clients (the pypi suite; nltk, huggingface_hub and pypiserver for the nltk, hf and push suites; prometheus-client parses /metrics) ---
 # pip and uv, pinned, in a venv of their own (never the system's); the suite runs
 # `$FEAS_PYTHON -m pip` and the `uv` beside it.
 PYCLIENTS="$PWD/target/pyclients"
-PYCLIENT_PINS="pip==26.3 uv==0.13.9 nltk==3.10.4 huggingface_hub==2.4.0 pypiserver==2.4.2"
+PYCLIENT_PINS="pip==26.3 uv==0.13.9 nltk==3.10.4 huggingface_hub==2.4.0 pypiserver==2.4.2 prometheus-client==0.26.0"
 if ! "$PYCLIENTS/bin/python" -c '' 2>/dev/null; then
   rm -rf "$PYCLIENTS"
   if ! python3 -m venv "$PYCLIENTS" 2>/dev/null; then

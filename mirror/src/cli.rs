@@ -34,8 +34,8 @@ pub enum Command {
     Gc(GcArgs),
     /// Copy every tagged image and chart into another registry (Harbor, Nexus, docker-registry).
     Push(PushArgs),
-    /// Show past imports.
-    History(StoreArgs),
+    /// Show past imports (through a running `mirror serve` if there is one).
+    History(HistoryArgs),
     /// Print (or write with --out) the configuration that points a client at a running mirror.
     ClientConfig(ClientConfigArgs),
 }
@@ -91,8 +91,18 @@ pub struct ClientConfigArgs {
 #[derive(Args)]
 pub struct StoreArgs {
     /// Store directory.
-    #[arg(long)]
+    #[arg(long, env = "MIRROR_STORE")]
     pub store: PathBuf,
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    /// Store directory.
+    #[arg(long, env = "MIRROR_STORE")]
+    pub store: PathBuf,
+    /// One JSON array of records instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -100,7 +110,7 @@ pub struct ImportArgs {
     /// Bundle file (.bundle, zstd-compressed or plain tar), or a split bundle: its first part
     /// (X.part0001), its part index (X.parts.json) or the directory holding them.
     pub file: PathBuf,
-    #[arg(long)]
+    #[arg(long, env = "MIRROR_STORE")]
     pub store: PathBuf,
     /// Trusted publisher key (minisign .pub), for any bundle name; repeat for several. At least
     /// one key is needed: from --trust, --trust-file, or a `mirror serve --trust-file` that
@@ -129,7 +139,7 @@ pub struct ImportArgs {
 
 #[derive(Args)]
 pub struct ServeArgs {
-    #[arg(long)]
+    #[arg(long, env = "MIRROR_STORE")]
     pub store: PathBuf,
     #[arg(long, default_value = "127.0.0.1:5000")]
     pub listen: SocketAddr,
@@ -188,7 +198,7 @@ pub struct ServeArgs {
 
 #[derive(Args)]
 pub struct InitArgs {
-    #[arg(long)]
+    #[arg(long, env = "MIRROR_STORE")]
     pub store: PathBuf,
     /// A DNS name or IP address clients use to reach the mirror; repeat for several.
     #[arg(long = "name", required = true)]
@@ -197,7 +207,7 @@ pub struct InitArgs {
 
 #[derive(Args)]
 pub struct VerifyArgs {
-    #[arg(long)]
+    #[arg(long, env = "MIRROR_STORE")]
     pub store: PathBuf,
     /// Print the report as JSON on stdout.
     #[arg(long)]
@@ -209,7 +219,7 @@ pub struct VerifyArgs {
 
 #[derive(Args)]
 pub struct RmArgs {
-    #[arg(long)]
+    #[arg(long, env = "MIRROR_STORE")]
     pub store: PathBuf,
     /// Bundle names, or artifacts as `mirror import` prints them: REPO:TAG, REPO@sha256:HEX,
     /// apt/<id>/<package>_<version>_<arch>.deb, pypi/<project>/<file> (or the file name),
@@ -223,7 +233,7 @@ pub struct RmArgs {
 
 #[derive(Args)]
 pub struct PushArgs {
-    #[arg(long)]
+    #[arg(long, env = "MIRROR_STORE")]
     pub store: PathBuf,
     /// The target registry's URL, e.g. https://harbor.site (OCI distribution API).
     #[arg(long, required_unless_present_any = ["pypi", "apt", "apt_nexus"])]
@@ -263,7 +273,7 @@ pub struct PushArgs {
 
 #[derive(Args)]
 pub struct GcArgs {
-    #[arg(long)]
+    #[arg(long, env = "MIRROR_STORE")]
     pub store: PathBuf,
     /// Only report what would be deleted.
     #[arg(long)]

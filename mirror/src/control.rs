@@ -24,7 +24,7 @@ use crate::gc::GcSummary;
 use crate::import::{self, ImportOptions, ImportSummary, TrustFile};
 use crate::inventory::{inventory, Inventory};
 use crate::remove::RemoveSummary;
-use crate::store::{Paths, Store};
+use crate::store::{HistoryRecord, Paths, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -76,6 +76,8 @@ pub enum Request {
     },
     /// Every (repository, tag, digest), for `mirror push`.
     Tags,
+    /// The import history, for `mirror history`.
+    History,
     /// What an ecosystem's part of `mirror push` reads of the store (`Ecosystem::listing`).
     Listing {
         ecosystem: String,
@@ -91,6 +93,7 @@ pub enum Reply {
     Verified(VerifyReport),
     Tags(Vec<(String, String, feas_format::Digest)>),
     Listing(serde_json::Value),
+    History(Vec<HistoryRecord>),
     Err(String),
 }
 
@@ -104,6 +107,12 @@ impl Reply {
     pub fn into_collected(self) -> Result<GcSummary, ControlError> {
         match self {
             Reply::Collected(s) => Ok(s),
+            other => Err(ControlError::Failed(format!("unexpected reply from the running mirror: {other:?}"))),
+        }
+    }
+    pub fn into_history(self) -> Result<Vec<HistoryRecord>, ControlError> {
+        match self {
+            Reply::History(h) => Ok(h),
             other => Err(ControlError::Failed(format!("unexpected reply from the running mirror: {other:?}"))),
         }
     }
@@ -179,9 +188,14 @@ fn answer(store: &Store, trust_files: &[PathBuf], req: Request) -> Reply {
         }
         Request::Gc { dry_run, push_grace } => {
             tracing::info!("gc (dry run: {dry_run}) requested on the control socket");
-            crate::gc::gc(store, dry_run, push_grace).map(Reply::Collected).unwrap_or_else(|e| Reply::Err(e.to_string()))
+            let collected = crate::gc::gc(store, dry_run, push_grace);
+            if let Ok(s) = &collected {
+                crate::metrics::metrics().gc(if s.dry_run { 0 } else { s.bytes });
+            }
+            collected.map(Reply::Collected).unwrap_or_else(|e| Reply::Err(e.to_string()))
         }
         Request::Tags => store.all_tags().map(Reply::Tags).unwrap_or_else(|e| Reply::Err(e.to_string())),
+        Request::History => store.history().map(Reply::History).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::Listing { ecosystem } => match crate::ecosystems::listing(store, &ecosystem) {
             Ok(Some(v)) => Reply::Listing(v),
             Ok(None) => Reply::Err(format!("no ecosystem {ecosystem:?} lists records for `mirror push`")),
@@ -205,9 +219,16 @@ fn run_import(store: &Store, server_trust: &[PathBuf], req: ImportRequest) -> Re
     }
     let opts =
         ImportOptions { trust, trust_files, allow_downgrade: req.allow_downgrade, allow_signer_change: req.allow_signer_change, progress: false, tmpdir: req.tmpdir.clone() };
-    match import::import(store, &req.file, &opts) {
-        Ok(s) => Reply::Imported(s),
+    let start = std::time::Instant::now();
+    let done = import::import(store, &req.file, &opts);
+    let m = crate::metrics::metrics();
+    match done {
+        Ok(s) => {
+            m.import(Ok(!s.already_imported), s.bytes_added, start.elapsed());
+            Reply::Imported(s)
+        }
         Err(e) => {
+            m.import(Err(e.reason()), 0, start.elapsed());
             tracing::warn!("import of {} failed: {e}", req.file.display());
             Reply::Err(e.to_string())
         }

@@ -106,6 +106,9 @@ pub trait Ecosystem {
     fn router() -> Router<AppState> {
         Router::new()
     }
+    /// How many artifacts it holds (debs, distribution files, charts, …), from the store's
+    /// counters: `/metrics`' `mirror_artifacts{ecosystem="<name>"}`.
+    fn artifacts(counts: &Counts) -> u64;
     /// Its section of the home page `/` (HTML, names escaped with `routes::home::esc`). Like
     /// every section after the first, it starts by closing the list the one before left open
     /// (`</ul>`) and leaves its own open. What it holds comes from `counts` (kept by every
@@ -191,6 +194,14 @@ macro_rules! parts {
         #[derive(Debug, Default)]
         pub struct PreparedAll {
             $( pub $e: Prepared, )*
+        }
+
+        /// Every ecosystem's name, in registry order; its routes serve under `/<name>/`.
+        pub const NAMES: &[&str] = &[$( stringify!($e), )*];
+
+        /// What each ecosystem holds (`Ecosystem::artifacts`), by name.
+        pub fn artifacts(counts: &Counts) -> Vec<(&'static str, u64)> {
+            vec![$( (stringify!($e), <$e::$t as Ecosystem>::artifacts(counts)), )*]
         }
 
         /// Every ecosystem's routes, merged.

@@ -50,6 +50,43 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
+impl ImportError {
+    /// Why the import was refused, in a word from a fixed set (`/metrics`' `reason` label).
+    pub fn reason(&self) -> &'static str {
+        use policy::PolicyError as P;
+        match self {
+            ImportError::Open { .. } => "unreadable",
+            ImportError::Bundle { source, .. } => match source {
+                BundleError::Io(_) => "unreadable",
+                BundleError::Truncated(_) => "truncated",
+                BundleError::MissingSignature => "signature",
+                BundleError::Signature(SignError::Untrusted { .. }) => "untrusted-key",
+                BundleError::Signature(_) => "signature",
+                BundleError::IndexMismatch { .. }
+                | BundleError::UnlistedBlob(_)
+                | BundleError::DuplicateBlob(_)
+                | BundleError::BlobHeaderSize { .. }
+                | BundleError::BlobMismatch { .. }
+                | BundleError::MissingBlobs { .. } => "digest",
+                BundleError::Refused(e) => match e.downcast_ref::<P>() {
+                    Some(P::Expired { .. } | P::UnreadableExpiry { .. }) => "expired",
+                    Some(P::Downgrade { .. } | P::SequenceReused { .. } | P::TooFarAhead { .. }) => "sequence",
+                    Some(P::SignerChanged { .. }) => "signer",
+                    None if e.downcast_ref::<StoreError>().is_some() => "store",
+                    None => "policy",
+                },
+                _ => "format",
+            },
+            ImportError::Incomplete { .. } => "incomplete",
+            ImportError::Invalid { .. } | ImportError::Graph { .. } => "invalid",
+            ImportError::NoSpace { .. } => "no-space",
+            ImportError::Revoked { .. } => "revoked",
+            ImportError::NoTrust(_) | ImportError::Trust(_) => "trust",
+            ImportError::Store(_) => "store",
+        }
+    }
+}
+
 /// `81.0 MiB`: a size an operator reads at a glance beside the exact byte count.
 fn human(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];

@@ -10,6 +10,7 @@ pub mod fuzz;
 pub mod gc;
 pub mod import;
 pub mod inventory;
+pub mod metrics;
 pub mod push;
 pub mod remove;
 pub mod routes;

@@ -2,7 +2,6 @@ use clap::Parser;
 
 use mirror::cli::{Cli, Command};
 use mirror::commands;
-use mirror::store::Store;
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
@@ -36,7 +35,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rm(args) => tokio::task::spawn_blocking(move || commands::rm::run(&args)).await?,
         Command::Gc(args) => tokio::task::spawn_blocking(move || commands::gc::run(&args)).await?,
         Command::Push(args) => commands::push::run(&args).await,
-        Command::History(args) => commands::history::run(&Store::open(&args.store)?),
+        Command::History(args) => commands::history::run(&args),
         Command::ClientConfig(args) => commands::client_config::run(&args).await,
     }
 }

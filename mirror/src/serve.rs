@@ -31,7 +31,8 @@ pub fn app_with(store: Arc<Store>, auth: Option<Arc<crate::auth::Auth>>, uploads
         Some(a) => r.layer(middleware::from_fn_with_state(a, crate::auth::require)),
         None => r,
     };
-    r.layer(middleware::from_fn(log_request)).layer(middleware::from_fn(sandbox))
+    // Outermost, so that refusals by auth are counted too.
+    r.layer(middleware::from_fn(log_request)).layer(middleware::from_fn(sandbox)).layer(middleware::from_fn(crate::metrics::track))
 }
 
 /// Sent with every response: the mirror serves bytes anyone could push or bundle (a file, a

@@ -1,4 +1,5 @@
-//! `/` (what the mirror holds, for people) and `/healthz` (for probes). `/` is rendered off the
+//! `/` (what the mirror holds, for people), `/healthz` (for probes) and `/metrics` (for
+//! Prometheus, see `crate::metrics`). `/` is rendered off the
 //! async workers from the store's counters and bounded lists, and kept until the store
 //! generation moves: its cost does not grow with the store.
 
@@ -16,7 +17,11 @@ use crate::store::{Store, StoreError};
 
 pub fn router() -> Router<AppState> {
     let cache = Arc::new(Cache::default());
-    Router::new().route("/", get(move |st: State<AppState>| index(st, cache.clone()))).route("/healthz", get(healthz)).route("/sbom/{name}", get(sbom))
+    Router::new()
+        .route("/", get(move |st: State<AppState>| index(st, cache.clone())))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::scrape))
+        .route("/sbom/{name}", get(sbom))
 }
 
 /// The SPDX SBOM of the last imported bundle of a name.

@@ -15,6 +15,8 @@ pub struct Renders<K, V> {
 }
 
 struct Inner<K, V> {
+    /// Whose renderings (an ecosystem's name), for `/metrics`.
+    name: &'static str,
     slots: Mutex<Slots<K, V>>,
     /// Earlier renderings kept per key, newest first (apt serves the files they listed by hash).
     keep: usize,
@@ -45,10 +47,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl<K, V> Inner<K, V> {
+    /// Runs a render, counting it (and its time) in `/metrics` when it succeeds.
+    fn timed<E>(&self, render: impl FnOnce() -> Result<(u64, V), E>) -> Result<(u64, V), E> {
+        let start = std::time::Instant::now();
+        let out = render();
+        if out.is_ok() {
+            crate::metrics::metrics().rendered(self.name, start.elapsed());
+        }
+        out
+    }
+}
+
 impl<K: Eq + Hash + Clone + Send + Sync + 'static, V: Clone + Send + Sync + 'static> Renders<K, V> {
-    /// `keep` earlier renderings per key; `max_weight` of current renderings in all, as `weigh` counts.
-    pub fn new(keep: usize, max_weight: usize, weigh: fn(&V) -> usize) -> Self {
-        Renders { inner: Arc::new(Inner { slots: Mutex::new(Slots { map: HashMap::new(), weight: 0 }), keep, max_weight, weigh }) }
+    /// `name`'s renderings (an ecosystem's, counted in `/metrics` under it); `keep` earlier
+    /// renderings per key; `max_weight` of current renderings in all, as `weigh` counts.
+    pub fn new(name: &'static str, keep: usize, max_weight: usize, weigh: fn(&V) -> usize) -> Self {
+        Renders { inner: Arc::new(Inner { name, slots: Mutex::new(Slots { map: HashMap::new(), weight: 0 }), keep, max_weight, weigh }) }
     }
 
     fn slot(&self, key: &K) -> Option<Arc<Slot<V>>> {
@@ -66,7 +81,7 @@ impl<K: Eq + Hash + Clone + Send + Sync + 'static, V: Clone + Send + Sync + 'sta
             st.rendering = true;
             drop(st);
             let (inner, k, s) = (self.inner.clone(), key.clone(), slot.clone());
-            let spawned = std::thread::Builder::new().name("render".into()).spawn(move || match render() {
+            let spawned = std::thread::Builder::new().name("render".into()).spawn(move || match inner.timed(render) {
                 Ok((g, v)) => inner.install(&s, g, v),
                 Err(e) => {
                     tracing::error!("rendering again for generation {generation}: {e}; the earlier rendering is still served");
@@ -102,7 +117,7 @@ impl<K: Eq + Hash + Clone + Send + Sync + 'static, V: Clone + Send + Sync + 'sta
         }
         st.rendering = true;
         drop(st);
-        match render() {
+        match self.inner.timed(render) {
             Ok((g, v)) => {
                 self.inner.install(&slot, g, v.clone());
                 Ok(v)
@@ -191,7 +206,7 @@ mod tests {
     type R = Renders<&'static str, u64>;
 
     fn renders() -> R {
-        Renders::new(1, usize::MAX, |_| 1)
+        Renders::new("test", 1, usize::MAX, |_| 1)
     }
 
     #[test]
@@ -227,7 +242,7 @@ mod tests {
 
     #[test]
     fn past_the_weight_other_keys_start_over() {
-        let r: R = Renders::new(0, 2, |_| 1);
+        let r: R = Renders::new("test", 0, 2, |_| 1);
         for k in ["a", "b", "c"] {
             r.wait(&k, || Ok::<_, String>((1, 1))).unwrap();
         }

@@ -1,6 +1,7 @@
 //! Issue 7, the mirror on a cluster: its Helm chart (`mirror/chart/`) passes `helm lint` and
 //! renders with the real helm: a StatefulSet with the store on a PVC, /healthz probes, non-root
-//! with a read-only root filesystem; TLS, credentials, Ingress and NetworkPolicy when asked.
+//! with a read-only root filesystem; TLS, credentials, Ingress, NetworkPolicy and a
+//! ServiceMonitor for /metrics when asked.
 
 use std::path::PathBuf;
 
@@ -32,7 +33,7 @@ fn mirror_chart_lints_and_renders() {
     ] {
         assert!(plain.contains(needle), "default render lacks {needle:?}:\n{plain}");
     }
-    for absent in ["kind: Ingress", "kind: NetworkPolicy", "--htpasswd", "--tls-cert"] {
+    for absent in ["kind: Ingress", "kind: NetworkPolicy", "kind: ServiceMonitor", "--htpasswd", "--tls-cert"] {
         assert!(!plain.contains(absent), "default render has {absent:?}");
     }
 
@@ -52,6 +53,10 @@ fn mirror_chart_lints_and_renders() {
             "--set",
             "networkPolicy.enabled=true",
             "--set",
+            "metrics.serviceMonitor.enabled=true",
+            "--set",
+            "metrics.serviceMonitor.labels.release=kps",
+            "--set",
             "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ])
         .ok()
@@ -66,6 +71,10 @@ fn mirror_chart_lints_and_renders() {
         "kind: NetworkPolicy",
         "egress: []",
         "@sha256:0123456789abcdef",
+        "kind: ServiceMonitor",
+        "path: /metrics",
+        "scheme: https",
+        "release: kps",
     ] {
         assert!(full.contains(needle), "full render lacks {needle:?}:\n{full}");
     }

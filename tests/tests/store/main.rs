@@ -8,6 +8,7 @@
 
 mod concurrency;
 mod gc;
+mod metrics;
 mod reliability;
 mod seed_manifests;
 mod workflow;

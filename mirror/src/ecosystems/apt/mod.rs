@@ -34,6 +34,10 @@ use crate::store::{Changes, Meta, Removal, Store, StoreError};
 pub struct Apt;
 
 impl Ecosystem for Apt {
+    fn artifacts(counts: &Counts) -> u64 {
+        counts.keys.eco.apt.pool
+    }
+
     type State = std::sync::Arc<AptState>;
     type Changes = Vec<(DebKey, DebRecord)>;
     type Removal = AptRemoval;

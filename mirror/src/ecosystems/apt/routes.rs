@@ -55,7 +55,7 @@ impl Default for AptState {
         AptState {
             signer: OnceLock::new(),
             // Suites are few and each keeps its indexes for the life of the server.
-            rendered: Renders::new(KEEP_PREVIOUS, usize::MAX, |_| 0),
+            rendered: Renders::new("apt", KEEP_PREVIOUS, usize::MAX, |_| 0),
             renders: AtomicU64::new(0),
             compressed: AtomicU64::new(0),
             #[cfg(test)]

@@ -25,6 +25,10 @@ use crate::store::{Changes, Meta, Removal, Store, StoreError};
 pub struct Files;
 
 impl Ecosystem for Files {
+    fn artifacts(counts: &Counts) -> u64 {
+        counts.keys.eco.files.files
+    }
+
     type State = ();
     /// name, digest, size
     type Changes = Vec<(String, Digest, u64)>;

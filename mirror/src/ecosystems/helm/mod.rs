@@ -30,6 +30,10 @@ use crate::store::{Changes, Meta, Removal, Store, StoreError};
 pub struct Helm;
 
 impl Ecosystem for Helm {
+    fn artifacts(counts: &Counts) -> u64 {
+        counts.keys.eco.helm.charts
+    }
+
     type State = ();
     type Changes = Vec<HelmRecord>;
     /// (chart name, version)

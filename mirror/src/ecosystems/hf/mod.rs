@@ -27,6 +27,10 @@ use crate::store::{Changes, Meta, Removal, Store, StoreError};
 pub struct Hf;
 
 impl Ecosystem for Hf {
+    fn artifacts(counts: &Counts) -> u64 {
+        counts.keys.eco.hf.commits
+    }
+
     type State = ();
     type Changes = Vec<HfRecord>;
     /// (repo, commit): the record, and the revision names pointing at it.

@@ -27,6 +27,10 @@ use crate::store::{Changes, Meta, Removal, Store, StoreError};
 pub struct Nltk;
 
 impl Ecosystem for Nltk {
+    fn artifacts(counts: &Counts) -> u64 {
+        counts.keys.eco.nltk.packages
+    }
+
     type State = ();
     /// Package id and record.
     type Changes = Vec<(String, NltkRecord)>;

@@ -32,6 +32,10 @@ use crate::store::{Changes, Meta, Removal, Store, StoreError};
 pub struct Pypi;
 
 impl Ecosystem for Pypi {
+    fn artifacts(counts: &Counts) -> u64 {
+        counts.keys.eco.pypi.files
+    }
+
     type State = std::sync::Arc<PageCache>;
     type Changes = Vec<WheelRecord>;
     /// (project, filename)

@@ -171,7 +171,9 @@ fn session_response(status: StatusCode, name: &str, id: &str, size: u64) -> Resp
     r
 }
 
+/// Every stored blob (an upload finished, or a mount) ends here: counted as a push.
 fn blob_created(name: &str, d: &Digest) -> Response {
+    crate::metrics::metrics().pushed("blob");
     let mut r = empty(StatusCode::CREATED);
     location(&mut r, &format!("/v2/{name}/blobs/{d}"));
     insert_digest_headers(r.headers_mut(), d);
@@ -497,6 +499,7 @@ pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &
     })
     .await
     .map_err(|e| internal("storing the manifest", e))??;
+    crate::metrics::metrics().pushed("manifest");
     let mut r = empty(StatusCode::CREATED);
     location(&mut r, &format!("/v2/{name}/manifests/{digest}"));
     insert_digest_headers(r.headers_mut(), &digest);
@@ -532,6 +535,7 @@ pub async fn delete_manifest(st: &AppState, name: &str, reference: &str) -> R {
         validate_tag(reference).map_err(|e| OciError::new(Code::TagInvalid, e.to_string()))?;
         None
     };
+    let kind = if by_digest.is_some() { "manifest" } else { "tag" };
     let (store, name, reference, overwrite) = (st.store.clone(), name.to_string(), reference.to_string(), st.uploads.overwrite_imported);
     tokio::task::spawn_blocking(move || -> Result<u64, OciError> {
         // Decided and applied with no push in between: a tag pushed meanwhile onto this
@@ -576,5 +580,6 @@ pub async fn delete_manifest(st: &AppState, name: &str, reference: &str) -> R {
     })
     .await
     .map_err(|e| internal("deleting", e))??;
+    crate::metrics::metrics().deleted(kind);
     Ok(empty(StatusCode::ACCEPTED))
 }

@@ -27,6 +27,6 @@ pub struct PageCache {
 
 impl Default for PageCache {
     fn default() -> Self {
-        PageCache { pages: Renders::new(0, MAX_BYTES, |b| b.len()), renders: AtomicU64::new(0) }
+        PageCache { pages: Renders::new("pypi", 0, MAX_BYTES, |b| b.len()), renders: AtomicU64::new(0) }
     }
 }
