@@ -95,8 +95,8 @@ pub fn metrics() -> &'static Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("mirror");
-        let m = Metrics {
+        let mut m = Metrics {
+            registry: Registry::with_prefix("mirror"),
             requests: Family::default(),
             response_bytes: Family::default(),
             latency: Family::new_with_constructor(seconds),
@@ -114,9 +114,8 @@ impl Metrics {
             store_blobs: Gauge::default(),
             store_generation: Gauge::default(),
             artifacts: Family::default(),
-            registry: Registry::default(),
         };
-        let r = &mut registry;
+        let r = &mut m.registry;
         r.register("http_requests", "HTTP requests answered, by route family and status class", m.requests.clone());
         r.register_with_unit("http_response", "Response body bytes sent, by route family", Unit::Bytes, m.response_bytes.clone());
         r.register_with_unit("http_request_duration", "Time from request to response headers, by route family", Unit::Seconds, m.latency.clone());
@@ -135,7 +134,7 @@ impl Metrics {
         r.register("store_generation", "The store generation (moves with every write)", m.store_generation.clone());
         r.register("artifacts", "Artifacts held, by ecosystem (oci: tags)", m.artifacts.clone());
         r.register("build", "The mirror's version", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
-        Metrics { registry, ..m }
+        m
     }
 
     /// The text a scrape gets, with the store figures read now.
@@ -232,17 +231,26 @@ pub async fn scrape(State(st): State<AppState>) -> Response {
 pub async fn track(req: Request, next: Next) -> Response {
     let m = metrics();
     let family = family(req.uri().path());
-    m.in_flight.inc();
+    // Held from here: a request dropped before its response (the client gone) leaves too.
+    let flight = InFlight::enter();
     let start = Instant::now();
     let resp = next.run(req).await;
     m.latency.get_or_create(&FamilyLabel { family }).observe(start.elapsed().as_secs_f64());
     m.requests.get_or_create(&RequestLabels { family, class: class(resp.status()) }).inc();
     let bytes = m.response_bytes.get_or_create(&FamilyLabel { family }).clone();
-    resp.map(|body| Body::new(Counted { inner: body, bytes, _flight: InFlight }))
+    resp.map(|body| Body::new(Counted { inner: body, bytes, _flight: flight }))
 }
 
-/// Leaves the in-flight gauge when the response body is done with.
+/// One request in the in-flight gauge, from `enter` until dropped (its response body done
+/// with, or the request abandoned).
 struct InFlight;
+
+impl InFlight {
+    fn enter() -> InFlight {
+        metrics().in_flight.inc();
+        InFlight
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -324,8 +332,7 @@ mod tests {
     #[tokio::test]
     async fn a_body_counts_its_bytes() {
         let bytes = Counter::default();
-        metrics().in_flight.inc();
-        let body = Body::new(Counted { inner: Body::from("twelve bytes"), bytes: bytes.clone(), _flight: InFlight });
+        let body = Body::new(Counted { inner: Body::from("twelve bytes"), bytes: bytes.clone(), _flight: InFlight::enter() });
         assert_eq!(axum::body::to_bytes(body, 64).await.unwrap().len(), 12);
         assert_eq!(bytes.get(), 12);
     }

@@ -1,7 +1,7 @@
 //! `/` (what the mirror holds, for people), `/healthz` (for probes) and `/metrics` (for
-//! Prometheus, see `crate::metrics`). `/` is rendered off the
-//! async workers from the store's counters and bounded lists, and kept until the store
-//! generation moves: its cost does not grow with the store.
+//! Prometheus, see `crate::metrics`). `/` is rendered off the async workers from the store's
+//! counters and bounded lists, and kept until the store generation moves: its cost does not
+//! grow with the store.
 
 use std::sync::{Arc, Mutex};
 
