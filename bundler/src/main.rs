@@ -88,6 +88,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    bundler::term::init_logging("BUNDLER_LOG", "warn", cli.verbose);
+    bundler::term::init_logging("BUNDLER_LOG", "warn", cli.verbose, false);
     bundler::term::exit(run(cli).await)
 }

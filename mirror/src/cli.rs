@@ -11,8 +11,17 @@ pub struct Cli {
     /// More log output (-v info, -vv debug: one line per request). MIRROR_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines as text, or as one JSON object per line (for Loki, journald forwarders, …).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "MIRROR_LOG_FORMAT")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -34,7 +43,8 @@ pub enum Command {
     Gc(GcArgs),
     /// Copy every tagged image and chart into another registry (Harbor, Nexus, docker-registry).
     Push(PushArgs),
-    /// Show past imports (through a running `mirror serve` if there is one).
+    /// Show the audit trail: every import, push, delete, rm, gc and quarantine, with who and
+    /// from where (through a running `mirror serve` if there is one).
     History(HistoryArgs),
     /// Print (or write with --out) the configuration that points a client at a running mirror.
     ClientConfig(ClientConfigArgs),
@@ -100,9 +110,13 @@ pub struct HistoryArgs {
     /// Store directory.
     #[arg(long, env = "MIRROR_STORE")]
     pub store: PathBuf,
-    /// One JSON array of records instead of lines.
+    /// One JSON array of events instead of lines (each with `action`: import, push-blob,
+    /// push-manifest, delete, remove, gc or quarantine).
     #[arg(long)]
     pub json: bool,
+    /// Imports only (what `--json` listed before pushes, deletes, rm and gc were recorded).
+    #[arg(long)]
+    pub imports_only: bool,
 }
 
 #[derive(Args)]
@@ -226,6 +240,9 @@ pub struct RmArgs {
     /// files/<name>, nltk/<subdir>/<id>, charts/<name>:<version>, hf/<owner>/<name>@<commit>.
     #[arg(required = true, value_name = "NAME|REF")]
     pub targets: Vec<String>,
+    /// Say what would be removed (and kept), and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,

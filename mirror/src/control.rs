@@ -24,7 +24,7 @@ use crate::gc::GcSummary;
 use crate::import::{self, ImportOptions, ImportSummary, TrustFile};
 use crate::inventory::{inventory, Inventory};
 use crate::remove::RemoveSummary;
-use crate::store::{HistoryRecord, Paths, Store};
+use crate::store::{Actor, Event, Paths, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -66,6 +66,8 @@ pub enum Request {
     Inventory,
     Remove {
         targets: Vec<String>,
+        #[serde(default)]
+        dry_run: bool,
     },
     Gc {
         dry_run: bool,
@@ -76,7 +78,7 @@ pub enum Request {
     },
     /// Every (repository, tag, digest), for `mirror push`.
     Tags,
-    /// The import history, for `mirror history`.
+    /// The import history and the audit trail, for `mirror history`.
     History,
     /// What an ecosystem's part of `mirror push` reads of the store (`Ecosystem::listing`).
     Listing {
@@ -93,7 +95,7 @@ pub enum Reply {
     Verified(VerifyReport),
     Tags(Vec<(String, String, feas_format::Digest)>),
     Listing(serde_json::Value),
-    History(Vec<HistoryRecord>),
+    History(Vec<Event>),
     Err(String),
 }
 
@@ -110,7 +112,7 @@ impl Reply {
             other => Err(ControlError::Failed(format!("unexpected reply from the running mirror: {other:?}"))),
         }
     }
-    pub fn into_history(self) -> Result<Vec<HistoryRecord>, ControlError> {
+    pub fn into_history(self) -> Result<Vec<Event>, ControlError> {
         match self {
             Reply::History(h) => Ok(h),
             other => Err(ControlError::Failed(format!("unexpected reply from the running mirror: {other:?}"))),
@@ -152,15 +154,16 @@ pub async fn accept(listener: tokio::net::UnixListener, store: Arc<Store>, trust
             }
         };
         let peer = conn.peer_cred().ok().map(|c| c.uid());
-        if peer.is_none() || (peer != owner && peer != Some(0)) {
+        let Some(uid) = peer.filter(|p| Some(*p) == owner || *p == 0) else {
             tracing::warn!("control socket: refused a connection from uid {peer:?}");
             continue;
-        }
-        tokio::spawn(handle(conn, store.clone(), trust_files.clone()));
+        };
+        tokio::spawn(handle(conn, store.clone(), trust_files.clone(), Actor::local(uid)));
     }
 }
 
-async fn handle(conn: tokio::net::UnixStream, store: Arc<Store>, trust_files: Arc<Vec<PathBuf>>) {
+/// One request from `by` (the peer the kernel names), answered on the blocking pool.
+async fn handle(conn: tokio::net::UnixStream, store: Arc<Store>, trust_files: Arc<Vec<PathBuf>>, by: Actor) {
     let (rd, mut wr) = conn.into_split();
     let mut line = String::new();
     if tokio::io::BufReader::new(rd).read_line(&mut line).await.is_err() {
@@ -168,44 +171,44 @@ async fn handle(conn: tokio::net::UnixStream, store: Arc<Store>, trust_files: Ar
     }
     let reply = match serde_json::from_str::<Request>(&line) {
         Err(e) => Reply::Err(format!("bad request on the control socket: {e}")),
-        Ok(req) => tokio::task::spawn_blocking(move || answer(&store, &trust_files, req)).await.unwrap_or_else(|e| Reply::Err(format!("request failed: {e}"))),
+        Ok(req) => tokio::task::spawn_blocking(move || answer(&store, &trust_files, req, &by)).await.unwrap_or_else(|e| Reply::Err(format!("request failed: {e}"))),
     };
     let mut out = serde_json::to_vec(&reply).expect("reply serializes");
     out.push(b'\n');
     let _ = wr.write_all(&out).await;
 }
 
-fn answer(store: &Store, trust_files: &[PathBuf], req: Request) -> Reply {
+fn answer(store: &Store, trust_files: &[PathBuf], req: Request, by: &Actor) -> Reply {
     match req {
         Request::Import(req) => {
-            tracing::info!("import of {} requested on the control socket", req.file.display());
-            run_import(store, trust_files, req)
+            tracing::info!("import of {} requested by {by} on the control socket", req.file.display());
+            run_import(store, trust_files, req, by)
         }
         Request::Inventory => inventory(store).map(Reply::Inventory).unwrap_or_else(|e| Reply::Err(e.to_string())),
-        Request::Remove { targets } => {
-            tracing::info!("removal of {targets:?} requested on the control socket");
-            crate::remove::remove(store, &targets).map(Reply::Removed).unwrap_or_else(|e| Reply::Err(e.to_string()))
+        Request::Remove { targets, dry_run } => {
+            tracing::info!("removal of {targets:?} (dry run: {dry_run}) requested by {by} on the control socket");
+            crate::remove::remove(store, &targets, dry_run, by).map(Reply::Removed).unwrap_or_else(|e| Reply::Err(e.to_string()))
         }
         Request::Gc { dry_run, push_grace } => {
-            tracing::info!("gc (dry run: {dry_run}) requested on the control socket");
-            let collected = crate::gc::gc(store, dry_run, push_grace);
+            tracing::info!("gc (dry run: {dry_run}) requested by {by} on the control socket");
+            let collected = crate::gc::gc(store, dry_run, push_grace, by);
             if let Ok(s) = &collected {
                 crate::metrics::metrics().gc(if s.dry_run { 0 } else { s.bytes });
             }
             collected.map(Reply::Collected).unwrap_or_else(|e| Reply::Err(e.to_string()))
         }
         Request::Tags => store.all_tags().map(Reply::Tags).unwrap_or_else(|e| Reply::Err(e.to_string())),
-        Request::History => store.history().map(Reply::History).unwrap_or_else(|e| Reply::Err(e.to_string())),
+        Request::History => store.events().map(Reply::History).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::Listing { ecosystem } => match crate::ecosystems::listing(store, &ecosystem) {
             Ok(Some(v)) => Reply::Listing(v),
             Ok(None) => Reply::Err(format!("no ecosystem {ecosystem:?} lists records for `mirror push`")),
             Err(e) => Reply::Err(e.to_string()),
         },
-        Request::Verify { quarantine } => verify_store(store, quarantine).map(Reply::Verified).unwrap_or_else(|e| Reply::Err(format!("{e:#}"))),
+        Request::Verify { quarantine } => verify_store(store, quarantine, by).map(Reply::Verified).unwrap_or_else(|e| Reply::Err(format!("{e:#}"))),
     }
 }
 
-fn run_import(store: &Store, server_trust: &[PathBuf], req: ImportRequest) -> Reply {
+fn run_import(store: &Store, server_trust: &[PathBuf], req: ImportRequest, by: &Actor) -> Reply {
     let trust = match req.trust.iter().map(|k| PublicKey::parse(&k.text, &k.source).map_err(|e| format!("trusted key {}: {e}", k.source))).collect::<Result<Vec<_>, _>>() {
         Ok(t) => t,
         Err(e) => return Reply::Err(e),
@@ -217,8 +220,15 @@ fn run_import(store: &Store, server_trust: &[PathBuf], req: ImportRequest) -> Re
             Err(e) => return Reply::Err(format!("{e}; the import was refused (fix the trust file of this `mirror serve`, then import again)")),
         }
     }
-    let opts =
-        ImportOptions { trust, trust_files, allow_downgrade: req.allow_downgrade, allow_signer_change: req.allow_signer_change, progress: false, tmpdir: req.tmpdir.clone() };
+    let opts = ImportOptions {
+        trust,
+        trust_files,
+        allow_downgrade: req.allow_downgrade,
+        allow_signer_change: req.allow_signer_change,
+        progress: false,
+        tmpdir: req.tmpdir.clone(),
+        by: by.clone(),
+    };
     let start = std::time::Instant::now();
     let done = import::import(store, &req.file, &opts);
     let m = crate::metrics::metrics();

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use feas_format::bundle::BlobRef;
 use feas_format::Digest;
 
-use crate::store::{blobs::Found, unix_now, ImportLock, Removal, Store, StoreError, PUSH_GRACE};
+use crate::store::{blobs::Found, unix_now, Action, Actor, Audit, ImportLock, Removal, Store, StoreError, PUSH_GRACE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GcError {
@@ -45,7 +45,7 @@ pub struct GcSummary {
 
 /// Collect garbage (or only say what would go, with `dry_run`). Blobs pushed within
 /// `push_grace` seconds are kept: their manifest may still be on the way.
-pub fn gc(store: &Store, dry_run: bool, push_grace: u64) -> Result<GcSummary, GcError> {
+pub fn gc(store: &Store, dry_run: bool, push_grace: u64, by: &Actor) -> Result<GcSummary, GcError> {
     let _lock = ImportLock::acquire(&store.paths)?;
     // A dry run deletes nothing, so pushes need not wait for it.
     let _collecting = (!dry_run).then(|| store.collecting());
@@ -75,7 +75,8 @@ pub fn gc(store: &Store, dry_run: bool, push_grace: u64) -> Result<GcSummary, Gc
     let mut summary = GcSummary { dry_run, generation: store.generation()?, kept, awaiting_manifest, ..GcSummary::default() };
     summary.bytes = garbage.values().sum();
     if !dry_run {
-        summary.generation = store.remove(&Removal { blobs: recorded.clone(), ..Removal::default() })?;
+        let audit = Audit { by: by.clone(), action: Action::Gc { blobs: garbage.len().max(recorded.len()), bytes: summary.bytes, kept } };
+        summary.generation = store.remove(&Removal { blobs: recorded.clone(), audit: Some(audit), ..Removal::default() })?;
         for d in garbage.keys() {
             // Both layouts: a blob an earlier release left flat may have been written again.
             for path in store.paths.blob_copies(d) {
@@ -87,7 +88,7 @@ pub fn gc(store: &Store, dry_run: bool, push_grace: u64) -> Result<GcSummary, Gc
             }
         }
         store.blobs.sync_dirs_of(garbage.keys())?;
-        tracing::info!("gc: {} blobs ({} bytes) deleted, {kept} kept", garbage.len(), summary.bytes);
+        tracing::info!("gc: {} blobs ({}) deleted, {kept} kept", garbage.len(), feas_format::term::bytes(summary.bytes));
     }
     for d in recorded {
         garbage.entry(d).or_insert(0);
@@ -108,14 +109,16 @@ pub struct Quarantined {
 /// Move `damaged` blobs to STORE/quarantine/ and out of the `blobs` tree, so the inventory no
 /// longer claims them and the next delta bundle carries them again. The caller holds the
 /// import lock.
-pub fn quarantine(store: &Store, damaged: &[Digest]) -> Result<Vec<Quarantined>, GcError> {
+pub fn quarantine(store: &Store, damaged: &[Digest], by: &Actor) -> Result<Vec<Quarantined>, GcError> {
     if damaged.is_empty() {
         return Ok(Vec::new());
     }
     let _collecting = store.collecting();
     let since = unix_now().saturating_sub(PUSH_GRACE.as_secs());
     let mut names = store.artifacts_referencing(&store.paths, since, &damaged.iter().cloned().collect())?;
-    store.remove(&Removal { blobs: damaged.to_vec(), ..Removal::default() })?;
+    let artifacts = names.values().flatten().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let audit = Audit { by: by.clone(), action: Action::Quarantine { blobs: damaged.to_vec(), artifacts } };
+    store.remove(&Removal { blobs: damaged.to_vec(), audit: Some(audit), ..Removal::default() })?;
     let mut out = Vec::new();
     for d in damaged {
         let (from, to) = (store.blobs.path(d), store.paths.quarantined(d));

@@ -20,7 +20,7 @@ use feas_format::split;
 use feas_format::Digest;
 
 use crate::store::paths::STAGING_PREFIX;
-use crate::store::{BundleRecord, Changes, HistoryRecord, ImportLock, Paths, Store, StoreError};
+use crate::store::{Actor, BundleRecord, Changes, HistoryRecord, ImportLock, Paths, Store, StoreError};
 
 pub use graph::{validate_repo, validate_tag, GraphError};
 pub use policy::{Decision, MAX_SEQUENCE_AHEAD};
@@ -38,7 +38,7 @@ pub enum ImportError {
     Invalid { path: PathBuf, detail: String },
     #[error("bundle {path} refused: {source}")]
     Graph { path: PathBuf, source: graph::GraphError },
-    #[error("bundle {path} needs {needed} bytes ({}) free on the store's filesystem ({}) for its new blobs and metadata, but only {free} bytes ({}) are free; nothing was imported and the store is as it was. Free space (`mirror gc` deletes blobs nothing references) or move the store to a larger filesystem, then import again", human(*.needed), .store.display(), human(*.free))]
+    #[error("bundle {path} needs {needed} bytes ({}) free on the store's filesystem ({}) for its new blobs and metadata, but only {free} bytes ({}) are free; nothing was imported and the store is as it was. Free space (`mirror gc` deletes blobs nothing references) or move the store to a larger filesystem, then import again", feas_format::term::bytes(*.needed), .store.display(), feas_format::term::bytes(*.free))]
     NoSpace { path: PathBuf, store: PathBuf, needed: u64, free: u64 },
     #[error("bundle {path} refused: it is signed by a revoked key: {detail}. Bundles signed by a revoked key are refused whatever their name; ask the publisher for one signed by a current key")]
     Revoked { path: PathBuf, detail: String },
@@ -87,17 +87,6 @@ impl ImportError {
     }
 }
 
-/// `81.0 MiB`: a size an operator reads at a glance beside the exact byte count.
-fn human(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    let (mut v, mut u) = (n as f64 / 1024.0, 0);
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", UNITS[u])
-}
-
 #[derive(Clone, Default)]
 pub struct ImportOptions {
     /// Keys given one by one (`--trust`): any bundle name.
@@ -111,6 +100,8 @@ pub struct ImportOptions {
     pub progress: bool,
     /// Where to stage blobs instead of STORE/tmp (same filesystem as the store).
     pub tmpdir: Option<PathBuf>,
+    /// Who runs it, for the history.
+    pub by: Actor,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -258,6 +249,7 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, trust: &Trust
             blobs_added: sink.staged.len(),
             bytes_added,
             artifacts: plan.artifacts.clone(),
+            by: Some(opts.by.clone()),
         }),
         ..plan.changes
     };

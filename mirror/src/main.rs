@@ -1,17 +1,7 @@
 use clap::Parser;
 
-use mirror::cli::{Cli, Command};
+use mirror::cli::{Cli, Command, LogFormat};
 use mirror::commands;
-
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn,mirror=info",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MIRROR_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
-}
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -43,7 +33,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    // A server logs what it does; a command prints its result once, as its summary.
+    let quiet = if matches!(cli.command, Command::Serve(_)) { "warn,mirror=info" } else { "warn" };
+    feas_format::term::init_logging("MIRROR_LOG", quiet, cli.verbose, cli.log_format == LogFormat::Json);
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

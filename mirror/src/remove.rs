@@ -16,7 +16,7 @@ use feas_format::oci::AnyManifest;
 use feas_format::Digest;
 
 use crate::import::validate_repo;
-use crate::store::{BlobStore, ImportLock, Removal, Store, StoreError};
+use crate::store::{Action, Actor, Audit, BlobStore, ImportLock, Removal, Store, StoreError};
 
 /// What `mirror rm` accepts, for error messages: the registry's forms and each ecosystem's.
 pub fn syntax() -> String {
@@ -38,6 +38,9 @@ pub enum RemoveError {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct RemoveSummary {
+    /// Nothing was removed: this is what would be.
+    #[serde(default)]
+    pub dry_run: bool,
     /// Store generation afterwards.
     pub generation: u64,
     /// Bundle names forgotten (their sequence record too: they may be imported afresh).
@@ -97,7 +100,7 @@ fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
 }
 
 /// Remove `targets` (bundle names or artifact names). Nothing changes unless every one is known.
-pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, RemoveError> {
+pub fn remove(store: &Store, targets: &[String], dry_run: bool, by: &Actor) -> Result<RemoveSummary, RemoveError> {
     let _lock = ImportLock::acquire(&store.paths)?;
     // A push between reading the repositories and removing would be undone.
     let _collecting = store.collecting();
@@ -161,6 +164,12 @@ pub fn remove(store: &Store, targets: &[String]) -> Result<RemoveSummary, Remove
     for (repo, (tags, digests)) in &repos {
         prune_repo(store, repo, tags, digests, &claims, &mut r, &mut summary)?;
     }
+    summary.dry_run = dry_run;
+    if dry_run {
+        summary.generation = store.generation()?;
+        return Ok(summary);
+    }
+    r.audit = Some(Audit { by: by.clone(), action: Action::Remove { targets: targets.to_vec(), artifacts: summary.removed.clone(), bundles: summary.bundles.clone() } });
     summary.generation = store.remove(&r)?;
     tracing::info!("removed {} artifact(s) and bundle name(s) {:?}; generation {}", summary.removed.len(), summary.bundles, summary.generation);
     Ok(summary)
@@ -293,6 +302,7 @@ mod tests {
             blobs_added: 0,
             bytes_added: 0,
             artifacts: artifacts.iter().map(|s| s.to_string()).collect(),
+            by: None,
         }
     }
 
@@ -314,15 +324,15 @@ mod tests {
             })
             .unwrap();
         let g = store.generation().unwrap();
-        assert!(matches!(remove(&store, &["r/a:1".into(), "r/a:9".into()]), Err(RemoveError::Unknown(u)) if u == ["r/a:9"]));
+        assert!(matches!(remove(&store, &["r/a:1".into(), "r/a:9".into()], false, &Actor::this_process()), Err(RemoveError::Unknown(u)) if u == ["r/a:9"]));
         assert_eq!(store.generation().unwrap(), g, "a refused rm changes nothing");
 
-        let s = remove(&store, &["r/a:1".into()]).unwrap();
+        let s = remove(&store, &["r/a:1".into()], false, &Actor::this_process()).unwrap();
         assert_eq!((s.removed.clone(), s.manifests_removed), (vec!["r/a:1".to_string()], 2));
         assert_eq!(store.manifest_digests("r/a").unwrap(), vec![m2.clone()]);
         assert!(store.repo_exists("r/a").unwrap());
         // The bundle name takes the rest, and the repository with it.
-        let s = remove(&store, &["b".into()]).unwrap();
+        let s = remove(&store, &["b".into()], false, &Actor::this_process()).unwrap();
         assert_eq!((s.bundles, s.removed), (vec!["b".to_string()], vec!["r/a:2".to_string()]));
         assert!(!store.repo_exists("r/a").unwrap() && store.bundle("b").unwrap().is_none());
         assert!(store.references(&store.paths).unwrap().blobs.is_empty());
@@ -350,13 +360,13 @@ mod tests {
                 ..Changes::default()
             })
             .unwrap();
-        let s = remove(&store, &[format!("{repo}:v1")]).unwrap();
+        let s = remove(&store, &[format!("{repo}:v1")], false, &Actor::this_process()).unwrap();
         assert_eq!(s.manifests_removed, 2, "v1's manifest and its referrer");
         let held: BTreeSet<Digest> = store.manifest_digests(repo).unwrap().into_iter().collect();
         assert_eq!(held, [&m2, &untagged, &r2].into_iter().cloned().collect(), "v2, its referrer and the manifest pushed by digest stay");
         assert_eq!(store.referrers(repo, &m2).unwrap(), vec![referrer(&r2)]);
         assert!(store.referrers(repo, &m1).unwrap().is_empty());
-        remove(&store, &[format!("{repo}:v2")]).unwrap();
+        remove(&store, &[format!("{repo}:v2")], false, &Actor::this_process()).unwrap();
         assert_eq!(store.manifest_digests(repo).unwrap(), vec![untagged], "what a writer pushed by digest is not any tag's to take");
         assert!(store.repo_exists(repo).unwrap());
     }

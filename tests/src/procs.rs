@@ -76,6 +76,12 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGKILL and reap: a crash, nothing flushed or cleaned up on the way out.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then wait (bounded) for the process to exit; true if it exited by itself.
     pub fn terminate(&mut self) -> bool {
         if let Ok(Some(_)) = self.child.try_wait() {

@@ -3,14 +3,14 @@
 use crate::cli::GcArgs;
 use crate::control::{self, Request};
 use crate::gc::gc;
-use crate::store::Store;
+use crate::store::{Actor, Store};
 
 pub fn run(args: &GcArgs) -> anyhow::Result<()> {
     let s = match control::request(&args.store, Request::Gc { dry_run: args.dry_run, push_grace: args.push_grace }) {
         Some(reply) => reply?.into_collected()?,
         None => {
             let store = Store::open_for_scan(&args.store)?;
-            gc(&store, args.dry_run, args.push_grace)?
+            gc(&store, args.dry_run, args.push_grace, &Actor::this_process())?
         }
     };
     if args.json {
@@ -19,9 +19,9 @@ pub fn run(args: &GcArgs) -> anyhow::Result<()> {
     }
     let verb = if s.dry_run { "would delete" } else { "deleted" };
     for b in &s.removed {
-        eprintln!("{verb} {} ({} bytes)", b.digest, b.size);
+        eprintln!("{verb} {} ({})", b.digest, feas_format::term::bytes(b.size));
     }
-    eprintln!("gc {verb} {} blob(s), {} bytes; {} kept", s.removed.len(), s.bytes, s.kept);
+    eprintln!("gc {verb} {} blob(s), {}; {} kept", s.removed.len(), feas_format::term::bytes(s.bytes), s.kept);
     if s.awaiting_manifest > 0 {
         eprintln!(
             "  {} of those kept were pushed in the last {} s and no manifest names them yet (a push in progress?); a later gc collects them if none arrives, `--push-grace 0` now",

@@ -18,8 +18,13 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         eprintln!("{}: bundle {} sequence {} is already imported; nothing to do", args.file.display(), summary.name, summary.sequence);
     } else {
         eprintln!(
-            "imported bundle {} sequence {} (signed by {}): {} blobs added ({} bytes), {} already held",
-            summary.name, summary.sequence, summary.signer, summary.blobs_added, summary.bytes_added, summary.blobs_present
+            "imported bundle {} sequence {} (signed by {}): {} blobs added ({}), {} already held",
+            summary.name,
+            summary.sequence,
+            summary.signer,
+            summary.blobs_added,
+            feas_format::term::bytes(summary.bytes_added),
+            summary.blobs_present
         );
         for a in &summary.artifacts {
             eprintln!("  {a}");
@@ -58,6 +63,14 @@ fn import(args: &ImportArgs) -> anyhow::Result<ImportSummary> {
         return Err(ImportError::NoTrust(file).into());
     }
     let store = Store::open(&args.store)?;
-    let opts = ImportOptions { trust: keys, trust_files, allow_downgrade: args.allow_downgrade, allow_signer_change: args.allow_signer_change, progress: !args.json, tmpdir };
+    let opts = ImportOptions {
+        trust: keys,
+        trust_files,
+        allow_downgrade: args.allow_downgrade,
+        allow_signer_change: args.allow_signer_change,
+        progress: !args.json,
+        tmpdir,
+        by: crate::store::Actor::this_process(),
+    };
     Ok(import::import(&store, &file, &opts)?)
 }

@@ -13,7 +13,7 @@ use crate::control::{self, Request};
 use crate::gc::{quarantine, Quarantined};
 use crate::store::blobs::Found;
 use crate::store::digests::DigestSetBuilder;
-use crate::store::{ImportLock, Store};
+use crate::store::{Actor, ImportLock, Store};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct VerifyReport {
@@ -87,13 +87,43 @@ pub fn verify(store: &Store) -> anyhow::Result<VerifyReport> {
     Ok(r)
 }
 
-/// Verify, then (with `quarantine`) move the damaged blobs aside under the import lock.
-pub fn verify_store(store: &Store, quarantine_damaged: bool) -> anyhow::Result<VerifyReport> {
+/// What the last `verify` found, kept in the store for `mirror status` and the web page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastVerify {
+    /// RFC 3339, UTC: when it finished.
+    pub at: String,
+    pub checked: usize,
+    pub bytes: u64,
+    pub damaged: usize,
+    pub missing: usize,
+    pub dangling: usize,
+    pub quarantined: usize,
+}
+
+impl LastVerify {
+    pub fn ok(&self) -> bool {
+        self.damaged + self.missing + self.dangling == 0
+    }
+}
+
+/// Verify, then (with `quarantine`) move the damaged blobs aside under the import lock, and
+/// keep what it found as the store's last verify.
+pub fn verify_store(store: &Store, quarantine_damaged: bool, by: &Actor) -> anyhow::Result<VerifyReport> {
     let _lock = if quarantine_damaged { Some(ImportLock::acquire(&store.paths)?) } else { None };
     let mut r = verify(store)?;
     if quarantine_damaged {
-        r.quarantined = quarantine(store, &r.damaged_digests)?;
+        r.quarantined = quarantine(store, &r.damaged_digests, by)?;
     }
+    let last = LastVerify {
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        checked: r.checked,
+        bytes: r.bytes,
+        damaged: r.damaged.len(),
+        missing: r.missing.len(),
+        dangling: r.dangling.len(),
+        quarantined: r.quarantined.len(),
+    };
+    store.set_last_verify(&last)?;
     Ok(r)
 }
 
@@ -102,7 +132,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
         Some(reply) => reply?.into_verified()?,
         None => {
             let store = Store::open_for_scan(&args.store)?;
-            verify_store(&store, args.quarantine)?
+            verify_store(&store, args.quarantine, &Actor::this_process())?
         }
     };
     if args.json {
@@ -133,6 +163,6 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
             r.dangling.len()
         );
     }
-    eprintln!("store OK: {} blobs, {} bytes re-hashed", r.checked, r.bytes);
+    eprintln!("store OK: {} blobs, {} re-hashed", r.checked, feas_format::term::bytes(r.bytes));
     Ok(())
 }

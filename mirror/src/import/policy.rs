@@ -175,6 +175,7 @@ mod tests {
             blobs_added: 0,
             bytes_added: 0,
             artifacts: Vec::new(),
+            by: None,
         };
         assert_eq!(owner(Some(&old), || vec![h(b"other", "AAAA"), h(b"x", "BBBB"), h(b"y", "CCCC")]).as_deref(), Some("BBBB"));
         // Nothing to go by: the next import adopts the name.

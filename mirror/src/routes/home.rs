@@ -95,28 +95,20 @@ pub fn and_more(out: &mut String, total: u64, shown: usize, what: &str) {
     }
 }
 
-/// `1.5 GiB`: sizes for people.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let (mut v, mut u) = (bytes as f64, 0);
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// The page and the store generation it shows: counts from the counters, bounded lists.
 fn page(store: &Store) -> Result<(u64, String), StoreError> {
     let (generation, counts) = store.counts()?;
     let k = &counts.keys;
     let mut body = String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>mirror</title></head><body>\n<h1>Air-gap mirror</h1>\n");
     body.push_str("<h2>Container images</h2>\n<p>Pull path-style (<code>HOST/docker.io/library/x:tag</code>) or configure this host as a registry mirror.</p>\n");
-    body.push_str(&format!("<p>{} repositories, {} tags, {} manifests; {} blobs ({}) in the store.</p>\n<ul>\n", k.repos, k.tags, k.manifests, k.blobs, human(counts.blob_bytes)));
+    body.push_str(&format!(
+        "<p>{} repositories, {} tags, {} manifests; {} blobs ({}) in the store.</p>\n<ul>\n",
+        k.repos,
+        k.tags,
+        k.manifests,
+        k.blobs,
+        feas_format::term::bytes(counts.blob_bytes)
+    ));
     let repos = store.repositories_page(None, Some(LISTED))?;
     for repo in &repos.items {
         let tags = store.tags_page(repo, None, Some(TAGS_LISTED))?;

@@ -10,7 +10,7 @@ pub mod push;
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::any;
@@ -24,6 +24,8 @@ use self::path::Endpoint;
 use super::range::{self, FileError};
 use super::AppState;
 use crate::import::{validate_repo, validate_tag};
+use crate::serve::Peer;
+use crate::store::Actor;
 
 pub const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 const DIGEST_HEADER: HeaderName = HeaderName::from_static("docker-content-digest");
@@ -84,11 +86,13 @@ async fn dispatch(State(st): State<AppState>, Query(q): Query<HashMap<String, St
     let (parts, body) = req.into_parts();
     // The writer the auth layer let through; upload limits are per writer.
     let user = parts.extensions.get::<crate::auth::User>().map(|u| u.0.as_str()).unwrap_or("");
+    // Who writes, for the audit trail: the writer and the address it came from.
+    let by = || Actor::Client { user: user.to_string(), addr: parts.extensions.get::<ConnectInfo<Peer>>().map(|c| c.0 .0) };
     match endpoint {
-        Endpoint::UploadStart { name } if method == Method::POST => push::start(&st, user, &new_name(&name)?, &q, body).await,
-        Endpoint::Upload { name, id } => push::session(&st, user, &method, &new_name(&name)?, &id, &q, &parts.headers, body).await,
-        Endpoint::Manifest { name, reference } if method == Method::PUT => push::put_manifest(&st, &new_name(&name)?, &reference, &parts.headers, body).await,
-        Endpoint::Manifest { name, reference } if method == Method::DELETE => push::delete_manifest(&st, &repo(&name)?, &reference).await,
+        Endpoint::UploadStart { name } if method == Method::POST => push::start(&st, user, &by(), &new_name(&name)?, &q, body).await,
+        Endpoint::Upload { name, id } => push::session(&st, user, &by(), &method, &new_name(&name)?, &id, &q, &parts.headers, body).await,
+        Endpoint::Manifest { name, reference } if method == Method::PUT => push::put_manifest(&st, &by(), &new_name(&name)?, &reference, &parts.headers, body).await,
+        Endpoint::Manifest { name, reference } if method == Method::DELETE => push::delete_manifest(&st, &by(), &repo(&name)?, &reference).await,
         _ if write => Err(OciError::new(
             Code::Unsupported,
             format!("{method} /v2/{path} is not supported{}", if st.uploads.enabled { "" } else { ": this mirror is read-only and content arrives via `mirror import`" }),

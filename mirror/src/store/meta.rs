@@ -16,6 +16,7 @@ use feas_format::Digest;
 
 use super::StoreError;
 
+mod audit;
 mod check;
 mod counts;
 mod pages;
@@ -23,6 +24,7 @@ mod reach;
 mod remove;
 mod trees;
 
+pub use audit::{Action, Actor, Audit, Event};
 pub use counts::{Counted, Counts};
 pub(crate) use pages::distinct;
 pub use pages::Page;
@@ -142,6 +144,9 @@ pub struct HistoryRecord {
     pub blobs_added: usize,
     pub bytes_added: u64,
     pub artifacts: Vec<String>,
+    /// Who ran the import (absent in records from before the audit trail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Actor>,
 }
 
 /// What one import writes, applied in a single transaction.
@@ -162,6 +167,8 @@ pub struct Changes {
     pub history: Option<HistoryRecord>,
     /// Written by an authenticated push, not an import: its tags stay writable.
     pub pushed: bool,
+    /// Who did what, for the audit trail (imports say it in `history`).
+    pub audit: Option<Audit>,
 }
 
 pub struct Meta {
@@ -331,7 +338,7 @@ impl Meta {
         // Flushed with the commit below (a lost upgrade is only built again).
         crate::ecosystems::upgrade(self)?;
         self.transact(|t| {
-            let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, envelopes, pushed, eco: _ } = t;
+            let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, envelopes, pushed, audit, eco: _ } = t;
             let generation = next_generation(state)?;
             for r in &c.repos {
                 repos.insert(r.as_bytes(), &[][..])?;
@@ -379,6 +386,9 @@ impl Meta {
             if let Some(h) = &c.history {
                 let h = HistoryRecord { generation, ..h.clone() };
                 history.insert(&generation.to_be_bytes()[..], json(&h))?;
+            }
+            if let Some(a) = &c.audit {
+                audit::append(audit, state, generation, a)?;
             }
             crate::ecosystems::mark_generations(state, Some(c), None, generation)?;
             Ok(generation)

@@ -17,7 +17,7 @@ use feas_format::Digest;
 pub use blobs::BlobStore;
 pub use digests::DigestSet;
 pub use lock::ImportLock;
-pub use meta::{unix_now, BundleRecord, Changes, HistoryRecord, ManifestRecord, Meta, References, Removal, PUSH_GRACE};
+pub use meta::{unix_now, Action, Actor, Audit, BundleRecord, Changes, Event, HistoryRecord, ManifestRecord, Meta, References, Removal, PUSH_GRACE};
 pub use paths::Paths;
 
 /// sled's page cache for `Store::open_for_scan`: at 1M blobs, gc and verify peak at ~190 and

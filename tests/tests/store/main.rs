@@ -6,6 +6,7 @@
 //! file was when it was a binary of its own: `cargo test -p e2e --test store MODULE::` runs one.
 //! They drive the `bundler` and `mirror` that `cargo build --workspace --bins` built (`e2e::bin`).
 
+mod audit;
 mod concurrency;
 mod gc;
 mod metrics;

@@ -185,7 +185,7 @@ mod tests {
             }
             assert_eq!(store.indexed_since_creation().unwrap(), !old);
             assert_eq!(store.apt_named("debian", HELLO).unwrap().len(), 2, "old store: {old}");
-            let s = crate::remove::remove(&store, &[HELLO.to_string()]).unwrap();
+            let s = crate::remove::remove(&store, &[HELLO.to_string()], false, &Default::default()).unwrap();
             assert_eq!(s.removed, vec![HELLO.to_string()]);
             assert!(store.apt_pool("debian", "pool/main/hello_1.0_amd64.deb").unwrap().is_none(), "the pool file goes with its last entry");
             assert!(store.apt_pool("debian", "pool/main/jq_1.0_amd64.deb").unwrap().is_some());

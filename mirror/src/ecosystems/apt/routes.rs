@@ -530,7 +530,7 @@ mod tests {
         assert_eq!(suites(&get(&app, "/apt/").await.1), ["stable", "testing"]);
         assert_eq!(status(&app, "/apt/t/dists/stable/InRelease").await, StatusCode::OK);
         let s = store.clone();
-        tokio::task::spawn_blocking(move || crate::remove::remove(&s, &["apt/t/pkg0_1.0_amd64.deb".into()]).unwrap()).await.unwrap();
+        tokio::task::spawn_blocking(move || crate::remove::remove(&s, &["apt/t/pkg0_1.0_amd64.deb".into()], false, &Default::default()).unwrap()).await.unwrap();
         assert_eq!(suites(&get(&app, "/apt/").await.1), ["testing"]);
         assert_eq!(status(&app, "/apt/t/dists/stable/InRelease").await, StatusCode::NOT_FOUND);
         assert_eq!(status(&app, "/apt/t/dists/testing/InRelease").await, StatusCode::OK);

@@ -113,6 +113,7 @@ mod tests {
                 blobs_added: 0,
                 bytes_added: 0,
                 artifacts: Vec::new(),
+                by: None,
             };
             meta.commit(&Changes { eco: crate::ecosystems::EcoChanges { hf: vec![r], ..Default::default() }, history: Some(history), ..Changes::default() }).unwrap();
         };

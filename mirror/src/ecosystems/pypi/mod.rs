@@ -164,9 +164,9 @@ mod tests {
         let files = vec![wheel("six", "six-1.0-py3-none-any.whl"), wheel("odd", "odd@1.0.tar.gz")];
         store.commit(&Changes { eco: EcoChanges { pypi: files, ..Default::default() }, ..Changes::default() }).unwrap();
         for unknown in ["pypi/other/six-1.0-py3-none-any.whl", "pypi/six", "odd@1.0.tar.gz"] {
-            assert!(matches!(remove(&store, &[unknown.into()]), Err(RemoveError::Unknown(_))), "{unknown}");
+            assert!(matches!(remove(&store, &[unknown.into()], false, &Default::default()), Err(RemoveError::Unknown(_))), "{unknown}");
         }
-        let s = remove(&store, &["six-1.0-py3-none-any.whl".into(), "pypi/odd/odd@1.0.tar.gz".into()]).unwrap();
+        let s = remove(&store, &["six-1.0-py3-none-any.whl".into(), "pypi/odd/odd@1.0.tar.gz".into()], false, &Default::default()).unwrap();
         assert_eq!(s.removed, ["pypi/odd/odd@1.0.tar.gz", "six-1.0-py3-none-any.whl"]);
         assert!(store.pypi_projects().unwrap().is_empty() && store.pypi_file("six-1.0-py3-none-any.whl").unwrap().is_none());
     }

@@ -23,7 +23,7 @@ use super::errors::{Code, OciError};
 use super::{insert_digest_headers, parse_digest, R};
 use crate::import::validate_tag;
 use crate::routes::AppState;
-use crate::store::{unix_now, Changes, ManifestRecord, Paths, Removal};
+use crate::store::{unix_now, Action, Actor, Audit, Changes, ManifestRecord, Paths, Removal};
 
 /// Manifests larger than this are refused, as the import refuses them.
 pub const MAX_MANIFEST: usize = 4 << 20;
@@ -257,12 +257,12 @@ async fn append(st: &AppState, user: &str, id: &str, body: Body) -> Result<u64, 
 }
 
 /// Check the session's bytes against `digest`, move them into the store and record them.
-async fn finish(st: &AppState, name: &str, id: &str, digest: &Digest) -> Result<u64, OciError> {
+async fn finish(st: &AppState, by: &Actor, name: &str, id: &str, digest: &Digest) -> Result<u64, OciError> {
     let live = st.uploads.session(id);
     let mut live = live.lock().await;
     let path = st.store.paths.upload(id);
     let running = live.hasher.take().filter(|h| h.size() == std::fs::metadata(&path).map(|m| m.len()).unwrap_or(u64::MAX));
-    let (store, digest2, path2, name2) = (st.store.clone(), digest.clone(), path.clone(), name.to_string());
+    let (store, digest2, path2, name2, by) = (st.store.clone(), digest.clone(), path.clone(), name.to_string(), by.clone());
     let result = tokio::task::spawn_blocking(move || -> Result<(Digest, u64), Failed> {
         let (actual, n) = match running {
             Some(h) if digest2.algorithm() == Algorithm::Sha256 => h.finish(),
@@ -281,7 +281,7 @@ async fn finish(st: &AppState, name: &str, id: &str, digest: &Digest) -> Result<
             std::fs::File::open(&path2)?.sync_all()?;
             store.blobs.promote_all([(path2.clone(), &digest2)])?;
         }
-        commit_blob(&store, name2, &digest2, n)?;
+        commit_blob(&store, &by, name2, &digest2, n)?;
         Ok((actual, n))
     })
     .await
@@ -308,24 +308,25 @@ enum Failed {
 
 /// A blob now held for `name` (uploaded or mounted): the repository exists from here on. The
 /// caller holds `Store::adding` and has checked the file is there.
-fn commit_blob(store: &crate::store::Store, name: String, d: &Digest, n: u64) -> Result<u64, crate::store::StoreError> {
-    store.commit(&Changes { repos: vec![name], blobs: vec![(d.clone(), n)], pushed: true, ..Changes::default() })
+fn commit_blob(store: &crate::store::Store, by: &Actor, name: String, d: &Digest, n: u64) -> Result<u64, crate::store::StoreError> {
+    let audit = Audit { by: by.clone(), action: Action::PushBlob { repo: name.clone(), digest: d.clone(), size: n } };
+    store.commit(&Changes { repos: vec![name], blobs: vec![(d.clone(), n)], pushed: true, audit: Some(audit), ..Changes::default() })
 }
 
 /// `POST /v2/<name>/blobs/uploads/` (with `?digest=` for a monolithic upload, `?mount=&from=`
-/// for a cross-repository mount) by `user` (the writer who logged in).
-pub async fn start(st: &AppState, user: &str, name: &str, q: &HashMap<String, String>, body: Body) -> R {
+/// for a cross-repository mount) by `user` (the writer who logged in; `by` adds its address).
+pub async fn start(st: &AppState, user: &str, by: &Actor, name: &str, q: &HashMap<String, String>, body: Body) -> R {
     if !st.uploads.enabled {
         return Err(read_only());
     }
     if let Some(m) = q.get("mount") {
         let d = parse_digest(m)?;
         // One content-addressed store: a blob held for any repository can be linked here.
-        let (store, name2, d2) = (st.store.clone(), name.to_string(), d.clone());
+        let (store, name2, d2, by) = (st.store.clone(), name.to_string(), d.clone(), by.clone());
         let mounted = tokio::task::spawn_blocking(move || -> Result<bool, crate::store::StoreError> {
             let _adding = store.adding();
             match store.blobs.size(&d2) {
-                Some(n) => commit_blob(&store, name2, &d2, n).map(|_| true),
+                Some(n) => commit_blob(&store, &by, name2, &d2, n).map(|_| true),
                 None => Ok(false),
             }
         })
@@ -360,7 +361,7 @@ pub async fn start(st: &AppState, user: &str, name: &str, q: &HashMap<String, St
                 st.uploads.forget(&id);
                 return Err(e);
             }
-            finish(st, name, &id, &d).await?;
+            finish(st, by, name, &id, &d).await?;
             Ok(blob_created(name, &d))
         }
         None => Ok(session_response(StatusCode::ACCEPTED, name, &id, 0)),
@@ -386,7 +387,7 @@ fn check_chunk(h: &HeaderMap, id: &str, size: u64) -> Result<(), OciError> {
 /// PATCH (a chunk or a stream), PUT (the last bytes and the digest), GET (progress) and
 /// DELETE (cancel) on an upload session, by `user`.
 #[allow(clippy::too_many_arguments)]
-pub async fn session(st: &AppState, user: &str, method: &axum::http::Method, name: &str, id: &str, q: &HashMap<String, String>, headers: &HeaderMap, body: Body) -> R {
+pub async fn session(st: &AppState, user: &str, by: &Actor, method: &axum::http::Method, name: &str, id: &str, q: &HashMap<String, String>, headers: &HeaderMap, body: Body) -> R {
     if !st.uploads.enabled {
         return Err(read_only());
     }
@@ -409,7 +410,7 @@ pub async fn session(st: &AppState, user: &str, method: &axum::http::Method, nam
             let d = parse_digest(d)?;
             check_chunk(headers, id, size)?;
             append(st, user, id, body).await?;
-            finish(st, name, id, &d).await?;
+            finish(st, by, name, id, &d).await?;
             Ok(blob_created(name, &d))
         }
         _ => Err(OciError::new(Code::Unsupported, format!("{method} is not an upload operation"))),
@@ -421,7 +422,7 @@ fn denied_imported(name: &str, tag: &str) -> OciError {
 }
 
 /// `PUT /v2/<name>/manifests/<reference>`.
-pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &HeaderMap, body: Body) -> R {
+pub async fn put_manifest(st: &AppState, by: &Actor, name: &str, reference: &str, headers: &HeaderMap, body: Body) -> R {
     if !st.uploads.enabled {
         return Err(read_only());
     }
@@ -458,6 +459,7 @@ pub async fn put_manifest(st: &AppState, name: &str, reference: &str, headers: &
         manifests: vec![(name.to_string(), digest.clone(), ManifestRecord::new(media_type.clone(), size))],
         blobs: vec![(digest.clone(), size)],
         pushed: true,
+        audit: Some(Audit { by: by.clone(), action: Action::PushManifest { repo: name.to_string(), reference: reference.to_string(), digest: digest.clone(), size } }),
         ..Changes::default()
     };
     if !by_digest {
@@ -525,7 +527,7 @@ fn check_manifest_type(m: &AnyManifest, headers: &HeaderMap) -> Result<(), OciEr
 /// referrer entries naming it. Blobs are left to `mirror gc`. A manifest that came from a
 /// signed bundle is never deleted over HTTP (`mirror rm` does that); its tags only with
 /// `--allow-overwrite-imported`.
-pub async fn delete_manifest(st: &AppState, name: &str, reference: &str) -> R {
+pub async fn delete_manifest(st: &AppState, by: &Actor, name: &str, reference: &str) -> R {
     if !st.uploads.enabled {
         return Err(read_only());
     }
@@ -536,7 +538,7 @@ pub async fn delete_manifest(st: &AppState, name: &str, reference: &str) -> R {
         None
     };
     let kind = if by_digest.is_some() { "manifest" } else { "tag" };
-    let (store, name, reference, overwrite) = (st.store.clone(), name.to_string(), reference.to_string(), st.uploads.overwrite_imported);
+    let (store, name, reference, overwrite, by) = (st.store.clone(), name.to_string(), reference.to_string(), st.uploads.overwrite_imported, by.clone());
     tokio::task::spawn_blocking(move || -> Result<u64, OciError> {
         // Decided and applied with no push in between: a tag pushed meanwhile onto this
         // manifest would otherwise be left naming nothing.
@@ -576,6 +578,13 @@ pub async fn delete_manifest(st: &AppState, name: &str, reference: &str) -> R {
                 removal.tags.push((name.clone(), reference.clone()));
             }
         }
+        let action = Action::Delete {
+            repo: name.clone(),
+            reference: reference.clone(),
+            tags: removal.tags.iter().map(|(_, t)| t.clone()).collect(),
+            manifests: removal.manifests.iter().map(|(_, d)| d.clone()).collect(),
+        };
+        removal.audit = Some(Audit { by, action });
         Ok(store.remove(&removal)?)
     })
     .await

@@ -55,6 +55,8 @@ const RULES: Trees<Rule> = Trees {
     envelopes,
     // Markers beside `tags` and `manifests`, and blobs pushed within `PUSH_GRACE`.
     pushed,
+    // Names and digests of what changed, some long gone: a record, not a reference.
+    audit: names_no_blob,
     // Each ecosystem's, from its folder.
     eco: crate::ecosystems::RULES,
 };

@@ -25,6 +25,9 @@ pub struct Removal {
     pub bundles: Vec<String>,
     /// Entries of the `blobs` tree (what the inventory says is held).
     pub blobs: Vec<Digest>,
+    /// Who did what, for the audit trail. An audited removal is written even when it takes no
+    /// key out (a gc that deleted only unrecorded files, or nothing).
+    pub audit: Option<super::Audit>,
 }
 
 impl Removal {
@@ -37,6 +40,7 @@ impl Removal {
             && self.envelopes.is_empty()
             && self.bundles.is_empty()
             && self.blobs.is_empty()
+            && self.audit.is_none()
     }
 }
 
@@ -51,7 +55,7 @@ impl Meta {
         crate::ecosystems::upgrade(self)?;
         let pre = crate::ecosystems::prepare_removal(self, r)?;
         self.transact(|t| {
-            let Trees { repos, tags, manifests, referrers, blobs, bundles, history: _, state, envelopes, pushed, eco: _ } = t;
+            let Trees { repos, tags, manifests, referrers, blobs, bundles, history: _, state, envelopes, pushed, audit, eco: _ } = t;
             let generation = next_generation(state)?;
             for (repo, tag) in &r.tags {
                 tags.remove(key(&[repo, tag]))?;
@@ -79,6 +83,9 @@ impl Meta {
                     blobs.add_bytes(-(u64_of(&v).unwrap_or(0) as i64));
                 }
                 pushed.remove(push_mark(d))?;
+            }
+            if let Some(a) = &r.audit {
+                super::audit::append(audit, state, generation, a)?;
             }
             crate::ecosystems::mark_generations(state, None, Some(r), generation)?;
             Ok(generation)

@@ -93,6 +93,9 @@ trees! {
         /// `\0 digest` → push time (unix seconds, big-endian): a pushed blob, kept by gc for
         /// `PUSH_GRACE` while its manifest may still be on the way.
         pushed,
+        /// generation (big-endian) → `Event`: who pushed, deleted, removed, collected or
+        /// quarantined what (imports are in `history`). See meta/audit.rs.
+        audit,
         // A new tree needs a reach rule in meta/reach.rs (`RULES` does not compile without one).
         ;
         /// Each ecosystem's own trees.

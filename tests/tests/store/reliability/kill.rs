@@ -371,9 +371,13 @@ fn gc_killed_at_any_point_keeps_what_is_served() {
             seen.inventory
         );
         let records = if seen.inventory == before.inventory { "before" } else { "after" };
+        // The trail is written in the same transaction as the records it describes.
+        let gcs = |gap: &Gap| gap.mirror(&["history", "--json", "--store", &s(&store)]).ok().json().as_array().unwrap().iter().filter(|e| e["action"] == "gc").count();
+        assert_eq!(gcs(gap), usize::from(records == "after"), "case {n} ({what}): the audit trail disagrees with the records ({records} gc)");
         gap.mirror(&["verify", "--store", &s(&store)]).ok();
         // Run to the end (through the server): the same result as an uninterrupted gc.
         gap.mirror(&["gc", "--store", &s(&store)]).ok();
+        assert_eq!(gcs(gap), usize::from(records == "after") + 1, "case {n} ({what}): the completing gc is in the trail");
         assert_eq!(blob_files(&store), kept, "case {n} ({what}): gc run again keeps exactly what an uninterrupted gc keeps");
         let end = observe(gap, &serve, &store, &urls);
         assert!(
