@@ -17,15 +17,15 @@ pub fn run(args: &RmArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
     }
-    let would = if s.dry_run { "would " } else { "" };
+    let (forgot, removed, kept) = if s.dry_run { ("would forget", "would remove", "would keep") } else { ("forgot", "removed", "kept") };
     for b in &s.bundles {
-        eprintln!("{would}forget bundle name {b} (its next import starts afresh)");
+        eprintln!("{forgot} bundle name {b} (its next import starts afresh)");
     }
     for a in &s.removed {
-        eprintln!("{would}remove {a}");
+        eprintln!("{removed} {a}");
     }
     for (a, others) in &s.kept {
-        eprintln!("{would}keep {a} (also imported by {})", others.join(", "));
+        eprintln!("{kept} {a} (also imported by {})", others.join(", "));
     }
     if s.dry_run {
         eprintln!("{} artifact(s) would be removed; nothing was (run again without --dry-run)", s.removed.len());

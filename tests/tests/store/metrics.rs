@@ -113,7 +113,7 @@ fn metrics_count_what_was_done() {
 
     // Read-only commands work beside the server (it holds the store; they ask it), and find
     // the store in MIRROR_STORE.
-    let history = e2e::run(Command::new(e2e::bin("mirror")).args(["history", "--json"]).env("MIRROR_STORE", &store)).ok().json();
+    let history = e2e::run(Command::new(e2e::bin("mirror")).args(["history", "--json", "--imports-only"]).env("MIRROR_STORE", &store)).ok().json();
     let imports = history.as_array().unwrap();
     assert_eq!(imports.len(), 1, "one import recorded (the re-import changed nothing): {history}");
     assert_eq!(imports[0]["name"], "base");

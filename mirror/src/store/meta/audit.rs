@@ -1,7 +1,7 @@
 //! The audit trail: who changed the store, what, when and from where. Each push, delete, `rm`,
 //! gc and quarantine is written to the `audit` tree by the same transaction as the change
-//! itself (keyed by the generation it produced), so the log and the store cannot disagree, even
-//! after a kill -9. Imports keep their fuller record in the `history` tree (with who ran them);
+//! itself (keyed by the generation it produced and a number within it), so the log and the
+//! store cannot disagree, even after a kill -9. Imports keep their fuller record in the `history` tree (with who ran them);
 //! `Meta::events` reads both, in generation order, as `mirror history` shows them.
 
 use std::net::SocketAddr;
@@ -185,13 +185,14 @@ pub(crate) fn now_rfc3339() -> String {
 }
 
 impl Meta {
-    /// Every import and audited change, oldest first: the two trees share the generation key,
-    /// so this is one merge of two ordered scans.
+    /// Every import and audited change, oldest first. Both trees are keyed by generation; an
+    /// import is the first event of the generation it produced, audited events follow in the
+    /// order of their keys (a stable sort keeps it).
     pub fn events(&self) -> Result<Vec<Event>, StoreError> {
         let imports = self.t.history.iter().values().map(|v| Ok(Event::from(decode::<HistoryRecord>("history", &v?)?)));
         let audited = self.t.audit.iter().values().map(|v| decode::<Event>("audit", &v?));
         let mut all: Vec<Event> = imports.chain(audited).collect::<Result<_, StoreError>>()?;
-        all.sort_by_key(|e| e.generation);
+        all.sort_by_key(|e| (e.generation, !matches!(e.action, Action::Import { .. })));
         Ok(all)
     }
 
@@ -216,6 +217,8 @@ impl Meta {
 }
 
 const LAST_VERIFY: &[u8] = b"last/verify";
+/// The `state` key holding the audit key written last.
+const LAST_KEY: &[u8] = b"last/audit";
 
 /// The `state` key holding the generation of the last event of a kind.
 fn last_key(action: &str) -> Vec<u8> {
@@ -224,8 +227,15 @@ fn last_key(action: &str) -> Vec<u8> {
 
 /// Write `a` as the event of `generation`, inside the commit's or removal's transaction.
 pub(super) fn append(audit: &Counted<'_>, state: &Counted<'_>, generation: u64, a: &Audit) -> ConflictableTransactionResult<(), Infallible> {
-    let g = generation.to_be_bytes();
-    audit.insert(&g[..], json(&Event::new(generation, a)))?;
-    state.insert(last_key(a.action.name()), &g[..])?;
+    // `generation, n`: the n-th event at that generation. A change bumps the generation, so
+    // its n is 0; a gc that deleted nothing changes none, and is numbered after what is there.
+    let n = match state.get(LAST_KEY)? {
+        Some(last) if last.len() == 16 && last[..8] == generation.to_be_bytes() => u64::from_be_bytes(last[8..].try_into().expect("8 bytes")) + 1,
+        _ => 0,
+    };
+    let k = [generation.to_be_bytes(), n.to_be_bytes()].concat();
+    audit.insert(&k[..], json(&Event::new(generation, a)))?;
+    state.insert(LAST_KEY, &k[..])?;
+    state.insert(last_key(a.action.name()), &k[..])?;
     Ok(())
 }

@@ -25,8 +25,8 @@ pub struct Removal {
     pub bundles: Vec<String>,
     /// Entries of the `blobs` tree (what the inventory says is held).
     pub blobs: Vec<Digest>,
-    /// Who did what, for the audit trail. An audited removal is written even when it takes no
-    /// key out (a gc that deleted only unrecorded files, or nothing).
+    /// Who did what, for the audit trail. Written even when nothing else is (a gc that deleted
+    /// only unrecorded files, or nothing), then without bumping the generation.
     pub audit: Option<super::Audit>,
 }
 
@@ -40,7 +40,6 @@ impl Removal {
             && self.envelopes.is_empty()
             && self.bundles.is_empty()
             && self.blobs.is_empty()
-            && self.audit.is_none()
     }
 }
 
@@ -49,6 +48,13 @@ impl Meta {
     /// generation (unchanged when `r` is empty).
     pub fn remove(&self, r: &Removal) -> Result<u64, StoreError> {
         if r.is_empty() {
+            if let Some(a) = &r.audit {
+                self.transact(|t| {
+                    let generation = super::tx_generation(&t.state)?;
+                    super::audit::append(&t.audit, &t.state, generation, a)?;
+                    Ok(())
+                })?;
+            }
             return self.generation();
         }
         // Flushed with the removal below (a lost upgrade is only built again).
