@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 die() { echo "test.sh: $*" >&2; exit 1; }
 step() { printf '\n== %s\n' "$*"; }
 
-# python3: bcrypt for htpasswd files; procps: kill; aptly: the apt push target; the rest are the suites' real parts.
-PKGS="docker-registry skopeo containerd umoci podman buildah minisign gnupg ca-certificates openssl curl python3 procps tar dpkg-dev apt-utils xz-utils aptly"
+# python3: bcrypt for htpasswd files; procps: kill; aptly: the apt push target; chromium and its
+# chromedriver: the browser the web pages are tested in; the rest are the suites' real parts.
+PKGS="docker-registry skopeo containerd umoci podman buildah minisign gnupg ca-certificates openssl curl python3 procps tar dpkg-dev apt-utils xz-utils aptly chromium chromium-driver"
 
 missing=""
 for p in $PKGS; do
@@ -36,13 +37,14 @@ step "tools"
   umoci --version
   echo "docker-registry $(dpkg-query -W -f='${Version}' docker-registry)"
   echo "minisign $(dpkg-query -W -f='${Version}' minisign)"
+  chromium --version 2>/dev/null || true
 } 2>&1 | sed 's/^/  /'
 
-# --- PyPI clients (the pypi suite; nltk, huggingface_hub and pypiserver for the nltk, hf and push suites; prometheus-client parses /metrics) ---
+# --- PyPI clients (the pypi suite; nltk, huggingface_hub and pypiserver for the nltk, hf and push suites; prometheus-client parses /metrics; selenium drives chromium) ---
 # pip and uv, pinned, in a venv of their own (never the system's); the suite runs
 # `$FEAS_PYTHON -m pip` and the `uv` beside it.
 PYCLIENTS="$PWD/target/pyclients"
-PYCLIENT_PINS="pip==26.3 uv==0.13.9 nltk==3.10.4 huggingface_hub==2.4.0 pypiserver==2.4.2 prometheus-client==0.26.0"
+PYCLIENT_PINS="pip==26.3 uv==0.13.9 nltk==3.10.4 huggingface_hub==2.4.0 pypiserver==2.4.2 prometheus-client==0.26.0 selenium==4.51.0"
 if ! "$PYCLIENTS/bin/python" -c '' 2>/dev/null; then
   rm -rf "$PYCLIENTS"
   if ! python3 -m venv "$PYCLIENTS" 2>/dev/null; then

@@ -116,6 +116,12 @@ pub trait Ecosystem {
     fn home(_store: &Store, _counts: &Counts, _out: &mut String) -> Result<(), StoreError> {
         Ok(())
     }
+    /// The web page of one of its artifacts, `name` as `mirror import` prints it, when the
+    /// store holds it: facts (digests, versions, sizes) and the commands that fetch or install
+    /// it from this mirror (`base`: its URL, no trailing `/`). `None`: not one of its own.
+    fn describe(_store: &Store, _name: &str, _base: &str) -> Result<Option<Described>, StoreError> {
+        Ok(None)
+    }
     /// The `mirror client-config` kinds it answers.
     const CLIENTS: &'static [ClientKind] = &[];
     /// Writes (or prints) the client configuration for `kind`, one of `CLIENTS`.
@@ -130,6 +136,26 @@ pub trait Ecosystem {
     /// `mirror push`: pushes its artifacts where its own flags in `ctx.args` say, when given.
     fn push<'a>(_ctx: PushCtx<'a>) -> ClientFuture<'a> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+/// One artifact as the operator's web page shows it (`Ecosystem::describe`).
+#[derive(Debug, Default)]
+pub struct Described {
+    /// `(label, value)`: digests, versions, sizes, where it is served.
+    pub facts: Vec<(String, String)>,
+    /// `(what it does, command)`, with this mirror's URL in them, ready to copy.
+    pub commands: Vec<(String, String)>,
+}
+
+impl Described {
+    pub fn fact(mut self, label: &str, value: impl Into<String>) -> Described {
+        self.facts.push((label.to_string(), value.into()));
+        self
+    }
+    pub fn command(mut self, what: &str, command: impl Into<String>) -> Described {
+        self.commands.push((what.to_string(), command.into()));
+        self
     }
 }
 
@@ -286,6 +312,16 @@ macro_rules! parts {
         pub fn missing_records(m: &Meta, c: &Changes, need: &mut dyn FnMut(bool, String)) -> Result<(), StoreError> {
             $( <$e::$t as Ecosystem>::missing_records(m, c, need)?; )*
             Ok(())
+        }
+
+        /// The ecosystem `name` is an artifact of, with its page (`Ecosystem::describe`).
+        pub fn describe(store: &Store, name: &str, base: &str) -> Result<Option<(&'static str, Described)>, StoreError> {
+            $(
+                if let Some(d) = <$e::$t as Ecosystem>::describe(store, name, base)? {
+                    return Ok(Some((stringify!($e), d)));
+                }
+            )*
+            Ok(None)
         }
 
         /// The ecosystem artifact `name` is, for `mirror rm`, if the store holds it.

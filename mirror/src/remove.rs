@@ -71,6 +71,11 @@ enum Target {
     },
 }
 
+/// Whether the store holds an artifact of that name (as `mirror import` prints it).
+pub fn holds(store: &Store, name: &str) -> Result<bool, StoreError> {
+    Ok(resolve(store, name)?.is_some())
+}
+
 /// An artifact name → what it is in this store; `None` when the store does not hold it.
 fn resolve(store: &Store, name: &str) -> Result<Option<Target>, StoreError> {
     if let Some((key, apply)) = crate::ecosystems::rm_target(store, name)? {

@@ -37,14 +37,15 @@ pub fn app_with(store: Arc<Store>, auth: Option<Arc<crate::auth::Auth>>, uploads
 
 /// Sent with every response: the mirror serves bytes anyone could push or bundle (a file, a
 /// wheel, a manifest) from one origin, so browsers must neither guess a type we did not send
-/// nor run anything a response holds. The home page needs no script or style either.
+/// nor run anything a response holds. Only the mirror's own web pages say otherwise (their one
+/// stylesheet, by hash, and their search form: `routes::ui::CSP`); nothing else sets one.
 const CSP: &str = "default-src 'none'; sandbox; frame-ancestors 'none'";
 
 async fn sandbox(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CSP));
     resp
 }
 

@@ -68,7 +68,7 @@ async fn base_health_and_home() {
     assert_eq!(s.req(reqwest::Method::HEAD, "/v2/", None).await.0, StatusCode::OK);
     assert_eq!(s.get("/healthz").await.0, StatusCode::OK);
     let home = String::from_utf8(s.get("/").await.2).unwrap();
-    assert!(home.contains(REPO) && home.contains("1, 2, 3"), "{home}");
+    assert!(home.contains(REPO) && home.contains(">1</a>, <a") && home.contains(">3</a>"), "each tag links to its page: {home}");
 }
 
 #[tokio::test]
@@ -246,7 +246,10 @@ async fn odd_manifest_types_are_served_as_bytes_and_every_response_is_sandboxed(
             assert_eq!(Digest::sha256_of(&r.bytes().await.unwrap()), d, "the bytes are served as they are");
         }
     }
-    for path in ["/", "/healthz", "/v2/", &format!("/v2/{repo}/manifests/1"), &format!("/v2/{repo}/blobs/{}", cfg.0), "/v2/nothere/manifests/1", "/pypi/simple/", "/nope"] {
+    let page = http.get(format!("{url}/")).send().await.unwrap();
+    let csp = h(page.headers(), "content-security-policy");
+    assert!(csp.starts_with("default-src 'none'; style-src 'sha256-") && !csp.contains("unsafe") && !csp.contains("script"), "the web pages run nothing: {csp}");
+    for path in ["/healthz", "/v2/", &format!("/v2/{repo}/manifests/1"), &format!("/v2/{repo}/blobs/{}", cfg.0), "/v2/nothere/manifests/1", "/pypi/simple/", "/nope"] {
         let r = http.get(format!("{url}{path}")).send().await.unwrap();
         assert_eq!((h(r.headers(), "x-content-type-options"), h(r.headers(), "content-security-policy")), ("nosniff", CSP), "{path} ({})", r.status());
     }

@@ -3,6 +3,7 @@
 //! dir and stopped on drop.
 
 pub mod apt;
+pub mod browser;
 pub mod containerd;
 pub mod helm;
 pub mod hf;

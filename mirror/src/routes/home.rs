@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
@@ -60,27 +60,31 @@ const TAGS_LISTED: usize = 10;
 struct Cache(Mutex<Option<(u64, Bytes)>>);
 
 async fn index(State(st): State<AppState>, cache: Arc<Cache>) -> Response {
-    // One get: while the generation stands, the page stands.
-    let cached = match st.store.generation() {
-        Ok(g) => cache.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref().filter(|(at, _)| *at == g).map(|(_, b)| b.clone()),
-        Err(_) => None,
-    };
-    let body = match cached {
-        Some(b) => b,
-        None => {
-            let store = st.store.clone();
-            match tokio::task::spawn_blocking(move || page(&store)).await {
-                Ok(Ok((generation, body))) => {
-                    let body = Bytes::from(body);
-                    *cache.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, body.clone()));
-                    body
-                }
-                Ok(Err(e)) => return render_failed(&e),
-                Err(e) => return render_failed(&e),
+    let store = st.store.clone();
+    let built = tokio::task::spawn_blocking(move || -> Result<String, StoreError> {
+        // A few gets: the counters, the status; the holdings stand while the generation does.
+        let (generation, counts) = store.counts()?;
+        let cached = cache.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref().filter(|(at, _)| *at == generation).map(|(_, b)| b.clone());
+        let holdings = match cached {
+            Some(b) => b,
+            None => {
+                let (generation, body) = page(&store)?;
+                let body = Bytes::from(body);
+                *cache.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, body.clone()));
+                body
             }
-        }
-    };
-    Html(body).into_response()
+        };
+        let mut body = String::from("<h1>What this mirror holds</h1>\n");
+        body.push_str(&String::from_utf8_lossy(&holdings));
+        body.push_str(&super::ui::status(&store, generation, counts.blob_bytes, counts.keys.blobs)?);
+        Ok(super::ui::layout("Overview", "", &body))
+    })
+    .await;
+    match built {
+        Ok(Ok(html)) => super::ui::page(StatusCode::OK, html),
+        Ok(Err(e)) => render_failed(&e),
+        Err(e) => render_failed(&e),
+    }
 }
 
 fn render_failed(e: &dyn std::fmt::Display) -> Response {
@@ -99,8 +103,12 @@ pub fn and_more(out: &mut String, total: u64, shown: usize, what: &str) {
 fn page(store: &Store) -> Result<(u64, String), StoreError> {
     let (generation, counts) = store.counts()?;
     let k = &counts.keys;
-    let mut body = String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>mirror</title></head><body>\n<h1>Air-gap mirror</h1>\n");
-    body.push_str("<h2>Container images</h2>\n<p>Pull path-style (<code>HOST/docker.io/library/x:tag</code>) or configure this host as a registry mirror.</p>\n");
+    let mut body = String::from("<div class=\"cards\">\n");
+    body.push_str(&format!("<div class=\"card\"><span class=\"muted\">oci</span><b>{}</b>tags</div>\n", k.tags));
+    for (eco, n) in crate::ecosystems::artifacts(&counts) {
+        body.push_str(&format!("<div class=\"card\"><span class=\"muted\">{eco}</span><b>{n}</b>artifacts</div>\n"));
+    }
+    body.push_str("</div>\n<h2>Container images</h2>\n<p>Pull path-style (<code>HOST/docker.io/library/x:tag</code>) or configure this host as a registry mirror.</p>\n");
     body.push_str(&format!(
         "<p>{} repositories, {} tags, {} manifests; {} blobs ({}) in the store.</p>\n<ul>\n",
         k.repos,
@@ -112,7 +120,21 @@ fn page(store: &Store) -> Result<(u64, String), StoreError> {
     let repos = store.repositories_page(None, Some(LISTED))?;
     for repo in &repos.items {
         let tags = store.tags_page(repo, None, Some(TAGS_LISTED))?;
-        let mut shown = if tags.items.is_empty() { "(by digest only)".to_string() } else { tags.items.iter().map(|t| esc(t)).collect::<Vec<_>>().join(", ") };
+        let mut shown = if tags.items.is_empty() {
+            "(by digest only)".to_string()
+        } else {
+            tags.items
+                .iter()
+                .map(|t| {
+                    format!(
+                        "<a href=\"/ui/artifact?name={}\">{}</a>",
+                        esc(&percent_encoding::utf8_percent_encode(&format!("{repo}:{t}"), percent_encoding::NON_ALPHANUMERIC).to_string()),
+                        esc(t)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         if tags.more {
             shown.push_str(&format!(", … (<a href=\"/v2/{}/tags/list\">all tags</a>)", esc(repo)));
         }
@@ -128,7 +150,7 @@ fn page(store: &Store) -> Result<(u64, String), StoreError> {
         body.push_str(&format!("<li>{} sequence {} imported {}{sbom}</li>\n", esc(name), b.sequence, esc(&b.imported_at)));
     }
     and_more(&mut body, k.bundles, names.len(), "bundles");
-    body.push_str(&format!("</ul>\n<p>Store generation {generation}.</p>\n</body></html>\n"));
+    body.push_str("</ul>\n");
     Ok((generation, body))
 }
 
@@ -156,7 +178,10 @@ mod tests {
         assert!(page.contains("60 repositories, 75 tags, 0 manifests; 1 blobs (2.0 KiB)"), "{page}");
         assert!(page.contains("<code>r/049</code>") && !page.contains("r/050"), "only the first {LISTED} repositories: {page}");
         assert!(page.contains("and 10 more repositories"), "{page}");
-        assert!(page.contains("1, t00") && page.contains("t08") && !page.contains("t09") && page.contains("/v2/r/000/tags/list"), "a repository's first tags, then a link: {page}");
+        assert!(
+            page.contains(">1</a>, <a href=\"/ui/artifact?name=r%2F000%3At00\">t00</a>") && page.contains("t08") && !page.contains("t09") && page.contains("/v2/r/000/tags/list"),
+            "a repository's first tags, then a link: {page}"
+        );
         assert!(page.contains("51 files") && page.contains("and 1 more files") && !page.contains("f050"), "{page}");
     }
 }

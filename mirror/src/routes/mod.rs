@@ -5,6 +5,7 @@ pub mod oci;
 pub mod origin;
 pub mod range;
 pub mod renders;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -24,5 +25,5 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(home::router()).merge(oci::router()).merge(crate::ecosystems::router()).with_state(state)
+    Router::new().merge(home::router()).merge(ui::router()).merge(oci::router()).merge(crate::ecosystems::router()).with_state(state)
 }

@@ -12,4 +12,5 @@ mod gc;
 mod metrics;
 mod reliability;
 mod seed_manifests;
+mod web;
 mod workflow;

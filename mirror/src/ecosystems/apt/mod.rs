@@ -24,7 +24,7 @@ use sled::transaction::ConflictableTransactionResult;
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
 
-use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, PushCtx, RmTarget};
+use super::{ClientCtx, ClientFuture, Described, Ecosystem, Next, Prepared, PushCtx, RmTarget};
 use crate::cli::ClientKind;
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
@@ -113,6 +113,28 @@ impl Ecosystem for Apt {
 
     fn router() -> Router<AppState> {
         routes::router()
+    }
+
+    fn describe(store: &Store, name: &str, base: &str) -> Result<Option<Described>, StoreError> {
+        let Some((id, file)) = name.strip_prefix("apt/").and_then(|r| r.split_once('/')) else { return Ok(None) };
+        let keys = store.apt_named(id, name)?;
+        let Some(first) = keys.first() else { return Ok(None) };
+        // `<package>_<version>_<arch>.deb`, as `mirror import` names a deb.
+        let mut parts = file.trim_end_matches(".deb").splitn(3, '_');
+        let (package, version, arch) = (parts.next().unwrap_or(file), parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        let mut d = Described::default().fact("package", package).fact("version", version).fact("architecture", arch);
+        for k in &keys {
+            d = d.fact("in suite", format!("{} {}/{} ({})", k.suite, k.component, k.arch, k.id));
+        }
+        d = d.fact("pool file", &first.filename);
+        if let Some((digest, size)) = store.apt_pool(id, &first.filename)? {
+            d = d.fact("sha256", digest.to_string()).fact("size", feas_format::term::bytes(size));
+        }
+        Ok(Some(
+            d.command("install (after `mirror client-config apt`)", format!("apt-get install {package}={version}"))
+                .command("download", format!("curl -fO {base}/apt/{id}/{}", first.filename))
+                .command("point apt at this mirror", format!("mirror client-config apt --url {base} --out /etc/apt")),
+        ))
     }
 
     fn home(store: &Store, counts: &Counts, out: &mut String) -> Result<(), StoreError> {

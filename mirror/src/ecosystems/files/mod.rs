@@ -15,7 +15,7 @@ use sled::transaction::ConflictableTransactionResult;
 use feas_format::oci::Descriptor;
 use feas_format::{Digest, Kind};
 
-use super::{Ecosystem, Next, Prepared, RmTarget};
+use super::{Described, Ecosystem, Next, Prepared, RmTarget};
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::home::{and_more, esc, LISTED};
 use crate::routes::AppState;
@@ -78,6 +78,12 @@ impl Ecosystem for Files {
 
     fn router() -> Router<AppState> {
         routes::router()
+    }
+
+    fn describe(store: &Store, name: &str, base: &str) -> Result<Option<Described>, StoreError> {
+        let Some(f) = name.strip_prefix("files/") else { return Ok(None) };
+        let Some((digest, size)) = store.raw_file(f)? else { return Ok(None) };
+        Ok(Some(Described::default().fact("sha256", digest.to_string()).fact("size", feas_format::term::bytes(size)).command("download", format!("curl -fO {base}/files/{f}"))))
     }
 
     fn home(store: &Store, counts: &Counts, out: &mut String) -> Result<(), StoreError> {

@@ -18,7 +18,7 @@ use sled::transaction::ConflictableTransactionResult;
 use feas_format::oci::Descriptor;
 use feas_format::{helm, Digest, Kind};
 
-use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared};
+use super::{ClientCtx, ClientFuture, Described, Ecosystem, Next, Prepared};
 use crate::cli::ClientKind;
 use crate::commands::client_config::write_or_print;
 use crate::import::graph::{GraphError, Lookup, Plan};
@@ -98,6 +98,24 @@ impl Ecosystem for Helm {
 
     fn router() -> Router<AppState> {
         routes::router()
+    }
+
+    fn describe(store: &Store, name: &str, base: &str) -> Result<Option<Described>, StoreError> {
+        let Some((chart, version)) = name.strip_prefix("charts/").and_then(|r| r.rsplit_once(':')) else { return Ok(None) };
+        let Some(c) = store.chart(chart, version)? else { return Ok(None) };
+        let host = base.split_once("://").map(|(_, h)| h).unwrap_or(base);
+        let plain = if base.starts_with("http://") { " --plain-http" } else { "" };
+        Ok(Some(
+            Described::default()
+                .fact("chart", &c.name)
+                .fact("version", &c.version)
+                .fact("archive sha256", c.digest.to_string())
+                .fact("size", feas_format::term::bytes(c.size))
+                .fact("OCI manifest", c.manifest.to_string())
+                .command("from the chart repository", format!("helm repo add mirror {base}/helm && helm pull mirror/{} --version {}", c.name, c.version))
+                .command("from the OCI registry", format!("helm pull oci://{host}/charts/{} --version {}{plain}", c.name, c.version))
+                .command("download", format!("curl -fO {base}/helm/charts/{}", routes::archive_name(&c))),
+        ))
     }
 
     fn home(store: &Store, counts: &Counts, out: &mut String) -> Result<(), StoreError> {

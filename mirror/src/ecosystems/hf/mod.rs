@@ -15,7 +15,7 @@ use sled::transaction::ConflictableTransactionResult;
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
 
-use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, RmTarget};
+use super::{ClientCtx, ClientFuture, Described, Ecosystem, Next, Prepared, RmTarget};
 use crate::cli::ClientKind;
 use crate::commands::client_config::write_or_print;
 use crate::import::graph::{GraphError, Lookup, Plan};
@@ -112,6 +112,24 @@ impl Ecosystem for Hf {
 
     fn router() -> Router<AppState> {
         routes::router()
+    }
+
+    fn describe(store: &Store, name: &str, base: &str) -> Result<Option<Described>, StoreError> {
+        let Some((repo, commit)) = name.strip_prefix("hf/").and_then(|r| r.rsplit_once('@')) else { return Ok(None) };
+        let Some(m) = store.hf_model(repo, commit)? else { return Ok(None) };
+        let bytes = m.files.iter().map(|f| f.size).sum();
+        let mut d = Described::default()
+            .fact("model", &m.repo)
+            .fact("commit", &m.commit)
+            .fact("revisions", m.revisions.join(", "))
+            .fact("files", format!("{} ({})", m.files.len(), feas_format::term::bytes(bytes)));
+        for f in m.files.iter().take(crate::routes::home::LISTED) {
+            d = d.fact(&f.path, format!("sha256:{} ({})", f.sha256.hex(), feas_format::term::bytes(f.size)));
+        }
+        Ok(Some(d.command("download", format!("HF_ENDPOINT={base}/hf hf download {} --revision {}", m.repo, m.commit)).command(
+            "in Python",
+            format!("HF_ENDPOINT={base}/hf python3 -c \"from huggingface_hub import snapshot_download; print(snapshot_download('{}', revision='{}'))\"", m.repo, m.commit),
+        )))
     }
 
     fn home(store: &Store, counts: &Counts, out: &mut String) -> Result<(), StoreError> {

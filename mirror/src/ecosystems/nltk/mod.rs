@@ -15,7 +15,7 @@ use sled::transaction::ConflictableTransactionResult;
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
 
-use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, RmTarget};
+use super::{ClientCtx, ClientFuture, Described, Ecosystem, Next, Prepared, RmTarget};
 use crate::cli::ClientKind;
 use crate::commands::client_config::{get, write_or_print};
 use crate::import::graph::{GraphError, Lookup, Plan};
@@ -39,6 +39,23 @@ impl Ecosystem for Nltk {
 
     fn router() -> Router<AppState> {
         routes::router()
+    }
+
+    fn describe(store: &Store, name: &str, base: &str) -> Result<Option<Described>, StoreError> {
+        let Some(rest) = name.strip_prefix("nltk/") else { return Ok(None) };
+        let (subdir, id) = rest.rsplit_once('/').unwrap_or(("", rest));
+        let Some(rec) = store.nltk_package(id)?.filter(|r| r.attrs.get("subdir").map(String::as_str).unwrap_or_default() == subdir) else { return Ok(None) };
+        let mut d = Described::default().fact("id", id).fact("subdir", subdir).fact("sha256", rec.digest.to_string()).fact("size", feas_format::term::bytes(rec.size));
+        if let Some(n) = rec.attrs.get("name") {
+            d = d.fact("name", n);
+        }
+        Ok(Some(
+            d.command(
+                "download with nltk",
+                format!("python3 -c \"import nltk, nltk.pathsec; nltk.pathsec.ENFORCE = False; nltk.download('{id}', server_index_url='{base}/nltk/index.xml')\""),
+            )
+            .command("download the zip", format!("curl -fO {base}/nltk/packages/{subdir}/{id}.zip")),
+        ))
     }
 
     fn home(store: &Store, counts: &Counts, out: &mut String) -> Result<(), StoreError> {

@@ -21,7 +21,7 @@ use sled::transaction::ConflictableTransactionResult;
 use feas_format::oci::Descriptor;
 use feas_format::Kind;
 
-use super::{ClientCtx, ClientFuture, Ecosystem, Next, Prepared, PushCtx, RmTarget};
+use super::{ClientCtx, ClientFuture, Described, Ecosystem, Next, Prepared, PushCtx, RmTarget};
 use crate::cli::ClientKind;
 use crate::commands::client_config::write_or_print;
 use crate::import::graph::{GraphError, Lookup, Plan};
@@ -106,6 +106,26 @@ impl Ecosystem for Pypi {
 
     fn router() -> Router<AppState> {
         routes::router()
+    }
+
+    fn describe(store: &Store, name: &str, base: &str) -> Result<Option<Described>, StoreError> {
+        let Some((project, filename)) = name.strip_prefix("pypi/").and_then(|r| r.split_once('/')) else { return Ok(None) };
+        let Some(w) = store.pypi_file(filename)?.filter(|w| w.project == project) else { return Ok(None) };
+        let mut d = Described::default()
+            .fact("project", &w.project)
+            .fact("version", &w.version)
+            .fact("file", &w.filename)
+            .fact("sha256", w.digest.to_string())
+            .fact("size", feas_format::term::bytes(w.size));
+        if let Some(r) = &w.requires_python {
+            d = d.fact("requires-python", r);
+        }
+        let index = format!("{base}/pypi/simple/");
+        Ok(Some(
+            d.command("install with pip", format!("pip install --index-url {index} {}=={}", w.project, w.version))
+                .command("install with uv", format!("uv pip install --index-url {index} {}=={}", w.project, w.version))
+                .command("download", format!("curl -fO {base}/pypi/files/{}", w.filename)),
+        ))
     }
 
     fn home(store: &Store, counts: &Counts, out: &mut String) -> Result<(), StoreError> {

@@ -196,6 +196,19 @@ impl Meta {
         Ok(all)
     }
 
+    /// The newest `limit` events, newest first: two reverse scans, bounded.
+    pub fn recent_events(&self, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let imports = self.t.history.iter().values().rev().take(limit).map(|v| Ok(Event::from(decode::<HistoryRecord>("history", &v?)?)));
+        let audited = self.t.audit.iter().values().rev().take(limit).map(|v| decode::<Event>("audit", &v?));
+        // Oldest first, as `events` orders them, then turned round.
+        let mut all: Vec<Event> = imports.chain(audited).collect::<Result<_, StoreError>>()?;
+        all.reverse();
+        all.sort_by_key(|e| (e.generation, !matches!(e.action, Action::Import { .. })));
+        all.reverse();
+        all.truncate(limit);
+        Ok(all)
+    }
+
     /// The last audited change of the kind `action` names (`Action::name`): one lookup, for
     /// status pages (a busy registry logs many pushes between two gcs).
     pub fn last_event(&self, action: &str) -> Result<Option<Event>, StoreError> {
