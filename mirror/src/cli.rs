@@ -66,8 +66,10 @@ pub enum ClientKind {
     Hf,
     /// containerd `certs.d/<registry>/hosts.toml` for every registry the mirror holds.
     Containerd,
-    /// RKE2/K3s `registries.yaml` (mirrors for every registry held, the CA under configs).
+    /// RKE2 `registries.yaml` (mirrors for every registry held, the CA under configs).
     Rke2,
+    /// K3s `registries.yaml`, as for RKE2 under /etc/rancher/k3s.
+    K3s,
     /// podman/buildah/skopeo/CRI-O `registries.conf.d` remapping every registry held.
     Podman,
     /// Docker Engine `daemon.json` (`registry-mirrors`: docker.io only).
@@ -90,6 +92,10 @@ pub struct ClientConfigArgs {
     /// trusted when asking the mirror, and written next to the configs that need it.
     #[arg(long)]
     pub ca: Option<PathBuf>,
+    /// `rke2`/`k3s`: also turn on the cluster's embedded peer-to-peer registry (Spegel), so
+    /// nodes fetch layers from each other first and from the mirror once per cluster.
+    #[arg(long)]
+    pub embedded_registry: bool,
     /// `push`: the writer's user name for auth.json.
     #[arg(long)]
     pub username: Option<String>,

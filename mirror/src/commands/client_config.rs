@@ -22,6 +22,9 @@ pub async fn run(args: &ClientConfigArgs) -> anyhow::Result<()> {
     let url = args.url.trim_end_matches('/');
     let (out, ca) = (args.out.as_deref(), args.ca.as_deref());
     let http = client(ca)?;
+    if args.embedded_registry && !matches!(args.kind, ClientKind::Rke2 | ClientKind::K3s) {
+        bail!("--embedded-registry is for `client-config rke2` and `client-config k3s` (their embedded peer-to-peer registry)");
+    }
     if let Some(done) = crate::ecosystems::client_config(args.kind, &http, url, out).await {
         return done;
     }
@@ -30,9 +33,16 @@ pub async fn run(args: &ClientConfigArgs) -> anyhow::Result<()> {
             let files = reg::containerd(url, &reg::registries(&http, url).await?, ca);
             reg::write(out, &files, ca, "on each node: copy containerd/certs.d/* to /etc/containerd/certs.d/ (RKE2: /var/lib/rancher/rke2/agent/etc/containerd/certs.d/ is generated from registries.yaml instead)")
         }
-        ClientKind::Rke2 => {
-            let f = reg::rke2(url, &reg::registries(&http, url).await?, ca)?;
-            reg::write(out, &[f], ca, "on each RKE2 node: copy rke2/registries.yaml (and mirror-ca.crt) to /etc/rancher/rke2/, then restart rke2-server or rke2-agent")
+        ClientKind::Rke2 | ClientKind::K3s => {
+            let k8s = if args.kind == ClientKind::Rke2 { reg::Kube::Rke2 } else { reg::Kube::K3s };
+            let files = reg::rke2(k8s, url, &reg::registries(&http, url).await?, ca, args.embedded_registry)?;
+            let (d, svc) = (k8s.dir(), k8s.service());
+            let hint = if args.embedded_registry {
+                format!("on every node: copy {d}/registries.yaml (and mirror-ca.crt) to /etc/rancher/{d}/ and {d}/config.yaml.d/60-mirror-only.yaml to /etc/rancher/{d}/config.yaml.d/; on server nodes also {d}/config.yaml.d/50-embedded-registry.yaml; then restart {svc}-server or {svc}-agent (servers first)")
+            } else {
+                format!("on each node: copy {d}/registries.yaml (and mirror-ca.crt) to /etc/rancher/{d}/, then restart {svc}-server or {svc}-agent")
+            };
+            reg::write(out, &files, ca, &hint)
         }
         ClientKind::Podman => {
             let files = reg::podman(url, &reg::registries(&http, url).await?, ca)?;

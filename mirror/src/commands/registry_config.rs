@@ -80,19 +80,78 @@ pub fn containerd(url: &str, regs: &BTreeSet<String>, ca: Option<&Path>) -> Vec<
         .collect()
 }
 
-/// RKE2 (`/etc/rancher/rke2/registries.yaml`) and K3s (`/etc/rancher/k3s/registries.yaml`).
-pub fn rke2(url: &str, regs: &BTreeSet<String>, ca: Option<&Path>) -> anyhow::Result<Generated> {
+/// Which Rancher distribution a `registries.yaml` is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kube {
+    Rke2,
+    K3s,
+}
+
+impl Kube {
+    /// Its directory under /etc/rancher/.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Kube::Rke2 => "rke2",
+            Kube::K3s => "k3s",
+        }
+    }
+    /// Its systemd units' prefix.
+    pub fn service(self) -> &'static str {
+        self.dir()
+    }
+    /// The port of the embedded registry's API besides 5001 (peer-to-peer): the supervisor's.
+    fn supervisor_port(self) -> u16 {
+        match self {
+            Kube::Rke2 => 9345,
+            Kube::K3s => 6443,
+        }
+    }
+}
+
+/// RKE2 (`/etc/rancher/rke2/registries.yaml`) and K3s (`/etc/rancher/k3s/registries.yaml`):
+/// a mirror entry per registry held. With `embedded`, the config that turns on the embedded
+/// peer-to-peer registry (Spegel; see docs.rke2.io "Embedded Registry Mirror"): every registry
+/// listed under `mirrors` is shared between nodes, so containerd asks the other nodes first,
+/// then this mirror, and a layer crosses from the mirror about once per cluster.
+pub fn rke2(k: Kube, url: &str, regs: &BTreeSet<String>, ca: Option<&Path>, embedded: bool) -> anyhow::Result<Vec<Generated>> {
     let host = host_of(url)?;
-    let mut y = String::from("# /etc/rancher/rke2/registries.yaml (K3s: /etc/rancher/k3s/registries.yaml); restart rke2-server/rke2-agent after changing it.\n# To pull RKE2's own images from the mirror too: `system-default-registry: ");
-    y.push_str(host);
-    y.push_str("` in /etc/rancher/rke2/config.yaml\n# (the mirror serves them under docker.io/rancher/…, so a docker.io mirror below is enough otherwise).\nmirrors:\n");
+    let d = k.dir();
+    let mut y = format!("# /etc/rancher/{d}/registries.yaml on every node; restart {d}-server/{d}-agent after changing it.\n");
+    if k == Kube::Rke2 {
+        y.push_str(&format!(
+            "# To pull RKE2's own images from the mirror too: `system-default-registry: {host}` in /etc/rancher/rke2/config.yaml\n# (the mirror serves them under docker.io/rancher/…, so a docker.io mirror below is enough otherwise).\n"
+        ));
+    }
+    if embedded {
+        y.push_str(&format!(
+            "# With embedded-registry (config.yaml.d/50-embedded-registry.yaml on the servers), each registry listed here is\n# shared between nodes: containerd asks the other nodes first (port 5001 peer-to-peer, {} registry API), then\n# the mirror. Images referred to by the `latest` tag are never taken from peers.\n",
+            k.supervisor_port()
+        ));
+    }
+    y.push_str("mirrors:\n");
     for r in regs {
         y.push_str(&format!("  {r}:\n    endpoint:\n      - \"{url}\"\n"));
     }
     if ca.is_some() {
-        y.push_str(&format!("configs:\n  \"{host}\":\n    tls:\n      ca_file: /etc/rancher/rke2/mirror-ca.crt\n"));
+        y.push_str(&format!("configs:\n  \"{host}\":\n    tls:\n      ca_file: /etc/rancher/{d}/mirror-ca.crt\n"));
     }
-    Ok(Generated { rel: PathBuf::from("rke2/registries.yaml"), text: y })
+    let mut out = vec![Generated { rel: PathBuf::from(format!("{d}/registries.yaml")), text: y }];
+    if embedded {
+        out.push(Generated {
+            rel: PathBuf::from(format!("{d}/config.yaml.d/50-embedded-registry.yaml")),
+            text: format!(
+                "# /etc/rancher/{d}/config.yaml.d/50-embedded-registry.yaml on every SERVER node (a server option: it turns the\n# embedded registry on for the whole cluster; agents refuse it). Nodes must reach each other on TCP 5001 and {}.\nembedded-registry: true\n",
+                k.supervisor_port()
+            ),
+        });
+        out.push(Generated {
+            rel: PathBuf::from(format!("{d}/config.yaml.d/60-mirror-only.yaml")),
+            text: format!(
+                "# /etc/rancher/{d}/config.yaml.d/60-mirror-only.yaml on every node: behind an air gap the upstream registries\n# are unreachable, so containerd tries only the other nodes and the mirror instead of waiting on upstream.\ndisable-default-registry-endpoint: true\n"
+            ),
+        });
+    }
+    Ok(out)
 }
 
 /// podman, buildah, skopeo and CRI-O: each registry remapped to the mirror's path-style name.
@@ -200,7 +259,7 @@ mod tests {
         let c = containerd("https://m:5000", &regs, Some(Path::new("/x/ca.crt")));
         assert_eq!(c[0].rel, PathBuf::from("containerd/certs.d/docker.io/hosts.toml"));
         assert!(c[0].text.contains("server = \"https://registry-1.docker.io\"") && c[0].text.contains("[host.\"https://m:5000\"]") && c[0].text.contains("mirror-ca.crt"));
-        let r = rke2("https://m:5000", &regs, Some(Path::new("/x/ca.crt"))).unwrap().text;
+        let r = rke2(Kube::Rke2, "https://m:5000", &regs, Some(Path::new("/x/ca.crt")), false).unwrap().remove(0).text;
         assert!(r.contains("  nvcr.io:\n    endpoint:\n      - \"https://m:5000\"") && r.contains("ca_file"));
         let p = podman("http://m:5000", &regs, None).unwrap();
         assert!(p[0].text.contains("prefix = \"nvcr.io\"\nlocation = \"m:5000/nvcr.io\"\ninsecure = true"));

@@ -79,6 +79,26 @@ fn generated_configs_drive_containerd_and_podman() {
     }
     assert!(y.contains(&format!("system-default-registry: {}", mirror.host)), "{y}");
 
+    // With the embedded peer-to-peer registry (Spegel), for RKE2 and K3s: every file parses as
+    // YAML, every registry held is listed (which is what makes it shared between nodes) with
+    // the mirror as endpoint, the servers turn the embedded registry on, every node stops
+    // waiting on unreachable upstreams.
+    let yaml = |rel: &str| -> serde_json::Value { serde_saphyr::from_str(&std::fs::read_to_string(out.join(rel)).unwrap()).unwrap_or_else(|e| panic!("{rel}: {e}")) };
+    for (kind, dir) in [("rke2", "rke2"), ("k3s", "k3s")] {
+        cc(kind, &["--embedded-registry"]);
+        let reg = yaml(&format!("{dir}/registries.yaml"));
+        let mirrors = reg["mirrors"].as_object().unwrap();
+        assert_eq!(mirrors.keys().collect::<Vec<_>>(), ["docker.io", "nvcr.io"], "{reg}");
+        for m in mirrors.values() {
+            assert_eq!(m["endpoint"], serde_json::json!([url]), "{reg}");
+        }
+        assert_eq!(yaml(&format!("{dir}/config.yaml.d/50-embedded-registry.yaml")), serde_json::json!({"embedded-registry": true}));
+        assert_eq!(yaml(&format!("{dir}/config.yaml.d/60-mirror-only.yaml")), serde_json::json!({"disable-default-registry-endpoint": true}));
+        let text = std::fs::read_to_string(out.join(format!("{dir}/config.yaml.d/50-embedded-registry.yaml"))).unwrap();
+        assert!(text.contains(&format!("/etc/rancher/{dir}/")) && text.contains("SERVER"), "{text}");
+    }
+    gap.mirror(&["client-config", "containerd", "--url", &url, "--embedded-registry"]).fails_with(&["--embedded-registry", "rke2", "k3s"]);
+
     // Docker: daemon.json, and the bare docker.io names its registry-mirrors sends.
     cc("docker", &[]);
     let d: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("docker/daemon.json")).unwrap()).unwrap();
