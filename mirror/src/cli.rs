@@ -48,6 +48,33 @@ pub enum Command {
     History(HistoryArgs),
     /// Print (or write with --out) the configuration that points a client at a running mirror.
     ClientConfig(ClientConfigArgs),
+    /// List what the mirror holds by name (`mirror ls`, `mirror ls pypi`, `mirror ls apt 'apt/*/libc6_*'`).
+    Ls(LsArgs),
+    /// Whether a server runs on the store and where, what the store holds, its last import, gc and verify.
+    Status(StatusArgs),
+}
+
+#[derive(Args)]
+pub struct LsArgs {
+    #[arg(long, env = "MIRROR_STORE")]
+    pub store: PathBuf,
+    /// `image`, or an ecosystem: apt, pypi, files, nltk, helm, hf. A single word that is none
+    /// of these is taken as the pattern.
+    pub kind: Option<String>,
+    /// A glob over the whole name (`docker.io/*:1.*`), or else a case-insensitive substring.
+    pub pattern: Option<String>,
+    /// One JSON array of `{name, kind}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[arg(long, env = "MIRROR_STORE")]
+    pub store: PathBuf,
+    /// One JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -96,10 +123,11 @@ pub struct ClientConfigArgs {
     /// nodes fetch layers from each other first and from the mirror once per cluster.
     #[arg(long)]
     pub embedded_registry: bool,
-    /// `push`: the writer's user name for auth.json.
+    /// A user to log in to the mirror as (a reader, for a mirror started with `--htpasswd`);
+    /// `push`: the writer for auth.json.
     #[arg(long)]
     pub username: Option<String>,
-    /// `push`: the environment variable holding the writer's password.
+    /// The environment variable holding that user's password.
     #[arg(long, requires = "username")]
     pub password_env: Option<String>,
 }
@@ -221,8 +249,16 @@ pub struct InitArgs {
     #[arg(long, env = "MIRROR_STORE")]
     pub store: PathBuf,
     /// A DNS name or IP address clients use to reach the mirror; repeat for several.
-    #[arg(long = "name", required = true)]
+    #[arg(long = "name", required_unless_present_any = ["add_names", "owner"])]
     pub names: Vec<String>,
+    /// Issue a new server certificate for the current names plus this one (repeat for several),
+    /// from the CA made before: clients that trust it need nothing new.
+    #[arg(long = "add-name", conflicts_with = "names")]
+    pub add_names: Vec<String>,
+    /// Give the store and everything in it (the TLS keys too) to this user, the one `mirror
+    /// serve` runs as (the systemd unit's `feas`).
+    #[arg(long)]
+    pub owner: Option<String>,
 }
 
 #[derive(Args)]

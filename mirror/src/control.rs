@@ -19,10 +19,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use feas_format::sign::PublicKey;
 
+use crate::commands::status::{status, Running, Status};
 use crate::commands::verify::{verify_store, VerifyReport};
 use crate::gc::GcSummary;
 use crate::import::{self, ImportOptions, ImportSummary, TrustFile};
-use crate::inventory::{inventory, Inventory};
+use crate::inventory::{inventory, Held, Inventory};
 use crate::remove::RemoveSummary;
 use crate::store::{Actor, Event, Paths, Store};
 
@@ -84,6 +85,13 @@ pub enum Request {
     Listing {
         ecosystem: String,
     },
+    /// `mirror status`.
+    Status,
+    /// `mirror ls`.
+    Ls {
+        kind: Option<String>,
+        pattern: Option<String>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -96,6 +104,8 @@ pub enum Reply {
     Tags(Vec<(String, String, feas_format::Digest)>),
     Listing(serde_json::Value),
     History(Vec<Event>),
+    Status(Box<Status>),
+    Ls(Vec<Held>),
     Err(String),
 }
 
@@ -115,6 +125,18 @@ impl Reply {
     pub fn into_history(self) -> Result<Vec<Event>, ControlError> {
         match self {
             Reply::History(h) => Ok(h),
+            other => Err(ControlError::Failed(format!("unexpected reply from the running mirror: {other:?}"))),
+        }
+    }
+    pub fn into_status(self) -> Result<Status, ControlError> {
+        match self {
+            Reply::Status(s) => Ok(*s),
+            other => Err(ControlError::Failed(format!("unexpected reply from the running mirror: {other:?}"))),
+        }
+    }
+    pub fn into_ls(self) -> Result<Vec<Held>, ControlError> {
+        match self {
+            Reply::Ls(l) => Ok(l),
             other => Err(ControlError::Failed(format!("unexpected reply from the running mirror: {other:?}"))),
         }
     }
@@ -142,7 +164,7 @@ pub fn bind(paths: &Paths) -> Result<tokio::net::UnixListener, ControlError> {
 
 /// Serve import requests until the task is dropped. `trust_files` (`serve --trust-file`) are
 /// read again for every import, so an edit (a revocation) counts from the next one on.
-pub async fn accept(listener: tokio::net::UnixListener, store: Arc<Store>, trust_files: Arc<Vec<PathBuf>>) {
+pub async fn accept(listener: tokio::net::UnixListener, store: Arc<Store>, trust_files: Arc<Vec<PathBuf>>, running: Arc<Running>) {
     let owner = std::fs::metadata(store.paths.socket()).map(|m| m.uid()).ok();
     loop {
         let conn = match listener.accept().await {
@@ -158,12 +180,12 @@ pub async fn accept(listener: tokio::net::UnixListener, store: Arc<Store>, trust
             tracing::warn!("control socket: refused a connection from uid {peer:?}");
             continue;
         };
-        tokio::spawn(handle(conn, store.clone(), trust_files.clone(), Actor::local(uid)));
+        tokio::spawn(handle(conn, store.clone(), trust_files.clone(), running.clone(), Actor::local(uid)));
     }
 }
 
 /// One request from `by` (the peer the kernel names), answered on the blocking pool.
-async fn handle(conn: tokio::net::UnixStream, store: Arc<Store>, trust_files: Arc<Vec<PathBuf>>, by: Actor) {
+async fn handle(conn: tokio::net::UnixStream, store: Arc<Store>, trust_files: Arc<Vec<PathBuf>>, running: Arc<Running>, by: Actor) {
     let (rd, mut wr) = conn.into_split();
     let mut line = String::new();
     if tokio::io::BufReader::new(rd).read_line(&mut line).await.is_err() {
@@ -171,14 +193,14 @@ async fn handle(conn: tokio::net::UnixStream, store: Arc<Store>, trust_files: Ar
     }
     let reply = match serde_json::from_str::<Request>(&line) {
         Err(e) => Reply::Err(format!("bad request on the control socket: {e}")),
-        Ok(req) => tokio::task::spawn_blocking(move || answer(&store, &trust_files, req, &by)).await.unwrap_or_else(|e| Reply::Err(format!("request failed: {e}"))),
+        Ok(req) => tokio::task::spawn_blocking(move || answer(&store, &trust_files, &running, req, &by)).await.unwrap_or_else(|e| Reply::Err(format!("request failed: {e}"))),
     };
     let mut out = serde_json::to_vec(&reply).expect("reply serializes");
     out.push(b'\n');
     let _ = wr.write_all(&out).await;
 }
 
-fn answer(store: &Store, trust_files: &[PathBuf], req: Request, by: &Actor) -> Reply {
+fn answer(store: &Store, trust_files: &[PathBuf], running: &Running, req: Request, by: &Actor) -> Reply {
     match req {
         Request::Import(req) => {
             tracing::info!("import of {} requested by {by} on the control socket", req.file.display());
@@ -204,6 +226,8 @@ fn answer(store: &Store, trust_files: &[PathBuf], req: Request, by: &Actor) -> R
             Ok(None) => Reply::Err(format!("no ecosystem {ecosystem:?} lists records for `mirror push`")),
             Err(e) => Reply::Err(e.to_string()),
         },
+        Request::Status => status(store, Some(running.clone())).map(|s| Reply::Status(Box::new(s))).unwrap_or_else(|e| Reply::Err(e.to_string())),
+        Request::Ls { kind, pattern } => crate::commands::ls::ls(store, kind.as_deref(), pattern.as_deref()).map(Reply::Ls).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::Verify { quarantine } => verify_store(store, quarantine, by).map(Reply::Verified).unwrap_or_else(|e| Reply::Err(format!("{e:#}"))),
     }
 }

@@ -7,19 +7,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Import(args) => tokio::task::spawn_blocking(move || commands::import::run(&args)).await?,
         Command::Serve(args) => commands::serve::run(&args).await,
-        Command::Init(args) => {
-            std::fs::create_dir_all(&args.store)?;
-            let issued = mirror::tls::init(&mirror::store::Paths::new(&args.store), &args.names)?;
-            eprintln!(
-                "wrote {} (give it to clients), {} and {}; `mirror serve --store {}` now serves HTTPS for {}",
-                issued.ca.display(),
-                issued.cert.display(),
-                issued.key.display(),
-                args.store.display(),
-                issued.names.join(", ")
-            );
-            Ok(())
-        }
+        Command::Init(args) => tokio::task::spawn_blocking(move || commands::init::run(&args)).await?,
         Command::Inventory(args) => tokio::task::spawn_blocking(move || commands::inventory::run(&args)).await?,
         Command::Verify(args) => tokio::task::spawn_blocking(move || commands::verify::run(&args)).await?,
         Command::Rm(args) => tokio::task::spawn_blocking(move || commands::rm::run(&args)).await?,
@@ -27,6 +15,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Push(args) => commands::push::run(&args).await,
         Command::History(args) => commands::history::run(&args),
         Command::ClientConfig(args) => commands::client_config::run(&args).await,
+        Command::Ls(args) => tokio::task::spawn_blocking(move || commands::ls::run(&args)).await?,
+        Command::Status(args) => tokio::task::spawn_blocking(move || commands::status::run(&args)).await?,
     }
 }
 

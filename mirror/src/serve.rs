@@ -93,9 +93,18 @@ pub async fn run(
     if let Err(e) = tokio::task::spawn_blocking(move || s.upgrade()).await? {
         tracing::warn!("building the store's summaries: {e}; suite and project lists scan the records meanwhile");
     }
+    let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let running = Arc::new(crate::commands::status::Running {
+        url: format!("{scheme}://{addr}"),
+        pid: std::process::id(),
+        since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pushes: uploads.enabled,
+    });
     // Without the socket the mirror still serves; only imports must wait for a stop.
     let admin = match control::bind(&store.paths) {
-        Ok(sock) => Some(tokio::spawn(control::accept(sock, store.clone(), Arc::new(trust_files)))),
+        Ok(sock) => Some(tokio::spawn(control::accept(sock, store.clone(), Arc::new(trust_files), running))),
         Err(e) => {
             tracing::warn!("{e}; `mirror import` will not reach this server (stop it to import)");
             None
@@ -113,8 +122,6 @@ pub async fn run(
             }
         })
     });
-    let addr = listener.local_addr()?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
     let mode = if uploads.enabled { "OCI pushes accepted from --push-htpasswd users" } else { "read-only" };
     tracing::info!("mirror serving {} on {scheme}://{addr} ({mode}; imports through {})", store.paths.root().display(), store.paths.socket().display());
     let app = app_with(store.clone(), auth, uploads, origin);

@@ -52,9 +52,10 @@ fn write_private(path: &Path, text: &str) -> Result<(), TlsError> {
 }
 
 /// Generate a CA and a server certificate for `names` (DNS names or IP addresses) in
-/// `STORE/tls/`. The CA key stays there, readable by root only, to issue later certificates.
+/// `STORE/tls/`. The CA key stays there, readable by its owner only, to issue later
+/// certificates (`add_names`).
 pub fn init(paths: &Paths, names: &[String]) -> Result<Issued, TlsError> {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose};
     let dir = paths.tls_dir();
     let (ca_path, cert_path, key_path, ca_key_path) = (paths.tls_ca(), paths.tls_cert(), paths.tls_key(), dir.join("ca.key"));
     for p in [&ca_path, &cert_path, &key_path, &ca_key_path] {
@@ -64,8 +65,7 @@ pub fn init(paths: &Paths, names: &[String]) -> Result<Issued, TlsError> {
     }
     std::fs::create_dir_all(&dir).map_err(|e| TlsError::File { path: dir.clone(), detail: e.to_string() })?;
     let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
-    let year = chrono::Datelike::year(&chrono::Utc::now());
-    let (from, until) = (rcgen::date_time_ymd(year - 1, 1, 1), rcgen::date_time_ymd(year + 10, 1, 1));
+    let (from, until) = validity();
 
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(gen)?;
     let mut dn = DistinguishedName::new();
@@ -77,22 +77,113 @@ pub fn init(paths: &Paths, names: &[String]) -> Result<Issued, TlsError> {
     let ca_key = KeyPair::generate().map_err(gen)?;
     let ca_key_pem = ca_key.serialize_pem();
     let issuer = CertifiedIssuer::self_signed(ca, ca_key).map_err(gen)?;
+    let (srv_pem, srv_key_pem) = server_cert(names, &issuer)?;
 
+    write_private(&ca_key_path, &ca_key_pem)?;
+    write_private(&key_path, &srv_key_pem)?;
+    std::fs::write(&cert_path, srv_pem + &issuer.pem()).map_err(|e| TlsError::File { path: cert_path.clone(), detail: e.to_string() })?;
+    std::fs::write(&ca_path, issuer.pem()).map_err(|e| TlsError::File { path: ca_path.clone(), detail: e.to_string() })?;
+    Ok(Issued { ca: ca_path, cert: cert_path, key: key_path, names: names.to_vec() })
+}
+
+/// From the start of last year to ten years on: clocks in a gap drift, and the CA is renewed
+/// by hand.
+fn validity() -> (time::OffsetDateTime, time::OffsetDateTime) {
+    let year = chrono::Datelike::year(&chrono::Utc::now());
+    (rcgen::date_time_ymd(year - 1, 1, 1), rcgen::date_time_ymd(year + 10, 1, 1))
+}
+
+/// A server certificate for `names`, signed by `issuer`: (its PEM, its key's PEM).
+fn server_cert<S: rcgen::SigningKey>(names: &[String], issuer: &rcgen::Issuer<'_, S>) -> Result<(String, String), TlsError> {
+    use rcgen::{CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
+    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
     let mut srv = CertificateParams::new(names.to_vec()).map_err(gen)?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, names.first().cloned().unwrap_or_else(|| "mirror".into()));
     srv.distinguished_name = dn;
     srv.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     srv.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    (srv.not_before, srv.not_after) = (from, until);
+    (srv.not_before, srv.not_after) = validity();
     let srv_key = KeyPair::generate().map_err(gen)?;
-    let srv_cert = srv.signed_by(&srv_key, &issuer).map_err(gen)?;
+    let cert = srv.signed_by(&srv_key, issuer).map_err(gen)?;
+    Ok((cert.pem(), srv_key.serialize_pem()))
+}
 
-    write_private(&ca_key_path, &ca_key_pem)?;
-    write_private(&key_path, &srv_key.serialize_pem())?;
-    std::fs::write(&cert_path, srv_cert.pem() + &issuer.pem()).map_err(|e| TlsError::File { path: cert_path.clone(), detail: e.to_string() })?;
-    std::fs::write(&ca_path, issuer.pem()).map_err(|e| TlsError::File { path: ca_path.clone(), detail: e.to_string() })?;
-    Ok(Issued { ca: ca_path, cert: cert_path, key: key_path, names: names.to_vec() })
+/// The DNS names and IP addresses the server certificate in `cert` (PEM, leaf first) names.
+fn names_in(cert: &Path) -> Result<Vec<String>, TlsError> {
+    let bad = |detail: String| TlsError::File { path: cert.to_path_buf(), detail };
+    let pem = std::fs::read(cert).map_err(|e| bad(e.to_string()))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).map_err(|e| bad(format!("not a PEM certificate: {e}")))?;
+    let x509 = pem.parse_x509().map_err(|e| bad(format!("not an X.509 certificate: {e}")))?;
+    let mut out = Vec::new();
+    if let Ok(Some(san)) = x509.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                x509_parser::extensions::GeneralName::DNSName(d) => out.push(d.to_string()),
+                x509_parser::extensions::GeneralName::IPAddress(b) => match b.len() {
+                    4 => out.push(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*b).expect("4 bytes")).to_string()),
+                    16 => out.push(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*b).expect("16 bytes")).to_string()),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `mirror init --add-name`: a new server certificate for the names the current one has plus
+/// `more`, from the CA `init` made (clients keep trusting it: nothing to hand out again). The
+/// new certificate and key replace the old ones by rename, so a crash leaves one pair whole.
+pub fn add_names(paths: &Paths, more: &[String]) -> Result<Issued, TlsError> {
+    let dir = paths.tls_dir();
+    let (ca_path, cert_path, key_path, ca_key_path) = (paths.tls_ca(), paths.tls_cert(), paths.tls_key(), dir.join("ca.key"));
+    for p in [&ca_path, &ca_key_path, &cert_path] {
+        if !p.exists() {
+            return Err(TlsError::File { path: p.clone(), detail: "missing: `--add-name` extends what `mirror init --name …` made; run that first".into() });
+        }
+    }
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| TlsError::File { path: p.to_path_buf(), detail: e.to_string() });
+    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let ca_key = rcgen::KeyPair::from_pem(&read(&ca_key_path)?).map_err(gen)?;
+    let ca_pem = read(&ca_path)?;
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, ca_key).map_err(gen)?;
+    let mut names = names_in(&cert_path)?;
+    for n in more {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    let (srv_pem, srv_key_pem) = server_cert(&names, &issuer)?;
+    let (key_tmp, cert_tmp) = (dir.join("server.key.new"), dir.join("server.crt.new"));
+    let _ = std::fs::remove_file(&key_tmp);
+    write_private(&key_tmp, &srv_key_pem)?;
+    std::fs::write(&cert_tmp, srv_pem + &ca_pem).map_err(|e| TlsError::File { path: cert_tmp.clone(), detail: e.to_string() })?;
+    // The key first: a server restarting in between reads the old certificate with a key that
+    // does not match it, and refuses to start naming both, rather than serving a wrong pair.
+    std::fs::rename(&key_tmp, &key_path).map_err(|e| TlsError::File { path: key_path.clone(), detail: e.to_string() })?;
+    std::fs::rename(&cert_tmp, &cert_path).map_err(|e| TlsError::File { path: cert_path.clone(), detail: e.to_string() })?;
+    Ok(Issued { ca: ca_path, cert: cert_path, key: key_path, names })
+}
+
+/// `mirror init --owner USER`: the store, and everything in it, belongs to the user the
+/// service runs as (`deploy/feas-mirror.service`: `feas`), who must read the TLS key and write
+/// the store; files keep their modes (the keys stay 0600). Returns the uid and gid.
+pub fn chown_store(root: &Path, user: &str) -> Result<(u32, u32), TlsError> {
+    let u = nix::unistd::User::from_name(user)
+        .map_err(|e| TlsError::File { path: root.to_path_buf(), detail: format!("looking up user {user}: {e}") })?
+        .ok_or_else(|| TlsError::File { path: root.to_path_buf(), detail: format!("no user {user:?} on this host (create it first: useradd --system … {user})") })?;
+    let (uid, gid) = (u.uid.as_raw(), u.gid.as_raw());
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        std::os::unix::fs::lchown(&p, Some(uid), Some(gid)).map_err(|e| TlsError::File { path: p.clone(), detail: format!("chown to {user}: {e}") })?;
+        if p.is_dir() && !p.is_symlink() {
+            for e in std::fs::read_dir(&p).map_err(|e| TlsError::File { path: p.clone(), detail: e.to_string() })? {
+                stack.push(e.map_err(|e| TlsError::File { path: p.clone(), detail: e.to_string() })?.path());
+            }
+        }
+    }
+    Ok((uid, gid))
 }
 
 /// A rustls server configuration from PEM files (the certificate file may hold the chain).

@@ -21,10 +21,7 @@ pub async fn registries(client: &reqwest::Client, url: &str) -> anyhow::Result<B
     let mut next = Some(format!("{url}/v2/_catalog?n=1000"));
     for _ in 0..1000 {
         let Some(page) = next.take() else { break };
-        let resp = client.get(&page).send().await.with_context(|| format!("cannot reach the mirror at {page}; is `mirror serve` running there?"))?;
-        if !resp.status().is_success() {
-            bail!("{page}: HTTP {}", resp.status());
-        }
+        let resp = super::client_config::fetch(client, &page).await?;
         // `Link: </v2/_catalog?last=…&n=…>; rel="next"`
         next = resp
             .headers()

@@ -6,8 +6,6 @@
 //! without JavaScript, and a narrow screen gets one column. Every page is built off the async
 //! workers, and reads a bounded amount of the store.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
@@ -113,15 +111,6 @@ pub fn artifact_link(name: &str) -> String {
     format!("<a href=\"/ui/artifact?name={q}\"><code>{}</code></a>", esc(name))
 }
 
-/// What kind of artifact a name is, from the form `mirror import` prints.
-fn kind_of(name: &str) -> &'static str {
-    match name.split_once('/').map(|(p, _)| p) {
-        Some("charts") => "helm",
-        Some(p) => crate::ecosystems::NAMES.iter().find(|n| **n == p).copied().unwrap_or("image"),
-        None => "pypi",
-    }
-}
-
 #[derive(serde::Deserialize)]
 struct Q {
     #[serde(default)]
@@ -146,37 +135,14 @@ async fn search(State(st): State<AppState>, Query(Q { q }): Query<Q>) -> Respons
     .await
 }
 
-/// Held artifacts whose name contains `q` (case-insensitive), at most `HITS`: image tags from
-/// the repositories whose name matches, and every other artifact from the import history,
-/// each checked as still held (history keeps what `rm` took out).
-pub fn find(store: &Store, q: &str) -> Result<Vec<(String, &'static str)>, StoreError> {
+/// Held artifacts whose name contains `q` (case-insensitive), at most `HITS`.
+pub fn find(store: &Store, q: &str) -> Result<Vec<(String, String)>, StoreError> {
     let needle = q.to_lowercase();
-    let mut out: BTreeMap<String, &'static str> = BTreeMap::new();
     if needle.is_empty() {
         return Ok(Vec::new());
     }
-    for repo in store.repositories()? {
-        if out.len() >= HITS {
-            break;
-        }
-        if repo.to_lowercase().contains(&needle) {
-            for tag in store.tags_page(&repo, None, Some(TAGS_PER_REPO))?.items {
-                out.insert(format!("{repo}:{tag}"), "image");
-            }
-        }
-    }
-    let mut seen = BTreeSet::new();
-    'imports: for h in store.history()?.iter().rev() {
-        for a in &h.artifacts {
-            if out.len() >= HITS {
-                break 'imports;
-            }
-            if a.to_lowercase().contains(&needle) && !out.contains_key(a) && seen.insert(a.clone()) && crate::remove::holds(store, a)? {
-                out.insert(a.clone(), kind_of(a));
-            }
-        }
-    }
-    Ok(out.into_iter().collect())
+    let found = crate::inventory::held(store, &mut |name, _| name.to_lowercase().contains(&needle), HITS, Some(TAGS_PER_REPO))?;
+    Ok(found.into_iter().map(|h| (h.name, h.kind)).collect())
 }
 
 #[derive(serde::Deserialize)]

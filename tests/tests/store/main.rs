@@ -10,6 +10,7 @@ mod audit;
 mod concurrency;
 mod gc;
 mod metrics;
+mod operate;
 mod reliability;
 mod seed_manifests;
 mod web;
