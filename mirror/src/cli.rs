@@ -156,7 +156,8 @@ pub struct HistoryArgs {
 #[derive(Args)]
 pub struct ImportArgs {
     /// Bundle file (.bundle, zstd-compressed or plain tar), or a split bundle: its first part
-    /// (X.part0001), its part index (X.parts.json) or the directory holding them.
+    /// (X.part0001), its part index (X.parts.json) or the directory holding them; `-` reads
+    /// one bundle file from stdin (`kubectl exec -i POD -- mirror import - … < x.bundle`).
     pub file: PathBuf,
     #[arg(long, env = "MIRROR_STORE")]
     pub store: PathBuf,

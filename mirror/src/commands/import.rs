@@ -44,7 +44,14 @@ fn import(args: &ImportArgs) -> anyhow::Result<ImportSummary> {
         texts.push(TrustedKey { source: p.display().to_string(), text });
     }
     let trust_files = args.trust_file.iter().map(|p| TrustFile::load(p)).collect::<Result<Vec<_>, _>>()?;
-    let file = std::fs::canonicalize(&args.file).with_context(|| format!("cannot open bundle {}", args.file.display()))?;
+    // `-`: the bundle arrives on stdin (`kubectl exec -i … mirror import - < x.bundle`, into a
+    // container with no tar for `kubectl cp`). It is written to STORE/incoming/ first, where
+    // the server can read it too, and removed afterwards (also if the import fails).
+    let received = if args.file.as_os_str() == "-" { Some(receive_stdin(args)?) } else { None };
+    let file = match &received {
+        Some(r) => r.path().to_path_buf(),
+        None => std::fs::canonicalize(&args.file).with_context(|| format!("cannot open bundle {}", args.file.display()))?,
+    };
     let tmpdir = args.tmpdir.as_ref().map(|d| std::fs::canonicalize(d).with_context(|| format!("--tmpdir {}", d.display()))).transpose()?;
     let req = ImportRequest {
         file: file.clone(),
@@ -73,4 +80,24 @@ fn import(args: &ImportArgs) -> anyhow::Result<ImportSummary> {
         by: crate::store::Actor::this_process(),
     };
     Ok(import::import(&store, &file, &opts)?)
+}
+
+/// Copy stdin to a file in STORE/incoming/ (or `--tmpdir`), synced, readable by the server;
+/// removed when dropped.
+fn receive_stdin(args: &ImportArgs) -> anyhow::Result<tempfile::NamedTempFile> {
+    let dir = match &args.tmpdir {
+        Some(d) => d.clone(),
+        None => crate::store::Paths::new(&args.store).incoming(),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut f = tempfile::Builder::new().prefix("stdin-").suffix(".bundle").tempfile_in(&dir).with_context(|| format!("creating a file in {}", dir.display()))?;
+    let n = std::io::copy(&mut std::io::stdin().lock(), f.as_file_mut()).with_context(|| format!("reading the bundle from stdin into {}", f.path().display()))?;
+    f.as_file().sync_all()?;
+    if n == 0 {
+        anyhow::bail!("`mirror import -` read nothing on stdin; pipe the bundle in: `mirror import - … < site.bundle`");
+    }
+    // The server (another user, in a container) reads it; the store is its directory anyway.
+    std::fs::set_permissions(f.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+    tracing::info!("received {n} bytes on stdin into {}", f.path().display());
+    Ok(f)
 }

@@ -9,6 +9,7 @@
 //! STORE/quarantine/<alg>/<hex>  damaged blobs `mirror verify --quarantine` moved aside
 //! STORE/meta/                 sled database: refs, referrers, sequences, history, generation
 //! STORE/tmp/                  temp files and import-*/ staging dirs (leftovers wiped at open)
+//! STORE/incoming/             bundles `mirror import -` received on stdin, while they import
 //! STORE/uploads/<id>[.json]   OCI push upload sessions (bytes so far, repository and start
 //!                             time); they survive a restart and expire after a day
 //! STORE/lock                  flock'd for the whole of an import
@@ -97,6 +98,10 @@ impl Paths {
     }
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+    /// Not under `tmp/`: a store opened for the import would wipe it first.
+    pub fn incoming(&self) -> PathBuf {
+        self.root.join("incoming")
     }
     pub fn uploads(&self) -> PathBuf {
         self.root.join("uploads")

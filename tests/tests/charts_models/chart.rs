@@ -61,6 +61,19 @@ fn mirror_chart_lints_and_renders() {
         ])
         .ok()
         .stdout;
+    // Publisher keys in the values: the server's trust file, and NOTES that import by streaming
+    // the bundle into the pod (its image has no tar for `kubectl cp`).
+    let trust = dir.path().join("trust.toml");
+    std::fs::write(&trust, "[[key]]\nkey = \"RWQ6F1NWrBauOtDr8+GePWjZ4HBOzl39v7QWyzFoOXO0oeMIymfbaEL1\"\nnames = [\"*\"]\n").unwrap();
+    let with_trust = helm.run(&["template", "m", c.to_str().unwrap(), "--set-file", &format!("trust.file={}", trust.display())]).ok().stdout;
+    for needle in ["- --trust-file=/etc/feas/trust/trust.toml", "name: m-feas-mirror-trust", "trust.toml: |", "names = [\"*\"]", "mountPath: /etc/feas/trust"] {
+        assert!(with_trust.contains(needle), "render with trust.file lacks {needle:?}:\n{with_trust}");
+    }
+    assert!(!plain.contains("--trust-file") && !plain.contains("-trust"), "{plain}");
+    // `helm template` does not render NOTES (and `install --dry-run` wants a cluster): the
+    // import it gives is the one `store::operate` runs against a real server.
+    let notes = std::fs::read_to_string(c.join("templates/NOTES.txt")).unwrap();
+    assert!(notes.contains("exec -i {{ include \"mirror.fullname\" . }}-0 -- mirror import - --store /var/lib/feas < stack.bundle") && !notes.contains("kubectl cp "), "{notes}");
     for needle in [
         "- --tls-cert=/etc/feas/tls/tls.crt",
         "secretName: mirror-tls",

@@ -56,6 +56,25 @@ fn ls_and_status_beside_a_running_server() {
     assert_eq!(st["last_verify"]["checked"], st["blobs"], "{st}");
     let text = gap.mirror(&["status", "--store", s]).ok().stdout;
     assert!(text.contains(&format!("serving    http://{}", m.host)) && text.contains("last verify") && text.contains(": OK, "), "{text}");
+
+    // The bundle streamed on stdin (how the chart's pod takes one: no tar in the image for
+    // `kubectl cp`), handed to the running server: what rm took comes back, nothing is left
+    // in STORE/incoming/.
+    let out = Command::new(e2e::bin("mirror"))
+        .args(["import", "-", "--store", s, "--trust", gap.public().to_str().unwrap(), "--json"])
+        .stdin(std::fs::File::open(gap.path("op.bundle")).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["already_imported"], false, "{summary}");
+    assert_eq!(names(&mirror_json(&gap, &["ls", "--store", s, "--json"])), [deb, img, wheel]);
+    assert_eq!(std::fs::read_dir(store.join("incoming")).unwrap().count(), 0, "the received copy is removed");
+    let body = e2e::http::get(&m.host, "/pypi/simple/opwheel/", &[]).unwrap();
+    assert_eq!(body.status, 200, "served again");
+    let empty =
+        Command::new(e2e::bin("mirror")).args(["import", "-", "--store", s, "--trust", gap.public().to_str().unwrap()]).stdin(std::process::Stdio::null()).output().unwrap();
+    assert!(!empty.status.success() && String::from_utf8_lossy(&empty.stderr).contains("read nothing on stdin"), "{}", String::from_utf8_lossy(&empty.stderr));
 }
 
 #[test]
