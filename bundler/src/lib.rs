@@ -10,7 +10,8 @@ pub mod fuzz;
 pub use feas_format as format;
 pub mod manifest;
 pub mod plan;
-pub mod progress;
+/// Shared with the mirror: bars on a terminal, nothing otherwise.
+pub use feas_format::progress;
 pub mod reference;
 pub mod sources;
 pub use feas_format::term;

@@ -11,6 +11,7 @@ pub mod lock;
 pub mod names;
 pub mod nltk;
 pub mod oci;
+pub mod progress;
 pub mod pypi;
 pub mod reader;
 pub mod sbom;

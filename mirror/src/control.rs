@@ -213,7 +213,7 @@ fn answer(store: &Store, trust_files: &[PathBuf], running: &Running, req: Reques
         }
         Request::Gc { dry_run, push_grace } => {
             tracing::info!("gc (dry run: {dry_run}) requested by {by} on the control socket");
-            let collected = crate::gc::gc(store, dry_run, push_grace, by);
+            let collected = crate::gc::gc(store, dry_run, push_grace, by, &feas_format::progress::Progress::hidden());
             if let Ok(s) = &collected {
                 crate::metrics::metrics().gc(if s.dry_run { 0 } else { s.bytes });
             }
@@ -228,7 +228,9 @@ fn answer(store: &Store, trust_files: &[PathBuf], running: &Running, req: Reques
         },
         Request::Status => status(store, Some(running.clone())).map(|s| Reply::Status(Box::new(s))).unwrap_or_else(|e| Reply::Err(e.to_string())),
         Request::Ls { kind, pattern } => crate::commands::ls::ls(store, kind.as_deref(), pattern.as_deref()).map(Reply::Ls).unwrap_or_else(|e| Reply::Err(e.to_string())),
-        Request::Verify { quarantine } => verify_store(store, quarantine, by).map(Reply::Verified).unwrap_or_else(|e| Reply::Err(format!("{e:#}"))),
+        Request::Verify { quarantine } => {
+            verify_store(store, quarantine, by, &feas_format::progress::Progress::hidden()).map(Reply::Verified).unwrap_or_else(|e| Reply::Err(format!("{e:#}")))
+        }
     }
 }
 

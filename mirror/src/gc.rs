@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use feas_format::bundle::BlobRef;
+use feas_format::progress::Progress;
 use feas_format::Digest;
 
 use crate::store::{blobs::Found, unix_now, Action, Actor, Audit, ImportLock, Removal, Store, StoreError, PUSH_GRACE};
@@ -45,7 +46,8 @@ pub struct GcSummary {
 
 /// Collect garbage (or only say what would go, with `dry_run`). Blobs pushed within
 /// `push_grace` seconds are kept: their manifest may still be on the way.
-pub fn gc(store: &Store, dry_run: bool, push_grace: u64, by: &Actor) -> Result<GcSummary, GcError> {
+/// `progress` counts the blob files looked at.
+pub fn gc(store: &Store, dry_run: bool, push_grace: u64, by: &Actor, progress: &Progress) -> Result<GcSummary, GcError> {
     let _lock = ImportLock::acquire(&store.paths)?;
     // A dry run deletes nothing, so pushes need not wait for it.
     let _collecting = (!dry_run).then(|| store.collecting());
@@ -55,14 +57,17 @@ pub fn gc(store: &Store, dry_run: bool, push_grace: u64, by: &Actor) -> Result<G
     }
     // One directory entry at a time: only the garbage is kept (it is what gc reports).
     let (mut garbage, mut kept) = (BTreeMap::<Digest, u64>::new(), 0);
+    progress.add_total(store.counts()?.1.keys.blobs);
     for found in store.blobs.walk() {
         let Found::Blob { digest, path } = found? else { continue };
+        progress.inc(1);
         if refs.blobs.contains(&digest) {
             kept += 1;
         } else if let std::collections::btree_map::Entry::Vacant(e) = garbage.entry(digest) {
             e.insert(std::fs::symlink_metadata(&path).map_err(|source| StoreError::Io { path, source })?.len());
         }
     }
+    progress.finish();
     // Recorded as held with no file and no reference: drop the record too.
     let mut recorded = Vec::new();
     for r in store.blob_records() {

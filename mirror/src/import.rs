@@ -118,6 +118,9 @@ pub struct ImportSummary {
     pub bytes_added: u64,
     pub blobs_present: usize,
     pub artifacts: Vec<String>,
+    /// Of those, the ones an earlier `mirror rm` took out: this import brought them back.
+    #[serde(default)]
+    pub restored: Vec<String>,
 }
 
 /// Import one bundle file. Holds the store's import lock throughout.
@@ -188,6 +191,7 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, trust: &Trust
                         bytes_added: 0,
                         blobs_present: 0,
                         artifacts: Vec::new(),
+                        restored: Vec::new(),
                     })
                 }
                 None => match parts.as_ref().and_then(|(p, pos)| p.damaged(pos)) {
@@ -220,6 +224,13 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, trust: &Trust
         return Err(ImportError::Incomplete { path: file.to_path_buf(), missing });
     }
 
+    // What an earlier `mirror rm` took out and this import brings back: said, not silent.
+    let mut restored = Vec::new();
+    for a in &plan.artifacts {
+        if store.was_removed(a)? {
+            restored.push(a.clone());
+        }
+    }
     // Blobs land (and are synced) before any metadata points at them.
     let bytes_added = sink.staged.values().sum();
     store.blobs.promote_all(sink.staged.keys().map(|d| (Paths::staged_blob(dir, d), d)))?;
@@ -267,6 +278,7 @@ fn import_staged(store: &Store, file: &Path, opts: &ImportOptions, trust: &Trust
         bytes_added,
         blobs_present: sink.present,
         artifacts: plan.artifacts,
+        restored,
     })
 }
 

@@ -174,6 +174,7 @@ pub fn remove(store: &Store, targets: &[String], dry_run: bool, by: &Actor) -> R
         summary.generation = store.generation()?;
         return Ok(summary);
     }
+    r.artifacts = summary.removed.clone();
     r.audit = Some(Audit { by: by.clone(), action: Action::Remove { targets: targets.to_vec(), artifacts: summary.removed.clone(), bundles: summary.bundles.clone() } });
     summary.generation = store.remove(&r)?;
     tracing::info!("removed {} artifact(s) and bundle name(s) {:?}; generation {}", summary.removed.len(), summary.bundles, summary.generation);

@@ -70,7 +70,7 @@ fn an_earlier_releases_flat_blobs_are_served_verified_quarantined_and_collected(
     let before = snapshot(&f.store_dir());
     let r = mirror::commands::verify::verify(&store).unwrap();
     assert!(r.ok() && r.stray.is_empty() && r.checked == img.blobs.0.len(), "{r:?}");
-    let gc = mirror::gc::gc(&store, true, 0, &Default::default()).unwrap();
+    let gc = mirror::gc::gc(&store, true, 0, &Default::default(), &feas_format::progress::Progress::hidden()).unwrap();
     assert!(gc.removed.is_empty() && gc.kept == img.blobs.0.len(), "{gc:?}");
     assert_eq!(before, snapshot(&f.store_dir()), "verify and gc --dry-run changed the store");
 
@@ -89,7 +89,7 @@ fn an_earlier_releases_flat_blobs_are_served_verified_quarantined_and_collected(
 
     // `rm` then gc deletes the flat files.
     mirror::remove::remove(&store, &[format!("{REPO}:1")], false, &Default::default()).unwrap();
-    let gc = mirror::gc::gc(&store, false, 0, &Default::default()).unwrap();
+    let gc = mirror::gc::gc(&store, false, 0, &Default::default(), &feas_format::progress::Progress::hidden()).unwrap();
     assert_eq!(gc.removed.len(), img.blobs.0.len() - 1, "all but the quarantined one: {gc:?}");
     for d in img.blobs.0.keys() {
         assert!(!flat(&f.store_dir(), d).exists() && !fanned(&f.store_dir(), d).exists(), "{d} collected");
@@ -109,7 +109,7 @@ fn verify_and_gc_name_artifacts_as_before() {
     assert_eq!(r.missing, vec![format!("{victim} (referenced by {REPO}:1, {REPO}@{amd64}, {REPO}@{index})")]);
     // A missing manifest: gc refuses, naming it and who names it.
     std::fs::remove_file(store.blobs.path(index)).unwrap();
-    let err = mirror::gc::gc(&store, true, 0, &Default::default()).unwrap_err().to_string();
+    let err = mirror::gc::gc(&store, true, 0, &Default::default(), &feas_format::progress::Progress::hidden()).unwrap_err().to_string();
     assert!(err.contains(&format!("{index} ({REPO}:1, {REPO}@{index})")), "{err}");
     // A stray file is reported, not taken for a blob.
     let stray = f.store_dir().join("blobs/sha256/notablob");

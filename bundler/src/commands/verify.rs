@@ -93,7 +93,10 @@ pub fn run(file: &Path, keys: &[PathBuf]) -> anyhow::Result<VerifySummary> {
     let trusted = keys.iter().map(|k| PublicKey::load(k)).collect::<Result<Vec<_>, _>>()?;
     let opened = crate::format::split::open_input(file, Some(&trusted)).with_context(|| format!("cannot open bundle {}", file.display()))?;
     let crate::format::split::Opened { stream, parts } = opened;
-    let stream = reader::open(stream)?;
+    // Long bundles show how far the check is (on a terminal; silent otherwise).
+    let progress = crate::progress::Progress::bytes("verify", true);
+    progress.add_total(parts.as_ref().map(|(p, _)| p.index.size).or_else(|| std::fs::metadata(file).ok().filter(|m| m.is_file()).map(|m| m.len())).unwrap_or(0));
+    let stream = reader::open(crate::progress::Reading { inner: stream, progress: progress.clone() })?;
     let mut sink = JsonBlobs::default();
     let v = match reader::read_bundle(stream, &trusted, &mut sink) {
         Ok(v) => v,
@@ -106,6 +109,7 @@ pub fn run(file: &Path, keys: &[PathBuf]) -> anyhow::Result<VerifySummary> {
             });
         }
     };
+    progress.finish();
     let manifests = check_graph(&v.index, &v.bundle, &sink.docs).map_err(|e| anyhow::anyhow!("bundle {} is incomplete: {e}", file.display()))?;
     Ok(VerifySummary {
         bundle: file.display().to_string(),

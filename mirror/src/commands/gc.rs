@@ -10,7 +10,7 @@ pub fn run(args: &GcArgs) -> anyhow::Result<()> {
         Some(reply) => reply?.into_collected()?,
         None => {
             let store = Store::open_for_scan(&args.store)?;
-            gc(&store, args.dry_run, args.push_grace, &Actor::this_process())?
+            gc(&store, args.dry_run, args.push_grace, &Actor::this_process(), &feas_format::progress::Progress::count("gc", 0, !args.json))?
         }
     };
     if args.json {

@@ -29,6 +29,9 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         for a in &summary.artifacts {
             eprintln!("  {a}");
         }
+        if !summary.restored.is_empty() {
+            eprintln!("brought back {} artifact(s) an earlier `mirror rm` took out (`mirror rm` them again to drop them): {}", summary.restored.len(), summary.restored.join(", "));
+        }
     }
     Ok(())
 }

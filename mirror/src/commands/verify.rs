@@ -13,6 +13,8 @@ use crate::control::{self, Request};
 use crate::gc::{quarantine, Quarantined};
 use crate::store::blobs::Found;
 use crate::store::digests::DigestSetBuilder;
+use feas_format::progress::Progress;
+
 use crate::store::{Actor, ImportLock, Store};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -43,7 +45,13 @@ impl VerifyReport {
 }
 
 pub fn verify(store: &Store) -> anyhow::Result<VerifyReport> {
+    verify_showing(store, &Progress::hidden())
+}
+
+/// `verify`, with `progress` counting the bytes re-hashed.
+pub fn verify_showing(store: &Store, progress: &Progress) -> anyhow::Result<VerifyReport> {
     let mut r = VerifyReport::default();
+    progress.add_total(store.counts()?.1.blob_bytes);
     // One file at a time, streamed through the hasher; only digests are kept of what is
     // present, names only of what is reported.
     let mut present = DigestSetBuilder::default();
@@ -60,6 +68,7 @@ pub fn verify(store: &Store) -> anyhow::Result<VerifyReport> {
         let (actual, n) = HashReader::new(BufReader::with_capacity(1 << 20, f), d.algorithm()).finish()?;
         r.checked += 1;
         r.bytes += n;
+        progress.inc(n);
         if actual != d {
             damaged.push((d.clone(), format!("{d} ({} hashes to {actual})", path.display())));
         }
@@ -108,9 +117,10 @@ impl LastVerify {
 
 /// Verify, then (with `quarantine`) move the damaged blobs aside under the import lock, and
 /// keep what it found as the store's last verify.
-pub fn verify_store(store: &Store, quarantine_damaged: bool, by: &Actor) -> anyhow::Result<VerifyReport> {
+pub fn verify_store(store: &Store, quarantine_damaged: bool, by: &Actor, progress: &Progress) -> anyhow::Result<VerifyReport> {
     let _lock = if quarantine_damaged { Some(ImportLock::acquire(&store.paths)?) } else { None };
-    let mut r = verify(store)?;
+    let mut r = verify_showing(store, progress)?;
+    progress.finish();
     if quarantine_damaged {
         r.quarantined = quarantine(store, &r.damaged_digests, by)?;
     }
@@ -132,7 +142,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
         Some(reply) => reply?.into_verified()?,
         None => {
             let store = Store::open_for_scan(&args.store)?;
-            verify_store(&store, args.quarantine, &Actor::this_process())?
+            verify_store(&store, args.quarantine, &Actor::this_process(), &Progress::bytes("verify", !args.json))?
         }
     };
     if args.json {

@@ -295,6 +295,11 @@ impl Meta {
         self.t.history.iter().values().map(|v| decode("history", &v?)).collect()
     }
 
+    /// Whether `mirror rm` took the artifact `name` out (and no import brought it back since).
+    pub fn was_removed(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.t.removed.contains_key(name.as_bytes())?)
+    }
+
     /// When the store last changed (RFC 3339), from the import history.
     pub fn last_import_time(&self) -> Result<Option<String>, StoreError> {
         Ok(self.t.history.last()?.map(|(_, v)| decode::<HistoryRecord>("history", &v)).transpose()?.map(|h| h.imported_at))
@@ -338,7 +343,7 @@ impl Meta {
         // Flushed with the commit below (a lost upgrade is only built again).
         crate::ecosystems::upgrade(self)?;
         self.transact(|t| {
-            let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, envelopes, pushed, audit, eco: _ } = t;
+            let Trees { repos, tags, manifests, referrers, blobs, bundles, history, state, envelopes, pushed, audit, removed, eco: _ } = t;
             let generation = next_generation(state)?;
             for r in &c.repos {
                 repos.insert(r.as_bytes(), &[][..])?;
@@ -384,6 +389,9 @@ impl Meta {
                 bundles.insert(name.as_bytes(), json(rec))?;
             }
             if let Some(h) = &c.history {
+                for a in &h.artifacts {
+                    removed.remove(a.as_bytes())?;
+                }
                 let h = HistoryRecord { generation, ..h.clone() };
                 history.insert(&generation.to_be_bytes()[..], json(&h))?;
             }

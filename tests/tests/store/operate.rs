@@ -68,6 +68,7 @@ fn ls_and_status_beside_a_running_server() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["already_imported"], false, "{summary}");
+    assert_eq!(summary["restored"], serde_json::json!([wheel]), "the import says it brings back what rm took out: {summary}");
     assert_eq!(names(&mirror_json(&gap, &["ls", "--store", s, "--json"])), [deb, img, wheel]);
     assert_eq!(std::fs::read_dir(store.join("incoming")).unwrap().count(), 0, "the received copy is removed");
     let body = e2e::http::get(&m.host, "/pypi/simple/opwheel/", &[]).unwrap();

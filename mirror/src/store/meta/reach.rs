@@ -57,6 +57,7 @@ const RULES: Trees<Rule> = Trees {
     pushed,
     // Names and digests of what changed, some long gone: a record, not a reference.
     audit: names_no_blob,
+    removed: names_no_blob,
     // Each ecosystem's, from its folder.
     eco: crate::ecosystems::RULES,
 };
@@ -255,7 +256,10 @@ fn pushed(m: &Meta, w: &mut Walker) -> Result<(), StoreError> {
         let [_, d] = &parts(&k)[..] else { return Err(StoreError::Corrupt("pushed key".into())) };
         let at = u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt("pushed time".into()))?);
         if at >= w.since {
-            w.pushed(&digest_of("pushed", d)?, || format!("a push at {at} (unix time), kept a while for its manifest"));
+            w.pushed(&digest_of("pushed", d)?, || {
+                let when = chrono::DateTime::from_timestamp(at as i64, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_else(|| at.to_string());
+                format!("a push at {when}, kept a while for its manifest")
+            });
         }
     }
     Ok(())

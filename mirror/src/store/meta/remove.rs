@@ -25,6 +25,9 @@ pub struct Removal {
     pub bundles: Vec<String>,
     /// Entries of the `blobs` tree (what the inventory says is held).
     pub blobs: Vec<Digest>,
+    /// Artifact names `mirror rm` took out (as `mirror import` prints them): remembered, so
+    /// the import that brings one back says so.
+    pub artifacts: Vec<String>,
     /// Who did what, for the audit trail. Written even when nothing else is (a gc that deleted
     /// only unrecorded files, or nothing), then without bumping the generation.
     pub audit: Option<super::Audit>,
@@ -40,6 +43,7 @@ impl Removal {
             && self.envelopes.is_empty()
             && self.bundles.is_empty()
             && self.blobs.is_empty()
+            && self.artifacts.is_empty()
     }
 }
 
@@ -61,7 +65,7 @@ impl Meta {
         crate::ecosystems::upgrade(self)?;
         let pre = crate::ecosystems::prepare_removal(self, r)?;
         self.transact(|t| {
-            let Trees { repos, tags, manifests, referrers, blobs, bundles, history: _, state, envelopes, pushed, audit, eco: _ } = t;
+            let Trees { repos, tags, manifests, referrers, blobs, bundles, history: _, state, envelopes, pushed, audit, removed, eco: _ } = t;
             let generation = next_generation(state)?;
             for (repo, tag) in &r.tags {
                 tags.remove(key(&[repo, tag]))?;
@@ -89,6 +93,9 @@ impl Meta {
                     blobs.add_bytes(-(u64_of(&v).unwrap_or(0) as i64));
                 }
                 pushed.remove(push_mark(d))?;
+            }
+            for name in &r.artifacts {
+                removed.insert(name.as_bytes(), &generation.to_be_bytes()[..])?;
             }
             if let Some(a) = &r.audit {
                 super::audit::append(audit, state, generation, a)?;

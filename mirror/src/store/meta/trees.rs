@@ -96,6 +96,9 @@ trees! {
         /// generation (big-endian) → `Event`: who pushed, deleted, removed, collected or
         /// quarantined what (imports are in `history`). See meta/audit.rs.
         audit,
+        /// `artifact name` → the generation (big-endian) of the `mirror rm` that took it out;
+        /// cleared by the import that brings it back, which says so.
+        removed,
         // A new tree needs a reach rule in meta/reach.rs (`RULES` does not compile without one).
         ;
         /// Each ecosystem's own trees.
