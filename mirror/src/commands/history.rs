@@ -10,7 +10,7 @@ pub fn run(args: &HistoryArgs) -> anyhow::Result<()> {
         Some(reply) => reply?.into_history()?,
         None => Store::open(&args.store)?.events()?,
     };
-    let events: Vec<_> = events.into_iter().filter(|e| args.imports_only.then(|| matches!(e.action, Action::Import { .. })).unwrap_or(true)).collect();
+    let events: Vec<_> = events.into_iter().filter(|e| !args.imports_only || matches!(e.action, Action::Import { .. })).collect();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&events)?);
         return Ok(());
