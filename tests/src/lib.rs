@@ -97,6 +97,17 @@ pub fn imported_image_wheel_deb(gap: &Gap, name: &str, wheel: &str, deb: &str) -
     hello
 }
 
+/// An OCI image manifest naming the pushed config `{}` (`config`) and one layer, as JSON text.
+pub fn empty_config_manifest(config: &str, layer: &str, layer_size: usize) -> String {
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}],
+    })
+    .to_string()
+}
+
 /// `user:<bcrypt hash>`, an htpasswd line as `htpasswd -B` writes it (Debian's python3, 3.11,
 /// still has `crypt`; a newer one first on PATH may not).
 pub fn htpasswd_line(user: &str, password: &str) -> String {

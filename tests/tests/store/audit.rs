@@ -39,13 +39,7 @@ fn every_change_is_in_the_trail_with_who_and_what() {
         let r = conn.send("POST", &format!("/v2/site/audit/blobs/uploads/?digest={d}"), &a, body).unwrap();
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     }
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_d, "size": 2},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_d, "size": layer.len()}],
-    })
-    .to_string();
+    let manifest = e2e::empty_config_manifest(&config_d, &layer_d, layer.len());
     let manifest_d = sha256(manifest.as_bytes());
     let put = [a[0], ("Content-Type", "application/vnd.oci.image.manifest.v1+json")];
     let r = conn.send("PUT", "/v2/site/audit/manifests/t1", &put, manifest.as_bytes()).unwrap();

@@ -90,13 +90,7 @@ fn metrics_count_what_was_done() {
     let (layer_d, config_d) = (sha256(&layer), sha256(b"{}"));
     oci(&mut conn, "POST", &format!("/v2/site/metrics/blobs/uploads/?digest={layer_d}"), &a, &layer, 201);
     oci(&mut conn, "POST", &format!("/v2/site/metrics/blobs/uploads/?digest={config_d}"), &a, b"{}", 201);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_d, "size": 2},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_d, "size": layer.len()}],
-    })
-    .to_string();
+    let manifest = e2e::empty_config_manifest(&config_d, &layer_d, layer.len());
     let put = [a[0], ("Content-Type", "application/vnd.oci.image.manifest.v1+json")];
     oci(&mut conn, "PUT", "/v2/site/metrics/manifests/t1", &put, manifest.as_bytes(), 201);
     oci(&mut conn, "DELETE", "/v2/site/metrics/manifests/t1", &a, b"", 202);
