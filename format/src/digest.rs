@@ -46,6 +46,10 @@ impl Digest {
     pub fn hex(&self) -> &str {
         &self.hex
     }
+    /// The raw hash bytes (what base64 forms such as a CSP `sha256-…` source encode).
+    pub fn bytes(&self) -> Vec<u8> {
+        hex::decode(&self.hex).expect("a parsed digest holds valid hex")
+    }
     pub fn sha256_of(data: &[u8]) -> Digest {
         Digest { algorithm: Algorithm::Sha256, hex: hex::encode(sha2::Sha256::digest(data)) }
     }

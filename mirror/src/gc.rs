@@ -80,7 +80,9 @@ pub fn gc(store: &Store, dry_run: bool, push_grace: u64, by: &Actor, progress: &
     let mut summary = GcSummary { dry_run, generation: store.generation()?, kept, awaiting_manifest, ..GcSummary::default() };
     summary.bytes = garbage.values().sum();
     if !dry_run {
-        let audit = Audit { by: by.clone(), action: Action::Gc { blobs: garbage.len().max(recorded.len()), bytes: summary.bytes, kept } };
+        // What the summary reports: garbage files and records without one, each blob once.
+        let blobs = garbage.len() + recorded.iter().filter(|d| !garbage.contains_key(*d)).count();
+        let audit = Audit { by: by.clone(), action: Action::Gc { blobs, bytes: summary.bytes, kept } };
         summary.generation = store.remove(&Removal { blobs: recorded.clone(), audit: Some(audit), ..Removal::default() })?;
         for d in garbage.keys() {
             // Both layouts: a blob an earlier release left flat may have been written again.

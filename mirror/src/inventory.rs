@@ -64,8 +64,8 @@ pub fn held(store: &Store, keep: &mut dyn FnMut(&str, &str) -> bool, limit: usiz
         }
     }
     let mut seen = std::collections::BTreeSet::new();
-    'imports: for h in store.history()?.iter().rev() {
-        for a in &h.artifacts {
+    'imports: for h in store.history_newest_first() {
+        for a in &h?.artifacts {
             if out.len() >= limit {
                 break 'imports;
             }

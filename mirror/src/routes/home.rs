@@ -62,9 +62,9 @@ struct Cache(Mutex<Option<(u64, Bytes)>>);
 async fn index(State(st): State<AppState>, cache: Arc<Cache>) -> Response {
     let store = st.store.clone();
     let built = tokio::task::spawn_blocking(move || -> Result<String, StoreError> {
-        // A few gets: the counters, the status; the holdings stand while the generation does.
-        let (generation, counts) = store.counts()?;
-        let cached = cache.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref().filter(|(at, _)| *at == generation).map(|(_, b)| b.clone());
+        // A few gets: the status; the holdings stand while the generation does.
+        let status = crate::commands::status::status(&store, None)?;
+        let cached = cache.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref().filter(|(at, _)| *at == status.generation).map(|(_, b)| b.clone());
         let holdings = match cached {
             Some(b) => b,
             None => {
@@ -76,7 +76,7 @@ async fn index(State(st): State<AppState>, cache: Arc<Cache>) -> Response {
         };
         let mut body = String::from("<h1>What this mirror holds</h1>\n");
         body.push_str(&String::from_utf8_lossy(&holdings));
-        body.push_str(&super::ui::status(&store, generation, counts.blob_bytes, counts.keys.blobs)?);
+        body.push_str(&super::ui::status(&status));
         Ok(super::ui::layout("Overview", "", &body))
     })
     .await;

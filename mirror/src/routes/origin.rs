@@ -50,6 +50,12 @@ impl Origin {
     }
 }
 
+/// `host[:port][/prefix]` of a base URL `base` gives: what image references and `oci://`
+/// URLs name the mirror by.
+pub fn authority(base: &str) -> &str {
+    base.split_once("://").map(|(_, h)| h).unwrap_or(base)
+}
+
 fn validate(url: &str) -> Result<String, OriginError> {
     let bad = |detail: &str| OriginError::Invalid { url: url.to_string(), detail: detail.to_string() };
     let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;

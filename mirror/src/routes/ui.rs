@@ -16,7 +16,7 @@ use feas_format::oci::AnyManifest;
 
 use super::home::esc;
 use super::AppState;
-use crate::commands::verify::LastVerify;
+use crate::commands::status::Status;
 use crate::ecosystems::Described;
 use crate::store::{Action, Event, Store, StoreError};
 
@@ -78,9 +78,7 @@ pub fn layout(title: &str, query: &str, body: &str) -> String {
 /// (by its hash), forms to this origin only.
 static CSP: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
     use base64::Engine;
-    let d = feas_format::Digest::sha256_of(STYLE.as_bytes());
-    let raw: Vec<u8> = (0..d.hex().len()).step_by(2).map(|i| u8::from_str_radix(&d.hex()[i..i + 2], 16).expect("hex")).collect();
-    let hash = base64::engine::general_purpose::STANDARD.encode(raw);
+    let hash = base64::engine::general_purpose::STANDARD.encode(feas_format::Digest::sha256_of(STYLE.as_bytes()).bytes());
     HeaderValue::from_str(&format!("default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")).expect("ascii")
 });
 
@@ -184,12 +182,18 @@ fn describe_page(store: &Store, name: &str, base: &str) -> Result<(StatusCode, S
         }
     }
     body.push_str("<h2>Brought by</h2>\n");
-    let brought: Vec<_> = store.history()?.into_iter().filter(|h| h.artifacts.iter().any(|a| a == name)).collect();
+    let mut brought = Vec::new();
+    for h in store.history_newest_first() {
+        let h = h?;
+        if h.artifacts.iter().any(|a| a == name) {
+            brought.push(h);
+        }
+    }
     if brought.is_empty() {
         body.push_str("<p>No import carried it under this name: it was pushed (see the <a href=\"/ui/history\">history</a>).</p>\n");
     } else {
         body.push_str("<table><thead><tr><th>bundle</th><th>sequence</th><th>signed by</th><th>imported</th></tr></thead><tbody>\n");
-        for h in brought.iter().rev() {
+        for h in &brought {
             body.push_str(&format!("<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>\n", esc(&h.name), h.sequence, esc(&h.signer), esc(&h.imported_at)));
         }
         body.push_str("</tbody></table>\n");
@@ -227,7 +231,7 @@ fn describe_image(store: &Store, name: &str, base: &str) -> Result<Option<Descri
     for (platform, child) in rec.omitted.iter().map(|(c, p)| (p, c)) {
         d = d.fact("left out", format!("{platform}: {child} (not carried by its bundle)"));
     }
-    let host = base.split_once("://").map(|(_, h)| h).unwrap_or(base);
+    let host = super::origin::authority(base);
     let tls = if base.starts_with("http://") { " --tls-verify=false" } else { "" };
     let at = format!("{host}/{repo}{reference}");
     // Upstream's name, which nodes whose containerd/RKE2 config points at this mirror pull.
@@ -278,7 +282,7 @@ fn event_row(e: &Event) -> String {
 
 async fn clients(State(st): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let base = st.origin.base(&uri, &headers);
-    let host = base.split_once("://").map(|(_, h)| h).unwrap_or(&base).to_string();
+    let host = super::origin::authority(&base).to_string();
     let ca = if base.starts_with("https://") { " --ca ca.crt" } else { "" };
     let mut body = String::from("<h1>Client setup</h1>\n<p>Each client pointed at this mirror. <code>mirror client-config KIND --url URL</code> writes the files (with <code>--out DIR</code>); the lines below are what it writes.</p>\n");
     let snippets: [(&str, String); 8] = [
@@ -301,30 +305,28 @@ async fn clients(State(st): State<AppState>, uri: Uri, headers: HeaderMap) -> Re
     page(StatusCode::OK, layout("Client setup", "", &body))
 }
 
-/// The store section of `/`: usage, and the last import, gc and verify. Read at each request
-/// (a few gets): gc and verify change no generation, so this part is not cached.
-pub fn status(store: &Store, generation: u64, blob_bytes: u64, blobs: u64) -> Result<String, StoreError> {
-    let free = fs2::available_space(store.paths.root()).ok();
-    let mut cards = vec![
-        ("store size", feas_format::term::bytes(blob_bytes)),
-        ("blobs", blobs.to_string()),
-        ("free on its filesystem", free.map(feas_format::term::bytes).unwrap_or_else(|| "?".into())),
-        ("generation", generation.to_string()),
+/// The store section of `/`: usage, and the last import, gc and verify, as `mirror status`
+/// reads them (a few gets: gc and verify change no generation, so this part is not cached).
+pub fn status(s: &Status) -> String {
+    let bytes = feas_format::term::bytes;
+    let cards = [
+        ("store size", bytes(s.blob_bytes)),
+        ("blobs", s.blobs.to_string()),
+        ("free on its filesystem", s.free_bytes.map(bytes).unwrap_or_else(|| "?".into())),
+        ("generation", s.generation.to_string()),
+        ("last import", s.last_import.clone().unwrap_or_else(|| "never".into())),
     ];
-    cards.push(("last import", store.last_import_time()?.unwrap_or_else(|| "never".into())));
     let mut out = String::from("<h2>Store</h2>\n<div class=\"cards\">\n");
-    for (label, value) in cards.drain(..) {
+    for (label, value) in cards {
         out.push_str(&format!("<div class=\"card\"><span class=\"muted\">{label}</span><b>{}</b></div>\n", esc(&value)));
     }
     out.push_str("</div>\n<p>");
-    match store.last_event("gc")? {
+    match &s.last_gc {
         Some(e) => out.push_str(&format!("Last gc {}: {}. ", esc(&e.at), esc(&e.action.to_string()))),
         None => out.push_str("No gc recorded (<code>mirror gc</code>). "),
     }
-    match store.last_verify::<LastVerify>()? {
-        Some(v) if v.ok() => {
-            out.push_str(&format!("Last verify {}: <span class=\"ok\">OK</span>, {} blobs ({}) re-hashed.", esc(&v.at), v.checked, feas_format::term::bytes(v.bytes)))
-        }
+    match &s.last_verify {
+        Some(v) if v.ok() => out.push_str(&format!("Last verify {}: <span class=\"ok\">OK</span>, {} blobs ({}) re-hashed.", esc(&v.at), v.checked, bytes(v.bytes))),
         Some(v) => out.push_str(&format!(
             "Last verify {}: <span class=\"bad\">{} damaged, {} missing, {} dangling</span> (<code>mirror verify</code> names them).",
             esc(&v.at),
@@ -335,5 +337,5 @@ pub fn status(store: &Store, generation: u64, blob_bytes: u64, blobs: u64) -> Re
         None => out.push_str("No verify recorded (<code>mirror verify</code>)."),
     }
     out.push_str("</p>\n");
-    Ok(out)
+    out
 }

@@ -295,6 +295,12 @@ impl Meta {
         self.t.history.iter().values().map(|v| decode("history", &v?)).collect()
     }
 
+    /// The import history newest first, one record at a time (a search or a page reads it
+    /// without holding all of it).
+    pub fn history_newest_first(&self) -> impl Iterator<Item = Result<HistoryRecord, StoreError>> + '_ {
+        self.t.history.iter().values().rev().map(|v| decode("history", &v?))
+    }
+
     /// Whether `mirror rm` took the artifact `name` out (and no import brought it back since).
     pub fn was_removed(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self.t.removed.contains_key(name.as_bytes())?)

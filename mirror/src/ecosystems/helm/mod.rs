@@ -103,7 +103,7 @@ impl Ecosystem for Helm {
     fn describe(store: &Store, name: &str, base: &str) -> Result<Option<Described>, StoreError> {
         let Some((chart, version)) = name.strip_prefix("charts/").and_then(|r| r.rsplit_once(':')) else { return Ok(None) };
         let Some(c) = store.chart(chart, version)? else { return Ok(None) };
-        let host = base.split_once("://").map(|(_, h)| h).unwrap_or(base);
+        let host = crate::routes::origin::authority(base);
         let plain = if base.starts_with("http://") { " --plain-http" } else { "" };
         Ok(Some(
             Described::default()

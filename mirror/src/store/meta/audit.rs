@@ -191,19 +191,18 @@ impl Meta {
     pub fn events(&self) -> Result<Vec<Event>, StoreError> {
         let imports = self.t.history.iter().values().map(|v| Ok(Event::from(decode::<HistoryRecord>("history", &v?)?)));
         let audited = self.t.audit.iter().values().map(|v| decode::<Event>("audit", &v?));
-        let mut all: Vec<Event> = imports.chain(audited).collect::<Result<_, StoreError>>()?;
-        all.sort_by_key(|e| (e.generation, !matches!(e.action, Action::Import { .. })));
-        Ok(all)
+        in_order(imports.chain(audited))
     }
 
     /// The newest `limit` events, newest first: two reverse scans, bounded.
     pub fn recent_events(&self, limit: usize) -> Result<Vec<Event>, StoreError> {
         let imports = self.t.history.iter().values().rev().take(limit).map(|v| Ok(Event::from(decode::<HistoryRecord>("history", &v?)?)));
         let audited = self.t.audit.iter().values().rev().take(limit).map(|v| decode::<Event>("audit", &v?));
-        // Oldest first, as `events` orders them, then turned round.
-        let mut all: Vec<Event> = imports.chain(audited).collect::<Result<_, StoreError>>()?;
-        all.reverse();
-        all.sort_by_key(|e| (e.generation, !matches!(e.action, Action::Import { .. })));
+        // Each scan turned back to key order, so `in_order` sees what `events` sees.
+        let (mut imports, mut audited): (Vec<_>, Vec<_>) = (imports.collect::<Result<_, StoreError>>()?, audited.collect::<Result<_, StoreError>>()?);
+        imports.reverse();
+        audited.reverse();
+        let mut all = in_order(imports.into_iter().chain(audited).map(Ok))?;
         all.reverse();
         all.truncate(limit);
         Ok(all)
@@ -232,6 +231,14 @@ impl Meta {
 const LAST_VERIFY: &[u8] = b"last/verify";
 /// The `state` key holding the audit key written last.
 const LAST_KEY: &[u8] = b"last/audit";
+
+/// Imports, then audited events, each in key order, merged oldest first: an import is the
+/// first event of the generation it produced (a stable sort keeps the audit keys' order).
+fn in_order(events: impl Iterator<Item = Result<Event, StoreError>>) -> Result<Vec<Event>, StoreError> {
+    let mut all: Vec<Event> = events.collect::<Result<_, StoreError>>()?;
+    all.sort_by_key(|e| (e.generation, !matches!(e.action, Action::Import { .. })));
+    Ok(all)
+}
 
 /// The `state` key holding the generation of the last event of a kind.
 fn last_key(action: &str) -> Vec<u8> {
