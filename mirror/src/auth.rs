@@ -181,7 +181,19 @@ impl Auth {
                 Login::Refused => Ok(None),
                 Login::Locked(wait) => Err(wait),
             },
-            "bearer" => Ok(self.bearer(rest).map(Caller::Token)),
+            "bearer" => match self.bearer(rest) {
+                Some(user) => Ok(Some(Caller::Token(user))),
+                // huggingface_hub sends HF_TOKEN as a bearer token and knows no other login: a
+                // reader's `USER:PASSWORD` there is checked as Basic credentials are.
+                None => match rest.trim().split_once(':') {
+                    Some((user, password)) => match self.password(user, password, client) {
+                        Login::User(u) => Ok(Some(Caller::User(u))),
+                        Login::Refused => Ok(None),
+                        Login::Locked(wait) => Err(wait),
+                    },
+                    None => Ok(None),
+                },
+            },
             _ => Ok(None),
         }
     }
@@ -382,6 +394,14 @@ mod tests {
         assert_eq!(a.basic(&b64("bob:s3cret"), None), Login::Refused);
         let t = a.issue("alice".into());
         assert!(a.bearer(&t).as_deref() == Some("alice") && a.bearer("nope").is_none());
+        let bearer = |v: &str| {
+            let h: HeaderMap = [(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {v}")).unwrap())].into_iter().collect();
+            a.authorized(&h, None).unwrap().map(|c| c.user().to_string())
+        };
+        assert_eq!(bearer(&t).as_deref(), Some("alice"));
+        assert_eq!(bearer("alice:s3cret").as_deref(), Some("alice"), "a hub token of USER:PASSWORD");
+        assert_eq!(bearer("alice:wrong"), None);
+        assert_eq!(bearer("hf_notours"), None);
         assert_eq!(oci_scope("/v2/docker.io/library/x/manifests/1", false).as_deref(), Some("repository:docker.io/library/x:pull"));
         assert_eq!(oci_scope("/v2/site/app/blobs/uploads/", true).as_deref(), Some("repository:site/app:pull,push"));
         assert!(!a.has_writers());

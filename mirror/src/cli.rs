@@ -119,12 +119,16 @@ pub struct ClientConfigArgs {
     /// trusted when asking the mirror, and written next to the configs that need it.
     #[arg(long)]
     pub ca: Option<PathBuf>,
+    /// Where clients keep that CA, for the configs that name it by path (apt, pip, uv, helm,
+    /// nltk, hf); the default is where Debian's `update-ca-certificates` also picks it up.
+    #[arg(long, default_value = "/usr/local/share/ca-certificates/feas-mirror.crt", requires = "ca")]
+    pub ca_path: String,
     /// `rke2`/`k3s`: also turn on the cluster's embedded peer-to-peer registry (Spegel), so
     /// nodes fetch layers from each other first and from the mirror once per cluster.
     #[arg(long)]
     pub embedded_registry: bool,
-    /// A user to log in to the mirror as (a reader, for a mirror started with `--htpasswd`);
-    /// `push`: the writer for auth.json.
+    /// A user to log in to the mirror as (a reader, for a mirror started with `--htpasswd`),
+    /// written into the configs that take credentials; `push`: the writer for auth.json.
     #[arg(long)]
     pub username: Option<String>,
     /// The environment variable holding that user's password.

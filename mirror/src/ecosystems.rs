@@ -23,6 +23,7 @@ use feas_format::{Digest, Kind};
 use sled::transaction::ConflictableTransactionResult;
 
 use crate::cli::{ClientKind, PushArgs};
+use crate::commands::client_config::Access;
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
 use crate::store::meta::{Counted, Counts, Rule, Trees};
@@ -34,6 +35,8 @@ pub struct ClientCtx<'a> {
     /// The mirror's URL, without a trailing `/`.
     pub url: &'a str,
     pub out: Option<&'a Path>,
+    /// The CA and credentials the configs must carry.
+    pub access: Access<'a>,
 }
 
 /// An artifact `mirror rm` names: its key, and how the removal drops it (`apply(store, removal,
@@ -237,10 +240,10 @@ macro_rules! parts {
 
         /// The client config of the ecosystem that answers `kind`, `None` when none does (a kind
         /// the generic code answers: registries, pip, …).
-        pub async fn client_config(kind: ClientKind, http: &reqwest::Client, url: &str, out: Option<&Path>) -> Option<anyhow::Result<()>> {
+        pub async fn client_config(kind: ClientKind, http: &reqwest::Client, url: &str, out: Option<&Path>, access: Access<'_>) -> Option<anyhow::Result<()>> {
             $(
                 if <$e::$t as Ecosystem>::CLIENTS.contains(&kind) {
-                    return Some(<$e::$t as Ecosystem>::client_config(kind, ClientCtx { http, url, out }).await);
+                    return Some(<$e::$t as Ecosystem>::client_config(kind, ClientCtx { http, url, out, access }).await);
                 }
             )*
             None

@@ -31,8 +31,20 @@ impl Helm {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(helm_bin());
-        c.args(args)
-            .env("HELM_CONFIG_HOME", self.home.join("config"))
+        c.args(args);
+        self.homes(c)
+    }
+
+    /// `sh SCRIPT` with this helm first on PATH and its homes, as a script calling `helm` runs.
+    pub fn script(&self, script: &Path) -> Command {
+        let mut c = Command::new("sh");
+        let path = format!("{}:{}", helm_bin().parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+        c.arg(script).env("PATH", path);
+        self.homes(c)
+    }
+
+    fn homes(&self, mut c: Command) -> Command {
+        c.env("HELM_CONFIG_HOME", self.home.join("config"))
             .env("HELM_CACHE_HOME", self.home.join("cache"))
             .env("HELM_DATA_HOME", self.home.join("data"))
             .env("HELM_REGISTRY_CONFIG", self.home.join("config/registry.json"))

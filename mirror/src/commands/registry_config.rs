@@ -4,9 +4,10 @@
 //! when the mirror speaks HTTPS with a private one.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+
+use super::client_config::{Access, Generated};
 
 /// A registry host as the first path segment of a repository name (`docker.io/library/x`);
 /// `charts/x` and other plain names are the mirror's own.
@@ -55,24 +56,20 @@ fn host_of(url: &str) -> anyhow::Result<&str> {
     url.split_once("://").map(|(_, h)| h.trim_end_matches('/')).context("--url must be http://HOST[:PORT] or https://HOST[:PORT]")
 }
 
-/// A file to write, relative to `--out`.
-pub struct Generated {
-    pub rel: PathBuf,
-    pub text: String,
-}
-
 /// containerd (and RKE2/K3s's embedded containerd) `hosts.toml` per registry; it asks the
 /// mirror with `?ns=<registry>`, which the mirror maps to its path-style names.
-pub fn containerd(url: &str, regs: &BTreeSet<String>, ca: Option<&Path>) -> Vec<Generated> {
+pub fn containerd(url: &str, regs: &BTreeSet<String>, ca: Option<&str>) -> Vec<Generated> {
     regs.iter()
-        .map(|r| {
+        .flat_map(|r| {
             // Relative: containerd resolves it against this hosts.toml's directory.
             let ca_line = ca.map(|_| "  ca = \"mirror-ca.crt\"\n".to_string()).unwrap_or_default();
             let text = format!(
                 "# /etc/containerd/certs.d/{r}/hosts.toml — pulls of {r} images go to the mirror.\n# containerd 1.x: set config_path = \"/etc/containerd/certs.d\" under the CRI registry section.\nserver = \"{}\"\n\n[host.\"{url}\"]\n  capabilities = [\"pull\", \"resolve\"]\n{ca_line}",
                 upstream(r)
             );
-            Generated { rel: PathBuf::from(format!("containerd/certs.d/{r}/hosts.toml")), text }
+            let mut files = vec![Generated::config(format!("containerd/certs.d/{r}/hosts.toml"), text)];
+            files.extend(ca.map(|pem| Generated::ca(format!("containerd/certs.d/{r}/mirror-ca.crt"), pem)));
+            files
         })
         .collect()
 }
@@ -110,7 +107,7 @@ impl Kube {
 /// peer-to-peer registry (Spegel; see docs.rke2.io "Embedded Registry Mirror"): every registry
 /// listed under `mirrors` is shared between nodes, so containerd asks the other nodes first,
 /// then this mirror, and a layer crosses from the mirror about once per cluster.
-pub fn rke2(k: Kube, url: &str, regs: &BTreeSet<String>, ca: Option<&Path>, embedded: bool) -> anyhow::Result<Vec<Generated>> {
+pub fn rke2(k: Kube, url: &str, regs: &BTreeSet<String>, access: Access, embedded: bool) -> anyhow::Result<Vec<Generated>> {
     let host = host_of(url)?;
     let d = k.dir();
     let mut y = format!("# /etc/rancher/{d}/registries.yaml on every node; restart {d}-server/{d}-agent after changing it.\n");
@@ -129,30 +126,38 @@ pub fn rke2(k: Kube, url: &str, regs: &BTreeSet<String>, ca: Option<&Path>, embe
     for r in regs {
         y.push_str(&format!("  {r}:\n    endpoint:\n      - \"{url}\"\n"));
     }
-    if ca.is_some() {
-        y.push_str(&format!("configs:\n  \"{host}\":\n    tls:\n      ca_file: /etc/rancher/{d}/mirror-ca.crt\n"));
+    if access.ca.is_some() || access.creds.is_some() {
+        y.push_str(&format!("configs:\n  \"{host}\":\n"));
+        if let Some((user, password)) = access.creds {
+            let q = |s: &str| serde_json::to_string(s).expect("a string");
+            y.push_str(&format!("    auth:\n      username: {}\n      password: {}\n", q(user), q(password)));
+        }
+        if access.ca.is_some() {
+            y.push_str(&format!("    tls:\n      ca_file: /etc/rancher/{d}/mirror-ca.crt\n"));
+        }
     }
-    let mut out = vec![Generated { rel: PathBuf::from(format!("{d}/registries.yaml")), text: y }];
+    let mut out = vec![Generated::holding(format!("{d}/registries.yaml"), y, access.creds.is_some())];
+    out.extend(access.ca.map(|pem| Generated::ca(format!("{d}/mirror-ca.crt"), pem)));
     if embedded {
-        out.push(Generated {
-            rel: PathBuf::from(format!("{d}/config.yaml.d/50-embedded-registry.yaml")),
-            text: format!(
+        out.push(Generated::config(
+            format!("{d}/config.yaml.d/50-embedded-registry.yaml"),
+            format!(
                 "# /etc/rancher/{d}/config.yaml.d/50-embedded-registry.yaml on every SERVER node (a server option: it turns the\n# embedded registry on for the whole cluster; agents refuse it). Nodes must reach each other on TCP 5001 and {}.\nembedded-registry: true\n",
                 k.supervisor_port()
             ),
-        });
-        out.push(Generated {
-            rel: PathBuf::from(format!("{d}/config.yaml.d/60-mirror-only.yaml")),
-            text: format!(
+        ));
+        out.push(Generated::config(
+            format!("{d}/config.yaml.d/60-mirror-only.yaml"),
+            format!(
                 "# /etc/rancher/{d}/config.yaml.d/60-mirror-only.yaml on every node: behind an air gap the upstream registries\n# are unreachable, so containerd tries only the other nodes and the mirror instead of waiting on upstream.\ndisable-default-registry-endpoint: true\n"
             ),
-        });
+        ));
     }
     Ok(out)
 }
 
 /// podman, buildah, skopeo and CRI-O: each registry remapped to the mirror's path-style name.
-pub fn podman(url: &str, regs: &BTreeSet<String>, ca: Option<&Path>) -> anyhow::Result<Vec<Generated>> {
+pub fn podman(url: &str, regs: &BTreeSet<String>, access: Access) -> anyhow::Result<Vec<Generated>> {
     let host = host_of(url)?;
     let insecure = url.starts_with("http://");
     let mut t = String::from("# /etc/containers/registries.conf.d/50-mirror.conf — pulls go to the mirror.\n");
@@ -162,20 +167,15 @@ pub fn podman(url: &str, regs: &BTreeSet<String>, ca: Option<&Path>) -> anyhow::
             t.push_str("insecure = true\n");
         }
     }
-    let mut out = vec![Generated { rel: PathBuf::from("containers/registries.conf.d/50-mirror.conf"), text: t }];
-    if ca.is_some() {
-        // The CA goes to /etc/containers/certs.d/<host:port>/ca.crt, written by `write`.
-        out.push(Generated {
-            rel: PathBuf::from(format!("containers/certs.d/{host}/README")),
-            text: format!("ca.crt here is the mirror's CA: copy this directory to /etc/containers/certs.d/{host}/\n"),
-        });
-    }
+    let mut out = vec![Generated::config("containers/registries.conf.d/50-mirror.conf", t)];
+    out.extend(access.ca.map(|pem| Generated::ca(format!("containers/certs.d/{host}/ca.crt"), pem)));
+    out.extend(access.creds.map(|c| auth_json(host, c)));
     Ok(out)
 }
 
 /// Docker Engine mirrors docker.io only (`registry-mirrors`); other registries are reached by
 /// their path-style names on the mirror.
-pub fn docker(url: &str) -> anyhow::Result<Generated> {
+pub fn docker(url: &str, ca: Option<&str>) -> anyhow::Result<Vec<Generated>> {
     let host = host_of(url)?;
     let mut v = serde_json::json!({"registry-mirrors": [url]});
     if url.starts_with("http://") {
@@ -183,63 +183,47 @@ pub fn docker(url: &str) -> anyhow::Result<Generated> {
     }
     let mut text = serde_json::to_string_pretty(&v).expect("json");
     text.push('\n');
-    Ok(Generated { rel: PathBuf::from("docker/daemon.json"), text })
-}
-
-/// Write the files under `out` (plus the CA next to each registry's config), or print them.
-/// Pushing clients (issue 9): containerd's `certs.d/<mirror>/hosts.toml` with the push
-/// capability, a `registries.conf.d` entry for the mirror itself (insecure over plain HTTP) for
-/// podman, buildah and skopeo, and their `auth.json` when credentials are given.
-pub fn push(url: &str, ca: Option<&Path>, creds: Option<(&str, &str)>) -> anyhow::Result<Vec<Generated>> {
-    use base64::Engine;
-    let host = host_of(url)?;
-    let ca_line = ca.map(|_| "  ca = \"mirror-ca.crt\"\n".to_string()).unwrap_or_default();
-    let mut files = vec![
-        Generated {
-            rel: PathBuf::from(format!("containerd/certs.d/{host}/hosts.toml")),
-            text: format!("# /etc/containerd/certs.d/{host}/hosts.toml — push to and pull from the mirror itself\n# (`ctr images push --hosts-dir /etc/containerd/certs.d --user USER {host}/site/app:1`).\nserver = \"{url}\"\n\n[host.\"{url}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n{ca_line}"),
-        },
-        Generated {
-            rel: PathBuf::from("containers/registries.conf.d/60-mirror-push.conf"),
-            text: format!("# /etc/containers/registries.conf.d/60-mirror-push.conf — podman, buildah and skopeo push to {host}/<name>:<tag>.\n[[registry]]\nlocation = \"{host}\"\ninsecure = {}\n", url.starts_with("http://")),
-        },
-    ];
-    if let Some((u, p)) = creds {
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-        files.push(Generated { rel: PathBuf::from("containers/auth.json"), text: serde_json::to_string_pretty(&serde_json::json!({"auths": {host: {"auth": auth}}}))? + "\n" });
-    }
+    let mut files = vec![Generated::config("docker/daemon.json", text)];
+    files.extend(ca.map(|pem| Generated::ca(format!("docker/certs.d/{host}/ca.crt"), pem)));
     Ok(files)
 }
 
-pub fn write(out: Option<&Path>, files: &[Generated], ca: Option<&Path>, hint: &str) -> anyhow::Result<()> {
-    let ca_pem = ca.map(|p| std::fs::read(p).with_context(|| format!("reading --ca {}", p.display()))).transpose()?;
-    match out {
-        Some(dir) => {
-            for f in files {
-                let p = dir.join(&f.rel);
-                let parent = p.parent().expect("has a parent");
-                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-                std::fs::write(&p, &f.text).with_context(|| format!("writing {}", p.display()))?;
-                if let Some(pem) = &ca_pem {
-                    let name = if f.rel.starts_with("containers") { "ca.crt" } else { "mirror-ca.crt" };
-                    std::fs::write(parent.join(name), pem).with_context(|| format!("writing the CA next to {}", p.display()))?;
-                }
-                eprintln!("wrote {}", p.display());
-            }
-            eprintln!("{hint}");
-        }
-        None => {
-            for f in files {
-                println!("# ---- {}", f.rel.display());
-                print!("{}", f.text);
-            }
-        }
+/// `auth.json` for podman, buildah, skopeo and CRI-O: `user`'s login to the mirror.
+fn auth_json(host: &str, (user, password): (&str, &str)) -> Generated {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let text = serde_json::to_string_pretty(&serde_json::json!({"auths": {host: {"auth": auth}}})).expect("json") + "\n";
+    Generated::holding("containers/auth.json", text, true)
+}
+
+/// Pushing clients (issue 9): containerd's `certs.d/<mirror>/hosts.toml` with the push
+/// capability, a `registries.conf.d` entry for the mirror itself (insecure over plain HTTP) for
+/// podman, buildah and skopeo, and their `auth.json` when credentials are given.
+pub fn push(url: &str, ca: Option<&str>, creds: Option<(&str, &str)>) -> anyhow::Result<Vec<Generated>> {
+    let host = host_of(url)?;
+    let ca_line = ca.map(|_| "  ca = \"mirror-ca.crt\"\n".to_string()).unwrap_or_default();
+    let mut files = vec![
+        Generated::config(
+            format!("containerd/certs.d/{host}/hosts.toml"),
+            format!("# /etc/containerd/certs.d/{host}/hosts.toml — push to and pull from the mirror itself\n# (`ctr images push --hosts-dir /etc/containerd/certs.d --user USER {host}/site/app:1`).\nserver = \"{url}\"\n\n[host.\"{url}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n{ca_line}"),
+        ),
+        Generated::config(
+            "containers/registries.conf.d/60-mirror-push.conf",
+            format!("# /etc/containers/registries.conf.d/60-mirror-push.conf — podman, buildah and skopeo push to {host}/<name>:<tag>.\n[[registry]]\nlocation = \"{host}\"\ninsecure = {}\n", url.starts_with("http://")),
+        ),
+    ];
+    if let Some(pem) = ca {
+        files.push(Generated::ca(format!("containerd/certs.d/{host}/mirror-ca.crt"), pem));
+        files.push(Generated::ca(format!("containers/certs.d/{host}/ca.crt"), pem));
     }
-    Ok(())
+    files.extend(creds.map(|c| auth_json(host, c)));
+    Ok(files)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     #[test]
@@ -253,12 +237,15 @@ mod tests {
     #[test]
     fn configs_name_every_registry() {
         let regs: BTreeSet<String> = ["docker.io", "nvcr.io"].into_iter().map(String::from).collect();
-        let c = containerd("https://m:5000", &regs, Some(Path::new("/x/ca.crt")));
+        let c = containerd("https://m:5000", &regs, Some("PEM"));
         assert_eq!(c[0].rel, PathBuf::from("containerd/certs.d/docker.io/hosts.toml"));
-        assert!(c[0].text.contains("server = \"https://registry-1.docker.io\"") && c[0].text.contains("[host.\"https://m:5000\"]") && c[0].text.contains("mirror-ca.crt"));
-        let r = rke2(Kube::Rke2, "https://m:5000", &regs, Some(Path::new("/x/ca.crt")), false).unwrap().remove(0).text;
+        assert!(c[0].text().contains("server = \"https://registry-1.docker.io\"") && c[0].text().contains("[host.\"https://m:5000\"]") && c[0].text().contains("mirror-ca.crt"));
+        let access = Access { ca: Some("PEM"), ca_path: "/ca.crt", creds: Some(("r", "p\"w")) };
+        assert_eq!(c[1].rel, PathBuf::from("containerd/certs.d/docker.io/mirror-ca.crt"));
+        let r = rke2(Kube::Rke2, "https://m:5000", &regs, access, false).unwrap().remove(0).text().into_owned();
+        assert!(r.contains("    auth:\n      username: \"r\"\n      password: \"p\\\"w\"\n"), "{r}");
         assert!(r.contains("  nvcr.io:\n    endpoint:\n      - \"https://m:5000\"") && r.contains("ca_file"));
-        let p = podman("http://m:5000", &regs, None).unwrap();
-        assert!(p[0].text.contains("prefix = \"nvcr.io\"\nlocation = \"m:5000/nvcr.io\"\ninsecure = true"));
+        let p = podman("http://m:5000", &regs, Access { ca: None, ca_path: "", creds: None }).unwrap();
+        assert!(p[0].text().contains("prefix = \"nvcr.io\"\nlocation = \"m:5000/nvcr.io\"\ninsecure = true"));
     }
 }

@@ -7,6 +7,7 @@
 //! They drive the `bundler` and `mirror` that `cargo build --workspace --bins` built (`e2e::bin`).
 
 mod auth;
+mod configs;
 mod signing;
 mod tls;
 mod trust;

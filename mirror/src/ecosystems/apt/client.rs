@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use crate::commands::client_config::get;
+use crate::commands::client_config::{emit, get, Access, Generated};
 
 /// deb822 `.sources` stanzas with the mirror's key inline (`Signed-By:` accepts an armored
 /// block since apt 2.3, i.e. Debian 12 and Ubuntu 22.04), so one file is the whole setup.
@@ -36,24 +36,50 @@ pub fn apt_sources(url: &str, listing: &serde_json::Value, armored_key: &str) ->
     Ok(out)
 }
 
-pub(super) async fn apt(client: &reqwest::Client, url: &str, out: Option<&Path>) -> anyhow::Result<()> {
+/// The apt files for `url`: the sources (key inline), the binary key, and with a private CA or
+/// read authentication the `apt.conf.d` line naming the CA for this host and the
+/// `auth.conf.d` entry.
+pub fn apt_files(url: &str, sources: String, key: Vec<u8>, access: Access) -> Vec<Generated> {
+    let mut files = vec![Generated::config("apt/mirror.sources", sources), Generated::quiet("apt/mirror.gpg", key)];
+    if let Some(pem) = access.ca {
+        // Host-specific, so other https sources keep the system's CAs. apt 2.6 reads
+        // `Acquire::https::HOST::CAInfo` (not the `CAInfo::HOST` its man page shows).
+        let authority = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+        let host = authority.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(authority, |(h, _)| h);
+        files.push(Generated::config(
+            "apt/apt.conf.d/60feas-mirror-ca",
+            format!("// /etc/apt/apt.conf.d/60feas-mirror-ca: trust the mirror's CA for {host} only.\nAcquire::https::{host}::CAInfo \"{}\";\n", access.ca_path),
+        ));
+        files.push(Generated::ca("apt/mirror-ca.crt", pem));
+    }
+    if let Some((user, password)) = access.creds {
+        // With the scheme: an entry without one matches https only (apt_auth.conf(5)).
+        files.push(Generated::holding(
+            "apt/auth.conf.d/feas-mirror.conf",
+            format!("# /etc/apt/auth.conf.d/feas-mirror.conf (mode 0600, owned by root)\nmachine {url}/apt/ login {user} password {password}\n"),
+            true,
+        ));
+    }
+    files
+}
+
+pub(super) async fn apt(client: &reqwest::Client, url: &str, out: Option<&Path>, access: Access<'_>) -> anyhow::Result<()> {
     let listing: serde_json::Value = serde_json::from_slice(&get(client, &format!("{url}/apt/")).await?).context("the mirror's /apt/ listing is not JSON")?;
     let armored = String::from_utf8(get(client, &format!("{url}/apt/key.asc")).await?).context("the mirror's key is not text")?;
     let sources = apt_sources(url, &listing, &armored)?;
-    match out {
-        Some(dir) => {
-            let dir = dir.join("apt");
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            std::fs::write(dir.join("mirror.sources"), &sources)?;
-            std::fs::write(dir.join("mirror.gpg"), get(client, &format!("{url}/apt/key.gpg")).await?)?;
-            eprintln!("wrote {0}/mirror.sources and {0}/mirror.gpg; on each client: copy mirror.sources to /etc/apt/sources.list.d/, then `apt-get update`", dir.display());
-        }
-        None => {
-            println!("# /etc/apt/sources.list.d/mirror.sources — the mirror's signing key is inline; then run `apt-get update`.");
-            println!("# One-line alternative: curl -fsSL {url}/apt/key.gpg -o /etc/apt/keyrings/mirror.gpg and");
-            println!("#   deb [signed-by=/etc/apt/keyrings/mirror.gpg] {url}/apt/<id> <suite> <components>");
-            print!("{sources}");
-        }
+    let key = get(client, &format!("{url}/apt/key.gpg")).await?;
+    let mut hint = String::from("on each client: copy apt/mirror.sources to /etc/apt/sources.list.d/");
+    if access.ca.is_some() {
+        hint.push_str(&format!(", apt/apt.conf.d/60feas-mirror-ca to /etc/apt/apt.conf.d/ and apt/mirror-ca.crt to {}", access.ca_path));
     }
-    Ok(())
+    if access.creds.is_some() {
+        hint.push_str(", apt/auth.conf.d/feas-mirror.conf to /etc/apt/auth.conf.d/ (mode 0600)");
+    }
+    hint.push_str(", then `apt-get update`");
+    if out.is_none() {
+        println!("# /etc/apt/sources.list.d/mirror.sources — the mirror's signing key is inline; then run `apt-get update`.");
+        println!("# One-line alternative: curl -fsSL {url}/apt/key.gpg -o /etc/apt/keyrings/mirror.gpg and");
+        println!("#   deb [signed-by=/etc/apt/keyrings/mirror.gpg] {url}/apt/<id> <suite> <components>");
+    }
+    emit(out, &apt_files(url, sources, key, access), &hint)
 }

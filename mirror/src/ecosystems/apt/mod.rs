@@ -143,8 +143,8 @@ impl Ecosystem for Apt {
 
     const CLIENTS: &'static [ClientKind] = &[ClientKind::Apt];
 
-    fn client_config<'a>(_kind: ClientKind, ClientCtx { http, url, out }: ClientCtx<'a>) -> ClientFuture<'a> {
-        Box::pin(client::apt(http, url, out))
+    fn client_config<'a>(_kind: ClientKind, ClientCtx { http, url, out, access }: ClientCtx<'a>) -> ClientFuture<'a> {
+        Box::pin(client::apt(http, url, out, access))
     }
 
     fn listing(store: &Store) -> Result<serde_json::Value, StoreError> {

@@ -20,7 +20,7 @@ use feas_format::{helm, Digest, Kind};
 
 use super::{ClientCtx, ClientFuture, Described, Ecosystem, Next, Prepared};
 use crate::cli::ClientKind;
-use crate::commands::client_config::write_or_print;
+use crate::commands::client_config::{emit, sh_quote, Access, Generated};
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::home::{and_more, esc, LISTED};
 use crate::routes::AppState;
@@ -132,16 +132,33 @@ impl Ecosystem for Helm {
 
     const CLIENTS: &'static [ClientKind] = &[ClientKind::Helm];
 
-    fn client_config<'a>(_kind: ClientKind, ClientCtx { url, out, .. }: ClientCtx<'a>) -> ClientFuture<'a> {
-        Box::pin(async move { write_or_print(out, "helm/helm-mirror.sh", &helm_sh(url)?, "run it where helm runs") })
+    fn client_config<'a>(_kind: ClientKind, ClientCtx { url, out, access, .. }: ClientCtx<'a>) -> ClientFuture<'a> {
+        Box::pin(async move {
+            let mut files = vec![Generated::script("helm/helm-mirror.sh", helm_sh(url, access)?, access.creds.is_some())];
+            files.extend(access.ca.map(|pem| Generated::ca("helm/mirror-ca.crt", pem)));
+            emit(out, &files, &format!("run it where helm runs{}", access.ca_hint("helm")))
+        })
     }
 }
 
-/// Helm: the HTTP repository, and the OCI form (plain HTTP unless the mirror serves TLS).
-pub fn helm_sh(url: &str) -> anyhow::Result<String> {
+/// Helm: the HTTP repository, and the OCI form (plain HTTP unless the mirror serves TLS), with
+/// the CA and a reader's login when the mirror needs them.
+pub fn helm_sh(url: &str, access: Access) -> anyhow::Result<String> {
     let host = url.split_once("://").map(|(_, h)| h).context("--url must be http://HOST[:PORT] or https://…")?;
-    let plain = if url.starts_with("http://") { " --plain-http" } else { "" };
-    Ok(format!(
-        "#!/bin/sh\n# Helm against the mirror: as a chart repository ...\nhelm repo add mirror {url}/helm\nhelm repo update mirror\nhelm search repo mirror/\n# ... or pull a chart from the mirror's OCI registry:\n#   helm pull oci://{host}/charts/NAME --version VERSION{plain}\n#   helm install RELEASE oci://{host}/charts/NAME --version VERSION{plain}\n"
-    ))
+    let ca = access.ca.map(|_| format!(" --ca-file {}", sh_quote(access.ca_path))).unwrap_or_default();
+    let tls = if url.starts_with("http://") { " --plain-http".to_string() } else { ca.clone() };
+    let mut s = String::from("#!/bin/sh\n# Helm against the mirror: as a chart repository ...\nset -eu\n");
+    match access.creds {
+        Some((user, password)) => {
+            s.push_str(&format!("user={}\npassword={}\n", sh_quote(user), sh_quote(password)));
+            s.push_str(&format!("printf '%s' \"$password\" | helm repo add mirror {url}/helm{ca} --username \"$user\" --password-stdin\n"));
+        }
+        None => s.push_str(&format!("helm repo add mirror {url}/helm{ca}\n")),
+    }
+    s.push_str("helm repo update mirror\nhelm search repo mirror/\n# ... or from the mirror's OCI registry:\n");
+    if access.creds.is_some() {
+        s.push_str(&format!("printf '%s' \"$password\" | helm registry login {host}{tls} --username \"$user\" --password-stdin\n"));
+    }
+    s.push_str(&format!("#   helm pull oci://{host}/charts/NAME --version VERSION{tls}\n#   helm install RELEASE oci://{host}/charts/NAME --version VERSION{tls}\n"));
+    Ok(s)
 }

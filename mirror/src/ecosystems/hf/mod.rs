@@ -17,7 +17,7 @@ use feas_format::Kind;
 
 use super::{ClientCtx, ClientFuture, Described, Ecosystem, Next, Prepared, RmTarget};
 use crate::cli::ClientKind;
-use crate::commands::client_config::write_or_print;
+use crate::commands::client_config::{emit, sh_quote, Access, Generated};
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::home::{and_more, esc, LISTED};
 use crate::routes::AppState;
@@ -146,19 +146,32 @@ impl Ecosystem for Hf {
 
     const CLIENTS: &'static [ClientKind] = &[ClientKind::Hf];
 
-    fn client_config<'a>(_kind: ClientKind, ClientCtx { url, out, .. }: ClientCtx<'a>) -> ClientFuture<'a> {
-        Box::pin(async move { write_or_print(out, "hf/hf.env", &hf_env(url), "on each client: `. hf.env` (or put the lines in /etc/environment or the service's environment)") })
+    fn client_config<'a>(_kind: ClientKind, ClientCtx { url, out, access, .. }: ClientCtx<'a>) -> ClientFuture<'a> {
+        Box::pin(async move {
+            let mut files = vec![Generated::holding("hf/hf.env", hf_env(url, access), access.creds.is_some())];
+            files.extend(access.ca.map(|pem| Generated::ca("hf/mirror-ca.crt", pem)));
+            emit(out, &files, &format!("on each client: `. hf.env` (or put the lines in /etc/environment or the service's environment){}", access.ca_hint("hf")))
+        })
     }
 }
 
 /// huggingface_hub (and transformers, diffusers, sentence-transformers through it) reads
-/// HF_ENDPOINT; offline mode would stop it asking the mirror at all.
-pub fn hf_env(url: &str) -> String {
-    format!(
+/// HF_ENDPOINT; offline mode would stop it asking the mirror at all. It sends HF_TOKEN as a
+/// bearer token, which the mirror takes as `USER:PASSWORD` (see `auth`).
+pub fn hf_env(url: &str, access: Access) -> String {
+    let mut s = format!(
         "# huggingface_hub / transformers: ask the mirror instead of huggingface.co.\n\
          # Keep HF_HUB_OFFLINE unset (or 0): offline mode makes no requests, not even to the mirror.\n\
          # Once a model is in the local cache (HF_HOME), HF_HUB_OFFLINE=1 uses it with the mirror down.\n\
          export HF_ENDPOINT={url}/hf\n\
          export HF_HUB_DISABLE_TELEMETRY=1\n"
-    )
+    );
+    if access.ca.is_some() {
+        // httpx (huggingface_hub) reads SSL_CERT_FILE; requests (older releases, other libraries) REQUESTS_CA_BUNDLE.
+        s.push_str(&format!("export SSL_CERT_FILE={0}\nexport REQUESTS_CA_BUNDLE={0}\n", access.ca_path));
+    }
+    if let Some((user, password)) = access.creds {
+        s.push_str(&format!("# The mirror's reader login, sent as the hub token.\nexport HF_TOKEN={}\n", sh_quote(&format!("{user}:{password}"))));
+    }
+    s
 }

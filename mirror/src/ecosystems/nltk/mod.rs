@@ -17,7 +17,7 @@ use feas_format::Kind;
 
 use super::{ClientCtx, ClientFuture, Described, Ecosystem, Next, Prepared, RmTarget};
 use crate::cli::ClientKind;
-use crate::commands::client_config::{get, write_or_print};
+use crate::commands::client_config::{emit, get, sh_quote, Access, Generated};
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::home::{and_more, esc, LISTED};
 use crate::routes::AppState;
@@ -110,25 +110,41 @@ impl Ecosystem for Nltk {
 
     const CLIENTS: &'static [ClientKind] = &[ClientKind::Nltk];
 
-    fn client_config<'a>(_kind: ClientKind, ClientCtx { http, url, out }: ClientCtx<'a>) -> ClientFuture<'a> {
+    fn client_config<'a>(_kind: ClientKind, ClientCtx { http, url, out, access }: ClientCtx<'a>) -> ClientFuture<'a> {
         Box::pin(async move {
             let index = get(http, &format!("{url}/nltk/index.xml")).await?;
             let idx = feas_format::nltk::parse_index(&String::from_utf8_lossy(&index)).map_err(|e| anyhow::anyhow!("{url}/nltk/index.xml: {e}"))?;
             let pkgs: Vec<(String, String)> = idx.packages.iter().map(|(id, a)| (id.clone(), a.get("subdir").cloned().unwrap_or_default())).collect();
-            write_or_print(out, "nltk/nltk-mirror.sh", &nltk_sh(url, &pkgs), "run it on the machine (or image build) that needs the data")
+            let mut files = vec![Generated::script("nltk/nltk-mirror.sh", nltk_sh(url, &pkgs, access), access.creds.is_some())];
+            files.extend(access.ca.map(|pem| Generated::ca("nltk/mirror-ca.crt", pem)));
+            emit(out, &files, &format!("run it on the machine (or image build) that needs the data{}", access.ca_hint("nltk")))
         })
     }
 }
 
 /// NLTK: the downloader pointed at the mirror, or plain downloads into NLTK_DATA (what a
-/// container build or a node without Python network access needs).
-pub fn nltk_sh(url: &str, packages: &[(String, String)]) -> String {
+/// container build or a node without Python network access needs, and the only way through
+/// read authentication: the downloader sends no credentials).
+pub fn nltk_sh(url: &str, packages: &[(String, String)], access: Access) -> String {
     let ids = format!("[{}]", packages.iter().map(|(id, _)| format!("'{id}'")).collect::<Vec<_>>().join(", "));
-    let mut s = format!(
-        "#!/bin/sh\n# NLTK data from the mirror. Either the downloader, pointed at the mirror's index\n# (nltk >= 3.9 refuses private and loopback addresses unless its guard is switched off,\n# which is what a mirror on the site LAN needs):\n#   python3 -c \"import nltk, nltk.pathsec; nltk.pathsec.ENFORCE = False; nltk.download({ids}, server_index_url='{url}/nltk/index.xml')\"\n# or, without Python's downloader, pre-seed NLTK_DATA (this script):\nset -eu\nNLTK_DATA=${{NLTK_DATA:-/usr/local/share/nltk_data}}\n"
-    );
+    let cert_env = access.ca.map(|_| format!("SSL_CERT_FILE={} ", access.ca_path)).unwrap_or_default();
+    let downloader = match access.creds {
+        Some(_) => "# (The downloader cannot log in to a mirror that asks for credentials: use this script.)\n".to_string(),
+        None => format!("# Either the downloader, pointed at the mirror's index (nltk >= 3.9 refuses private and loopback addresses\n# unless its guard is switched off, which is what a mirror on the site LAN needs):\n#   {cert_env}python3 -c \"import nltk, nltk.pathsec; nltk.pathsec.ENFORCE = False; nltk.download({ids}, server_index_url='{url}/nltk/index.xml')\"\n# or, without Python's downloader, pre-seed NLTK_DATA (this script):\n"),
+    };
+    let mut s = format!("#!/bin/sh\n# NLTK data from the mirror.\n{downloader}set -eu\nNLTK_DATA=${{NLTK_DATA:-/usr/local/share/nltk_data}}\n");
+    let mut curl = String::from("curl -fsS");
+    if access.ca.is_some() {
+        curl.push_str(&format!(" --cacert {}", sh_quote(access.ca_path)));
+    }
+    if let Some((user, password)) = access.creds {
+        // From a file descriptor, not the command line, so other users' `ps` cannot read it.
+        s.push_str(&format!("auth={}\n", sh_quote(&format!("user = \"{}\"", format!("{user}:{password}").replace('\\', "\\\\").replace('"', "\\\"")))));
+        curl.push_str(" -K /dev/fd/3");
+    }
     for (id, subdir) in packages {
-        s.push_str(&format!("mkdir -p \"$NLTK_DATA/{subdir}\" && curl -fsS -o \"$NLTK_DATA/{subdir}/{id}.zip\" {url}/nltk/packages/{subdir}/{id}.zip && (cd \"$NLTK_DATA/{subdir}\" && python3 -m zipfile -e {id}.zip .)\n"));
+        let fd = if access.creds.is_some() { " 3<<EOF\n$auth\nEOF\n" } else { "\n" };
+        s.push_str(&format!("mkdir -p \"$NLTK_DATA/{subdir}\"\n{curl} -o \"$NLTK_DATA/{subdir}/{id}.zip\" {url}/nltk/packages/{subdir}/{id}.zip{fd}(cd \"$NLTK_DATA/{subdir}\" && python3 -m zipfile -e {id}.zip .)\n"));
     }
     s.push_str("echo \"NLTK data in $NLTK_DATA; export NLTK_DATA=$NLTK_DATA where it is used\"\n");
     s

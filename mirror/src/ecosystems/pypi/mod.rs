@@ -23,7 +23,7 @@ use feas_format::Kind;
 
 use super::{ClientCtx, ClientFuture, Described, Ecosystem, Next, Prepared, PushCtx, RmTarget};
 use crate::cli::ClientKind;
-use crate::commands::client_config::write_or_print;
+use crate::commands::client_config::{emit, Access, Generated};
 use crate::import::graph::{GraphError, Lookup, Plan};
 use crate::routes::AppState;
 use crate::store::meta::{json, key, Counted, Counts, Trees as AllTrees};
@@ -134,13 +134,37 @@ impl Ecosystem for Pypi {
 
     const CLIENTS: &'static [ClientKind] = &[ClientKind::Pip, ClientKind::Uv];
 
-    fn client_config<'a>(kind: ClientKind, ClientCtx { url, out, .. }: ClientCtx<'a>) -> ClientFuture<'a> {
+    fn client_config<'a>(kind: ClientKind, ClientCtx { url, out, access, .. }: ClientCtx<'a>) -> ClientFuture<'a> {
         Box::pin(async move {
-            match kind {
-                ClientKind::Pip => write_or_print(out, "pip/pip.conf", &pip_conf(url), "on each client: /etc/pip.conf (or PIP_CONFIG_FILE=…)"),
-                ClientKind::Uv => write_or_print(out, "uv/uv.toml", &uv_toml(url), "on each client: ~/.config/uv/uv.toml or /etc/uv/uv.toml (or UV_CONFIG_FILE=…)"),
+            let secret = access.creds.is_some();
+            let mut files = match kind {
+                ClientKind::Pip => vec![Generated::holding("pip/pip.conf", pip_conf(url, access), secret)],
+                ClientKind::Uv => {
+                    let mut f = vec![Generated::holding("uv/uv.toml", uv_toml(url, access), secret)];
+                    // uv trusts its own bundled roots, not pip.conf's `cert`: SSL_CERT_FILE names the CA.
+                    f.extend(access.ca.map(|_| {
+                        Generated::config(
+                            "uv/uv.env",
+                            format!(
+                                "# uv: trust the mirror's CA (`. uv.env`, or the lines in /etc/environment or the service's environment).\nexport SSL_CERT_FILE={}\n",
+                                access.ca_path
+                            ),
+                        )
+                    }));
+                    f
+                }
                 _ => unreachable!("pypi answers only its CLIENTS"),
-            }
+            };
+            let dir = if kind == ClientKind::Pip { "pip" } else { "uv" };
+            files.extend(access.ca.map(|pem| Generated::ca(format!("{dir}/mirror-ca.crt"), pem)));
+            let hint = match kind {
+                ClientKind::Pip => format!("on each client: /etc/pip.conf (or PIP_CONFIG_FILE=…){}", access.ca_hint(dir)),
+                _ => format!(
+                    "on each client: ~/.config/uv/uv.toml or /etc/uv/uv.toml (or UV_CONFIG_FILE=…){}",
+                    if access.ca.is_some() { format!(", and uv.env's SSL_CERT_FILE in the environment{}", access.ca_hint(dir)) } else { String::new() }
+                ),
+            };
+            emit(out, &files, &hint)
         })
     }
 
@@ -154,12 +178,23 @@ impl Ecosystem for Pypi {
 }
 
 /// pip reads `index-url` from `[global]`; no extra index, so nothing can leak past the gap.
-pub fn pip_conf(url: &str) -> String {
-    format!("# pip.conf: /etc/pip.conf, ~/.config/pip/pip.conf, or PIP_CONFIG_FILE. Env alternative: PIP_INDEX_URL={url}/pypi/simple/\n[global]\nindex-url = {url}/pypi/simple/\n")
+pub fn pip_conf(url: &str, access: Access) -> String {
+    let index = access.url_with_creds(&format!("{url}/pypi/simple/"));
+    let mut s = format!("# pip.conf: /etc/pip.conf, ~/.config/pip/pip.conf, or PIP_CONFIG_FILE. Env alternative: PIP_INDEX_URL={index}\n");
+    if access.ca.is_some() {
+        // requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override `cert`: say so where it bites.
+        s.push_str("# `cert` is the mirror's CA; REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE in the environment override it, so unset them or point them at the same file.\n");
+    }
+    s.push_str(&format!("[global]\nindex-url = {index}\n"));
+    if access.ca.is_some() {
+        s.push_str(&format!("cert = {}\n", access.ca_path));
+    }
+    s
 }
 
-pub fn uv_toml(url: &str) -> String {
-    format!("# uv.toml: ~/.config/uv/uv.toml or /etc/uv/uv.toml, or UV_CONFIG_FILE. Env alternative: UV_DEFAULT_INDEX={url}/pypi/simple/ (older uv: UV_INDEX_URL)\n[[index]]\nname = \"mirror\"\nurl = \"{url}/pypi/simple/\"\ndefault = true\n")
+pub fn uv_toml(url: &str, access: Access) -> String {
+    let index = access.url_with_creds(&format!("{url}/pypi/simple/"));
+    format!("# uv.toml: ~/.config/uv/uv.toml or /etc/uv/uv.toml, or UV_CONFIG_FILE. Env alternative: UV_DEFAULT_INDEX={index} (older uv: UV_INDEX_URL)\n[[index]]\nname = \"mirror\"\nurl = \"{index}\"\ndefault = true\n")
 }
 
 #[cfg(test)]
