@@ -1,7 +1,7 @@
 //! Issue 6, the weekly transfer: `mirror inventory` carried back, `bundler create --have` leaves
 //! out what the far side holds (a second transfer with one changed image carries only the
 //! changed blobs), a delta is refused where its base is missing, `--split-size` parts import
-//! from the first part or their directory and a damaged or missing part is named, and
+//! from the first part, their directory or concatenated on stdin, and a damaged or missing part is named, and
 //! `--expires` is honoured — with the store unchanged by every refusal.
 
 use std::collections::BTreeSet;
@@ -150,6 +150,26 @@ fn split_parts_import_and_damage_is_named() {
     let stranger = Gap::new();
     let r = gap.mirror(&["import", part(1).to_str().unwrap(), "--store", gap.store().to_str().unwrap(), "--trust", stranger.public().to_str().unwrap()]).fails();
     assert!(r.stderr.contains("not signed by a trusted key"), "{}", r.stderr);
+
+    // The parts concatenated on stdin (`cat OUT.part* | kubectl exec -i … mirror import -`, into
+    // the chart's pod): the bundle's own signature is checked as for one file; it imports.
+    let store2 = gap.path("store2");
+    let mut child = std::process::Command::new(e2e::bin("mirror"))
+        .args(["import", "-", "--store", store2.to_str().unwrap(), "--trust", gap.public().to_str().unwrap(), "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 1..=4 {
+        std::io::Write::write_all(&mut stdin, &std::fs::read(part(i)).unwrap()).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let held = gap.mirror(&["ls", "--store", store2.to_str().unwrap(), "--json"]).ok().stdout;
+    assert!(held.contains("big.bin"), "{held}");
 
     // The directory the parts were carried in imports.
     gap.import(&gap.path("media")).ok();
