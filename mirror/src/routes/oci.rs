@@ -153,8 +153,9 @@ pub(crate) fn parse_digest(s: &str) -> Result<Digest, OciError> {
 }
 
 pub(crate) fn insert_digest_headers(h: &mut HeaderMap, digest: &Digest) {
-    h.insert(DIGEST_HEADER, HeaderValue::from_str(&digest.to_string()).expect("digest is ascii"));
-    h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{digest}\"")).expect("digest is ascii"));
+    let d = digest.to_string();
+    h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{d}\"")).expect("digest is ascii"));
+    h.insert(DIGEST_HEADER, HeaderValue::from_str(&d).expect("digest is ascii"));
     h.insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
 }
 
@@ -184,11 +185,16 @@ async fn manifest(st: &AppState, name: &str, reference: &str, head: bool, req: &
     let mut resp = if head || not_modified {
         Response::new(Body::empty())
     } else {
-        let path = st.store.blobs.path(&digest);
-        let bytes = cache::read(&path, &digest).await.map_err(|e| {
-            tracing::error!("manifest {digest} is in the metadata but {} is unreadable: {e}", path.display());
-            OciError::new(Code::Unknown, format!("manifest {digest} is unreadable on the mirror; run `mirror verify`"))
-        })?;
+        let bytes = match cache::kept(&digest) {
+            Some(b) => b,
+            None => {
+                let path = st.store.blobs.path(&digest);
+                cache::read(&path, &digest).await.map_err(|e| {
+                    tracing::error!("manifest {digest} is in the metadata but {} is unreadable: {e}", path.display());
+                    OciError::new(Code::Unknown, format!("manifest {digest} is unreadable on the mirror; run `mirror verify`"))
+                })?
+            }
+        };
         Response::new(Body::from(bytes))
     };
     if not_modified {

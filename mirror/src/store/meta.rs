@@ -94,7 +94,7 @@ pub(crate) fn decode<T: DeserializeOwned>(tree: &str, v: &[u8]) -> Result<T, Sto
     serde_json::from_slice(v).map_err(|e| StoreError::Corrupt(format!("{tree}: {e}")))
 }
 
-fn u64_of(v: &[u8]) -> Result<u64, StoreError> {
+pub(crate) fn u64_of(v: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(v.try_into().map_err(|_| StoreError::Corrupt("bad counter".into()))?))
 }
 

@@ -11,13 +11,19 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::ConflictableTransactionResult;
 
 use super::WheelRecord;
-use crate::store::meta::{decode, eco_generation_key, json, key, tx_generation, Counted, SEP};
+use crate::store::meta::{decode, eco_generation_key, json, key, tx_generation, u64_of, Counted, SEP};
 use crate::store::{Meta, StoreError};
 
 /// `state` keys `pypi/project \0 project` → `Summary`.
 const PREFIX: &str = "pypi/project";
-/// `state` key written with the first complete set of summaries (see apt's `suites`).
-const BUILT: &[u8] = b"pypi/projects-built";
+/// `state` keys `pypi/project-generation \0 project` → the summary's generation (8 bytes, big
+/// endian): what a page request reads, where decoding the summary of a project with 5,000
+/// versions cost more than serving its kept page.
+const GENERATION_PREFIX: &str = "pypi/project-generation";
+/// `state` key written with the first complete set of summaries and generations (see apt's
+/// `suites`); `pypi/projects-built` marked summaries without the generation keys.
+const BUILT: &[u8] = b"pypi/projects-built-2";
+const BUILT_BEFORE: &[u8] = b"pypi/projects-built";
 /// Tries at building the summaries while other writes move the PyPI generation under the scan.
 const UPGRADE_ATTEMPTS: u32 = 3;
 
@@ -32,6 +38,10 @@ pub struct Project {
 
 fn summary_key(project: &str) -> Vec<u8> {
     key(&[PREFIX, project])
+}
+
+fn generation_key(project: &str) -> Vec<u8> {
+    key(&[GENERATION_PREFIX, project])
 }
 
 /// What one transaction changes in the summaries: per project, per version, the change in files.
@@ -80,8 +90,10 @@ impl Deltas {
             p.generation = generation;
             if p.versions.is_empty() {
                 state.remove(k)?;
+                state.remove(generation_key(&project))?;
             } else {
                 state.insert(k, json(&p))?;
+                state.insert(generation_key(&project), &generation.to_be_bytes()[..])?;
             }
         }
         Ok(())
@@ -108,7 +120,8 @@ pub(super) fn upgrade(m: &Meta) -> Result<(), StoreError> {
         }
         let generation = m.eco_generation("pypi")?;
         let scanned = scan(m, &[], generation)?;
-        let old: Vec<sled::IVec> = m.t.state.scan_prefix(key(&[PREFIX, ""])).keys().collect::<Result<_, _>>()?;
+        let mut old: Vec<sled::IVec> = m.t.state.scan_prefix(key(&[PREFIX, ""])).keys().collect::<Result<_, _>>()?;
+        old.extend(m.t.state.scan_prefix(key(&[GENERATION_PREFIX, ""])).keys().collect::<Result<Vec<_>, _>>()?);
         let built = m.t.transaction(|t| {
             let moved = t.state.get(eco_generation_key("pypi"))?.map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or_default())).unwrap_or(0) != generation;
             if moved || t.state.get(BUILT)?.is_some() {
@@ -119,7 +132,9 @@ pub(super) fn upgrade(m: &Meta) -> Result<(), StoreError> {
             }
             for (project, p) in &scanned {
                 t.state.insert(summary_key(project), json(p))?;
+                t.state.insert(generation_key(project), &p.generation.to_be_bytes()[..])?;
             }
+            t.state.remove(BUILT_BEFORE)?;
             t.state.insert(BUILT, &[][..])?;
             Ok(true)
         })?;
@@ -143,6 +158,15 @@ impl Meta {
             return self.t.state.get(summary_key(project))?.map(|v| decode("state", &v)).transpose();
         }
         Ok(scan(self, &key(&[project, ""]), self.eco_generation("pypi")?)?.into_values().next())
+    }
+
+    /// The generation a project's page is keyed to, if the store holds a file of it: one get
+    /// of 8 bytes (the summary's versions are not decoded).
+    pub fn pypi_project_generation(&self, project: &str) -> Result<Option<u64>, StoreError> {
+        if self.pypi_summarized()? {
+            return self.t.state.get(generation_key(project))?.map(|v| u64_of(&v)).transpose();
+        }
+        Ok(self.pypi_project(project)?.map(|p| p.generation))
     }
 
     /// Every project with at least one file, sorted, with its summary. Reads the summaries,
@@ -198,6 +222,9 @@ mod tests {
         import(&store, vec![wheel("six", "1.0")]);
         let want = vec![("attrs".to_string(), vec!["23.1".to_string()], g2), ("six".to_string(), vec!["1.0".to_string(), "1.1".to_string()], g1)];
         assert_eq!(index(&store), want);
+        for (p, _, g) in &want {
+            assert_eq!(store.pypi_project_generation(p).unwrap(), Some(*g), "{p}");
+        }
         let r = |files: &[(&str, &str)]| Removal {
             eco: crate::ecosystems::EcoRemoval { pypi: files.iter().map(|(p, f)| (p.to_string(), f.to_string())).collect(), ..Default::default() },
             ..Removal::default()
@@ -207,6 +234,7 @@ mod tests {
         store.remove(&r(&[("attrs", "attrs-23.1-py3-none-any.whl")])).unwrap();
         assert_eq!(store.pypi_projects().unwrap(), ["six"]);
         assert_eq!(store.pypi_project("attrs").unwrap(), None);
+        assert_eq!(store.pypi_project_generation("attrs").unwrap(), None);
         // As an earlier mirror left it: no summaries, no marker.
         for k in store.t.state.scan_prefix("pypi/project").keys().map(Result::unwrap).collect::<Vec<_>>() {
             store.t.state.remove(k).unwrap();
@@ -217,5 +245,24 @@ mod tests {
         store.upgrade().unwrap();
         assert!(store.pypi_summarized().unwrap());
         assert_eq!(index(&store), vec![("six".to_string(), vec!["1.0".to_string()], pypi)]);
+        assert_eq!(store.pypi_project_generation("six").unwrap(), Some(pypi));
+    }
+
+    /// A store summarized by an earlier mirror (summaries, no generation keys) is summarized
+    /// again at open, generation keys and all.
+    #[test]
+    fn summaries_without_generation_keys_are_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let g = import(&store, vec![wheel("six", "1.0")]);
+        store.t.state.remove(generation_key("six")).unwrap();
+        store.t.state.remove(BUILT).unwrap();
+        store.t.state.insert(BUILT_BEFORE, &[][..]).unwrap();
+        assert!(!store.pypi_summarized().unwrap());
+        assert_eq!(store.pypi_project_generation("six").unwrap(), Some(store.eco_generation("pypi").unwrap()));
+        store.upgrade().unwrap();
+        assert!(store.pypi_summarized().unwrap() && !store.t.state.contains_key(BUILT_BEFORE).unwrap());
+        assert_eq!(store.pypi_project_generation("six").unwrap(), Some(store.eco_generation("pypi").unwrap()));
+        assert!(store.pypi_project_generation("six").unwrap() >= Some(g));
     }
 }

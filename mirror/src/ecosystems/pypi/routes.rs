@@ -201,11 +201,11 @@ fn kept(store: &Arc<Store>, cache: &Arc<PageCache>, key: &cache::Key) -> Result<
     let generation = if key.0.is_empty() {
         store.eco_generation("pypi")?
     } else {
-        let Some(p) = store.pypi_project(&key.0)? else {
+        let Some(g) = store.pypi_project_generation(&key.0)? else {
             cache.pages.forget(key);
             return Err(PageError::Gone);
         };
-        p.generation
+        g
     };
     let (c, s, k) = (cache.clone(), store.clone(), key.clone());
     Ok(cache.pages.kept(key, generation, move || render(&c, &s, &k.0, k.1)))
@@ -219,7 +219,7 @@ fn render(cache: &PageCache, store: &Store, project: &str, json: bool) -> Result
         let projects = store.pypi_projects()?;
         return Ok((generation, Bytes::from(if json { root_json(&projects) } else { root_html(&projects) })));
     }
-    let generation = store.pypi_project(project)?.ok_or(PageError::Gone)?.generation;
+    let generation = store.pypi_project_generation(project)?.ok_or(PageError::Gone)?;
     let files = store.pypi_files(project)?;
     if files.is_empty() {
         return Err(PageError::Gone);
