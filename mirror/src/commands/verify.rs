@@ -17,14 +17,24 @@ use feas_format::progress::Progress;
 
 use crate::store::{Actor, ImportLock, Store};
 
+/// Of each kind of problem, how many a report names; the rest are counted. A store whose
+/// records name a million absent files (a broken copy, a lost disk) gave a report of a million
+/// names, held in memory (786 MB) and printed, where the first thousand tell as much.
+pub const LISTED: usize = 1000;
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub checked: usize,
     pub bytes: u64,
-    /// Files whose content does not hash to their name.
+    /// Files whose content does not hash to their name (the first `LISTED`).
     pub damaged: Vec<String>,
-    /// Recorded or referenced in the metadata but absent on disk.
+    /// Recorded or referenced in the metadata but absent on disk (the first `LISTED`).
     pub missing: Vec<String>,
+    /// How many are damaged and missing, listed or not.
+    #[serde(default)]
+    pub damaged_total: usize,
+    #[serde(default)]
+    pub missing_total: usize,
     /// Files in blobs/ that are not named by a digest.
     pub stray: Vec<String>,
     /// Tags and indexes naming a manifest their repository no longer holds: served, but a
@@ -40,7 +50,7 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     pub fn ok(&self) -> bool {
-        self.damaged.is_empty() && self.missing.is_empty() && self.dangling.is_empty()
+        self.damaged_total == 0 && self.missing_total == 0 && self.dangling.is_empty()
     }
 }
 
@@ -75,12 +85,21 @@ pub fn verify_showing(store: &Store, progress: &Progress) -> anyhow::Result<Veri
         present.insert(&d);
     }
     damaged.sort();
+    r.damaged_total = damaged.len();
+    // Every damaged digest is kept (for --quarantine); names only of the listed ones.
     (r.damaged_digests, r.damaged) = damaged.into_iter().unzip();
+    r.damaged.truncate(LISTED);
     let present = present.build();
     // What the served records need, with who needs it: after a quarantine this stays an error
-    // until a re-import brings the blob back.
+    // until a re-import brings the blob back. Counted as streamed; only the listed are named.
     let refs = store.references(&store.paths)?;
-    let absent: BTreeSet<Digest> = refs.blobs.iter().filter(|d| !present.contains(d)).collect();
+    let mut absent = BTreeSet::<Digest>::new();
+    for d in refs.blobs.iter().filter(|d| !present.contains(d)) {
+        r.missing_total += 1;
+        if absent.len() < LISTED {
+            absent.insert(d);
+        }
+    }
     let names = store.artifacts_referencing(&store.paths, refs.since, &absent)?;
     for d in &absent {
         let artifacts = names.get(d).map(|a| a.iter().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default();
@@ -89,7 +108,10 @@ pub fn verify_showing(store: &Store, progress: &Progress) -> anyhow::Result<Veri
     for rec in store.blob_records() {
         let (d, _) = rec?;
         if !present.contains(&d) && !refs.blobs.contains(&d) {
-            r.missing.push(d.to_string());
+            r.missing_total += 1;
+            if r.missing.len() < LISTED {
+                r.missing.push(d.to_string());
+            }
         }
     }
     r.dangling = store.dangling(&store.paths)?;
@@ -128,8 +150,8 @@ pub fn verify_store(store: &Store, quarantine_damaged: bool, by: &Actor, progres
         at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         checked: r.checked,
         bytes: r.bytes,
-        damaged: r.damaged.len(),
-        missing: r.missing.len(),
+        damaged: r.damaged_total,
+        missing: r.missing_total,
         dangling: r.dangling.len(),
         quarantined: r.quarantined.len(),
     };
@@ -158,6 +180,11 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     for m in &r.missing {
         eprintln!("MISSING {m}");
     }
+    for (kind, listed, total) in [("damaged", r.damaged.len(), r.damaged_total), ("missing", r.missing.len(), r.missing_total)] {
+        if total > listed {
+            eprintln!("… and {} more {kind} blob(s), not listed (the first {LISTED} of each kind are)", total - listed);
+        }
+    }
     for d in &r.dangling {
         eprintln!("DANGLING {d}");
     }
@@ -168,11 +195,39 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
         let what = if r.quarantined.is_empty() { "" } else { " (damaged ones quarantined; the inventory no longer lists them)" };
         anyhow::bail!(
             "{} damaged and {} missing blob(s){what}, {} dangling reference(s); re-import the bundles that carried them (`mirror history` lists them; an identical bundle restores missing records) or import a delta built from a fresh `mirror inventory`",
-            r.damaged.len(),
-            r.missing.len(),
+            r.damaged_total,
+            r.missing_total,
             r.dangling.len()
         );
     }
     eprintln!("store OK: {} blobs, {} re-hashed", r.checked, feas_format::term::bytes(r.bytes));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecosystems::pypi::WheelRecord;
+    use crate::store::Changes;
+
+    /// Records naming more absent files than a report lists: the first `LISTED` are named, all
+    /// are counted, and the store's last verify and the verdict use the counts.
+    #[test]
+    fn a_report_names_the_first_and_counts_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let n = LISTED + 5;
+        let pypi = (0..n)
+            .map(|i| {
+                let filename = format!("p{i}-1.0-py3-none-any.whl");
+                WheelRecord { project: format!("p{i}"), version: "1.0".into(), digest: Digest::sha256_of(filename.as_bytes()), filename, size: 1, requires_python: None, metadata: None }
+            })
+            .collect();
+        store.commit(&Changes { eco: crate::ecosystems::EcoChanges { pypi, ..Default::default() }, ..Changes::default() }).unwrap();
+        let r = verify_store(&store, false, &Actor::this_process(), &Progress::hidden()).unwrap();
+        assert_eq!((r.missing.len(), r.missing_total), (LISTED, n));
+        assert!(r.missing[0].contains("referenced by p"), "{}", r.missing[0]);
+        assert!(!r.ok());
+        assert_eq!(store.last_verify::<LastVerify>().unwrap().map(|v| v.missing), Some(n));
+    }
 }
