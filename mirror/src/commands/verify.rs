@@ -220,7 +220,15 @@ mod tests {
         let pypi = (0..n)
             .map(|i| {
                 let filename = format!("p{i}-1.0-py3-none-any.whl");
-                WheelRecord { project: format!("p{i}"), version: "1.0".into(), digest: Digest::sha256_of(filename.as_bytes()), filename, size: 1, requires_python: None, metadata: None }
+                WheelRecord {
+                    project: format!("p{i}"),
+                    version: "1.0".into(),
+                    digest: Digest::sha256_of(filename.as_bytes()),
+                    filename,
+                    size: 1,
+                    requires_python: None,
+                    metadata: None,
+                }
             })
             .collect();
         store.commit(&Changes { eco: crate::ecosystems::EcoChanges { pypi, ..Default::default() }, ..Changes::default() }).unwrap();
