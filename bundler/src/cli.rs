@@ -94,6 +94,10 @@ pub enum Command {
         /// RFC 3339 time.
         #[arg(long)]
         expires: Option<String>,
+        /// Write the bundle even when --expires is already past (every mirror will refuse it:
+        /// for testing that refusal).
+        #[arg(long, requires = "expires")]
+        allow_expired: bool,
         /// Print a JSON summary on stdout and no progress.
         #[arg(long)]
         json: bool,

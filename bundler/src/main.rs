@@ -22,7 +22,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }),
         Command::Lock { manifests, lock, cache: c } => commands::lock::run(&manifests, &lock, &cache(c)).await.map(|_| ()),
-        Command::Create { manifests, key, password_file, out, lock, locked, compression, sequence, cache: c, have, split_size, expires, json } => {
+        Command::Create { manifests, key, password_file, out, lock, locked, compression, sequence, cache: c, have, split_size, expires, allow_expired, json } => {
             let s = commands::create::run(commands::create::CreateArgs {
                 manifests,
                 key,
@@ -39,6 +39,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 have,
                 split_size,
                 expires,
+                allow_expired,
                 quiet: json,
             })
             .await?;

@@ -36,6 +36,7 @@ pub struct CreateArgs {
     pub have: Option<PathBuf>,
     pub split_size: Option<u64>,
     pub expires: Option<String>,
+    pub allow_expired: bool,
     pub quiet: bool,
 }
 
@@ -69,6 +70,20 @@ fn expiry(spec: &str, created: u64) -> anyhow::Result<String> {
     Ok(super::rfc3339(created.saturating_add(n.saturating_mul(secs))))
 }
 
+/// An expiry at or before now (the wall clock: a mirror checks against its own) makes a bundle
+/// no mirror imports.
+fn refuse_past(expires: &str, created: String) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    let at = chrono::DateTime::parse_from_rfc3339(expires).map_err(|e| anyhow::anyhow!("--expires gave {expires}: {e}"))?;
+    if at <= now {
+        anyhow::bail!(
+            "--expires: the bundle would expire at {expires}, before now ({}; created {created}), and every mirror would refuse it; give a later time or a duration (30d), or --allow-expired to make one on purpose",
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
+    Ok(())
+}
+
 #[derive(Debug, Serialize)]
 pub struct CreateSummary {
     pub bundle: String,
@@ -89,6 +104,15 @@ pub struct CreateSummary {
 }
 
 pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
+    // Before any fetching: a bundle every mirror would refuse, or one with nowhere to go.
+    let secs = super::build_time()?;
+    let expires = args.expires.as_deref().map(|e| expiry(e, secs)).transpose()?;
+    if let Some(e) = expires.as_deref().filter(|_| !args.allow_expired) {
+        refuse_past(e, super::rfc3339(secs))?;
+    }
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("--out {}: cannot create its directory {}", args.out.display(), dir.display()))?;
+    }
     let mut manifest = Manifest::load(&args.manifests)?;
     // Fail on a bad key or password before fetching gigabytes.
     let key = SecretKey::load_with(&args.key, || super::password::unlock(args.password_file.as_deref(), &args.key))?;
@@ -133,7 +157,6 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     let artifacts = descriptors.iter().filter_map(|d| d.annotations.get(crate::format::oci::ANNOTATION_REF_NAME).cloned()).collect();
     let index = ImageIndex::new(descriptors).to_bytes();
 
-    let secs = super::build_time()?;
     let created = super::rfc3339(secs);
     // After a delta's base the sequence must still grow, whatever the clocks say.
     let floor = have.as_ref().and_then(|h| h.sequences.get(&manifest.name)).map(|s| s + 1).unwrap_or(0);
@@ -144,7 +167,6 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     all.blobs.insert(sbom.digest.clone(), sbom.size);
     let held: std::collections::BTreeSet<&Digest> = have.as_ref().map(|h| h.blobs.iter().map(|b| &b.digest).collect()).unwrap_or_default();
     let (assumed, blobs): (Vec<BlobRef>, Vec<BlobRef>) = all.blobs.iter().map(|(d, s)| BlobRef { digest: d.clone(), size: *s }).partition(|b| held.contains(&b.digest));
-    let expires = args.expires.as_deref().map(|e| expiry(e, secs)).transpose()?;
     let carried_bytes = blobs.iter().map(|b| b.size).sum();
     let bundle = BundleJson {
         format: FORMAT_VERSION,

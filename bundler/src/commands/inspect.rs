@@ -52,6 +52,8 @@ pub struct InspectSummary {
     pub format: u32,
     pub sequence: u64,
     pub created: String,
+    /// When imports start refusing it (`--expires`), RFC 3339; none when it never expires.
+    pub expires: Option<String>,
     pub signer_key_id: Option<String>,
     pub index_digest: Digest,
     pub blob_count: usize,
@@ -143,6 +145,7 @@ pub fn run(file: &Path) -> anyhow::Result<InspectSummary> {
         format: b.format,
         sequence: b.sequence,
         created: b.created.clone(),
+        expires: b.expires.clone(),
         signer_key_id: signer,
         index_digest: b.index.digest.clone(),
         blob_count: b.blobs.len(),
@@ -188,10 +191,11 @@ fn key_id_of(sig: &str) -> Option<String> {
 /// Human-readable rendering.
 pub fn render(s: &InspectSummary) -> String {
     let mut out = format!(
-        "bundle {} sequence {} created {}\n  signed by key {} (not checked: use `bundler verify`)\n  {} blobs, {} bytes carried, {} assumed present\n",
+        "bundle {} sequence {} created {}, {}\n  signed by key {} (not checked: use `bundler verify`)\n  {} blobs, {} bytes carried, {} assumed present\n",
         s.name,
         s.sequence,
         s.created,
+        s.expires.as_deref().map_or("never expires".to_string(), |e| format!("expires {e}")),
         s.signer_key_id.as_deref().unwrap_or("?"),
         s.blob_count,
         s.carried_bytes,

@@ -92,6 +92,11 @@ fn second_transfer_carries_only_what_changed() {
 }
 
 fn files_bundle(gap: &Gap, extra: &[&str]) -> (PathBuf, Vec<u8>, StaticServer) {
+    files_bundle_at(gap, "media/f.bundle", extra)
+}
+
+/// The files bundle written at `out` under the gap's dir (its directory left to `create`).
+fn files_bundle_at(gap: &Gap, out: &str, extra: &[&str]) -> (PathBuf, Vec<u8>, StaticServer) {
     let up = gap.path("up");
     std::fs::create_dir_all(&up).unwrap();
     let data = e2e::payload(3 << 20, 7);
@@ -99,9 +104,7 @@ fn files_bundle(gap: &Gap, extra: &[&str]) -> (PathBuf, Vec<u8>, StaticServer) {
     let srv = StaticServer::start(&up);
     let m = gap.write("f.yaml", &format!("name: filesweekly\nfiles:\n  - {{url: \"{}big.bin\", sha256: \"{}\"}}\n", srv.url(), sha256(&data)));
     gap.lock(&m).ok();
-    let out_dir = gap.path("media");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let out = out_dir.join("f.bundle");
+    let out = gap.path(out);
     let mut args = vec!["--compression", "none"];
     args.extend_from_slice(extra);
     gap.try_create(&m, &out, &gap.key(), &args).ok();
@@ -179,16 +182,30 @@ fn split_parts_import_and_damage_is_named() {
     assert_eq!(std::fs::read(gap.path("got")).unwrap(), data);
 }
 
+/// Issue 20's walk-through: an expiry already past is refused at create, before anything is
+/// fetched or written (made on purpose with --allow-expired, the mirror refuses it); `--out`
+/// in a directory that does not exist yet gets it; `inspect` shows the expiry.
 #[test]
-fn expired_bundle_is_refused_at_import() {
+fn expired_bundle_is_refused_at_create_and_import() {
     let gap = Gap::new();
-    let (out, _, _srv) = files_bundle(&gap, &["--expires", "2001-01-01T00:00:00Z"]);
+    let manifest = gap.write("f.yaml", "name: filesweekly\nfiles:\n  - {url: \"http://127.0.0.1:9/big.bin\", sha256: \"00\"}\n");
+    let out = gap.path("media/f.bundle");
+    let r = gap.try_create(&manifest, &out, &gap.key(), &["--expires", "2001-01-01T00:00:00Z"]).fails();
+    assert!(r.stderr.contains("would expire at 2001-01-01T00:00:00Z, before now") && r.stderr.contains("--allow-expired"), "{}", r.stderr);
+    assert!(!gap.path("media").exists(), "refused before anything was written");
+    let (out, _, _srv) = files_bundle(&gap, &["--expires", "2001-01-01T00:00:00Z", "--allow-expired"]);
     let r = gap.import(&out).fails();
     assert!(r.stderr.contains("expired at 2001-01-01T00:00:00Z"), "{}", r.stderr);
+
     let gap2 = Gap::new();
-    let (out2, _, _srv2) = files_bundle(&gap2, &["--expires", "30d"]);
+    let (out2, _, _srv2) = files_bundle_at(&gap2, "new/media/dir/f.bundle", &["--expires", "30d"]);
+    assert!(out2.is_file(), "the output's directories were created");
     let info = gap2.inspect(&out2);
-    drop(info);
+    let expires = chrono::DateTime::parse_from_rfc3339(info["expires"].as_str().unwrap()).unwrap();
+    let created = chrono::DateTime::parse_from_rfc3339(info["created"].as_str().unwrap()).unwrap();
+    assert_eq!(expires - created, chrono::Duration::days(30), "{info}");
+    let plain = gap2.bundler(&["inspect", out2.to_str().unwrap()]).ok().stdout;
+    assert!(plain.contains(&format!("expires {}", info["expires"].as_str().unwrap())), "{plain}");
     gap2.import(&out2).ok();
 }
 
