@@ -55,6 +55,10 @@ pub enum Command {
         /// Blob cache directory [default: $BUNDLER_CACHE or ~/.cache/feas-bundler]
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// Drop the lock's sections these manifests do not name (kept by default: a lock shared
+        /// by several manifests keeps the pins of those not locked this time).
+        #[arg(long)]
+        prune: bool,
     },
     /// Fetch what the lock pins and write a signed bundle.
     Create {

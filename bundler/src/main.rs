@@ -21,7 +21,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }),
-        Command::Lock { manifests, lock, cache: c } => commands::lock::run(&manifests, &lock, &cache(c)).await.map(|_| ()),
+        Command::Lock { manifests, lock, cache: c, prune } => commands::lock::run(&manifests, &lock, &cache(c), prune).await.map(|_| ()),
         Command::Create { manifests, key, password_file, out, lock, locked, compression, sequence, cache: c, have, split_size, expires, allow_expired, json } => {
             let s = commands::create::run(commands::create::CreateArgs {
                 manifests,

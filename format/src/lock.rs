@@ -154,6 +154,34 @@ impl LockFile {
         out
     }
 
+    /// The sections `self` (locked from some manifests) holds nothing of, taken whole from
+    /// `old`: a lock shared by several manifests keeps the pins of those not locked this time.
+    /// A section the manifests name is theirs alone (an apt or PyPI closure answers its whole
+    /// section). Returns each section kept, with its entry count.
+    pub fn keep_sections_of(&mut self, old: &LockFile) -> Vec<(&'static str, usize)> {
+        fn keep<T: Clone>(section: &'static str, new: (&mut Vec<T>, Option<&mut Option<Digest>>), old: (&[T], Option<&Digest>), kept: &mut Vec<(&'static str, usize)>) {
+            let (entries, request) = new;
+            let named = !entries.is_empty() || request.as_ref().is_some_and(|r| r.is_some());
+            if named || (old.0.is_empty() && old.1.is_none()) {
+                return;
+            }
+            *entries = old.0.to_vec();
+            if let Some(r) = request {
+                *r = old.1.cloned();
+            }
+            kept.push((section, old.0.len()));
+        }
+        let mut kept = Vec::new();
+        keep("image", (&mut self.images, None), (&old.images, None), &mut kept);
+        keep("deb", (&mut self.debs, Some(&mut self.apt_request)), (&old.debs, old.apt_request.as_ref()), &mut kept);
+        keep("wheel", (&mut self.wheels, Some(&mut self.pypi_request)), (&old.wheels, old.pypi_request.as_ref()), &mut kept);
+        keep("file", (&mut self.files, None), (&old.files, None), &mut kept);
+        keep("nltk", (&mut self.nltk, Some(&mut self.nltk_request)), (&old.nltk, old.nltk_request.as_ref()), &mut kept);
+        keep("chart", (&mut self.charts, Some(&mut self.helm_request)), (&old.charts, old.helm_request.as_ref()), &mut kept);
+        keep("model", (&mut self.models, Some(&mut self.hf_request)), (&old.models, old.hf_request.as_ref()), &mut kept);
+        kept
+    }
+
     pub fn load(path: &Path) -> Result<Option<LockFile>, LockError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
@@ -182,5 +210,36 @@ impl LockFile {
 
     pub fn image(&self, name: &str) -> Option<&ImageLock> {
         self.images.iter().find(|i| i.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str) -> FileLock {
+        FileLock { kind: "file".into(), name: name.parse().unwrap(), source: format!("http://up/{name}"), sha256: Digest::sha256_of(name.as_bytes()), size: 1 }
+    }
+
+    /// A section the new lock names is its own; one it does not is taken whole from the old,
+    /// request digest and all (an empty closure is still a named section).
+    #[test]
+    fn sections_not_named_are_kept_whole() {
+        let old = LockFile {
+            version: LOCK_VERSION,
+            apt_request: Some(Digest::sha256_of(b"apt")),
+            files: vec![file("a"), file("b")],
+            pypi_request: Some(Digest::sha256_of(b"py")),
+            ..LockFile::default()
+        };
+        let mut new = LockFile { version: LOCK_VERSION, files: vec![file("c")], ..LockFile::default() };
+        let kept = new.keep_sections_of(&old);
+        assert_eq!(kept, [("deb", 0), ("wheel", 0)]);
+        assert_eq!(new.files, [file("c")], "the files section is the new lock's");
+        assert_eq!((new.apt_request, new.pypi_request), (old.apt_request.clone(), old.pypi_request.clone()));
+        let mut named = LockFile { version: LOCK_VERSION, apt_request: Some(Digest::sha256_of(b"other")), ..LockFile::default() };
+        named.keep_sections_of(&old);
+        assert_eq!(named.apt_request, Some(Digest::sha256_of(b"other")));
+        assert_eq!(named.files, old.files);
     }
 }

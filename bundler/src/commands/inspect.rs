@@ -24,6 +24,8 @@ pub struct LayerInfo {
 pub struct PlatformInfo {
     pub platform: String,
     pub digest: Digest,
+    /// Whether its manifest travels in this bundle (not: a delta assumes the mirror has it).
+    pub carried: bool,
     pub config: Option<Digest>,
     pub layers: Vec<LayerInfo>,
 }
@@ -36,6 +38,8 @@ pub struct ArtifactInfo {
     pub repository: String,
     pub tag: Option<String>,
     pub digest: Digest,
+    /// Whether its top manifest or index travels in this bundle (not: assumed present).
+    pub carried: bool,
     pub media_type: String,
     pub source: Option<String>,
     /// For an index: each platform manifest; for a single manifest: one entry.
@@ -109,6 +113,7 @@ pub fn run(file: &Path) -> anyhow::Result<InspectSummary> {
         PlatformInfo {
             platform,
             digest: digest.clone(),
+            carried: carried.contains(digest),
             config: m.config.as_ref().map(|c| c.digest.clone()),
             layers: m.layers.iter().map(|l| LayerInfo { digest: l.digest.clone(), size: l.size, media_type: l.media_type.clone(), carried: carried.contains(&l.digest) }).collect(),
         }
@@ -134,6 +139,7 @@ pub fn run(file: &Path) -> anyhow::Result<InspectSummary> {
             repository: a(annotations::REPOSITORY).unwrap_or_default(),
             tag: a(annotations::TAG),
             digest: d.digest.clone(),
+            carried: carried.contains(&d.digest),
             media_type: d.media_type.clone(),
             source: a(annotations::SOURCE),
             platforms,
@@ -203,7 +209,16 @@ pub fn render(s: &InspectSummary) -> String {
     );
     for a in &s.artifacts {
         out.push_str(&format!("  {} {} {}\n", a.kind, a.reference, a.digest));
+        if !a.carried {
+            out.push_str("    assumed present on the mirror (a delta: not in this bundle)\n");
+            continue;
+        }
         for p in &a.platforms {
+            if !p.carried {
+                let label = if p.platform.is_empty() { "manifest" } else { p.platform.as_str() };
+                out.push_str(&format!("    {label} {} assumed present on the mirror\n", p.digest));
+                continue;
+            }
             let bytes: u64 = p.layers.iter().map(|l| l.size).sum();
             let label = if p.platform.is_empty() { "manifest".to_string() } else { p.platform.clone() };
             out.push_str(&format!("    {label} {} ({} layers, {} bytes)\n", p.digest, p.layers.len(), bytes));

@@ -177,17 +177,46 @@ impl ImageSource {
 
     /// Resolve one manifest entry to a lock entry.
     pub async fn resolve(&self, spec: &ImageSpec) -> Result<ImageLock, ImageError> {
-        match &spec.origin {
-            ImageOrigin::Registry => self.resolve_registry(spec).await,
-            ImageOrigin::OciLayout(dir) => {
-                let layout = LocalLayout::open_dir(dir, spec)?;
-                self.resolve_local(spec, &layout)
-            }
-            ImageOrigin::DockerArchive(file) => {
-                let layout = LocalLayout::open_archive(file, spec, &self.cache)?;
-                self.resolve_local(spec, &layout)
-            }
+        let local = match &spec.origin {
+            ImageOrigin::Registry => None,
+            ImageOrigin::OciLayout(dir) => Some(LocalLayout::open_dir(dir, spec)?),
+            ImageOrigin::DockerArchive(file) => Some(LocalLayout::open_archive(file, spec, &self.cache)?),
+        };
+        let lock = match &local {
+            None => self.resolve_registry(spec).await?,
+            Some(layout) => self.resolve_local(spec, layout)?,
+        };
+        if !oci_types::is_index(&lock.media_type) && !spec.platforms.is_empty() {
+            self.warn_single_platform(spec, &lock, local.as_ref()).await?;
         }
+        Ok(lock)
+    }
+
+    /// A single-platform manifest (no index) is carried whole whatever `platforms:` asks: its
+    /// config says which platform it is, and the platforms it is not are named, so that a
+    /// lock of "linux/amd64 and linux/arm64" holding one amd64 image does not pass unnoticed.
+    async fn warn_single_platform(&self, spec: &ImageSpec, lock: &ImageLock, local: Option<&LocalLayout>) -> Result<(), ImageError> {
+        let hidden = crate::progress::Progress::hidden();
+        let getter = Getter { src: self, image: &spec.reference, local, progress: &hidden };
+        let top = AnyManifest::parse(&getter.manifest(&lock.sha256).await?).map_err(|e| ImageError::Invalid { image: spec.reference.to_string(), detail: e.to_string() })?;
+        let Some(config) = top.config.filter(|c| oci_types::IMAGE_CONFIG_TYPES.contains(&c.media_type.as_str()) && c.size <= 1 << 20) else {
+            return Ok(());
+        };
+        getter.blob(&config).await?;
+        let Ok(platform) = serde_json::from_slice::<oci_types::Platform>(&self.cache.read(&config.digest)?) else {
+            return Ok(());
+        };
+        let missing: Vec<&String> = spec.platforms.iter().filter(|w| !platform.matches(w)).collect();
+        if !missing.is_empty() {
+            tracing::warn!(
+                "image {} is one {} image upstream, not a multi-platform index: {} not carried (`platforms:` cannot add what upstream does not publish; pull it on {} hosts only, or pick a multi-platform tag)",
+                spec.reference,
+                platform.key(),
+                missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                platform.key()
+            );
+        }
+        Ok(())
     }
 
     async fn resolve_registry(&self, spec: &ImageSpec) -> Result<ImageLock, ImageError> {

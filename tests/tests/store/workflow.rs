@@ -60,6 +60,14 @@ fn second_transfer_carries_only_what_changed() {
     assert_eq!(carried, expected, "only the changed image's new blobs (and the SBOM) travel");
     assert!(info["assumed_count"].as_u64().unwrap() > 0);
     assert!(info["sequence"].as_u64().unwrap() > 1, "the sequence follows the inventory's");
+    // inspect says what the delta leaves to the mirror, instead of "(0 layers, 0 bytes)".
+    let plain = gap.bundler(&["inspect", week2.to_str().unwrap()]).ok().stdout;
+    let hello_at = plain.find("docker.io/library/hello:1").unwrap();
+    assert!(plain[hello_at..].lines().nth(1).unwrap().contains("assumed present on the mirror"), "{plain}");
+    assert!(!plain.contains("(0 layers, 0 bytes)"), "{plain}");
+    let listed = gap.inspect(&week2);
+    let hello = listed["artifacts"].as_array().unwrap().iter().find(|a| a["ref"] == "docker.io/library/hello:1").unwrap();
+    assert_eq!(hello["carried"], false, "{hello}");
     let full = gap.create(&m, "week2-full.bundle", &[]);
     let (delta_size, full_size) = (std::fs::metadata(&week2).unwrap().len(), std::fs::metadata(&full).unwrap().len());
     assert!(delta_size < full_size, "delta {delta_size} bytes < full {full_size}");
@@ -228,4 +236,89 @@ fn import_stages_in_tmpdir_on_the_store_filesystem_only() {
     import(&stage).ok();
     assert_eq!(std::fs::read_dir(&stage).unwrap().count(), 0, "staging is cleaned up");
     assert!(gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok().stdout.contains("sha256:"));
+}
+
+/// Issue 20's walk-through: one `bundles.lock` shared by an image manifest and a files
+/// manifest. Locking the files manifest alone keeps the image pins (and says so), so the image
+/// manifest still creates `--locked`; `--prune` drops what the manifests locked do not name.
+#[test]
+fn a_shared_lock_keeps_the_pins_of_manifests_not_locked() {
+    let gap = Gap::new();
+    let reg = Registry::start();
+    let mut hello = ImageBuilder::new(&gap.path("l1"));
+    hello.multi_arch("1", "base", "hello");
+    hello.push("1", &reg.host, "library/hello");
+    let mut web = ImageBuilder::new(&gap.path("l2"));
+    web.multi_arch("1", "base", "web");
+    web.push("1", &reg.host, "library/web");
+    let images = image_manifest(&gap, &reg.host);
+    gap.lock(&images).ok();
+    let lock = || std::fs::read_to_string(gap.lock_file()).unwrap();
+    let pinned = lock();
+    assert_eq!(pinned.matches("[[image]]").count(), 2, "{pinned}");
+
+    let up = gap.path("up");
+    std::fs::create_dir_all(&up).unwrap();
+    std::fs::write(up.join("a.txt"), b"alpha\n").unwrap();
+    let srv = StaticServer::start(&up);
+    let files = gap.write("files.yaml", &format!("name: fileset\nfiles:\n  - {{url: \"{}a.txt\", sha256: \"{}\"}}\n", srv.url(), sha256(b"alpha\n")));
+    let r = gap.lock(&files).ok();
+    assert!(r.stderr.contains("kept 2 image pin(s)") && r.stderr.contains("--prune"), "{}", r.stderr);
+    let both = lock();
+    assert_eq!(both.matches("[[image]]").count(), 2, "{both}");
+    assert!(both.contains(&pinned[pinned.find("[[image]]").unwrap()..]), "the image pins are kept byte for byte:\n{both}");
+    assert_eq!(both.matches("[[file]]").count(), 1, "{both}");
+
+    // The image manifest creates from the shared lock as it is, and leaves the file unchanged.
+    let bundle = gap.create(&images, "images.bundle", &["--locked"]);
+    gap.import(&bundle).ok();
+    let bundle = gap.create(&files, "files.bundle", &[]);
+    gap.import(&bundle).ok();
+    assert_eq!(lock(), both, "create of either manifest leaves the other's pins");
+
+    gap.bundler(&["lock", files.to_str().unwrap(), "--lock", gap.lock_file().to_str().unwrap(), "--prune"]).ok();
+    let pruned = lock();
+    assert_eq!((pruned.matches("[[image]]").count(), pruned.matches("[[file]]").count()), (0, 1), "{pruned}");
+    drop(srv);
+}
+
+/// Issue 20's walk-through: a single-platform upstream image (a plain manifest, no index)
+/// locked under `platforms: [linux/amd64, linux/arm64]` is locked as the one manifest it is,
+/// with a warning naming the platform it lacks; it is carried and served with its digest.
+#[test]
+fn a_single_platform_image_names_the_platforms_it_lacks() {
+    let gap = Gap::new();
+    let reg = Registry::start();
+    let mut b = ImageBuilder::new(&gap.path("l1"));
+    let built = b.multi_arch("1", "base", "single");
+    b.push("1", &reg.host, "library/multi");
+    e2e::run(std::process::Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--preserve-digests",
+        "--override-arch",
+        "amd64",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{}/library/multi:1", reg.host),
+        &format!("docker://{}/library/single:1", reg.host),
+    ]))
+    .ok();
+    let m = gap.write(
+        "single.yaml",
+        &format!(
+            "name: single\nplatforms: [linux/amd64, linux/arm64]\nregistries:\n  docker.io: {{url: \"http://{}\", insecure: true}}\nimages:\n  - docker.io/library/single:1\n",
+            reg.host
+        ),
+    );
+    let r = gap.lock(&m).ok();
+    assert!(r.stderr.contains("is one linux/amd64 image upstream") && r.stderr.contains("linux/arm64 not carried"), "{}", r.stderr);
+    assert!(r.stderr.contains("(a single-platform manifest,"), "{}", r.stderr);
+    let lock = std::fs::read_to_string(gap.lock_file()).unwrap();
+    assert!(lock.contains(&built.manifests["amd64"]), "the amd64 manifest is what is pinned:\n{lock}");
+    let bundle = gap.create(&m, "single.bundle", &["--locked"]);
+    gap.import(&bundle).ok();
+    let mirror = Mirror::start(&gap.store());
+    let got = e2e::skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{}/docker.io/library/single:1", mirror.host)]).ok().stdout;
+    assert_eq!(sha256(got.as_bytes()), built.manifests["amd64"]);
 }
