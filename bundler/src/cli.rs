@@ -10,6 +10,13 @@ pub struct Cli {
     /// More log output (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Tries of one HTTP request in all, after connection errors, timeouts, 408, 429 and 5xx
+    /// (with exponential backoff and jitter, or the upstream's Retry-After).
+    #[arg(long, global = true, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
+    pub retries: u32,
+    /// The most seconds spent waiting between the tries of one request.
+    #[arg(long, global = true, default_value_t = 300, value_name = "SECONDS")]
+    pub retry_for: u64,
     #[command(subcommand)]
     pub command: Command,
 }

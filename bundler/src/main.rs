@@ -90,5 +90,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     bundler::term::init_logging("BUNDLER_LOG", "warn", cli.verbose, false);
+    bundler::sources::http::set_retry(bundler::sources::http::Retry { tries: cli.retries, wait_for: std::time::Duration::from_secs(cli.retry_for) });
     bundler::term::exit(run(cli).await)
 }

@@ -5,6 +5,7 @@
 pub mod apt;
 pub mod browser;
 pub mod containerd;
+pub mod fault;
 pub mod helm;
 pub mod hf;
 pub mod html;

@@ -1,8 +1,11 @@
 //! Plain HTTP(S) for every ecosystem that is not read through an OCI registry: small documents
 //! into memory with a size cap, large files streamed into the blob cache while hashing, resumed
-//! with `Range` after a dropped connection.
+//! with `Range` after a dropped connection. Transient failures (no connection, a timeout,
+//! 408/429/5xx) are tried again with exponential backoff and jitter, honouring `Retry-After`,
+//! bounded in tries and total wait (`Retry`, from `--retries`/`--retry-for`).
 
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
@@ -13,10 +16,58 @@ use crate::progress::Progress;
 
 const MAX_RESUMES: usize = 5;
 
+/// How transient failures are retried, for the whole process (set once from the command line).
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    /// Tries in all, the first included.
+    pub tries: u32,
+    /// The most time spent waiting between tries of one request.
+    pub wait_for: Duration,
+}
+
+impl Retry {
+    pub const DEFAULT: Retry = Retry { tries: 6, wait_for: Duration::from_secs(300) };
+    /// The first backoff; each next one doubles, up to `MAX_BACKOFF`, with ±25% jitter.
+    const FIRST: Duration = Duration::from_millis(500);
+    const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+    fn backoff(attempt: u32) -> Duration {
+        let base = Self::FIRST.saturating_mul(1 << attempt.min(16)).min(Self::MAX_BACKOFF);
+        base.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.75..1.25))
+    }
+}
+
+static RETRY: OnceLock<Retry> = OnceLock::new();
+
+/// Sets the retry policy of every `Http` in this process (the first call wins).
+pub fn set_retry(r: Retry) {
+    let _ = RETRY.set(r);
+}
+
+fn retry() -> Retry {
+    *RETRY.get().unwrap_or(&Retry::DEFAULT)
+}
+
+/// Statuses that say "not now" rather than "no": tried again.
+fn transient(status: u16) -> bool {
+    matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// `Retry-After` as seconds or an HTTP date, if the response has one.
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    httpdate::parse_http_date(v).ok().map(|t| t.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("{url}: {detail}")]
     Failed { url: String, detail: String },
+    #[error("{url}: {last} on each of {tries} tries over {waited}s; the upstream may be down or limiting this client (more with --retries N and --retry-for SECONDS)")]
+    GaveUp { url: String, last: String, tries: u32, waited: u64 },
     #[error("{url}: HTTP {status}")]
     Status { url: String, status: u16 },
     #[error("{url}: larger than the {limit} bytes allowed for it")]
@@ -28,6 +79,11 @@ pub enum HttpError {
 impl HttpError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, HttpError::Status { status: 404 | 410, .. })
+    }
+
+    /// Whether trying the same request again later may succeed (what `retrying` gave up on).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, HttpError::GaveUp { .. })
     }
 }
 
@@ -100,23 +156,52 @@ impl Http {
         Http { client }
     }
 
+    /// Sends what `request` builds, again after a transient failure (no connection, a timeout,
+    /// 408/429/5xx), waiting `Retry-After` or an exponential backoff with jitter, within the
+    /// process's `Retry`. Returns the first response that is not transient, whatever its status.
+    async fn retrying(&self, url: &str, request: impl Fn() -> reqwest::RequestBuilder) -> Result<reqwest::Response, HttpError> {
+        let policy = retry();
+        let start = Instant::now();
+        let mut waited = Duration::ZERO;
+        for attempt in 0.. {
+            let (last, after) = match request().send().await {
+                Ok(resp) if !transient(resp.status().as_u16()) => return Ok(resp),
+                Ok(resp) => (format!("HTTP {}", resp.status().as_u16()), retry_after(&resp)),
+                Err(e) if e.is_connect() || e.is_timeout() || e.is_request() => (cause(&e), None),
+                Err(e) => return Err(HttpError::Failed { url: url.into(), detail: cause(&e) }),
+            };
+            let wait = after.unwrap_or_else(|| Retry::backoff(attempt));
+            if attempt + 1 >= policy.tries || waited + wait > policy.wait_for {
+                return Err(HttpError::GaveUp { url: url.into(), last, tries: attempt + 1, waited: start.elapsed().as_secs() });
+            }
+            tracing::warn!("{url}: {last}; trying again in {:.1}s ({} of {} tries)", wait.as_secs_f64(), attempt + 2, policy.tries);
+            tokio::time::sleep(wait).await;
+            waited += wait;
+        }
+        unreachable!("the loop returns")
+    }
+
     /// A small document with its status and headers, not failing on a non-2xx status.
     pub async fn get_reply(&self, url: &str, limit: u64) -> Result<Reply, HttpError> {
-        let resp = self.client.get(url).send().await.map_err(|e| HttpError::Failed { url: url.into(), detail: cause(&e) })?;
+        let resp = self.retrying(url, || self.client.get(url)).await?;
         let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
         Ok(Reply { status, headers, body: read_limited(resp, url, limit).await? })
     }
 
     /// GET `url` (from byte `from`, with `accept` if given); any non-2xx status is an error.
     async fn send(&self, url: &str, from: u64, accept: Option<&str>) -> Result<reqwest::Response, HttpError> {
-        let mut req = self.client.get(url);
-        if let Some(a) = accept {
-            req = req.header(reqwest::header::ACCEPT, a);
-        }
-        if from > 0 {
-            req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
-        }
-        let resp = req.send().await.map_err(|e| HttpError::Failed { url: url.into(), detail: cause(&e) })?;
+        let resp = self
+            .retrying(url, || {
+                let mut req = self.client.get(url);
+                if let Some(a) = accept {
+                    req = req.header(reqwest::header::ACCEPT, a);
+                }
+                if from > 0 {
+                    req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
+                }
+                req
+            })
+            .await?;
         if !resp.status().is_success() {
             return Err(HttpError::Status { url: url.into(), status: resp.status().as_u16() });
         }

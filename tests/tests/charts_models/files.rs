@@ -97,8 +97,9 @@ fn unreachable_upstream_is_named() {
     let url = format!("http://127.0.0.1:{port}/missing.bin");
     let m = manifest(&gap, "down", &[(url.clone(), sha256(b"x"), None)]);
     let out = gap.path("down.bundle");
-    let r = gap.try_create(&m, &out, &gap.key(), &[]).fails();
+    let r = gap.try_create(&m, &out, &gap.key(), &["--retries", "2"]).fails();
     assert!(r.stderr.contains(&url), "the error names the URL: {}", r.stderr);
+    assert!(r.stderr.contains("on each of 2 tries") && r.stderr.contains("--retries"), "a refused connection is tried again, then named: {}", r.stderr);
     assert!(!out.exists());
 }
 
@@ -153,4 +154,49 @@ fn a_file_missing_from_its_checksum_list_is_refused() {
     let m = gap.write("two.yaml", &format!("files:\n  - {{url: '{}x', sha256: '{}', trust_on_first_use: true}}\n", srv.url(), "a".repeat(64)));
     let r = gap.lock(&m).fails();
     assert!(r.stderr.contains("two.yaml") && r.stderr.contains("exactly one of"), "{}", r.stderr);
+}
+
+/// Issue 20, retries: behind a proxy that answers 503 with `Retry-After: 1`, then 429 without
+/// it, then drops the connection 1 MiB into the file, `lock` and `create` still get the
+/// upstream's bytes (tried again, with backoff, naming each failure), and the bundle serves
+/// them. An upstream that keeps answering 503 is given up after `--retries` tries, named with
+/// its status and the flags that wait longer, and no bundle is written.
+#[test]
+fn transient_failures_are_tried_again_then_named() {
+    let gap = Gap::new();
+    let (srv, big, _) = upstream(&gap.path("upstream"));
+    let proxy = e2e::fault::FaultProxy::start(&format!("127.0.0.1:{}", srv.port));
+    proxy
+        .then("rke2-images", e2e::fault::Fault::Status(503, Some(1)))
+        .then("rke2-images", e2e::fault::Fault::Status(429, None))
+        .then("rke2-images", e2e::fault::Fault::DropAfter(1 << 20));
+    let url = format!("{}rke2-images.linux-amd64.tar.zst", proxy.url());
+    let m = manifest(&gap, "flaky", &[(url.clone(), sha256(&big), None)]);
+    let lock = gap.lock(&m).ok();
+    let out = gap.path("flaky.bundle");
+    let r = gap.try_create(&m, &out, &gap.key(), &[]).ok();
+    let said = format!("{}{}", lock.stderr, r.stderr);
+    assert!(said.contains("HTTP 503; trying again in 1.0s") && said.contains("HTTP 429; trying again"), "{said}");
+    let tries = proxy.requests().len();
+    assert!((4..=6).contains(&tries), "503, 429, the dropped one and the whole file (the lock may fetch too): {:?}", proxy.requests());
+    assert!(proxy.relayed() <= 2 * big.len() as u64 + (1 << 20) + 4096, "relayed {} bytes for a {}-byte file", proxy.relayed(), big.len());
+    gap.import(&out).ok();
+    let mirror = Mirror::start(&gap.store());
+    let got = gap.path("got");
+    curl(&["-f", "-o", got.to_str().unwrap(), &mirror.url("/files/rke2-images.linux-amd64.tar.zst")]).ok();
+    assert_eq!(sha256(&std::fs::read(&got).unwrap()), sha256(&big), "the upstream's bytes, whole");
+
+    // Always 503: given up after 3 tries, named; nothing written.
+    let down = e2e::fault::FaultProxy::start(&format!("127.0.0.1:{}", srv.port));
+    for _ in 0..10 {
+        down.then("rke2-images", e2e::fault::Fault::Status(503, Some(0)));
+    }
+    let gap2 = Gap::new();
+    let url = format!("{}rke2-images.linux-amd64.tar.zst", down.url());
+    let m = manifest(&gap2, "down", &[(url.clone(), sha256(&big), None)]);
+    let out = gap2.path("down.bundle");
+    let r = gap2.try_create(&m, &out, &gap2.key(), &["--retries", "3"]).fails();
+    assert!(r.stderr.contains(&url) && r.stderr.contains("HTTP 503 on each of 3 tries") && r.stderr.contains("--retry-for"), "{}", r.stderr);
+    assert_eq!(down.requests().len(), 3, "{:?}", down.requests());
+    assert!(!out.exists());
 }
