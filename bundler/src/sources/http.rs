@@ -48,8 +48,41 @@ fn retry() -> Retry {
     *RETRY.get().unwrap_or(&Retry::DEFAULT)
 }
 
+/// The wait before the try after `attempt` (0 = the first), or `None` when the process's
+/// `Retry` is spent: upstream's `after` if it said, else the backoff.
+fn next_wait(policy: Retry, attempt: u32, waited: Duration, after: Option<Duration>) -> Option<Duration> {
+    let wait = after.unwrap_or_else(|| Retry::backoff(attempt));
+    (attempt + 1 < policy.tries && waited + wait <= policy.wait_for).then_some(wait)
+}
+
+/// `op` tried again while `transient` says its error may pass (no connection, 429, 5xx), within
+/// the process's `Retry`, each wait logged as for `what`; else its last error, with the tries.
+pub async fn retried<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut op: impl FnMut() -> F,
+    transient: impl Fn(&E) -> bool,
+) -> Result<T, (E, u32)> {
+    let policy = retry();
+    let mut waited = Duration::ZERO;
+    for attempt in 0.. {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if transient(&e) => match next_wait(policy, attempt, waited, None) {
+                Some(wait) => {
+                    tracing::warn!("{what}: {e}; trying again in {:.1}s ({} of {} tries)", wait.as_secs_f64(), attempt + 2, policy.tries);
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                }
+                None => return Err((e, attempt + 1)),
+            },
+            Err(e) => return Err((e, attempt + 1)),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
 /// Statuses that say "not now" rather than "no": tried again.
-fn transient(status: u16) -> bool {
+pub fn transient(status: u16) -> bool {
     matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504)
 }
 
@@ -170,10 +203,9 @@ impl Http {
                 Err(e) if e.is_connect() || e.is_timeout() || e.is_request() => (cause(&e), None),
                 Err(e) => return Err(HttpError::Failed { url: url.into(), detail: cause(&e) }),
             };
-            let wait = after.unwrap_or_else(|| Retry::backoff(attempt));
-            if attempt + 1 >= policy.tries || waited + wait > policy.wait_for {
+            let Some(wait) = next_wait(policy, attempt, waited, after) else {
                 return Err(HttpError::GaveUp { url: url.into(), last, tries: attempt + 1, waited: start.elapsed().as_secs() });
-            }
+            };
             tracing::warn!("{url}: {last}; trying again in {:.1}s ({} of {} tries)", wait.as_secs_f64(), attempt + 2, policy.tries);
             tokio::time::sleep(wait).await;
             waited += wait;

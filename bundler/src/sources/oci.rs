@@ -14,7 +14,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use tokio::io::AsyncWriteExt;
 
-use super::Fetched;
+use super::{http, Fetched};
 use crate::cache::{BlobCache, CacheError};
 use crate::format::bundle::{annotations, kinds};
 use crate::format::lock::{AccessoryLock, ImageLock, PlatformLock};
@@ -124,6 +124,15 @@ impl ImageSource {
         }
     }
 
+    /// `classify`, saying how many tries a transient failure was given.
+    fn classify_tried(&self, image: &ImageRef, what: &str, up: &Upstream, (e, tries): (OciDistributionError, u32)) -> ImageError {
+        let mut err = self.classify(image, what, up, e);
+        if let (ImageError::Unreachable { detail, .. } | ImageError::Registry { detail, .. }, 2..) = (&mut err, tries) {
+            detail.push_str(&format!(" (on each of {tries} tries; more with --retries N and --retry-for SECONDS)"));
+        }
+        err
+    }
+
     /// Fetch a manifest by tag or digest; returns (bytes, digest). Digest pins are verified.
     async fn pull_manifest(&self, image: &ImageRef, reference: &str) -> Result<(Vec<u8>, Digest), ImageError> {
         if let Ok(d) = reference.parse::<Digest>() {
@@ -133,7 +142,10 @@ impl ImageSource {
         }
         let up = self.upstream(image, reference);
         let what = if reference.contains(':') { format!("manifest {reference}") } else { format!("tag {reference:?}") };
-        let (bytes, _) = self.client.pull_manifest_raw(&up.reference, &up.auth, oci_types::MANIFEST_ACCEPT).await.map_err(|e| self.classify(image, &what, &up, e))?;
+        let (bytes, _) =
+            http::retried(&format!("{image}: {what} from {}", up.url), || self.client.pull_manifest_raw(&up.reference, &up.auth, oci_types::MANIFEST_ACCEPT), transient)
+                .await
+                .map_err(|f| self.classify_tried(image, &what, &up, f))?;
         if bytes.len() > MAX_MANIFEST {
             return Err(ImageError::Invalid { image: image.to_string(), detail: format!("{what} is {} bytes, over the 4 MiB limit", bytes.len()) });
         }
@@ -165,7 +177,9 @@ impl ImageSource {
         let mut tags: Vec<String> = Vec::new();
         for _ in 0..100 {
             let last = tags.last().cloned();
-            let page = self.client.list_tags(&up.reference, &up.auth, Some(PAGE), last.as_deref()).await.map_err(|e| self.classify(image, "tag list", &up, e))?;
+            let page = http::retried(&format!("{image}: tag list from {}", up.url), || self.client.list_tags(&up.reference, &up.auth, Some(PAGE), last.as_deref()), transient)
+                .await
+                .map_err(|f| self.classify_tried(image, "tag list", &up, f))?;
             let n = page.tags.len();
             tags.extend(page.tags.into_iter().filter(|t| Some(t) != last.as_ref()));
             if n < PAGE {
@@ -259,11 +273,12 @@ impl ImageSource {
             let up = self.upstream(image, &subject.to_string());
             // Registries without the referrers API answer 404; oci-client then tries the tag
             // schema and returns an empty index, so errors here are real failures.
-            let referrers = match self.client.pull_referrers(&up.reference, None).await {
+            let what = format!("referrers of {subject}");
+            let referrers = match http::retried(&format!("{image}: {what} from {}", up.url), || self.client.pull_referrers(&up.reference, None), transient).await {
                 Ok(idx) => idx.manifests,
-                Err(OciDistributionError::ImageManifestNotFoundError(_)) => Vec::new(),
-                Err(OciDistributionError::ServerError { code: 404 | 405 | 400, .. }) => Vec::new(),
-                Err(e) => return Err(self.classify(image, &format!("referrers of {subject}"), &up, e)),
+                Err((OciDistributionError::ImageManifestNotFoundError(_), _)) => Vec::new(),
+                Err((OciDistributionError::ServerError { code: 404 | 405 | 400, .. }, _)) => Vec::new(),
+                Err(f) => return Err(self.classify_tried(image, &what, &up, f)),
             };
             for r in referrers {
                 let digest: Digest = r.digest.parse().map_err(|e: crate::format::digest::InvalidDigest| ImageError::Invalid { image: image.to_string(), detail: e.to_string() })?;
@@ -399,16 +414,23 @@ impl Getter<'_> {
         let mut resumes = 0;
         loop {
             let offset = out.size();
-            let stream = if offset == 0 {
-                self.src.client.pull_blob_stream(&up.reference, &desc).await.map(|s| (s, false))
-            } else {
-                match self.src.client.pull_blob_stream_partial(&up.reference, &desc, offset, None).await {
-                    Ok(oci_client::client::BlobResponse::Partial(s)) => Ok((s, false)),
-                    Ok(oci_client::client::BlobResponse::Full(s)) => Ok((s, true)),
-                    Err(e) => Err(e),
-                }
-            };
-            let (sized, restart) = stream.map_err(|e| self.src.classify(self.image, &format!("blob {}", b.digest), &up, e))?;
+            let what = format!("blob {}", b.digest);
+            let stream = http::retried(
+                &format!("{}: {what} from {}", self.image, up.url),
+                || async {
+                    if offset == 0 {
+                        self.src.client.pull_blob_stream(&up.reference, &desc).await.map(|s| (s, false))
+                    } else {
+                        match self.src.client.pull_blob_stream_partial(&up.reference, &desc, offset, None).await? {
+                            oci_client::client::BlobResponse::Partial(s) => Ok((s, false)),
+                            oci_client::client::BlobResponse::Full(s) => Ok((s, true)),
+                        }
+                    }
+                },
+                transient,
+            )
+            .await;
+            let (sized, restart) = stream.map_err(|f| self.src.classify_tried(self.image, &what, &up, f))?;
             if restart {
                 // The server ignored Range: start over with a fresh hash.
                 let file = tokio::fs::File::create(&tmp_path).await.map_err(io_err)?;
@@ -459,6 +481,17 @@ fn artifact_descriptor(media_type: &str, digest: Digest, size: u64, kind: &str, 
     }
     d.annotations.insert(ANNOTATION_REF_NAME.into(), ref_name);
     d
+}
+
+/// Whether a registry's answer may pass if asked again: no connection, a timeout or a
+/// connection dropped mid-answer, 408, 429 (`TOOMANYREQUESTS` or a bare status), 5xx.
+fn transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::ServerError { code, .. } => http::transient(*code),
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|er| er.code == oci_client::errors::OciErrorCode::Toomanyrequests),
+        OciDistributionError::RequestError(r) => r.is_connect() || r.is_timeout() || r.is_request() || r.is_body(),
+        _ => false,
+    }
 }
 
 /// Keep the index entries for the wanted platforms, plus buildkit attestation manifests

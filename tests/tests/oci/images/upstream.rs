@@ -53,7 +53,42 @@ fn upstream_down_names_the_registry_url() {
     let gap = Gap::new();
     let down_host = format!("127.0.0.1:{}", e2e::free_port());
     let m = manifest(&gap, "down", &down_host, "[linux/amd64]", "  - docker.io/library/hello:1\n");
-    gap.lock(&m).fails_with(&[&format!("http://{down_host}"), "docker.io/library/hello:1", "unreachable"]);
+    let lock = gap.lock_file().display().to_string();
+    let r =
+        gap.bundler(&["lock", m.to_str().unwrap(), "--lock", &lock, "--retries", "2"]).fails_with(&[&format!("http://{down_host}"), "docker.io/library/hello:1", "unreachable"]);
+    assert!(r.stderr.contains("on each of 2 tries") && r.stderr.contains("trying again"), "{}", r.stderr);
+}
+
+/// Issue 20, retries: behind a proxy that answers the first manifest request 503 (with
+/// `Retry-After: 1`), the next 429 and the first blob request 502, `lock` and `create` try
+/// again (saying so) and the mirror serves the upstream's index digest and layers.
+#[test]
+fn registry_hiccups_are_tried_again() {
+    use e2e::fault::{Fault, FaultProxy};
+    let gap = Gap::new();
+    let (reg, hello, _) = upstream(gap.dir.path());
+    let proxy = FaultProxy::start(&reg.host);
+    proxy.then("/manifests/", Fault::Status(503, Some(1))).then("/manifests/", Fault::Status(429, None)).then("/blobs/", Fault::Status(502, None));
+    let host = format!("127.0.0.1:{}", proxy.port);
+    let m = manifest(
+        &gap,
+        "hiccup",
+        &host,
+        "[linux/amd64, linux/arm64]",
+        "  - docker.io/library/hello:1
+",
+    );
+    let lock = gap.lock(&m).ok();
+    let bundle = gap.path("hiccup.bundle");
+    let created = gap.try_create(&m, &bundle, &gap.key(), &["--locked"]).ok();
+    let said = format!("{}{}", lock.stderr, created.stderr);
+    assert_eq!(said.matches("trying again").count(), 3, "each injected failure tried again once: {said}");
+    assert!(said.contains("503") && said.contains("429") && said.contains("502"), "{said}");
+    gap.import(&bundle).ok();
+    let mirror = Mirror::start(&gap.store());
+    assert_eq!(sha256(&raw_manifest(&mirror.host, "docker.io/library/hello:1")), hello.index);
+    let layer = e2e::http::get(&mirror.host, &format!("/v2/docker.io/library/hello/blobs/{}", hello.own_layers["arm64"]), &[]).unwrap();
+    assert_eq!(sha256(&layer.body), hello.own_layers["arm64"]);
 }
 
 #[test]
