@@ -232,12 +232,17 @@ impl Registry {
     }
 
     /// What each section carries; call after [`Registry::plan`] (it keeps what fetching needs).
-    pub async fn fetch(&self, manifest: &Manifest, lock: &LockFile, progress: &Progress) -> Result<Vec<Fetched>, PlanError> {
-        let mut out = Vec::new();
+    /// Every section's fetch, each run whatever the others did: what was fetched, and each
+    /// failed section's error (what it did fetch stays in the cache for the next run).
+    pub async fn fetch(&self, manifest: &Manifest, lock: &LockFile, progress: &Progress) -> (Vec<Fetched>, Vec<(&'static str, PlanError)>) {
+        let (mut out, mut failed) = (Vec::new(), Vec::new());
         for s in &self.sections {
-            out.extend(s.fetch(manifest, lock, progress).await?);
+            match s.fetch(manifest, lock, progress).await {
+                Ok(f) => out.extend(f),
+                Err(e) => failed.push((s.section(), e)),
+            }
         }
-        Ok(out)
+        (out, failed)
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::cache::BlobCache;
@@ -133,18 +133,36 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
         shared.save(&args.lock)?;
     }
 
+    // One artifact that fails does not stop the others: everything fetchable lands in the
+    // cache, then one report names every failure, so a re-run fetches only those.
     let progress = Progress::bytes("fetching", !args.quiet);
-    let fetched: Vec<Fetched> = futures_util::stream::iter(lock.images.iter().map(|l| {
+    let images: Vec<Result<Fetched, _>> = futures_util::stream::iter(lock.images.iter().map(|l| {
         let spec = plan::spec_for(&manifest, l).expect("lock built from this manifest");
         let (source, progress) = (&source, &progress);
         async move { source.fetch(spec, l, progress).await }
     }))
     .buffered(2)
-    .try_collect()
-    .await?;
-    let mut fetched = fetched;
-    fetched.extend(registry.fetch(&manifest, &lock, &progress).await?);
+    .collect()
+    .await;
+    let (mut fetched, mut failed) = (Vec::new(), Vec::new());
+    for r in images {
+        match r {
+            Ok(f) => fetched.push(f),
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    let (more, sections) = registry.fetch(&manifest, &lock, &progress).await;
+    fetched.extend(more);
+    failed.extend(sections.into_iter().map(|(section, e)| format!("{section}: {e}")));
     progress.finish();
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} could not be fetched, so no bundle was written; what was fetched is in the cache ({}), and a run once these are fixed fetches only what is missing:\n  - {}",
+            if failed.len() == 1 { "1 artifact".to_string() } else { format!("{} artifacts", failed.len()) },
+            args.cache.display(),
+            failed.join("\n  - ")
+        );
+    }
 
     let mut all = Fetched::default();
     for f in fetched {

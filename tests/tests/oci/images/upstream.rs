@@ -241,3 +241,34 @@ fn locked_create_refuses_a_stale_lock_and_drifted_bytes() {
     assert!(r.stderr.contains(&img.manifests["arm64"]) && r.stderr.contains("damaged"), "{}", r.stderr);
     assert!(!gap.path("x.bundle").exists(), "no bundle written on failure");
 }
+
+/// Issue 20, continue on error: one image's layer answers 404 (gone upstream after the lock);
+/// the other image is still fetched into the cache, and the run ends non-zero naming the
+/// failed image and its blob, with no bundle. Once upstream serves it again, the next run asks
+/// the registry only for what the first did not get: none of the other image's own blobs.
+#[test]
+fn one_failed_image_does_not_stop_the_others() {
+    use e2e::fault::{Fault, FaultProxy};
+    let gap = Gap::new();
+    let (reg, hello, other) = upstream(gap.dir.path());
+    let proxy = FaultProxy::start(&reg.host);
+    let host = format!("127.0.0.1:{}", proxy.port);
+    let m = manifest(&gap, "partial", &host, "[linux/amd64, linux/arm64]", "  - docker.io/library/hello:1\n  - docker.io/library/other:1\n");
+    gap.lock(&m).ok();
+    let gone = hello.own_layers["arm64"].clone();
+    proxy.then(&gone, Fault::Status(404, None));
+    let bundle = gap.path("partial.bundle");
+    let cache = gap.path("cache").display().to_string();
+    let r = gap.try_create(&m, &bundle, &gap.key(), &["--locked", "--cache", &cache]).fails();
+    assert!(r.stderr.contains("1 artifact could not be fetched") && r.stderr.contains("docker.io/library/hello:1") && r.stderr.contains(&gone), "{}", r.stderr);
+    assert!(!r.stderr.contains("docker.io/library/other:1"), "{}", r.stderr);
+    assert!(!bundle.exists());
+    let before = proxy.requests().len();
+    gap.try_create(&m, &bundle, &gap.key(), &["--locked", "--cache", &cache]).ok();
+    let second: Vec<String> = proxy.requests()[before..].iter().filter(|p| p.contains("/blobs/")).cloned().collect();
+    assert!(second.iter().any(|p| p.contains(&gone)), "{second:?}");
+    for own in other.own_layers.values().chain(other.configs.values()) {
+        assert!(!second.iter().any(|p| p.contains(own.as_str())), "{own} of the image that was fetched is asked for again: {second:?}");
+    }
+    gap.import(&bundle).ok();
+}
