@@ -26,16 +26,21 @@ fn digests(v: &serde_json::Value) -> BTreeSet<String> {
     v.as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap().to_string()).collect()
 }
 
+/// docker-registry holding `library/hello:1` and `library/web:1` (whose own layer says `web`).
+fn hello_and_web(gap: &Gap, web: &str) -> Registry {
+    let reg = Registry::start();
+    for (dir, repo, own) in [("l1", "library/hello", "hello"), ("l2", "library/web", web)] {
+        let mut b = ImageBuilder::new(&gap.path(dir));
+        b.multi_arch("1", "base", own);
+        b.push("1", &reg.host, repo);
+    }
+    reg
+}
+
 #[test]
 fn second_transfer_carries_only_what_changed() {
     let gap = Gap::new();
-    let reg = Registry::start();
-    let mut hello = ImageBuilder::new(&gap.path("l1"));
-    hello.multi_arch("1", "base", "hello");
-    hello.push("1", &reg.host, "library/hello");
-    let mut web = ImageBuilder::new(&gap.path("l2"));
-    web.multi_arch("1", "base", "web week 1");
-    web.push("1", &reg.host, "library/web");
+    let reg = hello_and_web(&gap, "web week 1");
     let m = image_manifest(&gap, &reg.host);
     gap.lock(&m).ok();
     let week1 = gap.create(&m, "week1.bundle", &["--sequence", "1"]);
@@ -244,13 +249,7 @@ fn import_stages_in_tmpdir_on_the_store_filesystem_only() {
 #[test]
 fn a_shared_lock_keeps_the_pins_of_manifests_not_locked() {
     let gap = Gap::new();
-    let reg = Registry::start();
-    let mut hello = ImageBuilder::new(&gap.path("l1"));
-    hello.multi_arch("1", "base", "hello");
-    hello.push("1", &reg.host, "library/hello");
-    let mut web = ImageBuilder::new(&gap.path("l2"));
-    web.multi_arch("1", "base", "web");
-    web.push("1", &reg.host, "library/web");
+    let reg = hello_and_web(&gap, "web");
     let images = image_manifest(&gap, &reg.host);
     gap.lock(&images).ok();
     let lock = || std::fs::read_to_string(gap.lock_file()).unwrap();
