@@ -50,9 +50,9 @@ fn stale(spec: &ImageSpec, lock: &ImageLock) -> Option<String> {
 }
 
 /// Resolve every artifact. `existing` entries are reused when they still match, unless
-/// `refresh` (what `bundler lock` does). Returns the lock and whether it changed; `registry`
-/// keeps what its sections read that fetching needs again.
-pub async fn resolve(manifest: &mut Manifest, existing: Option<&LockFile>, locked: bool, refresh: bool, registry: &Registry) -> Result<(LockFile, bool), PlanError> {
+/// `refresh` (what `bundler lock` does). Returns these manifests' lock (the caller merges it
+/// into a shared lock file); `registry` keeps what its sections read that fetching needs again.
+pub async fn resolve(manifest: &mut Manifest, existing: Option<&LockFile>, locked: bool, refresh: bool, registry: &Registry) -> Result<LockFile, PlanError> {
     let mode = Mode { locked, refresh };
     let mut lock = LockFile { version: LOCK_VERSION, ..LockFile::default() };
     // Charts first: with `add_images` the images they reference join the manifest's.
@@ -84,8 +84,7 @@ pub async fn resolve(manifest: &mut Manifest, existing: Option<&LockFile>, locke
     images.sort_by(|a, b| a.name.cmp(&b.name));
     lock.images = images;
     registry.plan(manifest, existing, mode, &mut lock, false).await?;
-    let changed = existing != Some(&lock);
-    Ok((lock, changed))
+    Ok(lock)
 }
 
 /// The spec for a lock entry's image.

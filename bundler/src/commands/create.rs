@@ -121,7 +121,7 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     let registry = Registry::new(&manifest, cache.clone());
     let source = &registry.images;
     let existing = LockFile::load(&args.lock)?;
-    let (lock, _) = plan::resolve(&mut manifest, existing.as_ref(), args.locked, false, &registry).await?;
+    let lock = plan::resolve(&mut manifest, existing.as_ref(), args.locked, false, &registry).await?;
     // What the lock file holds after this: these manifests' pins, and the other manifests'
     // sections as they were (the file may be shared).
     let mut shared = lock.clone();

@@ -12,7 +12,7 @@ pub async fn run(manifests: &[PathBuf], lock_path: &Path, cache_dir: &Path, prun
     let cache = Arc::new(BlobCache::open(cache_dir)?);
     let registry = Registry::new(&manifest, cache);
     let existing = LockFile::load(lock_path)?;
-    let (lock, _) = plan::resolve(&mut manifest, existing.as_ref(), false, true, &registry).await?;
+    let lock = plan::resolve(&mut manifest, existing.as_ref(), false, true, &registry).await?;
     for i in &lock.images {
         let platforms = if i.platforms.is_empty() { "a single-platform manifest".to_string() } else { format!("{} platform(s)", i.platforms.len()) };
         eprintln!("locked {} -> {} ({platforms}, {} accessories)", i.name, i.sha256, i.accessories.len());

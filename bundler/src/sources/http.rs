@@ -55,19 +55,20 @@ fn next_wait(policy: Retry, attempt: u32, waited: Duration, after: Option<Durati
     (attempt + 1 < policy.tries && waited + wait <= policy.wait_for).then_some(wait)
 }
 
-/// `op` tried again while `transient` says its error may pass (no connection, 429, 5xx), within
+/// `op` tried again while `may_pass` says its error may pass (no connection, 429, 5xx:
+/// `Some`, holding the wait the upstream asked for if it did; `None` fails for good), within
 /// the process's `Retry`, each wait logged as for `what`; else its last error, with the tries.
 pub async fn retried<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
     what: &str,
     mut op: impl FnMut() -> F,
-    transient: impl Fn(&E) -> bool,
+    may_pass: impl Fn(&E) -> Option<Option<Duration>>,
 ) -> Result<T, (E, u32)> {
     let policy = retry();
     let mut waited = Duration::ZERO;
     for attempt in 0.. {
         match op().await {
             Ok(v) => return Ok(v),
-            Err(e) if transient(&e) => match next_wait(policy, attempt, waited, None) {
+            Err(e) => match may_pass(&e).and_then(|after| next_wait(policy, attempt, waited, after)) {
                 Some(wait) => {
                     tracing::warn!("{what}: {e}; trying again in {:.1}s ({} of {} tries)", wait.as_secs_f64(), attempt + 2, policy.tries);
                     tokio::time::sleep(wait).await;
@@ -75,10 +76,35 @@ pub async fn retried<T, E: std::fmt::Display, F: std::future::Future<Output = Re
                 }
                 None => return Err((e, attempt + 1)),
             },
-            Err(e) => return Err((e, attempt + 1)),
         }
     }
     unreachable!("the loop returns")
+}
+
+/// One try of a plain GET that did not give a usable answer.
+enum Attempt {
+    /// A status that says "not now" (`transient`).
+    Busy(reqwest::Response),
+    Failed(reqwest::Error),
+}
+
+impl std::fmt::Display for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Attempt::Busy(r) => write!(f, "HTTP {}", r.status().as_u16()),
+            Attempt::Failed(e) => f.write_str(&cause(e)),
+        }
+    }
+}
+
+impl Attempt {
+    /// A busy answer waits its `Retry-After`; no connection, a timeout or a failed send may pass.
+    fn may_pass(&self) -> Option<Option<Duration>> {
+        match self {
+            Attempt::Busy(r) => Some(retry_after(r)),
+            Attempt::Failed(e) => (e.is_connect() || e.is_timeout() || e.is_request()).then_some(None),
+        }
+    }
 }
 
 /// Statuses that say "not now" rather than "no": tried again.
@@ -112,11 +138,6 @@ pub enum HttpError {
 impl HttpError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, HttpError::Status { status: 404 | 410, .. })
-    }
-
-    /// Whether trying the same request again later may succeed (what `retrying` gave up on).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, HttpError::GaveUp { .. })
     }
 }
 
@@ -193,24 +214,18 @@ impl Http {
     /// 408/429/5xx), waiting `Retry-After` or an exponential backoff with jitter, within the
     /// process's `Retry`. Returns the first response that is not transient, whatever its status.
     async fn retrying(&self, url: &str, request: impl Fn() -> reqwest::RequestBuilder) -> Result<reqwest::Response, HttpError> {
-        let policy = retry();
         let start = Instant::now();
-        let mut waited = Duration::ZERO;
-        for attempt in 0.. {
-            let (last, after) = match request().send().await {
-                Ok(resp) if !transient(resp.status().as_u16()) => return Ok(resp),
-                Ok(resp) => (format!("HTTP {}", resp.status().as_u16()), retry_after(&resp)),
-                Err(e) if e.is_connect() || e.is_timeout() || e.is_request() => (cause(&e), None),
-                Err(e) => return Err(HttpError::Failed { url: url.into(), detail: cause(&e) }),
-            };
-            let Some(wait) = next_wait(policy, attempt, waited, after) else {
-                return Err(HttpError::GaveUp { url: url.into(), last, tries: attempt + 1, waited: start.elapsed().as_secs() });
-            };
-            tracing::warn!("{url}: {last}; trying again in {:.1}s ({} of {} tries)", wait.as_secs_f64(), attempt + 2, policy.tries);
-            tokio::time::sleep(wait).await;
-            waited += wait;
-        }
-        unreachable!("the loop returns")
+        let send = || async {
+            match request().send().await {
+                Ok(resp) if transient(resp.status().as_u16()) => Err(Attempt::Busy(resp)),
+                Ok(resp) => Ok(resp),
+                Err(e) => Err(Attempt::Failed(e)),
+            }
+        };
+        retried(url, send, Attempt::may_pass).await.map_err(|(last, tries)| match (last.may_pass(), last) {
+            (None, Attempt::Failed(e)) => HttpError::Failed { url: url.into(), detail: cause(&e) },
+            (_, last) => HttpError::GaveUp { url: url.into(), last: last.to_string(), tries, waited: start.elapsed().as_secs() },
+        })
     }
 
     /// A small document with its status and headers, not failing on a non-2xx status.

@@ -143,7 +143,7 @@ impl ImageSource {
         let up = self.upstream(image, reference);
         let what = if reference.contains(':') { format!("manifest {reference}") } else { format!("tag {reference:?}") };
         let (bytes, _) =
-            http::retried(&format!("{image}: {what} from {}", up.url), || self.client.pull_manifest_raw(&up.reference, &up.auth, oci_types::MANIFEST_ACCEPT), transient)
+            http::retried(&format!("{image}: {what} from {}", up.url), || self.client.pull_manifest_raw(&up.reference, &up.auth, oci_types::MANIFEST_ACCEPT), may_pass)
                 .await
                 .map_err(|f| self.classify_tried(image, &what, &up, f))?;
         if bytes.len() > MAX_MANIFEST {
@@ -177,7 +177,7 @@ impl ImageSource {
         let mut tags: Vec<String> = Vec::new();
         for _ in 0..100 {
             let last = tags.last().cloned();
-            let page = http::retried(&format!("{image}: tag list from {}", up.url), || self.client.list_tags(&up.reference, &up.auth, Some(PAGE), last.as_deref()), transient)
+            let page = http::retried(&format!("{image}: tag list from {}", up.url), || self.client.list_tags(&up.reference, &up.auth, Some(PAGE), last.as_deref()), may_pass)
                 .await
                 .map_err(|f| self.classify_tried(image, "tag list", &up, f))?;
             let n = page.tags.len();
@@ -274,7 +274,7 @@ impl ImageSource {
             // Registries without the referrers API answer 404; oci-client then tries the tag
             // schema and returns an empty index, so errors here are real failures.
             let what = format!("referrers of {subject}");
-            let referrers = match http::retried(&format!("{image}: {what} from {}", up.url), || self.client.pull_referrers(&up.reference, None), transient).await {
+            let referrers = match http::retried(&format!("{image}: {what} from {}", up.url), || self.client.pull_referrers(&up.reference, None), may_pass).await {
                 Ok(idx) => idx.manifests,
                 Err((OciDistributionError::ImageManifestNotFoundError(_), _)) => Vec::new(),
                 Err((OciDistributionError::ServerError { code: 404 | 405 | 400, .. }, _)) => Vec::new(),
@@ -427,7 +427,7 @@ impl Getter<'_> {
                         }
                     }
                 },
-                transient,
+                may_pass,
             )
             .await;
             let (sized, restart) = stream.map_err(|f| self.src.classify_tried(self.image, &what, &up, f))?;
@@ -483,15 +483,17 @@ fn artifact_descriptor(media_type: &str, digest: Digest, size: u64, kind: &str, 
     d
 }
 
-/// Whether a registry's answer may pass if asked again: no connection, a timeout or a
-/// connection dropped mid-answer, 408, 429 (`TOOMANYREQUESTS` or a bare status), 5xx.
-fn transient(e: &OciDistributionError) -> bool {
-    match e {
+/// Whether a registry's answer may pass if asked again (`http::retried`): no connection, a
+/// timeout or a connection dropped mid-answer, 408, 429 (`TOOMANYREQUESTS` or a bare status),
+/// 5xx. The registry client does not hand over `Retry-After`, so the backoff decides the wait.
+fn may_pass(e: &OciDistributionError) -> Option<Option<std::time::Duration>> {
+    let transient = match e {
         OciDistributionError::ServerError { code, .. } => http::transient(*code),
         OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|er| er.code == oci_client::errors::OciErrorCode::Toomanyrequests),
         OciDistributionError::RequestError(r) => r.is_connect() || r.is_timeout() || r.is_request() || r.is_body(),
         _ => false,
-    }
+    };
+    transient.then_some(None)
 }
 
 /// Keep the index entries for the wanted platforms, plus buildkit attestation manifests
