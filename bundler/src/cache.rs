@@ -1,10 +1,16 @@
 //! Local content-addressed cache of fetched blobs, so a bundle is written from verified files
-//! and a second `create` fetches only what changed upstream.
+//! and a second `create` fetches only what changed upstream. A download in progress lives at
+//! `tmp/<algorithm>-<hex>.partial`, so a run killed halfway leaves its bytes to the next run,
+//! which hashes them again (nothing is trusted) and asks the upstream only for the rest.
 
-use std::io::{self, Read, Write};
+use std::collections::HashMap;
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use crate::format::{Digest, HashWriter};
+use tokio::io::AsyncWriteExt;
+
+use crate::format::{Digest, HashWriter, Hasher};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -16,6 +22,60 @@ pub enum CacheError {
 
 pub struct BlobCache {
     root: PathBuf,
+    /// One download per blob at a time in this process: images sharing a layer fetch it once.
+    turns: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A blob being written into the cache: `offset` bytes are already there (from an earlier try
+/// or run), hashed; `finish` checks the whole and moves it in place.
+pub struct Download {
+    path: PathBuf,
+    out: HashWriter<tokio::io::BufWriter<tokio::fs::File>>,
+    algorithm: crate::format::Algorithm,
+    /// A private temp file when another process holds this blob's partial file.
+    private: Option<tempfile::NamedTempFile>,
+    /// Holds the partial file's lock (released on drop, or by the kernel on kill -9).
+    _lock: Option<std::fs::File>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Download {
+    /// Bytes held so far: where a resumed request starts.
+    pub fn offset(&self) -> u64 {
+        self.out.size()
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), CacheError> {
+        self.out.write_all(bytes).await.map_err(|source| CacheError::Io { path: self.path.clone(), source })
+    }
+
+    /// The upstream ignored `Range` and sends the whole: drop what is held.
+    pub async fn restart(&mut self) -> Result<(), CacheError> {
+        let io = |source| CacheError::Io { path: self.path.clone(), source };
+        let file = tokio::fs::OpenOptions::new().write(true).truncate(true).open(&self.path).await.map_err(io)?;
+        self.out = HashWriter::new(tokio::io::BufWriter::with_capacity(1 << 20, file), self.algorithm);
+        Ok(())
+    }
+
+    /// Flush, check digest and size, move into the cache. Bytes that hash wrong are deleted,
+    /// so the next run does not resume them.
+    pub async fn finish(self, cache: &BlobCache, what: &str, expected: &Digest, expected_size: Option<u64>) -> Result<(), CacheError> {
+        let Download { path, mut out, private, .. } = self;
+        out.flush().await.map_err(|source| CacheError::Io { path: path.clone(), source })?;
+        let (file, actual, n) = out.into_parts();
+        let file = file.into_inner().into_std().await;
+        if actual != *expected || expected_size.is_some_and(|s| s != n) {
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(CacheError::Mismatch { what: what.into(), expected: expected.clone(), expected_size, actual, actual_size: n });
+        }
+        let dest = cache.path(expected);
+        file.sync_all().map_err(|source| CacheError::Io { path: dest.clone(), source })?;
+        match private {
+            Some(tmp) => tmp.persist(&dest).map(|_| ()).map_err(|e| CacheError::Io { path: dest, source: e.error }),
+            None => std::fs::rename(&path, &dest).map_err(|source| CacheError::Io { path: dest, source }),
+        }
+    }
 }
 
 impl BlobCache {
@@ -34,7 +94,62 @@ impl BlobCache {
             let p = root.join(sub);
             std::fs::create_dir_all(&p).map_err(|source| CacheError::Io { path: p, source })?;
         }
-        Ok(BlobCache { root: root.to_path_buf() })
+        Ok(BlobCache { root: root.to_path_buf(), turns: Mutex::default() })
+    }
+
+    /// Start (or resume) downloading `d`; `None` when it is cached, perhaps by another task of
+    /// this process that held the turn meanwhile. A partial file left by an earlier run is
+    /// hashed again and kept (when shorter than `size`), so only the rest is asked for.
+    pub async fn download(&self, d: &Digest, size: Option<u64>) -> Result<Option<Download>, CacheError> {
+        let turn = self.turns.lock().expect("turns").entry(d.clone()).or_default().clone();
+        let turn = turn.lock_owned().await;
+        if self.has(d, size) {
+            return Ok(None);
+        }
+        let path = self.root.join("tmp").join(format!("{}-{}.partial", d.algorithm().as_str(), d.hex()));
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CacheError::Io { path, source }
+        };
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io(&path))?;
+        if file.try_lock().is_err() {
+            // Another bundler on this cache is fetching it: fetch privately, no resume.
+            let tmp = self.temp()?;
+            let out = tokio::fs::File::from_std(tmp.reopen().map_err(io(tmp.path()))?);
+            let out = HashWriter::new(tokio::io::BufWriter::with_capacity(1 << 20, out), d.algorithm());
+            return Ok(Some(Download { path: tmp.path().to_path_buf(), out, algorithm: d.algorithm(), private: Some(tmp), _lock: None, _turn: turn }));
+        }
+        let held = file.metadata().map_err(io(&path))?.len();
+        let algorithm = d.algorithm();
+        let (file, hasher) = if held > 0 && size.is_none_or(|s| held <= s) {
+            let p = path.clone();
+            tokio::task::spawn_blocking(move || -> io::Result<(std::fs::File, Hasher)> {
+                let mut hasher = Hasher::new(algorithm);
+                let mut r = io::BufReader::with_capacity(1 << 20, &file);
+                loop {
+                    let buf = r.fill_buf()?;
+                    if buf.is_empty() {
+                        break;
+                    }
+                    let n = buf.len();
+                    hasher.update(buf);
+                    r.consume(n);
+                }
+                tracing::info!("{}: resuming after the {} bytes an earlier run fetched", p.display(), hasher.size());
+                Ok((file, hasher))
+            })
+            .await
+            .expect("hashing task")
+            .map_err(io(&path))?
+        } else {
+            file.set_len(0).map_err(io(&path))?;
+            (file, Hasher::new(algorithm))
+        };
+        let lock = file.try_clone().map_err(io(&path))?;
+        let mut out = tokio::fs::File::from_std(file);
+        tokio::io::AsyncSeekExt::seek(&mut out, io::SeekFrom::End(0)).await.map_err(io(&path))?;
+        let out = HashWriter::with_hasher(tokio::io::BufWriter::with_capacity(1 << 20, out), hasher);
+        Ok(Some(Download { path, out, algorithm, private: None, _lock: Some(lock), _turn: turn }))
     }
 
     pub fn path(&self, d: &Digest) -> PathBuf {

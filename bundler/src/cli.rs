@@ -17,6 +17,9 @@ pub struct Cli {
     /// The most seconds spent waiting between the tries of one request.
     #[arg(long, global = true, default_value_t = 300, value_name = "SECONDS")]
     pub retry_for: u64,
+    /// Downloads at once from one upstream (host:port); different upstreams run side by side.
+    #[arg(long, global = true, default_value_t = crate::sources::http::PER_UPSTREAM, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64), value_name = "N")]
+    pub per_upstream: usize,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -75,7 +75,8 @@ pub trait Ecosystem: Sized + 'static {
     /// Read what every run needs (indexes), for a non-empty section.
     async fn load(&self, m: &Manifest) -> Result<Self::Loaded, Self::Error>;
     async fn resolve(&self, m: &Manifest, loaded: &Self::Loaded) -> Result<Vec<Self::Lock>, Self::Error>;
-    async fn fetch(&self, m: &Manifest, loaded: &Self::Loaded, entries: &[Self::Lock], progress: &Progress) -> Result<Fetched, Self::Error>;
+    /// Fetch what `entries` pin; one that fails does not stop the others: every error is kept.
+    async fn fetch(&self, m: &Manifest, loaded: &Self::Loaded, entries: &[Self::Lock], progress: &Progress) -> Result<Fetched, Vec<Self::Error>>;
     /// `bundler lock`'s lines for the entries.
     fn describe(entries: &[Self::Lock]) -> Vec<String>;
     /// `bundler check`: counts, contents, unpinned entries; an error for what is wrong offline.
@@ -138,7 +139,7 @@ pub(crate) trait Section {
     fn before_images(&self) -> bool;
     fn plan<'a>(&'a self, m: &'a Manifest, prior: Option<&'a LockFile>, mode: Mode, lock: &'a mut LockFile) -> LocalBoxFuture<'a, Result<(), PlanError>>;
     fn add_images(&self, m: &mut Manifest, lock: &LockFile);
-    fn fetch<'a>(&'a self, m: &'a Manifest, lock: &'a LockFile, progress: &'a Progress) -> LocalBoxFuture<'a, Result<Option<Fetched>, PlanError>>;
+    fn fetch<'a>(&'a self, m: &'a Manifest, lock: &'a LockFile, progress: &'a Progress) -> LocalBoxFuture<'a, Result<Option<Fetched>, Vec<PlanError>>>;
     fn describe(&self, lock: &LockFile) -> Vec<String>;
     fn check(&self, m: &Manifest, out: &mut Checked) -> Result<(), String>;
     fn referenced_images(&self, d: &Descriptor) -> Option<Vec<String>>;
@@ -183,12 +184,12 @@ impl<E: Ecosystem> Section for Slot<E> {
         E::add_images(m, lock)
     }
 
-    fn fetch<'a>(&'a self, m: &'a Manifest, lock: &'a LockFile, progress: &'a Progress) -> LocalBoxFuture<'a, Result<Option<Fetched>, PlanError>> {
+    fn fetch<'a>(&'a self, m: &'a Manifest, lock: &'a LockFile, progress: &'a Progress) -> LocalBoxFuture<'a, Result<Option<Fetched>, Vec<PlanError>>> {
         async move {
             let eco = self.eco.as_ref().expect("a registry with sources");
             let (_, entries) = E::locked(lock);
             match self.loaded.get() {
-                Some(loaded) if E::carried(m, entries) => eco.fetch(m, loaded, entries, progress).await.map(Some).map_err(boxed),
+                Some(loaded) if E::carried(m, entries) => eco.fetch(m, loaded, entries, progress).await.map(Some).map_err(|es| es.into_iter().map(boxed).collect()),
                 _ => Ok(None),
             }
         }
@@ -232,14 +233,14 @@ impl Registry {
     }
 
     /// What each section carries; call after [`Registry::plan`] (it keeps what fetching needs).
-    /// Every section's fetch, each run whatever the others did: what was fetched, and each
-    /// failed section's error (what it did fetch stays in the cache for the next run).
+    /// Every section's fetch, each run whatever the others did: what was fetched, and every
+    /// failed artifact's error (what was fetched stays in the cache for the next run).
     pub async fn fetch(&self, manifest: &Manifest, lock: &LockFile, progress: &Progress) -> (Vec<Fetched>, Vec<(&'static str, PlanError)>) {
         let (mut out, mut failed) = (Vec::new(), Vec::new());
         for s in &self.sections {
             match s.fetch(manifest, lock, progress).await {
                 Ok(f) => out.extend(f),
-                Err(e) => failed.push((s.section(), e)),
+                Err(es) => failed.extend(es.into_iter().map(|e| (s.section(), e))),
             }
         }
         (out, failed)

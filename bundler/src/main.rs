@@ -91,5 +91,6 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     bundler::term::init_logging("BUNDLER_LOG", "warn", cli.verbose, false);
     bundler::sources::http::set_retry(bundler::sources::http::Retry { tries: cli.retries, wait_for: std::time::Duration::from_secs(cli.retry_for) });
+    bundler::sources::http::set_per_upstream(cli.per_upstream);
     bundler::term::exit(run(cli).await)
 }

@@ -88,6 +88,10 @@ impl<W> HashWriter<W> {
     pub fn new(inner: W, algorithm: Algorithm) -> Self {
         HashWriter { inner, hasher: Hasher::new(algorithm) }
     }
+    /// Carries on from `hasher`, which has hashed what `inner` already holds (a resumed file).
+    pub fn with_hasher(inner: W, hasher: Hasher) -> Self {
+        HashWriter { inner, hasher }
+    }
     pub fn size(&self) -> u64 {
         self.hasher.size()
     }

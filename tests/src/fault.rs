@@ -1,8 +1,9 @@
 //! A fault-injecting HTTP proxy for the connected side's tests (issue 20): it sits in front of
 //! a real stand-in upstream (a `StaticServer`, docker-registry, …) on a free loopback port and,
 //! request by request, follows a script — answer a status with `Retry-After`, drop the
-//! connection after some bytes of the upstream's answer — then passes requests through. It
-//! counts the requests and the body bytes it relayed, so a test can bound what was fetched.
+//! connection after some bytes of the upstream's answer, stall, wait, serve a wrong byte — then
+//! passes requests through. It counts the requests, the bytes it relayed and the most requests
+//! it had in flight at once, so a test can bound what was fetched and how.
 //! One request per connection: it answers `Connection: close` upstream and to the client.
 
 use std::collections::VecDeque;
@@ -21,12 +22,22 @@ pub enum Fault {
     /// Relay the upstream's answer, then drop the connection after this many bytes of it
     /// (headers included).
     DropAfter(usize),
+    /// Relay this many bytes of the answer (headers included), then send nothing more and keep
+    /// the connection open until the client goes away or the proxy stops: a hung upstream.
+    StallAfter(usize),
+    /// Relay the answer with the byte at this offset (headers included) flipped.
+    Corrupt(usize),
+    /// Wait this many milliseconds, then relay the answer.
+    Delay(u64),
 }
 
 struct Shared {
     script: Mutex<VecDeque<(String, Fault)>>,
     requests: Mutex<Vec<String>>,
     relayed: AtomicU64,
+    ranged: Mutex<Vec<String>>,
+    in_flight: AtomicU64,
+    most_in_flight: AtomicU64,
     stop: AtomicBool,
 }
 
@@ -43,7 +54,15 @@ impl FaultProxy {
     pub fn start(upstream: &str) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let shared = Arc::new(Shared { script: Mutex::default(), requests: Mutex::default(), relayed: AtomicU64::new(0), stop: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            script: Mutex::default(),
+            requests: Mutex::default(),
+            relayed: AtomicU64::new(0),
+            ranged: Mutex::default(),
+            in_flight: AtomicU64::new(0),
+            most_in_flight: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        });
         let (s, up) = (shared.clone(), upstream.to_string());
         let acceptor = std::thread::spawn(move || {
             let mut workers = Vec::new();
@@ -83,6 +102,16 @@ impl FaultProxy {
         self.shared.relayed.load(Ordering::SeqCst)
     }
 
+    /// Paths requested with a `Range` header, with its value (`PATH bytes=N-`).
+    pub fn ranged(&self) -> Vec<String> {
+        self.shared.ranged.lock().unwrap().clone()
+    }
+
+    /// The most requests it was answering at the same time.
+    pub fn most_in_flight(&self) -> u64 {
+        self.shared.most_in_flight.load(Ordering::SeqCst)
+    }
+
     /// The upstream it stands in front of.
     pub fn upstream(&self) -> &str {
         &self.upstream
@@ -112,12 +141,22 @@ fn read_head(conn: &mut TcpStream) -> Option<Vec<u8>> {
     Some(head)
 }
 
-fn serve(mut conn: TcpStream, upstream: &str, s: &Shared) {
+fn serve(conn: TcpStream, upstream: &str, s: &Shared) {
+    let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    s.most_in_flight.fetch_max(now, Ordering::SeqCst);
+    answer(conn, upstream, s);
+    s.in_flight.fetch_sub(1, Ordering::SeqCst);
+}
+
+fn answer(mut conn: TcpStream, upstream: &str, s: &Shared) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     let Some(head) = read_head(&mut conn) else { return };
     let text = String::from_utf8_lossy(&head).into_owned();
     let path = text.split(' ').nth(1).unwrap_or_default().to_string();
     s.requests.lock().unwrap().push(path.clone());
+    if let Some(range) = text.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("range")).map(|(_, v)| v.trim().to_string())) {
+        s.ranged.lock().unwrap().push(format!("{path} {range}"));
+    }
     let fault = {
         let mut script = s.script.lock().unwrap();
         let at = script.iter().position(|(p, _)| path.contains(p.as_str()));
@@ -128,9 +167,14 @@ fn serve(mut conn: TcpStream, upstream: &str, s: &Shared) {
         let _ = write!(conn, "HTTP/1.1 {code} Injected\r\n{after}Content-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     }
-    let limit = match fault {
-        Some(Fault::DropAfter(n)) => n,
-        _ => usize::MAX,
+    if let Some(Fault::Delay(ms)) = fault {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    let (limit, stall, flip) = match fault {
+        Some(Fault::DropAfter(n)) => (n, false, None),
+        Some(Fault::StallAfter(n)) => (n, true, None),
+        Some(Fault::Corrupt(at)) => (usize::MAX, false, Some(at)),
+        _ => (usize::MAX, false, None),
     };
     // Upstream gets the same request, asked to close after answering.
     let mut lines: Vec<&str> = text.trim_end().split("\r\n").filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
@@ -147,6 +191,9 @@ fn serve(mut conn: TcpStream, upstream: &str, s: &Shared) {
             Ok(n) => n,
         };
         let n = n.min(limit - sent);
+        if let Some(at) = flip.filter(|at| (sent..sent + n).contains(at)) {
+            buf[at - sent] ^= 0x01;
+        }
         if conn.write_all(&buf[..n]).is_err() {
             break;
         }
@@ -155,6 +202,20 @@ fn serve(mut conn: TcpStream, upstream: &str, s: &Shared) {
         if sent >= limit {
             // The client sees a body shorter than its Content-Length.
             break;
+        }
+    }
+    if stall {
+        // Bounded: until the client closes, the proxy stops, or a minute has passed.
+        let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+        for _ in 0..300 {
+            if s.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            match conn.read(&mut buf) {
+                Ok(0) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => continue,
+                _ => break,
+            }
         }
     }
     let _ = conn.shutdown(Shutdown::Both);

@@ -43,6 +43,10 @@ impl BuiltImage {
 }
 
 fn gz_tar(files: &[(&str, &[u8])]) -> (Vec<u8>, String) {
+    gz_tar_with(files, flate2::Compression::default())
+}
+
+fn gz_tar_with(files: &[(&str, &[u8])], level: flate2::Compression) -> (Vec<u8>, String) {
     let mut tar = tar::Builder::new(Vec::new());
     for (name, data) in files {
         let mut h = tar::Header::new_ustar();
@@ -56,7 +60,7 @@ fn gz_tar(files: &[(&str, &[u8])]) -> (Vec<u8>, String) {
     }
     let raw = tar.into_inner().unwrap();
     let diff_id = sha256(&raw);
-    let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
+    let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), level);
     gz.write_all(&raw).unwrap();
     (gz.finish().unwrap(), diff_id)
 }
@@ -113,6 +117,24 @@ impl ImageBuilder {
         self.refs.push(serde_json::json!({"mediaType": INDEX, "digest": id, "size": is, "annotations": {"org.opencontainers.image.ref.name": tag}}));
         self.write_index();
         BuiltImage { tag: tag.into(), index: id, manifests, shared_layer: shared_digest, own_layers, configs }
+    }
+
+    /// A linux/amd64 image tagged `tag` with one layer holding `data` as a file (stored, not
+    /// compressed, so a large layer costs no gzip time): (manifest digest, layer digest, layer
+    /// size, the sizes of every blob: manifest, config, layer).
+    pub fn single(&mut self, tag: &str, data: &[u8]) -> (String, String, u64, u64) {
+        let (gz, diff) = gz_tar_with(&[("big.bin", data)], flate2::Compression::none());
+        let (ld, ls) = self.put(&gz);
+        let cfg = serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff]}});
+        let (cd, cs) = self.put(&serde_json::to_vec(&cfg).unwrap());
+        let m = serde_json::json!({"schemaVersion": 2, "mediaType": MANIFEST,
+            "config": {"mediaType": CONFIG, "digest": cd, "size": cs},
+            "layers": [{"mediaType": LAYER, "digest": ld, "size": ls}]});
+        let (md, ms) = self.put(&serde_json::to_vec(&m).unwrap());
+        self.refs.retain(|r| r["annotations"]["org.opencontainers.image.ref.name"] != tag);
+        self.refs.push(serde_json::json!({"mediaType": MANIFEST, "digest": md, "size": ms, "annotations": {"org.opencontainers.image.ref.name": tag}}));
+        self.write_index();
+        (md, ld, ls, ms + cs + ls)
     }
 
     /// `skopeo copy --all` the layout's `tag` to `docker://host/repo:tag`.

@@ -12,10 +12,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
 use debian_control::lossy::{Relation, Relations};
-use futures_util::{StreamExt, TryStreamExt};
 
 use super::http::{Http, HttpError};
-use super::{titled_layer, Artifact, Fetched};
+use super::{each, titled_layer, Artifact, Fetched};
 use crate::cache::{BlobCache, CacheError};
 use crate::format::bundle::kinds;
 use crate::format::deb::{self, DebConfig};
@@ -28,7 +27,6 @@ use resolve::{Pkg, Request, Universe};
 
 /// Release files are small (Debian's is ~150 KiB); refuse anything absurd.
 const MAX_RELEASE: u64 = 32 << 20;
-const CONCURRENCY: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AptError {
@@ -359,22 +357,25 @@ impl AptSource {
 
     /// Fetch every locked deb (checked against its signed index entry) and describe it as a
     /// bundle artifact.
-    pub async fn fetch(&self, loaded: &Loaded, specs: &[AptSpec], debs: &[DebLock], progress: &Progress) -> Result<Fetched, AptError> {
-        let mut work = Vec::new();
+    pub async fn fetch(&self, loaded: &Loaded, specs: &[AptSpec], debs: &[DebLock], progress: &Progress) -> Result<Fetched, Vec<AptError>> {
+        let (mut work, mut failed) = (Vec::new(), Vec::new());
         for d in debs {
-            let (n, p) = self.locate(loaded, specs, d)?;
-            work.push((d, p, &specs[n], &loaded.archives[n]));
+            match self.locate(loaded, specs, d) {
+                Ok((n, p)) => work.push((d, p, &specs[n], &loaded.archives[n])),
+                Err(e) => failed.push(e),
+            }
         }
         progress.add_total(work.iter().filter(|(d, ..)| !self.cache.has(&d.sha256, Some(d.size))).map(|(d, ..)| d.size).sum());
-        futures_util::stream::iter(work.iter().map(|(d, p, spec, _)| self.fetch_deb(d, p.url.as_deref(), spec, progress)))
-            .buffer_unordered(CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
-        let mut fetched = Fetched::default();
-        for (d, p, spec, info) in work {
-            fetched.merge(self.artifact(d, p, spec, info)?);
+        let fetched = each(work.iter().map(|(d, p, spec, info)| async move {
+            self.fetch_deb(d, p.url.as_deref(), spec, progress).await?;
+            self.artifact(d, p, spec, info)
+        }))
+        .await;
+        match fetched {
+            Ok(fs) if failed.is_empty() => Ok(Fetched::all(fs)),
+            Ok(_) => Err(failed),
+            Err(es) => Err(failed.into_iter().chain(es).collect()),
         }
-        Ok(fetched)
     }
 
     async fn fetch_deb(&self, d: &DebLock, upstream: Option<&str>, spec: &AptSpec, progress: &Progress) -> Result<(), AptError> {

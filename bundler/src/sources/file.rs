@@ -4,11 +4,10 @@
 
 use std::sync::Arc;
 
-use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::http::{Http, HttpError};
-use super::{titled_layer, Artifact, Fetched};
+use super::{each, titled_layer, Artifact, Fetched};
 use crate::cache::{BlobCache, CacheError};
 use crate::ecosystems::Mode;
 use crate::format::bundle::kinds;
@@ -21,7 +20,6 @@ use crate::progress::Progress;
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.feas.file.v1";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.feas.file.config.v1+json";
-const CONCURRENCY: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -93,17 +91,14 @@ impl FileSource {
         })
     }
 
-    pub async fn fetch(&self, files: &[FileLock], progress: &Progress) -> Result<Fetched, FileError> {
+    pub async fn fetch(&self, files: &[FileLock], progress: &Progress) -> Result<Fetched, Vec<FileError>> {
         progress.add_total(files.iter().filter(|f| !self.cache.has(&f.sha256, Some(f.size))).map(|f| f.size).sum());
-        futures_util::stream::iter(files.iter().map(|f| self.fetch_one(&f.name, &f.source, &f.sha256, Some(f.size), progress)))
-            .buffer_unordered(CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
-        let mut fetched = Fetched::default();
-        for f in files {
-            fetched.merge(self.artifact(f)?);
-        }
-        Ok(fetched)
+        let fetched = each(files.iter().map(|f| async move {
+            self.fetch_one(&f.name, &f.source, &f.sha256, Some(f.size), progress).await?;
+            self.artifact(f)
+        }))
+        .await?;
+        Ok(Fetched::all(fetched))
     }
 
     fn artifact(&self, f: &FileLock) -> Result<Fetched, FileError> {
@@ -188,7 +183,7 @@ impl crate::ecosystems::Ecosystem for FileSource {
         Ok((None, files))
     }
 
-    async fn fetch(&self, _m: &Manifest, _loaded: &(), entries: &[FileLock], progress: &Progress) -> Result<Fetched, FileError> {
+    async fn fetch(&self, _m: &Manifest, _loaded: &(), entries: &[FileLock], progress: &Progress) -> Result<Fetched, Vec<FileError>> {
         FileSource::fetch(self, entries, progress).await
     }
 

@@ -369,10 +369,14 @@ impl HelmSource {
     }
 
     /// Fetch exactly the locked charts; each becomes a Helm OCI manifest in the bundle.
-    pub async fn fetch(&self, locks: &[ChartLock], platforms: &[String], progress: &Progress) -> Result<Fetched, HelmError> {
-        let mut fetched = Fetched::default();
+    pub async fn fetch(&self, locks: &[ChartLock], platforms: &[String], progress: &Progress) -> Result<Fetched, Vec<HelmError>> {
         progress.add_total(locks.iter().filter(|c| !self.cache.has(&c.sha256, Some(c.size))).map(|c| c.size).sum());
-        for c in locks {
+        Ok(Fetched::all(crate::sources::each(locks.iter().map(|c| self.fetch_chart(c, platforms, progress))).await?))
+    }
+
+    async fn fetch_chart(&self, c: &ChartLock, platforms: &[String], progress: &Progress) -> Result<Fetched, HelmError> {
+        let mut fetched = Fetched::default();
+        {
             let (manifest, size, mut blobs) = match (&c.oci_manifest, c.oci_manifest_size) {
                 (Some(md), Some(ms)) => {
                     let repo = c.source.strip_prefix("oci://").and_then(|s| s.rsplit_once(':')).map(|(r, _)| r).unwrap_or(&c.source);

@@ -11,12 +11,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::sync::Arc;
 
-use futures_util::{StreamExt, TryStreamExt};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use super::http::{Http, HttpError, Reply};
-use super::{titled_layer, Artifact, Fetched};
+use super::{each, titled_layer, Artifact, Fetched};
 use crate::cache::{BlobCache, CacheError};
 use crate::format::bundle::kinds;
 use crate::format::hf::{self as fmt, GitBlobHasher, HfConfig, HfFile};
@@ -28,7 +27,6 @@ use crate::progress::Progress;
 const MAX_API: u64 = 64 << 20;
 /// Tree pages followed at most (the hub gives 1000 entries a page).
 const MAX_PAGES: usize = 10_000;
-const CONCURRENCY: usize = 2;
 /// What Python's `urllib.parse.quote` leaves alone (huggingface_hub builds its URLs with it).
 #[derive(Debug, thiserror::Error)]
 pub enum HfError {
@@ -262,9 +260,9 @@ impl HfSource {
 
     /// Fetch exactly the locked files, then one artifact per repo and commit (revisions that
     /// resolved to the same commit share it).
-    pub async fn fetch(&self, locks: &[HfLock], progress: &Progress) -> Result<Fetched, HfError> {
+    pub async fn fetch(&self, locks: &[HfLock], progress: &Progress) -> Result<Fetched, Vec<HfError>> {
         progress.add_total(locks.iter().filter(|l| !self.cache.has(&l.sha256, Some(l.size))).map(|l| l.size).sum());
-        futures_util::stream::iter(locks.iter().map(|l| self.fetch_one(l, progress))).buffer_unordered(CONCURRENCY).try_collect::<Vec<()>>().await?;
+        each(locks.iter().map(|l| self.fetch_one(l, progress))).await?;
         type Group<'a> = (BTreeSet<&'a str>, BTreeMap<&'a str, &'a HfLock>);
         let mut groups: BTreeMap<(&str, &str), Group> = BTreeMap::new();
         for l in locks {
@@ -297,7 +295,8 @@ impl HfSource {
                     source: format!("{endpoint}/{repo}"),
                     ref_name: format!("hf/{repo}@{commit}"),
                 }
-                .into_fetched(&self.cache)?,
+                .into_fetched(&self.cache)
+                .map_err(|e| vec![e.into()])?,
             );
         }
         Ok(fetched)
@@ -338,7 +337,7 @@ impl crate::ecosystems::Ecosystem for HfSource {
         self.lock(&m.hf, &Progress::hidden()).await
     }
 
-    async fn fetch(&self, _m: &Manifest, _loaded: &(), entries: &[HfLock], progress: &Progress) -> Result<Fetched, HfError> {
+    async fn fetch(&self, _m: &Manifest, _loaded: &(), entries: &[HfLock], progress: &Progress) -> Result<Fetched, Vec<HfError>> {
         HfSource::fetch(self, entries, progress).await
     }
 

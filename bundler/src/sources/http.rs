@@ -48,6 +48,26 @@ fn retry() -> Retry {
     *RETRY.get().unwrap_or(&Retry::DEFAULT)
 }
 
+/// Downloads at once from one upstream (host and port) unless `--per-upstream` says otherwise:
+/// skopeo's default for layers, and few enough that a CDN does not see a flood.
+pub const PER_UPSTREAM: usize = 6;
+static PER_UPSTREAM_SET: OnceLock<usize> = OnceLock::new();
+static UPSTREAMS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>> = OnceLock::new();
+
+/// Sets how many downloads run at once against one upstream (the first call wins).
+pub fn set_per_upstream(n: usize) {
+    let _ = PER_UPSTREAM_SET.set(n.max(1));
+}
+
+/// A turn to download from `url`'s upstream, waited for while `--per-upstream` others run;
+/// held until dropped.
+pub async fn upstream_slot(url: &str) -> tokio::sync::OwnedSemaphorePermit {
+    let host = reqwest::Url::parse(url).ok().map(|u| format!("{}:{}", u.host_str().unwrap_or_default(), u.port_or_known_default().unwrap_or(0))).unwrap_or_default();
+    let n = *PER_UPSTREAM_SET.get().unwrap_or(&PER_UPSTREAM);
+    let sem = UPSTREAMS.get_or_init(Default::default).lock().expect("upstreams").entry(host).or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(n))).clone();
+    sem.acquire_owned().await.expect("never closed")
+}
+
 /// The wait before the try after `attempt` (0 = the first), or `None` when the process's
 /// `Retry` is spent: upstream's `after` if it said, else the backoff.
 fn next_wait(policy: Retry, attempt: u32, waited: Duration, after: Option<Duration>) -> Option<Duration> {
@@ -295,35 +315,33 @@ impl Http {
     }
 
     /// Stream `url` into the cache as `expected` (digest and size checked before it lands).
-    /// A file already cached is not fetched again.
+    /// A file already cached is not fetched again; one a killed run began is resumed with
+    /// `Range`, as is one whose connection drops (up to `MAX_RESUMES` times).
     pub async fn to_cache(&self, cache: &BlobCache, url: &str, what: &str, expected: &Digest, size: Option<u64>, progress: &Progress) -> Result<(), HttpError> {
-        if cache.has(expected, size) {
-            return Ok(());
-        }
         let cache_err = |source| HttpError::Cache { url: url.into(), source };
-        let tmp = cache.temp().map_err(cache_err)?;
-        let tmp_path = tmp.path().to_path_buf();
-        let io_err = |e: std::io::Error| HttpError::Cache { url: url.into(), source: CacheError::Io { path: tmp_path.clone(), source: e } };
-        let file = tokio::fs::File::from_std(tmp.reopen().map_err(io_err)?);
-        let mut out = HashWriter::new(tokio::io::BufWriter::with_capacity(1 << 20, file), expected.algorithm());
+        let Some(mut out) = cache.download(expected, size).await.map_err(cache_err)? else { return Ok(()) };
+        let _slot = upstream_slot(url).await;
+        progress.inc(out.offset());
         let mut resumes = 0;
         loop {
-            let offset = out.size();
+            let offset = out.offset();
+            if size.is_some_and(|s| offset == s) {
+                break;
+            }
             let resp = self.send(url, offset, None).await?;
             if offset > 0 && resp.status() != reqwest::StatusCode::PARTIAL_CONTENT {
                 // The server ignored Range: start over with a fresh hash.
-                let file = tokio::fs::File::create(&tmp_path).await.map_err(io_err)?;
-                out = HashWriter::new(tokio::io::BufWriter::with_capacity(1 << 20, file), expected.algorithm());
+                out.restart().await.map_err(cache_err)?;
             }
             let mut stream = resp.bytes_stream();
             let mut failed = None;
             while let Some(chunk) = stream.next().await {
                 match chunk {
                     Ok(bytes) => {
-                        if size.is_some_and(|s| out.size() + bytes.len() as u64 > s) {
+                        if size.is_some_and(|s| out.offset() + bytes.len() as u64 > s) {
                             return Err(HttpError::TooLarge { url: url.into(), limit: size.unwrap_or_default() });
                         }
-                        out.write_all(&bytes).await.map_err(io_err)?;
+                        out.write(&bytes).await.map_err(cache_err)?;
                         progress.inc(bytes.len() as u64);
                     }
                     Err(e) => {
@@ -334,15 +352,13 @@ impl Http {
             }
             match failed {
                 None => break,
-                Some(e) if resumes < MAX_RESUMES && size.is_none_or(|s| out.size() < s) => {
+                Some(e) if resumes < MAX_RESUMES && size.is_none_or(|s| out.offset() < s) => {
                     resumes += 1;
-                    tracing::warn!("{what}: connection dropped after {} bytes ({e}); resuming", out.size());
+                    tracing::warn!("{what}: connection dropped after {} bytes ({e}); resuming", out.offset());
                 }
                 Some(detail) => return Err(HttpError::Failed { url: url.into(), detail }),
             }
         }
-        out.flush().await.map_err(io_err)?;
-        let (_, d, n) = out.into_parts();
-        cache.commit(tmp, what, expected, size, (d, n)).map_err(cache_err)
+        out.finish(cache, what, expected, size).await.map_err(cache_err)
     }
 }

@@ -13,6 +13,9 @@ pub mod oci;
 pub mod pypi;
 
 use std::collections::BTreeMap;
+use std::future::Future;
+
+use futures_util::StreamExt;
 
 use crate::ecosystems::{slot, Context, Section};
 use crate::format::oci::Descriptor;
@@ -31,6 +34,27 @@ pub(crate) fn list(ctx: Option<&Context>) -> Vec<Box<dyn Section>> {
     ]
 }
 
+/// Downloads a section keeps going at once; `--per-upstream` bounds each upstream's share.
+pub const CONCURRENCY: usize = 16;
+
+/// Every artifact's fetch, `CONCURRENCY` at a time and each run to its end whatever the others
+/// did (one bad artifact does not stop the rest): every result in order, or every error.
+pub async fn each<T, E, F: Future<Output = Result<T, E>>>(work: impl IntoIterator<Item = F>) -> Result<Vec<T>, Vec<E>> {
+    let results: Vec<Result<T, E>> = futures_util::stream::iter(work).buffered(CONCURRENCY).collect().await;
+    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    for r in results {
+        match r {
+            Ok(v) => ok.push(v),
+            Err(e) => failed.push(e),
+        }
+    }
+    if failed.is_empty() {
+        Ok(ok)
+    } else {
+        Err(failed)
+    }
+}
+
 /// What one artifact contributes to a bundle.
 #[derive(Debug, Default)]
 pub struct Fetched {
@@ -41,6 +65,12 @@ pub struct Fetched {
 }
 
 impl Fetched {
+    pub fn all(parts: impl IntoIterator<Item = Fetched>) -> Fetched {
+        let mut out = Fetched::default();
+        parts.into_iter().for_each(|p| out.merge(p));
+        out
+    }
+
     pub fn merge(&mut self, other: Fetched) {
         self.descriptors.extend(other.descriptors);
         self.blobs.extend(other.blobs);

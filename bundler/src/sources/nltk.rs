@@ -133,9 +133,9 @@ impl NltkSource {
         Ok(out.into_values().collect())
     }
 
-    pub async fn fetch(&self, specs: &[NltkSpec], loaded: &Loaded, locks: &[NltkLock], progress: &Progress) -> Result<Fetched, NltkError> {
-        let mut fetched = Fetched::default();
-        for l in locks {
+    pub async fn fetch(&self, specs: &[NltkSpec], loaded: &Loaded, locks: &[NltkLock], progress: &Progress) -> Result<Fetched, Vec<NltkError>> {
+        progress.add_total(locks.iter().filter(|l| !self.cache.has(&l.sha256, Some(l.size))).map(|l| l.size).sum());
+        let fetched = crate::sources::each(locks.iter().map(|l| async move {
             let found = specs.iter().zip(&loaded.indexes).find_map(|(s, (idx, pkgs, colls))| pkgs.contains(&l.name).then_some((s, idx, colls)));
             let Some((spec, idx, colls)) = found else {
                 return Err(NltkError::Drift { id: l.name.clone(), detail: "the manifest no longer asks for it".into() });
@@ -152,9 +152,10 @@ impl NltkSource {
             // Every requested collection travels with each package, so the mirror can list a
             // collection from whichever of its packages it holds.
             let collections: Vec<Collection> = colls.iter().filter_map(|c| idx.collections.get(c)).cloned().collect();
-            fetched.merge(self.artifact(l, attrs, collections)?);
-        }
-        Ok(fetched)
+            self.artifact(l, attrs, collections)
+        }))
+        .await?;
+        Ok(Fetched::all(fetched))
     }
 
     fn artifact(&self, l: &NltkLock, attrs: &BTreeMap<String, String>, collections: Vec<Collection>) -> Result<Fetched, NltkError> {
@@ -208,7 +209,7 @@ impl crate::ecosystems::Ecosystem for NltkSource {
         !m.nltk.is_empty()
     }
 
-    async fn fetch(&self, m: &Manifest, loaded: &Loaded, entries: &[NltkLock], progress: &Progress) -> Result<Fetched, NltkError> {
+    async fn fetch(&self, m: &Manifest, loaded: &Loaded, entries: &[NltkLock], progress: &Progress) -> Result<Fetched, Vec<NltkError>> {
         NltkSource::fetch(self, &m.nltk, loaded, entries, progress).await
     }
 

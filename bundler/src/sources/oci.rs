@@ -12,19 +12,16 @@ use oci_client::errors::OciDistributionError;
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
-use tokio::io::AsyncWriteExt;
 
 use super::{http, Fetched};
 use crate::cache::{BlobCache, CacheError};
 use crate::format::bundle::{annotations, kinds};
 use crate::format::lock::{AccessoryLock, ImageLock, PlatformLock};
 use crate::format::oci::{self as oci_types, AnyManifest, Descriptor, ANNOTATION_REF_NAME};
-use crate::format::{Digest, HashWriter};
+use crate::format::Digest;
 use crate::manifest::{ImageOrigin, ImageSpec, RegistryConfig};
 use crate::reference::ImageRef;
 
-/// Blob downloads in flight at once.
-const CONCURRENCY: usize = 6;
 /// Resumes of one blob download after a dropped connection.
 const MAX_RESUMES: usize = 5;
 /// Largest manifest we accept (the distribution spec suggests registries cap at 4 MiB).
@@ -362,7 +359,7 @@ impl ImageSource {
             }
         }
         progress.add_total(blobs.values().filter(|b| !self.cache.has(&b.digest, Some(b.size))).map(|b| b.size).sum());
-        futures_util::stream::iter(blobs.values().map(|b| getter.blob(b))).buffer_unordered(CONCURRENCY).try_collect::<Vec<()>>().await?;
+        futures_util::stream::iter(blobs.values().map(|b| getter.blob(b))).buffer_unordered(super::CONCURRENCY).try_collect::<Vec<()>>().await?;
         for b in blobs.into_values() {
             fetched.blobs.insert(b.digest, b.size);
         }
@@ -406,15 +403,13 @@ impl Getter<'_> {
         }
         let up = self.src.upstream(self.image, &b.digest.to_string());
         let desc = OciDescriptor { media_type: b.media_type.clone(), digest: b.digest.to_string(), size: b.size as i64, ..Default::default() };
-        let tmp = self.src.cache.temp()?;
-        let tmp_path = tmp.path().to_path_buf();
-        let io_err = |e: std::io::Error| ImageError::Cache(CacheError::Io { path: tmp_path.clone(), source: e });
-        let file = tokio::fs::File::from_std(tmp.reopen().map_err(io_err)?);
-        let mut out = HashWriter::new(tokio::io::BufWriter::with_capacity(1 << 20, file), b.digest.algorithm());
+        let Some(mut out) = self.src.cache.download(&b.digest, Some(b.size)).await? else { return Ok(()) };
+        let _slot = http::upstream_slot(&up.url).await;
+        self.progress.inc(out.offset());
+        let what = format!("blob {}", b.digest);
         let mut resumes = 0;
-        loop {
-            let offset = out.size();
-            let what = format!("blob {}", b.digest);
+        while out.offset() < b.size {
+            let offset = out.offset();
             let stream = http::retried(
                 &format!("{}: {what} from {}", self.image, up.url),
                 || async {
@@ -433,15 +428,19 @@ impl Getter<'_> {
             let (sized, restart) = stream.map_err(|f| self.src.classify_tried(self.image, &what, &up, f))?;
             if restart {
                 // The server ignored Range: start over with a fresh hash.
-                let file = tokio::fs::File::create(&tmp_path).await.map_err(io_err)?;
-                out = HashWriter::new(tokio::io::BufWriter::with_capacity(1 << 20, file), b.digest.algorithm());
+                out.restart().await?;
             }
             let mut stream = sized.stream;
             let mut failed = None;
             while let Some(chunk) = stream.next().await {
                 match chunk {
                     Ok(bytes) => {
-                        out.write_all(&bytes).await.map_err(io_err)?;
+                        if out.offset() + bytes.len() as u64 > b.size {
+                            // More than the descriptor says: the size check below names it.
+                            out.write(&bytes).await?;
+                            break;
+                        }
+                        out.write(&bytes).await?;
                         self.progress.inc(bytes.len() as u64);
                     }
                     Err(e) => {
@@ -452,16 +451,14 @@ impl Getter<'_> {
             }
             match failed {
                 None => break,
-                Some(e) if resumes < MAX_RESUMES && out.size() < b.size => {
+                Some(e) if resumes < MAX_RESUMES && out.offset() < b.size => {
                     resumes += 1;
-                    tracing::warn!("{what}: connection dropped at {} of {} bytes ({e}); resuming", out.size(), b.size);
+                    tracing::warn!("{what}: connection dropped at {} of {} bytes ({e}); resuming", out.offset(), b.size);
                 }
                 Some(e) => return Err(ImageError::Registry { image: self.image.to_string(), what: format!("blob {}", b.digest), url: up.url.clone(), detail: e.to_string() }),
             }
         }
-        out.flush().await.map_err(io_err)?;
-        let (_, d, n) = out.into_parts();
-        self.src.cache.commit(tmp, &what, &b.digest, Some(b.size), (d, n))?;
+        out.finish(&self.src.cache, &format!("{} {what} from {}", self.image, up.url), &b.digest, Some(b.size)).await?;
         Ok(())
     }
 }

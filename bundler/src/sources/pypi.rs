@@ -17,11 +17,10 @@ use std::io::Read;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use futures_util::{StreamExt, TryStreamExt};
 use pep508_rs::Requirement;
 
 use super::http::{Http, HttpError};
-use super::{titled_layer, Artifact, Fetched};
+use super::{each, titled_layer, Artifact, Fetched};
 use crate::cache::{BlobCache, CacheError};
 use crate::format::bundle::kinds;
 use crate::format::lock::WheelLock;
@@ -33,7 +32,6 @@ use index::FileEntry;
 use resolve::{Cand, Pkg, Policy, Provider};
 use tags::Target;
 
-const CONCURRENCY: usize = 4;
 const MAX_METADATA: u64 = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -203,17 +201,14 @@ impl PypiSource {
 
     /// Fetch every locked file (checked against the lock's sha256, which came from the index)
     /// and describe it as a bundle artifact.
-    pub async fn fetch(&self, wheels: &[WheelLock], progress: &Progress) -> Result<Fetched, PypiError> {
+    pub async fn fetch(&self, wheels: &[WheelLock], progress: &Progress) -> Result<Fetched, Vec<PypiError>> {
         progress.add_total(wheels.iter().filter(|w| !self.cache.has(&w.sha256, Some(w.size))).map(|w| w.size).sum());
-        futures_util::stream::iter(wheels.iter().map(|w| fetch_file(&self.http, &self.cache, &w.source, &w.filename, &w.sha256, Some(w.size), progress)))
-            .buffer_unordered(CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
-        let mut fetched = Fetched::default();
-        for w in wheels {
-            fetched.merge(self.artifact(w)?);
-        }
-        Ok(fetched)
+        let fetched = each(wheels.iter().map(|w| async move {
+            fetch_file(&self.http, &self.cache, &w.source, &w.filename, &w.sha256, Some(w.size), progress).await?;
+            self.artifact(w)
+        }))
+        .await?;
+        Ok(Fetched::all(fetched))
     }
 
     fn artifact(&self, w: &WheelLock) -> Result<Fetched, PypiError> {

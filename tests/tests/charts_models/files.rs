@@ -200,3 +200,55 @@ fn transient_failures_are_tried_again_then_named() {
     assert_eq!(down.requests().len(), 3, "{:?}", down.requests());
     assert!(!out.exists());
 }
+
+/// Issue 20, continue on error and per-upstream limits: of five files behind one upstream, one
+/// answers 404 and one arrives with a flipped byte. `create --per-upstream 2` fetches the other
+/// three (never more than two requests at once), then fails naming both, with the URL, and for
+/// the wrong byte both digests, and writes no bundle; the wrong bytes are not tried again into
+/// the cache. The next run asks only for those two, whole.
+#[test]
+fn each_failed_file_is_named_and_the_others_are_kept() {
+    use e2e::fault::{Fault, FaultProxy};
+    let gap = Gap::new();
+    let dir = gap.path("upstream");
+    std::fs::create_dir_all(&dir).unwrap();
+    let names = ["a.bin", "b.bin", "c.bin", "d.bin", "e.bin"];
+    let data: Vec<Vec<u8>> = (0..names.len()).map(|i| e2e::payload(256 << 10, 10 + i as u8)).collect();
+    for (n, d) in names.iter().zip(&data) {
+        std::fs::write(dir.join(n), d).unwrap();
+    }
+    let srv = StaticServer::start(&dir);
+    let proxy = FaultProxy::start(&format!("127.0.0.1:{}", srv.port));
+    let entries: Vec<(String, String, Option<&str>)> = names.iter().zip(&data).map(|(n, d)| (format!("{}{n}", proxy.url()), sha256(d), None)).collect();
+    let m = manifest(&gap, "several", &entries);
+    let lock = gap.lock_file().display().to_string();
+    gap.bundler(&["lock", m.to_str().unwrap(), "--lock", &lock, "--per-upstream", "2"]).ok();
+    for n in ["a.bin", "b.bin", "e.bin"] {
+        proxy.then(n, Fault::Delay(400));
+    }
+    proxy.then("c.bin", Fault::Status(404, None)).then("d.bin", Fault::Corrupt(100_000));
+    let out = gap.path("several.bundle");
+    let cache = gap.path("cache2").display().to_string();
+    let before = proxy.requests().len();
+    let r = gap.try_create(&m, &out, &gap.key(), &["--locked", "--cache", &cache, "--per-upstream", "2"]).fails();
+    assert!(r.stderr.contains("2 artifacts could not be fetched"), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("{}c.bin", proxy.url())) && r.stderr.contains("404"), "{}", r.stderr);
+    let d_sha = sha256(&data[3]);
+    assert!(r.stderr.contains(&format!("{}d.bin", proxy.url())) && r.stderr.contains(&d_sha[7..]), "{}", r.stderr);
+    let line = r.stderr.lines().find(|l| l.contains("d.bin")).unwrap_or_default();
+    let hexes: std::collections::BTreeSet<&str> = line.split(|c: char| !c.is_ascii_hexdigit()).filter(|w| w.len() == 64).collect();
+    assert_eq!(hexes.len(), 2, "the line names the locked and the received digest: {line}");
+    assert!(!r.stderr.contains("a.bin") && !r.stderr.contains("e.bin"), "{}", r.stderr);
+    assert!(!out.exists(), "no bundle after a failure");
+    let first: Vec<String> = proxy.requests()[before..].to_vec();
+    assert_eq!(first.iter().filter(|p| p.contains("d.bin")).count(), 1, "wrong bytes are not tried again: {first:?}");
+    assert_eq!(proxy.most_in_flight(), 2, "--per-upstream 2: two at once, never more");
+
+    let before = proxy.requests().len();
+    gap.try_create(&m, &out, &gap.key(), &["--locked", "--cache", &cache]).ok();
+    let mut second: Vec<String> = proxy.requests()[before..].to_vec();
+    second.sort();
+    assert_eq!(second, ["/c.bin", "/d.bin"], "only the two that failed, once each");
+    assert!(!proxy.ranged().iter().any(|r| r.contains("d.bin")), "bytes that hashed wrong are not resumed: {:?}", proxy.ranged());
+    gap.import(&out).ok();
+}

@@ -55,7 +55,7 @@ impl Ecosystem for AptSource {
         !m.apt.is_empty()
     }
 
-    async fn fetch(&self, m: &Manifest, loaded: &Loaded, entries: &[DebLock], progress: &Progress) -> Result<Fetched, AptError> {
+    async fn fetch(&self, m: &Manifest, loaded: &Loaded, entries: &[DebLock], progress: &Progress) -> Result<Fetched, Vec<AptError>> {
         AptSource::fetch(self, loaded, &m.apt, entries, progress).await
     }
 

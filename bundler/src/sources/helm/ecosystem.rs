@@ -44,7 +44,7 @@ impl Ecosystem for HelmSource {
         self.lock(&m.charts, &m.platforms).await
     }
 
-    async fn fetch(&self, m: &Manifest, _loaded: &(), entries: &[ChartLock], progress: &Progress) -> Result<Fetched, HelmError> {
+    async fn fetch(&self, m: &Manifest, _loaded: &(), entries: &[ChartLock], progress: &Progress) -> Result<Fetched, Vec<HelmError>> {
         HelmSource::fetch(self, entries, &m.platforms, progress).await
     }
 

@@ -41,7 +41,7 @@ impl Ecosystem for PypiSource {
         PypiSource::resolve(self, &m.pypi).await
     }
 
-    async fn fetch(&self, _m: &Manifest, _loaded: &(), entries: &[WheelLock], progress: &Progress) -> Result<Fetched, PypiError> {
+    async fn fetch(&self, _m: &Manifest, _loaded: &(), entries: &[WheelLock], progress: &Progress) -> Result<Fetched, Vec<PypiError>> {
         PypiSource::fetch(self, entries, progress).await
     }
 

@@ -272,3 +272,62 @@ fn one_failed_image_does_not_stop_the_others() {
     }
     gap.import(&bundle).ok();
 }
+
+/// Issue 20, resume: `create` is killed -9 while the registry hangs 10 MiB into a 24 MiB
+/// layer. Run again, it hashes the bytes it kept, asks for the rest with `Range`, and writes
+/// the same bytes as an uninterrupted run from an empty cache (`SOURCE_DATE_EPOCH`); across both
+/// runs the registry served at most the image plus the one chunk not yet written at the kill.
+#[test]
+fn a_killed_create_resumes_where_it_stopped() {
+    use e2e::fault::{Fault, FaultProxy};
+    let gap = Gap::new();
+    let reg = Registry::start();
+    let mut b = ImageBuilder::new(&gap.path("layout"));
+    let (_, layer, layer_size, total) = b.single("1", &e2e::payload(24 << 20, 7));
+    b.push("1", &reg.host, "library/big");
+    let proxy = FaultProxy::start(&reg.host);
+    let m = manifest(&gap, "big", &format!("127.0.0.1:{}", proxy.port), "[linux/amd64]", "  - docker.io/library/big:1\n");
+    gap.lock(&m).ok();
+    let create = |cache: &str, out: &str| {
+        let mut cmd = Command::new(e2e::bin("bundler"));
+        cmd.args(["create", m.to_str().unwrap(), "--locked", "--key", gap.key().to_str().unwrap(), "--lock", gap.lock_file().to_str().unwrap()])
+            .args(["--cache", gap.path(cache).to_str().unwrap(), "--out", gap.path(out).to_str().unwrap()])
+            .env("BUNDLER_KEY_PASSWORD", e2e::KEY_PASSWORD)
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .current_dir(gap.dir.path());
+        cmd
+    };
+    let start = proxy.relayed();
+    let stall = 10 << 20;
+    proxy.then(&layer, Fault::StallAfter(stall));
+    let mut child = create("cache", "a.bundle").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while proxy.relayed() - start < stall as u64 {
+        assert!(std::time::Instant::now() < deadline, "the layer never reached {stall} bytes");
+        assert!(child.try_wait().unwrap().is_none(), "create ended before it was killed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Let it read what the proxy sent; what it has not written yet is the chunk lost.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!gap.path("a.bundle").exists());
+    let partial = gap.path(&format!("cache/tmp/sha256-{}.partial", &layer[7..]));
+    let kept = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+    assert!(kept > 0 && kept <= stall as u64, "the killed run left {kept} bytes in {}", partial.display());
+
+    let r = run(&mut create("cache", "a.bundle")).ok();
+    let served = proxy.relayed() - start;
+    let chunk = 1 << 20;
+    assert!(served <= total + chunk + 16 * 1024, "the registry served {served} bytes for a {total}-byte image (layer {layer_size}) over both runs: {}", r.stderr);
+    assert!(proxy.ranged().iter().any(|p| p.contains(&layer) && p.contains(&format!("bytes={kept}-"))), "resumed with Range from {kept}: {:?}", proxy.ranged());
+    assert!(!partial.exists(), "the finished layer left the partial file behind");
+
+    run(&mut create("fresh", "b.bundle")).ok();
+    let (a, b) = (std::fs::read(gap.path("a.bundle")).unwrap(), std::fs::read(gap.path("b.bundle")).unwrap());
+    assert!(a == b, "a resumed run and an uninterrupted one differ: {} vs {}", sha256(&a), sha256(&b));
+    gap.import(&gap.path("a.bundle")).ok();
+    let mirror = Mirror::start(&gap.store());
+    let got = e2e::http::get(&mirror.host, &format!("/v2/docker.io/library/big/blobs/{layer}"), &[]).unwrap();
+    assert_eq!(sha256(&got.body), layer);
+}
