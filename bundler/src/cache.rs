@@ -106,7 +106,7 @@ impl BlobCache {
         if self.has(d, size) {
             return Ok(None);
         }
-        let path = self.root.join("tmp").join(format!("{}-{}.partial", d.algorithm().as_str(), d.hex()));
+        let path = self.partial_path(d);
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| CacheError::Io { path, source }
@@ -150,6 +150,21 @@ impl BlobCache {
         tokio::io::AsyncSeekExt::seek(&mut out, io::SeekFrom::End(0)).await.map_err(io(&path))?;
         let out = HashWriter::with_hasher(tokio::io::BufWriter::with_capacity(1 << 20, out), hasher);
         Ok(Some(Download { path, out, algorithm, private: None, _lock: Some(lock), _turn: turn }))
+    }
+
+    /// Where a download of `d` in progress (or left by a killed run) is kept.
+    fn partial_path(&self, d: &Digest) -> PathBuf {
+        self.root.join("tmp").join(format!("{}-{}.partial", d.algorithm().as_str(), d.hex()))
+    }
+
+    /// Bytes of `d` a killed run left to resume (at most `size`).
+    pub fn partial_len(&self, d: &Digest, size: u64) -> u64 {
+        std::fs::metadata(self.partial_path(d)).map(|m| m.len()).unwrap_or(0).min(size)
+    }
+
+    /// The directory holding the cache (for disk space checks).
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     pub fn path(&self, d: &Digest) -> PathBuf {

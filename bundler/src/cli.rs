@@ -115,6 +115,13 @@ pub enum Command {
         /// Print a JSON summary on stdout and no progress.
         #[arg(long)]
         json: bool,
+        /// Print the plan — per kind what is new, what is cached, what --have leaves out, the
+        /// bytes to download and to write, the free space — and fetch nothing (no key needed).
+        #[arg(long)]
+        dry_run: bool,
+        /// Go ahead even when the cache's or the bundle's filesystem looks too small.
+        #[arg(long)]
+        no_space_check: bool,
     },
     /// Check a bundle's signature and every blob; exit 0 only if it is whole.
     Verify {

@@ -77,6 +77,9 @@ pub trait Ecosystem: Sized + 'static {
     async fn resolve(&self, m: &Manifest, loaded: &Self::Loaded) -> Result<Vec<Self::Lock>, Self::Error>;
     /// Fetch what `entries` pin; one that fails does not stop the others: every error is kept.
     async fn fetch(&self, m: &Manifest, loaded: &Self::Loaded, entries: &[Self::Lock], progress: &Progress) -> Result<Fetched, Vec<Self::Error>>;
+    /// The files `entries` pin, as fetching downloads them (digest, size): what `create`
+    /// plans, checks disk space for and shows progress against.
+    fn payload(entries: &[Self::Lock]) -> Vec<(Digest, u64)>;
     /// `bundler lock`'s lines for the entries.
     fn describe(entries: &[Self::Lock]) -> Vec<String>;
     /// `bundler check`: counts, contents, unpinned entries; an error for what is wrong offline.
@@ -140,6 +143,7 @@ pub(crate) trait Section {
     fn plan<'a>(&'a self, m: &'a Manifest, prior: Option<&'a LockFile>, mode: Mode, lock: &'a mut LockFile) -> LocalBoxFuture<'a, Result<(), PlanError>>;
     fn add_images(&self, m: &mut Manifest, lock: &LockFile);
     fn fetch<'a>(&'a self, m: &'a Manifest, lock: &'a LockFile, progress: &'a Progress) -> LocalBoxFuture<'a, Result<Option<Fetched>, Vec<PlanError>>>;
+    fn payload(&self, m: &Manifest, lock: &LockFile) -> Vec<(Digest, u64)>;
     fn describe(&self, lock: &LockFile) -> Vec<String>;
     fn check(&self, m: &Manifest, out: &mut Checked) -> Result<(), String>;
     fn referenced_images(&self, d: &Descriptor) -> Option<Vec<String>>;
@@ -200,6 +204,15 @@ impl<E: Ecosystem> Section for Slot<E> {
         E::describe(E::locked(lock).1)
     }
 
+    fn payload(&self, m: &Manifest, lock: &LockFile) -> Vec<(Digest, u64)> {
+        let (_, entries) = E::locked(lock);
+        if E::carried(m, entries) {
+            E::payload(entries)
+        } else {
+            Vec::new()
+        }
+    }
+
     fn check(&self, m: &Manifest, out: &mut Checked) -> Result<(), String> {
         E::check(m, out)
     }
@@ -230,6 +243,11 @@ impl Registry {
             s.add_images(manifest, lock);
         }
         Ok(())
+    }
+
+    /// Each section's files to download, by section name.
+    pub fn payload(&self, manifest: &Manifest, lock: &LockFile) -> Vec<(&'static str, Vec<(Digest, u64)>)> {
+        self.sections.iter().map(|s| (s.section(), s.payload(manifest, lock))).filter(|(_, p)| !p.is_empty()).collect()
     }
 
     /// What each section carries; call after [`Registry::plan`] (it keeps what fetching needs).

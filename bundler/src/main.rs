@@ -22,7 +22,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }),
         Command::Lock { manifests, lock, cache: c, prune } => commands::lock::run(&manifests, &lock, &cache(c), prune).await.map(|_| ()),
-        Command::Create { manifests, key, password_file, out, lock, locked, compression, sequence, cache: c, have, split_size, expires, allow_expired, json } => {
+        Command::Create {
+            manifests,
+            key,
+            password_file,
+            out,
+            lock,
+            locked,
+            compression,
+            sequence,
+            cache: c,
+            have,
+            split_size,
+            expires,
+            allow_expired,
+            json,
+            dry_run,
+            no_space_check,
+        } => {
             let s = commands::create::run(commands::create::CreateArgs {
                 manifests,
                 key,
@@ -41,8 +58,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 expires,
                 allow_expired,
                 quiet: json,
+                dry_run,
+                space_check: !no_space_check,
             })
             .await?;
+            let s = match s {
+                commands::create::Outcome::Planned(p) if json => return bundler::term::print_json(&p),
+                commands::create::Outcome::Planned(p) => {
+                    print!("{}", p.report());
+                    return Ok(());
+                }
+                commands::create::Outcome::Created(s) => s,
+            };
             if json {
                 bundler::term::print_json(&s)
             } else {

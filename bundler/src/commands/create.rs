@@ -38,6 +38,16 @@ pub struct CreateArgs {
     pub expires: Option<String>,
     pub allow_expired: bool,
     pub quiet: bool,
+    /// Print the plan (what is new, cached, left out by `--have`) and fetch nothing.
+    pub dry_run: bool,
+    /// Refuse up front when the disks lack room for what the plan downloads and writes.
+    pub space_check: bool,
+}
+
+/// What `create` did: wrote a bundle, or (`--dry-run`) only planned one.
+pub enum Outcome {
+    Created(CreateSummary),
+    Planned(super::budget::Plan),
 }
 
 /// The part of a `mirror inventory` the bundler needs.
@@ -103,19 +113,22 @@ pub struct CreateSummary {
     pub parts: Vec<String>,
 }
 
-pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
+pub async fn run(args: CreateArgs) -> anyhow::Result<Outcome> {
     // Before any fetching: a bundle every mirror would refuse, or one with nowhere to go.
     let secs = super::build_time()?;
     let expires = args.expires.as_deref().map(|e| expiry(e, secs)).transpose()?;
     if let Some(e) = expires.as_deref().filter(|_| !args.allow_expired) {
         refuse_past(e, super::rfc3339(secs))?;
     }
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty() && !args.dry_run) {
         std::fs::create_dir_all(dir).with_context(|| format!("--out {}: cannot create its directory {}", args.out.display(), dir.display()))?;
     }
     let mut manifest = Manifest::load(&args.manifests)?;
     // Fail on a bad key or password before fetching gigabytes.
-    let key = SecretKey::load_with(&args.key, || super::password::unlock(args.password_file.as_deref(), &args.key))?;
+    let key = match args.dry_run {
+        true => None,
+        false => Some(SecretKey::load_with(&args.key, || super::password::unlock(args.password_file.as_deref(), &args.key))?),
+    };
     let have = args.have.as_deref().map(load_have).transpose()?;
     let cache = Arc::new(BlobCache::open(&args.cache)?);
     let registry = Registry::new(&manifest, cache.clone());
@@ -129,9 +142,22 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
         shared.keep_sections_of(old);
     }
     let changed = existing.as_ref() != Some(&shared);
-    if changed && !args.locked {
+    if changed && !args.locked && !args.dry_run {
         shared.save(&args.lock)?;
     }
+
+    let held: std::collections::BTreeSet<Digest> = have.as_ref().map(|h| h.blobs.iter().map(|b| b.digest.clone()).collect()).unwrap_or_default();
+    let budget = super::budget::plan(&manifest, &lock, &registry, &cache, &held, &args.out).await?;
+    if args.dry_run {
+        return Ok(Outcome::Planned(budget));
+    }
+    if !args.quiet {
+        eprintln!("{}", budget.headline());
+    }
+    if args.space_check {
+        budget.check_space()?;
+    }
+    let key = key.expect("loaded unless --dry-run");
 
     // One artifact that fails does not stop the others: everything fetchable lands in the
     // cache, then one report names every failure, so a re-run fetches only those.
@@ -190,7 +216,6 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     let sbom = crate::format::sbom::spdx(&lock, &manifest.name, sequence, &created, &generator);
     let sbom = BlobRef { digest: cache.put_new(&sbom)?, size: sbom.len() as u64 };
     all.blobs.insert(sbom.digest.clone(), sbom.size);
-    let held: std::collections::BTreeSet<&Digest> = have.as_ref().map(|h| h.blobs.iter().map(|b| &b.digest).collect()).unwrap_or_default();
     let (assumed, blobs): (Vec<BlobRef>, Vec<BlobRef>) = all.blobs.iter().map(|(d, s)| BlobRef { digest: d.clone(), size: *s }).partition(|b| held.contains(&b.digest));
     let carried_bytes = blobs.iter().map(|b| b.size).sum();
     let bundle = BundleJson {
@@ -213,7 +238,7 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
     };
     let (sha256, size, parts) = write_bundle(&args.out, &bundle, &signature, &index, &cache, args.compression, secs, !args.quiet, target)
         .with_context(|| format!("writing bundle {}", args.out.display()))?;
-    Ok(CreateSummary {
+    Ok(Outcome::Created(CreateSummary {
         bundle: args.out.display().to_string(),
         name: bundle.name,
         sequence,
@@ -227,7 +252,7 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<CreateSummary> {
         lock_updated: changed && !args.locked,
         assumed: bundle.assumed.len(),
         parts,
-    })
+    }))
 }
 
 /// One file, or parts plus their signed index.

@@ -1,5 +1,6 @@
 //! Command bodies. Each is a library function the thin `main.rs` calls.
 
+pub mod budget;
 pub mod check;
 pub mod create;
 pub mod inspect;

@@ -187,6 +187,10 @@ impl crate::ecosystems::Ecosystem for FileSource {
         FileSource::fetch(self, entries, progress).await
     }
 
+    fn payload(entries: &[FileLock]) -> Vec<(Digest, u64)> {
+        entries.iter().map(|e| (e.sha256.clone(), e.size)).collect()
+    }
+
     fn describe(entries: &[FileLock]) -> Vec<String> {
         entries.iter().map(|f| format!("locked file {} -> {} ({} bytes)", f.name, f.sha256, f.size)).collect()
     }

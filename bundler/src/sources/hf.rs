@@ -341,6 +341,10 @@ impl crate::ecosystems::Ecosystem for HfSource {
         HfSource::fetch(self, entries, progress).await
     }
 
+    fn payload(entries: &[HfLock]) -> Vec<(Digest, u64)> {
+        entries.iter().map(|e| (e.sha256.clone(), e.size)).collect()
+    }
+
     fn describe(entries: &[HfLock]) -> Vec<String> {
         entries
             .iter()

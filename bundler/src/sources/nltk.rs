@@ -213,6 +213,10 @@ impl crate::ecosystems::Ecosystem for NltkSource {
         NltkSource::fetch(self, &m.nltk, loaded, entries, progress).await
     }
 
+    fn payload(entries: &[NltkLock]) -> Vec<(Digest, u64)> {
+        entries.iter().map(|e| (e.sha256.clone(), e.size)).collect()
+    }
+
     fn describe(entries: &[NltkLock]) -> Vec<String> {
         entries.iter().map(|n| format!("locked nltk {}/{} -> {} ({} bytes)", n.subdir, n.name, n.sha256, n.size)).collect()
     }

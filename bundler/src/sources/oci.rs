@@ -296,16 +296,41 @@ impl ImageSource {
         self.lock_from_top(spec, &bytes, top.digest, layout.source.clone())
     }
 
-    /// Fetch exactly what `lock` pins into the cache.
-    pub async fn fetch(&self, spec: &ImageSpec, lock: &ImageLock, progress: &crate::progress::Progress) -> Result<Fetched, ImageError> {
-        let image = &spec.reference;
-        let local = match &spec.origin {
+    fn local(&self, spec: &ImageSpec) -> Result<Option<LocalLayout>, ImageError> {
+        Ok(match &spec.origin {
             ImageOrigin::Registry => None,
             ImageOrigin::OciLayout(dir) => Some(LocalLayout::open_dir(dir, spec)?),
             ImageOrigin::DockerArchive(file) => Some(LocalLayout::open_archive(file, spec, &self.cache)?),
-        };
-        let getter = Getter { src: self, image, local: local.as_ref(), progress };
+        })
+    }
 
+    /// The layers and configs `lock` pins (digest, size), read from its manifests (cached, else
+    /// fetched: small documents); nothing else is downloaded.
+    pub async fn payload(&self, spec: &ImageSpec, lock: &ImageLock) -> Result<Vec<(Digest, u64)>, ImageError> {
+        let local = self.local(spec)?;
+        let progress = crate::progress::Progress::hidden();
+        let getter = Getter { src: self, image: &spec.reference, local: local.as_ref(), progress: &progress };
+        let (_, blobs) = self.walk(&getter, lock).await?;
+        Ok(blobs.into_values().map(|b| (b.digest, b.size)).collect())
+    }
+
+    /// Fetch exactly what `lock` pins into the cache.
+    pub async fn fetch(&self, spec: &ImageSpec, lock: &ImageLock, progress: &crate::progress::Progress) -> Result<Fetched, ImageError> {
+        let local = self.local(spec)?;
+        let getter = Getter { src: self, image: &spec.reference, local: local.as_ref(), progress };
+        let (mut fetched, blobs) = self.walk(&getter, lock).await?;
+        progress.add_total(blobs.values().filter(|b| !self.cache.has(&b.digest, Some(b.size))).map(|b| b.size).sum());
+        futures_util::stream::iter(blobs.values().map(|b| getter.blob(b))).buffer_unordered(super::CONCURRENCY).try_collect::<Vec<()>>().await?;
+        for b in blobs.into_values() {
+            fetched.blobs.insert(b.digest, b.size);
+        }
+        Ok(fetched)
+    }
+
+    /// The image's manifests (what the bundle carries for it, described) and the blobs they
+    /// name, by digest.
+    async fn walk(&self, getter: &Getter<'_>, lock: &ImageLock) -> Result<(Fetched, BTreeMap<Digest, Descriptor>), ImageError> {
+        let image = getter.image;
         let top_bytes = getter.manifest(&lock.sha256).await?;
         let top = AnyManifest::parse(&top_bytes).map_err(|e| ImageError::Invalid { image: image.to_string(), detail: e.to_string() })?;
         let mut fetched = Fetched::default();
@@ -358,12 +383,7 @@ impl ImageSource {
                 blobs.entry(b.digest.clone()).or_insert_with(|| b.clone());
             }
         }
-        progress.add_total(blobs.values().filter(|b| !self.cache.has(&b.digest, Some(b.size))).map(|b| b.size).sum());
-        futures_util::stream::iter(blobs.values().map(|b| getter.blob(b))).buffer_unordered(super::CONCURRENCY).try_collect::<Vec<()>>().await?;
-        for b in blobs.into_values() {
-            fetched.blobs.insert(b.digest, b.size);
-        }
-        Ok(fetched)
+        Ok((fetched, blobs))
     }
 }
 

@@ -252,3 +252,72 @@ fn each_failed_file_is_named_and_the_others_are_kept() {
     assert!(!proxy.ranged().iter().any(|r| r.contains("d.bin")), "bytes that hashed wrong are not resumed: {:?}", proxy.ranged());
     gap.import(&out).ok();
 }
+
+/// A tmpfs of `size` mounted at `dir` (root only), unmounted on drop; `None` where mounting is
+/// not allowed.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).status().map(|s| s.success()).unwrap_or(false);
+        ok.then(|| Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Issue 20, the plan: `create --dry-run` says per kind what is cached, what it would download
+/// and what a `--have` delta leaves out, with the free space, and fetches nothing (no key is
+/// read). A cache on a filesystem too small for the download is refused before a byte of the
+/// file is fetched, naming what is needed and what is free.
+#[test]
+fn dry_run_plans_and_a_full_disk_is_refused_up_front() {
+    use e2e::fault::FaultProxy;
+    let gap = Gap::new();
+    let (srv, big, script) = upstream(&gap.path("upstream"));
+    let proxy = FaultProxy::start(&format!("127.0.0.1:{}", srv.port));
+    let m =
+        manifest(&gap, "plan", &[(format!("{}rke2-images.linux-amd64.tar.zst", proxy.url()), sha256(&big), None), (format!("{}install.sh", proxy.url()), sha256(&script), None)]);
+    gap.lock(&m).ok();
+    let (ms, lock) = (m.display().to_string(), gap.lock_file().display().to_string());
+    let plan = |extra: &[&str]| {
+        let out = gap.path("media/plan.bundle").display().to_string();
+        let mut args = vec!["create", &ms, "--key", "/nonexistent/bundle.key", "--out", &out, "--lock", &lock, "--locked", "--dry-run"];
+        args.extend_from_slice(extra);
+        gap.bundler(&args).ok()
+    };
+    let before = proxy.requests().len();
+    let fresh = gap.path("fresh").display().to_string();
+    let p = plan(&["--cache", &fresh, "--json"]).json();
+    let files = p["kinds"].as_array().unwrap().iter().find(|k| k["kind"] == "files").unwrap_or_else(|| panic!("{p}")).clone();
+    assert_eq!((files["files"].as_u64(), files["cached"].as_u64()), (Some(2), Some(0)), "{p}");
+    assert_eq!(p["download_bytes"].as_u64(), Some((big.len() + script.len()) as u64), "{p}");
+    assert!(p["write_bytes"].as_u64().unwrap() >= (big.len() + script.len()) as u64 && p["cache_free"].as_u64().unwrap() > 0, "{p}");
+    assert_eq!(proxy.requests().len(), before, "a dry run fetches nothing: {:?}", proxy.requests());
+    assert!(!gap.path("media").exists(), "nor makes the bundle's directory");
+
+    // The lock's cache holds both; a mirror that imported them makes a delta leave both out.
+    let bundle = gap.create(&m, "plan.bundle", &["--locked"]);
+    gap.import(&bundle).ok();
+    let inv = gap.mirror(&["inventory", "--store", gap.store().to_str().unwrap()]).ok();
+    let have = gap.write("have.json", &inv.stdout);
+    let text = plan(&["--have", have.to_str().unwrap()]).stdout;
+    assert!(text.contains("2 cached") && text.contains("0 bytes to download") && text.contains("2 (6.0 MiB) left out"), "{text}");
+
+    // A 1 MiB filesystem for the cache: refused before the 6 MiB file is asked for.
+    let Some(_small) = Tmpfs::mount(&gap.path("small"), "1m") else {
+        eprintln!("SKIPPED the full-disk half: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let small = gap.path("small/cache").display().to_string();
+    let before = proxy.requests().len();
+    let r = gap.try_create(&m, &gap.path("full.bundle"), &gap.key(), &["--locked", "--cache", &small]).fails();
+    assert!(r.stderr.contains("not enough disk space") && r.stderr.contains(&small) && r.stderr.contains("6.0 MiB") && r.stderr.contains("free"), "{}", r.stderr);
+    assert!(!proxy.requests()[before..].iter().any(|p| p.contains("rke2-images")), "{:?}", proxy.requests());
+    assert!(!gap.path("full.bundle").exists());
+}

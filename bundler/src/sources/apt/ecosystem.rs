@@ -59,6 +59,10 @@ impl Ecosystem for AptSource {
         AptSource::fetch(self, loaded, &m.apt, entries, progress).await
     }
 
+    fn payload(entries: &[DebLock]) -> Vec<(Digest, u64)> {
+        entries.iter().map(|e| (e.sha256.clone(), e.size)).collect()
+    }
+
     fn describe(entries: &[DebLock]) -> Vec<String> {
         if entries.is_empty() {
             return Vec::new();

@@ -48,6 +48,10 @@ impl Ecosystem for HelmSource {
         HelmSource::fetch(self, entries, &m.platforms, progress).await
     }
 
+    fn payload(entries: &[ChartLock]) -> Vec<(Digest, u64)> {
+        entries.iter().map(|e| (e.sha256.clone(), e.size)).collect()
+    }
+
     fn describe(entries: &[ChartLock]) -> Vec<String> {
         let mut out = Vec::new();
         for c in entries {

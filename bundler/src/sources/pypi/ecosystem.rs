@@ -45,6 +45,10 @@ impl Ecosystem for PypiSource {
         PypiSource::fetch(self, entries, progress).await
     }
 
+    fn payload(entries: &[WheelLock]) -> Vec<(Digest, u64)> {
+        entries.iter().map(|e| (e.sha256.clone(), e.size)).collect()
+    }
+
     fn describe(entries: &[WheelLock]) -> Vec<String> {
         if entries.is_empty() {
             return Vec::new();
