@@ -50,10 +50,10 @@ pub struct Plan {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpaceError {
-    #[error("not enough disk space: this run downloads {download} into the cache {cache} and writes up to {write} to {out}, {need} in all, but their filesystem has {free} free; free some space, or point --cache or --out at a larger disk (--no-space-check to try anyway)")]
-    Shared { download: String, cache: String, write: String, out: String, need: String, free: String },
-    #[error("not enough disk space on {path}: {what} needs {need} but its filesystem has {free} free; free some space or point {flag} at a larger disk (--no-space-check to try anyway)")]
-    One { path: String, what: &'static str, need: String, free: String, flag: &'static str },
+    #[error("not enough disk space: this run downloads {} into the cache {cache} and writes up to {} to {out}, {} in all, but their filesystem has {} free; free some space, or point --cache or --out at a larger disk (--no-space-check to try anyway)", bytes(*download), bytes(*write), bytes(download + write), bytes(*free))]
+    Shared { download: u64, cache: String, write: u64, out: String, free: u64 },
+    #[error("not enough disk space on {path}: {what} needs {} but its filesystem has {} free; free some space or point {flag} at a larger disk (--no-space-check to try anyway)", bytes(*need), bytes(*free))]
+    One { path: String, what: &'static str, need: u64, free: u64, flag: &'static str },
 }
 
 /// Per-file overhead of the bundle's tar: a header block and padding.
@@ -129,30 +129,16 @@ impl Plan {
     pub fn check_space(&self) -> Result<(), SpaceError> {
         let (Some(cache_free), Some(out_free)) = (self.cache_free, self.out_free) else { return Ok(()) };
         if self.same_filesystem {
-            let need = self.download_bytes + self.write_bytes;
-            if need > cache_free {
-                return Err(SpaceError::Shared {
-                    download: bytes(self.download_bytes),
-                    cache: self.cache.clone(),
-                    write: bytes(self.write_bytes),
-                    out: self.out.clone(),
-                    need: bytes(need),
-                    free: bytes(cache_free),
-                });
+            if self.download_bytes + self.write_bytes > cache_free {
+                return Err(SpaceError::Shared { download: self.download_bytes, cache: self.cache.clone(), write: self.write_bytes, out: self.out.clone(), free: cache_free });
             }
             return Ok(());
         }
         if self.download_bytes > cache_free {
-            return Err(SpaceError::One {
-                path: self.cache.clone(),
-                what: "downloading into the cache",
-                need: bytes(self.download_bytes),
-                free: bytes(cache_free),
-                flag: "--cache",
-            });
+            return Err(SpaceError::One { path: self.cache.clone(), what: "downloading into the cache", need: self.download_bytes, free: cache_free, flag: "--cache" });
         }
         if self.write_bytes > out_free {
-            return Err(SpaceError::One { path: self.out.clone(), what: "writing the bundle", need: bytes(self.write_bytes), free: bytes(out_free), flag: "--out" });
+            return Err(SpaceError::One { path: self.out.clone(), what: "writing the bundle", need: self.write_bytes, free: out_free, flag: "--out" });
         }
         Ok(())
     }
