@@ -253,10 +253,11 @@ impl Registry {
     /// What each section carries; call after [`Registry::plan`] (it keeps what fetching needs).
     /// Every section's fetch, each run whatever the others did: what was fetched, and every
     /// failed artifact's error (what was fetched stays in the cache for the next run).
-    pub async fn fetch(&self, manifest: &Manifest, lock: &LockFile, progress: &Progress) -> (Vec<Fetched>, Vec<(&'static str, PlanError)>) {
+    /// Each section counts its bytes into `progress(section)`.
+    pub async fn fetch(&self, manifest: &Manifest, lock: &LockFile, progress: &dyn Fn(&str) -> Progress) -> (Vec<Fetched>, Vec<(&'static str, PlanError)>) {
         let (mut out, mut failed) = (Vec::new(), Vec::new());
         for s in &self.sections {
-            match s.fetch(manifest, lock, progress).await {
+            match s.fetch(manifest, lock, &progress(s.section())).await {
                 Ok(f) => out.extend(f),
                 Err(es) => failed.extend(es.into_iter().map(|e| (s.section(), e))),
             }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use super::report::{self, Report, Style};
 use crate::cache::BlobCache;
 use crate::ecosystems::Registry;
 use crate::format::bundle::{annotations, BlobRef, BundleJson, FORMAT_VERSION};
@@ -151,8 +152,10 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<Outcome> {
     if args.dry_run {
         return Ok(Outcome::Planned(budget));
     }
-    if !args.quiet {
-        eprintln!("{}", budget.headline());
+    let style = Style::pick(args.quiet);
+    match style {
+        Style::Events => report::event(serde_json::json!({"event": "plan", "plan": &budget})),
+        _ => eprintln!("{}", budget.headline()),
     }
     if args.space_check {
         budget.check_space()?;
@@ -161,26 +164,34 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<Outcome> {
 
     // One artifact that fails does not stop the others: everything fetchable lands in the
     // cache, then one report names every failure, so a re-run fetches only those.
-    let progress = Progress::bytes("fetching", !args.quiet);
+    let started = std::time::Instant::now();
+    let shown = Report::start(&budget, style);
+    let progress = shown.progress("images");
     let images: Vec<Result<Fetched, _>> = futures_util::stream::iter(lock.images.iter().map(|l| {
         let spec = plan::spec_for(&manifest, l).expect("lock built from this manifest");
         let (source, progress) = (&source, &progress);
         async move { source.fetch(spec, l, progress).await }
     }))
-    .buffered(2)
+    .buffered(4)
     .collect()
     .await;
     let (mut fetched, mut failed) = (Vec::new(), Vec::new());
     for r in images {
         match r {
             Ok(f) => fetched.push(f),
-            Err(e) => failed.push(e.to_string()),
+            Err(e) => failed.push(("images", e.to_string())),
         }
     }
-    let (more, sections) = registry.fetch(&manifest, &lock, &progress).await;
+    let (more, sections) = registry.fetch(&manifest, &lock, &|kind| shown.progress(kind)).await;
     fetched.extend(more);
-    failed.extend(sections.into_iter().map(|(section, e)| format!("{section}: {e}")));
-    progress.finish();
+    failed.extend(sections.into_iter().map(|(section, e)| (section, format!("{section}: {e}"))));
+    shown.finish(started.elapsed()).await;
+    if style == Style::Events {
+        for (kind, error) in &failed {
+            report::event(serde_json::json!({"event": "failed", "kind": kind, "error": error}));
+        }
+    }
+    let failed: Vec<String> = failed.into_iter().map(|(_, e)| e).collect();
     if !failed.is_empty() {
         anyhow::bail!(
             "{} could not be fetched, so no bundle was written; what was fetched is in the cache ({}), and a run once these are fixed fetches only what is missing:\n  - {}",

@@ -7,6 +7,7 @@ pub mod inspect;
 pub mod keygen;
 pub mod lock;
 pub mod password;
+pub mod report;
 pub mod verify;
 
 /// `SOURCE_DATE_EPOCH` (reproducible builds) or now, in seconds.

@@ -321,3 +321,50 @@ fn dry_run_plans_and_a_full_disk_is_refused_up_front() {
     assert!(!proxy.requests()[before..].iter().any(|p| p.contains("rke2-images")), "{:?}", proxy.requests());
     assert!(!gap.path("full.bundle").exists());
 }
+
+/// Issue 20, progress: without a terminal `create` prints a line per kind of artifact every few
+/// seconds (bytes done of the total, rate, ETA), and with `--json` JSON events on stderr — the
+/// plan, progress, then each kind fetched with done equal to total — while stdout keeps the one
+/// summary document.
+#[test]
+fn progress_is_told_per_kind_in_lines_and_events() {
+    use e2e::fault::{Fault, FaultProxy};
+    let gap = Gap::new();
+    let (srv, big, script) = upstream(&gap.path("upstream"));
+    let proxy = FaultProxy::start(&format!("127.0.0.1:{}", srv.port));
+    let m =
+        manifest(&gap, "told", &[(format!("{}rke2-images.linux-amd64.tar.zst", proxy.url()), sha256(&big), None), (format!("{}install.sh", proxy.url()), sha256(&script), None)]);
+    gap.lock(&m).ok();
+    let total = (big.len() + script.len()) as u64;
+    let create = |cache: &str, out: &str, json: bool| {
+        proxy.then("rke2-images", Fault::Delay(1200));
+        let (ms, k, o, l, c) = (
+            m.display().to_string(),
+            gap.key().display().to_string(),
+            gap.path(out).display().to_string(),
+            gap.lock_file().display().to_string(),
+            gap.path(cache).display().to_string(),
+        );
+        let mut args = vec!["create", &ms, "--key", &k, "--out", &o, "--lock", &l, "--locked", "--cache", &c];
+        if json {
+            args.push("--json");
+        }
+        gap.bundler_env(&args, &[("BUNDLER_PROGRESS_SECONDS", "0.3")]).ok()
+    };
+
+    let r = create("c1", "a.bundle", true);
+    assert!(r.json()["bundle"].as_str().is_some_and(|b| b.ends_with("a.bundle")), "stdout is the summary: {}", r.stdout);
+    let events: Vec<serde_json::Value> = r.stderr.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let of = |name: &str| events.iter().filter(|e| e["event"] == name).cloned().collect::<Vec<_>>();
+    assert_eq!(of("plan").len(), 1, "{}", r.stderr);
+    assert_eq!(of("plan")[0]["plan"]["download_bytes"].as_u64(), Some(total), "{}", r.stderr);
+    let progress = of("progress");
+    assert!(!progress.is_empty() && progress.iter().all(|e| e["kind"] == "files" && e["done"].as_u64() <= e["total"].as_u64()), "{}", r.stderr);
+    let fetched = of("fetched");
+    assert_eq!(fetched.len(), 1, "{}", r.stderr);
+    assert_eq!((fetched[0]["kind"].as_str(), fetched[0]["done"].as_u64(), fetched[0]["total"].as_u64()), (Some("files"), Some(total), Some(total)), "{}", r.stderr);
+
+    let r = create("c2", "b.bundle", false);
+    assert!(r.stderr.contains("2 files, 6.0 MiB: 0 cached, 6.0 MiB to download"), "{}", r.stderr);
+    assert!(r.stderr.contains("fetching files: ") && r.stderr.contains("fetched files: 6.0 MiB of 6.0 MiB (100%)"), "{}", r.stderr);
+}
