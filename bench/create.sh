@@ -16,7 +16,8 @@
 # Prints wall time and peak RSS (/usr/bin/time "%e %M", medians of ROUNDS), ours/peer ratios,
 # and whether both sides got the same bytes (image blob digests; wheel and deb sha256 sets, and
 # all of them present in the bundle).
-# Usage: bash bench/create.sh   (ROUNDS=3, COMPRESSION=zstd|none; needs docker-registry,
+# Usage: bash bench/create.sh   (ROUNDS=3, COMPRESSION=zstd|none, BIG_LAYER_MIB=N adds a layer of
+# N MiB of random data to the image — 1024 puts a 1 GiB+ image in the mix; needs docker-registry,
 # skopeo, dpkg-deb, apt-ftparchive, apt-get, gpg, zstd, /usr/bin/time, python3, and the pip at
 # target/pyclients (PY= to use another python with pip); builds release binaries; ~1.5 GB in $TMPDIR).
 set -euo pipefail
@@ -58,6 +59,22 @@ for i, mib in enumerate([64, 48, 40, 24, 16, 8]):
         t.addfile(ti, io.BytesIO(os.urandom(mib << 20)))
     raw = buf.getvalue(); diff_ids.append("sha256:" + sha(raw))
     layers.append(put(gzip.compress(raw, compresslevel=1, mtime=0), "application/vnd.oci.image.layer.v1.tar+gzip"))
+big = int(os.environ.get("BIG_LAYER_MIB", "0"))
+if big:
+    # Streamed through tar and gzip -1 on disk: a GiB of random bytes never sits in memory.
+    src = f"{T}/bigsrc"; os.makedirs(f"{src}/opt/bench")
+    subprocess.run(f"head -c {big}M /dev/urandom > {src}/opt/bench/big.bin", shell=True, check=True)
+    subprocess.run(["tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-C", src, "-cf", f"{T}/big.tar", "opt"], check=True)
+    def file_sha(p):
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
+        return h.hexdigest()
+    diff_ids.append("sha256:" + file_sha(f"{T}/big.tar"))
+    subprocess.run(f"gzip -1 -n -c {T}/big.tar > {T}/big.tar.gz", shell=True, check=True)
+    d = file_sha(f"{T}/big.tar.gz"); os.replace(f"{T}/big.tar.gz", f"{root}/blobs/sha256/{d}")
+    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "sha256:" + d, "size": os.path.getsize(f"{root}/blobs/sha256/{d}")})
+    subprocess.run(["rm", "-rf", src, f"{T}/big.tar"], check=True)
 cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
                   "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
 man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",

@@ -147,12 +147,21 @@ pub enum HttpError {
     Failed { url: String, detail: String },
     #[error("{url}: {last} on each of {tries} tries over {waited}s; the upstream may be down or limiting this client (more with --retries N and --retry-for SECONDS)")]
     GaveUp { url: String, last: String, tries: u32, waited: u64 },
-    #[error("{url}: HTTP {status}")]
+    #[error("{url}: HTTP {status}{}", status_hint(*status))]
     Status { url: String, status: u16 },
     #[error("{url}: larger than the {limit} bytes allowed for it")]
     TooLarge { url: String, limit: u64 },
     #[error("{url}: {source}")]
     Cache { url: String, source: CacheError },
+}
+
+/// What an operator does about a refusal that trying again does not fix.
+fn status_hint(status: u16) -> &'static str {
+    match status {
+        401 | 403 => " (the upstream refused access: check the credentials or token the manifest names)",
+        404 | 410 => " (the upstream no longer has it: if it moved on, `bundler lock` without --locked resolves the manifest again)",
+        _ => "",
+    }
 }
 
 impl HttpError {

@@ -331,3 +331,25 @@ fn a_killed_create_resumes_where_it_stopped() {
     let got = e2e::http::get(&mirror.host, &format!("/v2/docker.io/library/big/blobs/{layer}"), &[]).unwrap();
     assert_eq!(sha256(&got.body), layer);
 }
+
+/// Issue 20, fetched once: two images sharing a base layer are fetched side by side; while the
+/// registry is slow to answer the first request for that layer, the other image waits for it
+/// instead of asking again, so the layer is requested once.
+#[test]
+fn a_layer_shared_by_two_images_is_fetched_once() {
+    use e2e::fault::{Fault, FaultProxy};
+    let gap = Gap::new();
+    let (reg, hello, other) = upstream(gap.dir.path());
+    let proxy = FaultProxy::start(&reg.host);
+    let m = manifest(&gap, "shared", &format!("127.0.0.1:{}", proxy.port), "[linux/amd64, linux/arm64]", "  - docker.io/library/hello:1\n  - docker.io/library/other:1\n");
+    gap.lock(&m).ok();
+    proxy.then(&hello.shared_layer, Fault::Delay(800));
+    let bundle = gap.create(&m, "shared.bundle", &["--locked"]);
+    let asked: Vec<String> = proxy.requests().into_iter().filter(|p| p.contains(&hello.shared_layer)).collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    for own in hello.own_layers.values().chain(other.own_layers.values()) {
+        assert_eq!(proxy.requests().iter().filter(|p| p.contains(own.as_str())).count(), 1, "{own}");
+    }
+    let carried = carried(&gap.inspect(&bundle));
+    assert!(carried.contains(&hello.shared_layer), "{carried:?}");
+}
