@@ -293,6 +293,73 @@ impl Write for Sink {
     }
 }
 
+/// The bundle's bytes hashed and written on a thread of their own, so reading the cache,
+/// zstd, sha256 and the disk keep both cores busy. Hands over 1 MiB at a time.
+struct Offloaded {
+    buf: Vec<u8>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<(Sink, Digest, u64)>>>,
+}
+
+const HANDOVER: usize = 1 << 20;
+
+impl Offloaded {
+    fn new(sink: Sink) -> Offloaded {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let thread = std::thread::spawn(move || {
+            let mut w = crate::format::HashWriter::new(BufWriter::with_capacity(HANDOVER, sink), crate::format::Algorithm::Sha256);
+            for chunk in rx {
+                w.write_all(&chunk)?;
+            }
+            let (mut buf, digest, size) = w.into_parts();
+            buf.flush()?;
+            Ok((buf.into_inner().map_err(|e| e.into_error())?, digest, size))
+        });
+        Offloaded { buf: Vec::with_capacity(HANDOVER), tx: Some(tx), thread: Some(thread) }
+    }
+
+    /// The writing thread's own error when it stopped early (a full disk), else `e`.
+    fn stopped(&mut self) -> std::io::Error {
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(Err(e))) => e,
+            _ => std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the bundle writer stopped"),
+        }
+    }
+
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(HANDOVER));
+        match self.tx.as_ref().map(|tx| tx.send(chunk)) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(self.stopped()),
+        }
+    }
+
+    /// Everything written: the sink, and the digest and size of what went into it.
+    fn finish(mut self) -> std::io::Result<(Sink, Digest, u64)> {
+        if !self.buf.is_empty() {
+            self.hand_over()?;
+        }
+        drop(self.tx.take());
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            _ => Err(std::io::Error::other("the bundle writer panicked")),
+        }
+    }
+}
+
+impl Write for Offloaded {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= HANDOVER {
+            self.hand_over()?;
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Stream head and blobs into `OUT.partial`, fsync, rename: a crash never leaves a file that
 /// looks like a finished bundle.
 #[allow(clippy::too_many_arguments)]
@@ -324,23 +391,32 @@ fn write_bundle(
             Sink::Parts(Box::new(SplitWriter::new(out, part_size)))
         }
     };
-    let hashing = crate::format::HashWriter::new(BufWriter::with_capacity(1 << 20, sink), crate::format::Algorithm::Sha256);
-    let mut w = BundleWriter::new(hashing, compression, mtime)?;
+    let mut w = BundleWriter::new(Offloaded::new(sink), compression, mtime)?;
     w.write_head(bundle, signature, index)?;
     let progress = Progress::bytes("writing", show_progress);
     progress.add_total(bundle.blobs.iter().map(|b| b.size).sum());
     let mut sizes = BTreeMap::new();
     for b in &bundle.blobs {
+        // Cached blobs are hashed again as they are written: the cache is not trusted.
         let f = cache.open_blob(&b.digest)?;
-        w.write_blob(&b.digest, b.size, std::io::BufReader::with_capacity(1 << 20, f))?;
+        let mut r = crate::format::HashReader::new(std::io::BufReader::with_capacity(1 << 20, f), b.digest.algorithm());
+        w.write_blob(&b.digest, b.size, &mut r)?;
+        let (got, n) = r.finish()?;
+        if got != b.digest || n != b.size {
+            cache.discard(&b.digest);
+            anyhow::bail!(
+                "the cached {} ({}) is damaged: it hashes to {got} ({n} bytes, {} expected); it was removed from the cache, and the next run fetches it again",
+                b.digest,
+                cache.path(&b.digest).display(),
+                b.size
+            );
+        }
         progress.inc(b.size);
         sizes.insert(b.digest.clone(), b.size);
     }
     progress.finish();
-    let hashing = w.finish()?;
-    let (mut buf, digest, size) = hashing.into_parts();
-    buf.flush()?;
-    match (buf.into_inner().map_err(|e| e.into_error())?, target) {
+    let (sink, digest, size) = w.finish()?.finish()?;
+    match (sink, target) {
         (Sink::File(file), _) => {
             file.sync_all()?;
             std::fs::rename(&partial, out)?;

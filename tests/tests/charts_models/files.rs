@@ -368,3 +368,25 @@ fn progress_is_told_per_kind_in_lines_and_events() {
     assert!(r.stderr.contains("2 files, 6.0 MiB: 0 cached, 6.0 MiB to download"), "{}", r.stderr);
     assert!(r.stderr.contains("fetching files: ") && r.stderr.contains("fetched files: 6.0 MiB of 6.0 MiB (100%)"), "{}", r.stderr);
 }
+
+/// Issue 20, the cache is not trusted: a cached file damaged after it was verified (a disk
+/// fault, a power cut) is caught by its digest when the bundle is written, named with its path,
+/// removed, and fetched again by the next run; the bundle then carries the upstream's bytes.
+#[test]
+fn a_damaged_cache_blob_is_caught_and_fetched_again() {
+    let gap = Gap::new();
+    let (srv, big, _) = upstream(&gap.path("upstream"));
+    let m = manifest(&gap, "damaged", &[(format!("{}rke2-images.linux-amd64.tar.zst", srv.url()), sha256(&big), None)]);
+    gap.lock(&m).ok();
+    let cached = gap.path(&format!("cache/blobs/sha256/{}", &sha256(&big)[7..]));
+    let mut bytes = std::fs::read(&cached).unwrap();
+    bytes[4096] ^= 0xff;
+    std::fs::write(&cached, &bytes).unwrap();
+    let out = gap.path("damaged.bundle");
+    let r = gap.try_create(&m, &out, &gap.key(), &["--locked"]).fails();
+    assert!(r.stderr.contains("is damaged") && r.stderr.contains(&sha256(&big)) && r.stderr.contains(cached.to_str().unwrap()), "{}", r.stderr);
+    assert!(!out.exists() && !cached.exists(), "no bundle, and the damaged blob is gone");
+    gap.try_create(&m, &out, &gap.key(), &["--locked"]).ok();
+    assert_eq!(sha256(&std::fs::read(&cached).unwrap()), sha256(&big));
+    gap.import(&out).ok();
+}
