@@ -16,7 +16,7 @@ FILES=${FILES:-2000}
 T=$(mktemp -d "${TMPDIR:-/tmp}/feas-create-rss.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
-cargo build --release -q -p bundler
+cargo build --release -q -p bundler -p mirror
 B=$PWD/target/release/bundler
 "$B" keygen --out "$T/keys" --unencrypted >/dev/null 2>&1
 

@@ -24,6 +24,8 @@ pub struct BlobCache {
     root: PathBuf,
     /// One download per blob at a time in this process: images sharing a layer fetch it once.
     turns: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
+    /// Blobs this process wrote after checking their digest: not hashed again when bundled.
+    fresh: Mutex<std::collections::HashSet<Digest>>,
 }
 
 /// A blob being written into the cache: `offset` bytes are already there (from an earlier try
@@ -74,9 +76,11 @@ impl Download {
         drop(file);
         let dest = cache.path(expected);
         match private {
-            Some(tmp) => tmp.persist(&dest).map(|_| ()).map_err(|e| CacheError::Io { path: dest, source: e.error }),
-            None => std::fs::rename(&path, &dest).map_err(|source| CacheError::Io { path: dest, source }),
+            Some(tmp) => tmp.persist(&dest).map(|_| ()).map_err(|e| CacheError::Io { path: dest, source: e.error })?,
+            None => std::fs::rename(&path, &dest).map_err(|source| CacheError::Io { path: dest, source })?,
         }
+        cache.fresh.lock().expect("fresh").insert(expected.clone());
+        Ok(())
     }
 }
 
@@ -96,7 +100,7 @@ impl BlobCache {
             let p = root.join(sub);
             std::fs::create_dir_all(&p).map_err(|source| CacheError::Io { path: p, source })?;
         }
-        Ok(BlobCache { root: root.to_path_buf(), turns: Mutex::default() })
+        Ok(BlobCache { root: root.to_path_buf(), turns: Mutex::default(), fresh: Mutex::default() })
     }
 
     /// Start (or resume) downloading `d`; `None` when it is cached, perhaps by another task of
@@ -185,6 +189,12 @@ impl BlobCache {
         std::fs::read(&p).map_err(|source| CacheError::Io { path: p, source })
     }
 
+    /// Whether this process wrote `d` after checking it (else it came from an earlier run and
+    /// is hashed again before use).
+    pub fn fresh(&self, d: &Digest) -> bool {
+        self.fresh.lock().expect("fresh").contains(d)
+    }
+
     /// A cached blob found to hash to something else (a disk fault, a power cut before the
     /// kernel wrote it): removed, so the next run fetches it again.
     pub fn discard(&self, d: &Digest) {
@@ -209,6 +219,7 @@ impl BlobCache {
         }
         let dest = self.path(expected);
         tmp.persist(&dest).map_err(|e| CacheError::Io { path: dest, source: e.error })?;
+        self.fresh.lock().expect("fresh").insert(expected.clone());
         Ok(())
     }
 

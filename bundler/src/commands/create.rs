@@ -167,14 +167,15 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let shown = Report::start(&budget, style);
     let progress = shown.progress("images");
-    let images: Vec<Result<Fetched, _>> = futures_util::stream::iter(lock.images.iter().map(|l| {
+    // Images and the other sections side by side (each upstream keeps its own limit).
+    let images = futures_util::stream::iter(lock.images.iter().map(|l| {
         let spec = plan::spec_for(&manifest, l).expect("lock built from this manifest");
         let (source, progress) = (&source, &progress);
         async move { source.fetch(spec, l, progress).await }
     }))
     .buffered(4)
-    .collect()
-    .await;
+    .collect::<Vec<Result<Fetched, _>>>();
+    let (images, (more, sections)) = futures_util::future::join(images, registry.fetch(&manifest, &lock, &|kind| shown.progress(kind))).await;
     let (mut fetched, mut failed) = (Vec::new(), Vec::new());
     for r in images {
         match r {
@@ -182,7 +183,6 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<Outcome> {
             Err(e) => failed.push(("images", e.to_string())),
         }
     }
-    let (more, sections) = registry.fetch(&manifest, &lock, &|kind| shown.progress(kind)).await;
     fetched.extend(more);
     failed.extend(sections.into_iter().map(|(section, e)| (section, format!("{section}: {e}"))));
     shown.finish(started.elapsed()).await;
@@ -395,10 +395,15 @@ fn write_bundle(
     w.write_head(bundle, signature, index)?;
     let progress = Progress::bytes("writing", show_progress);
     progress.add_total(bundle.blobs.iter().map(|b| b.size).sum());
-    let mut sizes = BTreeMap::new();
     for b in &bundle.blobs {
-        // Cached blobs are hashed again as they are written: the cache is not trusted.
         let f = cache.open_blob(&b.digest)?;
+        if cache.fresh(&b.digest) {
+            // Checked as it was fetched, moments ago.
+            w.write_blob(&b.digest, b.size, std::io::BufReader::with_capacity(1 << 20, f))?;
+            progress.inc(b.size);
+            continue;
+        }
+        // Blobs from earlier runs are hashed again as they are written: the cache is not trusted.
         let mut r = crate::format::HashReader::new(std::io::BufReader::with_capacity(1 << 20, f), b.digest.algorithm());
         w.write_blob(&b.digest, b.size, &mut r)?;
         let (got, n) = r.finish()?;
@@ -412,7 +417,6 @@ fn write_bundle(
             );
         }
         progress.inc(b.size);
-        sizes.insert(b.digest.clone(), b.size);
     }
     progress.finish();
     let (sink, digest, size) = w.finish()?.finish()?;
