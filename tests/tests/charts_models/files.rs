@@ -253,6 +253,16 @@ fn each_failed_file_is_named_and_the_others_are_kept() {
     gap.import(&out).ok();
 }
 
+/// The two upstream files behind a fault proxy, in manifest `name`, locked: (server, proxy,
+/// manifest, the big file, the script).
+fn proxied(gap: &Gap, name: &str) -> (StaticServer, e2e::fault::FaultProxy, std::path::PathBuf, Vec<u8>, Vec<u8>) {
+    let (srv, big, script) = upstream(&gap.path("upstream"));
+    let proxy = e2e::fault::FaultProxy::start(&format!("127.0.0.1:{}", srv.port));
+    let m = manifest(gap, name, &[(format!("{}rke2-images.linux-amd64.tar.zst", proxy.url()), sha256(&big), None), (format!("{}install.sh", proxy.url()), sha256(&script), None)]);
+    gap.lock(&m).ok();
+    (srv, proxy, m, big, script)
+}
+
 /// A tmpfs of `size` mounted at `dir` (root only), unmounted on drop; `None` where mounting is
 /// not allowed.
 struct Tmpfs(std::path::PathBuf);
@@ -277,13 +287,8 @@ impl Drop for Tmpfs {
 /// file is fetched, naming what is needed and what is free.
 #[test]
 fn dry_run_plans_and_a_full_disk_is_refused_up_front() {
-    use e2e::fault::FaultProxy;
     let gap = Gap::new();
-    let (srv, big, script) = upstream(&gap.path("upstream"));
-    let proxy = FaultProxy::start(&format!("127.0.0.1:{}", srv.port));
-    let m =
-        manifest(&gap, "plan", &[(format!("{}rke2-images.linux-amd64.tar.zst", proxy.url()), sha256(&big), None), (format!("{}install.sh", proxy.url()), sha256(&script), None)]);
-    gap.lock(&m).ok();
+    let (_srv, proxy, m, big, script) = proxied(&gap, "plan");
     let (ms, lock) = (m.display().to_string(), gap.lock_file().display().to_string());
     let plan = |extra: &[&str]| {
         let out = gap.path("media/plan.bundle").display().to_string();
@@ -328,13 +333,9 @@ fn dry_run_plans_and_a_full_disk_is_refused_up_front() {
 /// summary document.
 #[test]
 fn progress_is_told_per_kind_in_lines_and_events() {
-    use e2e::fault::{Fault, FaultProxy};
+    use e2e::fault::Fault;
     let gap = Gap::new();
-    let (srv, big, script) = upstream(&gap.path("upstream"));
-    let proxy = FaultProxy::start(&format!("127.0.0.1:{}", srv.port));
-    let m =
-        manifest(&gap, "told", &[(format!("{}rke2-images.linux-amd64.tar.zst", proxy.url()), sha256(&big), None), (format!("{}install.sh", proxy.url()), sha256(&script), None)]);
-    gap.lock(&m).ok();
+    let (_srv, proxy, m, big, script) = proxied(&gap, "told");
     let total = (big.len() + script.len()) as u64;
     let create = |cache: &str, out: &str, json: bool| {
         proxy.then("rke2-images", Fault::Delay(1200));
