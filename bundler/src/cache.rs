@@ -71,8 +71,8 @@ impl Download {
             let _ = std::fs::remove_file(&path);
             return Err(CacheError::Mismatch { what: what.into(), expected: expected.clone(), expected_size, actual, actual_size: n });
         }
-        // No fsync: a blob torn by a power cut is caught when the bundle is written, which hashes
-        // every cached blob it reads (and removes one that no longer matches).
+        // No fsync: a blob torn by a power cut is caught when a later run bundles it, which
+        // hashes every blob an earlier run cached (and removes one that no longer matches).
         drop(file);
         let dest = cache.path(expected);
         match private {
