@@ -141,14 +141,39 @@ fn read_head(conn: &mut TcpStream) -> Option<Vec<u8>> {
     Some(head)
 }
 
+/// One request counted in flight until its answer's last byte is about to go out (so a client
+/// that starts its next request on receiving it is never counted twice), or until dropped.
+struct Flight<'a>(Option<&'a AtomicU64>);
+
+impl Flight<'_> {
+    fn land(&mut self) {
+        if let Some(n) = self.0.take() {
+            n.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        self.land();
+    }
+}
+
 fn serve(conn: TcpStream, upstream: &str, s: &Shared) {
     let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     s.most_in_flight.fetch_max(now, Ordering::SeqCst);
-    answer(conn, upstream, s);
-    s.in_flight.fetch_sub(1, Ordering::SeqCst);
+    answer(conn, upstream, s, Flight(Some(&s.in_flight)));
 }
 
-fn answer(mut conn: TcpStream, upstream: &str, s: &Shared) {
+/// The length of a response whose head is complete in `start` (head plus `Content-Length`).
+fn answer_length(start: &[u8]) -> Option<usize> {
+    let end = start.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&start[..end]);
+    let len = head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.trim().parse::<usize>().ok()))?;
+    Some(end + len)
+}
+
+fn answer(mut conn: TcpStream, upstream: &str, s: &Shared, mut flight: Flight) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     let Some(head) = read_head(&mut conn) else { return };
     let text = String::from_utf8_lossy(&head).into_owned();
@@ -164,6 +189,7 @@ fn answer(mut conn: TcpStream, upstream: &str, s: &Shared) {
     };
     if let Some(Fault::Status(code, after)) = fault {
         let after = after.map(|a| format!("Retry-After: {a}\r\n")).unwrap_or_default();
+        flight.land();
         let _ = write!(conn, "HTTP/1.1 {code} Injected\r\n{after}Content-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     }
@@ -185,6 +211,7 @@ fn answer(mut conn: TcpStream, upstream: &str, s: &Shared) {
     }
     let mut buf = vec![0u8; 64 << 10];
     let mut sent = 0usize;
+    let (mut start, mut whole) = (Vec::new(), None);
     loop {
         let n = match up.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -193,6 +220,13 @@ fn answer(mut conn: TcpStream, upstream: &str, s: &Shared) {
         let n = n.min(limit - sent);
         if let Some(at) = flip.filter(|at| (sent..sent + n).contains(at)) {
             buf[at - sent] ^= 0x01;
+        }
+        if whole.is_none() && start.len() < 64 << 10 {
+            start.extend_from_slice(&buf[..n]);
+            whole = answer_length(&start);
+        }
+        if whole.is_some_and(|w| sent + n >= w) && limit == usize::MAX {
+            flight.land();
         }
         if conn.write_all(&buf[..n]).is_err() {
             break;

@@ -9,7 +9,7 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::report::{self, Report, Style};
+use super::report::{self, Phase, Report, Style};
 use crate::cache::BlobCache;
 use crate::ecosystems::Registry;
 use crate::format::bundle::{annotations, BlobRef, BundleJson, FORMAT_VERSION};
@@ -165,7 +165,7 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<Outcome> {
     // One artifact that fails does not stop the others: everything fetchable lands in the
     // cache, then one report names every failure, so a re-run fetches only those.
     let started = std::time::Instant::now();
-    let shown = Report::start(&budget, style);
+    let shown = Report::start(Phase::Fetch, budget.kinds.iter().map(|k| (k.kind, k.download_bytes + k.resume_bytes)).collect(), style);
     let progress = shown.progress("images");
     // Images and the other sections side by side (each upstream keeps its own limit).
     let images = futures_util::stream::iter(lock.images.iter().map(|l| {
@@ -247,8 +247,12 @@ pub async fn run(args: CreateArgs) -> anyhow::Result<Outcome> {
         Some(part_size) => Target::Split { part_size, key: &key },
         None => Target::Whole,
     };
-    let (sha256, size, parts) = write_bundle(&args.out, &bundle, &signature, &index, &cache, args.compression, secs, !args.quiet, target)
-        .with_context(|| format!("writing bundle {}", args.out.display()))?;
+    let started = std::time::Instant::now();
+    let shown = Report::start(Phase::Write, vec![("bundle", carried_bytes)], style);
+    // Off the async workers, so the progress lines keep coming while it writes.
+    let written = tokio::task::block_in_place(|| write_bundle(&args.out, &bundle, &signature, &index, &cache, args.compression, secs, &shown.progress("bundle"), target));
+    shown.finish(started.elapsed()).await;
+    let (sha256, size, parts) = written.with_context(|| format!("writing bundle {}", args.out.display()))?;
     Ok(Outcome::Created(CreateSummary {
         bundle: args.out.display().to_string(),
         name: bundle.name,
@@ -371,7 +375,7 @@ fn write_bundle(
     cache: &BlobCache,
     compression: Compression,
     mtime: u64,
-    show_progress: bool,
+    progress: &Progress,
     target: Target,
 ) -> anyhow::Result<(Digest, u64, Vec<String>)> {
     use crate::format::split::{self, PartIndex, SplitWriter};
@@ -393,8 +397,6 @@ fn write_bundle(
     };
     let mut w = BundleWriter::new(Offloaded::new(sink), compression, mtime)?;
     w.write_head(bundle, signature, index)?;
-    let progress = Progress::bytes("writing", show_progress);
-    progress.add_total(bundle.blobs.iter().map(|b| b.size).sum());
     for b in &bundle.blobs {
         let f = cache.open_blob(&b.digest)?;
         if cache.fresh(&b.digest) {

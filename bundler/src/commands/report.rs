@@ -1,6 +1,7 @@
-//! How `create` shows its downloads, per kind of artifact (images, apt, pypi, …): a bar each on
-//! a terminal (indicatif), plain lines every few seconds otherwise (CI logs), or JSON events on
-//! stderr with `--json` (stdout keeps the one summary document).
+//! How `create` shows its downloads, per kind of artifact (images, apt, pypi, …), and then the
+//! bundle being written: a bar each on a terminal (indicatif), plain lines every few seconds
+//! otherwise (CI logs), or JSON events on stderr with `--json` (stdout keeps the one summary
+//! document).
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -8,9 +9,25 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressDrawTarget};
 
-use super::budget::Plan;
 use crate::progress::{Meter, Progress};
 use crate::term::bytes;
+
+/// What is being counted: the downloads, or the bundle being written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Fetch,
+    Write,
+}
+
+impl Phase {
+    /// (the line while it runs, the line at the end, the last event's name)
+    fn words(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Phase::Fetch => ("fetching", "fetched", "fetched"),
+            Phase::Write => ("writing", "wrote", "written"),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
@@ -45,6 +62,7 @@ struct Kind {
 }
 
 pub struct Report {
+    phase: Phase,
     style: Style,
     kinds: Arc<Vec<Kind>>,
     _lines: Option<MultiProgress>,
@@ -57,16 +75,15 @@ pub fn event(v: serde_json::Value) {
 }
 
 impl Report {
-    /// Meters for each kind the plan downloads (its total: what is not cached).
-    pub fn start(plan: &Plan, style: Style) -> Report {
+    /// A meter for each (kind, total bytes) with something to count.
+    pub fn start(phase: Phase, totals: Vec<(&'static str, u64)>, style: Style) -> Report {
         let lines = (style == Style::Bars).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        let kinds: Vec<Kind> = plan
-            .kinds
-            .iter()
-            .filter(|k| k.download_bytes + k.resume_bytes > 0)
-            .map(|k| {
-                let meter = Meter::new(k.download_bytes + k.resume_bytes);
-                Kind { name: k.kind, progress: Progress::metered(k.kind, meter.clone(), lines.as_ref()), meter }
+        let kinds: Vec<Kind> = totals
+            .into_iter()
+            .filter(|(_, total)| *total > 0)
+            .map(|(name, total)| {
+                let meter = Meter::new(total);
+                Kind { name, progress: Progress::metered(name, meter.clone(), lines.as_ref()), meter }
             })
             .collect();
         let kinds = Arc::new(kinds);
@@ -78,13 +95,13 @@ impl Report {
                 loop {
                     tokio::select! {
                         _ = &mut stopped => break,
-                        _ = tokio::time::sleep(every) => say(&kinds, style, start.elapsed(), false),
+                        _ = tokio::time::sleep(every) => say(&kinds, phase, style, start.elapsed(), false),
                     }
                 }
             });
             (stop, task)
         });
-        Report { style, kinds, _lines: lines, ticker }
+        Report { phase, style, kinds, _lines: lines, ticker }
     }
 
     /// The progress a kind's downloads count into (hidden for a kind with nothing to fetch).
@@ -100,18 +117,19 @@ impl Report {
         if let Some((stop, task)) = self.ticker {
             let _ = stop.send(());
             let _ = task.await;
-            say(&self.kinds, self.style, elapsed, true);
+            say(&self.kinds, self.phase, self.style, elapsed, true);
         }
     }
 }
 
-fn say(kinds: &[Kind], style: Style, elapsed: Duration, last: bool) {
+fn say(kinds: &[Kind], phase: Phase, style: Style, elapsed: Duration, last: bool) {
+    let (running, ended, event_name) = phase.words();
     for k in kinds {
         let (done, total) = (k.meter.done().min(k.meter.total()), k.meter.total());
         let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
         match style {
             Style::Events => event(serde_json::json!({
-                "event": if last { "fetched" } else { "progress" },
+                "event": if last { event_name } else { "progress" },
                 "kind": k.name,
                 "done": done,
                 "total": total,
@@ -120,7 +138,7 @@ fn say(kinds: &[Kind], style: Style, elapsed: Duration, last: bool) {
             _ => {
                 let pct = if total == 0 { 100.0 } else { done as f64 * 100.0 / total as f64 };
                 let eta = if rate > 0.0 && done < total { format!(", eta {}s", ((total - done) as f64 / rate).ceil() as u64) } else { String::new() };
-                eprintln!("{} {}: {} of {} ({pct:.0}%), {}/s{eta}", if last { "fetched" } else { "fetching" }, k.name, bytes(done), bytes(total), bytes(rate as u64));
+                eprintln!("{} {}: {} of {} ({pct:.0}%), {}/s{eta}", if last { ended } else { running }, k.name, bytes(done), bytes(total), bytes(rate as u64));
             }
         }
     }

@@ -328,9 +328,9 @@ fn dry_run_plans_and_a_full_disk_is_refused_up_front() {
 }
 
 /// Issue 20, progress: without a terminal `create` prints a line per kind of artifact every few
-/// seconds (bytes done of the total, rate, ETA), and with `--json` JSON events on stderr — the
-/// plan, progress, then each kind fetched with done equal to total — while stdout keeps the one
-/// summary document.
+/// seconds (bytes done of the total, rate, ETA), then for the bundle being written, and with
+/// `--json` JSON events on stderr — the plan, progress, each kind fetched and the bundle written
+/// with done equal to total — while stdout keeps the one summary document.
 #[test]
 fn progress_is_told_per_kind_in_lines_and_events() {
     use e2e::fault::Fault;
@@ -364,10 +364,13 @@ fn progress_is_told_per_kind_in_lines_and_events() {
     let fetched = of("fetched");
     assert_eq!(fetched.len(), 1, "{}", r.stderr);
     assert_eq!((fetched[0]["kind"].as_str(), fetched[0]["done"].as_u64(), fetched[0]["total"].as_u64()), (Some("files"), Some(total), Some(total)), "{}", r.stderr);
+    let written = of("written");
+    assert!(written.len() == 1 && written[0]["kind"] == "bundle" && written[0]["done"] == written[0]["total"], "{}", r.stderr);
 
     let r = create("c2", "b.bundle", false);
     assert!(r.stderr.contains("2 files, 6.0 MiB: 0 cached, 6.0 MiB to download"), "{}", r.stderr);
     assert!(r.stderr.contains("fetching files: ") && r.stderr.contains("fetched files: 6.0 MiB of 6.0 MiB (100%)"), "{}", r.stderr);
+    assert!(r.stderr.contains("wrote bundle: 6.0 MiB of 6.0 MiB (100%)"), "{}", r.stderr);
 }
 
 /// Issue 20, the cache is not trusted: a cached file damaged after it was verified (a disk
