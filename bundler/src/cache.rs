@@ -4,13 +4,14 @@
 //! which hashes them again (nothing is trusted) and asks the upstream only for the rest.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::AsyncWriteExt;
 
-use crate::format::{Digest, HashWriter, Hasher};
+use crate::format::{Digest, HashReader, HashWriter, Hasher};
+use crate::progress::Progress;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -41,6 +42,15 @@ pub struct Download {
     _turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
+/// How a response body streamed into a `Download` ended.
+pub enum Drained<E> {
+    Whole,
+    /// The connection broke (a resume may follow).
+    Broke(E),
+    /// A chunk that would pass the expected size.
+    Over(bytes::Bytes),
+}
+
 impl Download {
     /// Bytes held so far: where a resumed request starts.
     pub fn offset(&self) -> u64 {
@@ -49,6 +59,28 @@ impl Download {
 
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), CacheError> {
         self.out.write_all(bytes).await.map_err(|source| CacheError::Io { path: self.path.clone(), source })
+    }
+
+    /// Writes `body`'s chunks on, counting them into `progress`, until it ends, breaks, or a
+    /// chunk would take it past `limit` (that chunk is handed back unwritten).
+    pub async fn drain<E>(
+        &mut self,
+        mut body: impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+        limit: Option<u64>,
+        progress: &Progress,
+    ) -> Result<Drained<E>, CacheError> {
+        use futures_util::StreamExt;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(bytes) if limit.is_some_and(|l| self.offset() + bytes.len() as u64 > l) => return Ok(Drained::Over(bytes)),
+                Ok(bytes) => {
+                    self.write(&bytes).await?;
+                    progress.inc(bytes.len() as u64);
+                }
+                Err(e) => return Ok(Drained::Broke(e)),
+            }
+        }
+        Ok(Drained::Whole)
     }
 
     /// The upstream ignored `Range` and sends the whole: drop what is held.
@@ -65,23 +97,29 @@ impl Download {
         let Download { path, mut out, private, .. } = self;
         out.flush().await.map_err(|source| CacheError::Io { path: path.clone(), source })?;
         let (file, actual, n) = out.into_parts();
-        let file = file.into_inner().into_std().await;
-        if actual != *expected || expected_size.is_some_and(|s| s != n) {
-            drop(file);
-            let _ = std::fs::remove_file(&path);
-            return Err(CacheError::Mismatch { what: what.into(), expected: expected.clone(), expected_size, actual, actual_size: n });
-        }
         // No fsync: a blob torn by a power cut is caught when a later run bundles it, which
         // hashes every blob an earlier run cached (and removes one that no longer matches).
-        drop(file);
-        let dest = cache.path(expected);
-        match private {
-            Some(tmp) => tmp.persist(&dest).map(|_| ()).map_err(|e| CacheError::Io { path: dest, source: e.error })?,
-            None => std::fs::rename(&path, &dest).map_err(|source| CacheError::Io { path: dest, source })?,
+        drop(file.into_inner().into_std().await);
+        if let Some(tmp) = private {
+            return cache.commit(tmp, what, expected, expected_size, (actual, n));
         }
-        cache.fresh.lock().expect("fresh").insert(expected.clone());
+        if let Err(e) = verified(what, expected, expected_size, (actual, n)) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        let dest = cache.path(expected);
+        std::fs::rename(&path, &dest).map_err(|source| CacheError::Io { path: dest, source })?;
+        cache.landed(expected);
         Ok(())
     }
+}
+
+/// `actual` (digest, size) is what was expected, else the mismatch naming both.
+fn verified(what: &str, expected: &Digest, expected_size: Option<u64>, actual: (Digest, u64)) -> Result<(), CacheError> {
+    if actual.0 != *expected || expected_size.is_some_and(|s| s != actual.1) {
+        return Err(CacheError::Mismatch { what: what.into(), expected: expected.clone(), expected_size, actual: actual.0, actual_size: actual.1 });
+    }
+    Ok(())
 }
 
 impl BlobCache {
@@ -130,17 +168,7 @@ impl BlobCache {
         let (file, hasher) = if held > 0 && size.is_none_or(|s| held <= s) {
             let p = path.clone();
             tokio::task::spawn_blocking(move || -> io::Result<(std::fs::File, Hasher)> {
-                let mut hasher = Hasher::new(algorithm);
-                let mut r = io::BufReader::with_capacity(1 << 20, &file);
-                loop {
-                    let buf = r.fill_buf()?;
-                    if buf.is_empty() {
-                        break;
-                    }
-                    let n = buf.len();
-                    hasher.update(buf);
-                    r.consume(n);
-                }
+                let hasher = HashReader::new(io::BufReader::with_capacity(1 << 20, &file), algorithm).into_hasher()?;
                 tracing::info!("{}: resuming after the {} bytes an earlier run fetched", p.display(), hasher.size());
                 Ok((file, hasher))
             })
@@ -214,13 +242,16 @@ impl BlobCache {
 
     /// Move a fully written temp file into place after checking what it hashed to.
     pub fn commit(&self, tmp: tempfile::NamedTempFile, what: &str, expected: &Digest, expected_size: Option<u64>, actual: (Digest, u64)) -> Result<(), CacheError> {
-        if actual.0 != *expected || expected_size.is_some_and(|s| s != actual.1) {
-            return Err(CacheError::Mismatch { what: what.into(), expected: expected.clone(), expected_size, actual: actual.0, actual_size: actual.1 });
-        }
+        verified(what, expected, expected_size, actual)?;
         let dest = self.path(expected);
         tmp.persist(&dest).map_err(|e| CacheError::Io { path: dest, source: e.error })?;
-        self.fresh.lock().expect("fresh").insert(expected.clone());
+        self.landed(expected);
         Ok(())
+    }
+
+    /// `d` was checked and moved in by this process.
+    fn landed(&self, d: &Digest) {
+        self.fresh.lock().expect("fresh").insert(d.clone());
     }
 
     pub fn put_bytes(&self, what: &str, expected: &Digest, data: &[u8]) -> Result<(), CacheError> {

@@ -77,9 +77,9 @@ pub trait Ecosystem: Sized + 'static {
     async fn resolve(&self, m: &Manifest, loaded: &Self::Loaded) -> Result<Vec<Self::Lock>, Self::Error>;
     /// Fetch what `entries` pin; one that fails does not stop the others: every error is kept.
     async fn fetch(&self, m: &Manifest, loaded: &Self::Loaded, entries: &[Self::Lock], progress: &Progress) -> Result<Fetched, Vec<Self::Error>>;
-    /// The files `entries` pin, as fetching downloads them (digest, size): what `create`
-    /// plans, checks disk space for and shows progress against.
-    fn payload(entries: &[Self::Lock]) -> Vec<(Digest, u64)>;
+    /// The file an entry pins, as fetching downloads it (digest, size): what `create` plans,
+    /// checks disk space for and shows progress against.
+    fn pinned(entry: &Self::Lock) -> (&Digest, u64);
     /// `bundler lock`'s lines for the entries.
     fn describe(entries: &[Self::Lock]) -> Vec<String>;
     /// `bundler check`: counts, contents, unpinned entries; an error for what is wrong offline.
@@ -207,7 +207,7 @@ impl<E: Ecosystem> Section for Slot<E> {
     fn payload(&self, m: &Manifest, lock: &LockFile) -> Vec<(Digest, u64)> {
         let (_, entries) = E::locked(lock);
         if E::carried(m, entries) {
-            E::payload(entries)
+            entries.iter().map(E::pinned).map(|(d, size)| (d.clone(), size)).collect()
         } else {
             Vec::new()
         }

@@ -64,9 +64,13 @@ impl<R: Read> HashReader<R> {
         self.hasher.size()
     }
     /// Reads whatever is left (so the digest covers the whole stream) and returns it.
-    pub fn finish(mut self) -> io::Result<(Digest, u64)> {
+    pub fn finish(self) -> io::Result<(Digest, u64)> {
+        Ok(self.into_hasher()?.finish())
+    }
+    /// Reads whatever is left and gives back the hasher, to carry on from (a resumed file).
+    pub fn into_hasher(mut self) -> io::Result<Hasher> {
         io::copy(&mut self, &mut io::sink())?;
-        Ok(self.hasher.finish())
+        Ok(self.hasher)
     }
 }
 

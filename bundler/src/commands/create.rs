@@ -398,25 +398,25 @@ fn write_bundle(
     let mut w = BundleWriter::new(Offloaded::new(sink), compression, mtime)?;
     w.write_head(bundle, signature, index)?;
     for b in &bundle.blobs {
-        let f = cache.open_blob(&b.digest)?;
+        let f = std::io::BufReader::with_capacity(1 << 20, cache.open_blob(&b.digest)?);
         if cache.fresh(&b.digest) {
             // Checked as it was fetched, moments ago.
-            w.write_blob(&b.digest, b.size, std::io::BufReader::with_capacity(1 << 20, f))?;
-            progress.inc(b.size);
-            continue;
-        }
-        // Blobs from earlier runs are hashed again as they are written: the cache is not trusted.
-        let mut r = crate::format::HashReader::new(std::io::BufReader::with_capacity(1 << 20, f), b.digest.algorithm());
-        w.write_blob(&b.digest, b.size, &mut r)?;
-        let (got, n) = r.finish()?;
-        if got != b.digest || n != b.size {
-            cache.discard(&b.digest);
-            anyhow::bail!(
-                "the cached {} ({}) is damaged: it hashes to {got} ({n} bytes, {} expected); it was removed from the cache, and the next run fetches it again",
-                b.digest,
-                cache.path(&b.digest).display(),
-                b.size
-            );
+            w.write_blob(&b.digest, b.size, f)?;
+        } else {
+            // Blobs from earlier runs are hashed again as they are written: the cache is not
+            // trusted.
+            let mut r = crate::format::HashReader::new(f, b.digest.algorithm());
+            w.write_blob(&b.digest, b.size, &mut r)?;
+            let (got, n) = r.finish()?;
+            if got != b.digest || n != b.size {
+                cache.discard(&b.digest);
+                anyhow::bail!(
+                    "the cached {} ({}) is damaged: it hashes to {got} ({n} bytes, {} expected); it was removed from the cache, and the next run fetches it again",
+                    b.digest,
+                    cache.path(&b.digest).display(),
+                    b.size
+                );
+            }
         }
         progress.inc(b.size);
     }

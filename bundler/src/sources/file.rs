@@ -187,8 +187,8 @@ impl crate::ecosystems::Ecosystem for FileSource {
         FileSource::fetch(self, entries, progress).await
     }
 
-    fn payload(entries: &[FileLock]) -> Vec<(Digest, u64)> {
-        entries.iter().map(|e| (e.sha256.clone(), e.size)).collect()
+    fn pinned(e: &FileLock) -> (&Digest, u64) {
+        (&e.sha256, e.size)
     }
 
     fn describe(entries: &[FileLock]) -> Vec<String> {

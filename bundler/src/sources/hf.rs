@@ -341,8 +341,8 @@ impl crate::ecosystems::Ecosystem for HfSource {
         HfSource::fetch(self, entries, progress).await
     }
 
-    fn payload(entries: &[HfLock]) -> Vec<(Digest, u64)> {
-        entries.iter().map(|e| (e.sha256.clone(), e.size)).collect()
+    fn pinned(e: &HfLock) -> (&Digest, u64) {
+        (&e.sha256, e.size)
     }
 
     fn describe(entries: &[HfLock]) -> Vec<String> {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::cache::{BlobCache, CacheError};
+use crate::cache::{BlobCache, CacheError, Drained};
 use crate::format::{Digest, HashWriter};
 use crate::progress::Progress;
 
@@ -342,30 +342,14 @@ impl Http {
                 // The server ignored Range: start over with a fresh hash.
                 out.restart().await.map_err(cache_err)?;
             }
-            let mut stream = resp.bytes_stream();
-            let mut failed = None;
-            while let Some(chunk) = stream.next().await {
-                match chunk {
-                    Ok(bytes) => {
-                        if size.is_some_and(|s| out.offset() + bytes.len() as u64 > s) {
-                            return Err(HttpError::TooLarge { url: url.into(), limit: size.unwrap_or_default() });
-                        }
-                        out.write(&bytes).await.map_err(cache_err)?;
-                        progress.inc(bytes.len() as u64);
-                    }
-                    Err(e) => {
-                        failed = Some(cause(&e));
-                        break;
-                    }
-                }
-            }
-            match failed {
-                None => break,
-                Some(e) if resumes < MAX_RESUMES && size.is_none_or(|s| out.offset() < s) => {
+            match out.drain(resp.bytes_stream(), size, progress).await.map_err(cache_err)? {
+                Drained::Whole => break,
+                Drained::Over(_) => return Err(HttpError::TooLarge { url: url.into(), limit: size.unwrap_or_default() }),
+                Drained::Broke(e) if resumes < MAX_RESUMES && size.is_none_or(|s| out.offset() < s) => {
                     resumes += 1;
-                    tracing::warn!("{what}: connection dropped after {} bytes ({e}); resuming", out.offset());
+                    tracing::warn!("{what}: connection dropped after {} bytes ({}); resuming", out.offset(), cause(&e));
                 }
-                Some(detail) => return Err(HttpError::Failed { url: url.into(), detail }),
+                Drained::Broke(e) => return Err(HttpError::Failed { url: url.into(), detail: cause(&e) }),
             }
         }
         out.finish(cache, what, expected, size).await.map_err(cache_err)

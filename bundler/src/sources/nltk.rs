@@ -213,8 +213,8 @@ impl crate::ecosystems::Ecosystem for NltkSource {
         NltkSource::fetch(self, &m.nltk, loaded, entries, progress).await
     }
 
-    fn payload(entries: &[NltkLock]) -> Vec<(Digest, u64)> {
-        entries.iter().map(|e| (e.sha256.clone(), e.size)).collect()
+    fn pinned(e: &NltkLock) -> (&Digest, u64) {
+        (&e.sha256, e.size)
     }
 
     fn describe(entries: &[NltkLock]) -> Vec<String> {

@@ -14,7 +14,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use super::{http, Fetched};
-use crate::cache::{BlobCache, CacheError};
+use crate::cache::{BlobCache, CacheError, Drained};
 use crate::format::bundle::{annotations, kinds};
 use crate::format::lock::{AccessoryLock, ImageLock, PlatformLock};
 use crate::format::oci::{self as oci_types, AnyManifest, Descriptor, ANNOTATION_REF_NAME};
@@ -450,32 +450,20 @@ impl Getter<'_> {
                 // The server ignored Range: start over with a fresh hash.
                 out.restart().await?;
             }
-            let mut stream = sized.stream;
-            let mut failed = None;
-            while let Some(chunk) = stream.next().await {
-                match chunk {
-                    Ok(bytes) => {
-                        if out.offset() + bytes.len() as u64 > b.size {
-                            // More than the descriptor says: the size check below names it.
-                            out.write(&bytes).await?;
-                            break;
-                        }
-                        out.write(&bytes).await?;
-                        self.progress.inc(bytes.len() as u64);
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
+            match out.drain(sized.stream, Some(b.size), self.progress).await? {
+                Drained::Whole => break,
+                Drained::Over(bytes) => {
+                    // More than the descriptor says: the size check below names it.
+                    out.write(&bytes).await?;
+                    break;
                 }
-            }
-            match failed {
-                None => break,
-                Some(e) if resumes < MAX_RESUMES && out.offset() < b.size => {
+                Drained::Broke(e) if resumes < MAX_RESUMES && out.offset() < b.size => {
                     resumes += 1;
                     tracing::warn!("{what}: connection dropped at {} of {} bytes ({e}); resuming", out.offset(), b.size);
                 }
-                Some(e) => return Err(ImageError::Registry { image: self.image.to_string(), what: format!("blob {}", b.digest), url: up.url.clone(), detail: e.to_string() }),
+                Drained::Broke(e) => {
+                    return Err(ImageError::Registry { image: self.image.to_string(), what: format!("blob {}", b.digest), url: up.url.clone(), detail: e.to_string() })
+                }
             }
         }
         out.finish(&self.src.cache, &format!("{} {what} from {}", self.image, up.url), &b.digest, Some(b.size)).await?;

@@ -59,8 +59,8 @@ impl Ecosystem for AptSource {
         AptSource::fetch(self, loaded, &m.apt, entries, progress).await
     }
 
-    fn payload(entries: &[DebLock]) -> Vec<(Digest, u64)> {
-        entries.iter().map(|e| (e.sha256.clone(), e.size)).collect()
+    fn pinned(e: &DebLock) -> (&Digest, u64) {
+        (&e.sha256, e.size)
     }
 
     fn describe(entries: &[DebLock]) -> Vec<String> {

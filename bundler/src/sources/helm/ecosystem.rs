@@ -48,8 +48,8 @@ impl Ecosystem for HelmSource {
         HelmSource::fetch(self, entries, &m.platforms, progress).await
     }
 
-    fn payload(entries: &[ChartLock]) -> Vec<(Digest, u64)> {
-        entries.iter().map(|e| (e.sha256.clone(), e.size)).collect()
+    fn pinned(e: &ChartLock) -> (&Digest, u64) {
+        (&e.sha256, e.size)
     }
 
     fn describe(entries: &[ChartLock]) -> Vec<String> {

@@ -45,8 +45,8 @@ impl Ecosystem for PypiSource {
         PypiSource::fetch(self, entries, progress).await
     }
 
-    fn payload(entries: &[WheelLock]) -> Vec<(Digest, u64)> {
-        entries.iter().map(|e| (e.sha256.clone(), e.size)).collect()
+    fn pinned(e: &WheelLock) -> (&Digest, u64) {
+        (&e.sha256, e.size)
     }
 
     fn describe(entries: &[WheelLock]) -> Vec<String> {
